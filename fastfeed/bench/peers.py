@@ -1,0 +1,440 @@
+"""Peer and baseline measurements: what fastfeed is compared against.
+
+Each ``measure_*`` function runs inside a worker process started by :mod:`fastfeed.bench._runner`
+(never in the simulator's process) and returns a :class:`Sample`. Decode paths loop over the
+same deterministic frames (:mod:`fastfeed.bench.payloads`) for ``duration`` seconds; end-to-end
+clients connect to the simulator at ``url``, subscribe, count events from the first data event on
+for ``duration`` seconds, then disconnect. Client CPU is ``time.process_time()`` over the same
+window.
+
+Peers measured:
+
+* tastytrade 13.2.3 decode path (L2 of perf-ceilings/tastytrade-api §9): ``json.loads`` of the
+  text frame, the reader's ``logger.debug``, ``DXLinkStreamer._map_message(data, channel)`` and
+  draining its queue with ``get_event_nowait``; every event must come out (no drop).
+* tastytrade ``DXLinkStreamer`` end to end (fake session, ``ws://`` URL).
+* the ``polygon`` package (pssolanki111 1.2.8) receive path: the real
+  ``AsyncStreamClient.handle_messages()`` with ``WS`` replaced by an object whose ``recv()``
+  returns the frame, a sync no-op handler per event (its ``login()`` cannot connect with
+  websockets >= 14, polygon-api.md §1.7 D1).
+* Massive 2.9.1 ``WebSocketClient`` end to end (default stdlib json), an async processor counting
+  model objects.
+* baselines: ``orjson.loads`` + reading every field of every event, and a ``websockets`` (asyncio,
+  uvloop) + ``orjson`` client doing the same per frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from fastfeed.bench.payloads import DX_CHANNELS, DX_FIELDS, DXLINK_KINDS, POLYGON_KINDS
+
+__all__ = ["Sample", "Unavailable", "DecodeLoop", "EventClock", "PEERS"]
+
+
+class Unavailable(Exception):
+    """The measured package or fastfeed component is not installed / not built yet."""
+
+
+@dataclass
+class Sample:
+    events: int
+    frames: int
+    wall_s: float
+    cpu_s: float
+    bytes: int = 0
+    latencies_ns: list[int] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.wall_s if self.wall_s > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["events_per_s"] = self.rate
+        d["events_per_cpu_s"] = self.events / self.cpu_s if self.cpu_s > 0 else None
+        return d
+
+
+class DecodeLoop:
+    """Time a per-frame function over ``frames`` for at least ``duration`` seconds."""
+
+    def __init__(self, frames: list[Any], events_per_pass: int, nbytes: int) -> None:
+        self.frames = frames
+        self.events_per_pass = events_per_pass
+        self.nbytes = nbytes
+
+    def run(self, one_pass: Callable[[], int], duration: float) -> Sample:
+        got = one_pass()  # warm-up and check
+        if got != self.events_per_pass:
+            raise AssertionError(f"expected {self.events_per_pass} events per pass, got {got}")
+        passes = 0
+        events = 0
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        deadline = t0 + duration
+        while True:
+            events += one_pass()
+            passes += 1
+            if time.perf_counter() >= deadline:
+                break
+        t1 = time.perf_counter()
+        c1 = time.process_time()
+        if events != passes * self.events_per_pass:
+            raise AssertionError("events were dropped")
+        return Sample(events, passes * len(self.frames), t1 - t0, c1 - c0,
+                      passes * self.nbytes)
+
+
+class EventClock:
+    """Counts events from the first one on; ``done`` is set after ``duration`` seconds."""
+
+    def __init__(self, duration: float, check_every: int = 1) -> None:
+        self.duration = duration
+        self.events = 0
+        self.frames = 0
+        self.t0 = 0.0
+        self.c0 = 0.0
+        self.t1 = 0.0
+        self.c1 = 0.0
+        self.deadline = float("inf")
+        self.done = asyncio.Event()
+        self.latencies: list[int] = []
+
+    def add(self, n: int, frames: int = 1) -> bool:
+        """Count ``n`` events; return True once the window is over."""
+        if self.t0 == 0.0:
+            self.t0 = time.perf_counter()
+            self.c0 = time.process_time()
+            self.deadline = self.t0 + self.duration
+            return False  # the first delivery starts the clock, it is not counted
+        self.events += n
+        self.frames += frames
+        now = time.perf_counter()
+        if now >= self.deadline and not self.done.is_set():
+            self.t1 = now
+            self.c1 = time.process_time()
+            self.done.set()
+            return True
+        return self.done.is_set()
+
+    def sample(self, note: str = "") -> Sample:
+        if not self.done.is_set():
+            raise TimeoutError(f"only {self.events} events arrived")
+        return Sample(self.events, self.frames, self.t1 - self.t0, self.c1 - self.c0,
+                      latencies_ns=self.latencies, note=note)
+
+
+def _text(frames: Iterable[bytes]) -> list[str]:
+    return [f.decode() for f in frames]
+
+
+# --------------------------------------------------------------------------------------------
+# baselines: orjson + read every field
+
+
+def _dx_double_positions(event_type: str) -> tuple[int, ...]:
+    from fastfeed.bench.payloads import DX_FIELDS as F
+
+    doubles = {"bidPrice", "askPrice", "bidSize", "askSize", "price", "change", "size",
+               "dayVolume", "dayTurnover", "volatility", "delta", "gamma", "theta", "rho",
+               "vega"}
+    return tuple(i for i, f in enumerate(F[event_type]) if f in doubles)
+
+
+_DX_LAYOUT = {t: (len(DX_FIELDS[t]), _dx_double_positions(t)) for t in DX_FIELDS}
+
+
+def dx_extract(msg: dict[str, Any]) -> int:
+    """Read every field of every event of a COMPACT FEED_DATA message ("NaN" -> float)."""
+    data = msg["data"]
+    n = 0
+    for k in range(0, len(data), 2):
+        nf, dpos = _DX_LAYOUT[data[k]]
+        vals = data[k + 1]
+        for i in range(0, len(vals), nf):
+            ev = vals[i:i + nf]
+            for j in dpos:
+                v = ev[j]
+                if v.__class__ is str:
+                    ev[j] = float(v)
+            n += 1
+    return n
+
+
+def pg_extract(events: list[dict[str, Any]]) -> int:
+    """Read every field of every polygon event (book levels included)."""
+    for e in events:
+        ev = e["ev"]
+        if ev == "XL2":
+            for lvl in e["b"]:
+                lvl[0], lvl[1]
+            for lvl in e["a"]:
+                lvl[0], lvl[1]
+            e["pair"], e["t"], e["r"], e["x"]
+        else:
+            tuple(e.values())
+    return len(events)
+
+
+def measure_orjson_parse(feed: str, frames: list[bytes], events_per_pass: int,
+                         duration: float) -> Sample:
+    import orjson
+
+    loads = orjson.loads
+    if feed == "dxlink":
+        def one_pass() -> int:
+            return sum(dx_extract(loads(f)) for f in frames)
+    else:
+        def one_pass() -> int:
+            return sum(pg_extract(loads(f)) for f in frames)
+    return DecodeLoop(frames, events_per_pass, sum(map(len, frames))).run(one_pass, duration)
+
+
+# --------------------------------------------------------------------------------------------
+# tastytrade
+
+
+class FakeTastytradeSession:
+    """What tastytrade 13.2.3's DXLinkStreamer needs from a Session (tastytrade-api.md §5)."""
+
+    def __init__(self, url: str = "ws://127.0.0.1:1") -> None:
+        self.dxlink_url = url
+        self.streamer_token = "bench-token"
+        self.proxy = None
+        self.is_test = False
+        self.client_kwargs: dict[str, Any] = {}
+        self.session_token = "bench-session"
+
+    async def _get(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        return {"dxlink-url": self.dxlink_url, "token": self.streamer_token, "level": "api"}
+
+    async def refresh(self, force: bool = False) -> None:
+        return None
+
+
+def measure_tastytrade_decode(frames: list[bytes], events_per_pass: int,
+                              duration: float) -> Sample:
+    try:
+        from tastytrade import logger as tt_logger
+        from tastytrade.streamer import MAP_EVENTS, DXLinkStreamer
+    except ImportError as exc:
+        raise Unavailable(f"tastytrade not installed ({exc})") from exc
+    streamer = DXLinkStreamer(FakeTastytradeSession())  # type: ignore[arg-type]
+    texts = _text(frames)
+    loads = json.loads
+    debug = tt_logger.debug
+    map_message = streamer._map_message
+    nowait = streamer.get_event_nowait
+    classes = [MAP_EVENTS[t] for t in ("Quote", "Trade", "Greeks")]
+
+    def one_pass() -> int:
+        n = 0
+        for text in texts:
+            message = loads(text)
+            debug("received: %s", message)
+            map_message(message["data"], message["channel"])
+            for cls in classes:
+                while nowait(cls) is not None:
+                    n += 1
+        return n
+
+    return DecodeLoop(frames, events_per_pass, sum(map(len, frames))).run(one_pass, duration)
+
+
+async def tastytrade_streamer_client(url: str, kind: str, duration: float) -> Sample:
+    try:
+        from tastytrade import DXLinkStreamer
+        from tastytrade.streamer import MAP_EVENTS
+    except ImportError as exc:
+        raise Unavailable(f"tastytrade not installed ({exc})") from exc
+    types = DXLINK_KINDS[kind][0]
+    clock = EventClock(duration)
+    async with DXLinkStreamer(FakeTastytradeSession(url)) as streamer:  # type: ignore[arg-type]
+        async def consume(cls: type) -> None:
+            async for _ in streamer.listen(cls):
+                if clock.add(1, 0):
+                    return
+
+        tasks = [asyncio.ensure_future(consume(MAP_EVENTS[t])) for t in types]
+        for t in types:
+            await streamer.subscribe(MAP_EVENTS[t], ["*"])
+        await clock.done.wait()
+        for task in tasks:
+            task.cancel()
+        return clock.sample()
+    raise AssertionError("unreachable")
+
+
+# --------------------------------------------------------------------------------------------
+# websockets + orjson end-to-end baselines
+
+
+async def websockets_dxlink_client(url: str, kind: str, duration: float) -> Sample:
+    import orjson
+    from websockets.asyncio.client import connect
+
+    types = DXLINK_KINDS[kind][0]
+    clock = EventClock(duration)
+    dumps = orjson.dumps
+    loads = orjson.loads
+    async with connect(url, max_size=None, compression=None, ping_interval=None) as ws:
+        await ws.send(dumps({"type": "SETUP", "channel": 0, "keepaliveTimeout": 60,
+                             "acceptKeepaliveTimeout": 60, "version": "fastfeed-bench"}))
+        async for raw in ws:
+            msg = loads(raw)
+            typ = msg["type"]
+            if typ == "FEED_DATA":
+                if clock.add(dx_extract(msg)):
+                    break
+            elif typ == "AUTH_STATE":
+                if msg["state"] == "UNAUTHORIZED":
+                    await ws.send(dumps({"type": "AUTH", "channel": 0, "token": "bench"}))
+                else:
+                    for t in types:
+                        await ws.send(dumps({"type": "CHANNEL_REQUEST", "channel": DX_CHANNELS[t],
+                                             "service": "FEED",
+                                             "parameters": {"contract": "AUTO"}}))
+            elif typ == "CHANNEL_OPENED":
+                ch = msg["channel"]
+                t = next(k for k, v in DX_CHANNELS.items() if v == ch)
+                await ws.send(dumps({"type": "FEED_SETUP", "channel": ch,
+                                     "acceptAggregationPeriod": 0.1,
+                                     "acceptDataFormat": "COMPACT",
+                                     "acceptEventFields": {t: list(DX_FIELDS[t])}}))
+                await ws.send(dumps({"type": "FEED_SUBSCRIPTION", "channel": ch,
+                                     "add": [{"type": t, "symbol": "*"}]}))
+    return clock.sample()
+
+
+def polygon_subscriptions(kind: str) -> tuple[str, str]:
+    """(cluster, subscribe params) for a polygon frame kind."""
+    cluster = POLYGON_KINDS[kind][0] if kind in POLYGON_KINDS else "stocks"
+    return cluster, ("XL2.*" if cluster == "crypto" else "T.*,Q.*")
+
+
+async def websockets_polygon_client(url: str, kind: str, duration: float) -> Sample:
+    import orjson
+    from websockets.asyncio.client import connect
+
+    cluster, params = polygon_subscriptions(kind)
+    clock = EventClock(duration)
+    loads = orjson.loads
+    latency = kind == "latency"
+    async with connect(f"{url.rstrip('/')}/{cluster}", max_size=None, compression=None,
+                       ping_interval=None) as ws:
+        await ws.send('{"action":"auth","params":"bench"}')
+        await ws.send('{"action":"subscribe","params":"%s"}' % params)
+        async for raw in ws:
+            events = loads(raw)
+            if events and events[0].get("ev") == "status":
+                continue
+            if latency:
+                now = time.monotonic_ns()
+                clock.latencies.extend(now - e["t"] for e in events)
+            if clock.add(pg_extract(events)):
+                break
+    return clock.sample()
+
+
+# --------------------------------------------------------------------------------------------
+# polygon (pssolanki111) and Massive
+
+
+def measure_polygon_pkg(frames: list[bytes], events_per_pass: int, duration: float) -> Sample:
+    try:
+        import polygon
+        from polygon import AsyncStreamClient
+    except ImportError as exc:
+        raise Unavailable(f"polygon (pssolanki111) not installed ({exc})") from exc
+    if not hasattr(polygon, "AsyncStreamClient"):
+        raise Unavailable("the installed 'polygon' is not pssolanki111's package")
+    cluster = "crypto" if b'"XL2"' in frames[0] else "stocks"
+    client = AsyncStreamClient("bench", cluster)
+
+    class FakeWS:
+        frame = ""
+
+        async def recv(self) -> str:
+            return self.frame
+
+    fake = FakeWS()
+    client.WS = fake
+    client._auth = True
+    counter = [0]
+
+    def handler(msg: dict[str, Any]) -> None:
+        counter[0] += 1
+
+    for key in list(client._handlers):
+        client._handlers[key] = handler
+    texts = _text(frames)
+    handle = client.handle_messages
+
+    def one_pass() -> int:
+        start = counter[0]
+        for text in texts:
+            fake.frame = text
+            coro = handle()
+            try:
+                coro.send(None)  # recv() never suspends: the coroutine finishes here
+            except StopIteration:
+                pass
+            else:  # pragma: no cover - would mean the path awaited something real
+                coro.close()
+                raise AssertionError("handle_messages suspended")
+        return counter[0] - start
+
+    return DecodeLoop(frames, events_per_pass, sum(map(len, frames))).run(one_pass, duration)
+
+
+async def massive_client(url: str, kind: str, duration: float) -> Sample:
+    try:
+        import massive
+        from massive import WebSocketClient
+    except ImportError as exc:
+        raise Unavailable(f"massive not installed ({exc})") from exc
+    cluster, params = polygon_subscriptions(kind)
+    hostport = url.split("://", 1)[1].rstrip("/")
+    logging.getLogger("massive").setLevel(logging.WARNING)
+    client = WebSocketClient(api_key="bench", feed=hostport, market=cluster, secure=False,
+                             subscriptions=params.split(","), max_reconnects=0)
+    clock = EventClock(duration)
+
+    async def processor(msgs: list[Any]) -> None:
+        if clock.add(len(msgs)):
+            raise _Stop
+
+    task = asyncio.ensure_future(client.connect(processor))
+    done_task = asyncio.ensure_future(clock.done.wait())
+    await asyncio.wait([task, done_task], return_when=asyncio.FIRST_COMPLETED)
+    if not clock.done.is_set() and task.done():
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, _Stop):
+            raise exc
+    task.cancel()
+    done_task.cancel()
+    _ = massive.__name__
+    return clock.sample()
+
+
+class _Stop(Exception):
+    pass
+
+
+#: peer name -> (feed, "decode"|"e2e", label)
+PEERS: dict[str, tuple[str, str, str]] = {
+    "tastytrade-decode": ("dxlink", "decode", "tastytrade decode path (json + _map_message)"),
+    "tastytrade-streamer": ("dxlink", "e2e", "tastytrade DXLinkStreamer.listen"),
+    "orjson-parse": ("both", "decode", "orjson.loads + read every field"),
+    "websockets-orjson": ("both", "e2e", "websockets + orjson client"),
+    "polygon-pkg": ("polygon", "decode", "polygon pkg handle_messages (fake WS, sync handler)"),
+    "massive": ("polygon", "e2e", "Massive WebSocketClient (stdlib json, models)"),
+}

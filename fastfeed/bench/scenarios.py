@@ -1,0 +1,260 @@
+"""The fastfeed measurements, and the catalogue of scenarios and clients.
+
+A *scenario* is one frame kind of one feed (``dxlink-quote100``, ``polygon-stocks1`` …) or a
+latency run; a *client* is one way of consuming it (``ff-batches``, ``tastytrade-streamer`` …).
+Every (scenario, client) pair is measured in its own worker process, see
+:mod:`fastfeed.bench._runner`. A fastfeed client whose public name does not exist (not built, not
+landed yet) raises :class:`~fastfeed.bench.peers.Unavailable`, and the table says "not available"
+instead of a number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastfeed.bench import peers
+from fastfeed.bench.payloads import DX_CHANNELS, DXLINK_KINDS, POLYGON_KINDS, dxlink_feed_config
+from fastfeed.bench.peers import EventClock, Sample, Unavailable
+
+__all__ = ["Scenario", "Client", "SCENARIOS", "CLIENTS", "clients_for"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    feed: str  # "dxlink" | "polygon"
+    kind: str  # payloads kind, or "latency"
+    description: str
+    latency: bool = False
+
+
+@dataclass(frozen=True)
+class Client:
+    name: str
+    mode: str  # "decode" (in-process, no socket) | "e2e" (over the simulator)
+    label: str
+    feeds: tuple[str, ...]
+    is_fastfeed: bool
+    latency: bool = False  # also runs in latency scenarios
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "dxlink-quote100": Scenario("dxlink-quote100", "dxlink", "quote100",
+                                "DXLink COMPACT, 100 Quotes per frame"),
+    "dxlink-quote1": Scenario("dxlink-quote1", "dxlink", "quote1",
+                              "DXLink COMPACT, 1 Quote per frame"),
+    "dxlink-greeks100": Scenario("dxlink-greeks100", "dxlink", "greeks100",
+                                 "DXLink COMPACT, 100 Greeks per frame"),
+    "dxlink-mixed": Scenario("dxlink-mixed", "dxlink", "mixed",
+                             "DXLink COMPACT, Quote/Trade/Greeks frames (100 each) in turn"),
+    "polygon-stocks100": Scenario("polygon-stocks100", "polygon", "stocks100",
+                                  "polygon stocks, 100 T/Q events per frame"),
+    "polygon-stocks1": Scenario("polygon-stocks1", "polygon", "stocks1",
+                                "polygon stocks, 1 event per frame"),
+    "polygon-cryptol2": Scenario("polygon-cryptol2", "polygon", "cryptol2",
+                                 "polygon crypto XL2 books, 10 per frame, 25 levels a side"),
+    "latency": Scenario("latency", "polygon", "latency",
+                        "paced 1-quote polygon frames stamped with the send time", latency=True),
+}
+
+CLIENTS: dict[str, Client] = {c.name: c for c in (
+    Client("ff-decoder", "decode", "fastfeed decoder alone (feed + drain)",
+           ("dxlink", "polygon"), True),
+    Client("ff-batches", "e2e", "fastfeed batches (listen_batches / batch handler)",
+           ("dxlink", "polygon"), True, latency=True),
+    Client("ff-listen", "e2e", "fastfeed listen() objects", ("dxlink",), True),
+    Client("ff-dicts", "e2e", "fastfeed AsyncStreamClient dict handler", ("polygon",), True,
+           latency=True),
+    Client("tastytrade-decode", "decode", "tastytrade decode path (json + _map_message)",
+           ("dxlink",), False),
+    Client("tastytrade-streamer", "e2e", "tastytrade DXLinkStreamer.listen()", ("dxlink",),
+           False),
+    Client("polygon-pkg", "decode", "polygon pkg handle_messages (fake WS, sync handler)",
+           ("polygon",), False),
+    Client("massive", "e2e", "Massive WebSocketClient (stdlib json)", ("polygon",), False),
+    Client("orjson-parse", "decode", "orjson.loads + read every field", ("dxlink", "polygon"),
+           False),
+    Client("websockets-orjson", "e2e", "websockets + orjson, every field read",
+           ("dxlink", "polygon"), False, latency=True),
+)}
+
+
+def clients_for(scenario: Scenario) -> list[Client]:
+    if scenario.latency:
+        return [c for c in CLIENTS.values() if c.latency]
+    return [c for c in CLIENTS.values() if scenario.feed in c.feeds]
+
+
+# --------------------------------------------------------------------------------------------
+# fastfeed: decoders alone
+
+
+def _import(module: str, *names: str) -> list[Any]:
+    try:
+        mod = __import__(module, fromlist=list(names) or ["_"])
+    except ImportError as exc:
+        raise Unavailable(f"{module} not importable ({exc})") from exc
+    out = []
+    for n in names:
+        if not hasattr(mod, n):
+            raise Unavailable(f"{module}.{n} does not exist yet")
+        out.append(getattr(mod, n))
+    return out
+
+
+def measure_ff_decoder(feed: str, kind: str, frames: list[bytes], event_types: list[str],
+                       events_per_pass: int, duration: float) -> Sample:
+    if feed == "dxlink":
+        (cls,) = _import("fastfeed", "DXLinkDecoder")
+        dec = cls()
+        for t in sorted(set(event_types)):
+            dec.feed(dxlink_feed_config(t, DX_CHANNELS[t]))
+        drains = sorted(set(event_types))
+    else:
+        (cls,) = _import("fastfeed", "PolygonDecoder")
+        cluster = POLYGON_KINDS[kind][0]
+        dec = cls(cluster=cluster)
+        drains = ["XL2"] if cluster == "crypto" else ["T", "Q"]
+    feed_ = dec.feed
+    drain = dec.drain
+    # drain after every frame for big frames, every 32 frames for one-event frames
+    every = 1 if events_per_pass // max(1, len(frames)) >= 10 else 32
+
+    def one_pass() -> int:
+        n = 0
+        i = 0
+        for f in frames:
+            feed_(f)
+            i += 1
+            if i == every:
+                i = 0
+                for t in drains:
+                    n += len(drain(t))
+        if i:
+            for t in drains:
+                n += len(drain(t))
+        return n
+
+    return peers.DecodeLoop(frames, events_per_pass, sum(map(len, frames))).run(one_pass,
+                                                                               duration)
+
+
+# --------------------------------------------------------------------------------------------
+# fastfeed: end to end over the simulator
+
+
+def _dx_classes(kind: str) -> list[Any]:
+    names = DXLINK_KINDS[kind][0]
+    return _import("fastfeed.dxfeed", *names)
+
+
+async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool) -> Sample:
+    (Streamer,) = _import("fastfeed.tastytrade", "DXLinkStreamer")
+    classes = _dx_classes(kind)
+    if not objects and not hasattr(Streamer, "listen_batches"):
+        raise Unavailable("fastfeed.tastytrade.DXLinkStreamer.listen_batches does not exist yet")
+    clock = EventClock(duration)
+    async with Streamer(peers.FakeTastytradeSession(url)) as streamer:
+        async def consume_batches(cls: Any) -> None:
+            async for batch in streamer.listen_batches(cls):
+                if clock.add(len(batch)):
+                    return
+
+        async def consume_objects(cls: Any) -> None:
+            n = 0
+            started = False
+            async for _ in streamer.listen(cls):
+                if not started:
+                    started = True
+                    clock.add(1)
+                    continue
+                n += 1
+                if n == 256:
+                    n = 0
+                    if clock.add(256, 0):
+                        return
+
+        consume: Callable[[Any], Any] = consume_objects if objects else consume_batches
+        tasks = [asyncio.ensure_future(consume(c)) for c in classes]
+        for c in classes:
+            await streamer.subscribe(c, ["*"])
+        waiter = asyncio.ensure_future(clock.done.wait())
+        await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for t in tasks:
+            if t.done() and t.exception() is not None and not clock.done.is_set():
+                raise t.exception()  # type: ignore[misc]
+            t.cancel()
+        waiter.cancel()
+        note = ""
+        stats = getattr(streamer, "stats", None)
+        if stats is not None:
+            try:
+                note = f"stats={dict(stats) if not callable(stats) else stats()}"[:300]
+            except Exception:
+                note = ""
+        return clock.sample(note)
+    raise AssertionError("unreachable")
+
+
+_BATCH_SUBSCRIBE_NAMES = ("subscribe_batches", "subscribe_stock_trades_batches")
+
+
+async def ff_polygon_client(url: str, kind: str, duration: float, dicts: bool) -> Sample:
+    (Client_,) = _import("fastfeed.polygon", "AsyncStreamClient")
+    latency = kind == "latency"
+    cluster, _params = peers.polygon_subscriptions(kind)
+    client = Client_("bench", cluster, host=url)
+    clock = EventClock(duration)
+    count = [0]
+    lat = clock.latencies
+
+    if dicts:
+        if latency:
+            def handler(msg: dict[str, Any]) -> None:
+                lat.append(time.monotonic_ns() - msg["t"])
+                count[0] += 1
+        else:
+            def handler(msg: dict[str, Any]) -> None:
+                count[0] += 1
+        if cluster == "crypto":
+            await client.subscribe_crypto_level2_book(None, handler)
+        else:
+            await client.subscribe_stock_trades(None, handler)
+            await client.subscribe_stock_quotes(None, handler)
+    else:
+        sub = getattr(client, "subscribe_batches", None)
+        if sub is None:
+            raise Unavailable("fastfeed.polygon.AsyncStreamClient has no batch handler "
+                              "mode (subscribe_batches) yet")
+
+        def on_batch(batch: Any) -> None:
+            count[0] += len(batch)
+            if latency:
+                now = time.monotonic_ns()
+                for ev in batch:
+                    lat.append(now - ev.t)
+        evs = ["XL2"] if cluster == "crypto" else ["T", "Q"]
+        res = sub(evs, on_batch)
+        if asyncio.iscoroutine(res):
+            await res
+    seen = 0
+    try:
+        while True:
+            await client.handle_messages()
+            if count[0] != seen:
+                new = count[0] - seen
+                seen = count[0]
+                if clock.add(new):
+                    break
+    finally:
+        close = getattr(client, "close_stream", None)
+        if close is not None:
+            try:
+                await asyncio.wait_for(close(), 2)
+            except Exception:
+                pass
+    return clock.sample()
