@@ -1,0 +1,75 @@
+"""fastfeed: a Cython-accelerated market-data feed engine.
+
+DXLink (tastytrade / dxFeed) and polygon.io (Massive) websocket frames are decoded straight into
+fixed-layout C records held in ring buffers; Python sees batches, and event objects only when it
+asks for them. Drop-in streamers: ``fastfeed.tastytrade`` and ``fastfeed.polygon``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastfeed._version import __version__
+from fastfeed.errors import (
+    AuthenticationError,
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    FastFeedError,
+    FastFeedWarning,
+    MaxConnectionsError,
+    ProtocolError,
+    ReconnectionExhausted,
+    RingOverflowWarning,
+    StreamerError,
+    SubscriptionError,
+)
+
+if TYPE_CHECKING:
+    from fastfeed._native.dxlink import DXLinkDecoder
+    from fastfeed._native.polygon import PolygonDecoder
+    from fastfeed._native.ring import Consumer, EventBatch, RecordRing
+    from fastfeed._native.symbols import SymbolTable
+
+__all__ = [
+    "__version__",
+    "DXLinkDecoder",
+    "PolygonDecoder",
+    "EventBatch",
+    "RecordRing",
+    "Consumer",
+    "SymbolTable",
+    "FastFeedError",
+    "ProtocolError",
+    "AuthenticationError",
+    "SubscriptionError",
+    "StreamerError",
+    "ConnectionClosed",
+    "ConnectionClosedOK",
+    "ConnectionClosedError",
+    "ReconnectionExhausted",
+    "MaxConnectionsError",
+    "FastFeedWarning",
+    "RingOverflowWarning",
+]
+
+_LAZY = {
+    "DXLinkDecoder": "fastfeed._native.dxlink",
+    "PolygonDecoder": "fastfeed._native.polygon",
+    "EventBatch": "fastfeed._native.ring",
+    "RecordRing": "fastfeed._native.ring",
+    "Consumer": "fastfeed._native.ring",
+    "SymbolTable": "fastfeed._native.symbols",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Compiled modules are imported on first use so `import fastfeed` stays cheap.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fastfeed' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,122 @@
+"""fastfeed's exceptions and warnings.
+
+::
+
+    FastFeedError
+    ├── ProtocolError (also ValueError)     malformed frame / message, unexpected message
+    ├── AuthenticationError                  token or API key rejected (never retried)
+    ├── SubscriptionError                    a subscription was rejected or not acknowledged
+    ├── StreamerError                        the server reported a fatal error (DXLink ERROR)
+    ├── ConnectionClosed                     the connection ended; ``code`` and ``reason``
+    │   ├── ConnectionClosedOK
+    │   └── ConnectionClosedError
+    ├── ReconnectionExhausted                the reconnect budget ran out
+    └── MaxConnectionsError                  polygon ``max_connections``: too many connections
+    FastFeedWarning (Warning)
+    └── RingOverflowWarning                  a consumer fell a whole ring behind (drop-oldest)
+
+Messages never contain secrets (tokens, API keys).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FastFeedError",
+    "ProtocolError",
+    "AuthenticationError",
+    "SubscriptionError",
+    "StreamerError",
+    "ConnectionClosed",
+    "ConnectionClosedOK",
+    "ConnectionClosedError",
+    "ReconnectionExhausted",
+    "MaxConnectionsError",
+    "FastFeedWarning",
+    "RingOverflowWarning",
+]
+
+
+class FastFeedError(Exception):
+    """Root of every fastfeed exception."""
+
+
+class ProtocolError(FastFeedError, ValueError):
+    """A malformed or unexpected message.
+
+    ``feed`` ("dxlink", "polygon", "account"), ``reason``, and where known ``event_type``,
+    ``field`` and ``offset`` (byte offset in the message).
+    """
+
+    def __init__(
+        self,
+        feed: str,
+        reason: str,
+        *,
+        event_type: str | None = None,
+        field: str | None = None,
+        offset: int | None = None,
+    ) -> None:
+        self.feed = feed
+        self.reason = reason
+        self.event_type = event_type
+        self.field = field
+        self.offset = offset
+        where = []
+        if event_type:
+            where.append(f"event {event_type}")
+        if field:
+            where.append(f"field {field}")
+        if offset is not None:
+            where.append(f"at byte {offset}")
+        suffix = f" ({', '.join(where)})" if where else ""
+        super().__init__(f"{feed}: {reason}{suffix}")
+
+
+class AuthenticationError(FastFeedError):
+    """The server rejected the credentials. Not retried."""
+
+
+class SubscriptionError(FastFeedError):
+    """A subscription request was rejected (or its acknowledgement never came)."""
+
+
+class StreamerError(FastFeedError):
+    """The server reported an error that ends the stream (e.g. a DXLink ERROR message)."""
+
+    def __init__(self, message: str, *, error: str | None = None, channel: int | None = None) -> None:
+        self.error = error
+        self.channel = channel
+        super().__init__(message)
+
+
+class ConnectionClosed(FastFeedError):
+    """The websocket connection ended."""
+
+    def __init__(self, code: int | None = None, reason: str = "") -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(f"connection closed (code={code}, reason={reason!r})")
+
+
+class ConnectionClosedOK(ConnectionClosed):
+    """Closed normally (1000/1001)."""
+
+
+class ConnectionClosedError(ConnectionClosed):
+    """Closed abnormally (error code, TCP drop, timeout)."""
+
+
+class ReconnectionExhausted(FastFeedError):
+    """Every reconnection attempt failed."""
+
+
+class MaxConnectionsError(FastFeedError):
+    """polygon ``max_connections``: the account's connection cap was exceeded."""
+
+
+class FastFeedWarning(Warning):
+    """Root of fastfeed's warnings."""
+
+
+class RingOverflowWarning(FastFeedWarning):
+    """A consumer lost events to drop-oldest overflow (see its ``gaps`` counter)."""

@@ -1,0 +1,423 @@
+"""Lazy event objects over fixed-layout records.
+
+An event object holds a private copy of one record (a ``bytes`` of the record size) and the
+SymbolTable its ids refer to. Attributes are C-level descriptors (``Field``) that read the record
+at a fixed offset; the same descriptor serves both spellings (``bid_price`` and ``bidPrice``).
+Event classes themselves are generated (``fastfeed/dxfeed.py``, ``fastfeed/polygon_events.py``).
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from libc.math cimport isnan
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy, memset
+
+cdef extern from "<string.h>" nogil:
+    size_t strnlen(const char *s, size_t maxlen)
+
+from fastfeed._native.symbols cimport SymbolTable
+
+from fastfeed._records_meta import ENUMS, LAYOUTS
+
+cdef enum FieldKind:
+    K_F64 = 1
+    K_I64 = 2
+    K_I32 = 3
+    K_BOOL = 4
+    K_ENUM = 5
+    K_CHAR = 6
+    K_STR = 7
+    K_FIXSTR = 8
+    K_I32ARR = 9
+    K_LEVELS = 10
+    K_SYMBOL = 11
+    K_TSRECV = 12
+    K_EVTYPE = 13
+
+cdef enum AltMeaning:
+    ALT_NONE = 0
+    ALT_OTHER_NUMBER = 1   # f64 slot got an int / i64 slot got an integral float
+    ALT_STRING = 2         # i64 slot got a decimal string ("x": "44")
+    ALT_INT = 3            # fixstr slot got a JSON integer
+
+cdef SymbolTable _default_symbols = SymbolTable()
+_RTYPE_TO_WIRE = {}
+for _name, _lay in LAYOUTS.items():
+    for _wire, _rt in _lay["rtypes"].items():
+        _RTYPE_TO_WIRE[_rt] = _wire
+
+
+class _NaNKey:
+    """Stands for NaN in equality keys, so an event equals its copy even when it holds NaN."""
+    __slots__ = ()
+    def __eq__(self, other):
+        return isinstance(other, _NaNKey)
+    def __hash__(self):
+        return 0x7FF8
+    def __repr__(self):
+        return "nan"
+
+_NAN = _NaNKey()
+
+
+cdef inline bint _bit(const char *p, Py_ssize_t off, int bit) noexcept:
+    return ((<const uint64_t *>(p + off))[0] >> bit) & 1
+
+
+cdef class Field:
+    """Descriptor reading one field of an event's record (C switch on the field kind)."""
+    cdef readonly str name          # wire name
+    cdef readonly str attr          # snake_case attribute name
+    cdef Py_ssize_t off
+    cdef int kind
+    cdef int alt_meaning
+    cdef int bit                    # polygon presence/alt bit (-1 for dxFeed fields)
+    cdef Py_ssize_t n               # fixstr size / array capacity
+    cdef Py_ssize_t n_off, drop_off, alt_off
+    cdef tuple names                # enum names
+
+    def __init__(self, dict f, int bit=-1, str kind_override=None):
+        kind = kind_override or f["kind"]
+        base, _, alt = kind.partition("|")
+        self.name = f.get("wire", "")
+        self.attr = f.get("attr", "")
+        self.off = f.get("offset", 0)
+        self.bit = bit
+        self.n = 0
+        self.names = ()
+        self.alt_meaning = ALT_NONE
+        if base == "f64":
+            self.kind = K_F64
+            self.alt_meaning = ALT_OTHER_NUMBER
+        elif base == "i64":
+            self.kind = K_I64
+            self.alt_meaning = ALT_STRING if alt == "str" else ALT_OTHER_NUMBER
+        elif base == "i32":
+            self.kind = K_I32
+        elif base == "bool":
+            self.kind = K_BOOL
+        elif base.startswith("enum:"):
+            self.kind = K_ENUM
+            self.names = tuple(ENUMS[base[5:]])
+        elif base == "char":
+            self.kind = K_CHAR
+        elif base == "str":
+            self.kind = K_STR
+        elif base.startswith("fixstr:"):
+            self.kind = K_FIXSTR
+            self.n = int(base[7:])
+            self.alt_meaning = ALT_INT if alt == "int" else ALT_NONE
+        elif base.startswith("i32arr:"):
+            self.kind = K_I32ARR
+            self.n = int(base[7:])
+            self.n_off = f["n_offset"]
+            self.drop_off = f["dropped_offset"]
+        elif base.startswith("levels:"):
+            self.kind = K_LEVELS
+            self.n = int(base[7:])
+            self.n_off = f["n_offset"]
+            self.drop_off = f["dropped_offset"]
+            self.alt_off = f["alt_offset"]
+        elif base == "symbol":
+            self.kind = K_SYMBOL
+            self.off = 4
+        elif base == "ts_recv":
+            self.kind = K_TSRECV
+            self.off = 8
+        elif base == "evtype":
+            self.kind = K_EVTYPE
+            self.off = 0
+        else:
+            raise ValueError(f"unknown field kind {kind!r}")
+
+    @property
+    def kind_name(self):
+        return ("", "f64", "i64", "i32", "bool", "enum", "char", "str", "fixstr", "i32arr",
+                "levels", "symbol", "ts_recv", "evtype")[self.kind]
+
+    def __get__(self, obj, objtype):
+        if obj is None:
+            return self
+        return self.read(<_Event>obj)
+
+    def __set__(self, obj, value):
+        raise AttributeError(f"events are immutable: cannot set {self.attr!r}")
+
+    cdef inline bint present(self, const char *p) noexcept:
+        return self.bit < 0 or _bit(p, 16, self.bit)
+
+    cdef inline bint alt(self, const char *p) noexcept:
+        return self.bit >= 0 and _bit(p, 24, self.bit)
+
+    cdef object read(self, _Event ev):
+        cdef const char *p = ev._p
+        cdef double d
+        cdef int64_t v
+        cdef uint32_t u
+        cdef Py_ssize_t k, cnt
+        if self.bit >= 0 and not _bit(p, 16, self.bit):
+            return None
+        if self.kind == K_F64:
+            d = (<const double *>(p + self.off))[0]
+            if self.alt(p):
+                return int(d)
+            return d
+        elif self.kind == K_I64:
+            v = (<const int64_t *>(p + self.off))[0]
+            if self.alt(p):
+                if self.alt_meaning == ALT_STRING:
+                    return str(v)
+                return float(v)
+            return v
+        elif self.kind == K_I32:
+            return (<const int32_t *>(p + self.off))[0]
+        elif self.kind == K_BOOL:
+            return (<const uint8_t *>(p + self.off))[0] != 0
+        elif self.kind == K_ENUM:
+            k = (<const uint8_t *>(p + self.off))[0]
+            if 0 < k <= len(self.names):
+                return self.names[k - 1]
+            return None
+        elif self.kind == K_CHAR:
+            u = (<const uint32_t *>(p + self.off))[0]
+            return chr(u) if u else ""
+        elif self.kind == K_STR or self.kind == K_SYMBOL:
+            u = (<const uint32_t *>(p + self.off))[0]
+            return ev._symtab.get(u)
+        elif self.kind == K_FIXSTR:
+            cnt = strnlen(p + self.off, self.n)
+            s = (p + self.off)[:cnt].decode("utf-8", "replace")
+            if self.alt(p):
+                return int(s)
+            return s
+        elif self.kind == K_I32ARR:
+            cnt = (<const uint8_t *>(p + self.n_off))[0]
+            return [(<const int32_t *>(p + self.off))[k] for k in range(min(cnt, self.n))]
+        elif self.kind == K_LEVELS:
+            cnt = (<const uint16_t *>(p + self.n_off))[0]
+            out = []
+            for k in range(min(cnt, self.n)):
+                price = (<const double *>(p + self.off))[2 * k]
+                size = (<const double *>(p + self.off))[2 * k + 1]
+                flags = (<const uint8_t *>(p + self.alt_off))[k]
+                out.append([int(price) if flags & 1 else price, int(size) if flags & 2 else size])
+            return out
+        elif self.kind == K_TSRECV:
+            return (<const int64_t *>(p + 8))[0]
+        elif self.kind == K_EVTYPE:
+            return _RTYPE_TO_WIRE.get((<const uint16_t *>p)[0])
+        return None
+
+    cdef int write(self, char *p, object value, SymbolTable symtab) except -1:
+        """Store ``value`` (Python) in the record at ``p`` (used by the constructor)."""
+        cdef Py_ssize_t k, cnt
+        cdef bytes b
+        if value is None:
+            return 0
+        if self.bit >= 0:
+            (<uint64_t *>(p + 16))[0] |= (<uint64_t>1) << self.bit
+        if self.kind == K_F64:
+            if self.bit >= 0 and isinstance(value, int) and not isinstance(value, bool):
+                (<uint64_t *>(p + 24))[0] |= (<uint64_t>1) << self.bit
+            (<double *>(p + self.off))[0] = float(value)
+        elif self.kind == K_I64:
+            if self.bit >= 0 and isinstance(value, float) and self.alt_meaning == ALT_OTHER_NUMBER:
+                (<uint64_t *>(p + 24))[0] |= (<uint64_t>1) << self.bit
+            elif self.bit >= 0 and isinstance(value, str) and self.alt_meaning == ALT_STRING:
+                (<uint64_t *>(p + 24))[0] |= (<uint64_t>1) << self.bit
+            (<int64_t *>(p + self.off))[0] = int(value)
+        elif self.kind == K_I32:
+            (<int32_t *>(p + self.off))[0] = int(value)
+        elif self.kind == K_BOOL:
+            (<uint8_t *>(p + self.off))[0] = 1 if value else 0
+        elif self.kind == K_ENUM:
+            (<uint8_t *>(p + self.off))[0] = self.names.index(value) + 1
+        elif self.kind == K_CHAR:
+            (<uint32_t *>(p + self.off))[0] = ord(value) if value else 0
+        elif self.kind == K_STR or self.kind == K_SYMBOL:
+            (<uint32_t *>(p + self.off))[0] = symtab.intern_str(value)
+        elif self.kind == K_FIXSTR:
+            if self.bit >= 0 and isinstance(value, int) and self.alt_meaning == ALT_INT:
+                (<uint64_t *>(p + 24))[0] |= (<uint64_t>1) << self.bit
+            b = str(value).encode("utf-8")[:self.n]
+            memset(p + self.off, 0, self.n)
+            memcpy(p + self.off, <const char *>b, len(b))
+        elif self.kind == K_I32ARR:
+            cnt = len(value)
+            for k in range(min(cnt, self.n)):
+                (<int32_t *>(p + self.off))[k] = value[k]
+            (<uint8_t *>(p + self.n_off))[0] = min(cnt, self.n)
+            (<uint8_t *>(p + self.drop_off))[0] = max(0, cnt - self.n)
+        elif self.kind == K_LEVELS:
+            cnt = len(value)
+            for k in range(min(cnt, self.n)):
+                price, size = value[k]
+                (<double *>(p + self.off))[2 * k] = price
+                (<double *>(p + self.off))[2 * k + 1] = size
+                (<uint8_t *>(p + self.alt_off))[k] = (1 if isinstance(price, int) else 0) | (2 if isinstance(size, int) else 0)
+            (<uint16_t *>(p + self.n_off))[0] = min(cnt, self.n)
+            (<uint16_t *>(p + self.drop_off))[0] = max(0, cnt - self.n)
+        elif self.kind == K_TSRECV:
+            (<int64_t *>(p + 8))[0] = int(value)
+        return 0
+
+    def __repr__(self):
+        return f"<field {self.attr} ({self.kind_name} at {self.off})>"
+
+
+cdef _Event make_event(type cls, const char *rec, Py_ssize_t size, SymbolTable symtab):
+    cdef _Event ev = _Event.__new__(cls)
+    ev._raw = PyBytes_FromStringAndSize(rec, size)
+    ev._p = PyBytes_AS_STRING(ev._raw)
+    ev._symtab = symtab
+    return ev
+
+
+def _rebuild(cls, raw, strings):
+    cdef SymbolTable st = SymbolTable()
+    for s in strings:
+        st.intern_str(s)
+    cdef _Event ev = _Event.__new__(cls)
+    ev._raw = bytes(raw)
+    ev._p = PyBytes_AS_STRING(ev._raw)
+    ev._symtab = st
+    return ev
+
+
+cdef class _Event:
+    """Base of every fastfeed event: an immutable view of one record."""
+
+    # class attributes set by the generated subclasses
+    LAYOUT = None       # layout name in fastfeed._records_meta.LAYOUTS
+    _ORDER = ()         # Field descriptors in wire order (symbol first)
+    _SIZE = 0
+    _RTYPE = 0
+    _DEFAULTS = b""     # record template (NaN doubles, zeros) for constructed events
+
+    def __init__(self, **kwargs):
+        cls = type(self)
+        cdef bytearray rec = bytearray(cls._DEFAULTS)
+        cdef char *p = rec
+        cdef Field f
+        (<uint16_t *>p)[0] = kwargs.pop("_rtype", cls._RTYPE)
+        lookup = cls._BY_NAME
+        for key, value in kwargs.items():
+            f = lookup.get(key)
+            if f is None:
+                raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {key!r}")
+            f.write(p, value, _default_symbols)
+        self._raw = bytes(rec)
+        self._p = PyBytes_AS_STRING(self._raw)
+        self._symtab = _default_symbols
+
+    @property
+    def ts_recv(self):
+        """Local receive time of the frame that carried this event, ns since the epoch."""
+        return (<const int64_t *>(self._p + 8))[0]
+
+    @property
+    def record(self):
+        """The raw record bytes (``LAYOUT``'s C struct)."""
+        return self._raw
+
+    def _items(self):
+        cdef Field f
+        for f in type(self)._ORDER:
+            if f.bit >= 0 and not _bit(self._p, 16, f.bit):
+                continue
+            yield f, f.read(self)
+
+    def to_dict(self):
+        """The event as a dict keyed by wire names (polygon: exactly the keys the wire had)."""
+        return {f.name: v for f, v in self._items()}
+
+    def _key(self):
+        out = []
+        for f, v in self._items():
+            if isinstance(v, float) and isnan(<double>v):
+                v = _NAN
+            elif isinstance(v, list):
+                v = repr(v)
+            out.append((f.name, v))
+        return tuple(out)
+
+    def __eq__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        if (<_Event>other)._raw == self._raw and (<_Event>other)._symtab is self._symtab:
+            return True
+        return self._key() == (<_Event>other)._key()
+
+    def __ne__(self, other):
+        r = self.__eq__(other)
+        return r if r is NotImplemented else not r
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __repr__(self):
+        cls = type(self)
+        parts = [f"{k}={v!r}" for k, v in ((cls._REPR_NAME(f), v) for f, v in self._items())]
+        return f"{cls.__name__}({', '.join(parts)})"
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), self._raw, self._symtab.strings()))
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+def build_class_fields(cls, str layout):
+    """Attach descriptors and metadata for ``layout`` to the (generated) event class ``cls``."""
+    lay = LAYOUTS[layout]
+    order = []
+    by_name = {}
+    sym = lay["symbol"]
+    if lay["feed"] == "polygon":
+        ev = Field({"wire": "ev", "attr": "event_type"}, -1, "evtype")
+        order.append(ev)
+        by_name["event_type"] = ev
+        by_name["ev"] = ev
+    symf = Field({"wire": sym["wire"], "attr": sym["attr"]}, sym.get("bit", -1), "symbol")
+    order.append(symf)
+    for nm in {sym["attr"], sym["wire"]}:
+        by_name[nm] = symf
+        if nm.isidentifier() and nm not in ("as",):
+            setattr(cls, nm, symf)
+    for fmeta in lay["fields"]:
+        f = Field(fmeta, fmeta.get("bit", -1))
+        order.append(f)
+        names = {fmeta["attr"], fmeta["camel"]} | set(fmeta.get("aliases", []))
+        if lay["feed"] == "dxfeed":
+            names.add(fmeta["wire"])
+        for nm in names:
+            by_name[nm] = f
+            setattr(cls, nm, f)
+        if lay["feed"] == "polygon":
+            by_name[fmeta["wire"]] = f
+    # template record: NaN doubles (dxFeed: slots the server did not send), zeros elsewhere
+    tmpl = bytearray(lay["size"])
+    if lay["feed"] == "dxfeed":
+        import struct
+        for fmeta in lay["fields"]:
+            if fmeta["kind"] == "f64":
+                struct.pack_into("<d", tmpl, fmeta["offset"], float("nan"))
+    cls.LAYOUT = layout
+    cls._ORDER = tuple(order)
+    cls._BY_NAME = by_name
+    cls._SIZE = lay["size"]
+    cls._RTYPE = next(iter(lay["rtypes"].values()))
+    cls._DEFAULTS = bytes(tmpl)
+    if lay["feed"] == "dxfeed":
+        cls._REPR_NAME = staticmethod(lambda f: f.name)
+    else:
+        cls._REPR_NAME = staticmethod(lambda f: f.attr)
+    return cls
+
+
+def default_record(str layout):
+    """The template record of ``layout`` (what a decoder starts every event from)."""
+    from fastfeed._native.ring import event_class_for
+    return event_class_for(layout)._DEFAULTS

@@ -1,0 +1,34 @@
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+from fastfeed._native.cring cimport ff_ring
+from fastfeed._native.symbols cimport SymbolTable
+
+cdef class RecordRing:
+    """One bounded ring of one record type (see ring.h). The producer side is C-only."""
+    cdef ff_ring r
+    cdef readonly str layout        # layout name, e.g. "Quote", "EquityTrade"
+    cdef readonly str wire_type     # wire name, e.g. "Quote", "T", "AM"
+    cdef readonly int rtype
+    cdef readonly object event_class
+    cdef readonly SymbolTable symbols
+    cdef bytes _format
+    cdef object _waiters            # callables notified by the owner after publishing (Python side)
+
+
+cdef class EventBatch:
+    """Records drained from a ring for one consumer: owns its memory, zero-copy to numpy."""
+    cdef char *_buf
+    cdef Py_ssize_t _n
+    cdef Py_ssize_t _rec_size
+    cdef readonly object event_class
+    cdef readonly SymbolTable symbols
+    cdef readonly uint64_t gaps     # records this consumer lost (drop-oldest) before this batch
+    cdef bytes _format
+    cdef Py_ssize_t _shape[1]
+    cdef Py_ssize_t _strides[1]
+    cdef int _exports
+
+cdef class Consumer:
+    cdef readonly RecordRing ring
+    cdef int _idx
+    cdef uint64_t _gaps_reported
+    cpdef EventBatch drain(self, Py_ssize_t max_records=*)

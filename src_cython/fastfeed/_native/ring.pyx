@@ -1,0 +1,312 @@
+"""Bounded record rings with fan-out cursors, and the EventBatch they drain into."""
+
+from cpython.buffer cimport PyBUF_FORMAT, PyBUF_WRITABLE
+from cpython.bytes cimport PyBytes_AS_STRING
+from libc.stdint cimport uint32_t, uint64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+
+from fastfeed._native.cring cimport (
+    FF_BACKPRESSURE, FF_DROP_OLDEST, ff_ring_add_consumer, ff_ring_available,
+    ff_ring_enable_latest, ff_ring_free, ff_ring_init, ff_ring_latest, ff_ring_min_cursor,
+    ff_ring_pressure, ff_ring_publish, ff_ring_read, ff_ring_remove_consumer, ff_ring_slot,
+)
+from fastfeed._native.events cimport _Event, make_event
+from fastfeed._native.symbols cimport SymbolTable
+
+from fastfeed._records_meta import LAYOUTS
+
+DROP_OLDEST = FF_DROP_OLDEST
+BACKPRESSURE = FF_BACKPRESSURE
+
+cdef char _EMPTY[8]
+
+_class_registry = {}   # layout name -> event class (filled by fastfeed.dxfeed / fastfeed.polygon_events)
+
+
+def register_event_class(str layout, cls):
+    """Called by the modules that define event classes (one class per record layout)."""
+    _class_registry[layout] = cls
+
+
+def event_class_for(str layout):
+    cls = _class_registry.get(layout)
+    if cls is None:
+        import importlib
+        feed = LAYOUTS[layout]["feed"]
+        importlib.import_module("fastfeed.dxfeed" if feed == "dxfeed" else "fastfeed.polygon_events")
+        cls = _class_registry.get(layout)
+    return cls
+
+
+cdef class RecordRing:
+    """A bounded ring of fixed-size records of one type, with any number of consumers.
+
+    ``policy`` is ``"drop_oldest"`` (each consumer counts what it lost in ``gaps``) or
+    ``"backpressure"`` (never overwrites unread records; ``pressure`` tells the transport to
+    pause reading). Capacity is rounded up to a power of two.
+    """
+
+    def __cinit__(self, str layout, str wire_type, int rtype, SymbolTable symbols,
+                  uint64_t capacity=65536, policy="drop_oldest", uint64_t max_capacity=0):
+        meta = LAYOUTS[layout]
+        cdef int pol
+        if policy in ("drop_oldest", FF_DROP_OLDEST):
+            pol = FF_DROP_OLDEST
+        elif policy in ("backpressure", FF_BACKPRESSURE):
+            pol = FF_BACKPRESSURE
+        else:
+            raise ValueError(f"unknown overflow policy {policy!r}")
+        if max_capacity == 0:
+            max_capacity = capacity * 64 if pol == FF_BACKPRESSURE else capacity
+        if ff_ring_init(&self.r, <uint32_t>meta["size"], capacity, pol, max_capacity) != 0:
+            raise MemoryError()
+        self.layout = layout
+        self.wire_type = wire_type
+        self.rtype = rtype
+        self.symbols = symbols
+        self._format = meta["format"].encode()
+        self.event_class = None
+        self._waiters = None
+
+    def __dealloc__(self):
+        ff_ring_free(&self.r)
+
+    def consumer(self, bint from_oldest=False):
+        """A new cursor; it sees every record published from now on (or from the oldest kept)."""
+        return Consumer(self, from_oldest)
+
+    @property
+    def capacity(self):
+        return self.r.capacity
+
+    @property
+    def record_size(self):
+        return self.r.rec_size
+
+    @property
+    def policy(self):
+        return "backpressure" if self.r.policy == FF_BACKPRESSURE else "drop_oldest"
+
+    @property
+    def published(self):
+        """Records published since the ring was made."""
+        return self.r.head
+
+    @property
+    def grown(self):
+        return self.r.grown
+
+    @property
+    def overflowed(self):
+        return self.r.overflowed
+
+    @property
+    def pressure(self):
+        """True when a back-pressure ring's slowest consumer has over half the ring unread."""
+        return bool(ff_ring_pressure(&self.r))
+
+    @property
+    def backlog(self):
+        """Unread records of the slowest consumer."""
+        return self.r.head - ff_ring_min_cursor(&self.r)
+
+    @property
+    def format(self):
+        """PEP 3118 struct format of one record."""
+        return self._format.decode()
+
+    def enable_latest(self):
+        """Keep the last record of every symbol (for ``latest()``)."""
+        ff_ring_enable_latest(&self.r)
+
+    def latest(self, uint32_t symbol_id):
+        """The last event published for ``symbol_id`` (needs ``enable_latest()``), or None."""
+        cdef const char *rec = <const char *>ff_ring_latest(&self.r, symbol_id)
+        if rec == NULL:
+            return None
+        if self.event_class is None:
+            self.event_class = event_class_for(self.layout)
+        return make_event(self.event_class, rec, self.r.rec_size, self.symbols)
+
+    def push(self, records):
+        """Publish records given as a bytes-like of whole records (tests, replay tools)."""
+        cdef const unsigned char[::1] view = memoryview(records).cast("B")
+        cdef Py_ssize_t size = self.r.rec_size
+        if view.shape[0] % size:
+            raise ValueError("length is not a multiple of the record size")
+        cdef Py_ssize_t n = view.shape[0] // size
+        cdef Py_ssize_t i
+        cdef void *dst
+        for i in range(n):
+            dst = ff_ring_slot(&self.r, <uint64_t>i)
+            if dst == NULL:
+                ff_ring_publish(&self.r, <uint64_t>i)
+                raise BufferError("back-pressure ring is full at its maximum capacity")
+            memcpy(dst, &view[i * size], size)
+        ff_ring_publish(&self.r, <uint64_t>n)
+        return n
+
+    def __repr__(self):
+        return (f"RecordRing({self.wire_type!r}, capacity={self.r.capacity}, policy={self.policy!r}, "
+                f"published={self.r.head})")
+
+
+cdef class Consumer:
+    """One reader of a ring: its own cursor, its own gap counter; sees every record."""
+
+    def __cinit__(self, RecordRing ring, bint from_oldest=False):
+        self.ring = ring
+        self._idx = ff_ring_add_consumer(&ring.r, from_oldest)
+        if self._idx < 0:
+            raise MemoryError()
+        self._gaps_reported = 0
+
+    def __dealloc__(self):
+        if self.ring is not None and self._idx >= 0:
+            ff_ring_remove_consumer(&self.ring.r, self._idx)
+
+    def close(self):
+        """Detach from the ring (a back-pressure ring stops waiting for this consumer)."""
+        if self._idx >= 0:
+            ff_ring_remove_consumer(&self.ring.r, self._idx)
+            self._idx = -1
+
+    @property
+    def closed(self):
+        return self._idx < 0
+
+    @property
+    def available(self):
+        """Records ready to drain."""
+        if self._idx < 0:
+            return 0
+        return ff_ring_available(&self.ring.r, self._idx)
+
+    @property
+    def gaps(self):
+        """Records this consumer lost to drop-oldest overflow, in total."""
+        if self._idx < 0:
+            return self._gaps_reported
+        ff_ring_available(&self.ring.r, self._idx)
+        return self.ring.r.consumers[self._idx].gaps
+
+    cpdef EventBatch drain(self, Py_ssize_t max_records=-1):
+        """Move up to ``max_records`` (all when negative) into a new EventBatch."""
+        cdef RecordRing ring = self.ring
+        cdef EventBatch batch = EventBatch.__new__(EventBatch)
+        if ring.event_class is None:
+            ring.event_class = event_class_for(ring.layout)
+        batch.event_class = ring.event_class
+        batch.symbols = ring.symbols
+        batch._format = ring._format
+        batch._rec_size = ring.r.rec_size
+        if self._idx < 0:
+            return batch
+        cdef uint64_t avail = ff_ring_available(&ring.r, self._idx)
+        cdef uint64_t gaps = ring.r.consumers[self._idx].gaps
+        batch.gaps = gaps - self._gaps_reported
+        self._gaps_reported = gaps
+        if max_records >= 0 and avail > <uint64_t>max_records:
+            avail = <uint64_t>max_records
+        if avail == 0:
+            return batch
+        batch._buf = <char *>malloc(avail * ring.r.rec_size)
+        if batch._buf == NULL:
+            raise MemoryError()
+        batch._n = <Py_ssize_t>ff_ring_read(&ring.r, self._idx, batch._buf, avail)
+        return batch
+
+
+cdef class EventBatch:
+    """A run of records of one type, in arrival order.
+
+    ``len(batch)``, ``batch[i]`` / iteration (event objects, made on access), and the buffer
+    protocol (``memoryview(batch)``, ``numpy.asarray(batch)``; one item per record with the
+    record's struct format) with no copy. The batch owns its memory: it stays valid forever.
+    """
+
+    def __cinit__(self):
+        self._buf = NULL
+        self._n = 0
+        self._rec_size = 0
+        self.gaps = 0
+        self._exports = 0
+
+    def __dealloc__(self):
+        free(self._buf)
+
+    def __len__(self):
+        return self._n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._n))]
+        cdef Py_ssize_t k = i
+        if k < 0:
+            k += self._n
+        if k < 0 or k >= self._n:
+            raise IndexError("EventBatch index out of range")
+        return make_event(self.event_class, self._buf + k * self._rec_size, self._rec_size, self.symbols)
+
+    def __iter__(self):
+        cdef Py_ssize_t k
+        cdef type cls = self.event_class
+        for k in range(self._n):
+            yield make_event(cls, self._buf + k * self._rec_size, self._rec_size, self.symbols)
+
+    def __bool__(self):
+        return self._n > 0
+
+    @property
+    def record_size(self):
+        return self._rec_size
+
+    @property
+    def format(self):
+        return self._format.decode()
+
+    def symbol_of(self, Py_ssize_t i):
+        """Symbol string of record ``i`` without building the event object."""
+        if i < 0:
+            i += self._n
+        if i < 0 or i >= self._n:
+            raise IndexError("EventBatch index out of range")
+        cdef uint32_t sid = (<uint32_t *>(self._buf + i * self._rec_size + 4))[0]
+        return self.symbols.get(sid)
+
+    def to_numpy(self):
+        """A numpy structured array viewing the records (no copy; needs numpy)."""
+        import numpy as np
+        from fastfeed.records import dtype_for
+        return np.frombuffer(self, dtype=dtype_for(self.event_class.LAYOUT), count=self._n)
+
+    def tobytes(self):
+        if self._n == 0:
+            return b""
+        return (<char *>self._buf)[:self._n * self._rec_size]
+
+    def __getbuffer__(self, Py_buffer *buffer, int flags):
+        if flags & PyBUF_WRITABLE:
+            raise BufferError("EventBatch is read-only")
+        self._shape[0] = self._n
+        self._strides[0] = self._rec_size
+        buffer.buf = <void *>(self._buf if self._buf != NULL else _EMPTY)
+        buffer.obj = self
+        buffer.len = self._n * self._rec_size
+        buffer.readonly = 1
+        buffer.itemsize = self._rec_size
+        buffer.format = PyBytes_AS_STRING(self._format) if (flags & PyBUF_FORMAT) else NULL
+        buffer.ndim = 1
+        buffer.shape = self._shape
+        buffer.strides = self._strides
+        buffer.suboffsets = NULL
+        buffer.internal = NULL
+        self._exports += 1
+
+    def __releasebuffer__(self, Py_buffer *buffer):
+        self._exports -= 1
+
+    def __repr__(self):
+        name = self.event_class.__name__ if self.event_class is not None else "?"
+        return f"EventBatch({name}, {self._n} events, gaps={self.gaps})"

@@ -1,0 +1,258 @@
+/* fastfeed ring: a bounded ring of fixed-size records with fan-out to any number of consumers.
+ *
+ * Single producer (the event-loop thread, inside the protocol core), consumers on the same thread.
+ * Sequence numbers are monotonic uint64; slot = seq & mask.
+ *
+ * Producer protocol (one message):
+ *     void *rec = ff_ring_slot(r, k);   // k = 0, 1, 2 ... : slot for seq head + k (not yet visible)
+ *     ... write the record in place ...
+ *     ff_ring_publish(r, n);            // make the first n claimed slots visible (or never, on error)
+ *
+ * Overflow policies:
+ *   FF_DROP_OLDEST   the producer always writes; before it overwrites seq s - capacity it raises the
+ *                    monotonic `floor`; a consumer whose cursor is below the floor jumps to it and
+ *                    the difference is added to its own `gaps` counter (never silent).
+ *   FF_BACKPRESSURE  the producer never overwrites an unread record: when the slowest consumer is a
+ *                    full ring behind, the ring doubles (up to max_capacity) so the message in hand
+ *                    is never lost, and ff_ring_pressure() tells the transport to pause reading
+ *                    (it is above the high-water mark well before that).
+ */
+#ifndef FASTFEED_RING_H
+#define FASTFEED_RING_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { FF_DROP_OLDEST = 0, FF_BACKPRESSURE = 1 };
+
+typedef struct ff_consumer {
+    uint64_t cursor;   /* next seq this consumer reads */
+    uint64_t gaps;     /* records this consumer lost to drop-oldest overflow */
+    int active;
+} ff_consumer;
+
+typedef struct ff_ring {
+    uint8_t *buf;
+    uint32_t rec_size;
+    int policy;
+    uint64_t capacity;      /* power of two */
+    uint64_t mask;
+    uint64_t max_capacity;  /* back-pressure growth limit (power of two >= capacity) */
+    uint64_t head;          /* next seq to publish; records [.., head) are visible */
+    uint64_t floor;         /* records below floor may have been overwritten (monotonic) */
+    uint64_t claimed;       /* slots claimed past head for the message in hand */
+    uint64_t grown;         /* times the ring doubled (back-pressure) */
+    uint64_t overflowed;    /* records dropped at the producer (back-pressure ring at max_capacity) */
+    ff_consumer *consumers;
+    uint32_t n_consumers;   /* slots used in consumers[] (some may be inactive) */
+    uint32_t cap_consumers;
+    uint8_t *latest;        /* optional: last record per symbol_id (enabled by ff_ring_enable_latest) */
+    uint32_t latest_cap;    /* entries in latest[] */
+    int latest_on;
+} ff_ring;
+
+static inline uint64_t ff_pow2_ceil(uint64_t v) {
+    uint64_t p = 1;
+    while (p < v) p <<= 1;
+    return p;
+}
+
+/* Returns 0 on success, -1 on allocation failure. */
+static inline int ff_ring_init(ff_ring *r, uint32_t rec_size, uint64_t capacity, int policy,
+                               uint64_t max_capacity) {
+    memset(r, 0, sizeof(*r));
+    if (rec_size == 0 || capacity == 0) return -1;
+    capacity = ff_pow2_ceil(capacity);
+    if (max_capacity < capacity) max_capacity = capacity;
+    max_capacity = ff_pow2_ceil(max_capacity);
+    r->buf = (uint8_t *)calloc((size_t)capacity, rec_size);
+    if (!r->buf) return -1;
+    r->rec_size = rec_size;
+    r->policy = policy;
+    r->capacity = capacity;
+    r->mask = capacity - 1;
+    r->max_capacity = max_capacity;
+    return 0;
+}
+
+static inline void ff_ring_free(ff_ring *r) {
+    free(r->latest);
+    r->latest = NULL;
+    free(r->buf);
+    free(r->consumers);
+    r->buf = NULL;
+    r->consumers = NULL;
+    r->n_consumers = r->cap_consumers = 0;
+}
+
+/* Slowest active consumer's cursor (head when there is none). */
+static inline uint64_t ff_ring_min_cursor(const ff_ring *r) {
+    uint64_t m = r->head;
+    for (uint32_t i = 0; i < r->n_consumers; i++) {
+        const ff_consumer *c = &r->consumers[i];
+        if (c->active) {
+            uint64_t cur = c->cursor < r->floor ? r->floor : c->cursor;
+            if (cur < m) m = cur;
+        }
+    }
+    return m;
+}
+
+/* Double the ring, keeping every record in [lo, hi) at its sequence position. */
+static inline int ff_ring_grow(ff_ring *r, uint64_t lo, uint64_t hi) {
+    uint64_t ncap = r->capacity * 2;
+    uint8_t *nbuf = (uint8_t *)calloc((size_t)ncap, r->rec_size);
+    if (!nbuf) return -1;
+    uint64_t nmask = ncap - 1;
+    for (uint64_t s = lo; s < hi; s++) {
+        memcpy(nbuf + (s & nmask) * r->rec_size, r->buf + (s & r->mask) * r->rec_size, r->rec_size);
+    }
+    free(r->buf);
+    r->buf = nbuf;
+    r->capacity = ncap;
+    r->mask = nmask;
+    r->grown++;
+    return 0;
+}
+
+/* Slot for seq head + k (k counts from 0 within the message in hand). NULL only when a
+ * back-pressure ring is at max_capacity and its slowest consumer is a full ring behind, or on
+ * allocation failure: the caller counts the record as overflowed. */
+static inline void *ff_ring_slot(ff_ring *r, uint64_t k) {
+    uint64_t s = r->head + k;
+    if (k + 1 > r->claimed) r->claimed = k + 1;
+    if (s >= r->capacity) {
+        uint64_t lowest_kept = s + 1 - r->capacity;
+        if (r->policy == FF_DROP_OLDEST) {
+            if (lowest_kept > r->floor) r->floor = lowest_kept;
+        } else {
+            uint64_t minc = ff_ring_min_cursor(r);
+            while (minc < lowest_kept) {
+                if (r->capacity >= r->max_capacity || ff_ring_grow(r, minc, r->head + r->claimed) != 0) {
+                    r->overflowed++;
+                    return NULL;
+                }
+                lowest_kept = s + 1 - r->capacity;
+            }
+            if (lowest_kept > r->floor) r->floor = lowest_kept;
+        }
+    }
+    return r->buf + (s & r->mask) * r->rec_size;
+}
+
+/* Make the first n claimed slots visible. n may be less than the claimed count (the rest is
+ * abandoned, e.g. a malformed tail); abandoned slots are simply reused by the next message. */
+static inline void ff_ring_track_latest(ff_ring *r, uint64_t n) {
+    for (uint64_t s = r->head; s < r->head + n; s++) {
+        const uint8_t *rec = r->buf + (s & r->mask) * r->rec_size;
+        uint32_t sid;
+        memcpy(&sid, rec + 4, sizeof(sid)); /* ff_header.symbol_id */
+        if (sid >= r->latest_cap) {
+            uint32_t ncap = r->latest_cap ? r->latest_cap : 64;
+            while (ncap <= sid) ncap *= 2;
+            uint8_t *nl = (uint8_t *)realloc(r->latest, (size_t)ncap * r->rec_size);
+            if (!nl) continue;
+            memset(nl + (size_t)r->latest_cap * r->rec_size, 0, (size_t)(ncap - r->latest_cap) * r->rec_size);
+            r->latest = nl;
+            r->latest_cap = ncap;
+        }
+        memcpy(r->latest + (size_t)sid * r->rec_size, rec, r->rec_size);
+    }
+}
+
+static inline void ff_ring_publish(ff_ring *r, uint64_t n) {
+    if (r->latest_on && n) ff_ring_track_latest(r, n);
+    r->head += n;
+    r->claimed = 0;
+}
+
+static inline void ff_ring_enable_latest(ff_ring *r) { r->latest_on = 1; }
+
+/* Last record published for symbol_id (rtype != 0), or NULL. Requires ff_ring_enable_latest. */
+static inline const void *ff_ring_latest(const ff_ring *r, uint32_t sid) {
+    if (!r->latest_on || sid >= r->latest_cap) return NULL;
+    const uint8_t *rec = r->latest + (size_t)sid * r->rec_size;
+    uint16_t rtype;
+    memcpy(&rtype, rec, sizeof(rtype));
+    return rtype ? rec : NULL;
+}
+
+static inline void ff_ring_abandon(ff_ring *r) { r->claimed = 0; }
+
+/* Register a consumer; it starts at head (new records only) or at the oldest intact record.
+ * Returns its index or -1. */
+static inline int ff_ring_add_consumer(ff_ring *r, int from_oldest) {
+    uint32_t idx = r->n_consumers;
+    for (uint32_t i = 0; i < r->n_consumers; i++) {
+        if (!r->consumers[i].active) { idx = i; break; }
+    }
+    if (idx == r->n_consumers) {
+        if (r->n_consumers == r->cap_consumers) {
+            uint32_t ncap = r->cap_consumers ? r->cap_consumers * 2 : 4;
+            ff_consumer *nc = (ff_consumer *)realloc(r->consumers, ncap * sizeof(ff_consumer));
+            if (!nc) return -1;
+            r->consumers = nc;
+            r->cap_consumers = ncap;
+        }
+        r->n_consumers++;
+    }
+    ff_consumer *c = &r->consumers[idx];
+    uint64_t oldest = r->head > r->capacity ? r->head - r->capacity : 0;
+    if (oldest < r->floor) oldest = r->floor;
+    c->cursor = from_oldest ? oldest : r->head;
+    c->gaps = 0;
+    c->active = 1;
+    return (int)idx;
+}
+
+static inline void ff_ring_remove_consumer(ff_ring *r, int idx) {
+    if (idx >= 0 && (uint32_t)idx < r->n_consumers) r->consumers[idx].active = 0;
+}
+
+/* Apply drop-oldest loss to a consumer (jump to the floor, count the gap). */
+static inline void ff_ring_catch_up(ff_ring *r, ff_consumer *c) {
+    if (c->cursor < r->floor) {
+        c->gaps += r->floor - c->cursor;
+        c->cursor = r->floor;
+    }
+}
+
+static inline uint64_t ff_ring_available(ff_ring *r, int idx) {
+    ff_consumer *c = &r->consumers[idx];
+    ff_ring_catch_up(r, c);
+    return r->head - c->cursor;
+}
+
+/* Copy up to max records for consumer idx into dst (contiguous, oldest first), advance its cursor.
+ * Returns the number copied. At most two memcpy calls (the ring may wrap). */
+static inline uint64_t ff_ring_read(ff_ring *r, int idx, void *dst, uint64_t max) {
+    ff_consumer *c = &r->consumers[idx];
+    ff_ring_catch_up(r, c);
+    uint64_t n = r->head - c->cursor;
+    if (n > max) n = max;
+    if (n == 0) return 0;
+    uint64_t start = c->cursor & r->mask;
+    uint64_t first = r->capacity - start;
+    if (first > n) first = n;
+    memcpy(dst, r->buf + start * r->rec_size, (size_t)(first * r->rec_size));
+    if (n > first) {
+        memcpy((uint8_t *)dst + first * r->rec_size, r->buf, (size_t)((n - first) * r->rec_size));
+    }
+    c->cursor += n;
+    return n;
+}
+
+/* Pointer to the most recently published record, or NULL. */
+static inline const void *ff_ring_last(const ff_ring *r) {
+    if (r->head == 0 || r->head <= r->floor) return NULL;
+    return r->buf + ((r->head - 1) & r->mask) * r->rec_size;
+}
+
+/* Back-pressure: 1 when the slowest consumer has more than half the (nominal) ring unread. */
+static inline int ff_ring_pressure(const ff_ring *r) {
+    if (r->policy != FF_BACKPRESSURE) return 0;
+    return (r->head - ff_ring_min_cursor(r)) * 2 > r->capacity;
+}
+
+#endif /* FASTFEED_RING_H */
