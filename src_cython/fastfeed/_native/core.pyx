@@ -80,8 +80,10 @@ cdef class ProtocolCore:
     def feed(self, message):
         """Decode one whole message (bytes, bytearray, memoryview or str).
 
-        Returns the number of events written. Raises ``fastfeed.ProtocolError`` for a malformed
-        message; nothing of that message is published and the next ``feed()`` works.
+        Returns the number of events written. Raises ``fastfeed.ProtocolError`` when anything in
+        the message was malformed: the complete units decoded before/around the fault are still
+        published (``err.events_written``), no half-written event is ever visible, and the next
+        ``feed()`` works.
         """
         cdef Py_buffer view
         cdef Py_ssize_t n
@@ -105,12 +107,13 @@ cdef class ProtocolCore:
                     n = self.feed_ptr(<const char *>view.buf, view.len)
             finally:
                 PyBuffer_Release(&view)
-        if n < 0:
+        if n < 0 or self.error is not None:
             err = self.error
             self.error = None
             if err is None:
                 from fastfeed.errors import ProtocolError
                 err = ProtocolError(self.feed_name, "malformed message")
+            err.events_written = max(n, 0)
             raise err
         return n
 
