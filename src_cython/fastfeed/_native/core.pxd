@@ -10,10 +10,12 @@ cdef class ProtocolCore:
     Subclasses implement ``feed_ptr``: decode ONE whole message from ``data[0:size]``, write
     records in place into ``self.rptr[rtype]`` rings (ff_ring_slot / ff_ring_publish) stamped
     with ``self.ts_recv``, append outgoing messages (bytes) to ``self.outbox`` and control events
-    to ``self.control``; return the number of events published, or -1 after storing a
-    ``fastfeed.ProtocolError`` in ``self.error`` (the message is then skipped; nothing of it
-    was published unless documented per protocol). No Python object and no Python call per
-    event on the success path.
+    to ``self.control``; return the number of events published. When part of the message is
+    malformed, store the first ``fastfeed.ProtocolError`` in ``self.error`` (Python ``feed()``
+    raises it; the transport counts and logs it) and still publish every complete, valid unit
+    (DXLink: a whole ``[type, values]`` pair; polygon: one event object). A half-written event is
+    never published. Return -1 only when nothing could be decoded at all. No Python object and no
+    Python call per event on the success path.
     """
     cdef public int64_t ts_recv          # ns; the transport sets it once per socket read; 0 = stamp now
     cdef readonly SymbolTable symbols
