@@ -29,12 +29,22 @@
 #  define FF_COLD
 #endif
 
-/* Short aliases; guarded so that a project defining its own keeps it. */
+/* Short aliases, spelled token for token as Cython spells its own (it defines them
+ * unconditionally in every generated module), so including this header before or after
+ * Cython's preamble is not a macro redefinition. */
 #ifndef likely
-#  define likely(x)   FF_LIKELY(x)
+#  if defined(__GNUC__) || defined(__clang__)
+#    define likely(x)   __builtin_expect(!!(x), 1)
+#  else
+#    define likely(x)   (x)
+#  endif
 #endif
 #ifndef unlikely
-#  define unlikely(x) FF_UNLIKELY(x)
+#  if defined(__GNUC__) || defined(__clang__)
+#    define unlikely(x) __builtin_expect(!!(x), 0)
+#  else
+#    define unlikely(x) (x)
+#  endif
 #endif
 
 #if defined(_WIN32)
