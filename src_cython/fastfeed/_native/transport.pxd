@@ -1,0 +1,40 @@
+from libc.stdint cimport int64_t, uint64_t
+from picows.picows cimport WSFrame, WSListener, WSTransport
+from fastfeed._native.core cimport ProtocolCore
+
+cdef class FeedListener(WSListener):
+    """picows listener that feeds whole websocket messages to a ProtocolCore in place."""
+    cdef readonly ProtocolCore core
+    cdef readonly WSTransport transport
+    cdef public object on_wake           # callable() -> None: once per socket read with news
+    cdef public object on_disconnect     # callable(listener) -> None
+    cdef public object on_error          # callable(ProtocolError) -> None (malformed message)
+    # fragment reassembly
+    cdef char *_frag
+    cdef Py_ssize_t _frag_len
+    cdef Py_ssize_t _frag_cap
+    cdef int _frag_type                  # 0 = no fragmented message in progress
+    cdef public Py_ssize_t max_message_size
+    # per-read bookkeeping
+    cdef bint _new_read
+    cdef uint64_t _pending_events
+    cdef bint _pending_control
+    cdef readonly int64_t last_recv_ns   # CLOCK_MONOTONIC ns of the last socket read
+    cdef readonly bint paused
+    cdef readonly bint connected
+    # counters
+    cdef readonly uint64_t n_frames
+    cdef readonly uint64_t n_reads
+    cdef readonly uint64_t n_wakes
+    cdef readonly uint64_t n_errors
+    cdef readonly uint64_t n_fragments
+    cdef readonly uint64_t n_sent
+    # close info
+    cdef readonly object close_code      # int or None (received from the peer, or sent by us)
+    cdef readonly str close_reason
+    cdef readonly bint close_received
+
+    cdef void _feed(self, const char *data, Py_ssize_t size) noexcept
+    cdef int _append_fragment(self, const char *data, Py_ssize_t size) except -1
+    cdef int _end_of_read(self) except -1
+    cpdef Py_ssize_t flush(self) except -1

@@ -1,0 +1,292 @@
+"""Layer 3: the picows transport adapter (no protocol logic).
+
+``FeedListener`` is a ``cdef`` subclass of picows' ``WSListener``. For every complete websocket
+message it calls ``core.feed_ptr(payload_ptr, payload_size)`` directly on picows' read buffer
+(no copy, no Python call); fragmented messages are reassembled in a reusable C buffer first.
+Bytes the core queued in ``core.outbox`` are sent right after the message that produced them.
+Python is woken (``on_wake()``) at most once per socket read -- on the frame that has
+``last_in_buffer`` set -- and only when events or control messages were produced.
+
+CLOSE frames are answered (echo the code, then disconnect; picows does not do it itself), PINGs
+are answered by picows (``enable_auto_pong``), messages above ``max_message_size`` close the
+connection with 1009. A malformed message is counted (``n_errors``), handed to ``on_error`` and
+skipped; it never raises out of ``on_ws_frame``.
+"""
+
+from cpython.list cimport PyList_GET_SIZE
+from libc.stdint cimport int64_t, uint64_t
+from libc.stdlib cimport free, realloc
+from libc.string cimport memcpy
+
+from picows.picows cimport WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
+from fastfeed._native.core cimport ProtocolCore
+
+cdef extern from *:
+    """
+    #include <time.h>
+    static inline int64_t ff_tr_realtime_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    }
+    static inline int64_t ff_tr_monotonic_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    }
+    """
+    int64_t ff_tr_realtime_ns() nogil
+    int64_t ff_tr_monotonic_ns() nogil
+
+import logging
+
+_log = logging.getLogger("fastfeed.transport")
+
+DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+
+
+def monotonic_ns():
+    """The clock of ``FeedListener.last_recv_ns`` (CLOCK_MONOTONIC, same as time.monotonic_ns)."""
+    return ff_tr_monotonic_ns()
+
+
+cdef class FeedListener(WSListener):
+    """Feeds a ``ProtocolCore`` from a picows connection.
+
+    ``FeedListener(core, on_wake=None, on_disconnect=None, on_error=None,
+    max_message_size=64 MiB)``. Callbacks are plain callables run on the event loop thread:
+    ``on_wake()`` once per socket read that produced events or control messages,
+    ``on_disconnect(listener)`` once when the connection ends, ``on_error(exc)`` for each
+    malformed message (already counted and skipped).
+    """
+
+    def __cinit__(self, ProtocolCore core, on_wake=None, on_disconnect=None, on_error=None,
+                  Py_ssize_t max_message_size=DEFAULT_MAX_MESSAGE_SIZE):
+        self.core = core
+        self.on_wake = on_wake
+        self.on_disconnect = on_disconnect
+        self.on_error = on_error
+        self.max_message_size = max_message_size
+        self._frag = NULL
+        self._frag_len = 0
+        self._frag_cap = 0
+        self._frag_type = 0
+        self._new_read = True
+        self._pending_events = 0
+        self._pending_control = False
+        self.last_recv_ns = ff_tr_monotonic_ns()
+        self.close_code = None
+        self.close_reason = ""
+        self.close_received = False
+
+    def __dealloc__(self):
+        free(self._frag)
+
+    # ------------------------------------------------------------------ picows callbacks
+
+    cpdef on_ws_connected(self, WSTransport transport):
+        self.transport = transport
+        self.connected = True
+        self.last_recv_ns = ff_tr_monotonic_ns()
+        self.flush()
+
+    cpdef on_ws_disconnected(self, WSTransport transport):
+        self.connected = False
+        self._frag_type = 0
+        self._frag_len = 0
+        hs = transport.close_handshake
+        if self.close_code is None and hs is not None and hs.recv is not None:
+            self.close_code = int(hs.recv.code)
+            self.close_reason = hs.recv.reason
+            self.close_received = True
+        if self._pending_events or self._pending_control:
+            self._pending_events = 0
+            self._pending_control = False
+            if self.on_wake is not None:
+                self.on_wake()
+        if self.on_disconnect is not None:
+            self.on_disconnect(self)
+
+    cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
+        cdef WSMsgType mt = frame.msg_type
+        if self._new_read:
+            self._new_read = False
+            self.n_reads += 1
+            self.core.ts_recv = ff_tr_realtime_ns()
+            self.last_recv_ns = ff_tr_monotonic_ns()
+        self.n_frames += 1
+        if mt == WSMsgType.TEXT or mt == WSMsgType.BINARY:
+            if self._frag_type != 0:
+                self._protocol_close(WSCloseCode.PROTOCOL_ERROR, "new message inside a fragmented one")
+            elif frame.fin:
+                self._feed(frame.payload_ptr, frame.payload_size)
+            else:
+                self._frag_type = <int>mt
+                self._frag_len = 0
+                self.n_fragments += 1
+                self._append_fragment(frame.payload_ptr, frame.payload_size)
+        elif mt == WSMsgType.CONTINUATION:
+            if self._frag_type == 0:
+                self._protocol_close(WSCloseCode.PROTOCOL_ERROR, "continuation without a start")
+            elif self._append_fragment(frame.payload_ptr, frame.payload_size) == 0 and frame.fin:
+                self._frag_type = 0
+                self._feed(self._frag, self._frag_len)
+                self._frag_len = 0
+        elif mt == WSMsgType.CLOSE:
+            self.close_received = True
+            self.close_code = int(frame.get_close_code())
+            try:
+                self.close_reason = frame.get_close_reason()
+            except Exception:
+                self.close_reason = ""
+            transport.send_close(frame.get_close_code(), frame.get_close_message())
+            transport.disconnect()
+        elif mt == WSMsgType.PING:      # only when auto pong is off
+            transport.send_pong(frame.get_payload_as_bytes())
+        if frame.last_in_buffer:
+            self._end_of_read()
+
+    # ------------------------------------------------------------------ internals
+
+    cdef void _feed(self, const char *data, Py_ssize_t size) noexcept:
+        cdef ProtocolCore core = self.core
+        cdef Py_ssize_t n = core.feed_ptr(data, size)
+        if n > 0:
+            self._pending_events += <uint64_t>n
+        if n < 0 or core.error is not None:
+            self.n_errors += 1
+            err = core.error
+            core.error = None
+            if self.on_error is not None:
+                try:
+                    self.on_error(err)
+                except Exception:
+                    _log.exception("on_error callback failed")
+        if PyList_GET_SIZE(core.control) != 0:
+            self._pending_control = True
+        if PyList_GET_SIZE(core.outbox) != 0:
+            try:
+                self.flush()
+            except Exception:
+                _log.exception("sending queued messages failed")
+
+    cdef int _append_fragment(self, const char *data, Py_ssize_t size) except -1:
+        cdef Py_ssize_t need = self._frag_len + size
+        cdef Py_ssize_t cap
+        cdef char *p
+        if need > self.max_message_size:
+            self._frag_type = 0
+            self._frag_len = 0
+            self._protocol_close(WSCloseCode.MESSAGE_TOO_BIG, "message too big")
+            return 1
+        if need > self._frag_cap:
+            cap = self._frag_cap if self._frag_cap else 65536
+            while cap < need:
+                cap *= 2
+            p = <char *>realloc(self._frag, cap)
+            if p == NULL:
+                raise MemoryError()
+            self._frag = p
+            self._frag_cap = cap
+        if size:
+            memcpy(self._frag + self._frag_len, data, size)
+        self._frag_len = need
+        return 0
+
+    cdef int _end_of_read(self) except -1:
+        self._new_read = True
+        if self._pending_events or self._pending_control:
+            self._pending_events = 0
+            self._pending_control = False
+            self.n_wakes += 1
+            if not self.paused and self.core.under_pressure():
+                self.pause()
+            if self.on_wake is not None:
+                self.on_wake()
+        return 0
+
+    def _protocol_close(self, int code, str reason):
+        if self.close_code is None:
+            self.close_code = code
+            self.close_reason = reason
+        if self.transport is not None:
+            self.transport.send_close(<WSCloseCode>code, reason.encode())
+            self.transport.disconnect()
+
+    # ------------------------------------------------------------------ Python API
+
+    cpdef Py_ssize_t flush(self) except -1:
+        """Send every message queued in ``core.outbox`` (TEXT frames); returns how many."""
+        cdef list out = self.core.outbox
+        cdef Py_ssize_t n = PyList_GET_SIZE(out)
+        if n == 0 or self.transport is None or not self.connected:
+            return 0
+        self.core.outbox = []
+        for msg in out:
+            self.transport.send(WSMsgType.TEXT, msg)
+        self.n_sent += <uint64_t>n
+        return n
+
+    def send(self, message):
+        """Send one TEXT message (bytes or str) now."""
+        if self.transport is None or not self.connected:
+            return False
+        self.transport.send(WSMsgType.TEXT, message)
+        self.n_sent += 1
+        return True
+
+    def close(self, int code=1000, str reason=""):
+        """Send CLOSE (once) and disconnect."""
+        if self.transport is None:
+            return
+        if self.close_code is None:
+            self.close_code = code
+            self.close_reason = reason
+        if not self.transport.is_disconnected:
+            self.transport.send_close(<WSCloseCode>code, reason.encode())
+            self.transport.disconnect()
+
+    def abort(self):
+        """Drop the TCP connection without a CLOSE frame (liveness failure)."""
+        if self.transport is not None and not self.transport.is_disconnected:
+            if self.close_code is None:
+                self.close_code = 1006
+                self.close_reason = "aborted"
+            self.transport.disconnect(False)
+
+    def pause(self):
+        """Stop reading the socket (back-pressure)."""
+        if not self.paused and self.transport is not None:
+            self.paused = True
+            try:
+                self.transport.underlying_transport.pause_reading()
+            except Exception:
+                pass
+
+    def resume(self):
+        """Resume reading after ``pause()``."""
+        if self.paused:
+            self.paused = False
+            if self.transport is not None:
+                try:
+                    self.transport.underlying_transport.resume_reading()
+                except Exception:
+                    pass
+
+    def maybe_resume(self):
+        """Resume reading if paused and no back-pressure ring is under pressure any more."""
+        if self.paused and not self.core.under_pressure():
+            self.resume()
+            return True
+        return False
+
+    @property
+    def idle_ns(self):
+        """Nanoseconds since the last socket read."""
+        return ff_tr_monotonic_ns() - self.last_recv_ns
+
+    @property
+    def stats(self):
+        return {"frames": self.n_frames, "reads": self.n_reads, "wakes": self.n_wakes,
+                "errors": self.n_errors, "fragmented_messages": self.n_fragments,
+                "sent": self.n_sent}
