@@ -16,6 +16,19 @@ from fastfeed._native.symbols cimport SymbolTable
 
 from fastfeed._records_meta import LAYOUTS
 
+cdef extern from *:
+    """
+    #define FF_WANT_LAYOUT_TABLE 1
+    #include "fastfeed/records.h"
+    """
+    ctypedef struct ff_member_desc:
+        const char *record
+        const char *member
+        uint32_t offset
+        uint32_t size
+    const ff_member_desc FF_LAYOUT_TABLE[]
+    const size_t FF_LAYOUT_TABLE_LEN
+
 DROP_OLDEST = FF_DROP_OLDEST
 BACKPRESSURE = FF_BACKPRESSURE
 
@@ -310,3 +323,34 @@ cdef class EventBatch:
     def __repr__(self):
         name = self.event_class.__name__ if self.event_class is not None else "?"
         return f"EventBatch({name}, {self._n} events, gaps={self.gaps})"
+
+
+def c_layout_table():
+    """[(record, member, offset, size)] as the C compiler laid the structs out ("<size>" rows
+    give sizeof). The layout tests compare it with the metadata, the .pxd and numpy dtypes."""
+    cdef size_t i
+    return [(FF_LAYOUT_TABLE[i].record.decode(), FF_LAYOUT_TABLE[i].member.decode(),
+             FF_LAYOUT_TABLE[i].offset, FF_LAYOUT_TABLE[i].size) for i in range(FF_LAYOUT_TABLE_LEN)]
+
+
+def bench_push_drain(RecordRing ring, Consumer consumer, bytes record, Py_ssize_t n, Py_ssize_t per_message=100):
+    """Benchmark hook: publish ``n`` copies of ``record`` in messages of ``per_message`` records
+    (claim, memcpy, publish; what a decoder does) and drain them with ``consumer`` after every
+    message into EventBatches. Returns the number drained. All loops in C."""
+    cdef Py_ssize_t done = 0, k, m, got = 0
+    cdef Py_ssize_t size = ring.r.rec_size
+    cdef const char *src = record
+    cdef void *dst
+    cdef EventBatch b
+    if len(record) != size:
+        raise ValueError("record size mismatch")
+    while done < n:
+        m = min(per_message, n - done)
+        for k in range(m):
+            dst = ff_ring_slot(&ring.r, <uint64_t>k)
+            memcpy(dst, src, size)
+        ff_ring_publish(&ring.r, <uint64_t>m)
+        done += m
+        b = consumer.drain(-1)
+        got += b._n
+    return got

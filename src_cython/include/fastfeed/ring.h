@@ -122,22 +122,17 @@ static inline int ff_ring_grow(ff_ring *r, uint64_t lo, uint64_t hi) {
 static inline void *ff_ring_slot(ff_ring *r, uint64_t k) {
     uint64_t s = r->head + k;
     if (k + 1 > r->claimed) r->claimed = k + 1;
-    if (s >= r->capacity) {
-        uint64_t lowest_kept = s + 1 - r->capacity;
-        if (r->policy == FF_DROP_OLDEST) {
-            if (lowest_kept > r->floor) r->floor = lowest_kept;
-        } else {
-            uint64_t minc = ff_ring_min_cursor(r);
-            while (minc < lowest_kept) {
-                if (r->capacity >= r->max_capacity || ff_ring_grow(r, minc, r->head + r->claimed) != 0) {
-                    r->overflowed++;
-                    return NULL;
-                }
-                lowest_kept = s + 1 - r->capacity;
+    if (r->policy == FF_BACKPRESSURE) {
+        /* slot s holds seq s - capacity: still unread by someone iff s >= min_cursor + capacity */
+        uint64_t minc = ff_ring_min_cursor(r);
+        while (s >= minc + r->capacity) {
+            if (r->capacity >= r->max_capacity || ff_ring_grow(r, minc, r->head + r->claimed) != 0) {
+                r->overflowed++;
+                return NULL;
             }
-            if (lowest_kept > r->floor) r->floor = lowest_kept;
         }
     }
+    if (s >= r->capacity && s + 1 - r->capacity > r->floor) r->floor = s + 1 - r->capacity;
     return r->buf + (s & r->mask) * r->rec_size;
 }
 

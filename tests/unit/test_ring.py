@@ -1,0 +1,191 @@
+"""RecordRing: wrap-around, fan-out, both overflow policies with exact gap counts."""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastfeed._native.ring import EventBatch, RecordRing
+from fastfeed._native.symbols import SymbolTable
+from fastfeed.dxfeed import Quote
+
+
+def make_ring(capacity: int = 8, policy: str = "drop_oldest", max_capacity: int = 0) -> RecordRing:
+    return RecordRing("Quote", "Quote", 1, SymbolTable(), capacity, policy, max_capacity)
+
+
+def quote(seq: int) -> bytes:
+    return Quote(event_symbol="SPY", sequence=seq, bid_price=float(seq)).record
+
+
+def seqs(batch: EventBatch) -> list[int]:
+    return [e.sequence for e in batch]
+
+
+def test_capacity_is_rounded_to_a_power_of_two() -> None:
+    assert make_ring(5).capacity == 8
+    assert make_ring(1000).capacity == 1024
+
+
+def test_wrap_around_keeps_order_across_the_end_of_the_buffer() -> None:
+    ring = make_ring(8)
+    cons = ring.consumer()
+    expected: list[int] = []
+    n = 0
+    for burst in (3, 5, 7, 2, 8, 1):
+        ring.push(b"".join(quote(n + i) for i in range(burst)))
+        expected += list(range(n, n + burst))
+        n += burst
+        got = cons.drain()
+        assert seqs(got) == expected[-burst:]
+        assert got.gaps == 0
+    assert ring.published == n
+
+
+def test_every_consumer_sees_every_event() -> None:
+    ring = make_ring(64)
+    consumers = [ring.consumer() for _ in range(4)]
+    ring.push(b"".join(quote(i) for i in range(10)))
+    batches = [c.drain() for c in consumers]
+    assert all(seqs(b) == list(range(10)) for b in batches)
+    # a consumer created later only sees what comes after it
+    late = ring.consumer()
+    ring.push(quote(10))
+    assert seqs(late.drain()) == [10]
+    assert all(seqs(c.drain()) == [10] for c in consumers)
+
+
+def test_drop_oldest_counts_exact_gaps_per_consumer() -> None:
+    ring = make_ring(8)
+    fast, slow = ring.consumer(), ring.consumer()
+    ring.push(b"".join(quote(i) for i in range(5)))
+    assert seqs(fast.drain()) == [0, 1, 2, 3, 4]
+    ring.push(b"".join(quote(i) for i in range(5, 20)))   # 20 published, ring holds 8
+    b = slow.drain()
+    assert seqs(b) == list(range(12, 20))
+    assert b.gaps == 12 and slow.gaps == 12
+    b = fast.drain()
+    assert seqs(b) == list(range(12, 20))
+    assert b.gaps == 7 and fast.gaps == 7
+    # gaps are reported once per batch, totals accumulate
+    ring.push(quote(20))
+    assert slow.drain().gaps == 0 and slow.gaps == 12
+
+
+def test_backpressure_never_overwrites_unread_records_and_signals_pressure() -> None:
+    ring = make_ring(8, "backpressure", max_capacity=64)
+    cons = ring.consumer()
+    ring.push(b"".join(quote(i) for i in range(4)))
+    assert not ring.pressure
+    ring.push(quote(4))
+    assert ring.pressure        # over half the nominal ring unread -> pause reading
+    ring.push(b"".join(quote(i) for i in range(5, 30)))   # grows instead of losing events
+    assert ring.grown >= 2 and ring.capacity >= 32
+    b = cons.drain()
+    assert seqs(b) == list(range(30)) and b.gaps == 0 and cons.gaps == 0
+    assert not ring.pressure
+
+
+def test_backpressure_at_max_capacity_refuses_instead_of_overwriting() -> None:
+    ring = make_ring(8, "backpressure", max_capacity=8)
+    cons = ring.consumer()
+    ring.push(b"".join(quote(i) for i in range(8)))
+    with pytest.raises(BufferError):
+        ring.push(quote(8))
+    assert ring.overflowed == 1
+    assert seqs(cons.drain()) == list(range(8))
+
+
+def test_closed_consumer_no_longer_holds_back_a_backpressure_ring() -> None:
+    ring = make_ring(8, "backpressure", max_capacity=8)
+    a, b = ring.consumer(), ring.consumer()
+    ring.push(b"".join(quote(i) for i in range(8)))
+    a.drain()
+    b.close()
+    ring.push(quote(8))           # only `a` matters now, and it is caught up
+    assert seqs(a.drain()) == [8]
+    assert b.closed and len(b.drain()) == 0
+
+
+def test_latest_keeps_the_last_record_per_symbol() -> None:
+    st_ = SymbolTable()
+    ring = RecordRing("Quote", "Quote", 1, st_, 8)
+    ring.enable_latest()
+    spy, qqq = st_.intern_str("SPY"), st_.intern_str("QQQ")
+
+    def rec(sid: int, seq: int) -> bytes:
+        raw = bytearray(Quote(sequence=seq).record)
+        struct.pack_into("<I", raw, 4, sid)
+        return bytes(raw)
+
+    ring.push(rec(spy, 1) + rec(qqq, 2) + rec(spy, 3))
+    assert ring.latest(spy).sequence == 3
+    assert ring.latest(spy).event_symbol == "SPY"
+    assert ring.latest(qqq).sequence == 2
+    assert ring.latest(st_.intern_str("IWM")) is None
+
+
+def test_batch_owns_its_memory_after_the_ring_moves_on() -> None:
+    ring = make_ring(8)
+    cons = ring.consumer()
+    ring.push(b"".join(quote(i) for i in range(8)))
+    batch = cons.drain()
+    view = memoryview(batch)
+    ring.push(b"".join(quote(100 + i) for i in range(8)))   # overwrites every slot
+    assert seqs(batch) == list(range(8))
+    assert struct.unpack_from("<i", view, 16 + 8 * 7)[0] == 0   # first record, sequence field
+
+
+def test_batch_indexing_slicing_and_errors() -> None:
+    ring = make_ring(8)
+    cons = ring.consumer()
+    ring.push(b"".join(quote(i) for i in range(3)))
+    b = cons.drain()
+    assert b[-1].sequence == 2 and [e.sequence for e in b[0:2]] == [0, 1]
+    with pytest.raises(IndexError):
+        b[3]
+    with pytest.raises((BufferError, TypeError)):
+        ctypes.c_char.from_buffer(b)  # asks for a writable buffer
+    empty = cons.drain()
+    assert len(empty) == 0 and not empty and memoryview(empty).nbytes == 0
+
+
+def test_push_rejects_partial_records() -> None:
+    ring = make_ring(8)
+    with pytest.raises(ValueError):
+        ring.push(bytes(10))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    capacity=st.sampled_from([4, 8, 16]),
+    ops=st.lists(st.tuples(st.sampled_from(["push", "drain_a", "drain_b"]), st.integers(1, 40)), max_size=40),
+)
+def test_drop_oldest_model(capacity: int, ops: list[tuple[str, int]]) -> None:
+    """Against a pure-Python model: delivered + gaps == published, order preserved, newest kept."""
+    ring = make_ring(capacity)
+    cons = {"drain_a": ring.consumer(), "drain_b": ring.consumer()}
+    got: dict[str, list[int]] = {"drain_a": [], "drain_b": []}
+    gaps = {"drain_a": 0, "drain_b": 0}
+    n = 0
+    for op, k in ops:
+        if op == "push":
+            ring.push(b"".join(quote(n + i) for i in range(k)))
+            n += k
+        else:
+            b = cons[op].drain(k)
+            got[op] += seqs(b)
+            gaps[op] += b.gaps
+    for name, c in cons.items():
+        b = c.drain()
+        got[name] += seqs(b)
+        gaps[name] += b.gaps
+        assert got[name] == sorted(got[name])
+        assert len(got[name]) + gaps[name] == n
+        if n:
+            assert got[name][-1] == n - 1
+        assert len(set(got[name])) == len(got[name])
