@@ -198,8 +198,8 @@ int main(void)
      * a prefix that is itself a complete value may succeed. */
     {
         const char *docs[] = {
-            "{\"ev\":\"Q\",\"sym\":\"MSFT\",\"bx\":4,\"bp\":114.125,\"bs\":100,\"ap\":114.128,"
-            "\"c\":[0,12],\"t\":1536036818784,\"z\":3}",
+            ("{\"ev\":\"Q\",\"sym\":\"MSFT\",\"bx\":4,\"bp\":114.125,\"bs\":100,\"ap\":114.128,"
+             "\"c\":[0,12],\"t\":1536036818784,\"z\":3}"),
             "[\"FEED_DATA\",[\"Quote\",[\"SPY\",0,1.3743299E7,\"NaN\",\"Infinity\"]]]",
             "{\"a\":\"\\u00e9\\uD83D\\uDE00\\\"\\\\\",\"b\":[true,false,null,-0,1e-5,[[]],{}]}",
             "-12345.678E-9",

@@ -1,0 +1,277 @@
+/* CTest: fastfeed/ring.h -- wrap-around, fan-out, drop-oldest gap counts, back-pressure,
+ * abandoned (unpublished) messages, latest-per-symbol.  Behaviour is checked against the
+ * semantics documented at the top of ring.h and in CONTRIBUTING.md ("Rings"). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fastfeed/records.h"
+#include "fastfeed/ring.h"
+
+static int failures = 0;
+
+#define FAIL(...)                                                                          \
+    do {                                                                                   \
+        fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                               \
+        fprintf(stderr, __VA_ARGS__);                                                      \
+        fputc('\n', stderr);                                                               \
+        failures++;                                                                        \
+    } while (0)
+
+#define CHECK(cond, ...)                                                                   \
+    do {                                                                                   \
+        if (!(cond))                                                                       \
+            FAIL(__VA_ARGS__);                                                             \
+    } while (0)
+
+typedef struct {
+    ff_header h;
+    int64_t seq;
+} rec_t;
+_Static_assert(sizeof(rec_t) == 24, "test record");
+
+/* Publish one message of n records numbered next, next+1, ...; returns records written. */
+static uint64_t produce(ff_ring *r, int64_t *next, uint64_t n, uint32_t sym)
+{
+    uint64_t k;
+    for (k = 0; k < n; k++) {
+        rec_t *rec = (rec_t *)ff_ring_slot(r, k);
+        if (!rec)
+            break;
+        memset(rec, 0, sizeof *rec);
+        rec->h.rtype = 1;
+        rec->h.symbol_id = sym;
+        rec->seq = (*next)++;
+    }
+    ff_ring_publish(r, k);
+    return k;
+}
+
+/* Read everything for consumer c; check the values are consecutive from *expect. */
+static uint64_t drain(ff_ring *r, int c, int64_t *expect, int line)
+{
+    rec_t buf[64];
+    uint64_t total = 0, got;
+    while ((got = ff_ring_read(r, c, buf, 64)) > 0) {
+        for (uint64_t i = 0; i < got; i++) {
+            if (buf[i].seq != *expect) {
+                fprintf(stderr, "(line %d) ", line);
+                FAIL("consumer %d: got seq %lld want %lld", c, (long long)buf[i].seq,
+                     (long long)*expect);
+                *expect = buf[i].seq;
+            }
+            (*expect)++;
+        }
+        total += got;
+    }
+    return total;
+}
+
+static void test_wraparound(void)
+{
+    ff_ring r;
+    int64_t next = 0, expect = 0;
+    CHECK(ff_ring_init(&r, sizeof(rec_t), 5, FF_DROP_OLDEST, 0) == 0, "init");
+    CHECK(r.capacity == 8, "capacity rounds up to a power of two: %llu",
+          (unsigned long long)r.capacity);
+    int c = ff_ring_add_consumer(&r, 0);
+    CHECK(c >= 0, "add consumer");
+    /* many laps, odd message sizes, reads in between: the cursor crosses the end many times */
+    for (int lap = 0; lap < 200; lap++) {
+        produce(&r, &next, (uint64_t)(lap % 5) + 1, 7);
+        uint64_t got = drain(&r, c, &expect, __LINE__);
+        CHECK(got == (uint64_t)(lap % 5) + 1, "lap %d read %llu", lap, (unsigned long long)got);
+    }
+    CHECK(r.consumers[c].gaps == 0, "no gaps when keeping up");
+    CHECK(expect == next, "all read");
+    /* a read that wraps in the middle: 6 records starting at slot 6 of 8 */
+    {
+        rec_t buf[8];
+        int64_t first = next;
+        while (r.head % 8 != 6)
+            produce(&r, &next, 1, 1), drain(&r, c, &expect, __LINE__);
+        first = next;
+        produce(&r, &next, 6, 1);
+        CHECK(ff_ring_read(&r, c, buf, 8) == 6, "wrapped read count");
+        for (int i = 0; i < 6; i++)
+            CHECK(buf[i].seq == first + i, "wrapped read order at %d", i);
+        expect = next;
+    }
+    {
+        const rec_t *last = (const rec_t *)ff_ring_last(&r);
+        CHECK(last && last->seq == next - 1, "ff_ring_last");
+    }
+    ff_ring_free(&r);
+}
+
+static void test_fanout(void)
+{
+    ff_ring r;
+    int64_t next = 0, e[3] = {0, 0, 0};
+    int c[3];
+    CHECK(ff_ring_init(&r, sizeof(rec_t), 16, FF_DROP_OLDEST, 0) == 0, "init");
+    for (int i = 0; i < 3; i++)
+        c[i] = ff_ring_add_consumer(&r, 0);
+    CHECK(c[0] != c[1] && c[1] != c[2] && c[0] != c[2], "distinct consumer ids");
+    /* every consumer sees every event, whatever the others do */
+    for (int round = 0; round < 50; round++) {
+        produce(&r, &next, 3, 1);
+        drain(&r, c[0], &e[0], __LINE__);           /* reads every round */
+        if (round % 2)
+            drain(&r, c[1], &e[1], __LINE__);       /* every other round */
+        if (round % 4 == 3)
+            drain(&r, c[2], &e[2], __LINE__);       /* every fourth round (12 <= 16 pending) */
+    }
+    drain(&r, c[1], &e[1], __LINE__);
+    drain(&r, c[2], &e[2], __LINE__);
+    for (int i = 0; i < 3; i++) {
+        CHECK(e[i] == next, "consumer %d saw %lld of %lld", i, (long long)e[i], (long long)next);
+        CHECK(r.consumers[c[i]].gaps == 0, "consumer %d gaps", i);
+    }
+    /* a consumer added later starts at head (new events only) ... */
+    {
+        int late = ff_ring_add_consumer(&r, 0);
+        int64_t el = next;
+        CHECK(ff_ring_available(&r, late) == 0, "late consumer starts at head");
+        produce(&r, &next, 2, 1);
+        CHECK(drain(&r, late, &el, __LINE__) == 2, "late consumer sees new events");
+        /* ... or at the oldest intact record */
+        int old = ff_ring_add_consumer(&r, 1);
+        CHECK(ff_ring_available(&r, old) == 16, "from_oldest sees a full ring: %llu",
+              (unsigned long long)ff_ring_available(&r, old));
+        /* removing a consumer frees its slot for reuse, the others are unaffected */
+        ff_ring_remove_consumer(&r, late);
+        int again = ff_ring_add_consumer(&r, 0);
+        CHECK(again == late, "slot reused (%d vs %d)", again, late);
+        drain(&r, c[0], &e[0], __LINE__);
+        CHECK(e[0] == next, "consumer 0 unaffected");
+    }
+    ff_ring_free(&r);
+}
+
+static void test_drop_oldest(void)
+{
+    ff_ring r;
+    int64_t next = 0, fast_e = 0;
+    rec_t buf[16];
+    CHECK(ff_ring_init(&r, sizeof(rec_t), 8, FF_DROP_OLDEST, 0) == 0, "init");
+    int slow = ff_ring_add_consumer(&r, 0), fast = ff_ring_add_consumer(&r, 0);
+    for (int i = 0; i < 20; i++) {
+        CHECK(produce(&r, &next, 1, 1) == 1, "drop-oldest never refuses");
+        drain(&r, fast, &fast_e, __LINE__);
+    }
+    CHECK(ff_ring_pressure(&r) == 0, "drop-oldest never signals back-pressure");
+    /* slow consumer: 20 published into 8 slots -> 12 lost, counted, never silent */
+    CHECK(ff_ring_available(&r, slow) == 8, "available after overflow: %llu",
+          (unsigned long long)ff_ring_available(&r, slow));
+    CHECK(r.consumers[slow].gaps == 12, "gap count %llu", (unsigned long long)r.consumers[slow].gaps);
+    CHECK(ff_ring_read(&r, slow, buf, 16) == 8, "read the survivors");
+    CHECK(buf[0].seq == 12 && buf[7].seq == 19, "survivors are the newest: %lld..%lld",
+          (long long)buf[0].seq, (long long)buf[7].seq);
+    CHECK(r.consumers[fast].gaps == 0, "the fast consumer lost nothing");
+    /* a second overflow adds to the same counter */
+    produce(&r, &next, 10, 1);
+    CHECK(ff_ring_read(&r, slow, buf, 16) == 8, "second overflow read");
+    CHECK(r.consumers[slow].gaps == 14, "gap count accumulates: %llu",
+          (unsigned long long)r.consumers[slow].gaps);
+    CHECK(buf[0].seq == 22 && buf[7].seq == 29, "second survivors %lld..%lld",
+          (long long)buf[0].seq, (long long)buf[7].seq);
+    /* one message larger than the ring: the consumer sees its last 8 records */
+    produce(&r, &next, 11, 1);
+    CHECK(ff_ring_read(&r, slow, buf, 16) == 8, "oversized message");
+    CHECK(buf[7].seq == next - 1 && buf[0].seq == next - 8, "oversized message tail");
+    CHECK(r.consumers[slow].gaps == 17, "gaps after oversized message: %llu",
+          (unsigned long long)r.consumers[slow].gaps);
+    ff_ring_free(&r);
+}
+
+static void test_backpressure(void)
+{
+    ff_ring r;
+    int64_t next = 0, expect = 0;
+    CHECK(ff_ring_init(&r, sizeof(rec_t), 8, FF_BACKPRESSURE, 32) == 0, "init");
+    int c = ff_ring_add_consumer(&r, 0);
+    CHECK(ff_ring_pressure(&r) == 0, "no pressure when empty");
+    /* fill past half: pressure asserted (transport pauses), nothing lost */
+    produce(&r, &next, 5, 1);
+    CHECK(ff_ring_pressure(&r) == 1, "pressure above half full");
+    /* keep producing without reading: the ring grows instead of overwriting */
+    for (int i = 0; i < 27; i++)
+        CHECK(produce(&r, &next, 1, 1) == 1, "record %d refused before max_capacity", 5 + i);
+    CHECK(r.capacity == 32, "grew to max_capacity: %llu", (unsigned long long)r.capacity);
+    CHECK(r.grown == 2, "grew twice: %llu", (unsigned long long)r.grown);
+    CHECK(r.overflowed == 0, "nothing overflowed yet");
+    /* at max_capacity with the consumer a full ring behind: refused and counted */
+    CHECK(produce(&r, &next, 1, 1) == 0, "full back-pressure ring refuses");
+    CHECK(r.overflowed == 1, "overflow counted: %llu", (unsigned long long)r.overflowed);
+    /* the consumer lost nothing: it reads every record in order */
+    CHECK(drain(&r, c, &expect, __LINE__) == 32, "all 32 kept");
+    CHECK(r.consumers[c].gaps == 0, "back-pressure never gaps");
+    CHECK(ff_ring_pressure(&r) == 0, "pressure released after reading");
+    CHECK(produce(&r, &next, 3, 1) == 3, "accepts again after reading");
+    drain(&r, c, &expect, __LINE__);
+    CHECK(expect == next, "in order after overflow");
+    /* no consumers: nothing to protect, the ring never refuses */
+    ff_ring_remove_consumer(&r, c);
+    for (int i = 0; i < 100; i++)
+        CHECK(produce(&r, &next, 1, 1) == 1, "no-consumer ring refused");
+    ff_ring_free(&r);
+}
+
+static void test_abandon_and_latest(void)
+{
+    ff_ring r;
+    int64_t next = 0, expect = 0;
+    CHECK(ff_ring_init(&r, sizeof(rec_t), 8, FF_DROP_OLDEST, 0) == 0, "init");
+    ff_ring_enable_latest(&r);
+    int c = ff_ring_add_consumer(&r, 0);
+    /* a malformed message: slots claimed, never published -> invisible */
+    for (uint64_t k = 0; k < 3; k++) {
+        rec_t *rec = (rec_t *)ff_ring_slot(&r, k);
+        rec->seq = 1000 + (int64_t)k;
+    }
+    ff_ring_abandon(&r);
+    CHECK(ff_ring_available(&r, c) == 0, "abandoned records are invisible");
+    /* partial publish: 3 claimed, first 2 published */
+    for (uint64_t k = 0; k < 3; k++) {
+        rec_t *rec = (rec_t *)ff_ring_slot(&r, k);
+        memset(rec, 0, sizeof *rec);
+        rec->h.rtype = 1;
+        rec->h.symbol_id = (uint32_t)(5 + k);
+        rec->seq = next + (int64_t)k;
+    }
+    ff_ring_publish(&r, 2);
+    next += 2;
+    CHECK(drain(&r, c, &expect, __LINE__) == 2, "partial publish shows n records");
+    /* latest per symbol */
+    produce(&r, &next, 1, 5);
+    produce(&r, &next, 1, 200);
+    {
+        const rec_t *l5 = (const rec_t *)ff_ring_latest(&r, 5);
+        const rec_t *l6 = (const rec_t *)ff_ring_latest(&r, 6);
+        const rec_t *l7 = (const rec_t *)ff_ring_latest(&r, 7);
+        const rec_t *l200 = (const rec_t *)ff_ring_latest(&r, 200);
+        CHECK(l5 && l5->seq == next - 2, "latest(5)");
+        CHECK(l6 && l6->seq == 1, "latest(6)");
+        CHECK(l7 == NULL, "latest(7): its record was never published");
+        CHECK(l200 && l200->seq == next - 1, "latest(200) after growth of the table");
+        CHECK(ff_ring_latest(&r, 100000) == NULL, "latest(unknown)");
+    }
+    ff_ring_free(&r);
+}
+
+int main(void)
+{
+    test_wraparound();
+    test_fanout();
+    test_drop_oldest();
+    test_backpressure();
+    test_abandon_and_latest();
+    if (failures) {
+        fprintf(stderr, "test_ring: %d failure(s)\n", failures);
+        return 1;
+    }
+    printf("test_ring: ok\n");
+    return 0;
+}
