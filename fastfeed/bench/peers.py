@@ -94,10 +94,18 @@ class DecodeLoop:
 
 
 class EventClock:
-    """Counts events from the first one on; ``done`` is set after ``duration`` seconds."""
+    """Counts delivered events; the first delivery starts the clock and is not counted.
 
-    def __init__(self, duration: float, check_every: int = 1) -> None:
+    Throughput runs (``expected`` set): the simulator sends a fixed burst and the run ends at
+    the last expected event, so a client that decodes faster than its consumer drains (an
+    unbounded queue) is still timed on what its consumer received. Latency runs
+    (``expected=None``): the run ends after ``duration`` seconds.
+    """
+
+    def __init__(self, duration: float, expected: int | None = None) -> None:
         self.duration = duration
+        self.expected = expected
+        self.delivered = 0
         self.events = 0
         self.frames = 0
         self.t0 = 0.0
@@ -109,27 +117,51 @@ class EventClock:
         self.latencies: list[int] = []
 
     def add(self, n: int, frames: int = 1) -> bool:
-        """Count ``n`` events; return True once the window is over."""
-        if self.t0 == 0.0:
-            self.t0 = time.perf_counter()
-            self.c0 = time.process_time()
-            self.deadline = self.t0 + self.duration
-            return False  # the first delivery starts the clock, it is not counted
-        self.events += n
-        self.frames += frames
+        """Count ``n`` events; return True once the run is over."""
+        if self.done.is_set():
+            return True
         now = time.perf_counter()
-        if now >= self.deadline and not self.done.is_set():
+        self.delivered += n
+        if self.t0 == 0.0:
+            self.t0 = self.t1 = now
+            self.c0 = self.c1 = time.process_time()
+            self.deadline = self.t0 + self.duration
+        else:
+            self.events += n
+            self.frames += frames
             self.t1 = now
+        if (self.expected is not None and self.delivered >= self.expected) or (
+                self.expected is None and now >= self.deadline):
             self.c1 = time.process_time()
             self.done.set()
             return True
-        return self.done.is_set()
+        return False
+
+    async def wait(self, cap: float) -> None:
+        """Wait for the end of the run, at most ``cap`` seconds (then the run is partial)."""
+        try:
+            await asyncio.wait_for(self.done.wait(), cap)
+        except asyncio.TimeoutError:
+            self.c1 = time.process_time()
 
     def sample(self, note: str = "") -> Sample:
+        if self.events == 0 or self.t1 <= self.t0:
+            raise TimeoutError(f"only {self.delivered} events arrived")
         if not self.done.is_set():
-            raise TimeoutError(f"only {self.events} events arrived")
+            note = (note + " " if note else "") + (
+                f"partial: {self.delivered} of {self.expected} events within the time cap")
         return Sample(self.events, self.frames, self.t1 - self.t0, self.c1 - self.c0,
                       latencies_ns=self.latencies, note=note)
+
+
+def run_cap(duration: float) -> float:
+    return max(3.0 * duration, duration + 5.0)
+
+
+def budget_url(url: str, frames: int | None) -> str:
+    """The simulator URL asking for a burst of ``frames`` data frames (bench simulator only)."""
+    base = url.rstrip("/")
+    return f"{base}/frames={frames}" if frames else base
 
 
 def _text(frames: Iterable[bytes]) -> list[str]:
@@ -249,43 +281,52 @@ def measure_tastytrade_decode(frames: list[bytes], events_per_pass: int,
     return DecodeLoop(frames, events_per_pass, sum(map(len, frames))).run(one_pass, duration)
 
 
-async def tastytrade_streamer_client(url: str, kind: str, duration: float) -> Sample:
+async def tastytrade_streamer_client(url: str, kind: str, duration: float,
+                                     frames: int | None = None) -> Sample:
     try:
         from tastytrade import DXLinkStreamer
         from tastytrade.streamer import MAP_EVENTS
     except ImportError as exc:
         raise Unavailable(f"tastytrade not installed ({exc})") from exc
-    types = DXLINK_KINDS[kind][0]
-    clock = EventClock(duration)
-    async with DXLinkStreamer(FakeTastytradeSession(url)) as streamer:  # type: ignore[arg-type]
-        async def consume(cls: type) -> None:
-            async for _ in streamer.listen(cls):
-                if clock.add(1, 0):
-                    return
+    types, per = DXLINK_KINDS[kind]
+    clock = EventClock(duration, frames * per if frames else None)
+    session = FakeTastytradeSession(budget_url(url, frames))
+    cm = DXLinkStreamer(session)  # type: ignore[arg-type]
+    streamer = await cm.__aenter__()
 
-        tasks = [asyncio.ensure_future(consume(MAP_EVENTS[t])) for t in types]
-        for t in types:
-            await streamer.subscribe(MAP_EVENTS[t], ["*"])
-        await clock.done.wait()
-        for task in tasks:
-            task.cancel()
-        return clock.sample()
-    raise AssertionError("unreachable")
+    async def consume(cls: type) -> None:
+        async for _ in streamer.listen(cls):
+            if clock.add(1, 0):
+                return
+
+    tasks = [asyncio.ensure_future(consume(MAP_EVENTS[t])) for t in types]
+    for t in types:
+        await streamer.subscribe(MAP_EVENTS[t], ["*"])
+    await clock.wait(run_cap(duration))
+    for task in tasks:
+        task.cancel()
+    return clock.sample()  # no orderly exit: the worker process ends right after
 
 
 # --------------------------------------------------------------------------------------------
 # websockets + orjson end-to-end baselines
 
 
-async def websockets_dxlink_client(url: str, kind: str, duration: float) -> Sample:
+async def websockets_dxlink_client(url: str, kind: str, duration: float,
+                                   frames: int | None = None) -> Sample:
     import orjson
     from websockets.asyncio.client import connect
 
-    types = DXLINK_KINDS[kind][0]
-    clock = EventClock(duration)
+    types, per = DXLINK_KINDS[kind]
+    clock = EventClock(duration, frames * per if frames else None)
     dumps = orjson.dumps
     loads = orjson.loads
-    async with connect(url, max_size=None, compression=None, ping_interval=None) as ws:
+    ws = await connect(budget_url(url, frames), max_size=None, compression=None,
+                       ping_interval=None)
+
+    async def run() -> None:
+        await ws.send(dumps({"type": "SETUP", "channel": 0, "keepaliveTimeout": 60,
+                             "acceptKeepaliveTimeout": 60, "version": "fastfeed-bench"}))
         await ws.send(dumps({"type": "SETUP", "channel": 0, "keepaliveTimeout": 60,
                              "acceptKeepaliveTimeout": 60, "version": "fastfeed-bench"}))
         async for raw in ws:
@@ -293,14 +334,14 @@ async def websockets_dxlink_client(url: str, kind: str, duration: float) -> Samp
             typ = msg["type"]
             if typ == "FEED_DATA":
                 if clock.add(dx_extract(msg)):
-                    break
+                    return
             elif typ == "AUTH_STATE":
                 if msg["state"] == "UNAUTHORIZED":
                     await ws.send(dumps({"type": "AUTH", "channel": 0, "token": "bench"}))
                 else:
                     for t in types:
-                        await ws.send(dumps({"type": "CHANNEL_REQUEST", "channel": DX_CHANNELS[t],
-                                             "service": "FEED",
+                        await ws.send(dumps({"type": "CHANNEL_REQUEST",
+                                             "channel": DX_CHANNELS[t], "service": "FEED",
                                              "parameters": {"contract": "AUTO"}}))
             elif typ == "CHANNEL_OPENED":
                 ch = msg["channel"]
@@ -311,6 +352,12 @@ async def websockets_dxlink_client(url: str, kind: str, duration: float) -> Samp
                                      "acceptEventFields": {t: list(DX_FIELDS[t])}}))
                 await ws.send(dumps({"type": "FEED_SUBSCRIPTION", "channel": ch,
                                      "add": [{"type": t, "symbol": "*"}]}))
+
+    task = asyncio.ensure_future(run())
+    await asyncio.wait([task], timeout=run_cap(duration))
+    if task.done() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]
+    task.cancel()
     return clock.sample()
 
 
@@ -320,16 +367,20 @@ def polygon_subscriptions(kind: str) -> tuple[str, str]:
     return cluster, ("XL2.*" if cluster == "crypto" else "T.*,Q.*")
 
 
-async def websockets_polygon_client(url: str, kind: str, duration: float) -> Sample:
+async def websockets_polygon_client(url: str, kind: str, duration: float,
+                                    frames: int | None = None) -> Sample:
     import orjson
     from websockets.asyncio.client import connect
 
     cluster, params = polygon_subscriptions(kind)
-    clock = EventClock(duration)
+    per = POLYGON_KINDS[kind][1] if kind in POLYGON_KINDS else 1
+    clock = EventClock(duration, frames * per if frames else None)
     loads = orjson.loads
     latency = kind == "latency"
-    async with connect(f"{url.rstrip('/')}/{cluster}", max_size=None, compression=None,
-                       ping_interval=None) as ws:
+    ws = await connect(f"{budget_url(url, frames)}/{cluster}", max_size=None,
+                       compression=None, ping_interval=None)
+
+    async def run() -> None:
         await ws.send('{"action":"auth","params":"bench"}')
         await ws.send('{"action":"subscribe","params":"%s"}' % params)
         async for raw in ws:
@@ -340,7 +391,13 @@ async def websockets_polygon_client(url: str, kind: str, duration: float) -> Sam
                 now = time.monotonic_ns()
                 clock.latencies.extend(now - e["t"] for e in events)
             if clock.add(pg_extract(events)):
-                break
+                return
+
+    task = asyncio.ensure_future(run())
+    await asyncio.wait([task], timeout=run_cap(duration))
+    if task.done() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]
+    task.cancel()
     return clock.sample()
 
 
@@ -395,33 +452,34 @@ def measure_polygon_pkg(frames: list[bytes], events_per_pass: int, duration: flo
     return DecodeLoop(frames, events_per_pass, sum(map(len, frames))).run(one_pass, duration)
 
 
-async def massive_client(url: str, kind: str, duration: float) -> Sample:
+async def massive_client(url: str, kind: str, duration: float,
+                         frames: int | None = None) -> Sample:
     try:
-        import massive
         from massive import WebSocketClient
     except ImportError as exc:
         raise Unavailable(f"massive not installed ({exc})") from exc
     cluster, params = polygon_subscriptions(kind)
-    hostport = url.split("://", 1)[1].rstrip("/")
+    per = POLYGON_KINDS[kind][1] if kind in POLYGON_KINDS else 1
+    hostport = budget_url(url, frames).split("://", 1)[1]
     logging.getLogger("massive").setLevel(logging.WARNING)
     client = WebSocketClient(api_key="bench", feed=hostport, market=cluster, secure=False,
                              subscriptions=params.split(","), max_reconnects=0)
-    clock = EventClock(duration)
+    clock = EventClock(duration, frames * per if frames else None)
 
     async def processor(msgs: list[Any]) -> None:
         if clock.add(len(msgs)):
             raise _Stop
 
     task = asyncio.ensure_future(client.connect(processor))
-    done_task = asyncio.ensure_future(clock.done.wait())
-    await asyncio.wait([task, done_task], return_when=asyncio.FIRST_COMPLETED)
+    waiter = asyncio.ensure_future(clock.wait(run_cap(duration)))
+    await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
     if not clock.done.is_set() and task.done():
         exc = task.exception()
         if exc is not None and not isinstance(exc, _Stop):
             raise exc
+    if not waiter.done():
+        await waiter
     task.cancel()
-    done_task.cancel()
-    _ = massive.__name__
     return clock.sample()
 
 

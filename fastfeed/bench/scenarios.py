@@ -152,63 +152,68 @@ def _dx_classes(kind: str) -> list[Any]:
     return _import("fastfeed.dxfeed", *names)
 
 
-async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool) -> Sample:
+async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool,
+                           frames: int | None = None) -> Sample:
     (Streamer,) = _import("fastfeed.tastytrade", "DXLinkStreamer")
     classes = _dx_classes(kind)
     if not objects and not hasattr(Streamer, "listen_batches"):
         raise Unavailable("fastfeed.tastytrade.DXLinkStreamer.listen_batches does not exist yet")
-    clock = EventClock(duration)
-    async with Streamer(peers.FakeTastytradeSession(url)) as streamer:
-        async def consume_batches(cls: Any) -> None:
-            async for batch in streamer.listen_batches(cls):
-                if clock.add(len(batch)):
+    per = DXLINK_KINDS[kind][1]
+    clock = EventClock(duration, frames * per if frames else None)
+    cm = Streamer(peers.FakeTastytradeSession(peers.budget_url(url, frames)))
+    streamer = await cm.__aenter__()
+
+    async def consume_batches(cls: Any) -> None:
+        async for batch in streamer.listen_batches(cls):
+            if clock.add(len(batch)):
+                return
+
+    async def consume_objects(cls: Any) -> None:
+        n = 0
+        first = True
+        async for _ in streamer.listen(cls):
+            if first:
+                first = False
+                if clock.add(1, 0):
+                    return
+                continue
+            n += 1
+            if n == 64:
+                n = 0
+                if clock.add(64, 0):
                     return
 
-        async def consume_objects(cls: Any) -> None:
-            n = 0
-            started = False
-            async for _ in streamer.listen(cls):
-                if not started:
-                    started = True
-                    clock.add(1)
-                    continue
-                n += 1
-                if n == 256:
-                    n = 0
-                    if clock.add(256, 0):
-                        return
-
-        consume: Callable[[Any], Any] = consume_objects if objects else consume_batches
-        tasks = [asyncio.ensure_future(consume(c)) for c in classes]
-        for c in classes:
-            await streamer.subscribe(c, ["*"])
-        waiter = asyncio.ensure_future(clock.done.wait())
-        await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        for t in tasks:
-            if t.done() and t.exception() is not None and not clock.done.is_set():
-                raise t.exception()  # type: ignore[misc]
-            t.cancel()
-        waiter.cancel()
-        note = ""
-        stats = getattr(streamer, "stats", None)
-        if stats is not None:
-            try:
-                note = f"stats={dict(stats) if not callable(stats) else stats()}"[:300]
-            except Exception:
-                note = ""
-        return clock.sample(note)
-    raise AssertionError("unreachable")
+    consume: Callable[[Any], Any] = consume_objects if objects else consume_batches
+    tasks = [asyncio.ensure_future(consume(c)) for c in classes]
+    for c in classes:
+        await streamer.subscribe(c, ["*"])
+    waiter = asyncio.ensure_future(clock.wait(peers.run_cap(duration)))
+    await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    for t in tasks:
+        if t.done() and not t.cancelled() and t.exception() is not None:
+            raise t.exception()  # type: ignore[misc]
+    if not waiter.done():
+        await waiter
+    for t in tasks:
+        t.cancel()
+    note = ""
+    stats = getattr(streamer, "stats", None)
+    if stats is not None:
+        try:
+            note = f"stats={stats() if callable(stats) else stats}"[:300]
+        except Exception:
+            note = ""
+    return clock.sample(note)  # no orderly exit: the worker process ends right after
 
 
-_BATCH_SUBSCRIBE_NAMES = ("subscribe_batches", "subscribe_stock_trades_batches")
-
-
-async def ff_polygon_client(url: str, kind: str, duration: float, dicts: bool) -> Sample:
+async def ff_polygon_client(url: str, kind: str, duration: float, dicts: bool,
+                            frames: int | None = None) -> Sample:
     (Client_,) = _import("fastfeed.polygon", "AsyncStreamClient")
     latency = kind == "latency"
     cluster, _params = peers.polygon_subscriptions(kind)
-    client = Client_("bench", cluster, host=url)
-    clock = EventClock(duration)
+    per = POLYGON_KINDS[kind][1] if kind in POLYGON_KINDS else 1
+    client = Client_("bench", cluster, host=peers.budget_url(url, frames))
+    clock = EventClock(duration, frames * per if frames else None)
     count = [0]
     lat = clock.latencies
 
@@ -241,20 +246,23 @@ async def ff_polygon_client(url: str, kind: str, duration: float, dicts: bool) -
         res = sub(evs, on_batch)
         if asyncio.iscoroutine(res):
             await res
-    seen = 0
-    try:
+
+    async def run() -> None:
+        seen = 0
         while True:
             await client.handle_messages()
             if count[0] != seen:
                 new = count[0] - seen
                 seen = count[0]
                 if clock.add(new):
-                    break
-    finally:
-        close = getattr(client, "close_stream", None)
-        if close is not None:
-            try:
-                await asyncio.wait_for(close(), 2)
-            except Exception:
-                pass
-    return clock.sample()
+                    return
+
+    task = asyncio.ensure_future(run())
+    waiter = asyncio.ensure_future(clock.wait(peers.run_cap(duration)))
+    await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]
+    if not waiter.done():
+        await waiter
+    task.cancel()
+    return clock.sample()  # no orderly exit: the worker process ends right after

@@ -1,0 +1,646 @@
+"""Process orchestration, timing and statistics for ``python -m fastfeed.bench``.
+
+Three kinds of process, all started with ``sys.executable -m fastfeed.bench._runner``:
+
+``serve``
+    The simulator (:mod:`fastfeed.sim`, picows server) for one scenario, sending the
+    deterministic frames of :mod:`fastfeed.bench.payloads` flat-out (or paced for latency).
+    Prints ``READY <url>`` and runs until its stdin closes or it gets SIGTERM.
+``worker``
+    One measurement: one client on one scenario. Prints ``RESULT <json>`` and exits.
+the parent (:func:`run_plan`)
+    Starts one simulator per scenario, then for each repetition runs every client of the
+    scenario back to back, rotating the order each repetition, so that every ratio is taken
+    between measurements made under the same machine load. Every child runs in its own session
+    and is stopped by its pid on exit, on error and on Ctrl-C / SIGTERM; children also ask the
+    kernel for SIGTERM when the parent dies (``PR_SET_PDEATHSIG``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import json
+import os
+import select
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Plan", "Measurement", "run_plan", "ChildRegistry", "summarize"]
+
+_PKG_PARENT = str(Path(__file__).resolve().parents[2])
+
+
+# ============================================================================================
+# children
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send SIGTERM to this process when its parent exits (best effort)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        libc.prctl(29, 1)  # PR_SET_TIMERSLACK = 1 ns, for the paced sender
+    except Exception:
+        pass
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    pp = env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = _PKG_PARENT + (os.pathsep + pp if pp else "")
+    env.setdefault("PYTHONHASHSEED", "0")
+    return env
+
+
+class ChildRegistry:
+    """Every process the bench starts; :meth:`stop_all` ends them by pid."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[str]] = []
+        self.started_pids: list[int] = []
+        self._lock = threading.Lock()
+
+    def popen(self, args: list[str], **kw: Any) -> subprocess.Popen[str]:
+        p = subprocess.Popen(
+            [sys.executable, "-m", "fastfeed.bench._runner", *args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env=_child_env(), start_new_session=True, **kw,
+        )
+        with self._lock:
+            self.procs.append(p)
+            self.started_pids.append(p.pid)
+        return p
+
+    def stop(self, p: subprocess.Popen[str], grace: float = 2.0) -> None:
+        if p.poll() is None:
+            try:
+                if p.stdin is not None:
+                    p.stdin.close()
+            except OSError:
+                pass
+            try:
+                p.send_signal(signal.SIGTERM)
+                p.wait(grace)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                try:
+                    p.wait(grace)
+                except subprocess.TimeoutExpired:
+                    pass
+            except ProcessLookupError:
+                pass
+        for s in (p.stdout, p.stderr, p.stdin):
+            try:
+                if s is not None:
+                    s.close()
+            except OSError:
+                pass
+        with self._lock:
+            if p in self.procs:
+                self.procs.remove(p)
+
+    def stop_all(self) -> None:
+        for p in list(self.procs):
+            self.stop(p, grace=1.0)
+
+
+# ============================================================================================
+# plan and results
+
+
+@dataclass
+class Plan:
+    scenarios: list[str]
+    runs: int = 5
+    duration: float = 1.0
+    latency_duration: float = 3.0
+    latency_rate: float = 10_000.0
+    clients: list[str] | None = None  # None = every client of each scenario
+    worker_timeout: float = 60.0
+    quick: bool = False
+
+
+@dataclass
+class Measurement:
+    scenario: str
+    client: str
+    run: int
+    order: int
+    status: str  # "ok" | "unavailable" | "error" | "timeout"
+    sample: dict[str, Any] | None = None
+    reason: str = ""
+    wall_started: float = 0.0
+
+
+@dataclass
+class Results:
+    plan: Plan
+    measurements: list[Measurement] = field(default_factory=list)
+    servers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    interrupted: bool = False
+    started: float = field(default_factory=time.time)
+    finished: float = 0.0
+
+
+def _pct(values: list[float], q: float) -> float:
+    import math
+
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = (len(s) - 1) * q
+    lo = math.floor(k)
+    hi = math.ceil(k)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def summarize(values: list[float]) -> dict[str, float] | None:
+    vals = [v for v in values if v == v]
+    if not vals:
+        return None
+    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals),
+            "n": len(vals)}
+
+
+def latency_stats(lat_ns: list[int]) -> dict[str, float]:
+    us = [x / 1000.0 for x in lat_ns]
+    return {"p50": _pct(us, 0.50), "p99": _pct(us, 0.99), "p999": _pct(us, 0.999),
+            "max": max(us) if us else float("nan"), "n": len(us)}
+
+
+# ============================================================================================
+# the parent
+
+
+class Progress:
+    """A plain progress bar on stderr (one line rewritten with ``\\r`` on a tty)."""
+
+    def __init__(self, total: int, stream: Any = None, enabled: bool = True) -> None:
+        self.total = max(1, total)
+        self.done = 0
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = enabled
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.t0 = time.monotonic()
+        self._last = ""
+
+    def update(self, label: str) -> None:
+        if not self.enabled:
+            return
+        width = 30
+        frac = self.done / self.total
+        bar = "#" * int(frac * width) + "." * (width - int(frac * width))
+        el = time.monotonic() - self.t0
+        line = f"[{bar}] {self.done:>3}/{self.total} {el:5.0f}s  {label}"
+        if self.tty:
+            self.stream.write("\r" + line[:120].ljust(len(self._last)))
+        else:
+            self.stream.write(line + "\n")
+        self._last = line[:120]
+        self.stream.flush()
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        self.update(label)
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _read_line(p: subprocess.Popen[str], prefix: str, timeout: float) -> str | None:
+    """Read stdout lines until one starts with ``prefix`` or the timeout/exit."""
+    assert p.stdout is not None
+    deadline = time.monotonic() + timeout
+    fd = p.stdout.fileno()
+    buf = ""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        r, _, _ = select.select([fd], [], [], min(left, 0.5))
+        if not r:
+            if p.poll() is not None:
+                return None
+            continue
+        chunk = os.read(fd, 65536).decode(errors="replace")
+        if not chunk:
+            return None
+        buf += chunk
+        while "\n" in buf:
+            line, buf = buf.split("\n", 1)
+            if line.startswith(prefix):
+                return line[len(prefix):].strip()
+
+
+def _read_result(p: subprocess.Popen[str], timeout: float) -> tuple[str, Any]:
+    assert p.stdout is not None
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "timeout", f"no result within {timeout:.0f} s"
+    for line in out.splitlines():
+        if line.startswith("RESULT "):
+            return "ok", json.loads(line[7:])
+    tail = (err or "").strip().splitlines()[-6:]
+    return "error", f"exit {p.returncode}: " + " | ".join(tail)
+
+
+#: first-run guess of events/s per end-to-end client (100-event frames); later runs use the
+#: previous repetition's measured rate, so each burst lasts about ``duration`` seconds
+_GUESS = {"ff-batches": 5e6, "ff-listen": 1e6, "ff-dicts": 1e6, "tastytrade-streamer": 6e4,
+          "websockets-orjson": 1e6, "massive": 2e5}
+
+
+def burst_frames(sc: Any, events: float) -> int:
+    from fastfeed.bench.payloads import DXLINK_KINDS, POLYGON_KINDS
+
+    per = (DXLINK_KINDS[sc.kind][1] if sc.feed == "dxlink" else POLYGON_KINDS[sc.kind][1])
+    return int(min(max(events / per, 200), 5_000_000))
+
+
+def initial_budget(sc: Any, client: str, duration: float) -> int:
+    if sc.latency:
+        return 0
+    rate = _GUESS.get(client, 1e5)
+    if sc.kind in ("quote1", "stocks1"):
+        rate /= 5
+    return burst_frames(sc, rate * duration)
+
+
+def start_server(reg: ChildRegistry, scenario: str, plan: Plan) -> tuple[subprocess.Popen[str], str]:
+    args = ["serve", "--scenario", scenario, "--rate", str(plan.latency_rate)]
+    p = reg.popen(args)
+    url = _read_line(p, "READY ", 30.0)
+    if url is None:
+        err = ""
+        if p.poll() is not None and p.stderr is not None:
+            err = p.stderr.read()[-2000:]
+        reg.stop(p)
+        raise RuntimeError(f"simulator for {scenario} did not start: {err.strip()}")
+    return p, url
+
+
+def run_plan(plan: Plan, progress: bool = True,
+             on_measurement: Callable[[Measurement], None] | None = None) -> Results:
+    from fastfeed.bench.scenarios import SCENARIOS, clients_for
+
+    res = Results(plan)
+    reg = ChildRegistry()
+    todo: list[tuple[str, list[str]]] = []
+    for name in plan.scenarios:
+        sc = SCENARIOS[name]
+        cl = [c.name for c in clients_for(sc)]
+        if plan.clients:
+            cl = [c for c in cl if c in plan.clients]
+        if cl:
+            todo.append((name, cl))
+    total = sum(len(cl) for _, cl in todo) * plan.runs
+    bar = Progress(total, enabled=progress)
+
+    def _on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, _on_term) if threading.current_thread() is threading.main_thread() else None
+    server: subprocess.Popen[str] | None = None
+    try:
+        for name, cl in todo:
+            sc = SCENARIOS[name]
+            dur = plan.latency_duration if sc.latency else plan.duration
+            needs_server = any(
+                __import__("fastfeed.bench.scenarios", fromlist=["CLIENTS"]).CLIENTS[c].mode
+                == "e2e" for c in cl)
+            url = ""
+            server_error = ""
+            budgets: dict[str, int] = {}
+            if needs_server:
+                bar.update(f"{name}: starting simulator")
+                try:
+                    server, url = start_server(reg, name, plan)
+                    res.servers[name] = {"url": url, "pid": server.pid}
+                except RuntimeError as exc:
+                    server_error = str(exc)
+                    res.servers[name] = {"error": server_error}
+            for r in range(plan.runs):
+                k = r % len(cl)
+                order = cl[k:] + cl[:k]
+                for pos, client in enumerate(order):
+                    from fastfeed.bench.scenarios import CLIENTS
+
+                    bar.update(f"{name} {client} run {r + 1}/{plan.runs}")
+                    m = Measurement(name, client, r, pos, "error", wall_started=time.time())
+                    if CLIENTS[client].mode == "e2e" and not url:
+                        m.status, m.reason = "error", f"no simulator: {server_error}"
+                    else:
+                        cfg = {"scenario": name, "client": client, "url": url,
+                               "duration": dur,
+                               "frames": budgets.get(client) or initial_budget(sc, client, dur)}
+                        p = reg.popen(["worker", json.dumps(cfg)])
+                        status, payload = _read_result(p, dur + plan.worker_timeout)
+                        reg.stop(p)
+                        if status == "ok":
+                            if "unavailable" in payload:
+                                m.status, m.reason = "unavailable", payload["unavailable"]
+                            elif "error" in payload:
+                                m.status, m.reason = "error", payload["error"]
+                            else:
+                                m.status, m.sample = "ok", payload
+                                if not sc.latency and CLIENTS[client].mode == "e2e":
+                                    budgets[client] = burst_frames(
+                                        sc, payload["events_per_s"] * dur)
+                        else:
+                            m.status, m.reason = status, payload
+                    res.measurements.append(m)
+                    if on_measurement is not None:
+                        on_measurement(m)
+                    bar.step(f"{name} {client} run {r + 1}/{plan.runs}: {m.status}")
+            if server is not None:
+                reg.stop(server)
+                server = None
+    except KeyboardInterrupt:
+        res.interrupted = True
+    finally:
+        reg.stop_all()
+        bar.close()
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+    res.finished = time.time()
+    return res
+
+
+# ============================================================================================
+# worker
+
+
+def _worker(cfg: dict[str, Any]) -> dict[str, Any]:
+    from fastfeed.bench import peers, scenarios
+    from fastfeed.bench.payloads import frame_set
+
+    sc = scenarios.SCENARIOS[cfg["scenario"]]
+    cl = scenarios.CLIENTS[cfg["client"]]
+    dur = float(cfg["duration"])
+    url = cfg.get("url", "")
+    if cl.mode == "decode":
+        fs = frame_set(sc.feed, sc.kind)
+        n = fs.total_events
+        if cl.name == "ff-decoder":
+            s = scenarios.measure_ff_decoder(sc.feed, sc.kind, fs.frames, fs.event_types, n, dur)
+        elif cl.name == "tastytrade-decode":
+            s = peers.measure_tastytrade_decode(fs.frames, n, dur)
+        elif cl.name == "polygon-pkg":
+            s = peers.measure_polygon_pkg(fs.frames, n, dur)
+        elif cl.name == "orjson-parse":
+            s = peers.measure_orjson_parse(sc.feed, fs.frames, n, dur)
+        else:
+            raise ValueError(cl.name)
+        return s.to_json()
+
+    kind = sc.kind
+    nf = None if sc.latency else int(cfg.get("frames") or 0) or None
+    if sc.feed == "dxlink":
+        coro_fn: Callable[[], Any] = {
+            "ff-batches": lambda: scenarios.ff_dxlink_client(url, kind, dur, False, nf),
+            "ff-listen": lambda: scenarios.ff_dxlink_client(url, kind, dur, True, nf),
+            "tastytrade-streamer": lambda: peers.tastytrade_streamer_client(url, kind, dur, nf),
+            "websockets-orjson": lambda: peers.websockets_dxlink_client(url, kind, dur, nf),
+        }[cl.name]
+    else:
+        coro_fn = {
+            "ff-batches": lambda: scenarios.ff_polygon_client(url, kind, dur, False, nf),
+            "ff-dicts": lambda: scenarios.ff_polygon_client(url, kind, dur, True, nf),
+            "massive": lambda: peers.massive_client(url, kind, dur, nf),
+            "websockets-orjson": lambda: peers.websockets_polygon_client(url, kind, dur, nf),
+        }[cl.name]
+
+    async def main() -> Any:
+        return await asyncio.wait_for(coro_fn(), peers.run_cap(dur) + 30.0)
+
+    try:
+        import uvloop
+
+        s = uvloop.run(main())
+    except ImportError:
+        s = asyncio.run(main())
+    out = s.to_json()
+    lat = out.pop("latencies_ns", [])
+    if lat:
+        drop = min(len(lat) // 20, 500)  # warm-up: the first events after connecting
+        out["latency_us"] = latency_stats(lat[drop:])
+        out["latency_sample_us"] = [round(x / 1000.0, 2) for x in lat[drop:][:20000]]
+    return out
+
+
+def worker_main(arg: str) -> int:
+    from fastfeed.bench.peers import Unavailable
+
+    _die_with_parent()
+    cfg = json.loads(arg)
+    try:
+        out = _worker(cfg)
+    except Unavailable as exc:
+        out = {"unavailable": str(exc)}
+    except Exception as exc:  # reported in the table, not a crash of the whole bench
+        traceback.print_exc()
+        out = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+    sys.stdout.write("RESULT " + json.dumps(out) + "\n")
+    sys.stdout.flush()
+    os._exit(0)  # do not wait for third-party tear-down (open sockets, task groups)
+
+
+# ============================================================================================
+# simulator process
+
+
+def _path_budget(path: str) -> int:
+    """``/frames=N/...`` in the upgrade path = send a burst of N data frames, then stop."""
+    import re
+
+    m = re.search(r"frames=(\d+)", path or "")
+    return int(m.group(1)) if m else 1 << 62
+
+
+class _BenchFrames:
+    """The frames a simulator connection sends in a bench scenario (payloads.py, in rotation)."""
+
+    def __init__(self, scenario: str) -> None:
+        from fastfeed.bench.scenarios import SCENARIOS
+
+        self.sc = SCENARIOS[scenario]
+        self._dx_cache: dict[tuple[tuple[str, int], ...], list[tuple[str, bytes, int]]] = {}
+        self._pg: list[bytes] = []
+        if self.sc.feed == "polygon" and not self.sc.latency:
+            from fastfeed.bench.payloads import POLYGON_KINDS, polygon_frames
+
+            self._pg = polygon_frames(self.sc.kind, 64)
+            self._pg_events = POLYGON_KINDS[self.sc.kind][1]
+
+    def dxlink(self, channels: dict[str, int]) -> list[tuple[str, bytes, int]]:
+        """Frames of this scenario for the types subscribed on ``channels`` (type -> channel)."""
+        from fastfeed.bench.payloads import DXLINK_KINDS, dxlink_frames
+
+        key = tuple(sorted(channels.items()))
+        got = self._dx_cache.get(key)
+        if got is None:
+            types, per = DXLINK_KINDS[self.sc.kind]
+            got = [(t, f, per) for t, f in dxlink_frames(self.sc.kind, 64, channels)
+                   if t in channels]
+            self._dx_cache[key] = got
+        return got
+
+
+def _strip_budget(path: str) -> str:
+    import re
+
+    return re.sub(r"/frames=\d+", "", path or "/") or "/"
+
+
+def _make_server(scenario: str, rate: float) -> Any:
+    """The :mod:`fastfeed.sim` server of this scenario's feed, sending the bench's frames.
+
+    The protocol (handshake, auth, channels, FEED_SETUP/FEED_CONFIG, subscriptions, statuses,
+    keepalives) is the simulator's own; only two hooks change: ``build_data_frame`` returns the
+    deterministic frames of :mod:`fastfeed.bench.payloads` (so the end-to-end clients receive
+    exactly the frames the decode measurements parse) and ``has_data`` ends the burst after the
+    number of frames the client asked for in its URL (``/frames=N``). DXLink fields are
+    announced in tastytrade's order (the frames' order) whatever the client requested, which
+    the protocol allows: clients decode by FEED_CONFIG's ``eventFields``.
+    """
+    from fastfeed.bench.payloads import DX_FIELDS, polygon_latency_frame
+
+    frames = _BenchFrames(scenario)
+    sc = frames.sc
+    knobs: dict[str, Any] = {"record": False, "rate": None, "events_per_frame": 1}
+    if sc.latency:
+        knobs.update(rate=rate, events_per_frame=1)
+
+    if sc.feed == "dxlink":
+        from fastfeed.sim.dxlink import DXLinkConnection, DXLinkServer
+
+        class BenchDXConn(DXLinkConnection):  # type: ignore[misc]
+            def __init__(self, *a: Any) -> None:
+                super().__init__(*a)
+                self.budget = _path_budget(self.path)
+                self.k = 0
+
+            def _fields_for(self, etype: str, requested: list[str] | None) -> list[str]:
+                if etype in DX_FIELDS:
+                    return list(DX_FIELDS[etype])
+                return super()._fields_for(etype, requested)  # type: ignore[no-any-return]
+
+            def has_data(self) -> bool:
+                return bool(super().has_data()) and self.frames_sent < self.budget
+
+            def build_data_frame(self, n_events: int,
+                                 min_bytes: int = 0) -> tuple[bytes, int] | None:
+                chans = [c for c in self.channels.values() if c.pairs]
+                if not chans:
+                    return None
+                self.k += 1
+                c = chans[self.k % len(chans)]
+                types = sorted({t for t, _ in c.subs if t in DX_FIELDS})
+                pool = frames.dxlink({t: c.number for t in types})
+                if not pool:
+                    return None
+                etype, payload, n = pool[(self.k // len(chans)) % len(pool)]
+                self._announce(c, [etype])
+                return payload, n
+
+        class BenchDXServer(DXLinkServer):  # type: ignore[misc]
+            def make_connection(self, request: Any, conn_id: int) -> Any:
+                return BenchDXConn(self, conn_id, request.path.decode("latin-1"))
+
+        return BenchDXServer(check_token=False, edge_rate=0.0, **knobs)
+
+    from fastfeed.sim.generators import cluster_of_path
+    from fastfeed.sim.polygon import PolygonConnection, PolygonServer
+
+    class BenchPGConn(PolygonConnection):  # type: ignore[misc]
+        def __init__(self, *a: Any) -> None:
+            super().__init__(*a)
+            self.budget = _path_budget(self.path)
+            self.k = 0
+
+        def has_data(self) -> bool:
+            return bool(super().has_data()) and self.frames_sent < self.budget
+
+        def build_data_frame(self, n_events: int, min_bytes: int = 0) -> tuple[bytes, int] | None:
+            self.k += 1
+            if sc.latency:
+                return polygon_latency_frame(time.monotonic_ns(), self.k), 1
+            return frames._pg[self.k % len(frames._pg)], frames._pg_events
+
+    class BenchPGServer(PolygonServer):  # type: ignore[misc]
+        def make_connection(self, request: Any, conn_id: int) -> Any:
+            path = request.path.decode("latin-1")
+            cluster = cluster_of_path(_strip_budget(path))
+            if cluster is None:
+                return None
+            return BenchPGConn(self, conn_id, path, cluster)
+
+    cluster = "crypto" if sc.kind == "cryptol2" else "stocks"
+    return BenchPGServer(cluster=cluster, api_key=None, auth_timeout=None, quirks=False, **knobs)
+
+
+async def _serve_async(scenario: str, rate: float) -> None:
+    srv = _make_server(scenario, rate)
+    await srv.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    # the parent closing our stdin also means stop
+    loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not os.read(
+        sys.stdin.fileno(), 4096) else None)
+    sys.stdout.write(f"READY ws://{srv.host}:{srv.port}\n")
+    sys.stdout.flush()
+    await stop.wait()
+    try:
+        await asyncio.wait_for(srv.stop(), 2.0)
+    except Exception:
+        pass
+
+
+def serve_main(argv: list[str]) -> int:
+    _die_with_parent()
+    ap = argparse.ArgumentParser(prog="fastfeed.bench._runner serve")
+    ap.add_argument("--scenario", required=True)
+    ap.add_argument("--rate", type=float, default=10_000.0)
+    a = ap.parse_args(argv)
+    try:
+        import uvloop
+
+        uvloop.run(_serve_async(a.scenario, a.rate))
+    except ImportError:
+        asyncio.run(_serve_async(a.scenario, a.rate))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        print("usage: python -m fastfeed.bench._runner serve|worker ...", file=sys.stderr)
+        return 2
+    if argv[0] == "worker":
+        return worker_main(argv[1])
+    if argv[0] == "serve":
+        return serve_main(argv[1:])
+    print(f"unknown command {argv[0]!r}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
