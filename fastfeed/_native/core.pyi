@@ -1,0 +1,32 @@
+from typing import Any
+
+from fastfeed._native.ring import EventBatch, RecordRing
+from fastfeed._native.symbols import SymbolTable
+
+DEFAULT_RING_BYTES: int
+
+def ring_capacity_for(layout: str, ring_bytes: int = ...) -> int: ...
+def now_ns() -> int: ...
+
+class ProtocolCore:
+    ts_recv: int
+    symbols: SymbolTable
+    rings: dict[str, RecordRing]
+    outbox: list[bytes]
+    control: list[Any]
+    error: Exception | None
+    feed_name: str
+    n_messages: int
+    n_events: int
+    n_bytes: int
+    n_errors: int
+    n_skipped: int
+    n_overflowed: int
+    def under_pressure(self) -> bool: ...
+    def feed(self, message: bytes | bytearray | memoryview | str) -> int: ...
+    def ring(self, event_type: type | str) -> RecordRing: ...
+    def drain(self, event_type: type | str, max_records: int = ...) -> EventBatch: ...
+    def data_to_send(self) -> list[bytes]: ...
+    def events_received(self) -> list[Any]: ...
+    @property
+    def stats(self) -> dict[str, int]: ...
