@@ -1,0 +1,94 @@
+"""Layer 2: each protocol core on each frame kind, with orjson + field access as reference.
+
+One benchmarked call decodes every frame of a :class:`~fastfeed.bench.payloads.FrameSet`
+(32 distinct frames) and drains the rings; ``extra_info["events_per_call"]`` turns the mean time
+into events/s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from fastfeed.bench.payloads import DX_CHANNELS, POLYGON_KINDS, FrameSet, dxlink_feed_config
+from fastfeed.bench.peers import dx_extract, pg_extract
+
+from conftest import per_event  # type: ignore[import-not-found]
+
+
+def _dx_decoder(fs: FrameSet) -> Any:
+    fastfeed = pytest.importorskip("fastfeed")
+    try:
+        dec = fastfeed.DXLinkDecoder()
+    except Exception as exc:  # not built / not landed yet
+        pytest.skip(f"fastfeed.DXLinkDecoder unavailable: {exc}")
+    for t in sorted(set(fs.event_types)):
+        dec.feed(dxlink_feed_config(t, DX_CHANNELS[t]))
+    return dec
+
+
+def _pg_decoder(fs: FrameSet) -> Any:
+    fastfeed = pytest.importorskip("fastfeed")
+    try:
+        cls = fastfeed.PolygonDecoder
+        return cls(cluster=POLYGON_KINDS[fs.kind][0])
+    except Exception as exc:
+        pytest.skip(f"fastfeed.PolygonDecoder unavailable: {exc}")
+
+
+@pytest.mark.layer("dxlink-core")
+def test_dxlink_decoder(benchmark: Any, dxlink_frames: FrameSet) -> None:
+    fs = dxlink_frames
+    dec = _dx_decoder(fs)
+    types = sorted(set(fs.event_types))
+    frames = fs.frames
+
+    def run() -> int:
+        n = 0
+        for f in frames:
+            dec.feed(f)
+            for t in types:
+                n += len(dec.drain(t))
+        return n
+
+    assert run() == fs.total_events
+    per_event(benchmark, fs.total_events, fs.total_bytes)
+    assert benchmark(run) == fs.total_events
+
+
+@pytest.mark.layer("polygon-core")
+def test_polygon_decoder(benchmark: Any, polygon_frames: FrameSet) -> None:
+    fs = polygon_frames
+    dec = _pg_decoder(fs)
+    types = ["XL2"] if POLYGON_KINDS[fs.kind][0] == "crypto" else ["T", "Q"]
+    frames = fs.frames
+
+    def run() -> int:
+        n = 0
+        for f in frames:
+            dec.feed(f)
+            for t in types:
+                n += len(dec.drain(t))
+        return n
+
+    assert run() == fs.total_events
+    per_event(benchmark, fs.total_events, fs.total_bytes)
+    assert benchmark(run) == fs.total_events
+
+
+@pytest.mark.layer("reference")
+def test_orjson_dxlink_reference(benchmark: Any, dxlink_frames: FrameSet) -> None:
+    fs = dxlink_frames
+    loads = orjson.loads
+    per_event(benchmark, fs.total_events, fs.total_bytes)
+    assert benchmark(lambda: sum(dx_extract(loads(f)) for f in fs.frames)) == fs.total_events
+
+
+@pytest.mark.layer("reference")
+def test_orjson_polygon_reference(benchmark: Any, polygon_frames: FrameSet) -> None:
+    fs = polygon_frames
+    loads = orjson.loads
+    per_event(benchmark, fs.total_events, fs.total_bytes)
+    assert benchmark(lambda: sum(pg_extract(loads(f)) for f in fs.frames)) == fs.total_events
