@@ -683,6 +683,11 @@ class SimConnection(WSListener):  # type: ignore[misc]
             self.abort()
 
     async def _paced(self) -> None:
+        """Send frames on a schedule of ``rate`` events/s (by events actually sent).
+
+        The loop timer is coarse (about 1 ms), so the sender catches up in small bursts: the
+        average rate is exact, single frames may be early by up to one timer tick.
+        """
         assert self.loop is not None
         loop = self.loop
         srv = self.server
@@ -695,16 +700,18 @@ class SimConnection(WSListener):  # type: ignore[misc]
             if self.stalled or self.data_paused or not self.has_data():
                 return
             assert rate is not None
-            interval = epf / rate if rate > 0 else 1.0
+            if rate <= 0:
+                await asyncio.sleep(0.05)
+                next_t = loop.time()
+                continue
             now = loop.time()
             if now < next_t:
                 await asyncio.sleep(next_t - now)
                 continue
-            due = int((now - next_t) / interval) + 1
-            if due > srv.max_burst_frames:
-                due = srv.max_burst_frames
-                next_t = now  # hopelessly behind: do not try to catch up forever
-            for _ in range(due):
+            if now - next_t > 1.0:
+                next_t = now - 1.0  # hopelessly behind: do not catch up more than 1 s
+            burst = 0
+            while next_t <= now and burst < srv.max_burst_frames:
                 if self.closed or self.stalled or self.data_paused:
                     break
                 f = self._next_frame(epf)
@@ -712,9 +719,9 @@ class SimConnection(WSListener):  # type: ignore[misc]
                     break
                 self.send_data(f[0], f[1])
                 self.after_data_sent()
-            next_t += due * interval
-            if rate <= 0:
-                await asyncio.sleep(0.05)
+                next_t += max(1, f[1]) / rate
+                burst += 1
+            await asyncio.sleep(0)
 
     def after_data_sent(self) -> None:
         """Hook after each paced data frame (e.g. slow-consumer checks)."""
