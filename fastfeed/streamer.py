@@ -1,0 +1,232 @@
+"""Consumer machinery shared by the streamers (layer 4): fan-out listen / batches / latest / stats.
+
+:class:`Streamer` extends :class:`fastfeed._connection.ConnectionManager` with the consumer API
+over the core's rings:
+
+* ``listen(cls)`` -- async iterator of event objects. **Each call has its own cursor**
+  (fan-out: two ``listen(Quote)`` loops both see every Quote).
+* ``listen_batches(cls)`` -- async iterator of :class:`~fastfeed.EventBatch` (zero-copy,
+  one per socket read at most; ``len``, iteration, buffer protocol / numpy).
+* ``get_event(cls)`` / ``get_event_nowait(cls)`` -- one shared cursor per type, created when
+  the type is first subscribed (or first asked for), so nothing published after the
+  subscription is missed. ``get_event_nowait`` returns ``None`` when nothing is waiting.
+* ``latest(cls, symbol)`` -- the last event of a symbol, kept in C by the ring (O(1)).
+* ``stats`` -- frames, events, bytes, parse errors, gaps, reconnects, last receive time.
+
+Wake-ups: the transport calls ``_on_wake`` once per socket read that produced something; it
+resolves the futures of every waiting consumer (no task and no queue per frame).
+
+Overflow: market-data rings are drop-oldest and hold about 8 MB of records per type (the
+core's ``DEFAULT_RING_BYTES``); a consumer that falls a whole ring behind loses the oldest
+events, counted in ``stats["gaps"]`` and the batch's ``gaps``, with a
+:class:`~fastfeed.RingOverflowWarning` at most once per ``overflow_warning_interval`` seconds.
+
+Errors: a fatal error (``AuthenticationError``, ``StreamerError``, ...) is raised from every
+waiting and future ``listen`` / ``listen_batches`` / ``get_event`` call (after the events
+already received are delivered). After ``close()`` they end cleanly (``StopAsyncIteration``;
+``get_event`` raises :class:`~fastfeed.ConnectionClosedOK`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import warnings
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastfeed._connection import ConnectionManager
+from fastfeed._loop import install_uvloop_policy
+from fastfeed.errors import ConnectionClosedOK, RingOverflowWarning
+
+__all__ = ["Streamer"]
+
+install_uvloop_policy()
+
+
+class _Shared:
+    """The per-type cursor behind get_event / get_event_nowait."""
+
+    __slots__ = ("consumer", "batch", "pos")
+
+    def __init__(self, consumer: Any) -> None:
+        self.consumer = consumer
+        self.batch: Any = None
+        self.pos = 0
+
+
+class Streamer(ConnectionManager):
+    """Connection manager + consumer API over a ProtocolCore's rings (see module docstring)."""
+
+    overflow_warning_interval: float = 10.0
+
+    def __init__(self, core: Any, **kwargs: Any) -> None:
+        super().__init__(core, **kwargs)
+        self._waiters: list[asyncio.Future[None]] = []
+        self._shared: dict[str, _Shared] = {}
+        self._gaps = 0
+        self._last_overflow_warning = 0.0
+
+    # ------------------------------------------------------------------ rings
+
+    def _wire_type(self, event_class: Any) -> str:
+        """Wire type name of an event class (fastfeed's, a peer SDK's of the same name) or str."""
+        if isinstance(event_class, str):
+            return event_class
+        name = getattr(event_class, "WIRE_TYPE", None) or getattr(event_class, "__name__", None)
+        if not isinstance(name, str):
+            raise TypeError(f"not an event class: {event_class!r}")
+        return name
+
+    def _ring(self, event_class: Any) -> Any:
+        key = self._wire_type(event_class)
+        try:
+            ring = self._core.rings[key]
+        except KeyError:
+            raise KeyError(f"unknown event type {key!r}") from None
+        return ring
+
+    def _shared_for(self, event_class: Any) -> _Shared:
+        key = self._wire_type(event_class)
+        sh = self._shared.get(key)
+        if sh is None:
+            sh = _Shared(self._ring(key).consumer())
+            self._shared[key] = sh
+        return sh
+
+    def _prepare_type(self, event_class: Any) -> None:
+        """Called when a type is subscribed: shared cursor + latest-per-symbol table."""
+        self._shared_for(event_class)
+        ring = self._ring(event_class)
+        ring.enable_latest()
+
+    # ------------------------------------------------------------------ wake-ups
+
+    def _on_wake_data(self) -> None:
+        waiters = self._waiters
+        if waiters:
+            self._waiters = []
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+
+    def _wake_all(self) -> None:
+        self._on_wake_data()
+
+    async def _wait(self) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        await fut
+
+    def _note_batch(self, batch: Any) -> None:
+        gaps = batch.gaps
+        if gaps:
+            self._gaps += int(gaps)
+            now = time.monotonic()
+            if now - self._last_overflow_warning >= self.overflow_warning_interval:
+                self._last_overflow_warning = now
+                warnings.warn(
+                    f"a {batch.event_class.__name__} consumer fell behind and lost {gaps} "
+                    f"events (drop-oldest ring); total lost: {self._gaps}",
+                    RingOverflowWarning, stacklevel=3)
+        listener = self._listener
+        if listener is not None and listener.paused:
+            listener.maybe_resume()
+
+    def _check_end(self) -> bool:
+        """Raise the fatal error if any; True when closed (iteration should end)."""
+        if self._error is not None:
+            raise self._error
+        return self._closed or self._closing
+
+    # ------------------------------------------------------------------ consumer API
+
+    async def listen_batches(self, event_class: Any) -> AsyncIterator[Any]:
+        """Yield an EventBatch (zero-copy) each time events of ``event_class`` arrive."""
+        consumer = self._ring(event_class).consumer()
+        try:
+            while True:
+                batch = consumer.drain()
+                if batch:
+                    self._note_batch(batch)
+                    yield batch
+                    continue
+                if self._check_end():
+                    return
+                await self._wait()
+        finally:
+            consumer.close()
+
+    async def listen(self, event_class: Any) -> AsyncIterator[Any]:
+        """Yield every event of ``event_class`` (this iterator's own cursor: fan-out)."""
+        consumer = self._ring(event_class).consumer()
+        try:
+            while True:
+                batch = consumer.drain()
+                if batch:
+                    self._note_batch(batch)
+                    for event in batch:
+                        yield event
+                    continue
+                if self._check_end():
+                    return
+                await self._wait()
+        finally:
+            consumer.close()
+
+    def get_event_nowait(self, event_class: Any) -> Any:
+        """The next event of the shared per-type cursor, or ``None`` when none is waiting."""
+        sh = self._shared_for(event_class)
+        batch = sh.batch
+        if batch is None or sh.pos >= len(batch):
+            batch = sh.consumer.drain()
+            if not batch:
+                sh.batch = None
+                return None
+            self._note_batch(batch)
+            sh.batch = batch
+            sh.pos = 0
+        event = batch[sh.pos]
+        sh.pos += 1
+        return event
+
+    async def get_event(self, event_class: Any) -> Any:
+        """Wait for the next event of the shared per-type cursor."""
+        while True:
+            event = self.get_event_nowait(event_class)
+            if event is not None:
+                return event
+            if self._check_end():
+                raise ConnectionClosedOK(1000, "streamer closed")
+            await self._wait()
+
+    def latest(self, event_class: Any, symbol: str) -> Any:
+        """The last event received for ``symbol`` (``None`` if none yet). O(1), kept in C."""
+        ring = self._ring(event_class)
+        sid = ring.symbols.id_of(symbol)
+        if not sid:
+            return None
+        return ring.latest(sid)
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Counters since the streamer was created (all connections)."""
+        core = self._core
+        listener = self._listener
+        frames = self._frames_done + (int(listener.n_frames) if listener is not None else 0)
+        gaps = self._gaps
+        for sh in self._shared.values():
+            gaps = max(gaps, gaps)  # shared cursors report through _note_batch
+        ts = int(core.ts_recv)
+        return {
+            "frames": frames,
+            "messages": int(core.n_messages),
+            "events": int(core.n_events),
+            "bytes": int(core.n_bytes),
+            "parse_errors": int(core.n_errors),
+            "skipped": int(core.n_skipped),
+            "gaps": gaps,
+            "connects": self.n_connects,
+            "reconnects": self.n_reconnects,
+            "last_recv_time": ts / 1e9 if ts else None,
+        }

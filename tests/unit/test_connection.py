@@ -1,0 +1,167 @@
+"""Connection manager: websockets-compatible backoff (env vars, fake clock), retry policy, loop."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import ssl
+from typing import Any
+
+import pytest
+
+from fastfeed._connection import (
+    BackoffConfig,
+    ConnectionManager,
+    DesiredSubscriptions,
+    Endpoint,
+    backoff,
+    process_exception,
+)
+from fastfeed._native._testcore import CountingCore
+from fastfeed.errors import AuthenticationError, ConnectionClosedError
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def test_backoff_defaults_match_websockets() -> None:
+    cfg = BackoffConfig.from_env({})
+    assert (cfg.initial_delay, cfg.min_delay, cfg.max_delay, cfg.factor) == (5.0, 3.1, 90.0, 1.618)
+    delays = list(itertools.islice(backoff(cfg, rand=lambda: 0.5), 12))
+    assert delays[0] == 2.5                       # random() * initial
+    assert delays[1] == 3.1
+    assert delays[2] == pytest.approx(3.1 * 1.618)
+    assert delays[3] == pytest.approx(3.1 * 1.618**2)
+    assert max(delays) == 90.0 and delays[-1] == 90.0
+    assert all(a <= b for a, b in zip(delays[1:], delays[2:]))
+
+
+def test_backoff_env_vars() -> None:
+    env = {"WEBSOCKETS_BACKOFF_INITIAL_DELAY": "1", "WEBSOCKETS_BACKOFF_MIN_DELAY": "0.5",
+           "WEBSOCKETS_BACKOFF_MAX_DELAY": "2", "WEBSOCKETS_BACKOFF_FACTOR": "2",
+           }
+    cfg = BackoffConfig.from_env(env)
+    assert list(itertools.islice(backoff(cfg, rand=lambda: 1.0), 6)) == [1.0, 0.5, 1.0, 2.0, 2.0, 2.0]
+    assert BackoffConfig.from_env({"WEBSOCKETS_BACKOFF_FACTOR": "x"}).factor == 1.618
+
+
+def test_backoff_env_read_from_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBSOCKETS_BACKOFF_MAX_DELAY", "7")
+    assert BackoffConfig.from_env().max_delay == 7.0
+
+
+class _Resp:
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
+def test_process_exception() -> None:
+    from picows import WSInvalidStatusError
+
+    assert process_exception(ConnectionRefusedError()) is None
+    assert process_exception(TimeoutError()) is None
+    assert process_exception(ConnectionClosedError(1012)) is None
+    assert process_exception(WSInvalidStatusError("x", response=_Resp(502))) is None
+    assert process_exception(WSInvalidStatusError("x", response=_Resp(503))) is None
+    assert isinstance(process_exception(WSInvalidStatusError("x", response=_Resp(401))),
+                      AuthenticationError)
+    e404 = WSInvalidStatusError("x", response=_Resp(404))
+    assert process_exception(e404) is e404
+    tls = ssl.SSLCertVerificationError("verify failed")
+    assert process_exception(tls) is tls          # an OSError, but never retried
+    bug = KeyError("x")
+    assert process_exception(bug) is bug
+
+
+def test_desired_subscriptions_is_a_set() -> None:
+    d = DesiredSubscriptions()
+    assert d.add("Quote", ["A", "B"]) == ["A", "B"]
+    assert d.add("Quote", ["A"]) == []            # replaying twice is harmless
+    assert d.add("Candle", ["X{=1m}"], 1000) == ["X{=1m}"]
+    assert d.add("Candle", ["X{=1m}"], 2000) == ["X{=1m}"]   # changed fromTime
+    assert len(d) == 3
+    assert d.remove("Quote", ["A", "Z"]) == ["A"]
+    assert d.clear("Quote") == ["B"] and "Quote" not in d.items
+
+
+class _Manager(ConnectionManager):
+    """Test manager: 'ready' as soon as the socket is up (no protocol)."""
+
+    def __init__(self, url: str, **kw: Any) -> None:
+        super().__init__(CountingCore(keep=False), **kw)
+        self.url = url
+        self.slept: list[float] = []
+        self.opened = 0
+
+        async def fake_sleep(d: float) -> None:
+            self.slept.append(d)
+            await asyncio.sleep(0)
+
+        self._sleep = fake_sleep
+        self._rand = lambda: 0.5
+
+    async def _endpoint(self) -> Endpoint:
+        return Endpoint(self.url)
+
+    def _on_open(self) -> None:
+        self.opened += 1
+        self._set_ready()
+
+
+async def test_loop_backs_off_on_502_then_connects() -> None:
+    from fastfeed.sim import DXLinkServer
+
+    async with DXLinkServer(reject_first=4, rate=None) as srv:
+        events: list[str] = []
+
+        async def on_disc(s: Any, tag: str) -> None:
+            events.append("disconnect:" + tag)
+
+        async def on_reco(s: Any, tag: str) -> None:
+            events.append("reconnect:" + tag)
+
+        m = _Manager(srv.url, backoff_config=BackoffConfig(1.0, 0.5, 2.0, 2.0),
+                     disconnect_fn=on_disc, disconnect_args=("D",),
+                     reconnect_fn=on_reco, reconnect_args=("R",))
+        await asyncio.wait_for(m.start(), 10)
+        assert m.slept == [0.5, 0.5, 1.0, 2.0]     # random()*initial, min, min*f, capped
+        assert srv.upgrades_rejected == 4 and m.ready
+        # a connection that was up and drops reconnects at once (no delay)
+        m.slept.clear()
+        srv.inject("close", code=1012)
+        for _ in range(200):
+            if m.n_reconnects:
+                break
+            await asyncio.sleep(0.01)
+        assert m.n_reconnects == 1 and m.slept == []
+        await m.close()
+        await m.close()                            # idempotent
+        await asyncio.sleep(0)
+        assert events == ["disconnect:D", "reconnect:R", "disconnect:D"]
+        n = srv.connections_total
+        await asyncio.sleep(0.2)
+        assert srv.connections_total == n           # close() never reconnects
+
+
+async def test_fatal_upgrade_status_reaches_start() -> None:
+    from fastfeed.sim import DXLinkServer
+
+    async with DXLinkServer(reject_first=1, reject_upgrade_status=403) as srv:
+        m = _Manager(srv.url)
+        with pytest.raises(AuthenticationError):
+            await asyncio.wait_for(m.start(), 10)
+        assert m.slept == []
+
+
+async def test_connection_refused_retries_until_closed() -> None:
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    m = _Manager(f"ws://127.0.0.1:{port}/", backoff_config=BackoffConfig(0.0, 0.0, 0.0, 1.0))
+    task = asyncio.ensure_future(m.start())
+    await asyncio.sleep(0.2)
+    assert len(m.slept) >= 2 and not task.done()
+    await m.close()
+    with pytest.raises((ConnectionClosedError, asyncio.CancelledError)):
+        await asyncio.wait_for(task, 5)
