@@ -1,0 +1,99 @@
+"""Smoke test of ``python -m fastfeed.bench``: it runs, writes its JSON, and leaves no process.
+
+No assertion on absolute times or rates: the machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _children_of(pid: int) -> set[int]:
+    """Every live descendant of ``pid`` (Linux /proc)."""
+    kids: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        kids.setdefault(ppid, []).append(int(entry))
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            if k not in out:
+                out.add(k)
+                todo.append(k)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
+@pytest.mark.timeout(90)
+def test_bench_quick_one_scenario(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH")
+                                     else "")
+    cmd = [sys.executable, "-m", "fastfeed.bench", "--quick", "--scenario", "dxlink-quote100",
+           "--client", "orjson-parse", "--client", "websockets-orjson", "--client", "ff-decoder",
+           "--runs", "1", "--duration", "0.3", "--json", str(out), "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    seen: set[int] = set()
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        seen |= _children_of(proc.pid)  # the simulator and the workers, while they live
+        time.sleep(0.05)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(5)
+        pytest.fail("python -m fastfeed.bench --quick did not finish within 60 s")
+    stdout, stderr = proc.communicate()
+    assert proc.returncode == 0, stderr[-3000:]
+    assert "dxlink-quote100" in stdout and "targets" in stdout
+
+    doc = json.loads(out.read_text())
+    versions = doc["environment"]["versions"]
+    for name in ("fastfeed", "python", "picows", "orjson", "websockets"):
+        assert versions.get(name), name
+    assert doc["environment"]["machine"]["cpu_count"]
+    ok = [m for m in doc["measurements"] if m["status"] == "ok"]
+    clients = {m["client"] for m in ok}
+    assert {"orjson-parse", "websockets-orjson"} <= clients, doc["measurements"]
+    for m in ok:
+        s = m["sample"]
+        assert s["events"] > 0 and s["wall_s"] > 0 and s["cpu_s"] >= 0
+        assert s["events_per_s"] > 0
+    # fastfeed's decoder either measured or reported plainly as not available
+    ff = [m for m in doc["measurements"] if m["client"] == "ff-decoder"]
+    assert ff and ff[0]["status"] in ("ok", "unavailable"), ff
+    assert doc["summary"]["dxlink-quote100"]["websockets-orjson"]["status"] == "ok"
+    assert any(t["id"] == "dx-decode-rate" for t in doc["targets"])
+
+    # every process the bench started is gone
+    assert seen, "the bench started no child process (simulator/workers)"
+    time.sleep(0.2)
+    left = [p for p in seen if _alive(p)]
+    assert not left, f"processes left behind: {left}"
