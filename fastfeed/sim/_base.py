@@ -191,7 +191,9 @@ class SimServer(_Knobs):
     def set(self, **knobs: Any) -> None:
         """Change knobs; live connections see the new values on their next use."""
         for k, v in knobs.items():
-            if not hasattr(_Knobs, k) and not hasattr(type(self), k):
+            known = hasattr(_Knobs, k) or hasattr(type(self), k)
+            if not known or callable(getattr(type(self), k)) or isinstance(
+                    getattr(type(self), k), property):
                 raise TypeError(f"{type(self).__name__}: unknown option {k!r}")
             setattr(self, k, v)
 

@@ -365,7 +365,7 @@ async def test_paced_rate_accuracy_10k() -> None:
         n0, t0 = len(c.msgs), time.monotonic()
         await asyncio.sleep(1.0)
         rate = (len(c.msgs) - n0) / (time.monotonic() - t0)
-        assert 8_500 < rate < 11_500, rate
+        assert 8_000 < rate < 12_000, rate  # exact on average; slack for a busy 2-core box
         c.close()
 
 
