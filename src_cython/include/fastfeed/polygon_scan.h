@@ -1,0 +1,1096 @@
+/* fastfeed/polygon_scan.h -- the hot loop of the polygon/Massive decoder (C, no Python.h).
+ *
+ * One call decodes one whole websocket message: a JSON array of event objects of mixed types.
+ * Every event object is written in place into the ring of its record type (ff_ring_slot) and
+ * becomes visible only when the whole object was valid (ff_ring_publish once per ring at the
+ * end of the message).  Keys may come in any order (the object is scanned ahead for "ev" when
+ * it is not the first key), unknown keys are skipped, missing keys leave their presence bit
+ * clear.  The per-layout key tables (packed key -> kind / offset / bit) are filled by the
+ * Cython wrapper (polygon.pyx) from fastfeed._records_meta, so this file knows no layout.
+ *
+ * Error model (see the module docstring of polygon.pyx for the per-case decisions):
+ *   - a bad event (wrong value type, missing "ev", not an object, bad string) is skipped and
+ *     counted; the first such fault of the message is recorded in d->err_*;
+ *   - an unknown "ev" is skipped and counted (n_unknown_ev), not an error;
+ *   - a structural fault (not JSON, truncated, garbage between events) stops the message: the
+ *     events before it are still published; the fault is recorded.
+ * Every read is bounded by `end`; no NUL terminator is needed.
+ */
+#ifndef FASTFEED_POLYGON_SCAN_H
+#define FASTFEED_POLYGON_SCAN_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fastfeed/compat.h"
+#include "fastfeed/jsonscan.h"
+#include "fastfeed/numparse.h"
+#include "fastfeed/records.h"
+#include "fastfeed/ring.h"
+
+/* field kinds */
+enum {
+    FF_PGK_NONE = 0,
+    FF_PGK_F64 = 1,     /* double; alt = wire had an integer */
+    FF_PGK_I64 = 2,     /* int64; alt = wire had an integral float */
+    FF_PGK_I64S = 3,    /* int64 | decimal string; alt = wire had the string */
+    FF_PGK_BOOL = 4,
+    FF_PGK_FIXSTR = 5,  /* char[n], NUL padded */
+    FF_PGK_FIXSTRI = 6, /* char[n] | integer; alt = wire had the integer */
+    FF_PGK_I32ARR = 7,  /* int32[n] + u8 count + u8 dropped */
+    FF_PGK_LEVELS = 8,  /* n x [double, double] + u8 alt flags per level + u16 count + u16 dropped */
+    FF_PGK_SYMBOL = 9,  /* interned into the header's symbol_id, presence bit 0 */
+    FF_PGK_EV = 10      /* the "ev" key itself (checked against the event's ev) */
+};
+
+/* error codes (first fault of a message) */
+enum {
+    FF_PGE_OK = 0,
+    FF_PGE_EMPTY,        /* nothing but whitespace */
+    FF_PGE_NOT_JSON,     /* malformed JSON at the top level */
+    FF_PGE_NOT_ARRAY,    /* valid JSON but not an array */
+    FF_PGE_MALFORMED,    /* malformed JSON inside the array: decoding stopped there */
+    FF_PGE_TRUNCATED,    /* the message ended inside the array: decoding stopped there */
+    FF_PGE_TRAILING,     /* bytes after the closing ']' */
+    FF_PGE_NOT_OBJECT,   /* an array element that is not an object (skipped) */
+    FF_PGE_NO_EV,        /* an event without "ev" (skipped) */
+    FF_PGE_EV_TYPE,      /* "ev" is not a string, or two different "ev" values (skipped) */
+    FF_PGE_WRONG_TYPE,   /* a known key with a value of the wrong type (event skipped) */
+    FF_PGE_BAD_STRING,   /* invalid UTF-8 or escape in a string value (event skipped) */
+    FF_PGE_STATUS,       /* a status object the wrapper could not handle */
+    FF_PGE_TOO_LARGE     /* message larger than max_message_size (set by the wrapper) */
+};
+
+#define FF_PG_HASH_BITS 6
+#define FF_PG_HASH_SIZE (1 << FF_PG_HASH_BITS)
+#define FF_PG_MAX_LAYOUTS 16
+#define FF_PG_SYMCACHE 512
+
+typedef struct {
+    uint32_t key;      /* packed wire key (<= 4 bytes, little-endian, zero padded); 0 = empty */
+    uint8_t kind;
+    uint8_t bit;
+    uint16_t off;
+    uint16_t n;        /* fixstr size / array capacity */
+    uint16_t n_off;
+    uint16_t drop_off;
+    uint16_t alt_off;
+} ff_pg_field;
+
+typedef struct {
+    ff_pg_field tab[FF_PG_HASH_SIZE];
+    uint32_t size;            /* record size */
+    uint32_t init_off[3];     /* regions of the record initialised from tmpl per event */
+    uint32_t init_len[3];
+    const uint8_t *tmpl;      /* template record (owned by the wrapper) */
+} ff_pg_layout;
+
+typedef struct {
+    uint32_t key;             /* packed ev code; 0 = empty */
+    uint8_t layout;           /* index in layouts[] */
+    uint16_t rtype;
+} ff_pg_evslot;
+
+typedef struct {
+    uint64_t w;               /* symbol bytes, zero padded (n <= 8) */
+    uint32_t n;               /* length + 1 (0 = empty slot) */
+    uint32_t id;
+} ff_pg_symslot;
+
+typedef uint32_t (*ff_pg_intern_fn)(void *ctx, const char *s, size_t n);
+typedef int (*ff_pg_status_fn)(void *ctx, const char *s, size_t n); /* 0 ok, -1 fault */
+
+typedef struct ff_pg_dec {
+    ff_pg_layout layouts[FF_PG_MAX_LAYOUTS];
+    ff_pg_evslot evtab[FF_PG_HASH_SIZE];
+    ff_ring **rings;                /* rtype -> ring (NULL = none), FF_RT_MAX entries */
+    uint64_t k[FF_RT_MAX];          /* slots claimed in the message in hand, per rtype */
+    uint16_t touched[FF_RT_MAX];
+    int n_touched;
+    ff_pg_symslot symcache[FF_PG_SYMCACHE];
+    ff_pg_intern_fn intern;
+    ff_pg_status_fn status;
+    void *ctx;
+    int64_t ts_recv;
+    /* counters (cumulative) */
+    uint64_t n_events;              /* published */
+    uint64_t n_skipped;             /* bad events + unknown ev */
+    uint64_t n_unknown_ev;
+    uint64_t n_status;
+    uint64_t n_truncated_str;       /* fixstr values longer than their slot (or with NUL) */
+    uint64_t n_overflowed;          /* refused by a full back-pressure ring */
+    uint64_t n_dropped_items;       /* array items / book levels beyond the inline capacity */
+    /* first fault of the message in hand */
+    int err;
+    size_t err_off;
+    const char *err_key;            /* points into the message (valid during the call) */
+    size_t err_key_n;
+    const char *err_ev;
+    size_t err_ev_n;
+} ff_pg_dec;
+
+static inline uint32_t ff_pg_pack(const char *s, size_t n)
+{
+    uint32_t k = 0;
+    if (n == 0 || n > 4 || memchr(s, 0, n) != NULL)
+        return 0;
+    memcpy(&k, s, n);
+    return k;
+}
+
+static inline uint32_t ff_pg_hash(uint32_t k)
+{
+    return (uint32_t)(k * 2654435761u) >> (32 - FF_PG_HASH_BITS);
+}
+
+static inline const ff_pg_field *ff_pg_lookup(const ff_pg_layout *L, uint32_t k)
+{
+    uint32_t h = ff_pg_hash(k);
+    for (;;) {
+        const ff_pg_field *f = &L->tab[h];
+        if (f->key == k)
+            return f;
+        if (f->key == 0)
+            return NULL;
+        h = (h + 1) & (FF_PG_HASH_SIZE - 1);
+    }
+}
+
+/* Insert (used at init; the table must keep at least one empty slot). */
+static inline int ff_pg_add_field(ff_pg_layout *L, const ff_pg_field *f)
+{
+    uint32_t h = ff_pg_hash(f->key);
+    int i;
+    for (i = 0; i < FF_PG_HASH_SIZE - 1; i++) {
+        if (L->tab[h].key == 0 || L->tab[h].key == f->key) {
+            L->tab[h] = *f;
+            return 0;
+        }
+        h = (h + 1) & (FF_PG_HASH_SIZE - 1);
+    }
+    return -1;
+}
+
+static inline int ff_pg_add_ev(ff_pg_dec *d, uint32_t key, int layout, int rtype)
+{
+    uint32_t h = ff_pg_hash(key);
+    int i;
+    for (i = 0; i < FF_PG_HASH_SIZE - 1; i++) {
+        if (d->evtab[h].key == 0 || d->evtab[h].key == key) {
+            d->evtab[h].key = key;
+            d->evtab[h].layout = (uint8_t)layout;
+            d->evtab[h].rtype = (uint16_t)rtype;
+            return 0;
+        }
+        h = (h + 1) & (FF_PG_HASH_SIZE - 1);
+    }
+    return -1;
+}
+
+static inline const ff_pg_evslot *ff_pg_find_ev(const ff_pg_dec *d, uint32_t key)
+{
+    uint32_t h = ff_pg_hash(key);
+    for (;;) {
+        const ff_pg_evslot *e = &d->evtab[h];
+        if (e->key == key)
+            return e;
+        if (e->key == 0)
+            return NULL;
+        h = (h + 1) & (FF_PG_HASH_SIZE - 1);
+    }
+}
+
+static inline void ff_pg_fault(ff_pg_dec *d, int code, const char *buf, const char *at,
+                               const char *key, size_t key_n, const char *ev, size_t ev_n)
+{
+    if (d->err != FF_PGE_OK)
+        return;
+    d->err = code;
+    d->err_off = (size_t)(at - buf);
+    d->err_key = key;
+    d->err_key_n = key_n;
+    d->err_ev = ev;
+    d->err_ev_n = ev_n;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* UTF-8 validation (strict, as orjson / Python's decoder: no overlongs, no surrogates).     */
+
+static inline int ff_pg_utf8_ok(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) {
+            if (i + 1 >= n || (s[i + 1] & 0xC0) != 0x80)
+                return 0;
+            i += 2;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            unsigned char c1;
+            if (i + 2 >= n)
+                return 0;
+            c1 = s[i + 1];
+            if ((c1 & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80)
+                return 0;
+            if (c == 0xE0 && c1 < 0xA0)
+                return 0; /* overlong */
+            if (c == 0xED && c1 >= 0xA0)
+                return 0; /* surrogate */
+            i += 3;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            unsigned char c1;
+            if (i + 3 >= n)
+                return 0;
+            c1 = s[i + 1];
+            if ((c1 & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80 || (s[i + 3] & 0xC0) != 0x80)
+                return 0;
+            if (c == 0xF0 && c1 < 0x90)
+                return 0;
+            if (c == 0xF4 && c1 >= 0x90)
+                return 0;
+            i += 4;
+        } else {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static inline int ff_pg_ascii(const char *s, size_t n)
+{
+    size_t i = 0;
+    uint64_t acc = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, s + i, 8);
+        acc |= v;
+    }
+    for (; i < n; i++)
+        acc |= (uint8_t)s[i];
+    return (acc & 0x8080808080808080ULL) == 0;
+}
+
+/* A string value: scan it, unescape if needed into tmp (capacity tmpcap), validate UTF-8.
+ * Returns the pointer past the closing quote or NULL (malformed).  *out and *outn give the
+ * decoded text; *bad = 1 when the text is not valid UTF-8 / has a lone surrogate escape.
+ * When the decoded text would not fit tmp, *big is set to a malloc'ed buffer (caller frees). */
+static inline const char *ff_pg_string(const char *p, const char *end, const char **out,
+                                       size_t *outn, int *bad, char *tmp, size_t tmpcap,
+                                       char **big)
+{
+    const char *s;
+    size_t n;
+    int esc;
+    p = ff_scan_string(p, end, &s, &n, &esc);
+    if (FF_UNLIKELY(p == NULL))
+        return NULL;
+    *bad = 0;
+    if (FF_UNLIKELY(esc)) {
+        char *dst = tmp;
+        ptrdiff_t m;
+        if (n > tmpcap) {
+            dst = (char *)malloc(n ? n : 1);
+            if (!dst) {
+                *bad = 1;
+                *out = s;
+                *outn = 0;
+                return p;
+            }
+            *big = dst;
+        }
+        m = ff_unescape(s, n, dst, n);
+        if (m < 0) {
+            *bad = 1;
+            *out = s;
+            *outn = 0;
+            return p;
+        }
+        s = dst;
+        n = (size_t)m;
+    }
+    if (FF_UNLIKELY(!ff_pg_ascii(s, n)) && !ff_pg_utf8_ok((const unsigned char *)s, n))
+        *bad = 1;
+    *out = s;
+    *outn = n;
+    return p;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Numbers                                                                                  */
+
+#define FF_PG_DIGIT(c) ((unsigned)((unsigned char)(c) - '0') < 10u)
+
+/* Parse a JSON number; plain integers of up to 18 digits take a short path. */
+static FF_ALWAYS_INLINE const char *ff_pg_number(const char *p, const char *end, ff_num *out)
+{
+    const char *q = p;
+    int neg = 0;
+    if (q < end && *q == '-') {
+        neg = 1;
+        q++;
+    }
+    if (q < end && FF_PG_DIGIT(*q) && *q != '0') {
+        const char *lim = (end - q > 18) ? q + 18 : end;
+        int64_t v = 0;
+        do {
+            v = v * 10 + (*q - '0');
+            q++;
+        } while (q < lim && FF_PG_DIGIT(*q));
+        if (q >= end || (!FF_PG_DIGIT(*q) && *q != '.' && *q != 'e' && *q != 'E')) {
+            out->kind = FF_NUM_INT;
+            out->i = neg ? -v : v;
+            out->d = (double)out->i; /* only read when |v| <= 2^53 (checked by callers) */
+            return q;
+        }
+    }
+    return ff_parse_number(p, end, out);
+}
+
+#define FF_PG_2P53 9007199254740992LL
+
+/* ---------------------------------------------------------------------------------------- */
+/* Values                                                                                   */
+
+/* Result of a value parse: the pointer past the value, or NULL when the JSON is malformed.
+ * *bad: 0 ok, FF_PGE_WRONG_TYPE or FF_PGE_BAD_STRING (the value was skipped). */
+
+static inline const char *ff_pg_skip_bad(const char *v, const char *end, int *bad, int code)
+{
+    const char *p = ff_skip_value(v, end);
+    if (p != NULL)
+        *bad = code;
+    return p;
+}
+
+static inline void ff_pg_setbit(char *rec, int bit, int on)
+{
+    uint64_t m = (uint64_t)1 << bit;
+    uint64_t *alt = (uint64_t *)(rec + 24);
+    *alt = on ? (*alt | m) : (*alt & ~m);
+}
+
+static inline void ff_pg_fixstr_store(ff_pg_dec *d, char *dst, size_t cap, const char *s, size_t n)
+{
+    size_t m = n;
+    if (FF_UNLIKELY(m > cap)) {
+        m = cap;
+        while (m > 0 && ((unsigned char)s[m] & 0xC0) == 0x80)
+            m--; /* do not cut a UTF-8 sequence */
+        d->n_truncated_str++;
+    }
+    if (FF_UNLIKELY(memchr(s, 0, m) != NULL))
+        d->n_truncated_str++;
+    memcpy(dst, s, m);
+    if (m < cap)
+        memset(dst + m, 0, cap - m);
+}
+
+static inline uint32_t ff_pg_intern(ff_pg_dec *d, const char *s, size_t n)
+{
+    if (n <= 8) {
+        uint64_t w = 0;
+        uint32_t h;
+        ff_pg_symslot *c;
+        memcpy(&w, s, n);
+        h = (uint32_t)(((w ^ (w >> 29)) * 0x9E3779B97F4A7C15ULL) >> 40) ^ (uint32_t)n;
+        c = &d->symcache[h & (FF_PG_SYMCACHE - 1)];
+        if (c->w == w && c->n == (uint32_t)n + 1)
+            return c->id;
+        {
+            uint32_t id = d->intern(d->ctx, s, n);
+            if (id) {
+                c->w = w;
+                c->n = (uint32_t)n + 1;
+                c->id = id;
+            }
+            return id;
+        }
+    }
+    return d->intern(d->ctx, s, n);
+}
+
+static inline const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, char *rec,
+                                      const char *p, const char *end, int *bad)
+{
+    ff_num num;
+    const char *q;
+    char c = *p; /* caller guarantees p < end */
+    switch (f->kind) {
+    case FF_PGK_F64:
+        if (FF_UNLIKELY(c != '-' && !FF_PG_DIGIT(c)))
+            return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
+        q = ff_parse_number(p, end, &num);
+        if (FF_UNLIKELY(q == NULL))
+            return NULL;
+        if (num.kind == FF_NUM_FLOAT) {
+            *(double *)(rec + f->off) = num.d;
+            ff_pg_setbit(rec, f->bit, 0);
+        } else if (num.kind == FF_NUM_INT && num.i <= FF_PG_2P53 && num.i >= -FF_PG_2P53) {
+            *(double *)(rec + f->off) = (double)num.i;
+            ff_pg_setbit(rec, f->bit, 1);
+        } else {
+            *bad = FF_PGE_WRONG_TYPE; /* integer not exactly representable as a double */
+        }
+        return q;
+    case FF_PGK_I64S:
+        if (c == '"') {
+            const char *s;
+            size_t n;
+            int esc;
+            q = ff_scan_string(p, end, &s, &n, &esc);
+            if (FF_UNLIKELY(q == NULL))
+                return NULL;
+            /* canonical decimal only, so str(int) reproduces the wire text */
+            {
+                const char *e2 = s + n;
+                const char *r;
+                if (esc || n == 0 || n > 20 || (s[0] == '-' && (n == 1 || s[1] == '0')) ||
+                    (s[0] == '0' && n > 1)) {
+                    *bad = FF_PGE_WRONG_TYPE;
+                    return q;
+                }
+                r = ff_pg_number(s, e2, &num);
+                if (r != e2 || num.kind != FF_NUM_INT || (num.i == 0 && s[0] == '-')) {
+                    *bad = FF_PGE_WRONG_TYPE;
+                    return q;
+                }
+                *(int64_t *)(rec + f->off) = num.i;
+                ff_pg_setbit(rec, f->bit, 1);
+            }
+            return q;
+        }
+        /* fall through: a number */
+    case FF_PGK_I64:
+        if (FF_UNLIKELY(c != '-' && !FF_PG_DIGIT(c)))
+            return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
+        q = ff_pg_number(p, end, &num);
+        if (FF_UNLIKELY(q == NULL))
+            return NULL;
+        if (FF_LIKELY(num.kind == FF_NUM_INT)) {
+            *(int64_t *)(rec + f->off) = num.i;
+            ff_pg_setbit(rec, f->bit, 0);
+        } else if (num.kind == FF_NUM_FLOAT && f->kind == FF_PGK_I64 && num.d == floor(num.d) &&
+                   num.d >= -9223372036854775808.0 && num.d < 9223372036854775808.0 &&
+                   !(num.d == 0.0 && signbit(num.d))) {
+            *(int64_t *)(rec + f->off) = (int64_t)num.d;
+            ff_pg_setbit(rec, f->bit, 1);
+        } else {
+            *bad = FF_PGE_WRONG_TYPE;
+        }
+        return q;
+    case FF_PGK_BOOL:
+        if (c == 't' && (q = ff_match_lit(p, end, "true", 4)) != NULL) {
+            *(uint8_t *)(rec + f->off) = 1;
+            return q;
+        }
+        if (c == 'f' && (q = ff_match_lit(p, end, "false", 5)) != NULL) {
+            *(uint8_t *)(rec + f->off) = 0;
+            return q;
+        }
+        return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
+    case FF_PGK_FIXSTRI:
+        if (c == '-' || FF_PG_DIGIT(c)) {
+            q = ff_pg_number(p, end, &num);
+            if (FF_UNLIKELY(q == NULL))
+                return NULL;
+            if (num.kind != FF_NUM_INT || (size_t)(q - p) > f->n ||
+                (num.i == 0 && c == '-')) {
+                *bad = FF_PGE_WRONG_TYPE;
+                return q;
+            }
+            memcpy(rec + f->off, p, (size_t)(q - p));
+            memset(rec + f->off + (q - p), 0, f->n - (size_t)(q - p));
+            ff_pg_setbit(rec, f->bit, 1);
+            return q;
+        }
+        /* fall through: a string */
+    case FF_PGK_FIXSTR: {
+        const char *s;
+        size_t n;
+        int sbad;
+        char tmp[256];
+        char *big = NULL;
+        if (FF_UNLIKELY(c != '"'))
+            return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
+        q = ff_pg_string(p, end, &s, &n, &sbad, tmp, sizeof tmp, &big);
+        if (FF_UNLIKELY(q == NULL))
+            return NULL;
+        if (FF_UNLIKELY(sbad))
+            *bad = FF_PGE_BAD_STRING;
+        else {
+            ff_pg_fixstr_store(d, rec + f->off, f->n, s, n);
+            ff_pg_setbit(rec, f->bit, 0);
+        }
+        free(big);
+        return q;
+    }
+    case FF_PGK_SYMBOL: {
+        const char *s;
+        size_t n;
+        int sbad;
+        char tmp[256];
+        char *big = NULL;
+        if (FF_UNLIKELY(c != '"'))
+            return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
+        q = ff_pg_string(p, end, &s, &n, &sbad, tmp, sizeof tmp, &big);
+        if (FF_UNLIKELY(q == NULL))
+            return NULL;
+        if (FF_UNLIKELY(sbad))
+            *bad = FF_PGE_BAD_STRING;
+        else
+            ((ff_header *)rec)->symbol_id = ff_pg_intern(d, s, n);
+        free(big);
+        return q;
+    }
+    case FF_PGK_I32ARR: {
+        int32_t *arr = (int32_t *)(rec + f->off);
+        unsigned cnt = 0, dropped = 0;
+        if (FF_UNLIKELY(c != '['))
+            return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
+        q = ff_skip_ws(p + 1, end);
+        if (q < end && *q == ']') {
+            q++;
+        } else {
+            for (;;) {
+                if (FF_UNLIKELY(q >= end || (*q != '-' && !FF_PG_DIGIT(*q))))
+                    return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
+                q = ff_pg_number(q, end, &num);
+                if (FF_UNLIKELY(q == NULL))
+                    return NULL;
+                if (num.kind != FF_NUM_INT || num.i < INT32_MIN || num.i > INT32_MAX)
+                    return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
+                if (cnt < f->n)
+                    arr[cnt++] = (int32_t)num.i;
+                else
+                    dropped++;
+                q = ff_skip_ws(q, end);
+                if (FF_UNLIKELY(q >= end))
+                    return NULL;
+                if (*q == ',') {
+                    q = ff_skip_ws(q + 1, end);
+                    continue;
+                }
+                if (*q == ']') {
+                    q++;
+                    break;
+                }
+                return NULL;
+            }
+        }
+        if (dropped) {
+            d->n_dropped_items += dropped;
+            if (dropped > 255)
+                dropped = 255;
+        }
+        *(uint8_t *)(rec + f->n_off) = (uint8_t)cnt;
+        *(uint8_t *)(rec + f->drop_off) = (uint8_t)dropped;
+        return q;
+    }
+    case FF_PGK_LEVELS: {
+        double *lv = (double *)(rec + f->off);
+        uint8_t *flags = (uint8_t *)(rec + f->alt_off);
+        unsigned cnt = 0;
+        uint64_t dropped = 0;
+        if (FF_UNLIKELY(c != '['))
+            return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
+        q = ff_skip_ws(p + 1, end);
+        if (q < end && *q == ']') {
+            q++;
+        } else {
+            for (;;) {
+                double v[2];
+                int isint[2];
+                int j;
+                if (FF_UNLIKELY(q >= end || *q != '['))
+                    return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
+                q++;
+                for (j = 0; j < 2; j++) {
+                    q = ff_skip_ws(q, end);
+                    if (FF_UNLIKELY(q >= end || (*q != '-' && !FF_PG_DIGIT(*q))))
+                        return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
+                    q = ff_pg_number(q, end, &num);
+                    if (FF_UNLIKELY(q == NULL))
+                        return NULL;
+                    if (num.kind == FF_NUM_FLOAT) {
+                        v[j] = num.d;
+                        isint[j] = 0;
+                    } else if (num.kind == FF_NUM_INT && num.i <= FF_PG_2P53 &&
+                               num.i >= -FF_PG_2P53) {
+                        v[j] = (double)num.i;
+                        isint[j] = 1;
+                    } else {
+                        return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
+                    }
+                    q = ff_skip_ws(q, end);
+                    if (FF_UNLIKELY(q >= end))
+                        return NULL;
+                    if (j == 0 && *q != ',')
+                        return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
+                    if (j == 1 && *q != ']')
+                        return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
+                    q++;
+                }
+                if (cnt < f->n) {
+                    lv[2 * cnt] = v[0];
+                    lv[2 * cnt + 1] = v[1];
+                    flags[cnt] = (uint8_t)(isint[0] | (isint[1] << 1));
+                    cnt++;
+                } else {
+                    dropped++;
+                }
+                q = ff_skip_ws(q, end);
+                if (FF_UNLIKELY(q >= end))
+                    return NULL;
+                if (*q == ',') {
+                    q = ff_skip_ws(q + 1, end);
+                    continue;
+                }
+                if (*q == ']') {
+                    q++;
+                    break;
+                }
+                return NULL;
+            }
+        }
+        d->n_dropped_items += dropped;
+        if (dropped > 65535)
+            dropped = 65535;
+        *(uint16_t *)(rec + f->n_off) = (uint16_t)cnt;
+        *(uint16_t *)(rec + f->drop_off) = (uint16_t)dropped;
+        return q;
+    }
+    default:
+        return ff_skip_value(p, end);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Objects                                                                                  */
+
+/* Key at p (at '"').  Returns the pointer past the ':' and its value's leading whitespace,
+ * or NULL.  *key = packed key (0 when longer than 4 bytes / unknown), *ks,*kn = raw key. */
+static FF_ALWAYS_INLINE const char *ff_pg_key(const char *p, const char *end, uint32_t *key,
+                                              const char **ks, size_t *kn)
+{
+    const char *s;
+    size_t n;
+    int esc;
+    /* fast path: short plain key "x":  */
+    if (FF_LIKELY(end - p >= 7)) {
+        uint64_t w;
+        int i;
+        memcpy(&w, p + 1, 6);
+        for (i = 0; i < 5; i++) {
+            char c = ((const char *)&w)[i];
+            if (c == '"')
+                break;
+            if (c == '\\' || (unsigned char)c < 0x20)
+                goto slow;
+        }
+        if (i >= 1 && i <= 4) {
+            uint32_t k = 0;
+            memcpy(&k, p + 1, (size_t)i);
+            *key = k;
+            *ks = p + 1;
+            *kn = (size_t)i;
+            p += i + 2;
+            goto colon;
+        }
+    }
+slow:
+    p = ff_scan_string(p, end, &s, &n, &esc);
+    if (FF_UNLIKELY(p == NULL))
+        return NULL;
+    *ks = s;
+    *kn = n;
+    if (FF_UNLIKELY(esc)) {
+        char tmp[8];
+        ptrdiff_t m = n <= 24 ? ff_unescape(s, n, tmp, sizeof tmp) : -1;
+        *key = (m > 0) ? ff_pg_pack(tmp, (size_t)m) : 0;
+    } else {
+        *key = ff_pg_pack(s, n);
+    }
+colon:
+    if (FF_LIKELY(p < end && *p == ':'))
+        p++;
+    else {
+        p = ff_skip_ws(p, end);
+        if (FF_UNLIKELY(p >= end || *p != ':'))
+            return NULL;
+        p++;
+    }
+    if (FF_UNLIKELY(p < end && (unsigned char)*p <= ' '))
+        p = ff_skip_ws(p, end);
+    if (FF_UNLIKELY(p >= end))
+        return NULL;
+    return p;
+}
+
+#define FF_PG_KEY_EV ((uint32_t)('e' | ('v' << 8)))
+
+/* The ev value at p (a string).  Returns past it or NULL; *code = packed ev (0 = unknown /
+ * too long), *status = 1 for "status", *isstr = 0 when the value is not a string. */
+static inline const char *ff_pg_ev_value(const char *p, const char *end, uint32_t *code,
+                                         int *status, int *isstr, const char **es, size_t *en)
+{
+    const char *s;
+    size_t n;
+    int esc;
+    *status = 0;
+    *code = 0;
+    if (*p != '"') {
+        *isstr = 0;
+        *es = p;
+        *en = 0;
+        return ff_skip_value(p, end);
+    }
+    *isstr = 1;
+    p = ff_scan_string(p, end, &s, &n, &esc);
+    if (FF_UNLIKELY(p == NULL))
+        return NULL;
+    *es = s;
+    *en = n;
+    if (FF_UNLIKELY(esc)) {
+        char tmp[16];
+        ptrdiff_t m = n <= 96 ? ff_unescape(s, n, tmp, sizeof tmp) : -1;
+        if (m < 0)
+            return p;
+        if (m == 6 && memcmp(tmp, "status", 6) == 0)
+            *status = 1;
+        else
+            *code = ff_pg_pack(tmp, (size_t)m);
+        return p;
+    }
+    if (n == 6 && memcmp(s, "status", 6) == 0)
+        *status = 1;
+    else
+        *code = ff_pg_pack(s, n);
+    return p;
+}
+
+/* Scan an object (p just past '{') for its "ev" key without decoding anything else.
+ * Returns 1 found (ev value parsed into the out params), 0 not found (object valid),
+ * -1 malformed. */
+static inline int ff_pg_find_ev_ahead(const char *p, const char *end, uint32_t *code,
+                                      int *status, int *isstr, const char **es, size_t *en)
+{
+    int found = 0;
+    p = ff_skip_ws(p, end);
+    if (p < end && *p == '}')
+        return 0;
+    for (;;) {
+        uint32_t key;
+        const char *ks;
+        size_t kn;
+        if (FF_UNLIKELY(p >= end || *p != '"'))
+            return -1;
+        p = ff_pg_key(p, end, &key, &ks, &kn);
+        if (FF_UNLIKELY(p == NULL))
+            return -1;
+        if (key == FF_PG_KEY_EV && !found) {
+            p = ff_pg_ev_value(p, end, code, status, isstr, es, en);
+            found = 1;
+            if (p == NULL)
+                return -1;
+            return 1; /* the main pass validates the rest */
+        }
+        p = ff_skip_value(p, end);
+        if (FF_UNLIKELY(p == NULL))
+            return -1;
+        p = ff_skip_ws(p, end);
+        if (FF_UNLIKELY(p >= end))
+            return -1;
+        if (*p == ',') {
+            p = ff_skip_ws(p + 1, end);
+            continue;
+        }
+        if (*p == '}')
+            return found;
+        return -1;
+    }
+}
+
+/* A message that does not end with ']' (after whitespace) was most likely cut short. */
+static inline int ff_pg_looks_truncated(const char *buf, const char *end)
+{
+    while (end > buf && (end[-1] == ' ' || end[-1] == '\n' || end[-1] == '\r' || end[-1] == '\t'))
+        end--;
+    return end == buf || end[-1] != ']';
+}
+
+static inline void ff_pg_init_record(const ff_pg_layout *L, char *rec, uint16_t rtype,
+                                     int64_t ts_recv)
+{
+    int j;
+    for (j = 0; j < 3 && L->init_len[j]; j++)
+        memcpy(rec + L->init_off[j], L->tmpl + L->init_off[j], L->init_len[j]);
+    ((ff_header *)rec)->rtype = rtype;
+    ((ff_header *)rec)->ts_recv = ts_recv;
+}
+
+/* Decode one message.  Returns the number of events published, or -1 when nothing could be
+ * decoded at all (not JSON / not an array / empty).  d->err holds the first fault. */
+static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
+{
+    const char *p = buf, *end = buf + size;
+    ptrdiff_t published = 0;
+    int t;
+    int stop = 0;
+
+    d->err = FF_PGE_OK;
+    d->n_touched = 0;
+    p = ff_skip_ws(p, end);
+    if (FF_UNLIKELY(p >= end)) {
+        ff_pg_fault(d, FF_PGE_EMPTY, buf, p, NULL, 0, NULL, 0);
+        return -1;
+    }
+    if (FF_UNLIKELY(*p != '[')) {
+        const char *q = ff_skip_value(p, end);
+        if (q != NULL && ff_skip_ws(q, end) == end)
+            ff_pg_fault(d, FF_PGE_NOT_ARRAY, buf, p, NULL, 0, NULL, 0);
+        else
+            ff_pg_fault(d, FF_PGE_NOT_JSON, buf, p, NULL, 0, NULL, 0);
+        return -1;
+    }
+    p = ff_skip_ws(p + 1, end);
+    if (p < end && *p == ']') {
+        p++;
+        goto after_array;
+    }
+
+    for (;;) {
+        const char *obj;
+        uint32_t code = 0;
+        int status = 0, isstr = 1, found;
+        const char *es = NULL;
+        size_t en = 0;
+        const char *body;           /* where the main pass starts */
+        const ff_pg_evslot *evs;
+        const ff_pg_layout *L;
+        ff_ring *ring;
+        char *rec;
+        int bad = 0;
+        const char *bad_at = NULL, *bad_key = NULL;
+        size_t bad_kn = 0;
+
+        if (FF_UNLIKELY(p >= end)) {
+            ff_pg_fault(d, FF_PGE_TRUNCATED, buf, p, NULL, 0, NULL, 0);
+            stop = 1;
+            break;
+        }
+        obj = p;
+        if (FF_UNLIKELY(*p != '{')) {
+            const char *q = ff_skip_value(p, end);
+            if (q == NULL) {
+                ff_pg_fault(d, ff_pg_looks_truncated(buf, end) ? FF_PGE_TRUNCATED :
+                            FF_PGE_MALFORMED, buf, p, NULL, 0, NULL, 0);
+                stop = 1;
+                break;
+            }
+            ff_pg_fault(d, FF_PGE_NOT_OBJECT, buf, p, NULL, 0, NULL, 0);
+            d->n_skipped++;
+            p = q;
+            goto next;
+        }
+        /* locate ev: usually the first key */
+        p = ff_skip_ws(p + 1, end);
+        if (FF_LIKELY(end - p >= 5 && memcmp(p, "\"ev\"", 4) == 0)) {
+            const char *q = ff_skip_ws(p + 4, end);
+            if (FF_UNLIKELY(q >= end || *q != ':'))
+                goto malformed;
+            q = ff_skip_ws(q + 1, end);
+            if (FF_UNLIKELY(q >= end))
+                goto malformed;
+            q = ff_pg_ev_value(q, end, &code, &status, &isstr, &es, &en);
+            if (FF_UNLIKELY(q == NULL))
+                goto malformed;
+            found = 1;
+            body = q;  /* continue after the ev pair */
+            q = ff_skip_ws(q, end);
+            if (FF_UNLIKELY(q >= end))
+                goto malformed;
+            if (*q == ',')
+                body = ff_skip_ws(q + 1, end);
+            else if (*q == '}')
+                body = q;
+            else
+                goto malformed;
+        } else {
+            found = ff_pg_find_ev_ahead(p, end, &code, &status, &isstr, &es, &en);
+            if (FF_UNLIKELY(found < 0))
+                goto malformed;
+            body = p;
+        }
+        if (FF_UNLIKELY(!found || !isstr || status)) {
+            const char *q = ff_skip_value(obj, end);
+            if (FF_UNLIKELY(q == NULL))
+                goto malformed;
+            if (!found) {
+                ff_pg_fault(d, FF_PGE_NO_EV, buf, obj, NULL, 0, NULL, 0);
+                d->n_skipped++;
+            } else if (!isstr) {
+                ff_pg_fault(d, FF_PGE_EV_TYPE, buf, obj, "ev", 2, NULL, 0);
+                d->n_skipped++;
+            } else {
+                d->n_status++;
+                if (d->status(d->ctx, obj, (size_t)(q - obj)) != 0)
+                    ff_pg_fault(d, FF_PGE_STATUS, buf, obj, NULL, 0, es, en);
+            }
+            p = q;
+            goto next;
+        }
+        evs = code ? ff_pg_find_ev(d, code) : NULL;
+        ring = evs ? d->rings[evs->rtype] : NULL;
+        if (FF_UNLIKELY(ring == NULL)) {
+            const char *q = ff_skip_value(obj, end);
+            if (FF_UNLIKELY(q == NULL))
+                goto malformed;
+            d->n_unknown_ev++;
+            d->n_skipped++;
+            p = q;
+            goto next;
+        }
+        L = &d->layouts[evs->layout];
+        rec = (char *)ff_ring_slot(ring, d->k[evs->rtype]);
+        if (d->k[evs->rtype] == 0) {
+            int seen = 0;
+            for (t = 0; t < d->n_touched; t++)
+                if (d->touched[t] == evs->rtype)
+                    seen = 1;
+            if (!seen)
+                d->touched[d->n_touched++] = evs->rtype;
+        }
+        if (FF_UNLIKELY(rec == NULL)) {
+            const char *q = ff_skip_value(obj, end);
+            if (FF_UNLIKELY(q == NULL))
+                goto malformed;
+            d->n_overflowed++;
+            p = q;
+            goto next;
+        }
+        ff_pg_init_record(L, rec, evs->rtype, d->ts_recv);
+
+        /* main pass over the keys */
+        p = body;
+        if (p < end && *p == '}') {
+            p++;
+        } else {
+            for (;;) {
+                uint32_t key;
+                const char *ks;
+                size_t kn;
+                const ff_pg_field *f;
+                if (FF_UNLIKELY(p >= end || *p != '"'))
+                    goto malformed;
+                p = ff_pg_key(p, end, &key, &ks, &kn);
+                if (FF_UNLIKELY(p == NULL))
+                    goto malformed;
+                f = key ? ff_pg_lookup(L, key) : NULL;
+                if (f == NULL) {
+                    p = ff_skip_value(p, end);
+                } else if (FF_UNLIKELY(f->kind == FF_PGK_EV)) {
+                    uint32_t code2;
+                    int st2, is2;
+                    const char *es2;
+                    size_t en2;
+                    const char *v = p;
+                    p = ff_pg_ev_value(p, end, &code2, &st2, &is2, &es2, &en2);
+                    if (p != NULL && (!is2 || st2 || code2 != code) && !bad) {
+                        bad = FF_PGE_EV_TYPE;
+                        bad_at = v;
+                        bad_key = ks;
+                        bad_kn = kn;
+                    }
+                } else {
+                    int b = 0;
+                    const char *v = p;
+                    p = ff_pg_value(d, f, rec, p, end, &b);
+                    if (FF_LIKELY(b == 0)) {
+                        *(uint64_t *)(rec + 16) |= (uint64_t)1 << f->bit;
+                    } else if (!bad) {
+                        bad = b;
+                        bad_at = v;
+                        bad_key = ks;
+                        bad_kn = kn;
+                    }
+                }
+                if (FF_UNLIKELY(p == NULL))
+                    goto malformed;
+                if (FF_LIKELY(p < end && *p == ',')) {
+                    p++;
+                    if (FF_UNLIKELY(p < end && *p != '"'))
+                        p = ff_skip_ws(p, end);
+                    continue;
+                }
+                p = ff_skip_ws(p, end);
+                if (FF_UNLIKELY(p >= end))
+                    goto malformed;
+                if (*p == ',') {
+                    p = ff_skip_ws(p + 1, end);
+                    continue;
+                }
+                if (*p == '}') {
+                    p++;
+                    break;
+                }
+                goto malformed;
+            }
+        }
+        if (FF_LIKELY(!bad)) {
+            d->k[evs->rtype]++;
+            published++;
+        } else {
+            ff_pg_fault(d, bad, buf, bad_at, bad_key, bad_kn, es, en);
+            d->n_skipped++;
+        }
+    next:
+        p = ff_skip_ws(p, end);
+        if (FF_UNLIKELY(p >= end)) {
+            ff_pg_fault(d, FF_PGE_TRUNCATED, buf, p, NULL, 0, NULL, 0);
+            stop = 1;
+            break;
+        }
+        if (FF_LIKELY(*p == ',')) {
+            p = ff_skip_ws(p + 1, end);
+            continue;
+        }
+        if (*p == ']') {
+            p++;
+            break;
+        }
+        ff_pg_fault(d, FF_PGE_MALFORMED, buf, p, NULL, 0, NULL, 0);
+        stop = 1;
+        break;
+    malformed:
+        /* the event in hand is abandoned; decide truncated vs malformed */
+        ff_pg_fault(d, ff_pg_looks_truncated(buf, end) ? FF_PGE_TRUNCATED : FF_PGE_MALFORMED,
+                    buf, p ? p : obj, NULL, 0, es, en);
+        d->n_skipped++;
+        stop = 1;
+        break;
+    }
+
+after_array:
+    if (!stop) {
+        p = ff_skip_ws(p, end);
+        if (FF_UNLIKELY(p < end))
+            ff_pg_fault(d, FF_PGE_TRAILING, buf, p, NULL, 0, NULL, 0);
+    }
+    for (t = 0; t < d->n_touched; t++) {
+        int rt = d->touched[t];
+        ff_ring_publish(d->rings[rt], d->k[rt]);
+        d->k[rt] = 0;
+    }
+    d->n_touched = 0;
+    d->n_events += (uint64_t)published;
+    return published;
+}
+
+#endif /* FASTFEED_POLYGON_SCAN_H */
