@@ -315,7 +315,9 @@ def run_plan(plan: Plan, progress: bool = True,
     def _on_term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    old = signal.signal(signal.SIGTERM, _on_term) if threading.current_thread() is threading.main_thread() else None
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _on_term) if main_thread else None
+    old_int = signal.signal(signal.SIGINT, signal.default_int_handler) if main_thread else None
     server: subprocess.Popen[str] | None = None
     try:
         for name, cl in todo:
@@ -378,6 +380,8 @@ def run_plan(plan: Plan, progress: bool = True,
         bar.close()
         if old is not None:
             signal.signal(signal.SIGTERM, old)
+        if old_int is not None:
+            signal.signal(signal.SIGINT, old_int)
     res.finished = time.time()
     return res
 
