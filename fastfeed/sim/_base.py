@@ -484,6 +484,11 @@ class SimConnection(WSListener):  # type: ignore[misc]
         """Return (payload, events) for one data frame, or None when nothing is subscribed."""
         return None
 
+    def frames_allowed(self) -> int | None:
+        """Data frames this connection may still send (None = unlimited). The flat-out sender
+        never writes past it (a chunk is split frame by frame near the limit)."""
+        return None
+
     def malform(self, payload: bytes) -> bytes:
         """Turn a data frame into a malformed one."""
         return payload[: max(1, len(payload) // 2)]
@@ -558,6 +563,9 @@ class SimConnection(WSListener):  # type: ignore[misc]
             best = min(best, m - (n % m))
         if self._pending:
             best = 1
+        allowed = self.frames_allowed()
+        if allowed is not None:
+            best = min(best, max(allowed, 0))
         return best
 
     def close(self, code: int = 1000, reason: str = "") -> None:
@@ -716,6 +724,9 @@ class SimConnection(WSListener):  # type: ignore[misc]
             while next_t <= now and burst < srv.max_burst_frames:
                 if self.closed or self.stalled or self.data_paused:
                     break
+                allowed = self.frames_allowed()
+                if allowed is not None and allowed <= 0:
+                    break
                 f = self._next_frame(epf)
                 if f is None:
                     break
@@ -777,6 +788,8 @@ class SimConnection(WSListener):  # type: ignore[misc]
                 await asyncio.sleep(0)
                 continue
             limit = self._next_trigger_distance()
+            if limit <= 0:
+                return  # frames_allowed() exhausted
             if pos == 0 and limit >= chunk_frames:
                 tr.write(chunk)
                 srv.bytes_sent += len(chunk)
