@@ -489,6 +489,10 @@ class SimConnection(WSListener):  # type: ignore[misc]
         never writes past it (a chunk is split frame by frame near the limit)."""
         return None
 
+    def _exhausted(self) -> bool:
+        allowed = self.frames_allowed()
+        return allowed is not None and allowed <= 0
+
     def malform(self, payload: bytes) -> bytes:
         """Turn a data frame into a malformed one."""
         return payload[: max(1, len(payload) // 2)]
@@ -670,7 +674,8 @@ class SimConnection(WSListener):  # type: ignore[misc]
     async def _idle(self) -> None:
         """Wait while stalled, paused or unsubscribed."""
         assert self._wake is not None
-        while not self.closed and (self.stalled or self.data_paused or not self.has_data()):
+        while not self.closed and (self.stalled or self.data_paused or not self.has_data()
+                                   or self._exhausted()):
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), 0.25)
@@ -708,6 +713,8 @@ class SimConnection(WSListener):  # type: ignore[misc]
             if srv.rate is None or srv.rate != rate or max(1, int(srv.events_per_frame)) != epf:
                 return  # mode changed: let _run_pump pick again
             if self.stalled or self.data_paused or not self.has_data():
+                return
+            if self._exhausted():
                 return
             assert rate is not None
             if rate <= 0:
