@@ -4,18 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ff_test.h"
 #include "fastfeed/compat.h"
 #include "fastfeed/jsonscan.h"
-
-static int failures = 0;
-
-#define FAIL(...)                                                                          \
-    do {                                                                                   \
-        fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                               \
-        fprintf(stderr, __VA_ARGS__);                                                      \
-        fputc('\n', stderr);                                                               \
-        failures++;                                                                        \
-    } while (0)
 
 /* Exact-size heap copy: under ASan any read at or past `end` is reported. */
 static char *dup_exact(const char *s, size_t n)
@@ -240,10 +231,5 @@ int main(void)
             FAIL("ff_now_ns too small: %lld", (long long)w);
     }
 
-    if (failures) {
-        fprintf(stderr, "test_jsonscan: %d failure(s)\n", failures);
-        return 1;
-    }
-    printf("test_jsonscan: ok\n");
-    return 0;
+    FF_TEST_DONE("test_jsonscan");
 }

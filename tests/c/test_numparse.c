@@ -7,17 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ff_test.h"
 #include "fastfeed/numparse.h"
-
-static int failures = 0;
-
-#define FAIL(...)                                                                          \
-    do {                                                                                   \
-        fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                               \
-        fprintf(stderr, __VA_ARGS__);                                                      \
-        fputc('\n', stderr);                                                               \
-        failures++;                                                                        \
-    } while (0)
 
 static uint64_t bits(double d)
 {
@@ -298,10 +289,5 @@ int main(void)
         }
     }
 
-    if (failures) {
-        fprintf(stderr, "test_numparse: %d failure(s)\n", failures);
-        return 1;
-    }
-    printf("test_numparse: ok\n");
-    return 0;
+    FF_TEST_DONE("test_numparse");
 }

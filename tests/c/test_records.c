@@ -10,18 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ff_test.h"
+
 #define FF_WANT_LAYOUT_TABLE 1
 #include "fastfeed/records.h"
-
-static int failures = 0;
-
-#define FAIL(...)                                                                          \
-    do {                                                                                   \
-        fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                               \
-        fprintf(stderr, __VA_ARGS__);                                                      \
-        fputc('\n', stderr);                                                               \
-        failures++;                                                                        \
-    } while (0)
 
 static const ff_member_desc *find(const char *rec, const char *mem)
 {

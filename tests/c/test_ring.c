@@ -6,24 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ff_test.h"
 #include "fastfeed/records.h"
 #include "fastfeed/ring.h"
-
-static int failures = 0;
-
-#define FAIL(...)                                                                          \
-    do {                                                                                   \
-        fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                               \
-        fprintf(stderr, __VA_ARGS__);                                                      \
-        fputc('\n', stderr);                                                               \
-        failures++;                                                                        \
-    } while (0)
-
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (!(cond))                                                                       \
-            FAIL(__VA_ARGS__);                                                             \
-    } while (0)
 
 typedef struct {
     ff_header h;
@@ -268,10 +253,5 @@ int main(void)
     test_drop_oldest();
     test_backpressure();
     test_abandon_and_latest();
-    if (failures) {
-        fprintf(stderr, "test_ring: %d failure(s)\n", failures);
-        return 1;
-    }
-    printf("test_ring: ok\n");
-    return 0;
+    FF_TEST_DONE("test_ring");
 }

@@ -93,6 +93,18 @@ static const uint64_t ff__pow10_u64[20] = {
     10000000000000000000ULL,
 };
 
+/* floor(2^63 / 10^e): w * 10^e <= 2^63 iff w <= this (no division on the hot path). */
+#define FF__T63 9223372036854775808ULL
+static const uint64_t ff__two63_div_pow10[19] = {
+    FF__T63 / 1ULL, FF__T63 / 10ULL, FF__T63 / 100ULL, FF__T63 / 1000ULL, FF__T63 / 10000ULL,
+    FF__T63 / 100000ULL, FF__T63 / 1000000ULL, FF__T63 / 10000000ULL, FF__T63 / 100000000ULL,
+    FF__T63 / 1000000000ULL, FF__T63 / 10000000000ULL, FF__T63 / 100000000000ULL,
+    FF__T63 / 1000000000000ULL, FF__T63 / 10000000000000ULL, FF__T63 / 100000000000000ULL,
+    FF__T63 / 1000000000000000ULL, FF__T63 / 10000000000000000ULL,
+    FF__T63 / 100000000000000000ULL, FF__T63 / 1000000000000000000ULL,
+};
+#undef FF__T63
+
 /* Slow path: correctly rounded double of the digits in [ib,ie) ++ [fb,fe) times 10^(exp10 -
  * (fe-fb)), sign applied by the caller.  Returns 0 on allocation failure, 1 on success. */
 static FF_NOINLINE FF_COLD int
@@ -326,14 +338,17 @@ ff__parse_number(const char *p, const char *end, ff_num *out, int *integral)
         out->d = -out->d;
 
 integer_check:
-    /* Integral and in int64?  Cheap necessary condition on the double first: an exact value
-     * that is an integer of magnitude <= 2^63 rounds to an integral double within +-2^63. */
-    if (!inexact && fabs(out->d) <= 9223372036854775808.0 && out->d == floor(out->d)) {
+    /* Integral and in int64?  Cheap necessary condition on the double first (no libm call):
+     * an exact integer in [-2^63, 2^63) rounds to an integral double in [-2^63, 2^63], and
+     * (+2^63 itself is integral but cannot be converted to int64_t, hence tested apart). */
+    if (!inexact && (out->d == 9223372036854775808.0 ||
+                     (out->d >= -9223372036854775808.0 && out->d < 9223372036854775808.0 &&
+                      (double)(int64_t)out->d == out->d))) {
         while (e < 0 && w % 10 == 0) {
             w /= 10;
             e++;
         }
-        if (e >= 0 && e <= 19 && w <= UINT64_MAX / ff__pow10_u64[e]) {
+        if (e >= 0 && e <= 18 && w <= ff__two63_div_pow10[e]) { /* w * 10^e <= 2^63 */
             uint64_t v = w * ff__pow10_u64[e];
             if (v <= (uint64_t)INT64_MAX) {
                 out->i = neg ? -(int64_t)v : (int64_t)v;
