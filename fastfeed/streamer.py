@@ -141,9 +141,14 @@ class Streamer(ConnectionManager):
 
     # ------------------------------------------------------------------ consumer API
 
-    async def listen_batches(self, event_class: Any) -> AsyncIterator[Any]:
-        """Yield an EventBatch (zero-copy) each time events of ``event_class`` arrive."""
-        consumer = self._ring(event_class).consumer()
+    def listen_batches(self, event_class: Any) -> AsyncIterator[Any]:
+        """Yield an EventBatch (zero-copy) each time events of ``event_class`` arrive.
+
+        The cursor is created by this call: events published after it are all seen.
+        """
+        return self._listen_batches(self._ring(event_class).consumer())
+
+    async def _listen_batches(self, consumer: Any) -> AsyncIterator[Any]:
         try:
             while True:
                 batch = consumer.drain()
@@ -157,9 +162,14 @@ class Streamer(ConnectionManager):
         finally:
             consumer.close()
 
-    async def listen(self, event_class: Any) -> AsyncIterator[Any]:
-        """Yield every event of ``event_class`` (this iterator's own cursor: fan-out)."""
-        consumer = self._ring(event_class).consumer()
+    def listen(self, event_class: Any) -> AsyncIterator[Any]:
+        """Yield every event of ``event_class`` (this iterator's own cursor: fan-out).
+
+        The cursor is created by this call: events published after it are all seen.
+        """
+        return self._listen(self._ring(event_class).consumer())
+
+    async def _listen(self, consumer: Any) -> AsyncIterator[Any]:
         try:
             while True:
                 batch = consumer.drain()
