@@ -34,7 +34,9 @@ json_scalars = (
 )
 json_values = st.recursive(
     json_scalars,
-    lambda kids: st.lists(kids, max_size=5) | st.dictionaries(st.text(max_size=8), kids, max_size=5),
+    lambda kids: (
+        st.lists(kids, max_size=5) | st.dictionaries(st.text(max_size=8), kids, max_size=5)
+    ),
     max_leaves=30,
 )
 dump_styles = st.fixed_dictionaries(
@@ -60,7 +62,7 @@ def depth(v: object) -> int:
 
 @settings(max_examples=3000)
 @given(st.text(), st.booleans())
-@example("\U0001f600 caf\u00e9 \u20ac \x00 \x1f \\ \" /", True)
+@example('\U0001f600 caf\u00e9 \u20ac \x00 \x1f \\ " /', True)
 @example("", False)
 def test_string_roundtrip(s: str, ascii_only: bool) -> None:
     doc = json.dumps(s, ensure_ascii=ascii_only).encode()
@@ -75,9 +77,35 @@ def test_string_roundtrip(s: str, ascii_only: bool) -> None:
 
 
 ESCAPE_ALPHABET = st.sampled_from(
-    ["\\", '\\"', "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t", "\\u", "\\x", "u", "d8",
-     "D83D", "\\uD83D", "\\uDE00", "\\udc00", "\\u00e9", "\\u0000", "0", "A", "g", "é", " ",
-     "\x01", "\x7f", "\U0001f600"]
+    [
+        "\\",
+        '\\"',
+        "\\\\",
+        "\\/",
+        "\\b",
+        "\\f",
+        "\\n",
+        "\\r",
+        "\\t",
+        "\\u",
+        "\\x",
+        "u",
+        "d8",
+        "D83D",
+        "\\uD83D",
+        "\\uDE00",
+        "\\udc00",
+        "\\u00e9",
+        "\\u0000",
+        "0",
+        "A",
+        "g",
+        "é",
+        " ",
+        "\x01",
+        "\x7f",
+        "\U0001f600",
+    ]
 )
 
 
@@ -123,8 +151,18 @@ def test_unescape_capacity() -> None:
 
 @pytest.mark.parametrize(
     "doc",
-    [b'"abc', b'"abc\\', b'"abc\\"', b'"a\nb"', b'"\x00"', b'"\\q"', b'"\\u12"', b'"\\u12x4"',
-     b"x", b""],
+    [
+        b'"abc',
+        b'"abc\\',
+        b'"abc\\"',
+        b'"a\nb"',
+        b'"\x00"',
+        b'"\\q"',
+        b'"\\u12"',
+        b'"\\u12x4"',
+        b"x",
+        b"",
+    ],
 )
 def test_scan_string_rejects(doc: bytes) -> None:
     assert _cscan.scan_string(doc) is None
@@ -143,7 +181,7 @@ def test_skip_value_matches_json(value: object, style: dict) -> None:
         return
     assert _cscan.skip_value(doc) == len(doc)
     assert _cscan.skip_value(b" \r\n\t" + doc + b" ,") == len(doc) + 4
-    assert _loads_strict(doc) == value or value != value
+    assert _loads_strict(doc) == value
 
 
 @settings(max_examples=500, deadline=None)
@@ -194,10 +232,27 @@ def test_depth_limit() -> None:
 @pytest.mark.parametrize(
     "doc,want",
     [
-        (b"0", 1), (b"-1.5e+3,", 7), (b"  true ", 6), (b"null]", 4), (b"[]", 2), (b"{ }", 3),
-        (b'{"a":[1,{"b":null}],"c":"\\u00e9"} x', 33), (b"[1,]", -1), (b"[1 2]", -1),
-        (b'{"a" 1}', -1), (b'{"a":}', -1), (b"{1:2}", -1), (b'{"a":1,}', -1), (b"[01]", -1),
-        (b"tru", -1), (b"[", -1), (b"", -1), (b"   ", -1), (b"]", -1), (b"[}", -1), (b"NaN", -1),
+        (b"0", 1),
+        (b"-1.5e+3,", 7),
+        (b"  true ", 6),
+        (b"null]", 4),
+        (b"[]", 2),
+        (b"{ }", 3),
+        (b'{"a":[1,{"b":null}],"c":"\\u00e9"} x', 33),
+        (b"[1,]", -1),
+        (b"[1 2]", -1),
+        (b'{"a" 1}', -1),
+        (b'{"a":}', -1),
+        (b"{1:2}", -1),
+        (b'{"a":1,}', -1),
+        (b"[01]", -1),
+        (b"tru", -1),
+        (b"[", -1),
+        (b"", -1),
+        (b"   ", -1),
+        (b"]", -1),
+        (b"[}", -1),
+        (b"NaN", -1),
     ],
 )
 def test_skip_value_cases(doc: bytes, want: int) -> None:
