@@ -7,6 +7,7 @@ read at or past ``end`` by the C code crashes the test run instead of passing si
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import example, given, settings
@@ -174,7 +175,7 @@ def test_scan_string_rejects(doc: bytes) -> None:
 
 @settings(max_examples=2000)
 @given(json_values, dump_styles)
-def test_skip_value_matches_json(value: object, style: dict) -> None:
+def test_skip_value_matches_json(value: object, style: dict[str, Any]) -> None:
     doc = json.dumps(value, **style).encode()
     if depth(value) > MAX_DEPTH:
         assert _cscan.skip_value(doc) == -1
