@@ -355,6 +355,60 @@ static FF_ALWAYS_INLINE const char *ff_pg_number(const char *p, const char *end,
 
 #define FF_PG_2P53 9007199254740992LL
 
+/* Fast path for the usual price/size spellings: -?digits(.digits)? with at most 19 digits and
+ * no exponent.  When the digit value w < 2^53 and the fraction has <= 22 digits, w and 10^k are
+ * exact doubles and one IEEE division is correctly rounded (Clinger), i.e. equal to float(text).
+ * Anything else goes through ff_parse_number. */
+static FF_ALWAYS_INLINE const char *ff_pg_number_f(const char *p, const char *end, ff_num *out)
+{
+    const char *q = p;
+    const char *lim;
+    uint64_t w = 0;
+    int neg = 0, fd = 0;
+    if (!FF_NUM_FAST_PATH)
+        return ff_parse_number(p, end, out);
+    if (*q == '-') {
+        neg = 1;
+        q++;
+    }
+    lim = (end - q > 19) ? q + 19 : end;
+    if (FF_UNLIKELY(q >= end || !FF_PG_DIGIT(*q) || (*q == '0' && q + 1 < end && FF_PG_DIGIT(q[1]))))
+        return ff_parse_number(p, end, out);
+    do {
+        w = w * 10 + (uint64_t)(*q - '0');
+        q++;
+    } while (q < lim && FF_PG_DIGIT(*q));
+    if (q < end && *q == '.') {
+        const char *f0 = ++q;
+        while (q < lim + 1 && q < end && FF_PG_DIGIT(*q)) {
+            w = w * 10 + (uint64_t)(*q - '0');
+            q++;
+        }
+        fd = (int)(q - f0);
+        if (FF_UNLIKELY(fd == 0))
+            return ff_parse_number(p, end, out);
+        if (FF_UNLIKELY(q < end && (FF_PG_DIGIT(*q) || *q == 'e' || *q == 'E')))
+            return ff_parse_number(p, end, out);
+        if (FF_UNLIKELY(w >= (1ULL << 53) || fd > 22))
+            return ff_parse_number(p, end, out);
+        {
+            double d = (double)w / ff__pow10_tab[fd];
+            out->kind = FF_NUM_FLOAT;
+            out->d = neg ? -d : d;
+            out->i = 0;
+        }
+        return q;
+    }
+    if (FF_UNLIKELY(q < end && (FF_PG_DIGIT(*q) || *q == 'e' || *q == 'E')))
+        return ff_parse_number(p, end, out);
+    if (FF_UNLIKELY(w > (uint64_t)FF_PG_2P53))
+        return ff_parse_number(p, end, out);
+    out->kind = FF_NUM_INT;
+    out->i = neg ? -(int64_t)w : (int64_t)w;
+    out->d = (double)out->i;
+    return q;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Values                                                                                   */
 
@@ -376,7 +430,8 @@ static inline void ff_pg_setbit(char *rec, int bit, int on)
     *alt = on ? (*alt | m) : (*alt & ~m);
 }
 
-static inline void ff_pg_fixstr_store(ff_pg_dec *d, char *dst, size_t cap, const char *s, size_t n)
+static inline void ff_pg_fixstr_store(ff_pg_dec *d, char *dst, size_t cap, const char *s, size_t n,
+                                      int has_nul)
 {
     size_t m = n;
     if (FF_UNLIKELY(m > cap)) {
@@ -385,7 +440,7 @@ static inline void ff_pg_fixstr_store(ff_pg_dec *d, char *dst, size_t cap, const
             m--; /* do not cut a UTF-8 sequence */
         d->n_truncated_str++;
     }
-    if (FF_UNLIKELY(memchr(s, 0, m) != NULL))
+    if (FF_UNLIKELY(has_nul) && memchr(s, 0, m) != NULL)
         d->n_truncated_str++;
     memcpy(dst, s, m);
     if (m < cap)
@@ -416,8 +471,8 @@ static inline uint32_t ff_pg_intern(ff_pg_dec *d, const char *s, size_t n)
     return d->intern(d->ctx, s, n);
 }
 
-static inline const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, char *rec,
-                                      const char *p, const char *end, int *bad)
+static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, char *rec,
+                                           const char *p, const char *end, int *bad)
 {
     ff_num num;
     const char *q;
@@ -426,7 +481,7 @@ static inline const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, char *
     case FF_PGK_F64:
         if (FF_UNLIKELY(c != '-' && !FF_PG_DIGIT(c)))
             return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
-        q = ff_parse_number(p, end, &num);
+        q = ff_pg_number_f(p, end, &num);
         if (FF_UNLIKELY(q == NULL))
             return NULL;
         if (num.kind == FF_NUM_FLOAT) {
@@ -525,7 +580,7 @@ static inline const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, char *
         if (FF_UNLIKELY(sbad))
             *bad = FF_PGE_BAD_STRING;
         else {
-            ff_pg_fixstr_store(d, rec + f->off, f->n, s, n);
+            ff_pg_fixstr_store(d, rec + f->off, f->n, s, n, big != NULL || (s >= tmp && s < tmp + sizeof tmp));
             ff_pg_setbit(rec, f->bit, 0);
         }
         free(big);
@@ -671,6 +726,36 @@ static inline const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, char *
     }
 }
 
+/* The common cases (a plain number into an f64 / i64 slot) inline, the rest out of line. */
+static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_field *f,
+                                                     char *rec, const char *p, const char *end,
+                                                     int *bad)
+{
+    ff_num num;
+    const char *q;
+    if (f->kind == FF_PGK_F64 && (*p == '-' || FF_PG_DIGIT(*p))) {
+        q = ff_pg_number_f(p, end, &num);
+        if (FF_LIKELY(q != NULL && num.kind == FF_NUM_FLOAT)) {
+            *(double *)(rec + f->off) = num.d;
+            *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
+            return q;
+        }
+        if (q != NULL && num.kind == FF_NUM_INT) { /* ff_pg_number_f: |i| <= 2^53 */
+            *(double *)(rec + f->off) = (double)num.i;
+            *(uint64_t *)(rec + 24) |= (uint64_t)1 << f->bit;
+            return q;
+        }
+    } else if (f->kind == FF_PGK_I64 && (*p == '-' || FF_PG_DIGIT(*p))) {
+        q = ff_pg_number(p, end, &num);
+        if (FF_LIKELY(q != NULL && num.kind == FF_NUM_INT)) {
+            *(int64_t *)(rec + f->off) = num.i;
+            *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
+            return q;
+        }
+    }
+    return ff_pg_value(d, f, rec, p, end, bad);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Objects                                                                                  */
 
@@ -682,29 +767,24 @@ static FF_ALWAYS_INLINE const char *ff_pg_key(const char *p, const char *end, ui
     const char *s;
     size_t n;
     int esc;
-    /* fast path: short plain key "x":  */
-    if (FF_LIKELY(end - p >= 7)) {
-        uint64_t w;
-        int i;
-        memcpy(&w, p + 1, 6);
-        for (i = 0; i < 5; i++) {
-            char c = ((const char *)&w)[i];
-            if (c == '"')
-                break;
-            if (c == '\\' || (unsigned char)c < 0x20)
-                goto slow;
-        }
-        if (i >= 1 && i <= 4) {
-            uint32_t k = 0;
-            memcpy(&k, p + 1, (size_t)i);
-            *key = k;
-            *ks = p + 1;
-            *kn = (size_t)i;
-            p += i + 2;
-            goto colon;
+    /* fast path: short plain key "x": -- the first special byte (quote, backslash, control)
+     * of the 8 bytes after the opening quote is the closing quote at index 1..4 */
+    if (FF_LIKELY(end - p >= 9)) {
+        uint64_t w, sp;
+        memcpy(&w, p + 1, 8);
+        sp = ff__str_special(w);
+        if (FF_LIKELY(sp != 0)) {
+            unsigned i = (unsigned)__builtin_ctzll(sp) >> 3;
+            if (FF_LIKELY(i >= 1 && i <= 4 && p[1 + i] == '"')) {
+                *key = (uint32_t)(w & ((i == 4) ? 0xFFFFFFFFULL : ((1ULL << (8 * i)) - 1)));
+                *ks = p + 1;
+                *kn = i;
+                p += i + 2;
+                goto colon;
+            }
         }
     }
-slow:
+
     p = ff_scan_string(p, end, &s, &n, &esc);
     if (FF_UNLIKELY(p == NULL))
         return NULL;
@@ -768,10 +848,13 @@ static inline const char *ff_pg_ev_value(const char *p, const char *end, uint32_
             *code = ff_pg_pack(tmp, (size_t)m);
         return p;
     }
-    if (n == 6 && memcmp(s, "status", 6) == 0)
+    if (FF_LIKELY(n >= 1 && n <= 4)) {
+        uint32_t k;
+        memcpy(&k, s, 4); /* in bounds: the closing quote follows s[n-1] */
+        *code = n == 4 ? k : (k & ((1u << (8 * n)) - 1));
+    } else if (n == 6 && memcmp(s, "status", 6) == 0) {
         *status = 1;
-    else
-        *code = ff_pg_pack(s, n);
+    }
     return p;
 }
 
@@ -1011,7 +1094,7 @@ static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                 } else {
                     int b = 0;
                     const char *v = p;
-                    p = ff_pg_value(d, f, rec, p, end, &b);
+                    p = ff_pg_value_fast(d, f, rec, p, end, &b);
                     if (FF_LIKELY(b == 0)) {
                         *(uint64_t *)(rec + 16) |= (uint64_t)1 << f->bit;
                     } else if (!bad) {
