@@ -1,0 +1,878 @@
+"""Drop-in for the ``polygon`` package's ``AsyncStreamClient`` (pssolanki111, v1.2.8), on fastfeed.
+
+::
+
+    from fastfeed.polygon import AsyncStreamClient, StreamCluster
+
+    async def on_trade(msg: dict) -> None:      # or a plain def
+        print(msg["sym"], msg["p"])
+
+    async with AsyncStreamClient(KEY, StreamCluster.STOCKS) as client:
+        await client.subscribe_stock_trades(["AAPL", "MSFT"], on_trade)
+        while True:
+            await client.handle_messages()        # or handle_messages(reconnect=True)
+
+Same names, parameters, defaults, enum values, channel prefixes and symbol rules as the
+package; handlers get one plain ``dict`` per event with the wire keys and values. Differences
+(all deliberate fixes of the package's defects, polygon-api.md §1.7):
+
+* it connects on websockets >= 14 (D1): the transport is picows, frames go straight into C
+  records (``fastfeed.PolygonDecoder``) and dicts are built from them in C;
+* ``host`` may be a URL with a scheme (``ws://127.0.0.1:8765``): the URL is then
+  ``{host}/{cluster}``, else ``wss://{host}/{cluster}``;
+* after a reconnect the subscriptions are sent once (D2, D6: the *current* set, not a log of
+  every (un)subscribe); ``change_handler`` works for every prefix (D3);
+* an exception in a handler is logged and never triggers a reconnect (D4); pass
+  ``handler_errors="raise"`` to have ``handle_messages`` re-raise it;
+* async handlers are awaited one event at a time, in order (D5: no task per event);
+* running out of reconnection attempts raises :class:`fastfeed.ReconnectionExhausted` (never
+  ``sys.exit``), ``auth_failed`` raises :class:`fastfeed.AuthenticationError`,
+  ``max_connections`` raises :class:`fastfeed.MaxConnectionsError`; the attempt counter resets
+  after every successful connection; ``close_stream()`` before connecting is a no-op (D7);
+* an ``ev`` without a handler is ignored (the package raised ``KeyError``);
+* a ``str`` of symbols without a ``.`` is one ticker (``"AAPL"`` -> ``T.AAPL``); a ``str`` with
+  a ``.`` is sent verbatim as channels (``"T.AAPL,Q.MSFT"``), as the package does;
+* handlers of different ``ev`` codes are called type by type for each socket read (the order
+  *within* one ``ev`` code is the wire order); unknown wire keys (fields fastfeed's records do
+  not know) are not in the dicts.
+
+Beyond the package: ``deliver="event"`` hands handlers fastfeed event objects
+(``fastfeed.polygon_events``) and ``deliver="batch"`` whole :class:`fastfeed.EventBatch` es
+(zero-copy, the fast path); ``stats``; ``listen`` / ``listen_batches`` / ``latest`` of
+:class:`fastfeed.streamer.Streamer`; the fan-out API ``stream_filter`` / ``add_handler`` /
+``send`` / ``exit`` / ``present_ws`` (dict events). Status events (``slow_consumer``,
+``max_connections``, ...) reach the ``"status"`` handler as dicts (``deliver="event"``: typed
+``PolygonStatus`` objects).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import enum
+import inspect
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
+
+from fastfeed._connection import BackoffConfig, Endpoint
+from fastfeed._fanout import FanoutMixin
+from fastfeed.errors import (
+    AuthenticationError,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    MaxConnectionsError,
+    ReconnectionExhausted,
+)
+from fastfeed.streamer import Streamer
+
+__all__ = [
+    "AsyncStreamClient",
+    "StreamCluster",
+    "StreamHost",
+    "StreamServicePrefix",
+    "HOST",
+    "DELAYED_HOST",
+    "STREAM_CLUSTER_PREFIX_MAP",
+    "ensure_prefix",
+    "Deliver",
+]
+
+log = logging.getLogger("fastfeed.polygon")
+
+HOST = "socket.polygon.io"
+DELAYED_HOST = "delayed.polygon.io"
+STREAM_CLUSTER_PREFIX_MAP = {"options": "O:", "forex": "C:", "crypto": "X:", "indices": "I:"}
+
+Deliver = Literal["dict", "event", "batch"]
+Handler = Callable[[Any], Any]
+
+
+class StreamCluster(enum.Enum):
+    """The cluster (websocket path) to connect to."""
+
+    STOCKS = "stocks"
+    OPTIONS = "options"
+    FOREX = "forex"
+    CRYPTO = "crypto"
+    INDICES = "indices"
+
+
+class StreamHost(enum.Enum):
+    """Websocket hosts."""
+
+    REAL_TIME = "socket.polygon.io"
+    BUSINESS = "business.polygon.io"
+    DELAYED = "delayed.polygon.io"
+
+
+class StreamServicePrefix(enum.Enum):
+    """Channel prefixes (``ev`` codes); the OPTION_* / INDICES_* members are aliases."""
+
+    STOCK_TRADES = "T"
+    STOCK_QUOTES = "Q"
+    STOCK_MINUTE_AGGREGATES = "AM"
+    STOCK_SECOND_AGGREGATES = "A"
+    STOCK_LULD = "LULD"
+    STOCK_IMBALANCES = "NOI"
+    FOREX_QUOTES = "C"
+    FOREX_MINUTE_AGGREGATES = "CA"
+    CRYPTO_TRADES = "XT"
+    CRYPTO_QUOTES = "XQ"
+    CRYPTO_LEVEL2 = "XL2"
+    CRYPTO_MINUTE_AGGREGATES = "XA"
+    STATUS = "status"
+    OPTION_TRADES = "T"
+    OPTION_QUOTES = "Q"
+    OPTION_MINUTE_AGGREGATES = "AM"
+    OPTION_SECOND_AGGREGATES = "A"
+    FAIR_MARKET_VALUE = "FMV"
+    INDICES_MINUTE_AGGREGATES = "AM"
+    INDICES_SECOND_AGGREGATES = "A"
+    INDICES_VALUE = "V"
+
+
+def ensure_prefix(symbol: str, _prefix: str = "O:") -> str:
+    """``symbol`` upper-cased with ``_prefix`` added when missing (the package's helper)."""
+    if symbol.upper().startswith(_prefix):
+        return symbol.upper()
+    return f"{_prefix}{symbol.upper()}"
+
+
+def _enum_value(val: Any) -> str | None:
+    """The package's ``_change_enum``: Enum -> value, str -> itself, else None."""
+    if isinstance(val, enum.Enum):
+        v = val.value
+        return v if isinstance(v, str) else None
+    if isinstance(val, str):
+        return val
+    return None
+
+
+class _Stop(Exception):
+    """Raised by ``_endpoint`` to end the reconnect loop with ``error``."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Entry:
+    __slots__ = ("fn", "deliver")
+
+    def __init__(self, fn: Handler, deliver: str) -> None:
+        self.fn = fn
+        self.deliver = deliver
+
+
+_DATA_EVS = ("T", "Q", "AM", "A", "LULD", "NOI", "C", "CA", "CAS", "XT", "XQ", "XL2", "XA",
+             "XAS", "FMV", "V", "LV")
+
+
+class AsyncStreamClient(FanoutMixin, Streamer):
+    """The ``polygon`` package's ``AsyncStreamClient`` API on fastfeed (see module docstring).
+
+    ``AsyncStreamClient(api_key, cluster, host="socket.polygon.io", ping_interval=20,
+    ping_timeout=19, max_message_size=1048576, max_memory_queue=32, read_limit=65536,
+    write_limit=65536, *, handler_errors="log", reconnect_fn=None, disconnect_fn=None)``.
+
+    ``ping_interval`` / ``ping_timeout``: a websocket ping every ``ping_interval`` s; the
+    connection is replaced when nothing (not even a pong) arrived for ``ping_interval +
+    ping_timeout`` s (``None`` disables). ``max_message_size``: largest message accepted.
+    ``max_memory_queue``, ``read_limit``, ``write_limit`` are accepted and kept for
+    compatibility (fastfeed's bounded rings replace the websockets queue).
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        cluster: StreamCluster | str,
+        host: StreamHost | str = HOST,
+        ping_interval: int | float | None = 20,
+        ping_timeout: int | float | None = 19,
+        max_message_size: int = 1048576,
+        max_memory_queue: int | None = 32,
+        read_limit: int = 65536,
+        write_limit: int = 65536,
+        *,
+        handler_errors: Literal["log", "raise"] = "log",
+        **streamer_kwargs: Any,
+    ) -> None:
+        from fastfeed._native.polygon import PolygonSession
+
+        cluster_s = _enum_value(cluster)
+        host_s = _enum_value(host)
+        if cluster_s is None:
+            raise ValueError(f"invalid cluster {cluster!r}")
+        if host_s is None:
+            raise ValueError(f"invalid host {host!r}")
+        if not isinstance(api_key, str) or not api_key:
+            raise ValueError("api_key must be a non-empty str")
+        if handler_errors not in ("log", "raise"):
+            raise ValueError("handler_errors must be 'log' or 'raise'")
+        core = PolygonSession(cluster_s, api_key)
+        super().__init__(core, **streamer_kwargs)
+        self._cluster = cluster_s
+        self._host = host_s
+        if "://" in host_s:
+            self._url = f"{host_s.rstrip('/')}/{cluster_s}"
+        else:
+            self._url = f"wss://{host_s}/{cluster_s}"
+        self._ping_interval = ping_interval
+        self._ping_timeout = ping_timeout
+        self._max_message_size = max_message_size
+        self.max_message_size = max_message_size
+        self._max_memory_queue = max_memory_queue
+        self._read_limit = read_limit
+        self._write_limit = write_limit
+        self.auth_retries = 0
+        self.handler_errors = handler_errors
+        self._handlers: dict[str, _Entry] = {}
+        self._consumers: dict[str, Any] = {}
+        self._status_q: collections.deque[Any] = collections.deque()
+        self._backlog: list[tuple[str, Any, int]] = []
+        # reconnect policy (handle_messages arguments)
+        self._reconnect_enabled = False
+        self._max_attempts: int | None = 5
+        self._attempts = 0
+        self._attempted = False
+        self._user_restart = False
+        self._close_was_clean = False
+        self._last_ping = 0.0
+        #: ``slow_consumer`` statuses received
+        self.slow_consumer_count = 0
+        self._set_delay(5)
+        self._handlers["status"] = _Entry(self._default_process_message, "dict")
+
+    def __repr__(self) -> str:
+        return (f"<fastfeed.polygon.AsyncStreamClient url={self._url!r} "
+                f"connected={self.connected} subscriptions={len(self.subscriptions)}>")
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def subscriptions(self) -> tuple[str, ...]:
+        """The current channel set (``"T.AAPL"``...), replayed once after every reconnect."""
+        subs: tuple[str, ...] = self._core.subscriptions
+        return subs
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    # ------------------------------------------------------------------ connection hooks
+
+    def _set_delay(self, delay: float) -> None:
+        d = float(delay)
+        if d < 0:
+            raise ValueError("reconnection_delay must be >= 0")
+        self.backoff_config = BackoffConfig(initial_delay=d, min_delay=d, max_delay=d, factor=1.0)
+        self._rand = lambda: 1.0
+
+    async def _endpoint(self) -> Endpoint:
+        if self._attempted:
+            if self._user_restart:
+                self._user_restart = False
+            else:
+                code, reason = self._last_close
+                if not self._reconnect_enabled:
+                    cls = ConnectionClosedOK if code in (1000, 1001) else ConnectionClosedError
+                    raise _Stop(cls(code, reason))
+                if self._close_was_clean and code in (1000, 1001):
+                    raise _Stop(ConnectionClosedOK(code, reason))
+                self._attempts += 1
+                if self._max_attempts is not None and self._attempts > self._max_attempts:
+                    raise _Stop(ReconnectionExhausted(
+                        f"polygon: gave up after {self._max_attempts} reconnection attempts "
+                        f"(last close code {code})"))
+                log.warning("polygon: reconnecting (attempt %d/%s)", self._attempts,
+                            self._max_attempts if self._max_attempts is not None else "inf")
+        self._attempted = True
+        return Endpoint(self._url)
+
+    def process_exception(self, exc: BaseException) -> BaseException | None:
+        if isinstance(exc, _Stop):
+            return exc.error
+        fatal = super().process_exception(exc)
+        if fatal is None and not self._reconnect_enabled:
+            return exc
+        return fatal
+
+    def _connection_ended(self, listener: Any) -> None:
+        if listener is self._listener:
+            self._close_was_clean = bool(listener.close_received)
+        super()._connection_ended(listener)
+
+    def _on_open(self) -> None:
+        self._core.connection_lost()
+        self._last_ping = time.monotonic()
+
+    def _on_control(self, events: list[Any]) -> None:
+        from fastfeed._native.polygon import (
+            AuthFailed,
+            AuthSuccess,
+            ForceDisconnect,
+            MaxConnections,
+            SlowConsumer,
+        )
+
+        for ev in events:
+            self._status_q.append(ev)
+            cls = type(ev)
+            if cls is AuthSuccess:
+                self._set_ready()
+            elif cls is AuthFailed:
+                self._fail(AuthenticationError(f"polygon: {ev.message or 'authentication failed'}"))
+            elif cls is MaxConnections:
+                self._fail(MaxConnectionsError(f"polygon: {ev.message or 'max_connections'}"))
+            elif cls is SlowConsumer:
+                self.slow_consumer_count += 1
+                log.warning("polygon: server reported slow_consumer (%s); it will close the "
+                            "connection", ev.message)
+            elif cls is ForceDisconnect:
+                log.warning("polygon: server sent force_disconnect (%s)", ev.message)
+        self._on_wake_data()
+
+    def _on_ready(self, reconnected: bool) -> None:
+        self._attempts = 0
+
+    def _silence_timeout(self) -> float | None:
+        if self._ping_interval is None or self._ping_timeout is None:
+            return None
+        return float(self._ping_interval) + float(self._ping_timeout)
+
+    def _on_tick(self, now: float) -> None:
+        if self._ping_interval is None:
+            return
+        if now - self._last_ping >= float(self._ping_interval):
+            self._last_ping = now
+            listener = self._listener
+            if listener is not None and listener.connected:
+                try:
+                    listener.transport.send_ping()
+                except Exception:  # pragma: no cover - transport went away
+                    pass
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> AsyncStreamClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close_stream()
+
+    async def close_stream(self) -> None:
+        """Close the connection for good (a no-op when never connected)."""
+        await self.close()
+        self._fanout_hub().end_all()
+
+    async def _ensure_started(self) -> None:
+        if self._task is None:
+            await self.start()
+        elif self._error is not None:
+            raise self._error
+
+    async def login(self, key: str | None = None) -> None:
+        """Connect and authenticate (the first subscribe does it too). ``key`` replaces the key."""
+        if key is not None:
+            self._core.auth(key)  # stores the key (and queues an auth message)
+            listener = self._listener
+            if listener is not None and listener.connected:
+                listener.flush()
+            else:
+                self._core.data_to_send()  # sent after the server's "connected" instead
+        await self._ensure_started()
+
+    async def reconnect(self) -> tuple[bool, str]:
+        """Drop the connection (if any) and connect again; subscriptions are replayed once."""
+        log.info("polygon: reconnecting on request")
+        try:
+            if self._task is not None:
+                self._closed = False
+                await Streamer.close(self)
+            self._closed = False
+            self._closing = False
+            self._error = None
+            self._task = None
+            self._ready_event = None
+            self._attempts = 0
+            self._user_restart = self._attempted
+            await self.start()
+        except Exception as exc:
+            return False, f"Reconnect Failed. Exception: {type(exc).__name__}: {exc}"
+        return True, "Reconnect Successful"
+
+    # ------------------------------------------------------------------ handlers
+
+    @staticmethod
+    def _default_process_message(update: Any) -> None:
+        """The package's default handler: print the message."""
+        print(update)
+
+    def _set_handler(self, ev: str, fn: Handler | None, deliver: str) -> None:
+        if deliver not in ("dict", "event", "batch"):
+            raise ValueError("deliver must be 'dict', 'event' or 'batch'")
+        if fn is not None and not callable(fn):
+            raise TypeError("handler_function must be callable")
+        if ev == "status" and deliver == "batch":
+            raise ValueError("status events cannot be delivered as batches")
+        self._handlers[ev] = _Entry(fn or self._default_process_message, deliver)
+        if ev != "status" and ev not in self._consumers and ev in self._core.rings:
+            self._consumers[ev] = self._core.rings[ev].consumer()
+            self._prepare_type(ev)
+
+    async def change_handler(self, service_prefix: StreamServicePrefix | str,
+                             handler_function: Handler, *, deliver: Deliver = "dict") -> None:
+        """Use ``handler_function`` for ``service_prefix`` (any prefix, incl. ``status``)."""
+        ev = _enum_value(service_prefix)
+        if ev is None:
+            raise ValueError(f"invalid service prefix {service_prefix!r}")
+        ev = ev.rstrip(".")
+        if ev != "status" and ev not in self._core.rings:
+            raise ValueError(f"unknown service prefix {ev!r}")
+        self._set_handler(ev, handler_function, deliver)
+
+    def _on_handler_error(self, ev: str, exc: BaseException) -> None:
+        if self.handler_errors == "raise":
+            raise exc
+        log.error("polygon: the %r handler raised %s: %s", ev, type(exc).__name__, exc,
+                  exc_info=exc)
+
+    async def _run_batch(self, ev: str, batch: Any, start: int) -> None:
+        from fastfeed._native.pgdict import dispatch_dicts, dispatch_events
+
+        entry = self._handlers.get(ev)
+        if entry is None:
+            return
+        n = len(batch)
+        if entry.deliver == "batch":
+            try:
+                r = entry.fn(batch)
+                if r is not None and inspect.isawaitable(r):
+                    await r
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._on_handler_error(ev, exc)
+            return
+        loop_fn = dispatch_dicts if entry.deliver == "dict" else dispatch_events
+        i = start
+        while i < n:
+            i, value, is_exc = loop_fn(batch, i, entry.fn)
+            if is_exc:
+                if i < n:
+                    self._backlog.append((ev, batch, i))
+                self._on_handler_error(ev, value)
+                if self._backlog and self._backlog[-1][1] is batch:
+                    self._backlog.pop()
+            elif value is not None and inspect.isawaitable(value):
+                try:
+                    await value
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    if i < n:
+                        self._backlog.append((ev, batch, i))
+                    self._on_handler_error(ev, exc)
+                    if self._backlog and self._backlog[-1][1] is batch:
+                        self._backlog.pop()
+
+    async def _run_status(self, ev: Any) -> None:
+        entry = self._handlers.get("status")
+        if entry is None:
+            return
+        item = ev if entry.deliver == "event" else {
+            "ev": "status", "status": ev.status, "message": ev.message}
+        try:
+            r = entry.fn(item)
+            if r is not None and inspect.isawaitable(r):
+                await r
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._on_handler_error("status", exc)
+
+    async def _dispatch_available(self) -> int:
+        """Hand everything received so far to the handlers; returns the number of events."""
+        count = 0
+        while self._backlog:
+            ev, batch, i = self._backlog.pop(0)
+            count += len(batch) - i
+            await self._run_batch(ev, batch, i)
+        while self._status_q:
+            count += 1
+            await self._run_status(self._status_q.popleft())
+        for ev, cons in list(self._consumers.items()):
+            batch = cons.drain()
+            if batch:
+                self._note_batch(batch)
+                count += len(batch)
+                await self._run_batch(ev, batch, 0)
+        return count
+
+    def _has_pending(self) -> bool:
+        if self._backlog or self._status_q:
+            return True
+        return any(c.available for c in self._consumers.values())
+
+    async def _dispatch_round(self) -> None:
+        while True:
+            if self._has_pending():
+                await self._dispatch_available()
+                return
+            if self._error is not None:
+                raise self._error
+            if self._closed or self._closing:
+                raise ConnectionClosedOK(1000, "stream closed")
+            await self._wait()
+
+    # ------------------------------------------------------------------ the main loop
+
+    async def handle_messages(self, reconnect: bool = False,
+                              max_reconnection_attempts: int | bool = 5,
+                              reconnection_delay: int | float = 5) -> None:
+        """Receive and dispatch messages.
+
+        ``reconnect=False``: wait for the next socket read's messages, dispatch them, return
+        (call it in a loop); a lost connection raises :class:`fastfeed.ConnectionClosed`.
+        ``reconnect=True``: dispatch forever, reconnecting after a lost connection up to
+        ``max_reconnection_attempts`` consecutive failed attempts (``False`` = unlimited;
+        reset after every successful connection), ``reconnection_delay`` s apart; raises
+        :class:`fastfeed.ReconnectionExhausted` when they run out and returns when the server
+        closed the connection normally (1000/1001). Either way ``auth_failed`` raises
+        :class:`fastfeed.AuthenticationError` and ``max_connections``
+        :class:`fastfeed.MaxConnectionsError`.
+        """
+        if reconnect:
+            if max_reconnection_attempts is False:
+                log.warning("polygon: unlimited reconnection attempts")
+                self._max_attempts = None
+            elif isinstance(max_reconnection_attempts, int):
+                if max_reconnection_attempts < 1:
+                    raise ValueError("max_reconnection_attempts must be >= 1 or False")
+                self._max_attempts = int(max_reconnection_attempts)
+            else:
+                raise ValueError("max_reconnection_attempts must be an int or False")
+            self._set_delay(reconnection_delay)
+        self._reconnect_enabled = bool(reconnect)
+        await self._ensure_started()
+        if not reconnect:
+            await self._dispatch_round()
+            return
+        while True:
+            try:
+                await self._dispatch_round()
+            except ConnectionClosedOK:
+                if self._error is None and (self._closed or self._closing):
+                    return
+                if isinstance(self._error, ConnectionClosedOK):
+                    log.info("polygon: the server closed the connection normally; stopping")
+                    return
+                raise
+
+    # ------------------------------------------------------------------ subscriptions
+
+    def _channels_of(self, prefix: str, symbols: Any, force_upper: bool) -> list[tuple[str, Any]]:
+        """[(prefix, symbols)] for the session: a ``str`` with a ``.`` is verbatim channels."""
+        if isinstance(symbols, str) and "." in symbols and symbols not in ("all", "*"):
+            out: list[tuple[str, Any]] = []
+            for part in symbols.split(","):
+                chan = part.strip()
+                if not chan:
+                    continue
+                p, dot, ticker = chan.partition(".")
+                if not dot or not ticker:
+                    raise ValueError(f"bad channel {chan!r}")
+                out.append((p, [ticker]))
+            return out
+        if isinstance(symbols, list) and not symbols:
+            symbols = None
+        return [(prefix, symbols)]
+
+    async def _modify_sub(self, symbols: Any = None, action: str = "subscribe",
+                          _prefix: str = "T.", force_uppercase_symbols: bool = True) -> None:
+        prefix = _prefix.rstrip(".")
+        core = self._core
+        for p, syms in self._channels_of(prefix, symbols, force_uppercase_symbols):
+            verbatim = p != prefix or (isinstance(symbols, str) and "." in symbols)
+            upper = False if verbatim else force_uppercase_symbols
+            if action == "subscribe":
+                core.subscribe(p, syms, force_uppercase=upper)
+                if p not in self._handlers and p in core.rings:
+                    self._set_handler(p, None, "dict")
+            elif action == "unsubscribe":
+                core.unsubscribe(p, syms, force_uppercase=upper)
+            else:
+                raise ValueError(f"unknown action {action!r}")
+        listener = self._listener
+        if listener is not None and listener.connected:
+            listener.flush()
+        await self._ensure_started()
+
+    async def _sub(self, ev: str, symbols: Any, handler: Handler | None, upper: bool,
+                   deliver: str) -> None:
+        self._set_handler(ev, handler, deliver)
+        await self._modify_sub(symbols, "subscribe", ev + ".", upper)
+
+    async def _unsub(self, ev: str, symbols: Any) -> None:
+        await self._modify_sub(symbols, "unsubscribe", ev + ".")
+
+    def _only(self, *clusters: str) -> None:
+        if self._cluster not in clusters:
+            raise ValueError("This method is only available on "
+                             f"{'/'.join(c.capitalize() for c in clusters)} stream.")
+
+    # common
+    async def subscribe_fair_market_value(self, symbols: list[str] | str | None = None,
+                                          handler_function: Handler | None = None,
+                                          force_uppercase_symbols: bool = True, *,
+                                          deliver: Deliver = "dict") -> None:
+        """``FMV`` (business host)."""
+        await self._sub("FMV", symbols, handler_function, force_uppercase_symbols, deliver)
+
+    async def unsubscribe_fair_market_value(self, symbols: list[str] | str | None = None) -> None:
+        await self._unsub("FMV", symbols)
+
+    # stocks
+    async def subscribe_stock_trades(self, symbols: list[str] | str | None = None,
+                                     handler_function: Handler | None = None,
+                                     force_uppercase_symbols: bool = True, *,
+                                     deliver: Deliver = "dict") -> None:
+        """``T`` on the stocks cluster."""
+        await self._sub("T", symbols, handler_function, force_uppercase_symbols, deliver)
+
+    async def unsubscribe_stock_trades(self, symbols: list[str] | str | None = None) -> None:
+        await self._unsub("T", symbols)
+
+    async def subscribe_stock_quotes(self, symbols: list[str] | str | None = None,
+                                     handler_function: Handler | None = None,
+                                     force_uppercase_symbols: bool = True, *,
+                                     deliver: Deliver = "dict") -> None:
+        """``Q`` on the stocks cluster."""
+        await self._sub("Q", symbols, handler_function, force_uppercase_symbols, deliver)
+
+    async def unsubscribe_stock_quotes(self, symbols: list[str] | str | None = None) -> None:
+        await self._unsub("Q", symbols)
+
+    async def subscribe_stock_minute_aggregates(self, symbols: list[str] | str | None = None,
+                                                handler_function: Handler | None = None,
+                                                force_uppercase_symbols: bool = True, *,
+                                                deliver: Deliver = "dict") -> None:
+        """``AM`` on the stocks cluster."""
+        await self._sub("AM", symbols, handler_function, force_uppercase_symbols, deliver)
+
+    async def unsubscribe_stock_minute_aggregates(
+            self, symbols: list[str] | str | None = None) -> None:
+        await self._unsub("AM", symbols)
+
+    async def subscribe_stock_second_aggregates(self, symbols: list[str] | str | None = None,
+                                                handler_function: Handler | None = None,
+                                                force_uppercase_symbols: bool = True, *,
+                                                deliver: Deliver = "dict") -> None:
+        """``A`` on the stocks cluster."""
+        await self._sub("A", symbols, handler_function, force_uppercase_symbols, deliver)
+
+    async def unsubscribe_stock_second_aggregates(
+            self, symbols: list[str] | str | None = None) -> None:
+        await self._unsub("A", symbols)
+
+    async def subscribe_stock_limit_up_limit_down(self, symbols: list[str] | str | None = None,
+                                                  handler_function: Handler | None = None,
+                                                  force_uppercase_symbols: bool = True, *,
+                                                  deliver: Deliver = "dict") -> None:
+        """``LULD``."""
+        await self._sub("LULD", symbols, handler_function, force_uppercase_symbols, deliver)
+
+    async def unsubscribe_stock_limit_up_limit_down(
+            self, symbols: list[str] | str | None = None) -> None:
+        await self._unsub("LULD", symbols)
+
+    async def subscribe_stock_imbalances(self, symbols: list[str] | str | None = None,
+                                         handler_function: Handler | None = None,
+                                         force_uppercase_symbols: bool = True, *,
+                                         deliver: Deliver = "dict") -> None:
+        """``NOI``."""
+        await self._sub("NOI", symbols, handler_function, force_uppercase_symbols, deliver)
+
+    async def unsubscribe_stock_imbalances(self, symbols: list[str] | str | None = None) -> None:
+        await self._unsub("NOI", symbols)
+
+    # options (symbols get O:)
+    async def subscribe_option_trades(self, symbols: list[str] | str | None = None,
+                                      handler_function: Handler | None = None,
+                                      force_uppercase_symbols: bool = True, *,
+                                      deliver: Deliver = "dict") -> None:
+        """``T`` on the options cluster (``O:`` added to symbols)."""
+        await self._sub("T", symbols, handler_function, force_uppercase_symbols, deliver)
+
+    async def unsubscribe_option_trades(self, symbols: list[str] | str | None = None) -> None:
+        await self._unsub("T", symbols)
+
+    async def subscribe_option_quotes(self, symbols: list[str] | str | None = None,
+                                      handler_function: Handler | None = None,
+                                      force_uppercase_symbols: bool = True, *,
+                                      deliver: Deliver = "dict") -> None:
+        """``Q`` on the options cluster."""
+        await self._sub("Q", symbols, handler_function, force_uppercase_symbols, deliver)
+
+    async def unsubscribe_option_quotes(self, symbols: list[str] | str | None = None) -> None:
+        await self._unsub("Q", symbols)
+
+    async def subscribe_option_minute_aggregates(self, symbols: list[str] | str | None = None,
+                                                 handler_function: Handler | None = None,
+                                                 force_uppercase_symbols: bool = True, *,
+                                                 deliver: Deliver = "dict") -> None:
+        """``AM`` on the options cluster."""
+        await self._sub("AM", symbols, handler_function, force_uppercase_symbols, deliver)
+
+    async def unsubscribe_option_minute_aggregates(
+            self, symbols: list[str] | str | None = None) -> None:
+        await self._unsub("AM", symbols)
+
+    async def subscribe_option_second_aggregates(self, symbols: list[str] | str | None = None,
+                                                 handler_function: Handler | None = None,
+                                                 force_uppercase_symbols: bool = True, *,
+                                                 deliver: Deliver = "dict") -> None:
+        """``A`` on the options cluster."""
+        await self._sub("A", symbols, handler_function, force_uppercase_symbols, deliver)
+
+    async def unsubscribe_option_second_aggregates(
+            self, symbols: list[str] | str | None = None) -> None:
+        await self._unsub("A", symbols)
+
+    # forex
+    async def subscribe_forex_quotes(self, symbols: list[str] | str | None = None,
+                                     handler_function: Handler | None = None,
+                                     force_uppercase_symbols: bool = True, *,
+                                     deliver: Deliver = "dict") -> None:
+        """``C`` (pairs as ``USD/CNH``)."""
+        await self._sub("C", symbols, handler_function, force_uppercase_symbols, deliver)
+
+    async def unsubscribe_forex_quotes(self, symbols: list[str] | str | None = None) -> None:
+        await self._unsub("C", symbols)
+
+    async def subscribe_forex_minute_aggregates(self, symbols: list[str] | str | None = None,
+                                                handler_function: Handler | None = None,
+                                                force_uppercase_symbols: bool = True, *,
+                                                deliver: Deliver = "dict") -> None:
+        """``CA``."""
+        await self._sub("CA", symbols, handler_function, force_uppercase_symbols, deliver)
+
+    async def unsubscribe_forex_minute_aggregates(
+            self, symbols: list[str] | str | None = None) -> None:
+        await self._unsub("CA", symbols)
+
+    async def subscribe_forex_second_aggregates(self, symbols: list[str] | str | None = None,
+                                                handler_function: Handler | None = None,
+                                                force_uppercase_symbols: bool = True, *,
+                                                deliver: Deliver = "dict") -> None:
+        """``CAS``."""
+        await self._sub("CAS", symbols, handler_function, force_uppercase_symbols, deliver)
+
+    async def unsubscribe_forex_second_aggregates(
+            self, symbols: list[str] | str | None = None) -> None:
+        await self._unsub("CAS", symbols)
+
+    # crypto
+    async def subscribe_crypto_trades(self, symbols: list[str] | str | None = None,
+                                      handler_function: Handler | None = None,
+                                      force_uppercase_symbols: bool = True, *,
+                                      deliver: Deliver = "dict") -> None:
+        """``XT`` (pairs as ``BTC-USD``)."""
+        await self._sub("XT", symbols, handler_function, force_uppercase_symbols, deliver)
+
+    async def unsubscribe_crypto_trades(self, symbols: list[str] | str | None = None) -> None:
+        await self._unsub("XT", symbols)
+
+    async def subscribe_crypto_quotes(self, symbols: list[str] | str | None = None,
+                                      handler_function: Handler | None = None,
+                                      force_uppercase_symbols: bool = True, *,
+                                      deliver: Deliver = "dict") -> None:
+        """``XQ``."""
+        await self._sub("XQ", symbols, handler_function, force_uppercase_symbols, deliver)
+
+    async def unsubscribe_crypto_quotes(self, symbols: list[str] | str | None = None) -> None:
+        await self._unsub("XQ", symbols)
+
+    async def subscribe_crypto_minute_aggregates(self, symbols: list[str] | str | None = None,
+                                                 handler_function: Handler | None = None,
+                                                 force_uppercase_symbols: bool = True, *,
+                                                 deliver: Deliver = "dict") -> None:
+        """``XA``."""
+        await self._sub("XA", symbols, handler_function, force_uppercase_symbols, deliver)
+
+    async def unsubscribe_crypto_minute_aggregates(
+            self, symbols: list[str] | str | None = None) -> None:
+        await self._unsub("XA", symbols)
+
+    async def subscribe_crypto_second_aggregates(self, symbols: list[str] | str | None = None,
+                                                 handler_function: Handler | None = None,
+                                                 force_uppercase_symbols: bool = True, *,
+                                                 deliver: Deliver = "dict") -> None:
+        """``XAS``."""
+        await self._sub("XAS", symbols, handler_function, force_uppercase_symbols, deliver)
+
+    async def unsubscribe_crypto_second_aggregates(
+            self, symbols: list[str] | str | None = None) -> None:
+        await self._unsub("XAS", symbols)
+
+    async def subscribe_crypto_level2_book(self, symbols: list[str] | str | None = None,
+                                           handler_function: Handler | None = None,
+                                           force_uppercase_symbols: bool = True, *,
+                                           deliver: Deliver = "dict") -> None:
+        """``XL2``."""
+        await self._sub("XL2", symbols, handler_function, force_uppercase_symbols, deliver)
+
+    async def unsubscribe_crypto_level2_book(self, symbols: list[str] | str | None = None) -> None:
+        await self._unsub("XL2", symbols)
+
+    # indices (symbols get I:)
+    async def subscribe_indices_minute_aggregates(self, symbols: list[str] | str | None = None,
+                                                  handler_function: Handler | None = None,
+                                                  force_uppercase_symbols: bool = True, *,
+                                                  deliver: Deliver = "dict") -> None:
+        """``AM`` on the indices cluster (``I:`` added to symbols)."""
+        await self._sub("AM", symbols, handler_function, force_uppercase_symbols, deliver)
+
+    async def unsubscribe_indices_minute_aggregates(
+            self, symbols: list[str] | str | None = None) -> None:
+        await self._unsub("AM", symbols)
+
+    async def subscribe_indices_second_aggregates(self, symbols: list[str] | str | None = None,
+                                                  handler_function: Handler | None = None,
+                                                  force_uppercase_symbols: bool = True, *,
+                                                  deliver: Deliver = "dict") -> None:
+        """``A`` on the indices cluster."""
+        await self._sub("A", symbols, handler_function, force_uppercase_symbols, deliver)
+
+    async def unsubscribe_indices_second_aggregates(
+            self, symbols: list[str] | str | None = None) -> None:
+        await self._unsub("A", symbols)
+
+    async def subscribe_index_value(self, symbols: list[str] | str | None = None,
+                                    handler_function: Handler | None = None,
+                                    force_uppercase_symbols: bool = True, *,
+                                    deliver: Deliver = "dict") -> None:
+        """``V`` (indices cluster only, else ``ValueError``)."""
+        self._only("indices")
+        await self._sub("V", symbols, handler_function, force_uppercase_symbols, deliver)
+
+    async def unsubscribe_index_value(self, symbols: list[str] | str | None = None) -> None:
+        self._only("indices")
+        await self._unsub("V", symbols)
+
+    # the spelling of the sync client and of the package's docs
+    unsubscribe_indices_value = unsubscribe_index_value
+
+    # ------------------------------------------------------------------ fan-out (dict events)
+
+    def _fanout_items(self, batch: Any) -> Iterable[Any]:
+        from fastfeed._native.pgdict import to_dicts
+
+        items: list[Any] = to_dicts(batch)
+        return items
+
+    def _fanout_types(self) -> list[str]:
+        return [ev for ev in _DATA_EVS if ev in self._core.rings]
+

@@ -1,0 +1,311 @@
+# cython: freethreading_compatible = False
+"""polygon records -> plain ``dict`` per event, and handler dispatch loops (the compat dict path).
+
+``fastfeed.polygon.AsyncStreamClient`` hands handlers one ``dict`` per event with exactly the
+wire keys and values (what ``orjson.loads`` of the frame gives, minus keys fastfeed does not
+know). Building those dicts from records through ``event.to_dict()`` costs a Python generator
+and a descriptor call per field; here one C loop per batch builds each dict directly from the
+record (pre-sized dict, interned key objects, symbol strings shared from the SymbolTable).
+
+The dispatch loops call a handler once per event and stop early -- returning where they
+stopped -- when the handler returns something other than ``None`` (an awaitable the caller must
+await before the next event, so async handlers run in order) or raises (the caller decides to
+log or re-raise, then resumes).
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING
+from cpython.dict cimport PyDict_SetItem
+from cpython.float cimport PyFloat_FromDouble
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.long cimport PyLong_FromLongLong
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc
+
+cdef extern from "<string.h>" nogil:
+    size_t strnlen(const char *s, size_t maxlen)
+
+cdef extern from "Python.h":
+    object _PyDict_NewPresized(Py_ssize_t minused)
+    object PyLong_FromDouble(double v)
+
+from fastfeed._native.events cimport make_event
+from fastfeed._native.ring cimport EventBatch
+from fastfeed._native.symbols cimport SymbolTable
+
+from fastfeed._records_meta import LAYOUTS
+
+DEF RT_MAX = 64
+
+cdef enum Kind:
+    K_F64 = 1
+    K_I64 = 2
+    K_I64STR = 3
+    K_BOOL = 4
+    K_FIXSTR = 5
+    K_FIXSTRINT = 6
+    K_I32ARR = 7
+    K_LEVELS = 8
+
+cdef struct FSpec:
+    int kind
+    int bit
+    Py_ssize_t off
+    Py_ssize_t n
+    Py_ssize_t n_off
+    Py_ssize_t alt_off
+    PyObject *key          # borrowed; the Plan keeps a reference in `_keys`
+
+
+cdef class Plan:
+    """How to turn one record type (rtype) into a dict."""
+    cdef FSpec *specs
+    cdef int nspec
+    cdef int sym_bit
+    cdef object sym_key
+    cdef object ev_value
+    cdef list _keys
+    cdef readonly str layout
+
+    def __dealloc__(self):
+        free(self.specs)
+
+
+cdef str _KEY_EV = "ev"
+cdef list _PLANS = [None] * RT_MAX
+
+
+cdef Plan _make_plan(str layout, str ev, int rtype):
+    lay = LAYOUTS[layout]
+    cdef Plan p = Plan.__new__(Plan)
+    fields = lay["fields"]
+    p.layout = layout
+    p.nspec = len(fields)
+    p.specs = <FSpec *>malloc(sizeof(FSpec) * max(1, p.nspec))
+    if p.specs == NULL:
+        raise MemoryError()
+    p._keys = []
+    p.ev_value = ev
+    sym = lay["symbol"]
+    p.sym_key = _intern(sym["wire"])
+    p.sym_bit = sym.get("bit", -1)
+    cdef int i
+    for i, f in enumerate(fields):
+        kind = f["kind"]
+        base, _, alt = kind.partition("|")
+        key = _intern(f["wire"])
+        p._keys.append(key)
+        p.specs[i].key = <PyObject *>key
+        p.specs[i].bit = f.get("bit", -1)
+        p.specs[i].off = f["offset"]
+        p.specs[i].n = 0
+        p.specs[i].n_off = 0
+        p.specs[i].alt_off = 0
+        if base == "f64":
+            p.specs[i].kind = K_F64
+        elif base == "i64":
+            p.specs[i].kind = K_I64STR if alt == "str" else K_I64
+        elif base == "bool":
+            p.specs[i].kind = K_BOOL
+        elif base.startswith("fixstr:"):
+            p.specs[i].kind = K_FIXSTRINT if alt == "int" else K_FIXSTR
+            p.specs[i].n = int(base[7:])
+        elif base.startswith("i32arr:"):
+            p.specs[i].kind = K_I32ARR
+            p.specs[i].n = int(base[7:])
+            p.specs[i].n_off = f["n_offset"]
+        elif base.startswith("levels:"):
+            p.specs[i].kind = K_LEVELS
+            p.specs[i].n = int(base[7:])
+            p.specs[i].n_off = f["n_offset"]
+            p.specs[i].alt_off = f["alt_offset"]
+        else:
+            raise ValueError(f"pgdict: unsupported field kind {kind!r} in {layout}")
+    return p
+
+
+cdef dict _interned = {}
+
+cdef object _intern(str s):
+    v = _interned.get(s)
+    if v is None:
+        import sys
+        v = sys.intern(s)
+        _interned[s] = v
+    return v
+
+
+def _init_plans():
+    for layout, lay in LAYOUTS.items():
+        if lay["feed"] != "polygon":
+            continue
+        for ev, rtype in lay["rtypes"].items():
+            if rtype >= RT_MAX:
+                raise ValueError("pgdict: rtype out of range")
+            _PLANS[rtype] = _make_plan(layout, _intern(ev), rtype)
+
+_init_plans()
+
+
+cdef inline bint _bit(const char *p, Py_ssize_t off, int bit) noexcept:
+    return ((<const uint64_t *>(p + off))[0] >> bit) & 1
+
+
+cdef object _levels(const char *p, FSpec *s):
+    cdef Py_ssize_t cnt = (<const uint16_t *>(p + s.n_off))[0]
+    cdef Py_ssize_t k
+    cdef double price, size
+    cdef uint8_t flags
+    if cnt > s.n:
+        cnt = s.n
+    out = PyList_New(cnt)
+    for k in range(cnt):
+        price = (<const double *>(p + s.off))[2 * k]
+        size = (<const double *>(p + s.off))[2 * k + 1]
+        flags = (<const uint8_t *>(p + s.alt_off))[k]
+        pair = [PyLong_FromDouble(price) if flags & 1 else PyFloat_FromDouble(price),
+                PyLong_FromDouble(size) if flags & 2 else PyFloat_FromDouble(size)]
+        Py_INCREF(pair)
+        PyList_SET_ITEM(out, k, pair)
+    return out
+
+
+cdef dict _build(Plan plan, const char *p, SymbolTable symtab):
+    cdef dict d = _PyDict_NewPresized(plan.nspec + 2)
+    cdef int i
+    cdef FSpec *s
+    cdef uint64_t present = (<const uint64_t *>(p + 16))[0]
+    cdef uint64_t alt = (<const uint64_t *>(p + 24))[0]
+    cdef double dv
+    cdef int64_t iv
+    cdef Py_ssize_t cnt, k
+    PyDict_SetItem(d, _KEY_EV, plan.ev_value)
+    if plan.sym_bit < 0 or (present >> plan.sym_bit) & 1:
+        PyDict_SetItem(d, plan.sym_key, symtab.get((<const uint32_t *>(p + 4))[0]))
+    for i in range(plan.nspec):
+        s = &plan.specs[i]
+        if s.bit >= 0 and not ((present >> s.bit) & 1):
+            continue
+        if s.kind == K_F64:
+            dv = (<const double *>(p + s.off))[0]
+            if s.bit >= 0 and (alt >> s.bit) & 1:
+                v = PyLong_FromDouble(dv)
+            else:
+                v = PyFloat_FromDouble(dv)
+        elif s.kind == K_I64:
+            iv = (<const int64_t *>(p + s.off))[0]
+            if s.bit >= 0 and (alt >> s.bit) & 1:
+                v = PyFloat_FromDouble(<double>iv)
+            else:
+                v = PyLong_FromLongLong(iv)
+        elif s.kind == K_I64STR:
+            iv = (<const int64_t *>(p + s.off))[0]
+            if s.bit >= 0 and (alt >> s.bit) & 1:
+                v = str(iv)
+            else:
+                v = PyLong_FromLongLong(iv)
+        elif s.kind == K_BOOL:
+            v = (<const uint8_t *>(p + s.off))[0] != 0
+        elif s.kind == K_FIXSTR or s.kind == K_FIXSTRINT:
+            cnt = strnlen(p + s.off, s.n)
+            v = PyUnicode_DecodeUTF8(p + s.off, cnt, "replace")
+            if s.kind == K_FIXSTRINT and s.bit >= 0 and (alt >> s.bit) & 1:
+                v = int(v)
+        elif s.kind == K_I32ARR:
+            cnt = (<const uint8_t *>(p + s.n_off))[0]
+            if cnt > s.n:
+                cnt = s.n
+            v = PyList_New(cnt)
+            for k in range(cnt):
+                item = PyLong_FromLongLong((<const int32_t *>(p + s.off))[k])
+                Py_INCREF(item)
+                PyList_SET_ITEM(v, k, item)
+        elif s.kind == K_LEVELS:
+            v = _levels(p, s)
+        else:
+            continue
+        PyDict_SetItem(d, <object>s.key, v)
+    return d
+
+
+cdef inline Plan _plan_of(const char *rec):
+    cdef uint16_t rt = (<const uint16_t *>rec)[0]
+    if rt >= RT_MAX:
+        return None
+    return <Plan>_PLANS[rt]
+
+
+def record_to_dict(EventBatch batch, Py_ssize_t i):
+    """The dict of record ``i`` of ``batch`` (a polygon EventBatch)."""
+    if i < 0:
+        i += batch._n
+    if i < 0 or i >= batch._n:
+        raise IndexError("EventBatch index out of range")
+    cdef const char *rec = batch._buf + i * batch._rec_size
+    cdef Plan plan = _plan_of(rec)
+    if plan is None:
+        raise ValueError("not a polygon record")
+    return _build(plan, rec, batch.symbols)
+
+
+def to_dicts(EventBatch batch):
+    """Every record of ``batch`` as a list of wire-keyed dicts."""
+    cdef Py_ssize_t k, n = batch._n
+    cdef const char *rec
+    cdef Plan plan
+    out = PyList_New(n)
+    for k in range(n):
+        rec = batch._buf + k * batch._rec_size
+        plan = _plan_of(rec)
+        if plan is None:
+            raise ValueError("not a polygon record")
+        d = _build(plan, rec, batch.symbols)
+        Py_INCREF(d)
+        PyList_SET_ITEM(out, k, d)
+    return out
+
+
+def dispatch_dicts(EventBatch batch, Py_ssize_t start, handler):
+    """Call ``handler(dict)`` for records ``start..``; see :func:`dispatch_events` for the result."""
+    cdef Py_ssize_t k, n = batch._n
+    cdef const char *rec
+    cdef Plan plan
+    cdef SymbolTable symtab = batch.symbols
+    cdef Py_ssize_t size = batch._rec_size
+    for k in range(start, n):
+        rec = batch._buf + k * size
+        plan = _plan_of(rec)
+        if plan is None:
+            continue
+        d = _build(plan, rec, symtab)
+        try:
+            r = handler(d)
+        except Exception as exc:
+            return (k + 1, exc, True)
+        if r is not None:
+            return (k + 1, r, False)
+    return (n, None, False)
+
+
+def dispatch_events(EventBatch batch, Py_ssize_t start, handler):
+    """Call ``handler(event)`` (fastfeed event objects) for records ``start..``.
+
+    Returns ``(next_index, value, is_exception)``: ``next_index == len(batch)`` and ``value is
+    None`` when every call returned ``None``; otherwise the loop stopped after the record at
+    ``next_index - 1`` because its call returned ``value`` (not None) or raised ``value``.
+    """
+    cdef Py_ssize_t k, n = batch._n
+    cdef Py_ssize_t size = batch._rec_size
+    cdef type cls = batch.event_class
+    cdef SymbolTable symtab = batch.symbols
+    for k in range(start, n):
+        ev = make_event(cls, batch._buf + k * size, size, symtab)
+        try:
+            r = handler(ev)
+        except Exception as exc:
+            return (k + 1, exc, True)
+        if r is not None:
+            return (k + 1, r, False)
+    return (n, None, False)
