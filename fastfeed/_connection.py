@@ -271,8 +271,10 @@ class ConnectionManager:
     auth_retries: int = 1
     #: delay before an authorization retry
     auth_retry_delay: float = 0.5
-    #: socket receive buffer (bytes) set before connect; 0 = OS default
-    rcvbuf: int = 0
+    #: SO_RCVBUF set before connect (0 = OS autotuning). Bounded so that one socket read never
+    #: holds more events than a ring (picows#117: an unbounded read buffer turns a backlog into
+    #: multi-MB reads); measured: 3.7 M ev/s with gaps at the default vs 6.7 M ev/s without.
+    rcvbuf: int = 1024 * 1024
 
     def __init__(
         self,

@@ -1,0 +1,45 @@
+"""Stub of fastfeed._native.transport (the picows transport adapter)."""
+
+from collections.abc import Callable
+from typing import Any
+
+from picows import WSListener
+
+DEFAULT_MAX_MESSAGE_SIZE: int
+
+def monotonic_ns() -> int: ...
+
+class FeedListener(WSListener):
+    core: Any
+    transport: Any
+    on_wake: Callable[[], None] | None
+    on_disconnect: Callable[[FeedListener], None] | None
+    on_error: Callable[[BaseException], None] | None
+    max_message_size: int
+    last_recv_ns: int
+    paused: bool
+    connected: bool
+    n_frames: int
+    n_reads: int
+    n_wakes: int
+    n_errors: int
+    n_fragments: int
+    n_sent: int
+    close_code: int | None
+    close_reason: str
+    close_received: bool
+    def __init__(self, core: Any, on_wake: Callable[[], None] | None = ...,
+                 on_disconnect: Callable[[FeedListener], None] | None = ...,
+                 on_error: Callable[[BaseException], None] | None = ...,
+                 max_message_size: int = ...) -> None: ...
+    def flush(self) -> int: ...
+    def send(self, message: bytes | str) -> bool: ...
+    def close(self, code: int = ..., reason: str = ...) -> None: ...
+    def abort(self) -> None: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    def maybe_resume(self) -> bool: ...
+    @property
+    def idle_ns(self) -> int: ...
+    @property
+    def stats(self) -> dict[str, int]: ...
