@@ -740,7 +740,7 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
             *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
             return q;
         }
-        if (q != NULL && num.kind == FF_NUM_INT) { /* ff_pg_number_f: |i| <= 2^53 */
+        if (q != NULL && num.kind == FF_NUM_INT && num.i <= FF_PG_2P53 && num.i >= -FF_PG_2P53) {
             *(double *)(rec + f->off) = (double)num.i;
             *(uint64_t *)(rec + 24) |= (uint64_t)1 << f->bit;
             return q;
