@@ -1,0 +1,1319 @@
+"""tastytrade account streamer ("AlertStreamer") drop-in: order fills, balances, positions, alerts.
+
+``fastfeed.tastytrade.AlertStreamer`` has tastytrade's API (``AlertStreamer(session, ...)``,
+``await AlertStreamer(session)`` / ``async with``, ``subscribe_accounts``,
+``subscribe_public_watchlists``, ``subscribe_quote_alerts``, ``subscribe_user_messages``,
+``listen(alert_class)``, ``close()``) on top of :class:`fastfeed._connection.ConnectionManager`
+(backoff, liveness, callbacks, replay of the desired subscriptions after every reconnect).
+
+Delivery guarantees (order fills travel here):
+
+* every notification received is queued exactly once, in arrival order, in the queue of its
+  ``type``; nothing received is discarded on reconnect; batches ``{"results": [...]}`` are
+  unpacked in order;
+* queues are bounded (``queue_size``) with **back-pressure**: when a queue is full the socket
+  is no longer read until its consumers catch up; nothing is ever dropped;
+* every ``listen(cls)`` call has its own cursor (fan-out: two loops both see every order);
+  notifications that arrive before anyone listens are kept for the first listener;
+* a notification that fails validation is delivered anyway as an :class:`InvalidAlert` (raw
+  data, same attribute names, ``validation_error`` attached) and logged; it never stops the
+  streamer. Unknown types are delivered to ``listen(dict)`` (raw messages) and logged once
+  per type.
+
+``listen()`` accepts tastytrade's model classes (``tastytrade.order.PlacedOrder`` …) and yields
+instances of them, or fastfeed's own classes below (same field names, no pydantic needed).
+The session's token is sent on every message and never logged or shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Generator, Iterable
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from types import TracebackType
+from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
+
+import orjson
+from picows import WSFrame, WSListener, WSMsgType, WSTransport
+
+from fastfeed._connection import BackoffConfig, Callback, ConnectionManager, Endpoint
+from fastfeed._version import __version__
+from fastfeed.errors import ProtocolError, SubscriptionError
+
+__all__ = [
+    "AlertStreamer",
+    "AlertData",
+    "InvalidAlert",
+    "FillInfo",
+    "Leg",
+    "PlacedOrder",
+    "PlacedComplexOrder",
+    "AccountBalance",
+    "CurrentPosition",
+    "TradingStatus",
+    "QuoteAlert",
+    "Watchlist",
+    "ExternalTransaction",
+    "UnderlyingYearGainSummary",
+    "OrderChain",
+    "MAP_ALERTS",
+    "STREAMER_URL",
+    "CERT_STREAMER_URL",
+    "PAPER_STREAMER_URL",
+]
+
+log = logging.getLogger("fastfeed.alerts")
+
+STREAMER_URL = "wss://streamer.tastyworks.com"
+CERT_STREAMER_URL = "wss://streamer.cert.tastyworks.com"
+PAPER_STREAMER_URL = "wss://tastyware.dev/api/notifications"
+SOURCE = f"fastfeed/{__version__}"
+
+T = TypeVar("T")
+
+# ---------------------------------------------------------------------------------- models
+
+
+def _snake(key: str) -> str:
+    return key.replace("-", "_")
+
+
+def _kebab(name: str) -> str:
+    return name.replace("_", "-")
+
+
+class _Invalid(Exception):
+    pass
+
+
+def _to_decimal(v: Any) -> Decimal:
+    if isinstance(v, bool):
+        raise _Invalid("bool is not a number")
+    if isinstance(v, float):
+        return Decimal(repr(v))
+    try:
+        return Decimal(v if isinstance(v, (int, str)) else str(v))
+    except (InvalidOperation, ValueError, TypeError):
+        raise _Invalid(f"not a decimal: {v!r}") from None
+
+
+def _to_int(v: Any) -> int:
+    if isinstance(v, bool):
+        raise _Invalid("bool is not an int")
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, str):
+        try:
+            return int(v)
+        except ValueError:
+            pass
+    raise _Invalid(f"not an int: {v!r}")
+
+
+def _to_bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    if v in (0, 1):
+        return bool(v)
+    if isinstance(v, str) and v.lower() in ("true", "false", "1", "0", "yes", "no"):
+        return v.lower() in ("true", "1", "yes")
+    raise _Invalid(f"not a bool: {v!r}")
+
+
+def _to_datetime(v: Any) -> datetime:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        from datetime import timezone
+
+        return datetime.fromtimestamp(v / 1000 if abs(v) > 2e10 else v, tz=timezone.utc)
+    if isinstance(v, str):
+        try:
+            return datetime.fromisoformat(v)
+        except ValueError:
+            pass
+    raise _Invalid(f"not a datetime: {v!r}")
+
+
+def _to_date(v: Any) -> date:
+    if isinstance(v, str):
+        try:
+            return date.fromisoformat(v)
+        except ValueError:
+            pass
+    raise _Invalid(f"not a date: {v!r}")
+
+
+def _to_str(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    raise _Invalid(f"not a string: {v!r}")
+
+
+_SCALARS: dict[Any, Any] = {Decimal: _to_decimal, int: _to_int, bool: _to_bool,
+                            datetime: _to_datetime, date: _to_date, str: _to_str}
+
+
+def _converter(tp: Any) -> Any:
+    """A function raw -> typed for annotation ``tp`` (``X | None`` handled by the caller)."""
+    if tp in _SCALARS:
+        return _SCALARS[tp]
+    if isinstance(tp, type) and issubclass(tp, AlertData):
+        return tp._from_data
+    origin = get_origin(tp)
+    if origin is list:
+        (inner,) = get_args(tp) or (Any,)
+        conv = _converter(inner)
+
+        def as_list(v: Any) -> list[Any]:
+            if not isinstance(v, list):
+                raise _Invalid(f"not a list: {v!r}")
+            return [conv(x) for x in v]
+
+        return as_list
+    if origin is dict:
+        def as_dict(v: Any) -> dict[str, Any]:
+            if not isinstance(v, dict):
+                raise _Invalid(f"not an object: {v!r}")
+            return v
+
+        return as_dict
+    if origin is Union or str(origin) == "types.UnionType":
+        convs = [_converter(a) for a in get_args(tp) if a is not type(None)]
+
+        def first(v: Any) -> Any:
+            for c in convs:
+                try:
+                    return c(v)
+                except _Invalid:
+                    continue
+            raise _Invalid(f"no matching type for {v!r}")
+
+        return first
+    return lambda v: v  # Any
+
+
+class AlertData:
+    """Base of fastfeed's own alert classes: kebab-case wire keys → snake_case attributes.
+
+    Fields are declared as annotations; ``X | None = None`` marks optional ones. Values are
+    converted (``Decimal``, ``int``, ``bool``, ``datetime``, ``date``, nested classes) as
+    tastytrade's pydantic models do; ``*-effect: "Debit"`` makes the listed amounts negative.
+    Unknown keys are kept in ``extra``.
+    """
+
+    _fields: ClassVar[dict[str, tuple[Any, bool, Any]]] = {}
+    _debit_fields: ClassVar[tuple[str, ...]] = ()
+    extra: dict[str, Any]
+
+    @classmethod
+    def _build_fields(cls) -> dict[str, tuple[Any, bool, Any]]:
+        out: dict[str, tuple[Any, bool, Any]] = {}
+        hints = get_type_hints(cls)
+        for name, tp in hints.items():
+            if name.startswith("_") or name == "extra" or get_origin(tp) is ClassVar:
+                continue
+            args = get_args(tp)
+            optional = type(None) in args
+            default = getattr(cls, name, None)
+            if optional:
+                inner = [a for a in args if a is not type(None)]
+                tp = inner[0] if len(inner) == 1 else Union[tuple(inner)]
+            required = not optional and name not in cls.__dict__ and not any(
+                name in b.__dict__ for b in cls.__mro__[1:])
+            out[name] = (_converter(tp), required, default)
+        return out
+
+    @classmethod
+    def _from_data(cls: type[T], data: Any) -> T:
+        if not isinstance(data, dict):
+            raise _Invalid(f"{cls.__name__}: expected an object, got {type(data).__name__}")
+        klass: Any = cls
+        if "_fields" not in klass.__dict__:
+            klass._fields = klass._build_fields()
+        obj = object.__new__(cls)
+        errors: list[str] = []
+        seen: set[str] = set()
+        for name, (conv, required, default) in klass._fields.items():
+            key = _kebab(name)
+            seen.add(key)
+            if key not in data or data[key] is None:
+                if required:
+                    errors.append(f"{name}: field required")
+                obj.__dict__[name] = copy.copy(default)
+                continue
+            try:
+                obj.__dict__[name] = conv(data[key])
+            except _Invalid as exc:
+                errors.append(f"{name}: {exc}")
+        if errors:
+            raise _Invalid(f"{len(errors)} validation error(s) for {cls.__name__}: "
+                           + "; ".join(errors[:5]))
+        for name in klass._debit_fields:
+            if data.get(f"{_kebab(name)}-effect") == "Debit":
+                v = obj.__dict__.get(name)
+                if isinstance(v, Decimal):
+                    obj.__dict__[name] = -abs(v)
+        obj.__dict__["extra"] = {k: v for k, v in data.items() if k not in seen}
+        return obj
+
+    @classmethod
+    def from_data(cls: type[T], data: Any) -> T:
+        """Build from a notification's ``data`` (kebab-case keys); raises ``ValueError``."""
+        try:
+            return cls._from_data(data)  # type: ignore[attr-defined, no-any-return]
+        except _Invalid as exc:
+            raise ValueError(str(exc)) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The typed fields as a dict (snake_case names)."""
+        return {k: v for k, v in self.__dict__.items() if k != "extra"}
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        body = " ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if v is not None)
+        return f"{type(self).__name__}({body})"
+
+
+class FillInfo(AlertData):
+    fill_id: str
+    quantity: Decimal
+    fill_price: Decimal
+    filled_at: datetime
+    destination_venue: str | None = None
+    ext_group_fill_id: str | None = None
+    ext_exec_id: str | None = None
+
+
+class Leg(AlertData):
+    instrument_type: str
+    symbol: str
+    action: str
+    quantity: Decimal | None = None
+    remaining_quantity: Decimal | None = None
+    fills: list[FillInfo] | None = None
+
+
+class PlacedOrder(AlertData):
+    """Wire type ``Order`` (tastytrade ``PlacedOrder``)."""
+
+    _debit_fields = ("price", "value")
+    id: int
+    account_number: str
+    time_in_force: str
+    order_type: str
+    underlying_symbol: str
+    underlying_instrument_type: str
+    status: str
+    cancellable: bool
+    editable: bool
+    edited: bool
+    updated_at: datetime
+    legs: list[Leg]
+    size: Decimal | None = None
+    price: Decimal | None = None
+    gtc_date: date | None = None
+    value: Decimal | None = None
+    stop_trigger: Decimal | None = None
+    contingent_status: str | None = None
+    confirmation_status: str | None = None
+    cancelled_at: datetime | None = None
+    cancel_user_id: str | None = None
+    cancel_username: str | None = None
+    replacing_order_id: int | None = None
+    replaces_order_id: int | None = None
+    in_flight_at: datetime | None = None
+    live_at: datetime | None = None
+    received_at: datetime | None = None
+    reject_reason: str | None = None
+    user_id: str | None = None
+    username: str | None = None
+    terminal_at: datetime | None = None
+    complex_order_id: str | int | None = None
+    complex_order_tag: str | None = None
+    preflight_id: str | int | None = None
+    order_rule: dict[str, Any] | None = None
+    source: str | None = None
+    external_identifier: str | None = None
+
+
+class PlacedComplexOrder(AlertData):
+    """Wire type ``ComplexOrder``."""
+
+    id: int
+    account_number: str
+    type: str
+    orders: list[PlacedOrder]
+    trigger_order: PlacedOrder | None = None
+    terminal_at: datetime | None = None
+    ratio_price_threshold: Decimal | None = None
+    ratio_price_comparator: str | None = None
+    ratio_price_is_threshold_based_on_notional: bool | None = None
+    related_orders: list[dict[str, Any]] | None = None
+
+
+class AccountBalance(AlertData):
+    _debit_fields = ("pending_cash", "buying_power_adjustment",
+                     "unsettled_cryptocurrency_fiat_amount")
+    account_number: str
+    cash_balance: Decimal
+    long_equity_value: Decimal
+    short_equity_value: Decimal
+    long_derivative_value: Decimal
+    short_derivative_value: Decimal
+    long_futures_value: Decimal
+    short_futures_value: Decimal
+    long_futures_derivative_value: Decimal
+    short_futures_derivative_value: Decimal
+    long_margineable_value: Decimal
+    short_margineable_value: Decimal
+    margin_equity: Decimal
+    equity_buying_power: Decimal
+    derivative_buying_power: Decimal
+    day_trading_buying_power: Decimal
+    futures_margin_requirement: Decimal
+    available_trading_funds: Decimal
+    maintenance_requirement: Decimal
+    maintenance_call_value: Decimal
+    reg_t_call_value: Decimal
+    day_trading_call_value: Decimal
+    day_equity_call_value: Decimal
+    net_liquidating_value: Decimal
+    cash_available_to_withdraw: Decimal
+    day_trade_excess: Decimal
+    pending_cash: Decimal
+    long_cryptocurrency_value: Decimal
+    short_cryptocurrency_value: Decimal
+    cryptocurrency_margin_requirement: Decimal
+    unsettled_cryptocurrency_fiat_amount: Decimal
+    closed_loop_available_balance: Decimal
+    equity_offering_margin_requirement: Decimal
+    long_bond_value: Decimal
+    bond_margin_requirement: Decimal
+    used_derivative_buying_power: Decimal
+    snapshot_date: date
+    reg_t_margin_requirement: Decimal
+    futures_overnight_margin_requirement: Decimal
+    futures_intraday_margin_requirement: Decimal
+    maintenance_excess: Decimal
+    pending_margin_interest: Decimal
+    effective_cryptocurrency_buying_power: Decimal
+    updated_at: datetime
+    apex_starting_day_margin_equity: Decimal | None = None
+    buying_power_adjustment: Decimal | None = None
+    time_of_day: str | None = None
+
+
+class CurrentPosition(AlertData):
+    _debit_fields = ("realized_day_gain", "realized_today")
+    account_number: str
+    symbol: str
+    instrument_type: str
+    underlying_symbol: str
+    quantity: Decimal
+    quantity_direction: str
+    close_price: Decimal
+    average_open_price: Decimal
+    multiplier: Decimal
+    cost_effect: str
+    is_suppressed: bool
+    is_frozen: bool
+    realized_day_gain: Decimal
+    realized_today: Decimal
+    created_at: datetime
+    updated_at: datetime
+    mark: Decimal | None = None
+    mark_price: Decimal | None = None
+    restricted_quantity: Decimal | None = None
+    expires_at: datetime | None = None
+    fixing_price: Decimal | None = None
+    deliverable_type: str | None = None
+    average_yearly_market_close_price: Decimal | None = None
+    average_daily_market_close_price: Decimal | None = None
+    realized_day_gain_date: date | None = None
+    realized_today_date: date | None = None
+
+
+class TradingStatus(AlertData):
+    account_number: str
+    equities_margin_calculation_type: str
+    fee_schedule_name: str
+    futures_margin_rate_multiplier: Decimal
+    has_intraday_equities_margin: bool
+    id: int
+    is_aggregated_at_clearing: bool
+    is_closed: bool
+    is_closing_only: bool
+    is_cryptocurrency_enabled: bool
+    is_frozen: bool
+    is_full_equity_margin_required: bool
+    is_futures_closing_only: bool
+    is_futures_intra_day_enabled: bool
+    is_futures_enabled: bool
+    is_in_day_trade_equity_maintenance_call: bool
+    is_in_margin_call: bool
+    is_pattern_day_trader: bool
+    is_small_notional_futures_intra_day_enabled: bool
+    is_roll_the_day_forward_enabled: bool
+    are_far_otm_net_options_restricted: bool
+    options_level: str
+    short_calls_enabled: bool
+    small_notional_futures_margin_rate_multiplier: Decimal
+    is_equity_offering_enabled: bool
+    is_equity_offering_closing_only: bool
+    updated_at: datetime
+    is_portfolio_margin_enabled: bool | None = None
+    is_risk_reducing_only: bool | None = None
+    day_trade_count: int | None = None
+    autotrade_account_type: str | None = None
+    clearing_account_number: str | None = None
+    clearing_aggregation_identifier: str | None = None
+    is_cryptocurrency_closing_only: bool | None = None
+    pdt_reset_on: date | None = None
+    cmta_override: int | None = None
+    enhanced_fraud_safeguards_enabled_at: datetime | None = None
+
+
+class QuoteAlert(AlertData):
+    user_external_id: str
+    symbol: str
+    alert_external_id: str
+    expires_at: int
+    completed_at: datetime
+    created_at: datetime
+    triggered_at: datetime
+    field: str
+    operator: str
+    threshold: str
+    threshold_numeric: Decimal
+    dx_symbol: str
+
+
+class Watchlist(AlertData):
+    """Wire type ``PublicWatchlists``."""
+
+    name: str
+    watchlist_entries: list[dict[str, Any]] | None = None
+    group_name: str | None = "default"
+    order_index: int | None = 9999
+
+
+class ExternalTransaction(AlertData):
+    id: int
+    account_number: str
+    amount: Decimal
+    bank_account_type: str
+    banking_date: date
+    created_at: datetime
+    direction: str
+    disbursement_type: str
+    ext_transfer_id: str
+    funds_available_date: date
+    is_cancelable: bool
+    is_clearing_accepted: bool
+    state: str
+    transfer_method: str
+    updated_at: datetime
+
+
+class UnderlyingYearGainSummary(AlertData):
+    _debit_fields = ("fees", "commissions", "yearly_realized_gain", "realized_lot_gain")
+    year: int
+    account_number: str
+    symbol: str
+    instrument_type: str
+    fees: Decimal
+    commissions: Decimal
+    yearly_realized_gain: Decimal
+    realized_lot_gain: Decimal
+
+
+class OrderChain(AlertData):
+    """Wire type ``OrderChain`` (tastytrade 10.x had a model; 11+ drops these, issue #297).
+
+    Only ``id`` is required; every other key is kept (typed where listed, else in ``extra``).
+    """
+
+    id: int
+    account_number: str | None = None
+    description: str | None = None
+    underlying_symbol: str | None = None
+    computed_data: dict[str, Any] | None = None
+    lite_nodes: list[Any] | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+#: wire ``type`` → fastfeed class
+MAP_ALERTS: dict[str, type[AlertData]] = {
+    "AccountBalance": AccountBalance,
+    "ComplexOrder": PlacedComplexOrder,
+    "ExternalTransaction": ExternalTransaction,
+    "Order": PlacedOrder,
+    "CurrentPosition": CurrentPosition,
+    "QuoteAlert": QuoteAlert,
+    "TradingStatus": TradingStatus,
+    "UnderlyingYearGainSummary": UnderlyingYearGainSummary,
+    "PublicWatchlists": Watchlist,
+    "OrderChain": OrderChain,
+}
+_FF_TYPE = {cls: t for t, cls in MAP_ALERTS.items()}
+_UNKNOWN = "\x00unknown"  # queue key of types without a class (listen(dict))
+_tt_map: dict[type, str] | None = None
+
+
+def _tastytrade_types() -> dict[type, str]:
+    """tastytrade's model class → wire type (empty when tastytrade is not installed)."""
+    global _tt_map
+    if _tt_map is None:
+        try:
+            from tastytrade.streamer import MAP_ALERTS as TT_MAP
+        except Exception:  # not installed or incompatible
+            _tt_map = {}
+        else:
+            _tt_map = {}
+            for k, v in TT_MAP.items():
+                _tt_map.setdefault(v, k)
+    return _tt_map
+
+
+class InvalidAlert:
+    """A notification that failed validation for the class asked for — delivered, not dropped.
+
+    ``type`` (wire type), ``data`` (raw kebab-case dict), ``timestamp``, ``target`` (the class
+    asked for) and ``validation_error``. Attribute access by field name reads the raw data
+    (``alert.status`` → ``data["status"]``), so code written for the model keeps working on
+    the fields that are present.
+    """
+
+    __slots__ = ("type", "data", "timestamp", "target", "validation_error")
+
+    def __init__(self, type_: str, data: Any, timestamp: Any, target: type,
+                 validation_error: BaseException) -> None:
+        self.type = type_
+        self.data = data
+        self.timestamp = timestamp
+        self.target = target
+        self.validation_error = validation_error
+
+    def __getattr__(self, name: str) -> Any:
+        data = object.__getattribute__(self, "data")
+        if isinstance(data, dict):
+            key = _kebab(name)
+            if key in data:
+                return data[key]
+        raise AttributeError(name)
+
+    def __repr__(self) -> str:
+        return (f"InvalidAlert(type={self.type!r}, target={self.target.__name__}, "
+                f"error={str(self.validation_error).splitlines()[0]!r})")
+
+
+# ---------------------------------------------------------------------------------- queues
+
+
+class _Entry:
+    __slots__ = ("msg", "cache")
+
+    def __init__(self, msg: dict[str, Any]) -> None:
+        self.msg = msg
+        self.cache: dict[Any, Any] | None = None
+
+
+class _Cursor:
+    __slots__ = ("pos",)
+
+    def __init__(self, pos: int) -> None:
+        self.pos = pos
+
+
+class _TypeQueue:
+    """Received notifications of one type, kept until every active listener has seen them."""
+
+    __slots__ = ("items", "base", "cursors", "waiters", "warned")
+
+    def __init__(self) -> None:
+        self.items: deque[_Entry] = deque()
+        self.base = 0  # absolute index of items[0]
+        self.cursors: list[_Cursor] = []
+        self.waiters: list[asyncio.Future[None]] = []
+        self.warned = False
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.items)
+
+    def push(self, e: _Entry) -> None:
+        self.items.append(e)
+        self.wake()
+
+    def wake(self) -> None:
+        ws, self.waiters = self.waiters, []
+        for w in ws:
+            if not w.done():
+                w.set_result(None)
+
+    def trim(self) -> None:
+        if not self.cursors:
+            return
+        low = min(c.pos for c in self.cursors)
+        while self.base < low and self.items:
+            self.items.popleft()
+            self.base += 1
+
+
+# ---------------------------------------------------------------------------------- transport
+
+
+class _Core:
+    """What ConnectionManager expects of a core: an outbox and a control list."""
+
+    __slots__ = ("outbox", "control")
+
+    def __init__(self) -> None:
+        self.outbox: list[bytes] = []
+        self.control: list[Any] = []
+
+
+class _Malformed:
+    __slots__ = ("data", "error")
+
+    def __init__(self, data: bytes, error: str) -> None:
+        self.data = data
+        self.error = error
+
+
+def _code(code: Any) -> int:
+    return int(getattr(code, "value", code))
+
+
+class _AlertListener(WSListener):
+    """Python picows listener: decodes each JSON message with orjson into ``core.control``
+    and wakes the manager once per socket read (same Python API as ``FeedListener``)."""
+
+    def __init__(self, core: _Core, on_wake: Any, on_disconnect: Any,
+                 max_message_size: int) -> None:
+        super().__init__()
+        self.core = core
+        self.on_wake = on_wake
+        self.on_disconnect = on_disconnect
+        self.max_message_size = max_message_size
+        self.transport: WSTransport | None = None
+        self.connected = False
+        self.paused = False
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.close_received = False
+        self.n_frames = 0
+        self.n_errors = 0
+        self.n_sent = 0
+        self.last_recv_ns = time.monotonic_ns()
+        self._frag: list[bytes] | None = None
+        self._frag_len = 0
+        self._pending = False
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+        self.connected = True
+        self.last_recv_ns = time.monotonic_ns()
+        self.flush()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.connected = False
+        hs = transport.close_handshake
+        if self.close_code is None and hs is not None and hs.recv is not None:
+            self.close_code = _code(hs.recv.code)
+            self.close_reason = hs.recv.reason
+            self.close_received = True
+        if self._pending:  # deliver what this last read produced before reporting the end
+            self._pending = False
+            self.on_wake()
+        self.on_disconnect(self)
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        self.n_frames += 1
+        self.last_recv_ns = time.monotonic_ns()
+        mt = frame.msg_type
+        if mt == WSMsgType.TEXT or mt == WSMsgType.BINARY:
+            if frame.fin:
+                self._message(frame.get_payload_as_bytes())
+            else:
+                self._frag = [frame.get_payload_as_bytes()]
+                self._frag_len = len(self._frag[0])
+        elif mt == WSMsgType.CONTINUATION:
+            if self._frag is not None:
+                part = frame.get_payload_as_bytes()
+                self._frag.append(part)
+                self._frag_len += len(part)
+                if self._frag_len > self.max_message_size:
+                    self._frag = None
+                    self.close(1009, "message too big")
+                elif frame.fin:
+                    data = b"".join(self._frag)
+                    self._frag = None
+                    self._message(data)
+        elif mt == WSMsgType.CLOSE:
+            self.close_received = True
+            self.close_code = _code(frame.get_close_code())
+            try:
+                self.close_reason = frame.get_close_reason()
+            except Exception:
+                self.close_reason = ""
+            transport.send_close(frame.get_close_code(), frame.get_close_message())
+            transport.disconnect()
+        if frame.last_in_buffer and self._pending:
+            self._pending = False
+            self.on_wake()
+
+    def _message(self, data: bytes) -> None:
+        try:
+            msg = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            self.n_errors += 1
+            self.core.control.append(_Malformed(data, str(exc)))
+        else:
+            self.core.control.append(msg)
+        self._pending = True
+
+    def flush(self) -> int:
+        out = self.core.outbox
+        if not out or self.transport is None or not self.connected:
+            return 0
+        self.core.outbox = []
+        for m in out:
+            self.transport.send(WSMsgType.TEXT, m)
+        self.n_sent += len(out)
+        return len(out)
+
+    def send(self, message: bytes) -> bool:
+        if self.transport is None or not self.connected:
+            return False
+        self.transport.send(WSMsgType.TEXT, message)
+        self.n_sent += 1
+        return True
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        if self.transport is None:
+            return
+        if self.close_code is None:
+            self.close_code = code
+            self.close_reason = reason
+        if not self.transport.is_disconnected:
+            from picows import WSCloseCode
+
+            self.transport.send_close(WSCloseCode(code), reason.encode())
+            self.transport.disconnect()
+
+    def abort(self) -> None:
+        if self.transport is not None and not self.transport.is_disconnected:
+            if self.close_code is None:
+                self.close_code = 1006
+                self.close_reason = "aborted"
+            self.transport.disconnect(False)
+
+    def pause(self) -> None:
+        if not self.paused and self.transport is not None:
+            self.paused = True
+            try:
+                self.transport.underlying_transport.pause_reading()
+            except Exception:
+                pass
+
+    def resume(self) -> None:
+        if self.paused:
+            self.paused = False
+            self.last_recv_ns = time.monotonic_ns()
+            if self.transport is not None:
+                try:
+                    self.transport.underlying_transport.resume_reading()
+                except Exception:
+                    pass
+
+    @property
+    def idle_ns(self) -> int:
+        """Nanoseconds since the last frame (0 while reading is paused by back-pressure)."""
+        if self.paused:
+            return 0
+        return time.monotonic_ns() - self.last_recv_ns
+
+
+# ---------------------------------------------------------------------------------- streamer
+
+
+class _Request:
+    __slots__ = ("action", "replay")
+
+    def __init__(self, action: str, replay: bool) -> None:
+        self.action = action
+        self.replay = replay
+
+
+_TOPIC_ACTIONS = ("public-watchlists-subscribe", "quote-alerts-subscribe",
+                  "user-message-subscribe")
+
+
+class AlertStreamer(ConnectionManager):
+    """tastytrade-compatible account streamer (see the module docstring).
+
+    ``AlertStreamer(session, reconnect_args=(), reconnect_fn=None, disconnect_fn=None,
+    disconnect_args=(), url=None)``; ``url`` overrides the host chosen from
+    ``session.is_test``. Keyword-only extras: ``heartbeat_interval`` (s, default 15),
+    ``liveness_timeout`` (s without any frame before the connection is replaced; default
+    ``2 * heartbeat_interval + 10``), ``ack_timeout`` (s, default 10), ``queue_size``
+    (notifications per type before reading pauses; default 10,000), ``backoff_config``.
+    """
+
+    def __init__(
+        self,
+        session: Any,
+        reconnect_args: tuple[Any, ...] = (),
+        reconnect_fn: Callback | None = None,
+        disconnect_fn: Callback | None = None,
+        disconnect_args: tuple[Any, ...] = (),
+        url: str | None = None,
+        *,
+        heartbeat_interval: float = 15.0,
+        liveness_timeout: float | None = None,
+        ack_timeout: float = 10.0,
+        queue_size: int = 10_000,
+        backoff_config: BackoffConfig | None = None,
+    ) -> None:
+        super().__init__(_Core(), reconnect_fn=reconnect_fn, reconnect_args=reconnect_args,
+                         disconnect_fn=disconnect_fn, disconnect_args=disconnect_args,
+                         backoff_config=backoff_config, logger=log)
+        self.session = session
+        if url is not None:
+            self.base_url = url
+        elif type(session).__name__ == "PaperSession":
+            self.base_url = PAPER_STREAMER_URL
+        else:
+            self.base_url = CERT_STREAMER_URL if getattr(session, "is_test", False) else STREAMER_URL
+        self.proxy: str | None = getattr(session, "proxy", None)
+        self.heartbeat_interval = float(heartbeat_interval)
+        self.liveness_timeout = (2.0 * self.heartbeat_interval + 10.0
+                                 if liveness_timeout is None else float(liveness_timeout))
+        self.ack_timeout = float(ack_timeout)
+        self.queue_size = max(1, int(queue_size))
+        #: request-id of the last message sent (increases across connections)
+        self.request_id = 0
+        #: web-socket-session-id of the current connection
+        self.session_id: str | None = None
+        self._queues: dict[str, _TypeQueue] = {}
+        self._requests: dict[int, _Request] = {}
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._accounts: list[str] = []
+        self._topics: dict[str, Any] = {}  # action -> value (desired, insertion order)
+        self._connect_rid: int | None = None
+        self._last_heartbeat = 0.0
+        self._hb_task: asyncio.Task[None] | None = None
+        self._unknown_logged: set[str] = set()
+        self._invalid_logged = 0
+        self.n_notifications = 0
+        self.n_malformed = 0
+        self.n_invalid = 0
+
+    def __repr__(self) -> str:
+        state = "ready" if self.ready else ("closed" if self._closed else "connecting")
+        return (f"<fastfeed AlertStreamer {state} accounts={len(self._accounts)} "
+                f"topics={list(self._topics)}>")
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __await__(self) -> Generator[Any, None, AlertStreamer]:
+        return self._open().__await__()
+
+    async def _open(self) -> AlertStreamer:
+        await self.start()
+        return self
+
+    async def __aenter__(self) -> AlertStreamer:
+        return await self._open()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close for good: no reconnect; pending listen() loops end after what they hold."""
+        t = self._hb_task
+        if t is not None and not t.done():
+            t.cancel()
+        await super().close()
+        for ws in self._waiters.values():
+            for w in ws:
+                if not w.done():
+                    w.set_exception(SubscriptionError("streamer closed"))
+        self._waiters.clear()
+
+    # ------------------------------------------------------------------ token / sending
+
+    async def _refresh(self) -> None:
+        refresh = getattr(self.session, "refresh", None)
+        if refresh is not None:
+            res = refresh()
+            if asyncio.iscoroutine(res) or isinstance(res, asyncio.Future):
+                await res
+
+    def _message(self, action: str, value: Any = None) -> tuple[int, bytes]:
+        self.request_id += 1
+        msg: dict[str, Any] = {
+            "auth-token": f"Bearer {self.session.session_token}",
+            "action": action,
+            "request-id": self.request_id,
+            "source": SOURCE,
+        }
+        if value is not None:
+            msg["value"] = value
+        return self.request_id, orjson.dumps(msg)
+
+    def _queue_request(self, action: str, value: Any, replay: bool) -> int:
+        rid, payload = self._message(action, value)
+        self._requests[rid] = _Request(action, replay)
+        self._core.outbox.append(payload)
+        return rid
+
+    def _flush(self) -> None:
+        if self._core.outbox and self._listener is not None:
+            self._listener.flush()
+
+    # ------------------------------------------------------------------ connection hooks
+
+    async def _endpoint(self) -> Endpoint:
+        await self._refresh()
+        return Endpoint(self.base_url, proxy=self.proxy)
+
+    async def _connect_once(self, ep: Endpoint) -> Any:
+        from picows import ws_connect
+
+        core = self._core
+
+        def factory() -> _AlertListener:
+            return _AlertListener(core, self._on_wake, self._connection_ended,
+                                  self.max_message_size)
+
+        kwargs: dict[str, Any] = {}
+        if ep.extra_headers:
+            kwargs["extra_headers"] = ep.extra_headers
+        _transport, listener = await ws_connect(
+            factory, ep.url, ssl_context=ep.ssl_context, proxy=ep.proxy,
+            websocket_handshake_timeout=self.handshake_timeout,
+            enable_auto_pong=True, max_frame_size=self.max_message_size,
+            disconnect_on_exception=True, **kwargs)
+        return listener
+
+    def _on_open(self) -> None:
+        self._requests.clear()
+        self._core.outbox.clear()
+        self.session_id = None
+        self._last_heartbeat = time.monotonic()
+        if self._accounts:
+            self._connect_rid = self._queue_request("connect", list(self._accounts), True)
+        else:
+            self._connect_rid = None
+            self._set_ready()
+        if self._under_pressure() and self._listener is not None:
+            self._listener.pause()
+
+    def _on_ready(self, reconnected: bool) -> None:
+        for action, value in self._topics.items():
+            self._queue_request(action, value, True)
+
+    def _silence_timeout(self) -> float | None:
+        return self.liveness_timeout
+
+    def _tick_interval(self) -> float:
+        return max(0.01, min(1.0, self.heartbeat_interval / 4.0, self.liveness_timeout / 4.0))
+
+    def _on_tick(self, now: float) -> None:
+        if now - self._last_heartbeat >= self.heartbeat_interval and (
+                self._hb_task is None or self._hb_task.done()):
+            self._last_heartbeat = now
+            self._hb_task = asyncio.get_running_loop().create_task(self._heartbeat())
+
+    async def _heartbeat(self) -> None:
+        try:
+            await self._refresh()
+            if self._listener is not None and self.ready:
+                rid, payload = self._message("heartbeat")
+                self._requests[rid] = _Request("heartbeat", False)
+                self._listener.send(payload)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("heartbeat failed")
+
+    def _wake_all(self) -> None:
+        for q in self._queues.values():
+            q.wake()
+
+    # ------------------------------------------------------------------ incoming
+
+    def _on_control(self, events: list[Any]) -> None:
+        for m in events:
+            if isinstance(m, _Malformed):
+                self.n_malformed += 1
+                self._on_protocol_error(ProtocolError("account", f"invalid JSON ({m.error})"))
+            else:
+                self._handle(m)
+
+    def _handle(self, msg: Any) -> None:
+        if not isinstance(msg, dict):
+            self._unknown(msg, "<not an object>")
+            return
+        results = msg.get("results")
+        if isinstance(results, list) and "type" not in msg:
+            for r in results:
+                self._handle(r)
+            return
+        if "type" in msg:
+            self._notification(msg)
+        elif "request-id" in msg or "status" in msg:
+            self._ack(msg)
+        else:
+            self._unknown(msg, "<no type>")
+
+    def _ack(self, msg: dict[str, Any]) -> None:
+        rid = msg.get("request-id")
+        sid = msg.get("web-socket-session-id")
+        if isinstance(sid, str):
+            self.session_id = sid
+        req = self._requests.pop(rid, None) if isinstance(rid, int) else None
+        action = req.action if req is not None else str(msg.get("action"))
+        ok = msg.get("status") == "ok"
+        text = str(msg.get("message") or "")
+        if action == "heartbeat":
+            if not ok:
+                log.warning("heartbeat rejected: %s", text or "error")
+            return
+        if action == "connect" and req is not None and rid == self._connect_rid:
+            self._connect_rid = None
+            if ok:
+                self._set_ready()
+            elif "token" in text or "auth" in text or "credential" in text:
+                self._auth_failed(f"account streamer refused the token: {text}")
+            else:
+                self._fail(SubscriptionError(f"connect rejected: {text or 'error'}"))
+            self._resolve(action, None if ok else text)
+            return
+        if ok:
+            self._resolve(action, None)
+            return
+        if text == "connect-not-completed":
+            text = "connect-not-completed (call subscribe_accounts() before other subscriptions)"
+        if action in self._topics:
+            del self._topics[action]
+        log.warning("%s rejected: %s", action, text or "error")
+        self._resolve(action, text or "error")
+
+    def _resolve(self, action: str, error: str | None) -> None:
+        for w in self._waiters.pop(action, []):
+            if w.done():
+                continue
+            if error is None:
+                w.set_result(None)
+            else:
+                w.set_exception(SubscriptionError(f"{action} rejected: {error}"))
+
+    def _unknown(self, msg: Any, type_: str) -> None:
+        if type_ not in self._unknown_logged:
+            self._unknown_logged.add(type_)
+            log.warning("account streamer: message of unknown type %r kept for listen(dict) "
+                        "(logged once per type)", type_)
+        self._queue(_UNKNOWN).push(_Entry(msg if isinstance(msg, dict) else {"raw": msg}))
+        self._check_pressure(self._queues[_UNKNOWN], _UNKNOWN)
+
+    def _notification(self, msg: dict[str, Any]) -> None:
+        self.n_notifications += 1
+        t = msg.get("type")
+        if not isinstance(t, str) or t not in MAP_ALERTS:
+            self._unknown(msg, str(t))
+            return
+        q = self._queue(t)
+        q.push(_Entry(msg))
+        self._check_pressure(q, t)
+
+    def _queue(self, key: str) -> _TypeQueue:
+        q = self._queues.get(key)
+        if q is None:
+            q = self._queues[key] = _TypeQueue()
+        return q
+
+    def _check_pressure(self, q: _TypeQueue, key: str) -> None:
+        if len(q.items) >= self.queue_size and self._listener is not None:
+            if not self._listener.paused:
+                self._listener.pause()
+                if not q.cursors and not q.warned:
+                    q.warned = True
+                    log.warning("reading paused: %d unread %s notifications and nobody listens "
+                                "to them (listen() to that type or raise queue_size)",
+                                len(q.items), "unknown-type" if key == _UNKNOWN else key)
+
+    def _under_pressure(self) -> bool:
+        return any(len(q.items) >= self.queue_size for q in self._queues.values())
+
+    def _maybe_resume(self) -> None:
+        lst = self._listener
+        if lst is not None and lst.paused and not any(
+                len(q.items) > self.queue_size // 2 for q in self._queues.values()):
+            lst.resume()
+
+    # ------------------------------------------------------------------ subscriptions
+
+    async def _subscribe(self, action: str, value: Any) -> None:
+        await self._refresh()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._waiters.setdefault(action, []).append(fut)
+        if self.ready and self._listener is not None:
+            self._queue_request(action, value, False)
+            self._flush()
+        # else: replayed (with a fresh request-id) as soon as the connection is ready
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), self.ack_timeout)
+        except asyncio.TimeoutError:
+            ws = self._waiters.get(action, [])
+            if fut in ws:
+                ws.remove(fut)
+            raise SubscriptionError(
+                f"{action}: no acknowledgement within {self.ack_timeout:g} s") from None
+
+    async def subscribe_accounts(self, accounts: Iterable[Any] | Any) -> None:
+        """Order, balance, position … updates of ``accounts`` (Account objects or numbers)."""
+        if isinstance(accounts, str) or hasattr(accounts, "account_number"):
+            accounts = [accounts]
+        numbers = []
+        for a in accounts:
+            n = a if isinstance(a, str) else getattr(a, "account_number", None)
+            if not isinstance(n, str):
+                raise TypeError(f"not an account or account number: {type(a).__name__}")
+            numbers.append(n)
+        added = [n for n in dict.fromkeys(numbers) if n not in self._accounts]
+        self._accounts.extend(added)
+        try:
+            if self._connect_rid is not None or not self.ready:
+                # a connect is in flight or the connection is being (re)made: it carries them
+                await self._wait_connect()
+            else:
+                await self._subscribe("connect", list(self._accounts))
+        except SubscriptionError:
+            for n in added:
+                if n in self._accounts:
+                    self._accounts.remove(n)
+            raise
+
+    async def _wait_connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._waiters.setdefault("connect", []).append(fut)
+        if self.ready and self._connect_rid is None:  # raced: send it now
+            await self._refresh()
+            self._queue_request("connect", list(self._accounts), False)
+            self._flush()
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), self.ack_timeout)
+        except asyncio.TimeoutError:
+            raise SubscriptionError(
+                f"connect: no acknowledgement within {self.ack_timeout:g} s") from None
+
+    async def subscribe_public_watchlists(self) -> None:
+        """Changes in public watchlists (``listen(Watchlist)``)."""
+        self._topics["public-watchlists-subscribe"] = None
+        await self._subscribe("public-watchlists-subscribe", None)
+
+    async def subscribe_quote_alerts(self) -> None:
+        """Quote alerts configured by the user (``listen(QuoteAlert)``)."""
+        self._topics["quote-alerts-subscribe"] = None
+        await self._subscribe("quote-alerts-subscribe", None)
+
+    async def subscribe_user_messages(self, session: Any) -> None:
+        """User-level messages (value: the user's external id, when the session has it)."""
+        user = getattr(session, "user", None)
+        ext = getattr(user, "external_id", None)
+        self._topics["user-message-subscribe"] = ext
+        await self._subscribe("user-message-subscribe", ext)
+
+    # ------------------------------------------------------------------ consuming
+
+    def _resolve_class(self, alert_class: Any) -> tuple[str, Any]:
+        if alert_class is dict:
+            return _UNKNOWN, None
+        if isinstance(alert_class, str):
+            if alert_class not in MAP_ALERTS:
+                raise KeyError(f"unknown alert type {alert_class!r}")
+            return alert_class, None
+        t = _FF_TYPE.get(alert_class)
+        if t is not None:
+            return t, alert_class
+        t = _tastytrade_types().get(alert_class)
+        if t is not None:
+            return t, alert_class
+        raise KeyError(f"{getattr(alert_class, '__name__', alert_class)!r} is not an alert "
+                       f"class (known: {', '.join(c.__name__ for c in _FF_TYPE)})")
+
+    def _convert(self, e: _Entry, cls: Any) -> Any:
+        if cls is None:
+            return e.msg
+        cache = e.cache
+        if cache is not None and cls in cache:
+            return cache[cls]
+        msg = e.msg
+        data = msg.get("data")
+        try:
+            if isinstance(cls, type) and issubclass(cls, AlertData):
+                obj: Any = cls.from_data(data)
+            else:
+                # tastytrade models mutate their input (price effects): give them a copy
+                obj = cls(**copy.deepcopy(data)) if isinstance(data, dict) else cls(data)
+        except Exception as exc:
+            self.n_invalid += 1
+            obj = InvalidAlert(str(msg.get("type")), data, msg.get("timestamp"), cls, exc)
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.warning("%s notification failed validation as %s (delivered as "
+                        "InvalidAlert): %s", msg.get("type"), cls.__name__, first)
+        if cache is None:
+            e.cache = cache = {}
+        cache[cls] = obj
+        return obj
+
+    async def listen(self, alert_class: type[T]) -> AsyncIterator[T | InvalidAlert]:
+        """Every notification of ``alert_class``'s type, in arrival order, across reconnects.
+
+        ``alert_class``: a fastfeed class (:class:`PlacedOrder` …), a tastytrade model class,
+        or ``dict`` for raw messages of unknown types. Each call has its own cursor and starts
+        at the oldest notification still held. Items that fail validation come as
+        :class:`InvalidAlert`. Ends after :meth:`close`; raises the fatal error, if any.
+        """
+        key, cls = self._resolve_class(alert_class)
+        q = self._queue(key)
+        cur = _Cursor(q.base)
+        q.cursors.append(cur)
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                while cur.pos < q.end:
+                    e = q.items[cur.pos - q.base]
+                    cur.pos += 1
+                    q.trim()
+                    self._maybe_resume()
+                    yield self._convert(e, cls)
+                if self._error is not None:
+                    raise self._error
+                if self._closed:
+                    return
+                w: asyncio.Future[None] = loop.create_future()
+                q.waiters.append(w)
+                await w
+        finally:
+            if cur in q.cursors:
+                q.cursors.remove(cur)
+            q.trim()
+            self._maybe_resume()
