@@ -1,0 +1,109 @@
+"""Property-based round trips: random events -> orjson.dumps (shuffled keys, extra keys) -> decode."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import fastfeed
+from fastfeed._records_meta import LAYOUTS
+
+from test_polygon_decode import EV_CODES, KNOWN_KEYS, assert_same, drain_all, expected_by_ev
+
+pytest.importorskip("fastfeed._native.polygon")
+
+I64 = st.integers(-(2**63), 2**63 - 1)
+EXACT_INT = st.integers(-(2**53), 2**53)
+FLOATS = st.floats(allow_nan=False, allow_infinity=False)
+# text without NUL (a NUL would be counted as truncation) and without lone surrogates
+TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
+
+
+def fits(n):
+    return TEXT.filter(lambda s: len(s.encode()) <= n)
+
+
+def integral_float():
+    return st.integers(-(2**62), 2**62).map(float).filter(lambda f: not (f == 0 and str(f).startswith("-")))
+
+
+def value_strategy(kind: str):
+    base, _, alt = kind.partition("|")
+    if base == "f64":
+        return st.one_of(FLOATS, EXACT_INT)
+    if base == "i64":
+        extra = st.integers(-(2**62), 2**62).map(str) if alt == "str" else integral_float()
+        return st.one_of(I64, extra)
+    if base == "bool":
+        return st.booleans()
+    if base.startswith("fixstr:"):
+        n = int(base[7:])
+        s = fits(n)
+        if alt == "int":
+            s = st.one_of(s, st.integers(-(10**15), 10**15))
+        return s
+    if base.startswith("i32arr:"):
+        return st.lists(st.integers(-(2**31), 2**31 - 1), max_size=int(base[7:]))
+    if base.startswith("levels:"):
+        num = st.one_of(FLOATS, EXACT_INT)
+        return st.lists(st.lists(num, min_size=2, max_size=2), max_size=6)
+    raise AssertionError(kind)
+
+
+JSON_EXTRA = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | FLOATS | TEXT,
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(TEXT, c, max_size=3),
+    max_leaves=6,
+)
+
+
+@st.composite
+def event(draw):
+    ev = draw(st.sampled_from(EV_CODES))
+    lay = next(lay for lay in LAYOUTS.values() if lay["feed"] == "polygon" and ev in lay["rtypes"])
+    items = [("ev", ev)]
+    if draw(st.booleans()) or True:
+        items.append((lay["symbol"]["wire"], draw(TEXT)))
+    for f in lay["fields"]:
+        if draw(st.integers(0, 3)):
+            items.append((f["wire"], draw(value_strategy(f["kind"]))))
+    known = KNOWN_KEYS[ev]
+    extras = draw(st.lists(st.tuples(TEXT.filter(lambda k: k not in known), JSON_EXTRA), max_size=3))
+    items += extras
+    items = draw(st.permutations(items))
+    return dict(items)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(event(), max_size=8))
+def test_round_trip(events):
+    frame = orjson.dumps(events)
+    dec = fastfeed.PolygonDecoder(ring_bytes=1 << 16)
+    assert dec.feed(frame) == len(events)
+    assert_same(drain_all(dec), expected_by_ev(orjson.loads(frame)))
+    assert dec.stats["truncated_strings"] == 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(event(), min_size=1, max_size=4), st.data())
+def test_whitespace_and_escapes(events, data):
+    """The same events written with indentation and \\u escapes decode identically."""
+    import json
+
+    text = json.dumps(events, ensure_ascii=True, indent=data.draw(st.sampled_from([None, 1, "\t"])))
+    dec = fastfeed.PolygonDecoder(ring_bytes=1 << 16)
+    assert dec.feed(text.encode()) == len(events)
+    assert_same(drain_all(dec), expected_by_ev(orjson.loads(text)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_random_bytes_never_crash(blob):
+    dec = fastfeed.PolygonDecoder(ring_bytes=1 << 16)
+    try:
+        dec.feed(blob)
+    except fastfeed.ProtocolError:
+        pass
+    assert dec.feed(b'[{"ev":"T","sym":"A"}]') == 1
