@@ -302,10 +302,12 @@ class AsyncStreamClient(FanoutMixin, Streamer):
     def _connection_ended(self, listener: Any) -> None:
         if listener is self._listener:
             self._close_was_clean = bool(listener.close_received)
+            # reset the session here, not in _on_open: the server's first frames (connected,
+            # auth_success) may be decoded before the manager gets to run _on_open
+            self._core.connection_lost()
         super()._connection_ended(listener)
 
     def _on_open(self) -> None:
-        self._core.connection_lost()
         self._last_ping = time.monotonic()
 
     def _on_control(self, events: list[Any]) -> None:
@@ -368,10 +370,17 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         self._fanout_hub().end_all()
 
     async def _ensure_started(self) -> None:
-        if self._task is None:
-            await self.start()
-        elif self._error is not None:
-            raise self._error
+        try:
+            if self._task is None:
+                await self.start()
+            elif self._error is not None:
+                raise self._error
+        except Exception:
+            # statuses that explain the failure (auth_failed, max_connections) still reach
+            # the status handler
+            while self._status_q:
+                await self._run_status(self._status_q.popleft())
+            raise
 
     async def login(self, key: str | None = None) -> None:
         """Connect and authenticate (the first subscribe does it too). ``key`` replaces the key."""
