@@ -1,0 +1,114 @@
+"""Type stubs for fastfeed._native.polygon (polygon/Massive protocol core)."""
+
+from collections.abc import Iterable
+from typing import Any, ClassVar, Final
+
+from fastfeed._native.core import ProtocolCore
+from fastfeed._native.ring import EventBatch
+from fastfeed.polygon_events import PolygonEvent
+
+__all__ = [
+    "PolygonDecoder",
+    "PolygonSession",
+    "PolygonStatus",
+    "Connected",
+    "AuthSuccess",
+    "AuthFailed",
+    "AuthTimeout",
+    "AuthRequired",
+    "SubscriptionAck",
+    "StatusError",
+    "MaxConnections",
+    "ForceDisconnect",
+    "SlowConsumer",
+    "UnknownStatus",
+    "CLUSTERS",
+    "CLUSTER_PREFIXES",
+    "build_channels",
+    "split_params",
+]
+
+DEFAULT_MAX_MESSAGE_SIZE: Final[int]
+CLUSTERS: Final[tuple[str, ...]]
+CLUSTER_PREFIXES: Final[dict[str, tuple[str, ...]]]
+
+class PolygonStatus:
+    STATUS: ClassVar[str | None]
+    status: str | None
+    message: str | None
+    def __init__(self, status: str | None, message: str | None = None) -> None: ...
+
+class Connected(PolygonStatus): ...
+class AuthSuccess(PolygonStatus): ...
+class AuthFailed(PolygonStatus): ...
+class AuthTimeout(PolygonStatus): ...
+class AuthRequired(PolygonStatus): ...
+
+class SubscriptionAck(PolygonStatus):
+    @property
+    def action(self) -> str | None: ...
+    @property
+    def channel(self) -> str | None: ...
+
+class StatusError(PolygonStatus): ...
+class MaxConnections(PolygonStatus): ...
+class ForceDisconnect(PolygonStatus): ...
+class SlowConsumer(PolygonStatus): ...
+class UnknownStatus(PolygonStatus): ...
+
+STATUS_CLASSES: Final[dict[str, type[PolygonStatus]]]
+
+def status_event(obj: dict[str, Any]) -> PolygonStatus: ...
+
+class PolygonDecoder(ProtocolCore):
+    cluster: str
+    max_message_size: int
+    def __init__(
+        self,
+        cluster: str = "stocks",
+        *,
+        ring_bytes: int = ...,
+        policy: str = "drop_oldest",
+        max_message_size: int = ...,
+    ) -> None: ...
+    def feed(self, message: bytes | bytearray | memoryview | str) -> int: ...
+    def drain(self, event_type: type[PolygonEvent] | str, max_records: int = -1) -> EventBatch: ...
+    def events_received(self) -> list[PolygonStatus]: ...
+    def data_to_send(self) -> list[bytes]: ...
+    @property
+    def stats(self) -> dict[str, int]: ...
+
+def build_channels(
+    cluster: str,
+    prefix: str,
+    symbols: str | Iterable[str] | None = None,
+    force_uppercase: bool = True,
+) -> list[str]: ...
+def split_params(channels: Iterable[str], max_bytes: int = 4000) -> list[str]: ...
+
+class PolygonSession(PolygonDecoder):
+    state: str
+    max_params_bytes: int
+    last_status: PolygonStatus | None
+    def __init__(
+        self,
+        cluster: str = "stocks",
+        api_key: str | None = None,
+        *,
+        max_params_bytes: int = 4000,
+        ring_bytes: int = ...,
+        policy: str = "drop_oldest",
+        max_message_size: int = ...,
+    ) -> None: ...
+    @property
+    def subscriptions(self) -> tuple[str, ...]: ...
+    @property
+    def has_api_key(self) -> bool: ...
+    def auth(self, api_key: str | None = None) -> None: ...
+    def subscribe(
+        self, prefix: str, symbols: str | Iterable[str] | None = None, *, force_uppercase: bool = True
+    ) -> list[str]: ...
+    def unsubscribe(
+        self, prefix: str, symbols: str | Iterable[str] | None = None, *, force_uppercase: bool = True
+    ) -> list[str]: ...
+    def connection_lost(self) -> None: ...
