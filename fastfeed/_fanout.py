@@ -33,7 +33,7 @@ import asyncio
 import collections
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -51,7 +51,8 @@ def _lookup(event: Any, key: str) -> Any:
     if isinstance(event, Mapping):
         if key in event:
             return event[key]
-        attr_map = _ATTR_TO_WIRE.get(event.get("ev")) if isinstance(event, dict) else None
+        ev = event.get("ev")
+        attr_map = _ATTR_TO_WIRE.get(ev) if isinstance(ev, str) else None
         if attr_map is not None:
             wire = attr_map.get(key)
             if wire is not None and wire in event:
@@ -263,7 +264,7 @@ class FanoutMixin:
     _closing: bool
 
     if TYPE_CHECKING:
-        def _wait(self) -> Awaitable[None]: ...  # provided by Streamer
+        async def _wait(self) -> None: ...  # provided by Streamer
 
         async def close(self) -> None: ...  # provided by ConnectionManager
 
@@ -275,7 +276,8 @@ class FanoutMixin:
 
     def _fanout_items(self, batch: Any) -> Iterable[Any]:
         """What streams/handlers receive for a batch (default: event objects)."""
-        return batch
+        items: Iterable[Any] = batch
+        return items
 
     def _fanout_started(self) -> None:
         """Called once when the pump starts (e.g. start the connection)."""

@@ -132,7 +132,7 @@ async def connect(url: str, **picows_kwargs: Any) -> PicowsConnection:
 
     conn = PicowsConnection()
 
-    class _L(WSListener):  # type: ignore[misc]
+    class _L(WSListener):
         def on_ws_connected(self, transport: Any) -> None:
             conn._on_connected(transport)
 
