@@ -11,18 +11,17 @@ from typing import Any
 
 import orjson
 import pytest
+from conftest import per_event  # type: ignore[import-not-found]
 
 from fastfeed.bench.payloads import DX_CHANNELS, POLYGON_KINDS, FrameSet, dxlink_feed_config
 from fastfeed.bench.peers import dx_extract, pg_extract
-
-from conftest import per_event  # type: ignore[import-not-found]
 
 
 def _dx_decoder(fs: FrameSet) -> Any:
     fastfeed = pytest.importorskip("fastfeed")
     try:
         dec = fastfeed.DXLinkDecoder()
-    except Exception as exc:  # not built / not landed yet
+    except Exception as exc:  # not built / not landed yet  # noqa: BLE001 - the bench reports, never crashes
         pytest.skip(f"fastfeed.DXLinkDecoder unavailable: {exc}")
     for t in sorted(set(fs.event_types)):
         dec.feed(dxlink_feed_config(t, DX_CHANNELS[t]))
@@ -34,7 +33,7 @@ def _pg_decoder(fs: FrameSet) -> Any:
     try:
         cls = fastfeed.PolygonDecoder
         return cls(cluster=POLYGON_KINDS[fs.kind][0])
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the bench reports, never crashes
         pytest.skip(f"fastfeed.PolygonDecoder unavailable: {exc}")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from conftest import per_event  # type: ignore[import-not-found]
 
 ring_mod = pytest.importorskip("fastfeed._native.ring", reason="fastfeed is not built")
@@ -34,7 +33,7 @@ def test_event_objects(benchmark: Any, layout: str) -> None:
     try:
         batch = _batch(layout)
         list(batch)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the bench reports, never crashes
         pytest.skip(f"event objects for {layout} unavailable: {exc}")
     per_event(benchmark, len(batch))
     assert benchmark(lambda: len(list(batch))) == len(batch)
@@ -47,7 +46,7 @@ def test_event_objects_read_symbol(benchmark: Any, layout: str) -> None:
         batch = _batch(layout)
         attr = meta.LAYOUTS[layout]["symbol"]["attr"]
         [getattr(e, attr) for e in batch]
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the bench reports, never crashes
         pytest.skip(f"event objects for {layout} unavailable: {exc}")
     per_event(benchmark, len(batch))
     benchmark(lambda: [getattr(e, attr) for e in batch])
@@ -60,7 +59,7 @@ def test_numpy_view(benchmark: Any, layout: str) -> None:
     try:
         batch = _batch(layout, 1000)
         batch.to_numpy()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the bench reports, never crashes
         pytest.skip(f"numpy view for {layout} unavailable: {exc}")
     per_event(benchmark, len(batch))
     benchmark(batch.to_numpy)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from conftest import per_event  # type: ignore[import-not-found]
 
 ring_mod = pytest.importorskip("fastfeed._native.ring", reason="fastfeed is not built")

@@ -14,8 +14,16 @@ from typing import Any
 from fastfeed.bench._runner import Results, latency_stats, summarize
 from fastfeed.bench.scenarios import CLIENTS, SCENARIOS
 
-__all__ = ["environment", "aggregate", "TARGETS", "check_targets", "format_table", "to_json",
-           "write_json", "write_plot"]
+__all__ = [
+    "TARGETS",
+    "aggregate",
+    "check_targets",
+    "environment",
+    "format_table",
+    "to_json",
+    "write_json",
+    "write_plot",
+]
 
 PACKAGES = ("picows", "uvloop", "orjson", "tastytrade", "massive", "polygon", "websockets",
             "numpy", "pydantic")
@@ -30,7 +38,7 @@ def environment() -> dict[str, Any]:
         from fastfeed._version import __version__ as ffv
 
         versions["fastfeed"] = ffv
-    except Exception:
+    except Exception:  # noqa: BLE001 - the bench reports, never crashes
         versions["fastfeed"] = None
     versions["python"] = platform.python_version()
     for name in PACKAGES:
@@ -91,6 +99,8 @@ def aggregate(res: Results) -> dict[str, Any]:
             entry["cpu_busy"] = summarize([m.sample["cpu_s"] / m.sample["wall_s"]
                                            for m in oks if m.sample["wall_s"] > 0])
             entry["events"] = sum(m.sample["events"] for m in oks)
+            entry["lost"] = sum(int(m.sample.get("lost") or 0) for m in oks)
+            entry["partial_runs"] = sum(1 for m in oks if "partial" in (m.sample.get("note") or ""))
             lats = [m.sample["latency_us"] for m in oks if m.sample.get("latency_us")]
             if lats:
                 entry["latency_us"] = {
@@ -120,7 +130,7 @@ def aggregate(res: Results) -> dict[str, Any]:
                 s = summarize(vals)
                 if s is not None:
                     ratios.setdefault(ff, {})[peer] = s
-        clients["_ratios"] = ratios  # type: ignore[assignment]
+        clients["_ratios"] = ratios
     return out
 
 
@@ -215,7 +225,7 @@ def _rng(s: dict[str, float] | None, fmt: Any = _m) -> str:
     if not s:
         return "-"
     if s["n"] == 1:
-        return fmt(s["median"])
+        return str(fmt(s["median"]))
     return f"{fmt(s['median'])} [{fmt(s['min'])}–{fmt(s['max'])}]"
 
 
@@ -255,7 +265,7 @@ def format_table(res: Results, agg: dict[str, Any], targets: list[dict[str, Any]
             try:
                 fs = frame_set(sc.feed, sc.kind)
                 head += f" ({fs.total_bytes // len(fs.frames):,} B/frame avg)"
-            except Exception:
+            except Exception:  # noqa: BLE001, S110 - the bench reports, never crashes
                 pass
         else:
             head += f" ({p.latency_rate:,.0f} ev/s, {p.latency_duration:g} s per run)"
@@ -295,9 +305,17 @@ def format_table(res: Results, agg: dict[str, Any], targets: list[dict[str, Any]
                 busy = e.get("cpu_busy")
                 busy_s = f"{busy['median'] * 100:.0f}%" if busy else "-"
                 eps = e["events_per_cpu_s"]["median"] if e.get("events_per_cpu_s") else None
+                flags = []
+                if e.get("lost"):
+                    flags.append(f"lost {e['lost']:,} events (ring gaps)")
+                if e.get("partial_runs"):
+                    flags.append(f"{e['partial_runs']} run(s) hit the time cap")
+                if e["ok"] < e["runs"]:
+                    flags.append(f"{e['runs'] - e['ok']} run(s) failed")
                 lines.append(
                     f"   {label:<{w}} {_rng(e['events_per_s']):>26} "
-                    f"{_m(eps):>14} {e['cpu_s']['median']:>6.2f} {busy_s:>5}")
+                    f"{_m(eps):>14} {e['cpu_s']['median']:>6.2f} {busy_s:>5}"
+                    + (f"  ({'; '.join(flags)})" if flags else ""))
         ratios = rows.get("_ratios", {})
         if ratios and not sc.latency:
             lines.append("   fastfeed vs peers (events/s ratio):")

@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import ctypes
 import json
+import math
 import os
 import select
 import signal
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Plan", "Measurement", "run_plan", "ChildRegistry", "summarize"]
+__all__ = ["ChildRegistry", "Measurement", "Plan", "run_plan", "summarize"]
 
 _PKG_PARENT = str(Path(__file__).resolve().parents[2])
 
@@ -53,7 +54,7 @@ def _die_with_parent() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
         libc.prctl(29, 1)  # PR_SET_TIMERSLACK = 1 ns, for the paced sender
-    except Exception:
+    except Exception:  # noqa: BLE001, S110 - the bench reports, never crashes
         pass
 
 
@@ -156,7 +157,6 @@ class Results:
 
 
 def _pct(values: list[float], q: float) -> float:
-    import math
 
     if not values:
         return float("nan")
@@ -168,7 +168,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def summarize(values: list[float]) -> dict[str, float] | None:
-    vals = [v for v in values if v == v]
+    vals = [v for v in values if not math.isnan(v)]
     if not vals:
         return None
     return {"median": statistics.median(vals), "min": min(vals), "max": max(vals),
@@ -439,7 +439,7 @@ def _worker(cfg: dict[str, Any]) -> dict[str, Any]:
         s = uvloop.run(main())
     except ImportError:
         s = asyncio.run(main())
-    out = s.to_json()
+    out: dict[str, Any] = s.to_json()
     lat = out.pop("latencies_ns", [])
     if lat:
         drop = min(len(lat) // 20, 500)  # warm-up: the first events after connecting
@@ -457,7 +457,7 @@ def worker_main(arg: str) -> int:
         out = _worker(cfg)
     except Unavailable as exc:
         out = {"unavailable": str(exc)}
-    except Exception as exc:  # reported in the table, not a crash of the whole bench
+    except Exception as exc:  # reported in the table, not a crash of the whole bench  # noqa: BLE001 - the bench reports, never crashes
         traceback.print_exc()
         out = {"error": f"{type(exc).__name__}: {exc}"[:500]}
     sys.stdout.write("RESULT " + json.dumps(out) + "\n")
@@ -499,7 +499,7 @@ class _BenchFrames:
         key = tuple(sorted(channels.items()))
         got = self._dx_cache.get(key)
         if got is None:
-            types, per = DXLINK_KINDS[self.sc.kind]
+            per = DXLINK_KINDS[self.sc.kind][1]
             got = [(t, f, per) for t, f in dxlink_frames(self.sc.kind, 64, channels)
                    if t in channels]
             self._dx_cache[key] = got
@@ -534,7 +534,7 @@ def _make_server(scenario: str, rate: float) -> Any:
     if sc.feed == "dxlink":
         from fastfeed.sim.dxlink import DXLinkConnection, DXLinkServer
 
-        class BenchDXConn(DXLinkConnection):  # type: ignore[misc]
+        class BenchDXConn(DXLinkConnection):
             def __init__(self, *a: Any) -> None:
                 super().__init__(*a)
                 self.budget = _path_budget(self.path)
@@ -543,7 +543,7 @@ def _make_server(scenario: str, rate: float) -> Any:
             def _fields_for(self, etype: str, requested: list[str] | None) -> list[str]:
                 if etype in DX_FIELDS:
                     return list(DX_FIELDS[etype])
-                return super()._fields_for(etype, requested)  # type: ignore[no-any-return]
+                return super()._fields_for(etype, requested)
 
             def has_data(self) -> bool:
                 return bool(super().has_data()) and self.frames_sent < self.budget
@@ -563,7 +563,7 @@ def _make_server(scenario: str, rate: float) -> Any:
                 self._announce(c, [etype])
                 return payload, n
 
-        class BenchDXServer(DXLinkServer):  # type: ignore[misc]
+        class BenchDXServer(DXLinkServer):
             def make_connection(self, request: Any, conn_id: int) -> Any:
                 return BenchDXConn(self, conn_id, request.path.decode("latin-1"))
 
@@ -572,7 +572,7 @@ def _make_server(scenario: str, rate: float) -> Any:
     from fastfeed.sim.generators import cluster_of_path
     from fastfeed.sim.polygon import PolygonConnection, PolygonServer
 
-    class BenchPGConn(PolygonConnection):  # type: ignore[misc]
+    class BenchPGConn(PolygonConnection):
         def __init__(self, *a: Any) -> None:
             super().__init__(*a)
             self.budget = _path_budget(self.path)
@@ -587,7 +587,7 @@ def _make_server(scenario: str, rate: float) -> Any:
                 return polygon_latency_frame(time.monotonic_ns(), self.k), 1
             return frames._pg[self.k % len(frames._pg)], frames._pg_events
 
-    class BenchPGServer(PolygonServer):  # type: ignore[misc]
+    class BenchPGServer(PolygonServer):
         def make_connection(self, request: Any, conn_id: int) -> Any:
             path = request.path.decode("latin-1")
             cluster = cluster_of_path(_strip_budget(path))
@@ -614,7 +614,7 @@ async def _serve_async(scenario: str, rate: float) -> None:
     await stop.wait()
     try:
         await asyncio.wait_for(srv.stop(), 2.0)
-    except Exception:
+    except Exception:  # noqa: BLE001, S110 - the bench reports, never crashes
         pass
 
 

@@ -17,23 +17,23 @@ keys sometimes present, sometimes omitted) or the crypto ``XL2`` book layout.
 from __future__ import annotations
 
 import random
-from decimal import Decimal
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 __all__ = [
-    "DX_FIELDS",
-    "DX_CHANNELS",
     "DXLINK_KINDS",
+    "DX_CHANNELS",
+    "DX_FIELDS",
     "POLYGON_KINDS",
     "FrameSet",
     "dx_double",
     "dxlink_events",
+    "dxlink_feed_config",
     "dxlink_frame",
     "dxlink_frames",
-    "dxlink_feed_config",
+    "frame_set",
     "polygon_frames",
     "polygon_latency_frame",
-    "frame_set",
 ]
 
 #: Field order per event type: tastytrade 13.2.3's ``acceptEventFields`` (= its decode order).

@@ -35,7 +35,7 @@ from typing import Any
 
 from fastfeed.bench.payloads import DX_CHANNELS, DX_FIELDS, DXLINK_KINDS, POLYGON_KINDS
 
-__all__ = ["Sample", "Unavailable", "DecodeLoop", "EventClock", "PEERS"]
+__all__ = ["PEERS", "DecodeLoop", "EventClock", "Sample", "Unavailable"]
 
 
 class Unavailable(Exception):
@@ -51,6 +51,7 @@ class Sample:
     bytes: int = 0
     latencies_ns: list[int] = field(default_factory=list)
     note: str = ""
+    lost: int = 0  # events the client reported lost (drop-oldest ring gaps)
 
     @property
     def rate(self) -> float:
@@ -106,6 +107,7 @@ class EventClock:
         self.duration = duration
         self.expected = expected
         self.delivered = 0
+        self.lost = 0
         self.events = 0
         self.frames = 0
         self.t0 = 0.0
@@ -116,18 +118,21 @@ class EventClock:
         self.done = asyncio.Event()
         self.latencies: list[int] = []
 
-    def add(self, n: int, frames: int = 1) -> bool:
-        """Count ``n`` events; return True once the run is over."""
+    def add(self, n: int, frames: int = 1, lost: int = 0) -> bool:
+        """Count ``n`` delivered events (and ``lost`` ones the client reports dropped);
+        return True once the run is over. Lost events end the run like delivered ones but
+        are not counted in the rate."""
         if self.done.is_set():
             return True
         now = time.perf_counter()
-        self.delivered += n
+        self.delivered += n + lost
+        self.lost += lost
         if self.t0 == 0.0:
             self.t0 = self.t1 = now
             self.c0 = self.c1 = time.process_time()
             self.deadline = self.t0 + self.duration
         else:
-            self.events += n
+            self.events += n + lost
             self.frames += frames
             self.t1 = now
         if (self.expected is not None and self.delivered >= self.expected) or (
@@ -141,7 +146,7 @@ class EventClock:
         """Wait for the end of the run, at most ``cap`` seconds (then the run is partial)."""
         try:
             await asyncio.wait_for(self.done.wait(), cap)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.c1 = time.process_time()
 
     def sample(self, note: str = "") -> Sample:
@@ -150,8 +155,11 @@ class EventClock:
         if not self.done.is_set():
             note = (note + " " if note else "") + (
                 f"partial: {self.delivered} of {self.expected} events within the time cap")
-        return Sample(self.events, self.frames, self.t1 - self.t0, self.c1 - self.c0,
-                      latencies_ns=self.latencies, note=note)
+        if self.lost:
+            note = (note + " " if note else "") + f"lost {self.lost} events (ring gaps)"
+        return Sample(self.events - self.lost, self.frames, self.t1 - self.t0,
+                      self.c1 - self.c0, latencies_ns=self.latencies, note=note,
+                      lost=self.lost)
 
 
 def run_cap(duration: float) -> float:
@@ -382,7 +390,7 @@ async def websockets_polygon_client(url: str, kind: str, duration: float,
 
     async def run() -> None:
         await ws.send('{"action":"auth","params":"bench"}')
-        await ws.send('{"action":"subscribe","params":"%s"}' % params)
+        await ws.send(f'{{"action":"subscribe","params":"{params}"}}')
         async for raw in ws:
             events = loads(raw)
             if events and events[0].get("ev") == "status":
@@ -474,9 +482,9 @@ async def massive_client(url: str, kind: str, duration: float,
     waiter = asyncio.ensure_future(clock.wait(run_cap(duration)))
     await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
     if not clock.done.is_set() and task.done():
-        exc = task.exception()
-        if exc is not None and not isinstance(exc, _Stop):
-            raise exc
+        err = task.exception()
+        if err is not None and not isinstance(err, _Stop):
+            raise err
     if not waiter.done():
         await waiter
     task.cancel()

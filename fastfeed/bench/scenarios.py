@@ -20,7 +20,7 @@ from fastfeed.bench import peers
 from fastfeed.bench.payloads import DX_CHANNELS, DXLINK_KINDS, POLYGON_KINDS, dxlink_feed_config
 from fastfeed.bench.peers import EventClock, Sample, Unavailable
 
-__all__ = ["Scenario", "Client", "SCENARIOS", "CLIENTS", "clients_for"]
+__all__ = ["CLIENTS", "SCENARIOS", "Client", "Scenario", "clients_for"]
 
 
 @dataclass(frozen=True)
@@ -165,8 +165,19 @@ async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool,
 
     async def consume_batches(cls: Any) -> None:
         async for batch in streamer.listen_batches(cls):
-            if clock.add(len(batch)):
+            if clock.add(len(batch), 1, int(getattr(batch, "gaps", 0) or 0)):
                 return
+
+    lost_seen = [0]
+
+    def lost_now() -> int:
+        try:
+            total = int(streamer.stats["gaps"])
+        except Exception:  # noqa: BLE001 - the bench reports, never crashes
+            return 0
+        new = total - lost_seen[0]
+        lost_seen[0] = total
+        return new
 
     async def consume_objects(cls: Any) -> None:
         n = 0
@@ -180,7 +191,7 @@ async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool,
             n += 1
             if n == 64:
                 n = 0
-                if clock.add(64, 0):
+                if clock.add(64, 0, lost_now()):
                     return
 
     consume: Callable[[Any], Any] = consume_objects if objects else consume_batches
@@ -191,7 +202,7 @@ async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool,
     await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
     for t in tasks:
         if t.done() and not t.cancelled() and t.exception() is not None:
-            raise t.exception()  # type: ignore[misc]
+            raise t.exception()  # type: ignore[misc,unused-ignore]
     if not waiter.done():
         await waiter
     for t in tasks:
@@ -201,9 +212,17 @@ async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool,
     if stats is not None:
         try:
             note = f"stats={stats() if callable(stats) else stats}"[:300]
-        except Exception:
+        except Exception:  # noqa: BLE001 - the bench reports, never crashes
             note = ""
     return clock.sample(note)  # no orderly exit: the worker process ends right after
+
+
+def _batch_stamps(batch: Any) -> Any:
+    """The wire ``t`` of every event of a polygon EventBatch (attribute ``timestamp``)."""
+    try:
+        return batch.to_numpy()["timestamp"].tolist()
+    except Exception:  # noqa: BLE001 - numpy missing or another layout: go through objects
+        return [ev.timestamp for ev in batch]
 
 
 async def ff_polygon_client(url: str, kind: str, duration: float, dicts: bool,
@@ -231,21 +250,27 @@ async def ff_polygon_client(url: str, kind: str, duration: float, dicts: bool,
             await client.subscribe_stock_trades(None, handler)
             await client.subscribe_stock_quotes(None, handler)
     else:
-        sub = getattr(client, "subscribe_batches", None)
-        if sub is None:
-            raise Unavailable("fastfeed.polygon.AsyncStreamClient has no batch handler "
-                              "mode (subscribe_batches) yet")
+        if latency:
+            try:  # import before the stream starts: a first import inside the handler would
+                import numpy  # noqa: F401  # delay the first events by the import time
+            except ImportError:
+                pass
 
         def on_batch(batch: Any) -> None:
             count[0] += len(batch)
             if latency:
                 now = time.monotonic_ns()
-                for ev in batch:
-                    lat.append(now - ev.t)
-        evs = ["XL2"] if cluster == "crypto" else ["T", "Q"]
-        res = sub(evs, on_batch)
-        if asyncio.iscoroutine(res):
-            await res
+                lat.extend(now - int(t) for t in _batch_stamps(batch))
+
+        try:
+            if cluster == "crypto":
+                await client.subscribe_crypto_level2_book(None, on_batch, deliver="batch")
+            else:
+                await client.subscribe_stock_trades(None, on_batch, deliver="batch")
+                await client.subscribe_stock_quotes(None, on_batch, deliver="batch")
+        except TypeError as exc:
+            raise Unavailable("fastfeed.polygon.AsyncStreamClient has no batch handler mode "
+                              f"(deliver='batch'): {exc}") from exc
 
     async def run() -> None:
         seen = 0
