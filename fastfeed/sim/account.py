@@ -13,10 +13,11 @@ notification nobody can receive yet stays pending (in order) until a subscribed 
 exists; it is never sent twice to the same subscriber and never re-sent after it was written.
 
 **Delivery accounting** (what the exactly-once tests check): a notification counts as *sent on
-connection c* once its frame was handed to a live socket. When a fault aborts the TCP connection
-(``drop``), the bytes still held in user space or unacknowledged in the kernel (``SIOCOUTQ``) are
-known to be lost: the notifications in them are un-recorded and go back to the front of the
-pending queue, to be sent on the next connection. :attr:`AccountStreamerServer.deliveries` is the
+connection c* once its frame was written to c's live socket. A ``drop`` fault stops writing, lets
+the bytes already written reach the client (up to ``drop_flush_timeout``), then resets the TCP
+connection (RST, no close frame); only if they could not be flushed in time are the
+notifications still in user space or untransmitted in the kernel (``SIOCOUTQNSD``) un-recorded
+and put back at the front of the pending queue. :attr:`AccountStreamerServer.deliveries` is the
 resulting ``[(seq, conn_id), ...]`` in send order.
 
     async with AccountStreamerServer(token="t", script=None) as srv:
@@ -32,6 +33,7 @@ import argparse
 import asyncio
 import fcntl
 import itertools
+import socket
 import struct
 import sys
 import termios
@@ -74,6 +76,9 @@ ACCOUNT_TYPES = frozenset({
 TOPIC_TYPES = {"QuoteAlert": "quote-alerts-subscribe", "PublicWatchlists": "public-watchlists-subscribe"}
 _SUB_ACTIONS = frozenset({"public-watchlists-subscribe", "quote-alerts-subscribe",
                           "user-message-subscribe"})
+
+
+_SIOCOUTQNSD = 0x894B  # Linux: unsent bytes in a TCP socket's send queue
 
 
 def _dump(obj: Any) -> bytes:
@@ -317,6 +322,9 @@ class AccountStreamerServer(SimServer):
         account (CLI demos; 0 = off).
     ack_delay
         Seconds before an ack is sent.
+    drop_flush_timeout
+        A TCP drop (``drop`` fault, ``drop_after_frames``) first waits up to this long for the
+        bytes already written to reach the client, then resets the connection (RST).
     """
 
     kind = "account"
@@ -332,6 +340,7 @@ class AccountStreamerServer(SimServer):
     heartbeat_close_code: int = 1000
     auto_orders: float = 0.0
     ack_delay: float = 0.0
+    drop_flush_timeout: float = 2.0
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -484,6 +493,7 @@ class AccountConnection(SimConnection):
         self._inflight: deque[tuple[list[Notification], int]] = deque()
         self._rate_next = 0.0
         self._rate_timer = False
+        self._drop_deadline = 0.0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -552,7 +562,7 @@ class AccountConnection(SimConnection):
                 srv.deliveries.append((n.seq, self.id))
             self._inflight.append((group, self.bytes_written))
             if len(self._inflight) > 4096:
-                self._inflight.popleft()
+                self._trim_inflight()
             self._count_data(1, len(group))  # frame-count faults (may close / drop now)
             k = self.frames_sent
             if self._pending.pop("malformed", None) is not None or (
@@ -573,18 +583,32 @@ class AccountConnection(SimConnection):
                       "request-id": kw.get("request_id", 0)})
 
     def abort(self) -> None:
-        """TCP drop. Notifications whose bytes never left this host are requeued."""
+        """TCP drop (RST, no close frame). Nothing more is written; the bytes already written
+        are first given ``drop_flush_timeout`` seconds to reach the client (so "sent" means
+        "reached the client's host"); whatever is still unsent then is lost with the RST and
+        its notifications are requeued for the next connection."""
         if self.transport is None or self.disconnected:
             return
         if not self.closed:
             self.closed = True
-            # give loopback ACKs a moment so SIOCOUTQ is exact, then account and abort
-            if self.loop is not None:
-                self.loop.call_later(0.002, self._do_abort)
+            timeout = self.server.drop_flush_timeout
+            if self.loop is not None and timeout > 0:
+                self._drop_deadline = self.loop.time() + timeout
+                self.call_later(0.001, self._drop_when_flushed)
                 return
         self._do_abort()
 
-    def _unsent_bytes(self) -> int:
+    def _drop_when_flushed(self) -> None:
+        if self.transport is None or self.disconnected or self.loop is None:
+            return
+        if self._unsent_bytes(unacked=True) == 0 or self.loop.time() >= self._drop_deadline:
+            self._do_abort()
+        else:
+            self.call_later(0.001, self._drop_when_flushed)
+
+    def _unsent_bytes(self, unacked: bool = False) -> int:
+        """Bytes written by the server that have not left this host (``unacked``: or that the
+        client's kernel has not acknowledged yet)."""
         assert self.transport is not None
         tr = self.transport.underlying_transport
         n = 0
@@ -595,15 +619,28 @@ class AccountConnection(SimConnection):
         sock = tr.get_extra_info("socket")
         if sock is not None:
             try:
-                buf = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, struct.pack("i", 0))
+                req = termios.TIOCOUTQ if unacked else _SIOCOUTQNSD
+                buf = fcntl.ioctl(sock.fileno(), req, struct.pack("i", 0))
                 n += struct.unpack("i", buf)[0]
             except OSError:
                 pass
         return n
 
+    def _trim_inflight(self) -> None:
+        delivered = self.bytes_written - self._unsent_bytes()
+        while self._inflight and self._inflight[0][1] <= delivered:
+            self._inflight.popleft()
+
     def _do_abort(self) -> None:
         if self.transport is None or self.disconnected:
             return
+        tr = self.transport.underlying_transport
+        sock = tr.get_extra_info("socket")
+        if sock is not None:
+            try:  # RST now: the kernel discards its send queue (a plain close would flush it)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
         delivered = self.bytes_written - self._unsent_bytes()
         lost: list[Notification] = []
         while self._inflight and self._inflight[-1][1] > delivered:
@@ -706,6 +743,10 @@ class AccountConnection(SimConnection):
         else:
             return False
         return True
+
+    def unsent(self) -> int:
+        """Bytes written by the server that have not reached the client's host yet."""
+        return self._unsent_bytes() if self.transport is not None else 0
 
     def inject(self, kind: str, **kw: Any) -> None:
         super().inject(kind, **kw)
