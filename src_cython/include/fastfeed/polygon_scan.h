@@ -86,6 +86,7 @@ typedef struct {
     uint32_t init_off[3];     /* regions of the record initialised from tmpl per event */
     uint32_t init_len[3];
     const uint8_t *tmpl;      /* template record (owned by the wrapper) */
+    int zero_small;           /* template is all zero and the record has no book levels */
 } ff_pg_layout;
 
 typedef struct {
@@ -752,6 +753,29 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
             *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
             return q;
         }
+    } else if ((f->kind == FF_PGK_SYMBOL || f->kind == FF_PGK_FIXSTR) && *p == '"') {
+        const char *sv;
+        size_t n;
+        int esc;
+        q = ff_scan_string(p, end, &sv, &n, &esc);
+        if (FF_LIKELY(q != NULL && !esc && ff_pg_ascii(sv, n))) {
+            if (f->kind == FF_PGK_SYMBOL) {
+                ((ff_header *)rec)->symbol_id = ff_pg_intern(d, sv, n);
+                return q;
+            }
+            if (FF_LIKELY(n <= f->n)) {
+                char *dst = rec + f->off;
+                if (f->n == 32) {
+                    memset(dst, 0, 32);
+                    memcpy(dst, sv, n);
+                } else {
+                    memcpy(dst, sv, n);
+                    memset(dst + n, 0, f->n - n);
+                }
+                *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
+                return q;
+            }
+        }
     }
     return ff_pg_value(d, f, rec, p, end, bad);
 }
@@ -912,8 +936,16 @@ static inline void ff_pg_init_record(const ff_pg_layout *L, char *rec, uint16_t 
                                      int64_t ts_recv)
 {
     int j;
-    for (j = 0; j < 3 && L->init_len[j]; j++)
-        memcpy(rec + L->init_off[j], L->tmpl + L->init_off[j], L->init_len[j]);
+    if (FF_LIKELY(L->zero_small)) {
+        uint32_t o;
+        for (o = 0; o + 32 <= L->size; o += 32)
+            memset(rec + o, 0, 32);
+        for (; o < L->size; o += 8)
+            memset(rec + o, 0, 8);
+    } else {
+        for (j = 0; j < 3 && L->init_len[j]; j++)
+            memcpy(rec + L->init_off[j], L->tmpl + L->init_off[j], L->init_len[j]);
+    }
     ((ff_header *)rec)->rtype = rtype;
     ((ff_header *)rec)->ts_recv = ts_recv;
 }
