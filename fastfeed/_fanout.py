@@ -65,6 +65,8 @@ def _lookup(event: Any, key: str) -> Any:
             value = field.__get__(event, type(event))
             # polygon: a key the wire did not carry reads as None = missing
             return _MISSING if value is None else value
+        if key in ("eventType", "event_type"):  # dxFeed events: the wire type name
+            return getattr(type(event), "WIRE_TYPE", None) or type(event).__name__
     return getattr(event, key, _MISSING)
 
 

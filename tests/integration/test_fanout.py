@@ -145,3 +145,41 @@ async def test_compat_interface_filters_handlers_rotation(use_websockets: bool) 
         finally:
             await s.exit()
         assert await asyncio.wait_for(_take(trades, 10**9), 5) is not None
+
+
+async def test_mixin_on_dxlink_streamer() -> None:
+    """What ``class DXLinkStreamer(FanoutMixin, Streamer)`` gives (mixed in by a subclass here)."""
+    from fastfeed._fanout import FanoutMixin
+    from fastfeed.dxfeed import Quote, Trade
+    from fastfeed.sim import DXLinkServer
+    from fastfeed.tastytrade import DXLinkStreamer
+
+    class Session:
+        def __init__(self, url: str) -> None:
+            self.dxlink_url = url
+            self.streamer_token = "sim-token"
+            self.proxy = None
+
+    class FanoutDXLinkStreamer(FanoutMixin, DXLinkStreamer):
+        pass
+
+    async with DXLinkServer(rate=2000, events_per_frame=5, seed=3) as srv:
+        st = FanoutDXLinkStreamer(Session(srv.url))
+        try:
+            await st.start()
+            spy_quotes = st.stream_filter([{"eventType": "Quote", "eventSymbol": "SPY"}])
+            spy_quotes2 = st.stream_filter([{"event_symbol": "SPY", "eventType": "Quote"}])
+            trades = st.stream_filter([{"eventType": "Trade"}])
+            got: list[Any] = []
+            st.add_handler(got.append)
+            await st.subscribe(Quote, ["AAPL", "SPY"])
+            await st.subscribe(Trade, ["AAPL"])
+            a = await asyncio.wait_for(_take(spy_quotes, 20), 10)
+            b = await asyncio.wait_for(_take(spy_quotes2, 20), 10)
+            assert all(isinstance(e, Quote) and e.event_symbol == "SPY" for e in a)
+            assert a == b
+            t = await asyncio.wait_for(_take(trades, 3), 10)
+            assert all(isinstance(e, Trade) for e in t)
+            assert got and st.present_ws is not None
+        finally:
+            await st.exit()
