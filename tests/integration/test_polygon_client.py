@@ -284,3 +284,25 @@ async def test_fast_paths(deliver: str) -> None:
             events = got
         wire = _wire_events(srv, {"T"})
         assert [e.to_dict() for e in events] == wire[: len(events)]
+
+
+async def test_reconnect_method_after_closed_connection() -> None:
+    async with PolygonServer(cluster="stocks", api_key=KEY, rate=1000, events_per_frame=5) as srv:
+        got: list[dict[str, Any]] = []
+        client = AsyncStreamClient(KEY, "stocks", host=_host(srv))
+        try:
+            await client.subscribe_stock_trades(["AAPL"], got.append)
+            await client.handle_messages()
+            srv.inject("close", code=1011)
+            with pytest.raises(fastfeed.ConnectionClosed):
+                for _ in range(10000):
+                    await asyncio.wait_for(client.handle_messages(), 5)
+            assert await client.reconnect() == (True, "Reconnect Successful")
+            before = len(got)
+            while len(got) < before + 10:
+                await asyncio.wait_for(client.handle_messages(), 5)
+        finally:
+            await client.close_stream()
+        subs = [orjson.loads(m) for m in srv.received_from(2)]
+        assert [m for m in subs if m["action"] == "subscribe"] == [
+            {"action": "subscribe", "params": "T.AAPL"}]
