@@ -328,27 +328,75 @@ static inline const char *ff_pg_string(const char *p, const char *end, const cha
 
 #define FF_PG_DIGIT(c) ((unsigned)((unsigned char)(c) - '0') < 10u)
 
-/* Parse a JSON number; plain integers of up to 18 digits take a short path. */
+/* SWAR digits: the number of leading ASCII digits of the 8 bytes in w (0..8). */
+static FF_ALWAYS_INLINE unsigned ff_pg_ndigits8(uint64_t w)
+{
+    uint64_t y = ((w & 0xF0F0F0F0F0F0F0F0ULL) |
+                  (((w + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4)) ^
+                 0x3333333333333333ULL; /* zero byte <=> digit (carries only reach later bytes) */
+    uint64_t t = (((y & 0x7F7F7F7F7F7F7F7FULL) + 0x7F7F7F7F7F7F7F7FULL) | y) & 0x8080808080808080ULL;
+    return t ? (unsigned)__builtin_ctzll(t) >> 3 : 8u;
+}
+
+/* Value of the first n (1..8) digit bytes of w (first digit in the lowest byte). */
+static FF_ALWAYS_INLINE uint64_t ff_pg_digits_value(uint64_t w, unsigned n)
+{
+    w <<= 8 * (8 - n); /* low bytes become 0 = leading zeros */
+    w = (w & 0x0F0F0F0F0F0F0F0FULL) * 2561 >> 8;
+    w = (w & 0x00FF00FF00FF00FFULL) * 6553601 >> 16;
+    return (w & 0x0000FFFF0000FFFFULL) * 42949672960001ULL >> 32;
+}
+
+static const uint64_t ff_pg_pow10u[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
+                                         100000000};
+
+/* Up to 16 leading digits at q (needs 16 readable bytes).  Returns the digit count (0..16; 16
+ * means "16 or more": the caller falls back) and *v their value. */
+static FF_ALWAYS_INLINE unsigned ff_pg_digits16(const char *q, uint64_t *v)
+{
+    uint64_t w;
+    unsigned n;
+    memcpy(&w, q, 8);
+    n = ff_pg_ndigits8(w);
+    if (FF_UNLIKELY(n == 0)) {
+        *v = 0;
+        return 0;
+    }
+    if (n < 8) {
+        *v = ff_pg_digits_value(w, n);
+        return n;
+    }
+    {
+        uint64_t w2, hi = ff_pg_digits_value(w, 8);
+        unsigned n2;
+        memcpy(&w2, q + 8, 8);
+        n2 = ff_pg_ndigits8(w2);
+        if (n2 == 0) {
+            *v = hi;
+            return 8;
+        }
+        *v = hi * ff_pg_pow10u[n2] + ff_pg_digits_value(w2, n2);
+        return 8 + n2;
+    }
+}
+
+/* Parse a JSON number; plain integers of up to 15 digits take a SWAR path. */
 static FF_ALWAYS_INLINE const char *ff_pg_number(const char *p, const char *end, ff_num *out)
 {
     const char *q = p;
-    int neg = 0;
-    if (q < end && *q == '-') {
-        neg = 1;
-        q++;
-    }
-    if (q < end && FF_PG_DIGIT(*q) && *q != '0') {
-        const char *lim = (end - q > 18) ? q + 18 : end;
-        int64_t v = 0;
-        do {
-            v = v * 10 + (*q - '0');
-            q++;
-        } while (q < lim && FF_PG_DIGIT(*q));
-        if (q >= end || (!FF_PG_DIGIT(*q) && *q != '.' && *q != 'e' && *q != 'E')) {
-            out->kind = FF_NUM_INT;
-            out->i = neg ? -v : v;
-            out->d = (double)out->i; /* only read when |v| <= 2^53 (checked by callers) */
-            return q;
+    int neg = *q == '-';
+    q += neg;
+    if (FF_LIKELY(end - q >= 16)) {
+        uint64_t v;
+        unsigned n = ff_pg_digits16(q, &v);
+        if (FF_LIKELY(n >= 1 && n <= 15 && !(*q == '0' && n > 1))) {
+            char c = q[n];
+            if (FF_LIKELY(c != '.' && c != 'e' && c != 'E')) {
+                out->kind = FF_NUM_INT;
+                out->i = neg ? -(int64_t)v : (int64_t)v;
+                out->d = (double)out->i;
+                return q + n;
+            }
         }
     }
     return ff_parse_number(p, end, out);
@@ -363,46 +411,34 @@ static FF_ALWAYS_INLINE const char *ff_pg_number(const char *p, const char *end,
 static FF_ALWAYS_INLINE const char *ff_pg_number_f(const char *p, const char *end, ff_num *out)
 {
     const char *q = p;
-    const char *lim;
-    uint64_t w = 0;
-    int neg = 0, fd = 0;
-    if (!FF_NUM_FAST_PATH)
+    int neg;
+    uint64_t w, f;
+    unsigned n, nf;
+    if (!FF_NUM_FAST_PATH || FF_UNLIKELY(end - p < 34))
         return ff_parse_number(p, end, out);
-    if (*q == '-') {
-        neg = 1;
-        q++;
-    }
-    lim = (end - q > 19) ? q + 19 : end;
-    if (FF_UNLIKELY(q >= end || !FF_PG_DIGIT(*q) || (*q == '0' && q + 1 < end && FF_PG_DIGIT(q[1]))))
+    neg = *q == '-';
+    q += neg;
+    n = ff_pg_digits16(q, &w);
+    if (FF_UNLIKELY(n == 0 || n > 15 || (*q == '0' && n > 1)))
         return ff_parse_number(p, end, out);
-    do {
-        w = w * 10 + (uint64_t)(*q - '0');
-        q++;
-    } while (q < lim && FF_PG_DIGIT(*q));
-    if (q < end && *q == '.') {
-        const char *f0 = ++q;
-        while (q < lim + 1 && q < end && FF_PG_DIGIT(*q)) {
-            w = w * 10 + (uint64_t)(*q - '0');
-            q++;
-        }
-        fd = (int)(q - f0);
-        if (FF_UNLIKELY(fd == 0))
+    q += n;
+    if (*q == '.') {
+        nf = ff_pg_digits16(q + 1, &f);
+        if (FF_UNLIKELY(nf == 0 || n + nf > 15))
             return ff_parse_number(p, end, out);
-        if (FF_UNLIKELY(q < end && (FF_PG_DIGIT(*q) || *q == 'e' || *q == 'E')))
+        q += 1 + nf;
+        if (FF_UNLIKELY(*q == 'e' || *q == 'E'))
             return ff_parse_number(p, end, out);
-        if (FF_UNLIKELY(w >= (1ULL << 53) || fd > 22))
-            return ff_parse_number(p, end, out);
+        w = w * ff__pow10_u64[nf] + f; /* < 10^15 < 2^53: exact; 10^nf exact too */
         {
-            double d = (double)w / ff__pow10_tab[fd];
+            double d = (double)w / ff__pow10_tab[nf];
             out->kind = FF_NUM_FLOAT;
             out->d = neg ? -d : d;
             out->i = 0;
         }
         return q;
     }
-    if (FF_UNLIKELY(q < end && (FF_PG_DIGIT(*q) || *q == 'e' || *q == 'E')))
-        return ff_parse_number(p, end, out);
-    if (FF_UNLIKELY(w > (uint64_t)FF_PG_2P53))
+    if (FF_UNLIKELY(*q == 'e' || *q == 'E'))
         return ff_parse_number(p, end, out);
     out->kind = FF_NUM_INT;
     out->i = neg ? -(int64_t)w : (int64_t)w;
@@ -448,13 +484,18 @@ static inline void ff_pg_fixstr_store(ff_pg_dec *d, char *dst, size_t cap, const
         memset(dst + m, 0, cap - m);
 }
 
-static inline uint32_t ff_pg_intern(ff_pg_dec *d, const char *s, size_t n)
+static inline uint32_t ff_pg_intern(ff_pg_dec *d, const char *s, size_t n, const char *end)
 {
     if (n <= 8) {
         uint64_t w = 0;
         uint32_t h;
         ff_pg_symslot *c;
-        memcpy(&w, s, n);
+        if (FF_LIKELY(end - s >= 8)) {
+            memcpy(&w, s, 8);
+            w &= n == 8 ? ~0ULL : ((1ULL << (8 * n)) - 1);
+        } else {
+            memcpy(&w, s, n);
+        }
         h = (uint32_t)(((w ^ (w >> 29)) * 0x9E3779B97F4A7C15ULL) >> 40) ^ (uint32_t)n;
         c = &d->symcache[h & (FF_PG_SYMCACHE - 1)];
         if (c->w == w && c->n == (uint32_t)n + 1)
@@ -601,7 +642,7 @@ static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, c
         if (FF_UNLIKELY(sbad))
             *bad = FF_PGE_BAD_STRING;
         else
-            ((ff_header *)rec)->symbol_id = ff_pg_intern(d, s, n);
+            ((ff_header *)rec)->symbol_id = ff_pg_intern(d, s, n, s + n);
         free(big);
         return q;
     }
@@ -760,7 +801,7 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
         q = ff_scan_string(p, end, &sv, &n, &esc);
         if (FF_LIKELY(q != NULL && !esc && ff_pg_ascii(sv, n))) {
             if (f->kind == FF_PGK_SYMBOL) {
-                ((ff_header *)rec)->symbol_id = ff_pg_intern(d, sv, n);
+                ((ff_header *)rec)->symbol_id = ff_pg_intern(d, sv, n, end);
                 return q;
             }
             if (FF_LIKELY(n <= f->n)) {
@@ -799,7 +840,7 @@ static FF_ALWAYS_INLINE const char *ff_pg_key(const char *p, const char *end, ui
         sp = ff__str_special(w);
         if (FF_LIKELY(sp != 0)) {
             unsigned i = (unsigned)__builtin_ctzll(sp) >> 3;
-            if (FF_LIKELY(i >= 1 && i <= 4 && p[1 + i] == '"')) {
+            if (FF_LIKELY(i >= 1 && i <= 4 && (uint8_t)(w >> (8 * i)) == '"')) {
                 *key = (uint32_t)(w & ((i == 4) ? 0xFFFFFFFFULL : ((1ULL << (8 * i)) - 1)));
                 *ks = p + 1;
                 *kn = i;
