@@ -712,7 +712,7 @@ static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, c
                     q = ff_skip_ws(q, end);
                     if (FF_UNLIKELY(q >= end || (*q != '-' && !FF_PG_DIGIT(*q))))
                         return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
-                    q = ff_pg_number(q, end, &num);
+                    q = ff_pg_number_f(q, end, &num);
                     if (FF_UNLIKELY(q == NULL))
                         return NULL;
                     if (num.kind == FF_NUM_FLOAT) {
