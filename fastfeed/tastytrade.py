@@ -39,6 +39,7 @@ from types import TracebackType
 from typing import Any
 
 from fastfeed._connection import Callback, Endpoint, _as_symbols
+from fastfeed._fanout import FanoutMixin
 from fastfeed.errors import StreamerError, SubscriptionError
 from fastfeed.streamer import Streamer
 
@@ -60,7 +61,7 @@ def _new_core() -> Any:
     return DXLinkSession()
 
 
-class DXLinkStreamer(Streamer):
+class DXLinkStreamer(FanoutMixin, Streamer):
     """tastytrade-compatible DXLink market-data streamer (see the module docstring).
 
     The protocol itself (SETUP/AUTH, one channel per event type with tastytrade's numbers,
