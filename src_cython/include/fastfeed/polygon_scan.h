@@ -913,10 +913,12 @@ static inline const char *ff_pg_ev_value(const char *p, const char *end, uint32_
             *code = ff_pg_pack(tmp, (size_t)m);
         return p;
     }
-    if (FF_LIKELY(n >= 1 && n <= 4)) {
+    if (FF_LIKELY(n >= 1 && n <= 4 && end - s >= 4)) {
         uint32_t k;
-        memcpy(&k, s, 4); /* in bounds: the closing quote follows s[n-1] */
+        memcpy(&k, s, 4);
         *code = n == 4 ? k : (k & ((1u << (8 * n)) - 1));
+    } else if (n >= 1 && n <= 4) {
+        *code = ff_pg_pack(s, n);
     } else if (n == 6 && memcmp(s, "status", 6) == 0) {
         *status = 1;
     }
