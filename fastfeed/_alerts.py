@@ -1034,6 +1034,11 @@ class AlertStreamer(ConnectionManager):
         return max(0.01, min(1.0, self.heartbeat_interval / 4.0, self.liveness_timeout / 4.0))
 
     def _on_tick(self, now: float) -> None:
+        # No heartbeat while reading is paused (back-pressure): a write that fails on a reset
+        # socket makes the loop close it with received-but-unread notifications still in the
+        # kernel; without writes, the reset is only seen after those bytes have been read.
+        if self._listener is not None and self._listener.paused:
+            return
         if now - self._last_heartbeat >= self.heartbeat_interval and (
                 self._hb_task is None or self._hb_task.done()):
             self._last_heartbeat = now
@@ -1042,7 +1047,7 @@ class AlertStreamer(ConnectionManager):
     async def _heartbeat(self) -> None:
         try:
             await self._refresh()
-            if self._listener is not None and self.ready:
+            if self._listener is not None and self.ready and not self._listener.paused:
                 rid, payload = self._message("heartbeat")
                 self._requests[rid] = _Request("heartbeat", False)
                 self._listener.send(payload)
