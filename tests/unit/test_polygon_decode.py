@@ -235,6 +235,9 @@ def feed_err(dec, data):
         (b"42", "not a JSON array"),
         (b"[" + GOOD, "truncated"),
         (b"[" + GOOD[:-5], "truncated"),
+        (b'[{"ev":"T"', "truncated"),  # short ev code at the very end of the buffer
+        (b'[{"ev":"T","sym":"A"', "truncated"),
+        (b'[{"ev":"T","p":1', "truncated"),
     ],
 )
 def test_bad_messages(data, reason):
