@@ -197,6 +197,7 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         write_limit: int = 65536,
         *,
         handler_errors: Literal["log", "raise"] = "log",
+        overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest",
         **streamer_kwargs: Any,
     ) -> None:
         from fastfeed._native.polygon import PolygonSession
@@ -211,7 +212,11 @@ class AsyncStreamClient(FanoutMixin, Streamer):
             raise ValueError("api_key must be a non-empty str")
         if handler_errors not in ("log", "raise"):
             raise ValueError("handler_errors must be 'log' or 'raise'")
-        core = PolygonSession(cluster_s, api_key)
+        if overflow not in ("drop_oldest", "backpressure"):
+            raise ValueError("overflow must be 'drop_oldest' or 'backpressure'")
+        # overflow: see fastfeed.tastytrade.DXLinkStreamer (drop-oldest counts losses in
+        # stats["gaps"]; backpressure pauses reading the socket instead of losing events)
+        core = PolygonSession(cluster_s, api_key, policy=overflow)
         super().__init__(core, **streamer_kwargs)
         self._cluster = cluster_s
         self._host = host_s

@@ -90,7 +90,9 @@ class Streamer(ConnectionManager):
         key = self._wire_type(event_class)
         sh = self._shared.get(key)
         if sh is None:
-            sh = _Shared(self._ring(key).consumer())
+            # weak until get_event*/ is first used: an unused shared cursor must not hold back
+            # a back-pressure ring (it would stall the feed) nor count gaps nobody asked for
+            sh = _Shared(self._ring(key).consumer(weak=True))
             self._shared[key] = sh
         return sh
 
@@ -187,6 +189,8 @@ class Streamer(ConnectionManager):
     def get_event_nowait(self, event_class: Any) -> Any:
         """The next event of the shared per-type cursor, or ``None`` when none is waiting."""
         sh = self._shared_for(event_class)
+        if sh.consumer.weak:
+            sh.consumer.weak = False
         batch = sh.batch
         if batch is None or sh.pos >= len(batch):
             batch = sh.consumer.drain()
@@ -224,9 +228,7 @@ class Streamer(ConnectionManager):
         core = self._core
         listener = self._listener
         frames = self._frames_done + (int(listener.n_frames) if listener is not None else 0)
-        gaps = self._gaps
-        for sh in self._shared.values():
-            gaps = max(gaps, gaps)  # shared cursors report through _note_batch
+        gaps = self._gaps  # every cursor reports its losses through _note_batch
         ts = int(core.ts_recv)
         return {
             "frames": frames,

@@ -36,7 +36,7 @@ import time
 from collections.abc import AsyncIterator, Generator, Iterable
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from fastfeed._connection import Callback, Endpoint, _as_symbols
 from fastfeed._fanout import FanoutMixin
@@ -55,10 +55,12 @@ _CH_OPENED = "OPENED"
 _CH_CLOSED = "CLOSED"
 
 
-def _new_core() -> Any:
+def _new_core(overflow: str, ring_bytes: int | None) -> Any:
     from fastfeed._native.dxlink import DXLinkSession
 
-    return DXLinkSession()
+    if ring_bytes is None:
+        return DXLinkSession(policy=overflow)
+    return DXLinkSession(policy=overflow, ring_bytes=ring_bytes)
 
 
 class DXLinkStreamer(FanoutMixin, Streamer):
@@ -85,8 +87,19 @@ class DXLinkStreamer(FanoutMixin, Streamer):
         disconnect_fn: Callback | None = None,
         disconnect_args: tuple[Any, ...] = (),
         ssl_context: ssl.SSLContext | None = None,
+        *,
+        overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest",
+        ring_bytes: int | None = None,
     ) -> None:
-        core = _new_core()
+        """``overflow``: what happens when a consumer falls a whole ring (``ring_bytes``, about
+        8 MB per event type by default) behind: ``"drop_oldest"`` keeps the newest events and
+        counts the loss in ``stats["gaps"]`` (a stale quote is worth less than a fresh one);
+        ``"backpressure"`` stops reading the socket until the slowest consumer catches up
+        (nothing is lost here; the server buffers, and may disconnect a client that stays slow).
+        """
+        if overflow not in ("drop_oldest", "backpressure"):
+            raise ValueError(f"overflow must be 'drop_oldest' or 'backpressure', not {overflow!r}")
+        core = _new_core(overflow, ring_bytes)
         super().__init__(core, reconnect_fn=reconnect_fn, reconnect_args=reconnect_args,
                          disconnect_fn=disconnect_fn, disconnect_args=disconnect_args,
                          logger=log)

@@ -189,3 +189,31 @@ def test_drop_oldest_model(capacity: int, ops: list[tuple[str, int]]) -> None:
         if n:
             assert got[name][-1] == n - 1
         assert len(set(got[name])) == len(got[name])
+
+
+def test_weak_consumer_does_not_hold_back_backpressure_and_counts_its_losses() -> None:
+    ring = make_ring(8, "backpressure", max_capacity=8)
+    strong, weak = ring.consumer(), ring.consumer(weak=True)
+    assert weak.weak and not strong.weak
+    for start in (0, 8, 16):
+        ring.push(b"".join(quote(i) for i in range(start, start + 8)))
+        assert seqs(strong.drain()) == list(range(start, start + 8))
+    b = weak.drain()
+    assert seqs(b) == list(range(16, 24)) and b.gaps == 16
+    weak.weak = False            # promoted: from now on it holds the ring back too
+    ring.push(b"".join(quote(i) for i in range(24, 32)))
+    strong.drain()
+    with pytest.raises(BufferError):
+        ring.push(quote(32))
+    assert seqs(weak.drain()) == list(range(24, 32))
+
+
+def test_backpressure_threshold_stays_at_the_nominal_capacity_after_growth() -> None:
+    ring = make_ring(8, "backpressure", max_capacity=1024)
+    cons = ring.consumer()
+    ring.push(b"".join(quote(i) for i in range(100)))     # grows to 128
+    assert ring.capacity == 128
+    cons.drain(90)
+    assert ring.pressure            # 10 unread > half of the nominal 8, whatever the growth
+    cons.drain(6)
+    assert not ring.pressure

@@ -9,6 +9,7 @@ cdef extern from "fastfeed/ring.h" nogil:
         uint64_t cursor
         uint64_t gaps
         int active
+        int weak
     ctypedef struct ff_ring:
         unsigned char *buf
         uint32_t rec_size
@@ -30,6 +31,7 @@ cdef extern from "fastfeed/ring.h" nogil:
     void ff_ring_abandon(ff_ring *r)
     int ff_ring_add_consumer(ff_ring *r, int from_oldest)
     void ff_ring_remove_consumer(ff_ring *r, int idx)
+    void ff_ring_set_weak(ff_ring *r, int idx, int weak)
     uint64_t ff_ring_available(ff_ring *r, int idx)
     uint64_t ff_ring_read(ff_ring *r, int idx, void *dst, uint64_t max)
     const void *ff_ring_last(const ff_ring *r)

@@ -9,7 +9,8 @@ from libc.string cimport memcpy
 from fastfeed._native.cring cimport (
     FF_BACKPRESSURE, FF_DROP_OLDEST, ff_ring_add_consumer, ff_ring_available,
     ff_ring_enable_latest, ff_ring_free, ff_ring_init, ff_ring_latest, ff_ring_min_cursor,
-    ff_ring_pressure, ff_ring_publish, ff_ring_read, ff_ring_remove_consumer, ff_ring_slot,
+    ff_ring_pressure, ff_ring_publish, ff_ring_read, ff_ring_remove_consumer, ff_ring_set_weak,
+    ff_ring_slot,
 )
 from fastfeed._native.events cimport _Event, make_event
 from fastfeed._native.symbols cimport SymbolTable
@@ -85,9 +86,13 @@ cdef class RecordRing:
     def __dealloc__(self):
         ff_ring_free(&self.r)
 
-    def consumer(self, bint from_oldest=False):
-        """A new cursor; it sees every record published from now on (or from the oldest kept)."""
-        return Consumer(self, from_oldest)
+    def consumer(self, bint from_oldest=False, bint weak=False):
+        """A new cursor; it sees every record published from now on (or from the oldest kept).
+
+        A ``weak`` cursor never holds back a back-pressure ring (it may lose records instead,
+        counted in its ``gaps``); make it strong later with ``consumer.weak = False``.
+        """
+        return Consumer(self, from_oldest, weak)
 
     @property
     def capacity(self):
@@ -168,12 +173,23 @@ cdef class RecordRing:
 cdef class Consumer:
     """One reader of a ring: its own cursor, its own gap counter; sees every record."""
 
-    def __cinit__(self, RecordRing ring, bint from_oldest=False):
+    def __cinit__(self, RecordRing ring, bint from_oldest=False, bint weak=False):
         self.ring = ring
         self._idx = ff_ring_add_consumer(&ring.r, from_oldest)
         if self._idx < 0:
             raise MemoryError()
+        ff_ring_set_weak(&ring.r, self._idx, weak)
         self._gaps_reported = 0
+
+    @property
+    def weak(self):
+        """True when this cursor does not hold back a back-pressure ring."""
+        return self._idx >= 0 and self.ring.r.consumers[self._idx].weak != 0
+
+    @weak.setter
+    def weak(self, bint value):
+        if self._idx >= 0:
+            ff_ring_set_weak(&self.ring.r, self._idx, value)
 
     def __dealloc__(self):
         if self.ring is not None and self._idx >= 0:

@@ -30,13 +30,16 @@ typedef struct ff_consumer {
     uint64_t cursor;   /* next seq this consumer reads */
     uint64_t gaps;     /* records this consumer lost to drop-oldest overflow */
     int active;
+    int weak;          /* ignored by back-pressure (a cursor nobody may ever read); it can lose
+                          records like a drop-oldest consumer, counted in gaps */
 } ff_consumer;
 
 typedef struct ff_ring {
     uint8_t *buf;
     uint32_t rec_size;
     int policy;
-    uint64_t capacity;      /* power of two */
+    uint64_t capacity;      /* power of two (grows for back-pressure rings) */
+    uint64_t nominal;       /* capacity asked for: the back-pressure threshold is measured on it */
     uint64_t mask;
     uint64_t max_capacity;  /* back-pressure growth limit (power of two >= capacity) */
     uint64_t head;          /* next seq to publish; records [.., head) are visible */
@@ -71,6 +74,7 @@ static inline int ff_ring_init(ff_ring *r, uint32_t rec_size, uint64_t capacity,
     r->rec_size = rec_size;
     r->policy = policy;
     r->capacity = capacity;
+    r->nominal = capacity;
     r->mask = capacity - 1;
     r->max_capacity = max_capacity;
     return 0;
@@ -91,7 +95,7 @@ static inline uint64_t ff_ring_min_cursor(const ff_ring *r) {
     uint64_t m = r->head;
     for (uint32_t i = 0; i < r->n_consumers; i++) {
         const ff_consumer *c = &r->consumers[i];
-        if (c->active) {
+        if (c->active && !c->weak) {
             uint64_t cur = c->cursor < r->floor ? r->floor : c->cursor;
             if (cur < m) m = cur;
         }
@@ -198,7 +202,13 @@ static inline int ff_ring_add_consumer(ff_ring *r, int from_oldest) {
     c->cursor = from_oldest ? oldest : r->head;
     c->gaps = 0;
     c->active = 1;
+    c->weak = 0;
     return (int)idx;
+}
+
+/* A weak consumer does not hold back a back-pressure ring (see ff_consumer.weak). */
+static inline void ff_ring_set_weak(ff_ring *r, int idx, int weak) {
+    if (idx >= 0 && (uint32_t)idx < r->n_consumers) r->consumers[idx].weak = weak ? 1 : 0;
 }
 
 static inline void ff_ring_remove_consumer(ff_ring *r, int idx) {
@@ -244,10 +254,11 @@ static inline const void *ff_ring_last(const ff_ring *r) {
     return r->buf + ((r->head - 1) & r->mask) * r->rec_size;
 }
 
-/* Back-pressure: 1 when the slowest consumer has more than half the (nominal) ring unread. */
+/* Back-pressure: 1 when the slowest consumer has more than half the nominal ring unread
+ * (measured on the capacity asked for, not the grown one: growth only absorbs the read in hand). */
 static inline int ff_ring_pressure(const ff_ring *r) {
     if (r->policy != FF_BACKPRESSURE) return 0;
-    return (r->head - ff_ring_min_cursor(r)) * 2 > r->capacity;
+    return (r->head - ff_ring_min_cursor(r)) * 2 > r->nominal;
 }
 
 #endif /* FASTFEED_RING_H */
