@@ -24,7 +24,8 @@ Sessions: either shape tastytrade has had -- ``dxlink_url`` + ``streamer_token``
 or ``await session._get("/api-quote-tokens")`` returning ``{"token", "dxlink-url"}`` (fetched
 again before every reconnect). The token is never logged or shown in a repr.
 
-The account ``AlertStreamer`` will live in this module as well (section "account streamer").
+``AlertStreamer`` (account events: orders, fills, balances, positions …) is implemented in
+``fastfeed._alerts`` and re-exported here, so both streamers come from one import.
 """
 
 from __future__ import annotations
@@ -39,11 +40,12 @@ from types import TracebackType
 from typing import Any, Literal
 
 from fastfeed._connection import Callback, Endpoint, _as_symbols
+from fastfeed._alerts import AlertStreamer
 from fastfeed._fanout import FanoutMixin
 from fastfeed.errors import StreamerError, SubscriptionError
 from fastfeed.streamer import Streamer
 
-__all__ = ["DXLinkStreamer"]
+__all__ = ["DXLinkStreamer", "AlertStreamer"]
 
 log = logging.getLogger("fastfeed.tastytrade")
 

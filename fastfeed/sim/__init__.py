@@ -15,11 +15,13 @@ Also ``python -m fastfeed.sim {dxlink,polygon,account} --port N ...``.
 from __future__ import annotations
 
 from ._base import Record, SimConnection, SimServer, SpawnedSim, spawn, ws_text_frame
+from .account import AccountStreamerServer
 from .dxlink import DXLinkServer
 from .generators import DXLinkGenerator, PolygonGenerator
 from .polygon import PolygonServer
 
 __all__ = [
+    "AccountStreamerServer",
     "DXLinkServer",
     "PolygonServer",
     "SimServer",
