@@ -160,7 +160,10 @@ async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool,
         raise Unavailable("fastfeed.tastytrade.DXLinkStreamer.listen_batches does not exist yet")
     per = DXLINK_KINDS[kind][1]
     clock = EventClock(duration, frames * per if frames else None)
-    cm = Streamer(peers.FakeTastytradeSession(peers.budget_url(url, frames)))
+    # back-pressure: a consumer slower than the flat-out server pauses the socket instead of
+    # losing events, so the rate measured is what the consumer really takes in
+    cm = Streamer(peers.FakeTastytradeSession(peers.budget_url(url, frames)),
+                  overflow="backpressure")
     streamer = await cm.__aenter__()
 
     async def consume_batches(cls: Any) -> None:
@@ -231,7 +234,7 @@ async def ff_polygon_client(url: str, kind: str, duration: float, dicts: bool,
     latency = kind == "latency"
     cluster, _params = peers.polygon_subscriptions(kind)
     per = POLYGON_KINDS[kind][1] if kind in POLYGON_KINDS else 1
-    client = Client_("bench", cluster, host=peers.budget_url(url, frames))
+    client = Client_("bench", cluster, host=peers.budget_url(url, frames), overflow="backpressure")
     clock = EventClock(duration, frames * per if frames else None)
     count = [0]
     lat = clock.latencies
@@ -247,6 +250,9 @@ async def ff_polygon_client(url: str, kind: str, duration: float, dicts: bool,
         if cluster == "crypto":
             await client.subscribe_crypto_level2_book(None, handler)
         else:
+            # both handlers before the first subscribe: the bench server sends mixed T/Q
+            # frames as soon as one channel is subscribed
+            await client.change_handler("Q", handler)
             await client.subscribe_stock_trades(None, handler)
             await client.subscribe_stock_quotes(None, handler)
     else:
@@ -266,6 +272,7 @@ async def ff_polygon_client(url: str, kind: str, duration: float, dicts: bool,
             if cluster == "crypto":
                 await client.subscribe_crypto_level2_book(None, on_batch, deliver="batch")
             else:
+                await client.change_handler("Q", on_batch, deliver="batch")
                 await client.subscribe_stock_trades(None, on_batch, deliver="batch")
                 await client.subscribe_stock_quotes(None, on_batch, deliver="batch")
         except TypeError as exc:
