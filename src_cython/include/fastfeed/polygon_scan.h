@@ -484,7 +484,7 @@ static inline void ff_pg_fixstr_store(ff_pg_dec *d, char *dst, size_t cap, const
         memset(dst + m, 0, cap - m);
 }
 
-static inline uint32_t ff_pg_intern(ff_pg_dec *d, const char *s, size_t n, const char *end)
+static FF_ALWAYS_INLINE uint32_t ff_pg_intern(ff_pg_dec *d, const char *s, size_t n, const char *end)
 {
     if (n <= 8) {
         uint64_t w = 0;
@@ -768,6 +768,36 @@ static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, c
     }
 }
 
+/* A short plain ASCII string at p (at '"'): the closing quote within the next 16 bytes, no
+ * backslash, control or non-ASCII byte before it.  Returns past the quote and sets *s,*n, or
+ * NULL: the caller takes the general path. */
+static FF_ALWAYS_INLINE const char *ff_pg_short_str(const char *p, const char *end,
+                                                    const char **s, size_t *n)
+{
+    uint64_t w, sp, hi;
+    unsigned i, base = 0;
+    if (FF_UNLIKELY(end - p < 17))
+        return NULL;
+    memcpy(&w, p + 1, 8);
+    sp = ff__str_special(w);
+    if (!sp) {
+        if (w & 0x8080808080808080ULL)
+            return NULL;
+        memcpy(&w, p + 9, 8);
+        sp = ff__str_special(w);
+        if (!sp)
+            return NULL;
+        base = 8;
+    }
+    i = (unsigned)__builtin_ctzll(sp) >> 3;
+    hi = w & 0x8080808080808080ULL;
+    if ((uint8_t)(w >> (8 * i)) != '"' || (i && (hi & ((1ULL << (8 * i)) - 1))))
+        return NULL;
+    *s = p + 1;
+    *n = base + i;
+    return p + 2 + base + i;
+}
+
 /* The common cases (a plain number into an f64 / i64 slot) inline, the rest out of line. */
 static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_field *f,
                                                      char *rec, const char *p, const char *end,
@@ -797,9 +827,13 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
     } else if ((f->kind == FF_PGK_SYMBOL || f->kind == FF_PGK_FIXSTR) && *p == '"') {
         const char *sv;
         size_t n;
-        int esc;
-        q = ff_scan_string(p, end, &sv, &n, &esc);
-        if (FF_LIKELY(q != NULL && !esc && ff_pg_ascii(sv, n))) {
+        int esc = 0;
+        q = ff_pg_short_str(p, end, &sv, &n);
+        if (q == NULL) {
+            q = ff_scan_string(p, end, &sv, &n, &esc);
+            esc = esc || (q != NULL && !ff_pg_ascii(sv, n));
+        }
+        if (FF_LIKELY(q != NULL && !esc)) {
             if (f->kind == FF_PGK_SYMBOL) {
                 ((ff_header *)rec)->symbol_id = ff_pg_intern(d, sv, n, end);
                 return q;
@@ -897,6 +931,17 @@ static inline const char *ff_pg_ev_value(const char *p, const char *end, uint32_
         return ff_skip_value(p, end);
     }
     *isstr = 1;
+    {
+        const char *q = ff_pg_short_str(p, end, &s, &n);
+        if (FF_LIKELY(q != NULL && n >= 1 && n <= 4)) {
+            uint32_t k;
+            memcpy(&k, s, 4); /* ff_pg_short_str guarantees 16 readable bytes */
+            *es = s;
+            *en = n;
+            *code = n == 4 ? k : (k & ((1u << (8 * n)) - 1));
+            return q;
+        }
+    }
     p = ff_scan_string(p, end, &s, &n, &esc);
     if (FF_UNLIKELY(p == NULL))
         return NULL;
