@@ -351,7 +351,7 @@ class SimServer(_Knobs):
         return self.make_connection(request, next(self._conn_ids))
 
 
-class SimConnection(WSListener):  # type: ignore[misc]
+class SimConnection(WSListener):
     """One client connection. Subclasses implement the protocol hooks."""
 
     def __init__(self, server: SimServer, conn_id: int, path: str) -> None:
@@ -432,7 +432,7 @@ class SimConnection(WSListener):  # type: ignore[misc]
         mt = frame.msg_type
         if mt == WSMsgType.CLOSE:
             try:
-                self.close_code_received = int(frame.get_close_code())
+                self.close_code_received = int(frame.get_close_code().value)
             except Exception:
                 self.close_code_received = None
             if not self.closed:

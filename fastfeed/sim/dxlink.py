@@ -394,9 +394,9 @@ class DXLinkConnection(SimConnection):
         for ev in events:
             et = ev["eventType"]
             fields = c.fields[et]
-            aliases = FIELD_ALIASES.get(et)
-            if aliases:
-                row = [ev[aliases.get(f, f)] for f in fields]
+            row_aliases = FIELD_ALIASES.get(et)
+            if row_aliases:
+                row = [ev[row_aliases.get(f, f)] for f in fields]
             else:
                 row = [ev[f] for f in fields]
             if groups and groups[-1][0] == et:

@@ -207,8 +207,8 @@ def encode_value(v: Any) -> str:
         return str(v)
     if t is str:
         if _NEEDS_ESCAPE(v) is None:
-            return '"' + v + '"'
-        return json.dumps(v)
+            return '"' + str(v) + '"'
+        return str(json.dumps(v))
     if v is None:
         return "null"
     if t is bool:
