@@ -608,26 +608,7 @@ static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, c
             return q;
         }
         /* fall through: a string */
-    case FF_PGK_FIXSTR: {
-        const char *s;
-        size_t n;
-        int sbad;
-        char tmp[256];
-        char *big = NULL;
-        if (FF_UNLIKELY(c != '"'))
-            return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
-        q = ff_pg_string(p, end, &s, &n, &sbad, tmp, sizeof tmp, &big);
-        if (FF_UNLIKELY(q == NULL))
-            return NULL;
-        if (FF_UNLIKELY(sbad))
-            *bad = FF_PGE_BAD_STRING;
-        else {
-            ff_pg_fixstr_store(d, rec + f->off, f->n, s, n, big != NULL || (s >= tmp && s < tmp + sizeof tmp));
-            ff_pg_setbit(rec, f->bit, 0);
-        }
-        free(big);
-        return q;
-    }
+    case FF_PGK_FIXSTR:
     case FF_PGK_SYMBOL: {
         const char *s;
         size_t n;
@@ -639,10 +620,16 @@ static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, c
         q = ff_pg_string(p, end, &s, &n, &sbad, tmp, sizeof tmp, &big);
         if (FF_UNLIKELY(q == NULL))
             return NULL;
-        if (FF_UNLIKELY(sbad))
+        if (FF_UNLIKELY(sbad)) {
             *bad = FF_PGE_BAD_STRING;
-        else
+        } else if (f->kind == FF_PGK_SYMBOL) {
             ((ff_header *)rec)->symbol_id = ff_pg_intern(d, s, n, s + n);
+        } else {
+            /* only unescaped text (in tmp / big) can contain a NUL byte */
+            int unescaped = big != NULL || (s >= tmp && s < tmp + sizeof tmp);
+            ff_pg_fixstr_store(d, rec + f->off, f->n, s, n, unescaped);
+            ff_pg_setbit(rec, f->bit, 0);
+        }
         free(big);
         return q;
     }
