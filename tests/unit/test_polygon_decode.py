@@ -63,6 +63,13 @@ def assert_same(got, want):
             assert same(g, w), (ev, g, w)
 
 
+def check_frame(frame: bytes, n: int, cluster: str = "stocks") -> None:
+    """``frame`` decodes to ``n`` events equal (known keys, types, bits) to orjson's objects."""
+    dec = fastfeed.PolygonDecoder(cluster)
+    assert dec.feed(frame) == n
+    assert_same(drain_all(dec), expected_by_ev(orjson.loads(frame)))
+
+
 def frames(name):
     return [line.strip().encode() for line in (DATA / f"{name}.jsonl").read_text("utf-8").splitlines() if line.strip()]
 
@@ -124,9 +131,7 @@ def test_key_collisions_per_ev():
 
 def test_ev_not_first_and_whitespace():
     frame = b' [ { "sym" : "AAPL" , "p" : 1.25 , "ev" : "T" , "x" : 1 } ,\n\t{"i":[1], "ev":"Q"} ] \n'
-    dec = fastfeed.PolygonDecoder()
-    assert dec.feed(frame) == 2
-    assert_same(drain_all(dec), expected_by_ev(orjson.loads(frame)))
+    check_frame(frame, 2)
 
 
 def test_str_and_memoryview_input():
@@ -151,9 +156,7 @@ def test_number_types_kept():
 def test_big_exact_values():
     frame = (b'[{"ev":"T","sym":"A","t":9223372036854775807,"q":-9223372036854775808,'
              b'"p":0.1000000000000000055511151231257827,"s":123456789012345678901234567890.5}]')
-    dec = fastfeed.PolygonDecoder()
-    assert dec.feed(frame) == 1
-    assert_same(drain_all(dec), expected_by_ev(orjson.loads(frame)))
+    check_frame(frame, 1)
 
 
 def test_l2_depth_beyond_capacity_is_counted():
@@ -193,23 +196,17 @@ def test_long_string_truncated_and_counted():
 
 def test_escaped_strings_and_keys():
     frame = b'[{"\\u0065v":"\\u0054","s\\u0079m":"A\\u00e9\\ud83d\\ude00","i":"\\"q\\"","p":1.5}]'
-    dec = fastfeed.PolygonDecoder()
-    assert dec.feed(frame) == 1
-    assert_same(drain_all(dec), expected_by_ev(orjson.loads(frame)))
+    check_frame(frame, 1)
 
 
 def test_duplicate_key_last_wins():
     frame = b'[{"ev":"T","sym":"A","p":1.5,"p":2,"c":[1,2,3],"c":[4]}]'
-    dec = fastfeed.PolygonDecoder()
-    assert dec.feed(frame) == 1
-    assert_same(drain_all(dec), expected_by_ev(orjson.loads(frame)))
+    check_frame(frame, 1)
 
 
 def test_empty_object_values_and_nested_unknown_keys():
     frame = b'[{"ev":"Q","x":{"a":[1,{"b":null}],"c":"}"},"sym":"A","zz":[[[]]],"bp":1.5,"e":null}]'
-    dec = fastfeed.PolygonDecoder()
-    assert dec.feed(frame) == 1
-    assert_same(drain_all(dec), expected_by_ev(orjson.loads(frame)))
+    check_frame(frame, 1)
 
 
 # ------------------------------------------------------------------------------------------
