@@ -8,6 +8,10 @@
 #include <string.h>
 
 #include "ff_test.h"
+
+/* Count which path numparse.h takes (clinger / eisel_lemire / el_undecided / slow). */
+static unsigned long long stat_clinger, stat_eisel_lemire, stat_el_undecided, stat_slow;
+#define FF_NUM_STAT(path) (stat_##path++)
 #include "fastfeed/numparse.h"
 
 static uint64_t bits(double d)
@@ -287,6 +291,107 @@ int main(void)
             if (bits(n.d) != bits(strtod(buf, NULL)))
                 FAIL("%s: %.17g vs strtod %.17g", buf, n.d, strtod(buf, NULL));
         }
+    }
+
+    /* Eisel-Lemire: edge cases (compiler literals are correctly rounded). */
+    {
+        unsigned long long el0 = stat_eisel_lemire, slow0 = stat_slow;
+        F("0.009238296068280027", 0.009238296068280027);   /* 16 digits > 2^53 */
+        F("9.238296068280027E-3", 9.238296068280027E-3);
+        F("1.2345678901234567E-5", 1.2345678901234567E-5);  /* 17 digits */
+        F("12345678901234567e-300", 12345678901234567e-300);
+        F("9999999999999999999e-342", 9999999999999999999e-342); /* 19 digits, table bottom */
+        F("1e-342", 0.0);
+        F("9999999999999999999e-343", 0.0);                  /* 1e-324 < half min subnormal */
+        F("3e-324", 4.9406564584124654e-324);
+        F("2.5e-324", 4.9406564584124654e-324);
+        F("7.4e-324", 4.9406564584124654e-324);
+        F("7.5e-324", 9.8813129168249309e-324);
+        F("2.2250738585072011e-308", 2.2250738585072011e-308); /* largest subnormal region */
+        F("2.2250738585072012e-308", 2.2250738585072012e-308);
+        F("2.225073858507201136e-308", 2.225073858507201136e-308);
+        F("4.4501477170144023e-308", 4.4501477170144023e-308);
+        F("1.7976931348623157e308", 1.7976931348623157e308);
+        F("1.7976931348623158e308", 1.7976931348623157e308);
+        F("1.7976931348623159e308", HUGE_VAL);
+        F("9999999999999999999e289", 9999999999999999999e289);
+        F("9999999999999999999e290", HUGE_VAL);
+        F("17976931348623157e292", 1.7976931348623157e308);
+        F("1e308", 1e308);
+        F("8.98846567431158e307", 8.98846567431158e307);
+        F("1e23", 1e23);
+        FI("9007199254740993e3", 9007199254740993e3, 9007199254740993000LL);
+        F("123456789012345678e-10", 123456789012345678e-10);
+        F("1844674407370955161.5", 1844674407370955161.5);
+        /* exact ties (<= 19 digits): round half to even */
+        FI("9007199254740995.0", 9007199254740996.0, 9007199254740995LL);
+        FI("9007199254740993e0", 9007199254740992.0, 9007199254740993LL);
+        FI("18014398509481986.0", 18014398509481984.0, 18014398509481986LL);
+        FI("18014398509481990E0", 18014398509481992.0, 18014398509481990LL);
+        F("4503599627370496.5", 4503599627370496.0);     /* 2^52 + 1/2 */
+        F("4503599627370497.5", 4503599627370498.0);     /* 2^52 + 3/2 */
+        F("45035996273704975e-1", 4503599627370498.0);
+        F("2251799813685248.25", 2251799813685248.0);    /* 2^51 + 1/4 */
+        F("2251799813685248.75", 2251799813685249.0);    /* 2^51 + 3/4 */
+        F("1125899906842624.125", 1125899906842624.0);   /* 2^50 + 1/8, q = -3 */
+        F("1125899906842624.375", 1125899906842624.5);
+        F("562949953421312.0625", 562949953421312.0);    /* 2^49 + 1/16, q = -4 */
+        F("562949953421312.1875", 562949953421312.25);
+        F("4503599627370496.4999999", 4503599627370496.0);
+        F("4503599627370496.5000001", 4503599627370497.0);
+        /* exact values spelled with negative exponents and trailing zeros */
+        FI("85071585855778390e-1", 8507158585577839.0, 8507158585577839LL);
+        FI("9007199254740993000e-3", 9007199254740992.0, 9007199254740993LL);
+        FI("8.507158585577839E15", 8507158585577839.0, 8507158585577839LL);
+        /* big integers (<= 19 digits + zeros) */
+        check_bigint("9999999999999999999", 9999999999999999999.0);
+        check_bigint("18446744073709551615", 18446744073709551615.0);
+        check_bigint("10000000000000000000000", 1e22);
+        check_bigint("9223372036854775809000", 9223372036854775809000.0);
+        if (stat_eisel_lemire - el0 < 40)
+            FAIL("Eisel-Lemire decided only %llu of the edge cases", stat_eisel_lemire - el0);
+        (void)slow0;
+    }
+
+    /* Eisel-Lemire against strtod: 1-19 digit mantissas, every exponent of the table and a
+     * little beyond, and integer mantissas scaled into the subnormal range. */
+    {
+        unsigned long long seed = 0x2545F4914F6CDD1DULL, el0 = stat_eisel_lemire;
+        unsigned long long und0 = stat_el_undecided, slow0 = stat_slow;
+        char buf[64];
+        long cases = 0;
+        for (int it = 0; it < 400000; it++) {
+            uint64_t w;
+            int q, nd, len;
+            ff_num n;
+            seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17;
+            nd = (it & 3) == 0 ? 17 : (it & 3) == 1 ? 19 : 1 + (int)(seed % 19);
+            seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17;
+            w = ff__pow10_u64[nd - 1] + seed % (nd == 19 ? 9000000000000000000ULL
+                                                       : 9 * ff__pow10_u64[nd - 1]);
+            seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17;
+            if ((it & 7) == 5)
+                q = -342 - nd + (int)(seed % 40); /* subnormals and the table bottom */
+            else if ((it & 7) == 6)
+                q = 290 + (int)(seed % 20);       /* near overflow */
+            else
+                q = (int)(seed % 651) - 342;
+            len = snprintf(buf, sizeof buf, "%s%llue%d", (seed >> 40) & 1 ? "-" : "",
+                           (unsigned long long)w, q);
+            if (!ff_parse_number(buf, buf + len, &n)) {
+                FAIL("%s rejected", buf);
+                continue;
+            }
+            cases++;
+            if (bits(n.d) != bits(strtod(buf, NULL)))
+                FAIL("%s: %.17g vs strtod %.17g", buf, n.d, strtod(buf, NULL));
+        }
+        /* nearly everything in range must be decided without strtod */
+        if (stat_eisel_lemire - el0 + (stat_clinger) < (unsigned long long)cases * 9 / 10)
+            FAIL("Eisel-Lemire decided %llu of %ld (undecided %llu, slow %llu)",
+                 stat_eisel_lemire - el0, cases, stat_el_undecided - und0, stat_slow - slow0);
+        printf("eisel-lemire: %llu decided, %llu undecided, %llu slow of %ld\n",
+               stat_eisel_lemire - el0, stat_el_undecided - und0, stat_slow - slow0, cases);
     }
 
     FF_TEST_DONE("test_numparse");

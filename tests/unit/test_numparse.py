@@ -372,3 +372,207 @@ def test_orjson_type_parity(text: bytes) -> None:
         if kind == BIGINT:  # orjson turns integers beyond uint64 into floats
             assert b"." not in text and b"e" not in text.lower()
         check(text)  # the value itself is judged against float(), not orjson
+
+
+# ---------------------------------------------------------------------------------------------
+# Eisel-Lemire (numparse.h step 3): <= 19 significant digits with any exponent in [-342, 308]
+# are decided in integer arithmetic from the 128-bit powers of five in pow5_table.h; > 19
+# digits, exponents beyond the table and the rare undecided products go to strtod.
+
+
+def test_pow5_table_is_generated() -> None:
+    """pow5_table.h is exactly what tools/gen_pow5.py produces (which also proves the table
+    entries and the floor(log2 5^q) formula against Python integers)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "tools" / "gen_pow5.py"
+    if not path.exists():
+        pytest.skip("source tree not available")
+    spec = importlib.util.spec_from_file_location("gen_pow5", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--check"]) == 0
+    # the definition, independently: T(q) = floor(5^q * 2^(127 - floor(log2 5^q)))
+    for q in (-342, -100, -28, -27, -5, -1, 0, 1, 27, 28, 55, 56, 200, 308):
+        t = mod.truncated_pow5(q)
+        e = mod.floor_log2_pow5(q)
+        assert Decimal(2) ** e <= Decimal(5) ** q < Decimal(2) ** (e + 1) or q == 0
+        with localcontext() as ctx:
+            ctx.prec = 200
+            exact = Decimal(5) ** q * Decimal(2) ** (127 - e)
+        assert t == int(exact.to_integral_value(rounding="ROUND_FLOOR")), q
+
+
+def _spell(digits: str, exp10: int, rng_pick: int) -> bytes:
+    """``digits`` (no leading zero) * 10^exp10 in one of several JSON spellings."""
+    n = len(digits)
+    if rng_pick == 0:
+        return f"{digits}e{exp10}".encode()
+    if rng_pick == 1:  # d.ddddE<exp>, Java style
+        return f"{digits[0]}.{digits[1:] or '0'}E{exp10 + n - 1}".encode()
+    # plain decimal when it stays short, else scientific
+    point = n + exp10
+    if 0 < point < n:
+        return f"{digits[:point]}.{digits[point:]}".encode()
+    if -8 <= point <= 0:
+        return ("0." + "0" * (-point) + digits).encode()
+    if n <= point <= n + 8:
+        return (digits + "0" * (point - n) + ".0").encode()
+    return f"{digits}E{exp10:+d}".encode().replace(b"+", b"")
+
+
+@st.composite
+def decimal_mantissas(draw: st.DrawFn, ndigits: int, exps: st.SearchStrategy[int]) -> bytes:
+    first = draw(st.sampled_from("123456789"))
+    rest = draw(st.text("0123456789", min_size=ndigits - 1, max_size=ndigits - 1))
+    sign = draw(st.sampled_from(["", "-"]))
+    return sign.encode() + _spell(first + rest, draw(exps), draw(st.integers(0, 2)))
+
+
+ANY_EXP = st.one_of(
+    st.integers(-30, 30),
+    st.integers(-360, 330),
+    st.integers(-345, -320),  # subnormals and the bottom of the table
+    st.integers(285, 312),  # near DBL_MAX and the top of the table
+)
+
+
+@settings(max_examples=4000)
+@given(decimal_mantissas(17, ANY_EXP))
+@example(b"0.009238296068280027")  # a Greeks gamma of the benchmark frames
+@example(b"9.238296068280027E-3")
+@example(b"1.7976931348623157e308")
+@example(b"4.9406564584124654E-324")
+def test_17_digit_mantissas(text: bytes) -> None:
+    check(text)
+
+
+@settings(max_examples=4000)
+@given(st.integers(16, 19).flatmap(lambda n: decimal_mantissas(n, ANY_EXP)))
+@example(b"9999999999999999999e-342")
+@example(b"9999999999999999999e308")
+@example(b"1000000000000000000e-361")
+@example(b"1844674407370955161.5")
+@example(b"9223372036854775807e-5")
+def test_16_to_19_digit_mantissas(text: bytes) -> None:
+    check(text)
+
+
+@settings(max_examples=2000)
+@given(st.integers(20, 40).flatmap(lambda n: decimal_mantissas(n, ANY_EXP)))
+def test_more_than_19_digits(text: bytes) -> None:
+    check(text)
+
+
+@settings(max_examples=3000)
+@given(
+    st.integers(1, 19).flatmap(
+        lambda n: decimal_mantissas(
+            n,
+            st.one_of(
+                st.integers(-342 - 19, -342 + 2),
+                st.integers(-330, -300),
+                st.integers(300, 310),
+                st.integers(-400, -343),
+                st.integers(309, 400),
+            ),
+        )
+    )
+)
+@example(b"1e-342")
+@example(b"1e-343")
+@example(b"2.4703282292062328e-324")
+@example(b"2.4703282292062327e-324")
+@example(b"1e308")
+@example(b"1e309")
+@example(b"9e-325")
+@example(b"1.8e308")
+def test_extreme_exponents(text: bytes) -> None:
+    check(text)
+
+
+@settings(max_examples=3000)
+@given(st.integers(1, 2**52 - 1).map(lambda m: struct.unpack("<d", struct.pack("<Q", m))[0]))
+@example(5e-324)
+@example(2.225073858507201e-308)
+def test_subnormals(x: float) -> None:
+    for text in (repr(x), "%.16e" % x, "%.17e" % x, "%.18e" % x, java_double_to_string(x)):
+        check(text.encode())
+        check(b"-" + text.encode())
+
+
+def _ulp_midpoint(x: float) -> Decimal:
+    with localcontext() as ctx:
+        ctx.prec = 1200
+        return (Decimal(x) + Decimal(math.nextafter(x, math.inf))) / 2
+
+
+def _digits_exp(d: Decimal) -> tuple[str, int]:
+    sign, digits, exp = d.normalize().as_tuple()
+    assert isinstance(exp, int) and not sign
+    return "".join(map(str, digits)), exp
+
+
+@st.composite
+def short_midpoints(draw: st.DrawFn) -> bytes:
+    """Exact halfway points between adjacent doubles that need <= 19 significant digits (so
+    Eisel-Lemire itself must see the tie): doubles in [2^47, 2^63], where the midpoint has at
+    most a few binary (hence decimal) fraction digits, spelled with zero, positive or
+    negative decimal exponents -- plus the decimal neighbours one unit away."""
+    e2 = draw(st.integers(47, 62))
+    mant = draw(st.integers(2**52, 2**53 - 1))
+    x = math.ldexp(mant, e2 - 52)
+    digits, exp10 = _digits_exp(_ulp_midpoint(x))
+    assume(len(digits) <= 19)
+    nudge = draw(st.sampled_from([0, 0, 1, -1]))
+    if nudge:
+        digits = str(int(digits) + nudge)
+    pad = draw(st.integers(0, 19 - len(digits)))  # trailing zeros: same value, other w/q
+    digits += "0" * pad
+    exp10 -= pad
+    return draw(st.sampled_from(["", "-"])).encode() + _spell(digits, exp10, draw(st.integers(0, 2)))
+
+
+@settings(max_examples=4000)
+@given(short_midpoints())
+@example(b"9007199254740993")  # 2^53 + 1: tie, even is 2^53
+@example(b"9007199254740995.0")  # tie, even is 2^53 + 4
+@example(b"4503599627370496.5")  # 2^52 + 1/2: tie, even is 2^52
+@example(b"4503599627370497.5")  # tie, even is 2^52 + 2
+@example(b"45035996273704975e-1")
+@example(b"1125899906842624.125")  # 2^50 + 1/8: tie at q = -3
+@example(b"1125899906842624.375")
+@example(b"562949953421312.0625")  # 2^49 + 1/16: tie at q = -4
+@example(b"18014398509481985")  # 2^54 + 1: below the tie point 2^54 + 2
+@example(b"18014398509481986")  # 2^54 + 2: tie, even is 2^54
+@example(b"18014398509481990e0")  # 2^54 + 6: tie, even is 2^54 + 8
+def test_short_halfway_cases(text: bytes) -> None:
+    check(text)
+
+
+@st.composite
+def repr_neighbours(draw: st.DrawFn) -> bytes:
+    """repr(x) with its last digit moved by one, or extended by digits that put it just below,
+    at, or just above the middle of its last decimal place: decimal strings close to the
+    rounding boundaries between x and its neighbours, all within 19 digits."""
+    x = draw(st.floats(min_value=5e-324, allow_nan=False, allow_infinity=False))
+    digits, exp10 = _digits_exp(Decimal(repr(x)))
+    tail = draw(st.sampled_from(["+1", "-1", "5", "49", "51", "4999", "5001", "50", "99", "01"]))
+    if tail in ("+1", "-1"):
+        digits = str(int(digits) + int(tail))
+        assume(digits != "0")
+    else:
+        digits += tail
+        exp10 -= len(tail)
+    assume(len(digits) <= 19)
+    return _spell(digits, exp10, draw(st.integers(0, 2)))
+
+
+@settings(max_examples=4000)
+@given(repr_neighbours())
+@example(b"2.2250738585072012e-308")
+@example(b"2.22507385850720113605e-308")
+def test_repr_neighbours(text: bytes) -> None:
+    check(text)
