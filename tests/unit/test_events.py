@@ -163,3 +163,19 @@ def test_level2_book_keeps_int_and_float_levels() -> None:
     book = polygon_events.Level2Book(pair="BTC-USD", b=[[64210, 0.5], [64209.8, 2]], a=[], t=1)
     assert book.to_dict() == {"ev": "XL2", "pair": "BTC-USD", "b": [[64210, 0.5], [64209.8, 2]], "a": [], "t": 1}
     assert type(book.bid_prices[0][0]) is int and type(book.bid_prices[1][1]) is int
+
+
+def test_polygon_event_type_attribute_and_absent_floats_are_nan_in_records() -> None:
+    import numpy as np
+
+    from fastfeed._native.ring import RecordRing
+    from fastfeed._native.symbols import SymbolTable
+
+    t = polygon_events.EquityTrade(sym="AAPL", p=1.5)
+    assert t.event_type == "T" and t.to_dict()["ev"] == "T"
+    assert t.size is None                        # absent key
+    ring = RecordRing("EquityTrade", "T", t._RTYPE, SymbolTable(), 8)
+    cons = ring.consumer()
+    ring.push(t.record)
+    arr = cons.drain().to_numpy()
+    assert arr["price"][0] == 1.5 and np.isnan(arr["size"][0])

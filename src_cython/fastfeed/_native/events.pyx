@@ -380,6 +380,7 @@ def build_class_fields(cls, str layout):
         order.append(ev)
         by_name["event_type"] = ev
         by_name["ev"] = ev
+        setattr(cls, "event_type", ev)
     symf = Field({"wire": sym["wire"], "attr": sym["attr"]}, sym.get("bit", -1), "symbol")
     order.append(symf)
     for nm in {sym["attr"], sym["wire"]}:
@@ -397,13 +398,14 @@ def build_class_fields(cls, str layout):
             setattr(cls, nm, f)
         if lay["feed"] == "polygon":
             by_name[fmeta["wire"]] = f
-    # template record: NaN doubles (dxFeed: slots the server did not send), zeros elsewhere
+    # template record: NaN doubles (values the wire did not carry; polygon records also say so
+    # in their presence bits, but a numpy view of a batch shows NaN, not a made-up 0.0), zeros
+    # elsewhere
     tmpl = bytearray(lay["size"])
-    if lay["feed"] == "dxfeed":
-        import struct
-        for fmeta in lay["fields"]:
-            if fmeta["kind"] == "f64":
-                struct.pack_into("<d", tmpl, fmeta["offset"], float("nan"))
+    import struct
+    for fmeta in lay["fields"]:
+        if fmeta["kind"] == "f64":
+            struct.pack_into("<d", tmpl, fmeta["offset"], float("nan"))
     cls.LAYOUT = layout
     cls._ORDER = tuple(order)
     cls._BY_NAME = by_name
