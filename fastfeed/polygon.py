@@ -32,9 +32,10 @@ package; handlers get one plain ``dict`` per event with the wire keys and values
 * an ``ev`` without a handler is ignored (the package raised ``KeyError``);
 * a ``str`` of symbols without a ``.`` is one ticker (``"AAPL"`` -> ``T.AAPL``); a ``str`` with
   a ``.`` is sent verbatim as channels (``"T.AAPL,Q.MSFT"``), as the package does;
-* handlers of different ``ev`` codes are called type by type for each socket read (the order
-  *within* one ``ev`` code is the wire order); unknown wire keys (fields fastfeed's records do
-  not know) are not in the dicts.
+* dict and event handlers are called in wire order, across ``ev`` codes too (records carry a
+  wire sequence; ``deliver="batch"`` handlers get one batch per type and socket read); wire
+  keys fastfeed's records do not know (a field polygon adds in future) are not in the dicts:
+  the decoder counts them (``stats``) so the gap is visible.
 
 Beyond the package: ``deliver="event"`` hands handlers fastfeed event objects
 (``fastfeed.polygon_events``) and ``deliver="batch"`` whole :class:`fastfeed.EventBatch` es
@@ -158,6 +159,9 @@ class _Stop(Exception):
         self.error = error
 
 
+_MERGED = object()  # backlog tag: a wire-order run over several batches
+
+
 class _Entry:
     __slots__ = ("fn", "deliver")
 
@@ -236,7 +240,8 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         self._handlers: dict[str, _Entry] = {}
         self._consumers: dict[str, Any] = {}
         self._status_q: collections.deque[Any] = collections.deque()
-        self._backlog: list[tuple[str, Any, int]] = []
+        # (ev, batch, i), or (_MERGED, evs, batches, order, i) for a wire-order run
+        self._backlog: list[tuple[Any, ...]] = []
         # reconnect policy (handle_messages arguments)
         self._reconnect_enabled = False
         self._max_attempts: int | None = 5
@@ -507,22 +512,77 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         except Exception as exc:
             self._on_handler_error("status", exc)
 
+    async def _run_merged(self, evs: list[str], batches: list[Any], order: bytes,
+                          start: int) -> None:
+        """Per-event handlers of several types, called in wire order (see pgdict.merge_order)."""
+        from fastfeed._native.pgdict import dispatch_merged
+
+        entries = [self._handlers.get(ev) for ev in evs]
+        handlers = [e.fn if e is not None else None for e in entries]
+        as_dicts = [e is not None and e.deliver == "dict" for e in entries]
+        n = len(order)
+        i = start
+        while i < n:
+            i, value, is_exc, b = dispatch_merged(batches, handlers, as_dicts, order, i)
+            if is_exc:
+                if i < n:
+                    self._backlog.append((_MERGED, evs, batches, order, i))
+                self._on_handler_error(evs[b], value)
+                if self._backlog and self._backlog[-1][2] is batches:
+                    self._backlog.pop()
+            elif value is not None and inspect.isawaitable(value):
+                try:
+                    await value
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    if i < n:
+                        self._backlog.append((_MERGED, evs, batches, order, i))
+                    self._on_handler_error(evs[b], exc)
+                    if self._backlog and self._backlog[-1][2] is batches:
+                        self._backlog.pop()
+
     async def _dispatch_available(self) -> int:
-        """Hand everything received so far to the handlers; returns the number of events."""
+        """Hand everything received so far to the handlers; returns the number of events.
+
+        Per-event handlers (dicts, event objects) are called in wire order across event types
+        (a T, then a Q, then a T ... as the frames had them); ``deliver="batch"`` handlers get
+        one EventBatch per type.
+        """
+        from fastfeed._native.pgdict import merge_order
+
         count = 0
         while self._backlog:
-            ev, batch, i = self._backlog.pop(0)
-            count += len(batch) - i
-            await self._run_batch(ev, batch, i)
+            item = self._backlog.pop(0)
+            if item[0] is _MERGED:
+                _, evs, batches, order, i = item
+                count += len(order) - i
+                await self._run_merged(evs, batches, order, i)
+            else:
+                ev, batch, i = item
+                count += len(batch) - i
+                await self._run_batch(ev, batch, i)
         while self._status_q:
             count += 1
             await self._run_status(self._status_q.popleft())
+        per_event: list[tuple[str, Any]] = []
         for ev, cons in list(self._consumers.items()):
             batch = cons.drain()
-            if batch:
-                self._note_batch(batch)
-                count += len(batch)
+            if not batch:
+                continue
+            self._note_batch(batch)
+            count += len(batch)
+            entry = self._handlers.get(ev)
+            if entry is not None and entry.deliver == "batch":
                 await self._run_batch(ev, batch, 0)
+            else:
+                per_event.append((ev, batch))
+        if len(per_event) == 1:
+            await self._run_batch(per_event[0][0], per_event[0][1], 0)
+        elif per_event:
+            evs = [ev for ev, _ in per_event]
+            batches = [b for _, b in per_event]
+            await self._run_merged(evs, batches, merge_order(batches), 0)
         return count
 
     def _has_pending(self) -> bool:

@@ -230,7 +230,7 @@ class Streamer(ConnectionManager):
         frames = self._frames_done + (int(listener.n_frames) if listener is not None else 0)
         gaps = self._gaps  # every cursor reports its losses through _note_batch
         ts = int(core.ts_recv)
-        return {
+        out: dict[str, Any] = {
             "frames": frames,
             "messages": int(core.n_messages),
             "events": int(core.n_events),
@@ -242,3 +242,6 @@ class Streamer(ConnectionManager):
             "reconnects": self.n_reconnects,
             "last_recv_time": ts / 1e9 if ts else None,
         }
+        for key, value in core.stats.items():   # feed-specific counters (unknown_keys, ...)
+            out.setdefault(key, value)
+        return out

@@ -13,3 +13,11 @@ def dispatch_dicts(
 def dispatch_events(
     batch: EventBatch, start: int, handler: Callable[[Any], Any]
 ) -> tuple[int, Any, bool]: ...
+def merge_order(batches: list[EventBatch]) -> bytes: ...
+def dispatch_merged(
+    batches: list[EventBatch],
+    handlers: list[Callable[[Any], Any] | None],
+    as_dicts: list[bool],
+    order: bytes,
+    start: int,
+) -> tuple[int, Any, bool, int]: ...

@@ -21,7 +21,7 @@ from cpython.long cimport PyLong_FromLongLong
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 
 cdef extern from "<string.h>" nogil:
@@ -309,3 +309,94 @@ def dispatch_events(EventBatch batch, Py_ssize_t start, handler):
         if r is not None:
             return (k + 1, r, False)
     return (n, None, False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Wire order across event types. Each type has its own ring, so one socket read's T and Q
+# events arrive here as separate batches; the polygon decoder stamps every record's header
+# `flags` with a per-decoder 16-bit sequence and `ts_recv` with the read's time. Ordering by
+# (ts_recv, seq as a serial number) restores the order of the wire: ts_recv orders reads, and
+# within one read (far fewer than 32768 events) the 16-bit sequence never wraps ambiguously.
+
+DEF MAX_MERGE = 64
+
+cdef inline bint _before(const char *a, const char *b) noexcept:
+    cdef int64_t ta = (<const int64_t *>(a + 8))[0]
+    cdef int64_t tb = (<const int64_t *>(b + 8))[0]
+    if ta != tb:
+        return ta < tb
+    return <int16_t>(<uint16_t>((<const uint16_t *>(a + 2))[0] - (<const uint16_t *>(b + 2))[0])) < 0
+
+
+def merge_order(list batches):
+    """Wire order of the events of ``batches`` (polygon EventBatches of different types): a
+    ``bytes`` holding, for each event in turn, the index of the batch it comes from."""
+    cdef Py_ssize_t nb = len(batches)
+    if nb > MAX_MERGE:
+        raise ValueError("too many batches to merge")
+    cdef Py_ssize_t pos[MAX_MERGE]
+    cdef Py_ssize_t cnt[MAX_MERGE]
+    cdef Py_ssize_t size[MAX_MERGE]
+    cdef const char *buf[MAX_MERGE]
+    cdef Py_ssize_t total = 0, j, b, best
+    cdef EventBatch eb
+    for b in range(nb):
+        eb = <EventBatch>batches[b]
+        pos[b] = 0
+        cnt[b] = eb._n
+        size[b] = eb._rec_size
+        buf[b] = eb._buf
+        total += eb._n
+    out = bytearray(total)
+    cdef unsigned char *o = out
+    for j in range(total):
+        best = -1
+        for b in range(nb):
+            if pos[b] < cnt[b] and (best < 0 or _before(buf[b] + pos[b] * size[b],
+                                                        buf[best] + pos[best] * size[best])):
+                best = b
+        o[j] = <unsigned char>best
+        pos[best] += 1
+    return bytes(out)
+
+
+def dispatch_merged(list batches, list handlers, list as_dicts, bytes order, Py_ssize_t start):
+    """Call ``handlers[b](item)`` for the events of ``batches`` in ``order`` (from
+    :func:`merge_order`), from position ``start``; ``item`` is a dict when ``as_dicts[b]``, else
+    an event object. A ``None`` handler skips its batch. Returns ``(next_position, value,
+    is_exception, batch_index)`` with the same early-stop protocol as :func:`dispatch_events`."""
+    cdef Py_ssize_t nb = len(batches)
+    if nb > MAX_MERGE or len(handlers) != nb or len(as_dicts) != nb:
+        raise ValueError("batches, handlers and as_dicts must have the same length (<= 64)")
+    cdef Py_ssize_t pos[MAX_MERGE]
+    cdef Py_ssize_t total = len(order), j, b
+    cdef const unsigned char *o = <const unsigned char *>PyBytes_AS_STRING(order)
+    cdef EventBatch eb
+    cdef const char *rec
+    cdef Plan plan
+    for b in range(nb):
+        pos[b] = 0
+    for j in range(start):
+        pos[o[j]] += 1
+    for j in range(start, total):
+        b = o[j]
+        eb = <EventBatch>batches[b]
+        rec = eb._buf + pos[b] * eb._rec_size
+        pos[b] += 1
+        handler = handlers[b]
+        if handler is None:
+            continue
+        if as_dicts[b]:
+            plan = _plan_of(rec)
+            if plan is None:
+                continue
+            item = _build(plan, rec, eb.symbols)
+        else:
+            item = make_event(eb.event_class, rec, eb._rec_size, eb.symbols)
+        try:
+            r = handler(item)
+        except Exception as exc:
+            return (j + 1, exc, True, b)
+        if r is not None:
+            return (j + 1, r, False, b)
+    return (total, None, False, -1)

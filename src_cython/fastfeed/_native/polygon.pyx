@@ -134,6 +134,7 @@ cdef extern from "fastfeed/polygon_scan.h" nogil:
         uint64_t n_events
         uint64_t n_skipped
         uint64_t n_unknown_ev
+        uint64_t n_unknown_keys
         uint64_t n_status
         uint64_t n_truncated_str
         uint64_t n_overflowed
@@ -553,6 +554,7 @@ cdef class PolygonDecoder(ProtocolCore):
         s = ProtocolCore.stats.__get__(self)
         s.update(
             unknown_ev=self._d.n_unknown_ev,
+            unknown_keys=self._d.n_unknown_keys,
             status=self._d.n_status,
             truncated_strings=self._d.n_truncated_str,
             dropped_items=self._d.n_dropped_items,

@@ -116,10 +116,12 @@ typedef struct ff_pg_dec {
     ff_pg_status_fn status;
     void *ctx;
     int64_t ts_recv;
+    uint16_t seq;                   /* wire order across rings: stamped into ff_header.flags */
     /* counters (cumulative) */
     uint64_t n_events;              /* published */
     uint64_t n_skipped;             /* bad events + unknown ev */
     uint64_t n_unknown_ev;
+    uint64_t n_unknown_keys;        /* keys skipped because no record slot exists for them */
     uint64_t n_status;
     uint64_t n_truncated_str;       /* fixstr values longer than their slot (or with NUL) */
     uint64_t n_overflowed;          /* refused by a full back-pressure ring */
@@ -1166,6 +1168,7 @@ static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
             goto next;
         }
         ff_pg_init_record(L, rec, evs->rtype, d->ts_recv);
+        ((ff_header *)rec)->flags = d->seq++;   /* wire order (mod 2^16) across event types */
 
         /* main pass over the keys */
         p = body;
@@ -1184,6 +1187,7 @@ static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                     goto malformed;
                 f = key ? ff_pg_lookup(L, key) : NULL;
                 if (f == NULL) {
+                    d->n_unknown_keys++;   /* a key fastfeed has no slot for: visible in stats */
                     p = ff_skip_value(p, end);
                 } else if (FF_UNLIKELY(f->kind == FF_PGK_EV)) {
                     uint32_t code2;
