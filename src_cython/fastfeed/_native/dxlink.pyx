@@ -109,6 +109,21 @@ cdef extern from *:
 
     typedef uint32_t (*ff_dx_intern_fn)(void *owner, const char *s, size_t n);
 
+    /* Direct-mapped cache of interned strings of 1..16 bytes: the bytes (zero padded, as two
+     * words), the length and the id.  Ids of a SymbolTable never change and are never reused,
+     * so an entry stays valid for the decoder's lifetime; id 0 (refused) is never cached. */
+    #define FF_DX_SYMC 256
+    typedef struct {
+        uint64_t k0, k1;
+        uint32_t len, id;
+    } ff_dxsym;
+
+    #if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    #  define FF_DX_SWAR 1
+    #else
+    #  define FF_DX_SWAR 0
+    #endif
+
     typedef struct {
         ff_ring *ring[FF_DX_NTYPES];
         const char *tmpl[FF_DX_NTYPES];
@@ -127,6 +142,7 @@ cdef extern from *:
         char *scratch;
         size_t scratch_cap;
         uint64_t overflow_rec[64];   /* where an event goes when its ring refuses it */
+        ff_dxsym symc[FF_DX_SYMC];   /* symbol cache in front of the SymbolTable (see ff_dx_sym) */
         int64_t ts_recv;
         const char *base;
         uint64_t n_overflowed;
@@ -191,41 +207,177 @@ cdef extern from *:
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
         1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-    /* The common shapes "-?ddd" / "-?ddd.ddd" with a mantissa below 2^53 and at most 22
-     * fraction digits: one exact division (Clinger), so the result equals float(text) bit for
-     * bit. Anything else (exponents, long mantissas, leading zeros, malformed) returns NULL and
-     * goes through ff_parse_double. */
+    #if FF_DX_SWAR
+    /* x holds 8 decimal digit values (0..9), the first (most significant) in the low byte:
+     * their value as one number.  Pairs, then quads, then the eight; no lane ever carries
+     * (99, 9999, 99999999 fit their 8-, 16-, 32-bit lanes). */
+    static FF_ALWAYS_INLINE uint64_t ff_dx_swar8(uint64_t x)
+    {
+        x = (x * 10 + (x >> 8)) & 0x00FF00FF00FF00FFULL;
+        x = (x * 100 + (x >> 16)) & 0x0000FFFF0000FFFFULL;
+        return (x * 10000 + (x >> 32)) & 0xFFFFFFFFULL;
+    }
+    #endif
+
+    /* Append the run of decimal digits at q to *w (w = w * 10^k + run) and add its length k to
+     * *nd; returns the first byte after the run.  Eight bytes at a time while eight are
+     * readable: a run of k < 8 digits is converted in the same step by shifting the other
+     * bytes out.  *w is only meaningful while the total stays <= 19 digits (callers check). */
+    static FF_ALWAYS_INLINE const char *
+    ff_dx_digits(const char *q, const char *end, uint64_t *w, int *nd)
+    {
+        uint64_t v = *w;
+        int n = *nd;
+    #if FF_DX_SWAR
+        while (end - q >= 8) {
+            uint64_t c, x, bad;
+            memcpy(&c, q, 8);
+            x = c ^ 0x3030303030303030ULL;   /* digit bytes -> 0..9 */
+            /* high bit of each byte that is not a digit (>= 10 after the xor); carry-free */
+            bad = (((x & 0x7F7F7F7F7F7F7F7FULL) + 0x7676767676767676ULL) | x) & 0x8080808080808080ULL;
+            if (bad == 0) {
+                v = v * 100000000ULL + ff_dx_swar8(x);
+                n += 8;
+                q += 8;
+                continue;
+            }
+            {
+                int k = __builtin_ctzll(bad) >> 3;   /* leading digit bytes, 0..7 */
+                if (k) {
+                    v = v * ff__pow10_u64[k] + ff_dx_swar8(x << (8 * (8 - k)));
+                    n += k;
+                    q += k;
+                }
+            }
+            *w = v;
+            *nd = n;
+            return q;
+        }
+    #endif
+        while (q < end && (unsigned)(*q - '0') < 10u) {
+            v = v * 10 + (uint64_t)(*q - '0');
+            n++;
+            q++;
+        }
+        *w = v;
+        *nd = n;
+        return q;
+    }
+
+    /* "-?(0|[1-9][0-9]{0,18})" in int64 range, not followed by '.', 'e' or 'E': the int64
+     * ff_parse_int64 would return.  Anything else (integral float spellings, out of range,
+     * malformed) returns NULL and goes through ff_parse_int64. */
+    static FF_ALWAYS_INLINE const char *
+    ff_dx_fast_int(const char *p, const char *end, int64_t *out)
+    {
+        const char *q = p, *ds;
+        uint64_t v = 0;
+        int nd = 0, neg = 0;
+        if (*q == '-') { neg = 1; q++; }
+        ds = q;
+        q = ff_dx_digits(q, end, &v, &nd);   /* 19 digits cannot wrap a uint64 */
+        if (nd == 0 || nd > 19 || (nd > 1 && *ds == '0')) return NULL;
+        if (q < end && (*q == '.' || (*q | 0x20) == 'e')) return NULL;
+        if (FF_UNLIKELY(v > (uint64_t)INT64_MAX)) {
+            if (!(neg && v == (uint64_t)INT64_MAX + 1u)) return NULL;
+            *out = INT64_MIN;
+            return q;
+        }
+        *out = neg ? -(int64_t)v : (int64_t)v;
+        return q;
+    }
+
+    /* JSON numbers with at most 19 digits (leading zeros of the fraction included) and an
+     * optional exponent of at most 4 digits: w * 10^q10 exactly, converted by Clinger's fast
+     * path or by Eisel-Lemire (numparse.h), so the result equals float(text) bit for bit.
+     * Anything else (more digits, undecided products, malformed) returns NULL and goes through
+     * ff_parse_double, which decides every case and reports errors. */
     static FF_ALWAYS_INLINE const char *
     ff_dx_fast_double(const char *p, const char *end, double *out)
     {
-    #if FF_NUM_FAST_PATH
         const char *q = p, *ds;
         uint64_t w = 0;
-        ptrdiff_t nd, frac = 0;
-        int neg = 0;
+        int nd = 0, nf = 0, neg = 0;
+        int64_t q10;
         double d;
         if (*q == '-') { neg = 1; q++; }
         ds = q;
-        while (q < end && (unsigned)(*q - '0') < 10u) { w = w * 10 + (uint64_t)(*q - '0'); q++; }
-        nd = q - ds;
+        q = ff_dx_digits(q, end, &w, &nd);
         if (nd == 0 || (nd > 1 && *ds == '0')) return NULL;
         if (q < end && *q == '.') {
             const char *fs = ++q;
-            while (q < end && (unsigned)(*q - '0') < 10u) { w = w * 10 + (uint64_t)(*q - '0'); q++; }
-            frac = q - fs;
-            if (frac == 0) return NULL;
-            nd += frac;
+            int nz = 0;
+            if (w == 0) {   /* "0.000ddd": leading zeros count as exponent, not as digits */
+                while (q < end && *q == '0') q++;
+                nz = (int)(q - fs);
+            }
+            q = ff_dx_digits(q, end, &w, &nf);
+            if (nf + nz == 0) return NULL;
+            q10 = -(int64_t)(nf + nz);
+        } else {
+            q10 = 0;
         }
-        if (nd > 19 || w > (1ULL << 53) || frac > 22 || (q < end && (*q == 'e' || *q == 'E')))
-            return NULL;
-        d = (double)w;
-        if (frac) d /= ff_dx_pow10[frac];
-        *out = neg ? -d : d;
-        return q;
-    #else
-        (void)p; (void)end; (void)out;
-        return NULL;
+        if (nd + nf > 19) return NULL;
+        if (q < end && (*q | 0x20) == 'e') {
+            int xneg = 0, xn = 0;
+            int64_t x = 0;
+            q++;
+            if (q < end && (*q == '-' || *q == '+')) { xneg = (*q == '-'); q++; }
+            while (q < end && (unsigned)(*q - '0') < 10u && xn < 5) {
+                x = x * 10 + (*q - '0');
+                q++;
+                xn++;
+            }
+            if (xn == 0 || xn == 5) return NULL;
+            q10 += xneg ? -x : x;
+        }
+        if (w == 0) {
+            *out = neg ? -0.0 : 0.0;
+            return q;
+        }
+    #if FF_NUM_FAST_PATH
+        if (w <= (1ULL << 53) && q10 >= -22 && q10 <= 22) {
+            d = (double)w;
+            if (q10 < 0) d /= ff_dx_pow10[-q10];
+            else d *= ff_dx_pow10[q10];
+            *out = neg ? -d : d;
+            return q;
+        }
     #endif
+        if (q10 >= FF_POW5_QMIN && q10 <= FF_POW5_QMAX && ff__eisel_lemire(w, q10, &d)) {
+            *out = neg ? -d : d;
+            return q;
+        }
+        return NULL;
+    }
+
+    /* Intern s[0:n) through the symbol cache (1..16 bytes) or straight into the table. */
+    static FF_ALWAYS_INLINE uint32_t ff_dx_sym(ff_dxctx *c, const char *s, size_t n, const char *end)
+    {
+    #if FF_DX_SWAR
+        if (n - 1 < 16) {
+            uint64_t k0 = 0, k1 = 0;
+            ff_dxsym *e;
+            uint32_t id;
+            if (end - s >= 16) {
+                memcpy(&k0, s, 8);
+                memcpy(&k1, s + 8, 8);
+                if (n < 8) { k0 &= ~0ULL >> (64 - 8 * n); k1 = 0; }
+                else if (n == 8) k1 = 0;
+                else k1 &= ~0ULL >> (128 - 8 * n);
+            } else {
+                memcpy(&k0, s, n < 8 ? n : 8);
+                if (n > 8) memcpy(&k1, s + 8, n - 8);
+            }
+            e = &c->symc[((k0 ^ (k1 * 0x9E3779B97F4A7C15ULL) ^ n) * 0xD6E8FEB86659FD93ULL) >> 56];
+            if (FF_LIKELY(e->id != 0 && e->k0 == k0 && e->k1 == k1 && e->len == n)) return e->id;
+            id = c->intern(c->owner, s, n);
+            if (id != 0) { e->k0 = k0; e->k1 = k1; e->len = (uint32_t)n; e->id = id; }
+            return id;
+        }
+    #endif
+        (void)end;
+        return c->intern(c->owner, s, n);
     }
 
     /* Decode one value of kind f->kind at p (p < end) into rec. Returns the pointer past the
@@ -302,7 +454,7 @@ cdef extern from *:
                     if (m < 0) { *err = DXE_SYNTAX; return NULL; }
                     id = c->intern(c->owner, c->scratch, (size_t)m);
                 } else {
-                    id = c->intern(c->owner, s, n);
+                    id = ff_dx_sym(c, s, n, end);
                 }
                 memcpy(slot, &id, 4);
                 return q;
@@ -382,6 +534,12 @@ cdef extern from *:
         }
     }
 
+    static FF_NOINLINE const char *
+    ff_dx_value_slow(ff_dxctx *c, const ff_dxfield *f, const char *p, const char *end, char *rec, int *err)
+    {
+        return ff_dx_value(c, f, p, end, rec, err);
+    }
+
     static inline char *ff_dx_claim(ff_dxctx *c, int rt, uint64_t k)
     {
         char *rec = (char *)ff_ring_slot(c->ring[rt], c->committed[rt] + k);
@@ -432,22 +590,108 @@ cdef extern from *:
         if (p < end && *p == ']') return p + 1;
         for (;;) {
             const char *q;
+            const ff_dxfield *f;
+            char *slot;
+            char ch;
             if (FF_UNLIKELY(p >= end)) { ff_dx_fail(c, DXE_SYNTAX, rt, NULL, p, 0); return NULL; }
             if (fi == 0) rec = ff_dx_claim(c, rt, written);
-            q = ff_dx_value(c, &fields[fi], p, end, rec, &err);
-            if (FF_UNLIKELY(q == NULL)) { ff_dx_fail(c, err, rt, fields[fi].name, p, nf); return NULL; }
+            f = &fields[fi];
+            slot = rec + f->off;
+            ch = *p;
+            /* Fast paths for the common spellings of the common kinds; everything else (and
+             * every error) goes through ff_dx_value, so results and errors are the same. */
+            switch (f->kind) {
+            case DXK_F64: {
+                double d;
+                if (FF_LIKELY((unsigned)(ch - '0') < 10u || ch == '-')) {
+                    q = ff_dx_fast_double(p, end, &d);
+                    if (FF_LIKELY(q != NULL)) { memcpy(slot, &d, 8); break; }
+                }
+                q = ff_dx_value_slow(c, f, p, end, rec, &err);
+                break;
+            }
+            case DXK_I64: {
+                int64_t v;
+                if (ch == '0' && end - p >= 2 && (p[1] == ',' || p[1] == ']')) {
+                    memset(slot, 0, 8);
+                    q = p + 1;
+                    break;
+                }
+                if (FF_LIKELY((unsigned)(ch - '0') < 10u || ch == '-')) {
+                    q = ff_dx_fast_int(p, end, &v);
+                    if (FF_LIKELY(q != NULL)) { memcpy(slot, &v, 8); break; }
+                }
+                q = ff_dx_value_slow(c, f, p, end, rec, &err);
+                break;
+            }
+            case DXK_I32: {
+                int64_t v;
+                if (ch == '0' && end - p >= 2 && (p[1] == ',' || p[1] == ']')) {
+                    memset(slot, 0, 4);
+                    q = p + 1;
+                    break;
+                }
+                if (FF_LIKELY((unsigned)(ch - '0') < 10u || ch == '-')) {
+                    q = ff_dx_fast_int(p, end, &v);
+                    if (FF_LIKELY(q != NULL && v >= INT32_MIN && v <= INT32_MAX)) {
+                        int32_t v32 = (int32_t)v;
+                        memcpy(slot, &v32, 4);
+                        break;
+                    }
+                }
+                q = ff_dx_value_slow(c, f, p, end, rec, &err);
+                break;
+            }
+            case DXK_SYMBOL:
+            case DXK_STR: {
+                const char *s;
+                size_t n;
+                int esc;
+                if (FF_LIKELY(ch == '"')) {
+                    q = ff_scan_string(p, end, &s, &n, &esc);
+                    if (FF_LIKELY(q != NULL && !esc)) {
+                        uint32_t id = ff_dx_sym(c, s, n, end);
+                        memcpy(slot, &id, 4);
+                        break;
+                    }
+                }
+                q = ff_dx_value_slow(c, f, p, end, rec, &err);
+                break;
+            }
+            case DXK_CHAR: {
+                /* one printable ASCII character: "X" */
+                unsigned char c1;
+                if (FF_LIKELY(ch == '"' && end - p >= 3 && p[2] == '"')) {
+                    c1 = (unsigned char)p[1];
+                    if (FF_LIKELY(c1 >= 0x20 && c1 < 0x80 && c1 != '"' && c1 != 0x5C)) {
+                        uint32_t cp = c1;
+                        memcpy(slot, &cp, 4);
+                        q = p + 3;
+                        break;
+                    }
+                }
+                q = ff_dx_value_slow(c, f, p, end, rec, &err);
+                break;
+            }
+            default:
+                q = ff_dx_value_slow(c, f, p, end, rec, &err);
+                break;
+            }
+            if (FF_UNLIKELY(q == NULL)) { ff_dx_fail(c, err, rt, f->name, p, nf); return NULL; }
             p = q;
-            if (FF_UNLIKELY(p < end && (*p == ' ' || *p == '\\n' || *p == '\\r' || *p == '\\t')))
-                p = ff_skip_ws(p, end);
             if (++fi == nf) {
                 fi = 0;
                 if (FF_LIKELY(rec != ovf)) written++;
                 else c->n_overflowed++;
             }
             if (FF_UNLIKELY(p >= end)) { ff_dx_fail(c, DXE_SYNTAX, rt, NULL, p, 0); return NULL; }
+            if (FF_UNLIKELY((unsigned char)*p <= ' ')) {
+                p = ff_skip_ws(p, end);
+                if (FF_UNLIKELY(p >= end)) { ff_dx_fail(c, DXE_SYNTAX, rt, NULL, p, 0); return NULL; }
+            }
             if (FF_LIKELY(*p == ',')) {
                 p++;
-                if (FF_UNLIKELY(p < end && (*p == ' ' || *p == '\\n' || *p == '\\r' || *p == '\\t')))
+                if (FF_UNLIKELY(p < end && (unsigned char)*p <= ' '))
                     p = ff_skip_ws(p, end);
                 continue;
             }
