@@ -476,26 +476,44 @@ class AsyncStreamClient(FanoutMixin, Streamer):
                 self._on_handler_error(ev, exc)
             return
         loop_fn = dispatch_dicts if entry.deliver == "dict" else dispatch_events
+        fn = entry.fn
+
+        def step(i: int) -> tuple[int, Any, bool, str]:
+            j, value, is_exc = loop_fn(batch, i, fn)
+            return j, value, is_exc, ev
+
+        await self._drive(step, n, start, lambda i: (ev, batch, i))
+
+    async def _drive(self, step: Callable[[int], tuple[int, Any, bool, str]], n: int, start: int,
+                     resume: Callable[[int], tuple[Any, ...]]) -> None:
+        """Run a C dispatch loop (pgdict) from ``start`` to ``n``.
+
+        ``step(i)`` calls handlers from position ``i`` and stops early on an awaitable (awaited
+        here, so async handlers run in order) or an exception (logged, or re-raised with
+        ``handler_errors="raise"``: then ``resume(i)`` stays in the backlog and the next
+        ``handle_messages()`` goes on from the next event -- nothing received is skipped).
+        """
         i = start
         while i < n:
-            i, value, is_exc = loop_fn(batch, i, entry.fn)
+            i, value, is_exc, ev = step(i)
             if is_exc:
-                if i < n:
-                    self._backlog.append((ev, batch, i))
-                self._on_handler_error(ev, value)
-                if self._backlog and self._backlog[-1][1] is batch:
-                    self._backlog.pop()
+                exc = value
             elif value is not None and inspect.isawaitable(value):
                 try:
                     await value
+                    continue
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:
-                    if i < n:
-                        self._backlog.append((ev, batch, i))
-                    self._on_handler_error(ev, exc)
-                    if self._backlog and self._backlog[-1][1] is batch:
-                        self._backlog.pop()
+                except Exception as e:
+                    exc = e
+            else:
+                continue
+            entry = resume(i) if i < n else None
+            if entry is not None:
+                self._backlog.append(entry)
+            self._on_handler_error(ev, exc)
+            if entry is not None:
+                self._backlog.pop()
 
     async def _run_status(self, ev: Any) -> None:
         entry = self._handlers.get("status")
@@ -520,27 +538,12 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         entries = [self._handlers.get(ev) for ev in evs]
         handlers = [e.fn if e is not None else None for e in entries]
         as_dicts = [e is not None and e.deliver == "dict" for e in entries]
-        n = len(order)
-        i = start
-        while i < n:
-            i, value, is_exc, b = dispatch_merged(batches, handlers, as_dicts, order, i)
-            if is_exc:
-                if i < n:
-                    self._backlog.append((_MERGED, evs, batches, order, i))
-                self._on_handler_error(evs[b], value)
-                if self._backlog and self._backlog[-1][2] is batches:
-                    self._backlog.pop()
-            elif value is not None and inspect.isawaitable(value):
-                try:
-                    await value
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    if i < n:
-                        self._backlog.append((_MERGED, evs, batches, order, i))
-                    self._on_handler_error(evs[b], exc)
-                    if self._backlog and self._backlog[-1][2] is batches:
-                        self._backlog.pop()
+
+        def step(i: int) -> tuple[int, Any, bool, str]:
+            j, value, is_exc, b = dispatch_merged(batches, handlers, as_dicts, order, i)
+            return j, value, is_exc, evs[b] if b >= 0 else ""
+
+        await self._drive(step, len(order), start, lambda i: (_MERGED, evs, batches, order, i))
 
     async def _dispatch_available(self) -> int:
         """Hand everything received so far to the handlers; returns the number of events.

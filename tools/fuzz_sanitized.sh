@@ -19,7 +19,7 @@ for target in fuzz/fuzz_*.py; do
     echo "--- $target (${secs}s, ASan+UBSan)"
     if ! PYTHONPATH="$PWD/$out" LD_PRELOAD="$asan:$ubsan" \
         ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-        FUZZ_SECONDS="$secs" "$PY" "$target"; then
+        "$PY" "$target" --seconds "$secs"; then
         status=1
     fi
 done
