@@ -32,10 +32,9 @@ import copy
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Generator, Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from types import TracebackType
 from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import orjson
@@ -928,19 +927,6 @@ class AlertStreamer(ConnectionManager):
 
     # ------------------------------------------------------------------ lifecycle
 
-    def __await__(self) -> Generator[Any, None, AlertStreamer]:
-        return self._open().__await__()
-
-    async def _open(self) -> AlertStreamer:
-        await self.start()
-        return self
-
-    async def __aenter__(self) -> AlertStreamer:
-        return await self._open()
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.close()
 
     async def close(self) -> None:
         """Close for good: no reconnect; pending listen() loops end after what they hold."""

@@ -57,15 +57,15 @@ import os
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from fastfeed._loop import install_uvloop_policy
 from fastfeed.errors import (
     AuthenticationError,
     ConnectionClosedError,
-    FastFeedError,
     StreamerError,
 )
 
@@ -397,6 +397,24 @@ class ConnectionManager:
     def error(self) -> BaseException | None:
         """The fatal error that stopped the streamer, if any."""
         return self._error
+
+    # ------------------------------------------------------------------ lifecycle
+    # ``await Streamer(...)`` and ``async with Streamer(...)`` connect and wait until ready
+    # (tastytrade's streamers); exiting closes for good.
+
+    def __await__(self) -> Generator[Any, None, Self]:
+        return self._open().__await__()
+
+    async def _open(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aenter__(self) -> Self:
+        return await self._open()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
 
     async def start(self) -> None:
         """Start the connection loop and wait until the first connection is ready."""

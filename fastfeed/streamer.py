@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import time
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from fastfeed._connection import ConnectionManager
@@ -150,7 +150,7 @@ class Streamer(ConnectionManager):
         """
         return self._listen_batches(self._ring(event_class).consumer())
 
-    async def _listen_batches(self, consumer: Any) -> AsyncIterator[Any]:
+    async def _listen_batches(self, consumer: Any) -> AsyncGenerator[Any, None]:
         try:
             while True:
                 batch = consumer.drain()
@@ -172,19 +172,13 @@ class Streamer(ConnectionManager):
         return self._listen(self._ring(event_class).consumer())
 
     async def _listen(self, consumer: Any) -> AsyncIterator[Any]:
+        batches = self._listen_batches(consumer)
         try:
-            while True:
-                batch = consumer.drain()
-                if batch:
-                    self._note_batch(batch)
-                    for event in batch:
-                        yield event
-                    continue
-                if self._check_end():
-                    return
-                await self._wait()
+            async for batch in batches:
+                for event in batch:
+                    yield event
         finally:
-            consumer.close()
+            await batches.aclose()
 
     def get_event_nowait(self, event_class: Any) -> Any:
         """The next event of the shared per-type cursor, or ``None`` when none is waiting."""

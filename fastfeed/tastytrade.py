@@ -34,9 +34,8 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Generator, Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
-from types import TracebackType
 from typing import Any, Literal
 
 from fastfeed._connection import Callback, Endpoint, _as_symbols
@@ -118,19 +117,6 @@ class DXLinkStreamer(FanoutMixin, Streamer):
 
     # ------------------------------------------------------------------ lifecycle
 
-    def __await__(self) -> Generator[Any, None, DXLinkStreamer]:
-        return self._open().__await__()
-
-    async def _open(self) -> DXLinkStreamer:
-        await self.start()
-        return self
-
-    async def __aenter__(self) -> DXLinkStreamer:
-        return await self._open()
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.close()
 
     # ------------------------------------------------------------------ connection hooks
 
