@@ -63,3 +63,42 @@ def test_numpy_view(benchmark: Any, layout: str) -> None:
         pytest.skip(f"numpy view for {layout} unavailable: {exc}")
     per_event(benchmark, len(batch))
     benchmark(batch.to_numpy)
+
+
+# -- side by side with tastytrade's pydantic models (issue: >= 15x its Quote construction) -----
+
+_TT_QUOTE_VALUES = ["SPY", 0, 0, 0, 1767312000123, "Q", 1767312000120, "Q", 576.88, 576.9, 300.0, 200.0]
+
+
+def _quote_batch_like_tastytrade(n: int = 100) -> Any:
+    """A drained batch of ``n`` Quote records holding the values tastytrade builds below."""
+    from fastfeed.dxfeed import Quote
+
+    syms = symbols_mod.SymbolTable()
+    ring = ring_mod.RecordRing("Quote", "Quote", 1, syms, 1 << 12)
+    cons = ring.consumer()
+    names = Quote.FIELDS
+    q = Quote(**{name: v for name, v in zip(names, _TT_QUOTE_VALUES, strict=True)})
+    raw = bytearray(q.record)
+    raw[4:8] = syms.intern_str("SPY").to_bytes(4, "little")
+    ring.push(bytes(raw) * n)
+    return cons.drain()
+
+
+@pytest.mark.layer("events")
+@pytest.mark.benchmark(group="quote-objects")
+def test_quote_objects_fastfeed(benchmark: Any) -> None:
+    batch = _quote_batch_like_tastytrade()
+    per_event(benchmark, len(batch))
+    out = benchmark(lambda: list(batch))
+    assert out[0].bid_price == 576.88 and out[0].event_symbol == "SPY"
+
+
+@pytest.mark.layer("events")
+@pytest.mark.benchmark(group="quote-objects")
+def test_quote_objects_tastytrade_pydantic(benchmark: Any) -> None:
+    dxfeed = pytest.importorskip("tastytrade.dxfeed", reason="tastytrade is not installed")
+    flat = _TT_QUOTE_VALUES * 100
+    per_event(benchmark, 100)
+    out = benchmark(lambda: dxfeed.Quote.from_stream(flat))
+    assert len(out) == 100 and float(out[0].bid_price) == 576.88
