@@ -302,7 +302,15 @@ cdef extern from *:
         double d;
         if (*q == '-') { neg = 1; q++; }
         ds = q;
-        q = ff_dx_digits(q, end, &w, &nd);
+        /* Prices: the integer part is short; a byte loop beats a SWAR step there (the
+         * fraction, often 8+ digits, takes the SWAR path). */
+        while (q < end && (unsigned)(*q - '0') < 10u) {
+            w = w * 10 + (uint64_t)(*q - '0');
+            q++;
+            if (FF_UNLIKELY(q - ds >= 8)) { q = ff_dx_digits(q, end, &w, &nf); break; }
+        }
+        nd = (int)(q - ds);
+        nf = 0;
         if (nd == 0 || (nd > 1 && *ds == '0')) return NULL;
         if (q < end && *q == '.') {
             const char *fs = ++q;
@@ -349,6 +357,66 @@ cdef extern from *:
             return q;
         }
         return NULL;
+    }
+
+    #if FF_DX_SWAR
+    /* High bit of every byte of v that ends or interrupts a plain JSON string: '"', a
+     * backslash, or a control byte (< 0x20).  Exact for the lowest flagged byte (borrows only
+     * reach bytes above a true match), which is the only one callers use. */
+    static FF_ALWAYS_INLINE uint64_t ff_dx_str_stop(uint64_t v)
+    {
+        const uint64_t ones = 0x0101010101010101ULL;
+        uint64_t a = v ^ (ones * 0x22u), b = v ^ (ones * 0x5Cu);
+        return (((a - ones) & ~a) | ((b - ones) & ~b) | ((v - ones * 0x20u) & ~v)) &
+               0x8080808080808080ULL;
+    }
+    #endif
+
+    static FF_ALWAYS_INLINE uint32_t ff_dx_sym(ff_dxctx *c, const char *s, size_t n, const char *end);
+
+    /* A string of 1..16 bytes without escapes at p ('"'), when 16 (17) bytes after the quote
+     * are readable: found, keyed and looked up in the symbol cache with the same two 8-byte loads.
+     * Returns past the closing quote with *id set (the id ff_dx_sym gives), or NULL (longer,
+     * empty, escaped or malformed strings, or too close to the end: the caller's slow path). */
+    static FF_ALWAYS_INLINE const char *
+    ff_dx_fast_sym(ff_dxctx *c, const char *p, const char *end, uint32_t *id)
+    {
+    #if FF_DX_SWAR
+        const char *s = p + 1;
+        uint64_t k0, k1, m;
+        size_t n;
+        ff_dxsym *e;
+        if (end - s < 16) return NULL;
+        memcpy(&k0, s, 8);
+        memcpy(&k1, s + 8, 8);
+        m = ff_dx_str_stop(k0);
+        if (m) {
+            n = (size_t)(__builtin_ctzll(m) >> 3);
+            if (n == 0 || s[n] != '"') return NULL;
+            k0 &= ~0ULL >> (64 - 8 * n);
+            k1 = 0;
+        } else {
+            m = ff_dx_str_stop(k1);
+            if (m) {
+                n = 8 + (size_t)(__builtin_ctzll(m) >> 3);
+                if (s[n] != '"') return NULL;
+                k1 = n == 8 ? 0 : k1 & (~0ULL >> (128 - 8 * n));
+            } else {
+                if (end - s < 17 || s[16] != '"') return NULL;
+                n = 16;   /* e.g. ".SPXW260320C6000" */
+            }
+        }
+        e = &c->symc[((k0 ^ (k1 * 0x9E3779B97F4A7C15ULL) ^ n) * 0xD6E8FEB86659FD93ULL) >> 56];
+        if (FF_LIKELY(e->id != 0 && e->k0 == k0 && e->k1 == k1 && e->len == n)) {
+            *id = e->id;
+            return s + n + 1;
+        }
+        *id = ff_dx_sym(c, s, n, end);
+        return s + n + 1;
+    #else
+        (void)c; (void)p; (void)end; (void)id;
+        return NULL;
+    #endif
     }
 
     /* Intern s[0:n) through the symbol cache (1..16 bytes) or straight into the table. */
@@ -597,66 +665,58 @@ cdef extern from *:
             if (fi == 0) rec = ff_dx_claim(c, rt, written);
             f = &fields[fi];
             slot = rec + f->off;
+        retry:
             ch = *p;
-            /* Fast paths for the common spellings of the common kinds; everything else (and
-             * every error) goes through ff_dx_value, so results and errors are the same. */
+            /* Fast paths for the common spellings of the common kinds; anything else (leading
+             * whitespace, other spellings, every error) goes to `slow`, i.e. ff_dx_value, so
+             * results and errors are the same. */
             switch (f->kind) {
             case DXK_F64: {
                 double d;
                 if (FF_LIKELY((unsigned)(ch - '0') < 10u || ch == '-')) {
                     q = ff_dx_fast_double(p, end, &d);
-                    if (FF_LIKELY(q != NULL)) { memcpy(slot, &d, 8); break; }
+                    if (FF_LIKELY(q != NULL)) { memcpy(slot, &d, 8); goto done; }
                 }
-                q = ff_dx_value_slow(c, f, p, end, rec, &err);
-                break;
+                goto slow;
             }
             case DXK_I64: {
                 int64_t v;
                 if (ch == '0' && end - p >= 2 && (p[1] == ',' || p[1] == ']')) {
                     memset(slot, 0, 8);
                     q = p + 1;
-                    break;
+                    goto done;
                 }
                 if (FF_LIKELY((unsigned)(ch - '0') < 10u || ch == '-')) {
                     q = ff_dx_fast_int(p, end, &v);
-                    if (FF_LIKELY(q != NULL)) { memcpy(slot, &v, 8); break; }
+                    if (FF_LIKELY(q != NULL)) { memcpy(slot, &v, 8); goto done; }
                 }
-                q = ff_dx_value_slow(c, f, p, end, rec, &err);
-                break;
+                goto slow;
             }
             case DXK_I32: {
                 int64_t v;
                 if (ch == '0' && end - p >= 2 && (p[1] == ',' || p[1] == ']')) {
                     memset(slot, 0, 4);
                     q = p + 1;
-                    break;
+                    goto done;
                 }
                 if (FF_LIKELY((unsigned)(ch - '0') < 10u || ch == '-')) {
                     q = ff_dx_fast_int(p, end, &v);
                     if (FF_LIKELY(q != NULL && v >= INT32_MIN && v <= INT32_MAX)) {
                         int32_t v32 = (int32_t)v;
                         memcpy(slot, &v32, 4);
-                        break;
+                        goto done;
                     }
                 }
-                q = ff_dx_value_slow(c, f, p, end, rec, &err);
-                break;
+                goto slow;
             }
             case DXK_SYMBOL:
             case DXK_STR: {
-                const char *s;
-                size_t n;
-                int esc;
+                uint32_t id;
                 if (FF_LIKELY(ch == '"')) {
-                    q = ff_scan_string(p, end, &s, &n, &esc);
-                    if (FF_LIKELY(q != NULL && !esc)) {
-                        uint32_t id = ff_dx_sym(c, s, n, end);
-                        memcpy(slot, &id, 4);
-                        break;
-                    }
+                    q = ff_dx_fast_sym(c, p, end, &id);
+                    if (FF_LIKELY(q != NULL)) { memcpy(slot, &id, 4); goto done; }
                 }
-                q = ff_dx_value_slow(c, f, p, end, rec, &err);
-                break;
+                goto slow;
             }
             case DXK_CHAR: {
                 /* one printable ASCII character: "X" */
@@ -667,17 +727,23 @@ cdef extern from *:
                         uint32_t cp = c1;
                         memcpy(slot, &cp, 4);
                         q = p + 3;
-                        break;
+                        goto done;
                     }
                 }
-                q = ff_dx_value_slow(c, f, p, end, rec, &err);
-                break;
+                goto slow;
             }
             default:
-                q = ff_dx_value_slow(c, f, p, end, rec, &err);
-                break;
+                goto slow;
             }
+        slow:
+            if (ch == ' ' || ch == '\\n' || ch == '\\r' || ch == '\\t') {
+                p = ff_skip_ws(p, end);
+                if (FF_UNLIKELY(p >= end)) { ff_dx_fail(c, DXE_SYNTAX, rt, NULL, p, 0); return NULL; }
+                goto retry;
+            }
+            q = ff_dx_value_slow(c, f, p, end, rec, &err);
             if (FF_UNLIKELY(q == NULL)) { ff_dx_fail(c, err, rt, f->name, p, nf); return NULL; }
+        done:
             p = q;
             if (++fi == nf) {
                 fi = 0;
@@ -685,17 +751,15 @@ cdef extern from *:
                 else c->n_overflowed++;
             }
             if (FF_UNLIKELY(p >= end)) { ff_dx_fail(c, DXE_SYNTAX, rt, NULL, p, 0); return NULL; }
-            if (FF_UNLIKELY((unsigned char)*p <= ' ')) {
+            ch = *p;
+            if (FF_LIKELY(ch == ',')) { p++; continue; }
+            if (ch == ']') break;
+            if (ch == ' ' || ch == '\\n' || ch == '\\r' || ch == '\\t') {
                 p = ff_skip_ws(p, end);
                 if (FF_UNLIKELY(p >= end)) { ff_dx_fail(c, DXE_SYNTAX, rt, NULL, p, 0); return NULL; }
+                if (*p == ',') { p++; continue; }
+                if (*p == ']') break;
             }
-            if (FF_LIKELY(*p == ',')) {
-                p++;
-                if (FF_UNLIKELY(p < end && (unsigned char)*p <= ' '))
-                    p = ff_skip_ws(p, end);
-                continue;
-            }
-            if (*p == ']') break;
             ff_dx_fail(c, DXE_SYNTAX, rt, NULL, p, 0);
             return NULL;
         }
