@@ -13,7 +13,7 @@ import sys
 from fastfeed.bench._runner import Plan, run_plan
 from fastfeed.bench.scenarios import CLIENTS, SCENARIOS
 
-QUICK_SCENARIOS = ["dxlink-quote100", "polygon-stocks100", "latency"]
+QUICK_SCENARIOS = ["dxlink-quote100", "polygon-stocks100", "latency", "latency-dxlink"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--rate", type=float, default=10_000.0,
                     help="events/s of the paced latency stream (default 10000)")
     ap.add_argument("--quick", action="store_true",
-                    help="CI smoke run (< 60 s): quote100, stocks100 and latency, 1 short run")
+                    help="CI smoke run (< 60 s): quote100, stocks100 and both latency "
+                         "scenarios, 1 short run")
     ap.add_argument("--json", metavar="PATH", help="write every raw figure to PATH (JSON)")
     ap.add_argument("--plot", metavar="PATH",
                     help="write a PNG (throughput bars + latency CDF); needs matplotlib")

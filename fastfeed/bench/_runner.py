@@ -523,7 +523,7 @@ def _make_server(scenario: str, rate: float) -> Any:
     announced in tastytrade's order (the frames' order) whatever the client requested, which
     the protocol allows: clients decode by FEED_CONFIG's ``eventFields``.
     """
-    from fastfeed.bench.payloads import DX_FIELDS, polygon_latency_frame
+    from fastfeed.bench.payloads import DX_FIELDS, dxlink_latency_frame, polygon_latency_frame
 
     frames = _BenchFrames(scenario)
     sc = frames.sc
@@ -554,6 +554,14 @@ def _make_server(scenario: str, rate: float) -> Any:
                 if not chans:
                     return None
                 self.k += 1
+                if sc.latency:
+                    quote = [c for c in chans if any(t == "Quote" for t, _ in c.subs)]
+                    if not quote:
+                        return None
+                    c = quote[self.k % len(quote)]
+                    self._announce(c, ["Quote"])  # FEED_CONFIG once, before the first frame
+                    # stamped last: the frame is written right after this returns
+                    return dxlink_latency_frame(time.monotonic_ns(), self.k, c.number), 1
                 c = chans[self.k % len(chans)]
                 types = sorted({t for t, _ in c.subs if t in DX_FIELDS})
                 pool = frames.dxlink({t: c.number for t in types})

@@ -31,6 +31,7 @@ __all__ = [
     "dxlink_feed_config",
     "dxlink_frame",
     "dxlink_frames",
+    "dxlink_latency_frame",
     "frame_set",
     "polygon_frames",
     "polygon_latency_frame",
@@ -245,6 +246,17 @@ def polygon_latency_frame(stamp_ns: int, seq: int) -> bytes:
     """
     return (f'[{{"ev":"Q","sym":"AAPL","bx":19,"bp":214.28,"bs":2,"ax":12,"ap":214.3,"as":1,'
             f'"c":1,"t":{stamp_ns},"q":{seq},"z":3}}]').encode()
+
+
+def dxlink_latency_frame(stamp_ns: int, seq: int, channel: int = DX_CHANNELS["Quote"]) -> bytes:
+    """A one-Quote COMPACT FEED_DATA frame whose ``eventTime`` is the sender's
+    ``time.monotonic_ns()``, fields in tastytrade's order (:data:`DX_FIELDS`).
+
+    ``eventTime`` is an integer (long) on the wire, so every client reads the stamp back exactly
+    and the consumer computes ``time.monotonic_ns() - event_time``.
+    """
+    return (f'{{"type":"FEED_DATA","channel":{channel},"data":["Quote",["AAPL",{stamp_ns},'
+            f'{seq},0,{_BASE_MS},"Q",{_BASE_MS},"P",214.28,214.3,200.0,100.0]]}}').encode()
 
 
 @dataclass

@@ -190,6 +190,7 @@ def _dx_double_positions(event_type: str) -> tuple[int, ...]:
 
 
 _DX_LAYOUT = {t: (len(DX_FIELDS[t]), _dx_double_positions(t)) for t in DX_FIELDS}
+_DX_EVENT_TIME = {t: DX_FIELDS[t].index("eventTime") for t in DX_FIELDS}
 
 
 def dx_extract(msg: dict[str, Any]) -> int:
@@ -296,16 +297,25 @@ async def tastytrade_streamer_client(url: str, kind: str, duration: float,
         from tastytrade.streamer import MAP_EVENTS
     except ImportError as exc:
         raise Unavailable(f"tastytrade not installed ({exc})") from exc
-    types, per = DXLINK_KINDS[kind]
+    types, per = dx_kind(kind)
     clock = EventClock(duration, frames * per if frames else None)
     session = FakeTastytradeSession(budget_url(url, frames))
     cm = DXLinkStreamer(session)  # type: ignore[arg-type]
     streamer = await cm.__aenter__()
+    lat = clock.latencies
 
-    async def consume(cls: type) -> None:
+    async def count(cls: type) -> None:
         async for _ in streamer.listen(cls):
             if clock.add(1, 0):
                 return
+
+    async def count_latency(cls: Any) -> None:
+        async for ev in streamer.listen(cls):
+            lat.append(time.monotonic_ns() - ev.event_time)
+            if clock.add(1, 0):
+                return
+
+    consume = count_latency if kind == "latency" else count
 
     tasks = [asyncio.ensure_future(consume(MAP_EVENTS[t])) for t in types]
     for t in types:
@@ -325,8 +335,10 @@ async def websockets_dxlink_client(url: str, kind: str, duration: float,
     import orjson
     from websockets.asyncio.client import connect
 
-    types, per = DXLINK_KINDS[kind]
+    types, per = dx_kind(kind)
     clock = EventClock(duration, frames * per if frames else None)
+    latency = kind == "latency"
+    lat = clock.latencies
     dumps = orjson.dumps
     loads = orjson.loads
     ws = await connect(budget_url(url, frames), max_size=None, compression=None,
@@ -341,7 +353,16 @@ async def websockets_dxlink_client(url: str, kind: str, duration: float,
             msg = loads(raw)
             typ = msg["type"]
             if typ == "FEED_DATA":
-                if clock.add(dx_extract(msg)):
+                n = dx_extract(msg)
+                if latency:  # COMPACT rows in DX_FIELDS order: read each row's eventTime
+                    now = time.monotonic_ns()
+                    data = msg["data"]
+                    for k in range(0, len(data), 2):
+                        vals = data[k + 1]
+                        width = _DX_LAYOUT[data[k]][0]
+                        at = _DX_EVENT_TIME[data[k]]
+                        lat.extend(now - vals[i + at] for i in range(0, len(vals), width))
+                if clock.add(n):
                     return
             elif typ == "AUTH_STATE":
                 if msg["state"] == "UNAUTHORIZED":
@@ -367,6 +388,11 @@ async def websockets_dxlink_client(url: str, kind: str, duration: float,
         raise task.exception()  # type: ignore[misc]
     task.cancel()
     return clock.sample()
+
+
+def dx_kind(kind: str) -> tuple[tuple[str, ...], int]:
+    """(event types, events per frame) of a DXLink frame kind; ``"latency"`` = 1-Quote frames."""
+    return (("Quote",), 1) if kind == "latency" else DXLINK_KINDS[kind]
 
 
 def polygon_subscriptions(kind: str) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastfeed.bench import peers
-from fastfeed.bench.payloads import DX_CHANNELS, DXLINK_KINDS, POLYGON_KINDS, dxlink_feed_config
+from fastfeed.bench.payloads import DX_CHANNELS, POLYGON_KINDS, dxlink_feed_config
 from fastfeed.bench.peers import EventClock, Sample, Unavailable
 
 __all__ = ["CLIENTS", "SCENARIOS", "Client", "Scenario", "clients_for"]
@@ -59,6 +59,9 @@ SCENARIOS: dict[str, Scenario] = {
                                  "polygon crypto XL2 books, 10 per frame, 25 levels a side"),
     "latency": Scenario("latency", "polygon", "latency",
                         "paced 1-quote polygon frames stamped with the send time", latency=True),
+    "latency-dxlink": Scenario("latency-dxlink", "dxlink", "latency",
+                               "paced 1-Quote DXLink COMPACT frames, eventTime = the send time",
+                               latency=True),
 }
 
 CLIENTS: dict[str, Client] = {c.name: c for c in (
@@ -66,13 +69,13 @@ CLIENTS: dict[str, Client] = {c.name: c for c in (
            ("dxlink", "polygon"), True),
     Client("ff-batches", "e2e", "fastfeed batches (listen_batches / batch handler)",
            ("dxlink", "polygon"), True, latency=True),
-    Client("ff-listen", "e2e", "fastfeed listen() objects", ("dxlink",), True),
+    Client("ff-listen", "e2e", "fastfeed listen() objects", ("dxlink",), True, latency=True),
     Client("ff-dicts", "e2e", "fastfeed AsyncStreamClient dict handler", ("polygon",), True,
            latency=True),
     Client("tastytrade-decode", "decode", "tastytrade decode path (json + _map_message)",
            ("dxlink",), False),
     Client("tastytrade-streamer", "e2e", "tastytrade DXLinkStreamer.listen()", ("dxlink",),
-           False),
+           False, latency=True),
     Client("polygon-pkg", "decode", "polygon pkg handle_messages (fake WS, sync handler)",
            ("polygon",), False),
     Client("massive", "e2e", "Massive WebSocketClient (stdlib json)", ("polygon",), False),
@@ -85,7 +88,7 @@ CLIENTS: dict[str, Client] = {c.name: c for c in (
 
 def clients_for(scenario: Scenario) -> list[Client]:
     if scenario.latency:
-        return [c for c in CLIENTS.values() if c.latency]
+        return [c for c in CLIENTS.values() if c.latency and scenario.feed in c.feeds]
     return [c for c in CLIENTS.values() if scenario.feed in c.feeds]
 
 
@@ -148,7 +151,7 @@ def measure_ff_decoder(feed: str, kind: str, frames: list[bytes], event_types: l
 
 
 def _dx_classes(kind: str) -> list[Any]:
-    names = DXLINK_KINDS[kind][0]
+    names = peers.dx_kind(kind)[0]
     return _import("fastfeed.dxfeed", *names)
 
 
@@ -158,8 +161,15 @@ async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool,
     classes = _dx_classes(kind)
     if not objects and not hasattr(Streamer, "listen_batches"):
         raise Unavailable("fastfeed.tastytrade.DXLinkStreamer.listen_batches does not exist yet")
-    per = DXLINK_KINDS[kind][1]
+    per = peers.dx_kind(kind)[1]
+    latency = kind == "latency"
     clock = EventClock(duration, frames * per if frames else None)
+    lat = clock.latencies
+    if latency and not objects:
+        try:  # import before the stream starts: a first import inside the loop would
+            import numpy  # noqa: F401  # delay the first events by the import time
+        except ImportError:
+            pass
     # back-pressure: a consumer slower than the flat-out server pauses the socket instead of
     # losing events, so the rate measured is what the consumer really takes in
     cm = Streamer(peers.FakeTastytradeSession(peers.budget_url(url, frames)),
@@ -169,6 +179,19 @@ async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool,
     async def consume_batches(cls: Any) -> None:
         async for batch in streamer.listen_batches(cls):
             if clock.add(len(batch), 1, int(getattr(batch, "gaps", 0) or 0)):
+                return
+
+    async def latency_batches(cls: Any) -> None:
+        async for batch in streamer.listen_batches(cls):
+            now = time.monotonic_ns()
+            lat.extend(now - int(t) for t in _dx_batch_stamps(batch))
+            if clock.add(len(batch), 1, int(getattr(batch, "gaps", 0) or 0)):
+                return
+
+    async def latency_objects(cls: Any) -> None:
+        async for ev in streamer.listen(cls):
+            lat.append(time.monotonic_ns() - ev.event_time)
+            if clock.add(1, 0):
                 return
 
     lost_seen = [0]
@@ -197,7 +220,11 @@ async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool,
                 if clock.add(64, 0, lost_now()):
                     return
 
-    consume: Callable[[Any], Any] = consume_objects if objects else consume_batches
+    consume: Callable[[Any], Any]
+    if latency:
+        consume = latency_objects if objects else latency_batches
+    else:
+        consume = consume_objects if objects else consume_batches
     tasks = [asyncio.ensure_future(consume(c)) for c in classes]
     for c in classes:
         await streamer.subscribe(c, ["*"])
@@ -218,6 +245,14 @@ async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool,
         except Exception:  # noqa: BLE001 - the bench reports, never crashes
             note = ""
     return clock.sample(note)  # no orderly exit: the worker process ends right after
+
+
+def _dx_batch_stamps(batch: Any) -> Any:
+    """The wire ``eventTime`` of every event of a DXLink EventBatch (``event_time``)."""
+    try:
+        return batch.to_numpy()["event_time"].tolist()
+    except Exception:  # noqa: BLE001 - numpy missing or another layout: go through objects
+        return [ev.event_time for ev in batch]
 
 
 def _batch_stamps(batch: Any) -> Any:

@@ -97,3 +97,43 @@ def test_bench_quick_one_scenario(tmp_path: Path) -> None:
     time.sleep(0.2)
     left = [p for p in seen if _alive(p)]
     assert not left, f"processes left behind: {left}"
+
+
+def test_latency_clients_match_the_feed() -> None:
+    from fastfeed.bench.scenarios import SCENARIOS, clients_for
+
+    dx = {c.name for c in clients_for(SCENARIOS["latency-dxlink"])}
+    pg = {c.name for c in clients_for(SCENARIOS["latency"])}
+    assert {"ff-listen", "ff-batches", "websockets-orjson"} <= dx
+    assert "ff-dicts" not in dx and "massive" not in dx
+    assert "ff-dicts" in pg and "ff-listen" not in pg and "tastytrade-streamer" not in pg
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
+@pytest.mark.timeout(90)
+def test_bench_latency_dxlink(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH")
+                                     else "")
+    cmd = [sys.executable, "-m", "fastfeed.bench", "--scenario", "latency-dxlink",
+           "--client", "ff-listen", "--client", "websockets-orjson", "--runs", "1",
+           "--latency-duration", "1", "--json", str(out), "--no-progress"]
+    proc = subprocess.run(cmd, check=False, cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=80)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "latency-dxlink" in proc.stdout
+    doc = json.loads(out.read_text())
+    summary = doc["summary"]["latency-dxlink"]
+    # the baseline reads the stamp from the raw frame: it must always measure
+    ws = summary["websockets-orjson"]
+    assert ws["status"] == "ok", ws
+    assert ws["latency_us"]["p50"]["median"] > 0
+    # fastfeed listen(): measured, or plainly not available (not built)
+    ff = summary["ff-listen"]
+    assert ff["status"] in ("ok", "unavailable"), ff
+    if ff["status"] == "ok":
+        # stamps are the sender's monotonic clock: a sane transit time, not a garbage value
+        assert 0 < ff["latency_us"]["p50"]["median"] < 1e6
+    ids = {t["id"]: t for t in doc["targets"]}
+    assert ids["latency-dx-p99"]["status"] in ("met", "MISSED", "not available")
