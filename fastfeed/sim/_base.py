@@ -60,6 +60,28 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 S2C = "S->C"
 C2S = "C->S"
 
+#: paced sender: when frames are due at least this often (s), it waits for each one with a
+#: precise ``time.sleep`` instead of the loop's timer (about 1 ms steps under uvloop), and
+#: sends one frame at a time instead of catching up in bursts
+PRECISE_GAP = 0.0015
+_timer_slack_set = False
+
+
+def _fine_timer_slack() -> None:
+    """Ask Linux for 1 ns timer slack on this thread (default 50 µs), once, best effort."""
+    global _timer_slack_set
+    if _timer_slack_set:
+        return
+    _timer_slack_set = True
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(29, 1)  # PR_SET_TIMERSLACK
+    except Exception:  # noqa: BLE001, S110 - precision is a nicety, never an error
+        pass
+
 
 class Record(NamedTuple):
     """One recorded websocket message: local monotonic time, connection id, direction, payload."""
@@ -700,14 +722,18 @@ class SimConnection(WSListener):
     async def _paced(self) -> None:
         """Send frames on a schedule of ``rate`` events/s (by events actually sent).
 
-        The loop timer is coarse (about 1 ms), so the sender catches up in small bursts: the
-        average rate is exact, single frames may be early by up to one timer tick.
+        The loop timer is coarse (about 1 ms), so at low rates the sender catches up in small
+        bursts: the average rate is exact, single frames may be early by up to one timer tick.
+        When frames are due at least every :data:`PRECISE_GAP` seconds, see :meth:`_paced_precise`.
         """
         assert self.loop is not None
         loop = self.loop
         srv = self.server
         rate = srv.rate
         epf = max(1, int(srv.events_per_frame))
+        if rate is not None and rate > 0 and epf / rate <= PRECISE_GAP:
+            await self._paced_precise(rate, epf)
+            return
         next_t = loop.time()
         while not self.closed:
             if srv.rate is None or srv.rate != rate or max(1, int(srv.events_per_frame)) != epf:
@@ -741,6 +767,44 @@ class SimConnection(WSListener):
                 self.after_data_sent()
                 next_t += max(1, f[1]) / rate
                 burst += 1
+            await asyncio.sleep(0)
+
+    async def _paced_precise(self, rate: float, epf: int) -> None:
+        """The paced sender for sub-millisecond frame gaps: one frame at a time, on time.
+
+        The wait before each frame is a ``time.sleep`` with 1 ns timer slack (the loop is
+        blocked for at most :data:`PRECISE_GAP`; it runs between frames through
+        ``asyncio.sleep(0)``), timed on ``time.monotonic()`` (uvloop's ``loop.time()`` moves in
+        1 ms steps). A late frame is sent at once and the next ones follow back to back until
+        the schedule is met, so the average rate stays exact.
+        """
+        srv = self.server
+        _fine_timer_slack()
+        clock = time.monotonic
+        next_t = clock()
+        while not self.closed:
+            if srv.rate != rate or max(1, int(srv.events_per_frame)) != epf:
+                return  # mode changed: let _run_pump pick again
+            if self.stalled or self.data_paused or not self.has_data() or self._exhausted():
+                return
+            wait = next_t - clock()
+            if wait > PRECISE_GAP:  # after a pause: the loop's timer for the coarse part
+                await asyncio.sleep(wait - PRECISE_GAP)
+                continue
+            if wait > 0:
+                time.sleep(wait)  # noqa: ASYNC251 - deliberate: the loop timer is too coarse
+            elif wait < -1.0:
+                next_t -= wait + 1.0  # hopelessly behind: do not catch up more than 1 s
+            allowed = self.frames_allowed()
+            if allowed is not None and allowed <= 0:
+                return
+            f = self._next_frame(epf)
+            if f is None:
+                await asyncio.sleep(0)
+                return
+            self.send_data(f[0], f[1])
+            self.after_data_sent()
+            next_t += max(1, f[1]) / rate
             await asyncio.sleep(0)
 
     def after_data_sent(self) -> None:
