@@ -85,6 +85,13 @@ def _dump(obj: Any) -> bytes:
     return orjson.dumps(obj)
 
 
+#: a TCP drop's uncertainty margin: about one loopback segment (MSS 65483) past what had left
+_UNCERTAIN_BYTES = 65536
+
+#: offset of ``tcpi_bytes_acked`` (u64) in Linux's ``struct tcp_info``
+_TCPI_BYTES_ACKED = 120
+
+
 def _frame_len(n: int) -> int:
     """Bytes on the wire of an unmasked server frame with an ``n``-byte payload."""
     return n + (2 if n < 126 else 4 if n < 65536 else 10)
@@ -348,6 +355,9 @@ class AccountStreamerServer(SimServer):
         self.notifications: list[Notification] = []
         self.deliveries: list[tuple[int, int]] = []  # (seq, conn_id) in send order
         self.requeued = 0  # notifications taken back from an aborted socket
+        #: seqs written just before a TCP drop that may or may not have reached the client
+        #: (within one segment of what had certainly left): not resent, not in ``deliveries``
+        self.uncertain: list[int] = []
         self.auth_failures = 0
         self._seq = itertools.count(1)
         self._scripted: set[str] = set()
@@ -494,6 +504,9 @@ class AccountConnection(SimConnection):
         self._rate_next = 0.0
         self._rate_timer = False
         self._drop_deadline = 0.0
+        self._drop_last_outq = -1
+        self._drop_stable = 0
+        self._socket_base: int | None = None   # socket bytes before our first frame (HTTP 101)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -521,10 +534,44 @@ class AccountConnection(SimConnection):
     # ------------------------------------------------------------------ sending
 
     def send(self, payload: bytes) -> bool:
+        if self._socket_base is None and self.transport is not None and not self.closed:
+            self._socket_base = self._kernel_sent_bytes()
         if not super().send(payload):
             return False
         self.bytes_written += _frame_len(len(payload))
         return True
+
+    def _kernel_sent_bytes(self) -> int | None:
+        """Bytes this socket has sent (acknowledged + in flight), from the kernel's counters:
+        ``tcpi_bytes_acked`` + (TIOCOUTQ - SIOCOUTQNSD). None when unavailable (not Linux)."""
+        if self.transport is None or not sys.platform.startswith("linux"):
+            return None
+        sock = self.transport.underlying_transport.get_extra_info("socket")
+        if sock is None:
+            return None
+        try:
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+            outq = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ,
+                                                  struct.pack("i", 0)))[0]
+            notsent = struct.unpack("i", fcntl.ioctl(sock.fileno(), _SIOCOUTQNSD,
+                                                     struct.pack("i", 0)))[0]
+        except OSError:
+            return None
+        if len(info) < _TCPI_BYTES_ACKED + 8:
+            return None
+        acked: int = struct.unpack_from("<Q", info, _TCPI_BYTES_ACKED)[0]
+        return acked + int(outq) - int(notsent)
+
+    def _delivered_frame_bytes(self) -> int:
+        """Frame bytes that left this host for the client (on loopback: reached its kernel).
+
+        Counted by the kernel when possible. Not "acknowledged" alone (delayed ACKs lag data
+        the client already holds), and not "written minus queued" (the transport's buffer and
+        the kernel queue can both count a chunk in flight: a false loss, then a resend)."""
+        sent = self._kernel_sent_bytes()
+        if sent is not None and self._socket_base is not None:
+            return max(0, sent - self._socket_base)
+        return self.bytes_written - self._unsent_bytes()
 
     def wants(self, n: Notification) -> bool:
         if self.closed or self.stalled or not self.connected:
@@ -594,17 +641,34 @@ class AccountConnection(SimConnection):
             timeout = self.server.drop_flush_timeout
             if self.loop is not None and timeout > 0:
                 self._drop_deadline = self.loop.time() + timeout
+                self._drop_last_outq = -1
+                self._drop_stable = 0
                 self.call_later(0.001, self._drop_when_flushed)
                 return
         self._do_abort()
 
     def _drop_when_flushed(self) -> None:
+        """Abort once everything written is acknowledged, or -- past ``drop_flush_timeout`` --
+        once the send queue has stopped moving (the client's window is closed), so that no
+        bytes leave between the measurement and the reset. A hard cap of 2 s more ends a queue
+        that never settles."""
         if self.transport is None or self.disconnected or self.loop is None:
             return
-        if self._unsent_bytes(unacked=True) == 0 or self.loop.time() >= self._drop_deadline:
+        outq = self._unsent_bytes(unacked=True)
+        if outq == 0:
+            self._do_abort()
+            return
+        if outq == self._drop_last_outq:
+            self._drop_stable += 1
+        else:
+            self._drop_stable = 0
+            self._drop_last_outq = outq
+        now = self.loop.time()
+        settled = self._drop_stable >= 5
+        if now >= self._drop_deadline and (settled or now >= self._drop_deadline + 2.0):
             self._do_abort()
         else:
-            self.call_later(0.001, self._drop_when_flushed)
+            self.call_later(0.002, self._drop_when_flushed)
 
     def _unsent_bytes(self, unacked: bool = False) -> int:
         """Bytes written by the server that have not left this host (``unacked``: or that the
@@ -627,7 +691,7 @@ class AccountConnection(SimConnection):
         return n
 
     def _trim_inflight(self) -> None:
-        delivered = self.bytes_written - self._unsent_bytes()
+        delivered = self._delivered_frame_bytes()
         while self._inflight and self._inflight[0][1] <= delivered:
             self._inflight.popleft()
 
@@ -641,20 +705,32 @@ class AccountConnection(SimConnection):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             except OSError:
                 pass
-        delivered = self.bytes_written - self._unsent_bytes()
+        delivered = self._delivered_frame_bytes()
         lost: list[Notification] = []
+        uncertain: list[Notification] = []
         while self._inflight and self._inflight[-1][1] > delivered:
-            group, _ = self._inflight.pop()
-            lost[:0] = group
-        if lost:
+            group, _end = self._inflight.pop()
+            start = self._inflight[-1][1] if self._inflight else 0
+            # The socket really closes on a later loop iteration; until then the kernel may
+            # still send up to about one segment if the client's window reopens. Frames that
+            # start in that margin may or may not reach the client: never resent (a real
+            # server does not resend either), never counted as sent.
+            if start < delivered + _UNCERTAIN_BYTES:
+                uncertain[:0] = group
+            else:
+                lost[:0] = group
+        if lost or uncertain:
             srv = self.server
-            gone = {(n.seq, self.id) for n in lost}
+            gone = {(n.seq, self.id) for n in lost + uncertain}
             srv.deliveries = [d for d in srv.deliveries if d not in gone]
             requeue = []
             for n in lost:
                 n.sent_on.remove(self.id)
                 if not n.sent_on:
                     requeue.append(n)
+            for n in uncertain:
+                n.sent_on.remove(self.id)
+                srv.uncertain.append(n.seq)
             srv.requeued += len(requeue)
             srv.pending.extendleft(reversed(requeue))
             srv.pending = deque(sorted(srv.pending, key=lambda x: x.seq))

@@ -184,6 +184,12 @@ async def test_back_pressure_and_drop_with_data_in_flight() -> None:
         await srv.stop()
     await asyncio.wait_for(consumer, 5)
     sent = [s for s, _c in srv.deliveries]
-    assert len(set(sent)) == len(sent) == n
-    assert delivered == sent  # order id == seq here
+    assert len(set(sent)) == len(sent)               # the simulator never sent one twice
+    # exactly once and in order: no duplicate, increasing (order id == seq here)
+    assert len(set(delivered)) == len(delivered) and delivered == sorted(delivered)
+    assert set(sent) <= set(delivered)               # nothing that certainly arrived is lost
+    # anything else came from the drop's uncertain margin (written just before the RST; a real
+    # server never resends those, so they reach the client once or not at all)
+    assert set(delivered) - set(sent) <= set(srv.uncertain)
+    assert set(sent) | set(srv.uncertain) == set(range(1, n + 1))
     assert len({c for _s, c in srv.deliveries}) == 2
