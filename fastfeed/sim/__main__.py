@@ -8,14 +8,12 @@ be, e.g. ``--set rate=null --set events_per_frame=100``).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import importlib.util
-import signal
 import sys
 from typing import Any
 
-from ._base import SimServer, parse_options
+from ._base import SimServer, parse_options, run_until_signal
 
 
 def _rate(text: str) -> float | None:
@@ -71,24 +69,6 @@ def _make(kind: str, options: dict[str, Any]) -> SimServer:
     return PolygonServer(**options)
 
 
-async def _serve(server: SimServer) -> None:
-    await server.start()
-    print(server.url, flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()
-        print(f"stopped: {server.connections_total} connections, {server.frames_sent} data frames,"
-              f" {server.events_sent} events", file=sys.stderr, flush=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     kinds = ("dxlink", "polygon", "account")
@@ -107,20 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     options = {k: v for k, v in vars(ns).items() if k not in ("opts", "no_uvloop")}
     options.update(parse_options(ns.opts))
     server = _make(kind, options)
-    runner: Any = asyncio.run
-    if not ns.no_uvloop:
-        try:
-            import uvloop
-
-            runner = uvloop.run
-        except ImportError:
-            pass
-    try:
-        runner(_serve(server))
-    except KeyboardInterrupt:
-        pass
-    return 0
-
+    return run_until_signal(
+        server, not ns.no_uvloop,
+        lambda srv: f"stopped: {srv.connections_total} connections, {srv.frames_sent} data "
+                    f"frames, {srv.events_sent} events")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1028,3 +1028,41 @@ def spawn(kind: str, **options: Any) -> SpawnedSim:
     :class:`SpawnedSim`; use it in a ``with`` block so the child is always stopped.
     """
     return SpawnedSim(kind, options).start()
+
+
+def run_until_signal(server: SimServer, use_uvloop: bool,
+                     summary: Callable[[SimServer], str]) -> int:
+    """CLI runner: start ``server``, print its URL (the first stdout line), serve until SIGINT
+    or SIGTERM, stop it and print ``summary(server)`` to stderr. Returns the exit code."""
+
+    async def serve() -> None:
+        import signal
+
+        await server.start()
+        print(server.url, flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):
+                pass
+        try:
+            await stop.wait()
+        finally:
+            await server.stop()
+            print(summary(server), file=sys.stderr, flush=True)
+
+    runner: Any = asyncio.run
+    if use_uvloop:
+        try:
+            import uvloop
+
+            runner = uvloop.run
+        except ImportError:
+            pass
+    try:
+        runner(serve())
+    except KeyboardInterrupt:
+        pass
+    return 0

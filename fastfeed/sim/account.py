@@ -45,7 +45,7 @@ from typing import Any
 import orjson
 from picows import WSUpgradeRequest
 
-from ._base import SimConnection, SimServer, parse_options
+from ._base import SimConnection, SimServer, parse_options, run_until_signal
 
 __all__ = [
     "AccountStreamerServer",
@@ -867,26 +867,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _serve(server: AccountStreamerServer) -> None:
-    import signal
-
-    await server.start()
-    print(server.url, flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()
-        print(f"stopped: {server.connections_total} connections, "
-              f"{len(server.deliveries)} notifications sent", file=sys.stderr, flush=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m fastfeed.sim account [options]``: run until SIGINT / SIGTERM."""
     ns = _parser().parse_args(sys.argv[1:] if argv is None else argv)
@@ -897,20 +877,10 @@ def main(argv: list[str] | None = None) -> int:
     if options.get("script") in ("none", "None", "", "null"):
         options["script"] = None
     server = AccountStreamerServer(**options)
-    runner: Any = asyncio.run
-    if not ns.no_uvloop:
-        try:
-            import uvloop
-
-            runner = uvloop.run
-        except ImportError:
-            pass
-    try:
-        runner(_serve(server))
-    except KeyboardInterrupt:
-        pass
-    return 0
-
+    return run_until_signal(
+        server, not ns.no_uvloop,
+        lambda srv: f"stopped: {srv.connections_total} connections, "
+                    f"{len(server.deliveries)} notifications sent")
 
 if __name__ == "__main__":
     sys.exit(main())
