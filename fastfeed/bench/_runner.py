@@ -255,7 +255,10 @@ def _read_result(p: subprocess.Popen[str], timeout: float) -> tuple[str, Any]:
         return "timeout", f"no result within {timeout:.0f} s"
     for line in out.splitlines():
         if line.startswith("RESULT "):
-            return "ok", json.loads(line[7:])
+            try:
+                return "ok", json.loads(line[7:])
+            except ValueError as exc:
+                return "error", f"unreadable result from the worker ({exc})"
     tail = (err or "").strip().splitlines()[-6:]
     return "error", f"exit {p.returncode}: " + " | ".join(tail)
 
@@ -460,8 +463,14 @@ def worker_main(arg: str) -> int:
     except Exception as exc:  # reported in the table, not a crash of the whole bench  # noqa: BLE001 - the bench reports, never crashes
         traceback.print_exc()
         out = {"error": f"{type(exc).__name__}: {exc}"[:500]}
-    sys.stdout.write("RESULT " + json.dumps(out) + "\n")
+    # The event loop may have left stdout non-blocking (libuv does that to inherited pipes):
+    # then a large result (latency samples) would be cut at the pipe's 64 KiB. Write it whole.
     sys.stdout.flush()
+    fd = sys.stdout.fileno()
+    os.set_blocking(fd, True)
+    data = memoryview(("RESULT " + json.dumps(out) + "\n").encode())
+    while data:
+        data = data[os.write(fd, data):]
     os._exit(0)  # do not wait for third-party tear-down (open sockets, task groups)
 
 
