@@ -14,6 +14,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastfeed.bench import peers
@@ -100,7 +101,14 @@ def _import(module: str, *names: str) -> list[Any]:
     try:
         mod = __import__(module, fromlist=list(names) or ["_"])
     except ImportError as exc:
-        raise Unavailable(f"{module} not importable ({exc})") from exc
+        hint = ""
+        if "fastfeed._native" in str(exc):
+            import fastfeed
+
+            hint = (f"; the fastfeed imported from {Path(fastfeed.__file__).parent} has no compiled "
+                    "modules: a source checkout shadows the installed package -- use "
+                    "`pip install -e .` there, or run from another directory")
+        raise Unavailable(f"{module} not importable ({exc}{hint})") from exc
     out = []
     for n in names:
         if not hasattr(mod, n):
