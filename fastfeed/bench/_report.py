@@ -469,7 +469,8 @@ def write_plot(path: str, res: Results, agg: dict[str, Any]) -> str | None:
                     continue
                 pooled.sort()
                 n = len(pooled)
-                ax.plot(pooled, [(k + 1) / n for k in range(n)], label=f"{cname} (n={n})")
+                label = f"{cname}, {sc} (n={n})" if len(lat) > 1 else f"{cname} (n={n})"
+                ax.plot(pooled, [(k + 1) / n for k in range(n)], label=label)
         ax.set_xscale("log")
         ax.set_xlabel("µs from server send to consumer")
         ax.set_ylabel("fraction of events")
