@@ -91,19 +91,22 @@ class DXLinkStreamer(FanoutMixin, Streamer):
         *,
         overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest",
         ring_bytes: int | None = None,
+        busy_poll: bool = False,
     ) -> None:
         """``overflow``: what happens when a consumer falls a whole ring (``ring_bytes``, about
         8 MB per event type by default) behind: ``"drop_oldest"`` keeps the newest events and
         counts the loss in ``stats["gaps"]`` (a stale quote is worth less than a fresh one);
         ``"backpressure"`` stops reading the socket until the slowest consumer catches up
         (nothing is lost here; the server buffers, and may disconnect a client that stays slow).
+        ``busy_poll=True``: the event loop never sleeps while the streamer is open (lowest
+        latency, one core kept busy).
         """
         if overflow not in ("drop_oldest", "backpressure"):
             raise ValueError(f"overflow must be 'drop_oldest' or 'backpressure', not {overflow!r}")
         core = _new_core(overflow, ring_bytes)
         super().__init__(core, reconnect_fn=reconnect_fn, reconnect_args=reconnect_args,
                          disconnect_fn=disconnect_fn, disconnect_args=disconnect_args,
-                         logger=log)
+                         logger=log, busy_poll=busy_poll)
         self.max_message_size = int(core.max_message_size)
         self._session = session
         self._ssl_context = ssl_context

@@ -164,6 +164,10 @@ TARGETS: list[tuple[str, str, str, str, str, str | None, float]] = [
      "p50", None, 20.0),
     ("latency-dx-p99", "latency p99 <= 50 us (DXLink listen())", "latency-dxlink", "ff-listen",
      "p99", None, 50.0),
+    ("latency-dx-bp-p50", "latency p50 <= 20 us (DXLink listen(), busy_poll=True)",
+     "latency-dxlink", "ff-listen-busypoll", "p50", None, 20.0),
+    ("latency-dx-bp-p99", "latency p99 <= 50 us (DXLink listen(), busy_poll=True)",
+     "latency-dxlink", "ff-listen-busypoll", "p99", None, 50.0),
 ]
 
 #: target kinds read from a client's latency percentiles (µs, lower is better)

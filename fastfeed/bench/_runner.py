@@ -422,6 +422,8 @@ def _worker(cfg: dict[str, Any]) -> dict[str, Any]:
         coro_fn: Callable[[], Any] = {
             "ff-batches": lambda: scenarios.ff_dxlink_client(url, kind, dur, False, nf),
             "ff-listen": lambda: scenarios.ff_dxlink_client(url, kind, dur, True, nf),
+            "ff-listen-busypoll": lambda: scenarios.ff_dxlink_client(url, kind, dur, True, nf,
+                                                                     busy_poll=True),
             "tastytrade-streamer": lambda: peers.tastytrade_streamer_client(url, kind, dur, nf),
             "websockets-orjson": lambda: peers.websockets_dxlink_client(url, kind, dur, nf),
         }[cl.name]

@@ -41,6 +41,7 @@ class Client:
     feeds: tuple[str, ...]
     is_fastfeed: bool
     latency: bool = False  # also runs in latency scenarios
+    latency_only: bool = False  # runs only in latency scenarios
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -71,6 +72,8 @@ CLIENTS: dict[str, Client] = {c.name: c for c in (
     Client("ff-batches", "e2e", "fastfeed batches (listen_batches / batch handler)",
            ("dxlink", "polygon"), True, latency=True),
     Client("ff-listen", "e2e", "fastfeed listen() objects", ("dxlink",), True, latency=True),
+    Client("ff-listen-busypoll", "e2e", "fastfeed listen() objects, busy_poll=True",
+           ("dxlink",), True, latency=True, latency_only=True),
     Client("ff-dicts", "e2e", "fastfeed AsyncStreamClient dict handler", ("polygon",), True,
            latency=True),
     Client("tastytrade-decode", "decode", "tastytrade decode path (json + _map_message)",
@@ -90,7 +93,7 @@ CLIENTS: dict[str, Client] = {c.name: c for c in (
 def clients_for(scenario: Scenario) -> list[Client]:
     if scenario.latency:
         return [c for c in CLIENTS.values() if c.latency and scenario.feed in c.feeds]
-    return [c for c in CLIENTS.values() if scenario.feed in c.feeds]
+    return [c for c in CLIENTS.values() if scenario.feed in c.feeds and not c.latency_only]
 
 
 # --------------------------------------------------------------------------------------------
@@ -164,7 +167,7 @@ def _dx_classes(kind: str) -> list[Any]:
 
 
 async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool,
-                           frames: int | None = None) -> Sample:
+                           frames: int | None = None, busy_poll: bool = False) -> Sample:
     (Streamer,) = _import("fastfeed.tastytrade", "DXLinkStreamer")
     classes = _dx_classes(kind)
     if not objects and not hasattr(Streamer, "listen_batches"):
@@ -181,7 +184,7 @@ async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool,
     # back-pressure: a consumer slower than the flat-out server pauses the socket instead of
     # losing events, so the rate measured is what the consumer really takes in
     cm = Streamer(peers.FakeTastytradeSession(peers.budget_url(url, frames)),
-                  overflow="backpressure")
+                  overflow="backpressure", **({"busy_poll": True} if busy_poll else {}))
     streamer = await cm.__aenter__()
 
     async def consume_batches(cls: Any) -> None:
