@@ -807,11 +807,74 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
             return q;
         }
     } else if (f->kind == FF_PGK_I64 && (*p == '-' || FF_PG_DIGIT(*p))) {
+        /* dedicated digits path: a plain non-negative integer of up to 15 digits read with
+         * the same 8-byte loads that find its end (same acceptance as ff_pg_number) */
+        if (FF_LIKELY(end - p >= 16)) {
+            uint64_t w, v;
+            unsigned n;
+            memcpy(&w, p, 8);
+            n = ff_pg_ndigits8(w);
+            if (FF_LIKELY(n >= 1 && n < 8)) {
+                uint8_t c = (uint8_t)(w >> (8 * n));
+                if (FF_LIKELY(c != '.' && c != 'e' && c != 'E' && ((uint8_t)w != '0' || n == 1))) {
+                    v = ff_pg_digits_value(w, n);
+                    *(int64_t *)(rec + f->off) = (int64_t)v;
+                    *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
+                    return p + n;
+                }
+            } else if (n == 8 && (uint8_t)w != '0') {
+                uint64_t w2;
+                unsigned n2;
+                memcpy(&w2, p + 8, 8);
+                n2 = ff_pg_ndigits8(w2);
+                if (FF_LIKELY(n2 < 8)) {
+                    uint8_t c = (uint8_t)(w2 >> (8 * n2));
+                    if (FF_LIKELY(c != '.' && c != 'e' && c != 'E')) {
+                        v = ff_pg_digits_value(w, 8);
+                        if (n2)
+                            v = v * ff_pg_pow10u[n2] + ff_pg_digits_value(w2, n2);
+                        *(int64_t *)(rec + f->off) = (int64_t)v;
+                        *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
+                        return p + 8 + n2;
+                    }
+                }
+            }
+        }
         q = ff_pg_number(p, end, &num);
         if (FF_LIKELY(q != NULL && num.kind == FF_NUM_INT)) {
             *(int64_t *)(rec + f->off) = num.i;
             *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
             return q;
+        }
+    } else if (f->kind == FF_PGK_I64S && *p == '"') {
+        /* "digits" (canonical, up to 15 digits): the id spelling of trades */
+        if (FF_LIKELY(end - p >= 17)) {
+            uint64_t w, v = 0;
+            unsigned n, len = 0;
+            memcpy(&w, p + 1, 8);
+            n = ff_pg_ndigits8(w);
+            if (n >= 1 && n < 8) {
+                if ((uint8_t)(w >> (8 * n)) == '"' && ((uint8_t)w != '0' || n == 1)) {
+                    v = ff_pg_digits_value(w, n);
+                    len = n;
+                }
+            } else if (n == 8 && (uint8_t)w != '0') {
+                uint64_t w2;
+                unsigned n2;
+                memcpy(&w2, p + 9, 8);
+                n2 = ff_pg_ndigits8(w2);
+                if (n2 < 8 && (uint8_t)(w2 >> (8 * n2)) == '"') {
+                    v = ff_pg_digits_value(w, 8);
+                    if (n2)
+                        v = v * ff_pg_pow10u[n2] + ff_pg_digits_value(w2, n2);
+                    len = 8 + n2;
+                }
+            }
+            if (FF_LIKELY(len)) {
+                *(int64_t *)(rec + f->off) = (int64_t)v;
+                *(uint64_t *)(rec + 24) |= (uint64_t)1 << f->bit;
+                return p + len + 2;
+            }
         }
     } else if ((f->kind == FF_PGK_SYMBOL || f->kind == FF_PGK_FIXSTR) && *p == '"') {
         const char *sv;
@@ -1182,10 +1245,43 @@ static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                 const ff_pg_field *f;
                 if (FF_UNLIKELY(p >= end || *p != '"'))
                     goto malformed;
+                /* fast path: a known short plain key followed directly by ':' -- the first
+                 * quote of the 8 bytes after the opening one closes it.  A table key has no
+                 * NUL / backslash / control byte, so a hit on the raw bytes (whose top byte
+                 * is non-zero) is the key itself; anything else takes the general path. */
+                if (FF_LIKELY(end - p >= 9)) {
+                    uint64_t w, x, hq;
+                    memcpy(&w, p + 1, 8);
+                    x = w ^ 0x2222222222222222ULL;
+                    hq = (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL;
+                    if (FF_LIKELY(hq != 0)) {
+                        unsigned i = (unsigned)__builtin_ctzll(hq) >> 3;
+                        if (FF_LIKELY(i >= 1 && i <= 4 &&
+                                      (uint8_t)(w >> (8 * (i + 1))) == ':' &&
+                                      (uint8_t)(w >> (8 * (i - 1))) != 0)) {
+                            key = (uint32_t)(w & ((1ULL << (8 * i)) - 1));
+                            f = ff_pg_lookup(L, key);
+                            if (FF_LIKELY(f != NULL)) {
+                                ks = p + 1;
+                                kn = i;
+                                p += i + 3;
+                                if (FF_UNLIKELY(p >= end))
+                                    goto malformed;
+                                if (FF_UNLIKELY((unsigned char)*p <= ' ')) {
+                                    p = ff_skip_ws(p, end);
+                                    if (FF_UNLIKELY(p >= end))
+                                        goto malformed;
+                                }
+                                goto have_key;
+                            }
+                        }
+                    }
+                }
                 p = ff_pg_key(p, end, &key, &ks, &kn);
                 if (FF_UNLIKELY(p == NULL))
                     goto malformed;
                 f = key ? ff_pg_lookup(L, key) : NULL;
+            have_key:
                 if (f == NULL) {
                     d->n_unknown_keys++;   /* a key fastfeed has no slot for: visible in stats */
                     p = ff_skip_value(p, end);
