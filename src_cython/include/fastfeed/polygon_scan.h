@@ -795,6 +795,37 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
     ff_num num;
     const char *q;
     if (f->kind == FF_PGK_F64 && (*p == '-' || FF_PG_DIGIT(*p))) {
+        /* dedicated path for d{1,7}(.d{1,7})? (same acceptance and arithmetic as
+         * ff_pg_number_f: w and 10^nf exact, one correctly rounded division) */
+        if (FF_NUM_FAST_PATH && FF_LIKELY(end - p >= 34)) {
+            uint64_t w;
+            unsigned n;
+            memcpy(&w, p, 8);
+            n = ff_pg_ndigits8(w);
+            if (FF_LIKELY(n >= 1 && n < 8 && ((uint8_t)w != '0' || n == 1))) {
+                uint8_t c = (uint8_t)(w >> (8 * n));
+                uint64_t v = ff_pg_digits_value(w, n);
+                if (c == '.') {
+                    uint64_t w2;
+                    unsigned nf;
+                    memcpy(&w2, p + n + 1, 8);
+                    nf = ff_pg_ndigits8(w2);
+                    if (FF_LIKELY(nf >= 1 && nf < 8 && n + nf <= 15)) {
+                        uint8_t c2 = (uint8_t)(w2 >> (8 * nf));
+                        if (FF_LIKELY(c2 != 'e' && c2 != 'E')) {
+                            v = v * ff__pow10_u64[nf] + ff_pg_digits_value(w2, nf);
+                            *(double *)(rec + f->off) = (double)v / ff__pow10_tab[nf];
+                            *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
+                            return p + n + 1 + nf;
+                        }
+                    }
+                } else if (FF_LIKELY(c != 'e' && c != 'E')) {
+                    *(double *)(rec + f->off) = (double)(int64_t)v;
+                    *(uint64_t *)(rec + 24) |= (uint64_t)1 << f->bit;
+                    return p + n;
+                }
+            }
+        }
         q = ff_pg_number_f(p, end, &num);
         if (FF_LIKELY(q != NULL && num.kind == FF_NUM_FLOAT)) {
             *(double *)(rec + f->off) = num.d;
@@ -875,6 +906,32 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
                 *(uint64_t *)(rec + 24) |= (uint64_t)1 << f->bit;
                 return p + len + 2;
             }
+        }
+    } else if (f->kind == FF_PGK_I32ARR && *p == '[') {
+        /* [d{1,7}(,d{1,7})*] with no whitespace and no more items than the slot holds;
+         * anything else (re)starts on the general path */
+        int32_t *arr = (int32_t *)(rec + f->off);
+        unsigned cnt = 0;
+        q = p + 1;
+        while (FF_LIKELY(end - q >= 16 && cnt < f->n)) {
+            uint64_t w;
+            unsigned n;
+            uint8_t c;
+            memcpy(&w, q, 8);
+            n = ff_pg_ndigits8(w);
+            if (FF_UNLIKELY(n < 1 || n > 7 || ((uint8_t)w == '0' && n > 1)))
+                break;
+            c = (uint8_t)(w >> (8 * n));
+            arr[cnt++] = (int32_t)ff_pg_digits_value(w, n);
+            q += n + 1;
+            if (c == ',')
+                continue;
+            if (FF_LIKELY(c == ']')) {
+                *(uint8_t *)(rec + f->n_off) = (uint8_t)cnt;
+                *(uint8_t *)(rec + f->drop_off) = 0;
+                return q;
+            }
+            break;
         }
     } else if ((f->kind == FF_PGK_SYMBOL || f->kind == FF_PGK_FIXSTR) && *p == '"') {
         const char *sv;
