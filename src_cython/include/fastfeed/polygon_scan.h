@@ -333,10 +333,11 @@ static inline const char *ff_pg_string(const char *p, const char *end, const cha
 /* SWAR digits: the number of leading ASCII digits of the 8 bytes in w (0..8). */
 static FF_ALWAYS_INLINE unsigned ff_pg_ndigits8(uint64_t w)
 {
-    uint64_t y = ((w & 0xF0F0F0F0F0F0F0F0ULL) |
-                  (((w + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4)) ^
-                 0x3333333333333333ULL; /* zero byte <=> digit (carries only reach later bytes) */
-    uint64_t t = (((y & 0x7F7F7F7F7F7F7F7FULL) + 0x7F7F7F7F7F7F7F7FULL) | y) & 0x8080808080808080ULL;
+    /* a byte below '0' gets its high bit from the subtraction, one above '9' from the
+     * addition (or from the subtraction when >= 0xBA); digit bytes get neither.  Borrows and
+     * carries only disturb bytes above the first non-digit, which the ctz ignores. */
+    uint64_t t = ((w - 0x3030303030303030ULL) | (w + 0x4646464646464646ULL)) &
+                 0x8080808080808080ULL;
     return t ? (unsigned)__builtin_ctzll(t) >> 3 : 8u;
 }
 
@@ -1311,19 +1312,17 @@ static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                     memcpy(&w, p + 1, 8);
                     x = w ^ 0x2222222222222222ULL;
                     hq = (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL;
-                    if (FF_LIKELY(hq != 0)) {
-                        unsigned i = (unsigned)__builtin_ctzll(hq) >> 3;
-                        if (FF_LIKELY(i >= 1 && i <= 4 &&
-                                      (uint8_t)(w >> (8 * (i + 1))) == ':' &&
-                                      (uint8_t)(w >> (8 * (i - 1))) != 0)) {
-                            key = (uint32_t)(w & ((1ULL << (8 * i)) - 1));
+                    {
+                        /* sh = 8 * index of the first quote (56 when there is none) */
+                        unsigned sh = ((unsigned)__builtin_ctzll(hq | (1ULL << 63)) - 7) & ~7u;
+                        if (FF_LIKELY(sh - 8 <= 24 && (uint16_t)(w >> sh) == 0x3A22 &&
+                                      (uint8_t)(w >> (sh - 8)) != 0)) {
+                            key = (uint32_t)(w & ((1ULL << sh) - 1));
                             f = ff_pg_lookup(L, key);
                             if (FF_LIKELY(f != NULL)) {
                                 ks = p + 1;
-                                kn = i;
-                                p += i + 3;
-                                if (FF_UNLIKELY(p >= end))
-                                    goto malformed;
+                                kn = sh >> 3;
+                                p += (sh >> 3) + 3; /* <= p + 7 < end */
                                 if (FF_UNLIKELY((unsigned char)*p <= ' ')) {
                                     p = ff_skip_ws(p, end);
                                     if (FF_UNLIKELY(p >= end))
