@@ -795,50 +795,8 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
 {
     ff_num num;
     const char *q;
-    if (f->kind == FF_PGK_F64 && (*p == '-' || FF_PG_DIGIT(*p))) {
-        /* dedicated path for d{1,7}(.d{1,7})? (same acceptance and arithmetic as
-         * ff_pg_number_f: w and 10^nf exact, one correctly rounded division) */
-        if (FF_NUM_FAST_PATH && FF_LIKELY(end - p >= 34)) {
-            uint64_t w;
-            unsigned n;
-            memcpy(&w, p, 8);
-            n = ff_pg_ndigits8(w);
-            if (FF_LIKELY(n >= 1 && n < 8 && ((uint8_t)w != '0' || n == 1))) {
-                uint8_t c = (uint8_t)(w >> (8 * n));
-                uint64_t v = ff_pg_digits_value(w, n);
-                if (c == '.') {
-                    uint64_t w2;
-                    unsigned nf;
-                    memcpy(&w2, p + n + 1, 8);
-                    nf = ff_pg_ndigits8(w2);
-                    if (FF_LIKELY(nf >= 1 && nf < 8 && n + nf <= 15)) {
-                        uint8_t c2 = (uint8_t)(w2 >> (8 * nf));
-                        if (FF_LIKELY(c2 != 'e' && c2 != 'E')) {
-                            v = v * ff__pow10_u64[nf] + ff_pg_digits_value(w2, nf);
-                            *(double *)(rec + f->off) = (double)v / ff__pow10_tab[nf];
-                            *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
-                            return p + n + 1 + nf;
-                        }
-                    }
-                } else if (FF_LIKELY(c != 'e' && c != 'E')) {
-                    *(double *)(rec + f->off) = (double)(int64_t)v;
-                    *(uint64_t *)(rec + 24) |= (uint64_t)1 << f->bit;
-                    return p + n;
-                }
-            }
-        }
-        q = ff_pg_number_f(p, end, &num);
-        if (FF_LIKELY(q != NULL && num.kind == FF_NUM_FLOAT)) {
-            *(double *)(rec + f->off) = num.d;
-            *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
-            return q;
-        }
-        if (q != NULL && num.kind == FF_NUM_INT && num.i <= FF_PG_2P53 && num.i >= -FF_PG_2P53) {
-            *(double *)(rec + f->off) = (double)num.i;
-            *(uint64_t *)(rec + 24) |= (uint64_t)1 << f->bit;
-            return q;
-        }
-    } else if (f->kind == FF_PGK_I64 && (*p == '-' || FF_PG_DIGIT(*p))) {
+    /* the fast paths need no separate first-byte check: a digit count >= 1 implies it */
+    if (f->kind == FF_PGK_I64) {
         /* dedicated digits path: a plain non-negative integer of up to 15 digits read with
          * the same 8-byte loads that find its end (same acceptance as ff_pg_number) */
         if (FF_LIKELY(end - p >= 16)) {
@@ -872,11 +830,58 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
                 }
             }
         }
-        q = ff_pg_number(p, end, &num);
-        if (FF_LIKELY(q != NULL && num.kind == FF_NUM_INT)) {
-            *(int64_t *)(rec + f->off) = num.i;
-            *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
-            return q;
+        if (*p == '-' || FF_PG_DIGIT(*p)) {
+            q = ff_pg_number(p, end, &num);
+            if (FF_LIKELY(q != NULL && num.kind == FF_NUM_INT)) {
+                *(int64_t *)(rec + f->off) = num.i;
+                *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
+                return q;
+            }
+        }
+    } else if (f->kind == FF_PGK_F64) {
+        /* dedicated path for d{1,7}(.d{1,7})? (same acceptance and arithmetic as
+         * ff_pg_number_f: w and 10^nf exact, one correctly rounded division) */
+        if (FF_NUM_FAST_PATH && FF_LIKELY(end - p >= 34)) {
+            uint64_t w;
+            unsigned n;
+            memcpy(&w, p, 8);
+            n = ff_pg_ndigits8(w);
+            if (FF_LIKELY(n >= 1 && n < 8 && ((uint8_t)w != '0' || n == 1))) {
+                uint8_t c = (uint8_t)(w >> (8 * n));
+                uint64_t v = ff_pg_digits_value(w, n);
+                if (c == '.') {
+                    uint64_t w2;
+                    unsigned nf;
+                    memcpy(&w2, p + n + 1, 8);
+                    nf = ff_pg_ndigits8(w2);
+                    if (FF_LIKELY(nf >= 1 && nf < 8 && n + nf <= 15)) {
+                        uint8_t c2 = (uint8_t)(w2 >> (8 * nf));
+                        if (FF_LIKELY(c2 != 'e' && c2 != 'E')) {
+                            v = v * ff__pow10_u64[nf] + ff_pg_digits_value(w2, nf);
+                            *(double *)(rec + f->off) = (double)v / ff__pow10_tab[nf];
+                            *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
+                            return p + n + 1 + nf;
+                        }
+                    }
+                } else if (FF_LIKELY(c != 'e' && c != 'E')) {
+                    *(double *)(rec + f->off) = (double)(int64_t)v;
+                    *(uint64_t *)(rec + 24) |= (uint64_t)1 << f->bit;
+                    return p + n;
+                }
+            }
+        }
+        if (*p == '-' || FF_PG_DIGIT(*p)) {
+            q = ff_pg_number_f(p, end, &num);
+            if (FF_LIKELY(q != NULL && num.kind == FF_NUM_FLOAT)) {
+                *(double *)(rec + f->off) = num.d;
+                *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
+                return q;
+            }
+            if (q != NULL && num.kind == FF_NUM_INT && num.i <= FF_PG_2P53 && num.i >= -FF_PG_2P53) {
+                *(double *)(rec + f->off) = (double)num.i;
+                *(uint64_t *)(rec + 24) |= (uint64_t)1 << f->bit;
+                return q;
+            }
         }
     } else if (f->kind == FF_PGK_I64S && *p == '"') {
         /* "digits" (canonical, up to 15 digits): the id spelling of trades */
@@ -1186,6 +1191,7 @@ static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
         size_t en = 0;
         const char *body;           /* where the main pass starts */
         const ff_pg_evslot *evs;
+        uint64_t pres;              /* presence bits of the event in hand */
         const ff_pg_layout *L;
         ff_ring *ring;
         char *rec;
@@ -1293,6 +1299,7 @@ static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
 
         /* main pass over the keys */
         p = body;
+        pres = 0;
         if (p < end && *p == '}') {
             p++;
         } else {
@@ -1359,7 +1366,7 @@ static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                     const char *v = p;
                     p = ff_pg_value_fast(d, f, rec, p, end, &b);
                     if (FF_LIKELY(b == 0)) {
-                        *(uint64_t *)(rec + 16) |= (uint64_t)1 << f->bit;
+                        pres |= (uint64_t)1 << f->bit;
                     } else if (!bad) {
                         bad = b;
                         bad_at = v;
@@ -1389,6 +1396,7 @@ static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                 goto malformed;
             }
         }
+        *(uint64_t *)(rec + 16) |= pres;
         if (FF_LIKELY(!bad)) {
             d->k[evs->rtype]++;
             published++;
