@@ -487,6 +487,25 @@ static inline void ff_pg_fixstr_store(ff_pg_dec *d, char *dst, size_t cap, const
         memset(dst + m, 0, cap - m);
 }
 
+/* After a list item: skip white space, then ',' (another item follows: *more = 1, returns the
+ * next item's start) or ']' (the list ends: *more = 0, returns the position after it); NULL when
+ * the input is malformed or ends. Shared by every array parser (conditions, indicators, books). */
+static FF_ALWAYS_INLINE const char *ff_pg_list_sep(const char *q, const char *end, int *more)
+{
+    q = ff_skip_ws(q, end);
+    if (FF_UNLIKELY(q >= end))
+        return NULL;
+    if (*q == ',') {
+        *more = 1;
+        return ff_skip_ws(q + 1, end);
+    }
+    if (*q == ']') {
+        *more = 0;
+        return q + 1;
+    }
+    return NULL;
+}
+
 static FF_ALWAYS_INLINE uint32_t ff_pg_intern(ff_pg_dec *d, const char *s, size_t n, const char *end)
 {
     if (n <= 8) {
@@ -645,6 +664,7 @@ static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, c
         if (q < end && *q == ']') {
             q++;
         } else {
+            int more;
             for (;;) {
                 if (FF_UNLIKELY(q >= end || (*q != '-' && !FF_PG_DIGIT(*q))))
                     return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
@@ -657,18 +677,12 @@ static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, c
                     arr[cnt++] = (int32_t)num.i;
                 else
                     dropped++;
-                q = ff_skip_ws(q, end);
-                if (FF_UNLIKELY(q >= end))
+                q = ff_pg_list_sep(q, end, &more);
+                if (FF_UNLIKELY(q == NULL))
                     return NULL;
-                if (*q == ',') {
-                    q = ff_skip_ws(q + 1, end);
+                if (more)
                     continue;
-                }
-                if (*q == ']') {
-                    q++;
-                    break;
-                }
-                return NULL;
+                break;
             }
         }
         if (dropped) {
@@ -691,6 +705,7 @@ static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, c
         if (q < end && *q == ']') {
             q++;
         } else {
+            int more;
             for (;;) {
                 double v[2];
                 int isint[2];
@@ -732,18 +747,12 @@ static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, c
                 } else {
                     dropped++;
                 }
-                q = ff_skip_ws(q, end);
-                if (FF_UNLIKELY(q >= end))
+                q = ff_pg_list_sep(q, end, &more);
+                if (FF_UNLIKELY(q == NULL))
                     return NULL;
-                if (*q == ',') {
-                    q = ff_skip_ws(q + 1, end);
+                if (more)
                     continue;
-                }
-                if (*q == ']') {
-                    q++;
-                    break;
-                }
-                return NULL;
+                break;
             }
         }
         d->n_dropped_items += dropped;
