@@ -78,6 +78,10 @@ typedef struct {
     uint16_t n_off;
     uint16_t drop_off;
     uint16_t alt_off;
+    uint8_t next;      /* 1 + slot of the key that followed this one last time (0 = none) */
+    uint8_t adv;       /* bytes of '"key":' */
+    uint64_t pat;      /* '"key":' as a little-endian word, masked by pmask */
+    uint64_t pmask;
 } ff_pg_field;
 
 typedef struct {
@@ -87,6 +91,7 @@ typedef struct {
     uint32_t init_len[3];
     const uint8_t *tmpl;      /* template record (owned by the wrapper) */
     int zero_small;           /* template is all zero and the record has no book levels */
+    uint8_t first;            /* 1 + slot of the first key after "ev" last time (0 = none) */
 } ff_pg_layout;
 
 typedef struct {
@@ -169,7 +174,13 @@ static inline int ff_pg_add_field(ff_pg_layout *L, const ff_pg_field *f)
     int i;
     for (i = 0; i < FF_PG_HASH_SIZE - 1; i++) {
         if (L->tab[h].key == 0 || L->tab[h].key == f->key) {
-            L->tab[h] = *f;
+            ff_pg_field *g = &L->tab[h];
+            unsigned kn = f->key > 0xFFFFFF ? 4 : f->key > 0xFFFF ? 3 : f->key > 0xFF ? 2 : 1;
+            *g = *f;
+            g->next = 0;
+            g->adv = (uint8_t)(kn + 3);
+            g->pat = 0x22u | ((uint64_t)f->key << 8) | ((uint64_t)0x3A22 << (8 * (kn + 1)));
+            g->pmask = (1ULL << (8 * (kn + 3))) - 1;
             return 0;
         }
         h = (h + 1) & (FF_PG_HASH_SIZE - 1);
@@ -854,6 +865,29 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
             uint64_t w;
             unsigned n;
             memcpy(&w, p, 8);
+            {
+                /* d+.d+ within these 8 bytes: one exact per-byte digit mask, the two
+                 * digit runs joined into one word, one SWAR conversion */
+                uint64_t x = w ^ 0x3030303030303030ULL;
+                uint64_t t = (((x & 0x7F7F7F7F7F7F7F7FULL) + 0x7676767676767676ULL) | x) &
+                             0x8080808080808080ULL;
+                unsigned a = (unsigned)__builtin_ctzll(t | (1ULL << 63)) >> 3;
+                uint64_t t2 = t & (t - 1);
+                unsigned m = (unsigned)__builtin_ctzll(t2 | (1ULL << 63)) >> 3;
+                if (FF_LIKELY(t2 != 0 && a >= 1 && (uint8_t)(w >> (8 * a)) == '.' && m > a + 1 &&
+                              ((uint8_t)w != '0' || a == 1))) {
+                    uint8_t c2 = (uint8_t)(w >> (8 * m));
+                    if (FF_LIKELY(c2 != 'e' && c2 != 'E')) {
+                        unsigned nf = m - a - 1;
+                        uint64_t lo = w & ((1ULL << (8 * a)) - 1);
+                        uint64_t hi = (w >> (8 * (a + 1))) & ((1ULL << (8 * nf)) - 1);
+                        uint64_t v = ff_pg_digits_value(lo | (hi << (8 * a)), m - 1);
+                        *(double *)(rec + f->off) = (double)v / ff__pow10_tab[nf];
+                        *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
+                        return p + m;
+                    }
+                }
+            }
             n = ff_pg_ndigits8(w);
             if (FF_LIKELY(n >= 1 && n < 8 && ((uint8_t)w != '0' || n == 1))) {
                 uint8_t c = (uint8_t)(w >> (8 * n));
@@ -1201,7 +1235,7 @@ static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
         const char *body;           /* where the main pass starts */
         const ff_pg_evslot *evs;
         uint64_t pres;              /* presence bits of the event in hand */
-        const ff_pg_layout *L;
+        ff_pg_layout *L;
         ff_ring *ring;
         char *rec;
         int bad = 0;
@@ -1312,11 +1346,32 @@ static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
         if (p < end && *p == '}') {
             p++;
         } else {
+            ff_pg_field *prevf = NULL;   /* the known key decoded last in this object */
+            unsigned ps = L->first;      /* 1 + slot of the key expected next (0 = none) */
             for (;;) {
                 uint32_t key;
                 const char *ks;
                 size_t kn;
                 const ff_pg_field *f;
+                /* predicted key: the one that followed the previous key last time.  One
+                 * masked compare of '"key":' and a constant advance. */
+                if (FF_LIKELY(ps != 0 && end - p >= 8)) {
+                    const ff_pg_field *pf = &L->tab[ps - 1];
+                    uint64_t w;
+                    memcpy(&w, p, 8);
+                    if (FF_LIKELY((w & pf->pmask) == pf->pat)) {
+                        f = pf;
+                        ks = p + 1;
+                        kn = (size_t)pf->adv - 3;
+                        p += pf->adv;  /* <= p + 7 < end */
+                        if (FF_UNLIKELY((unsigned char)*p <= ' ')) {
+                            p = ff_skip_ws(p, end);
+                            if (FF_UNLIKELY(p >= end))
+                                goto malformed;
+                        }
+                        goto have_key;
+                    }
+                }
                 if (FF_UNLIKELY(p >= end || *p != '"'))
                     goto malformed;
                 /* fast path: a known short plain key followed directly by ':' -- the first
@@ -1344,7 +1399,7 @@ static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                                     if (FF_UNLIKELY(p >= end))
                                         goto malformed;
                                 }
-                                goto have_key;
+                                goto learn;
                             }
                         }
                     }
@@ -1353,7 +1408,21 @@ static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                 if (FF_UNLIKELY(p == NULL))
                     goto malformed;
                 f = key ? ff_pg_lookup(L, key) : NULL;
+            learn:
+                if (f != NULL) {
+                    uint8_t slot = (uint8_t)(f - L->tab + 1);
+                    if (prevf != NULL)
+                        prevf->next = slot;
+                    else
+                        L->first = slot;
+                }
             have_key:
+                if (FF_LIKELY(f != NULL)) {
+                    prevf = (ff_pg_field *)f;
+                    ps = f->next;
+                } else {
+                    ps = 0;  /* after an unknown key: no prediction, prevf kept */
+                }
                 if (f == NULL) {
                     d->n_unknown_keys++;   /* a key fastfeed has no slot for: visible in stats */
                     p = ff_skip_value(p, end);
