@@ -811,7 +811,7 @@ static FF_ALWAYS_INLINE const char *ff_pg_short_str(const char *p, const char *e
 /* The common cases (a plain number into an f64 / i64 slot) inline, the rest out of line. */
 static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_field *f,
                                                      char *rec, const char *p, const char *end,
-                                                     int *bad)
+                                                     int *bad, uint64_t *alt)
 {
     ff_num num;
     const char *q;
@@ -829,7 +829,7 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
                 if (FF_LIKELY(c != '.' && c != 'e' && c != 'E' && ((uint8_t)w != '0' || n == 1))) {
                     v = ff_pg_digits_value(w, n);
                     *(int64_t *)(rec + f->off) = (int64_t)v;
-                    *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
+                    *alt &= ~((uint64_t)1 << f->bit);
                     return p + n;
                 }
             } else if (n == 8 && (uint8_t)w != '0') {
@@ -844,7 +844,7 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
                         if (n2)
                             v = v * ff_pg_pow10u[n2] + ff_pg_digits_value(w2, n2);
                         *(int64_t *)(rec + f->off) = (int64_t)v;
-                        *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
+                        *alt &= ~((uint64_t)1 << f->bit);
                         return p + 8 + n2;
                     }
                 }
@@ -854,7 +854,7 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
             q = ff_pg_number(p, end, &num);
             if (FF_LIKELY(q != NULL && num.kind == FF_NUM_INT)) {
                 *(int64_t *)(rec + f->off) = num.i;
-                *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
+                *alt &= ~((uint64_t)1 << f->bit);
                 return q;
             }
         }
@@ -883,7 +883,7 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
                         uint64_t hi = (w >> (8 * (a + 1))) & ((1ULL << (8 * nf)) - 1);
                         uint64_t v = ff_pg_digits_value(lo | (hi << (8 * a)), m - 1);
                         *(double *)(rec + f->off) = (double)v / ff__pow10_tab[nf];
-                        *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
+                        *alt &= ~((uint64_t)1 << f->bit);
                         return p + m;
                     }
                 }
@@ -902,13 +902,13 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
                         if (FF_LIKELY(c2 != 'e' && c2 != 'E')) {
                             v = v * ff__pow10_u64[nf] + ff_pg_digits_value(w2, nf);
                             *(double *)(rec + f->off) = (double)v / ff__pow10_tab[nf];
-                            *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
+                            *alt &= ~((uint64_t)1 << f->bit);
                             return p + n + 1 + nf;
                         }
                     }
                 } else if (FF_LIKELY(c != 'e' && c != 'E')) {
                     *(double *)(rec + f->off) = (double)(int64_t)v;
-                    *(uint64_t *)(rec + 24) |= (uint64_t)1 << f->bit;
+                    *alt |= (uint64_t)1 << f->bit;
                     return p + n;
                 }
             }
@@ -917,12 +917,12 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
             q = ff_pg_number_f(p, end, &num);
             if (FF_LIKELY(q != NULL && num.kind == FF_NUM_FLOAT)) {
                 *(double *)(rec + f->off) = num.d;
-                *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
+                *alt &= ~((uint64_t)1 << f->bit);
                 return q;
             }
             if (q != NULL && num.kind == FF_NUM_INT && num.i <= FF_PG_2P53 && num.i >= -FF_PG_2P53) {
                 *(double *)(rec + f->off) = (double)num.i;
-                *(uint64_t *)(rec + 24) |= (uint64_t)1 << f->bit;
+                *alt |= (uint64_t)1 << f->bit;
                 return q;
             }
         }
@@ -952,7 +952,7 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
             }
             if (FF_LIKELY(len)) {
                 *(int64_t *)(rec + f->off) = (int64_t)v;
-                *(uint64_t *)(rec + 24) |= (uint64_t)1 << f->bit;
+                *alt |= (uint64_t)1 << f->bit;
                 return p + len + 2;
             }
         }
@@ -1005,12 +1005,16 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
                     memcpy(dst, sv, n);
                     memset(dst + n, 0, f->n - n);
                 }
-                *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << f->bit);
+                *alt &= ~((uint64_t)1 << f->bit);
                 return q;
             }
         }
     }
-    return ff_pg_value(d, f, rec, p, end, bad);
+    /* the general path keeps the alt bits in the record */
+    *(uint64_t *)(rec + 24) = *alt;
+    q = ff_pg_value(d, f, rec, p, end, bad);
+    *alt = *(uint64_t *)(rec + 24);
+    return q;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1235,6 +1239,7 @@ static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
         const char *body;           /* where the main pass starts */
         const ff_pg_evslot *evs;
         uint64_t pres;              /* presence bits of the event in hand */
+        uint64_t altv;              /* its alt bits (kept in a register, stored once) */
         ff_pg_layout *L;
         ff_ring *ring;
         char *rec;
@@ -1343,6 +1348,7 @@ static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
         /* main pass over the keys */
         p = body;
         pres = 0;
+        altv = *(uint64_t *)(rec + 24);
         if (p < end && *p == '}') {
             p++;
         } else {
@@ -1442,7 +1448,7 @@ static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                 } else {
                     int b = 0;
                     const char *v = p;
-                    p = ff_pg_value_fast(d, f, rec, p, end, &b);
+                    p = ff_pg_value_fast(d, f, rec, p, end, &b, &altv);
                     if (FF_LIKELY(b == 0)) {
                         pres |= (uint64_t)1 << f->bit;
                     } else if (!bad) {
@@ -1475,6 +1481,7 @@ static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
             }
         }
         *(uint64_t *)(rec + 16) |= pres;
+        *(uint64_t *)(rec + 24) = altv;
         if (FF_LIKELY(!bad)) {
             d->k[evs->rtype]++;
             published++;
