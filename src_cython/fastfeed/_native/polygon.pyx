@@ -122,7 +122,7 @@ cdef extern from "fastfeed/polygon_scan.h" nogil:
         uint32_t init_off[3]
         uint32_t init_len[3]
         const uint8_t *tmpl
-        int zero_small
+        int flat
 
     ctypedef struct ff_pg_dec:
         ff_pg_layout layouts[16]
@@ -446,7 +446,7 @@ cdef class PolygonDecoder(ProtocolCore):
             for j, (o, n) in enumerate(segs):
                 L.init_off[j] = o
                 L.init_len[j] = n
-            L.zero_small = 1 if (not holes and not any(tmpl) and lay["size"] % 8 == 0) else 0
+            L.flat = 1 if (not holes and lay["size"] % 8 == 0) else 0
             entries = [(lay["symbol"]["wire"], "symbol", lay["symbol"].get("bit", 0), None),
                        ("ev", "ev", 0, None)]
             entries += [(fm["wire"], fm["kind"], fm["bit"], fm) for fm in lay["fields"]]

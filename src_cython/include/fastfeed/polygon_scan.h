@@ -69,7 +69,7 @@ enum {
 #define FF_PG_MAX_LAYOUTS 16
 #define FF_PG_SYMCACHE 512
 
-typedef struct {
+typedef struct ff_pg_field_s {
     uint32_t key;      /* packed wire key (<= 4 bytes, little-endian, zero padded); 0 = empty */
     uint8_t kind;
     uint8_t bit;
@@ -78,10 +78,11 @@ typedef struct {
     uint16_t n_off;
     uint16_t drop_off;
     uint16_t alt_off;
-    uint8_t next;      /* 1 + slot of the key that followed this one last time (0 = none) */
     uint8_t adv;       /* bytes of '"key":' */
     uint64_t pat;      /* '"key":' as a little-endian word, masked by pmask */
     uint64_t pmask;
+    uint64_t mask;     /* 1 << bit */
+    const struct ff_pg_field_s *next;  /* the key that followed this one last time (or NULL) */
 } ff_pg_field;
 
 typedef struct {
@@ -90,8 +91,8 @@ typedef struct {
     uint32_t init_off[3];     /* regions of the record initialised from tmpl per event */
     uint32_t init_len[3];
     const uint8_t *tmpl;      /* template record (owned by the wrapper) */
-    int zero_small;           /* template is all zero and the record has no book levels */
-    uint8_t first;            /* 1 + slot of the first key after "ev" last time (0 = none) */
+    int flat;                 /* no book levels and size % 8 == 0: tmpl copied inline whole */
+    const ff_pg_field *first; /* the first key after "ev" last time (or NULL) */
 } ff_pg_layout;
 
 typedef struct {
@@ -177,7 +178,8 @@ static inline int ff_pg_add_field(ff_pg_layout *L, const ff_pg_field *f)
             ff_pg_field *g = &L->tab[h];
             unsigned kn = f->key > 0xFFFFFF ? 4 : f->key > 0xFFFF ? 3 : f->key > 0xFF ? 2 : 1;
             *g = *f;
-            g->next = 0;
+            g->next = NULL;
+            g->mask = (uint64_t)1 << f->bit;
             g->adv = (uint8_t)(kn + 3);
             g->pat = 0x22u | ((uint64_t)f->key << 8) | ((uint64_t)0x3A22 << (8 * (kn + 1)));
             g->pmask = (1ULL << (8 * (kn + 3))) - 1;
@@ -808,6 +810,163 @@ static FF_ALWAYS_INLINE const char *ff_pg_short_str(const char *p, const char *e
     return p + 2 + base + i;
 }
 
+/* Fast scanners shared by the key loop's fast lane and ff_pg_value_fast.  Each accepts only
+ * the common spellings and returns NULL for anything else (the caller takes the general path,
+ * which gives the same result for these spellings). */
+
+/* A plain non-negative integer of 1..15 digits at v: no leading zero, not followed by '.',
+ * 'e' or 'E' (the acceptance of ff_pg_number's SWAR path).  Needs 16 readable bytes. */
+static FF_ALWAYS_INLINE const char *ff_pg_uint_fast(const char *v, uint64_t *out)
+{
+    uint64_t w;
+    unsigned n;
+    memcpy(&w, v, 8);
+    n = ff_pg_ndigits8(w);
+    if (FF_LIKELY(n >= 1 && n < 8)) {
+        uint8_t c = (uint8_t)(w >> (8 * n));
+        if (FF_LIKELY(c != '.' && c != 'e' && c != 'E' && ((uint8_t)w != '0' || n == 1))) {
+            *out = ff_pg_digits_value(w, n);
+            return v + n;
+        }
+    } else if (n == 8 && (uint8_t)w != '0') {
+        uint64_t w2;
+        unsigned n2;
+        memcpy(&w2, v + 8, 8);
+        n2 = ff_pg_ndigits8(w2);
+        if (FF_LIKELY(n2 < 8)) {
+            uint8_t c = (uint8_t)(w2 >> (8 * n2));
+            if (FF_LIKELY(c != '.' && c != 'e' && c != 'E')) {
+                uint64_t x = ff_pg_digits_value(w, 8);
+                if (n2)
+                    x = x * ff_pg_pow10u[n2] + ff_pg_digits_value(w2, n2);
+                *out = x;
+                return v + 8 + n2;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* "digits" (canonical, 1..15 digits) at v (at '"'): the id spelling of trades.  Needs 17
+ * readable bytes. */
+static FF_ALWAYS_INLINE const char *ff_pg_uint_str_fast(const char *v, uint64_t *out)
+{
+    uint64_t w;
+    unsigned n;
+    memcpy(&w, v + 1, 8);
+    n = ff_pg_ndigits8(w);
+    if (n >= 1 && n < 8) {
+        if ((uint8_t)(w >> (8 * n)) == '"' && ((uint8_t)w != '0' || n == 1)) {
+            *out = ff_pg_digits_value(w, n);
+            return v + n + 2;
+        }
+    } else if (n == 8 && (uint8_t)w != '0') {
+        uint64_t w2;
+        unsigned n2;
+        memcpy(&w2, v + 9, 8);
+        n2 = ff_pg_ndigits8(w2);
+        if (n2 < 8 && (uint8_t)(w2 >> (8 * n2)) == '"') {
+            uint64_t x = ff_pg_digits_value(w, 8);
+            if (n2)
+                x = x * ff_pg_pow10u[n2] + ff_pg_digits_value(w2, n2);
+            *out = x;
+            return v + n2 + 10;
+        }
+    }
+    return NULL;
+}
+
+/* d{1,7}(.d{1,7})? with at most 15 digits and no exponent at v: the digit value w and 10^nf
+ * are exact doubles and one IEEE division is correctly rounded (Clinger), i.e. the value
+ * float(text) gives -- the arithmetic of ff_pg_number_f.  *isint = 1 for the integer spelling.
+ * Needs 16 readable bytes. */
+static FF_ALWAYS_INLINE const char *ff_pg_f64_fast(const char *v, double *out, int *isint)
+{
+    uint64_t w, x;
+    unsigned n;
+    if (!FF_NUM_FAST_PATH)
+        return NULL;
+    memcpy(&w, v, 8);
+    {
+        /* d+.d+ within these 8 bytes: one exact per-byte digit mask (no borrows between
+         * bytes), the two digit runs joined into one word, one SWAR conversion */
+        uint64_t y = w ^ 0x3030303030303030ULL;
+        uint64_t t = (((y & 0x7F7F7F7F7F7F7F7FULL) + 0x7676767676767676ULL) | y) &
+                     0x8080808080808080ULL;
+        unsigned a = (unsigned)__builtin_ctzll(t | (1ULL << 63)) >> 3;
+        uint64_t t2 = t & (t - 1);
+        unsigned m = (unsigned)__builtin_ctzll(t2 | (1ULL << 63)) >> 3;
+        if (FF_LIKELY(t2 != 0 && a >= 1 && (uint8_t)(w >> (8 * a)) == '.' && m > a + 1 &&
+                      ((uint8_t)w != '0' || a == 1))) {
+            uint8_t c2 = (uint8_t)(w >> (8 * m));
+            if (FF_LIKELY(c2 != 'e' && c2 != 'E')) {
+                unsigned nf = m - a - 1;
+                uint64_t lo = w & ((1ULL << (8 * a)) - 1);
+                uint64_t hi = (w >> (8 * (a + 1))) & ((1ULL << (8 * nf)) - 1);
+                x = ff_pg_digits_value(lo | (hi << (8 * a)), m - 1);
+                *out = (double)x / ff__pow10_tab[nf];
+                *isint = 0;
+                return v + m;
+            }
+        }
+    }
+    n = ff_pg_ndigits8(w);
+    if (FF_LIKELY(n >= 1 && n < 8 && ((uint8_t)w != '0' || n == 1))) {
+        uint8_t c = (uint8_t)(w >> (8 * n));
+        x = ff_pg_digits_value(w, n);
+        if (c == '.') {
+            uint64_t w2;
+            unsigned nf;
+            memcpy(&w2, v + n + 1, 8);
+            nf = ff_pg_ndigits8(w2);
+            if (FF_LIKELY(nf >= 1 && nf < 8 && n + nf <= 15)) {
+                uint8_t c2 = (uint8_t)(w2 >> (8 * nf));
+                if (FF_LIKELY(c2 != 'e' && c2 != 'E')) {
+                    x = x * ff__pow10_u64[nf] + ff_pg_digits_value(w2, nf);
+                    *out = (double)x / ff__pow10_tab[nf];
+                    *isint = 0;
+                    return v + n + 1 + nf;
+                }
+            }
+        } else if (FF_LIKELY(c != 'e' && c != 'E')) {
+            *out = (double)(int64_t)x;
+            *isint = 1;
+            return v + n;
+        }
+    }
+    return NULL;
+}
+
+/* [d{1,7}(,d{1,7})*] with no whitespace and no more items than cap.  Returns past ']' with
+ * *cnt items stored, or NULL. */
+static FF_ALWAYS_INLINE const char *ff_pg_i32arr_fast(const char *v, const char *end,
+                                                      int32_t *arr, unsigned cap,
+                                                      unsigned *cnt)
+{
+    const char *q = v + 1;
+    unsigned k = 0;
+    while (FF_LIKELY(end - q >= 16 && k < cap)) {
+        uint64_t w;
+        unsigned n;
+        uint8_t c;
+        memcpy(&w, q, 8);
+        n = ff_pg_ndigits8(w);
+        if (FF_UNLIKELY(n < 1 || n > 7 || ((uint8_t)w == '0' && n > 1)))
+            return NULL;
+        c = (uint8_t)(w >> (8 * n));
+        arr[k++] = (int32_t)ff_pg_digits_value(w, n);
+        q += n + 1;
+        if (c == ',')
+            continue;
+        if (FF_LIKELY(c == ']')) {
+            *cnt = k;
+            return q;
+        }
+        return NULL;
+    }
+    return NULL;
+}
+
 /* The common cases (a plain number into an f64 / i64 slot) inline, the rest out of line. */
 static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_field *f,
                                                      char *rec, const char *p, const char *end,
@@ -815,172 +974,67 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
 {
     ff_num num;
     const char *q;
-    /* the fast paths need no separate first-byte check: a digit count >= 1 implies it */
+    /* the fast scanners need no separate first-byte check: a digit count >= 1 implies it */
     if (f->kind == FF_PGK_I64) {
-        /* dedicated digits path: a plain non-negative integer of up to 15 digits read with
-         * the same 8-byte loads that find its end (same acceptance as ff_pg_number) */
         if (FF_LIKELY(end - p >= 16)) {
-            uint64_t w, v;
-            unsigned n;
-            memcpy(&w, p, 8);
-            n = ff_pg_ndigits8(w);
-            if (FF_LIKELY(n >= 1 && n < 8)) {
-                uint8_t c = (uint8_t)(w >> (8 * n));
-                if (FF_LIKELY(c != '.' && c != 'e' && c != 'E' && ((uint8_t)w != '0' || n == 1))) {
-                    v = ff_pg_digits_value(w, n);
-                    *(int64_t *)(rec + f->off) = (int64_t)v;
-                    *alt &= ~((uint64_t)1 << f->bit);
-                    return p + n;
-                }
-            } else if (n == 8 && (uint8_t)w != '0') {
-                uint64_t w2;
-                unsigned n2;
-                memcpy(&w2, p + 8, 8);
-                n2 = ff_pg_ndigits8(w2);
-                if (FF_LIKELY(n2 < 8)) {
-                    uint8_t c = (uint8_t)(w2 >> (8 * n2));
-                    if (FF_LIKELY(c != '.' && c != 'e' && c != 'E')) {
-                        v = ff_pg_digits_value(w, 8);
-                        if (n2)
-                            v = v * ff_pg_pow10u[n2] + ff_pg_digits_value(w2, n2);
-                        *(int64_t *)(rec + f->off) = (int64_t)v;
-                        *alt &= ~((uint64_t)1 << f->bit);
-                        return p + 8 + n2;
-                    }
-                }
+            uint64_t x;
+            q = ff_pg_uint_fast(p, &x);
+            if (FF_LIKELY(q != NULL)) {
+                *(int64_t *)(rec + f->off) = (int64_t)x;
+                *alt &= ~f->mask;
+                return q;
             }
         }
         if (*p == '-' || FF_PG_DIGIT(*p)) {
             q = ff_pg_number(p, end, &num);
             if (FF_LIKELY(q != NULL && num.kind == FF_NUM_INT)) {
                 *(int64_t *)(rec + f->off) = num.i;
-                *alt &= ~((uint64_t)1 << f->bit);
+                *alt &= ~f->mask;
                 return q;
             }
         }
     } else if (f->kind == FF_PGK_F64) {
-        /* dedicated path for d{1,7}(.d{1,7})? (same acceptance and arithmetic as
-         * ff_pg_number_f: w and 10^nf exact, one correctly rounded division) */
-        if (FF_NUM_FAST_PATH && FF_LIKELY(end - p >= 34)) {
-            uint64_t w;
-            unsigned n;
-            memcpy(&w, p, 8);
-            {
-                /* d+.d+ within these 8 bytes: one exact per-byte digit mask, the two
-                 * digit runs joined into one word, one SWAR conversion */
-                uint64_t x = w ^ 0x3030303030303030ULL;
-                uint64_t t = (((x & 0x7F7F7F7F7F7F7F7FULL) + 0x7676767676767676ULL) | x) &
-                             0x8080808080808080ULL;
-                unsigned a = (unsigned)__builtin_ctzll(t | (1ULL << 63)) >> 3;
-                uint64_t t2 = t & (t - 1);
-                unsigned m = (unsigned)__builtin_ctzll(t2 | (1ULL << 63)) >> 3;
-                if (FF_LIKELY(t2 != 0 && a >= 1 && (uint8_t)(w >> (8 * a)) == '.' && m > a + 1 &&
-                              ((uint8_t)w != '0' || a == 1))) {
-                    uint8_t c2 = (uint8_t)(w >> (8 * m));
-                    if (FF_LIKELY(c2 != 'e' && c2 != 'E')) {
-                        unsigned nf = m - a - 1;
-                        uint64_t lo = w & ((1ULL << (8 * a)) - 1);
-                        uint64_t hi = (w >> (8 * (a + 1))) & ((1ULL << (8 * nf)) - 1);
-                        uint64_t v = ff_pg_digits_value(lo | (hi << (8 * a)), m - 1);
-                        *(double *)(rec + f->off) = (double)v / ff__pow10_tab[nf];
-                        *alt &= ~((uint64_t)1 << f->bit);
-                        return p + m;
-                    }
-                }
-            }
-            n = ff_pg_ndigits8(w);
-            if (FF_LIKELY(n >= 1 && n < 8 && ((uint8_t)w != '0' || n == 1))) {
-                uint8_t c = (uint8_t)(w >> (8 * n));
-                uint64_t v = ff_pg_digits_value(w, n);
-                if (c == '.') {
-                    uint64_t w2;
-                    unsigned nf;
-                    memcpy(&w2, p + n + 1, 8);
-                    nf = ff_pg_ndigits8(w2);
-                    if (FF_LIKELY(nf >= 1 && nf < 8 && n + nf <= 15)) {
-                        uint8_t c2 = (uint8_t)(w2 >> (8 * nf));
-                        if (FF_LIKELY(c2 != 'e' && c2 != 'E')) {
-                            v = v * ff__pow10_u64[nf] + ff_pg_digits_value(w2, nf);
-                            *(double *)(rec + f->off) = (double)v / ff__pow10_tab[nf];
-                            *alt &= ~((uint64_t)1 << f->bit);
-                            return p + n + 1 + nf;
-                        }
-                    }
-                } else if (FF_LIKELY(c != 'e' && c != 'E')) {
-                    *(double *)(rec + f->off) = (double)(int64_t)v;
-                    *alt |= (uint64_t)1 << f->bit;
-                    return p + n;
-                }
+        if (FF_LIKELY(end - p >= 16)) {
+            double x;
+            int isint;
+            q = ff_pg_f64_fast(p, &x, &isint);
+            if (FF_LIKELY(q != NULL)) {
+                *(double *)(rec + f->off) = x;
+                *alt = isint ? (*alt | f->mask) : (*alt & ~f->mask);
+                return q;
             }
         }
         if (*p == '-' || FF_PG_DIGIT(*p)) {
             q = ff_pg_number_f(p, end, &num);
             if (FF_LIKELY(q != NULL && num.kind == FF_NUM_FLOAT)) {
                 *(double *)(rec + f->off) = num.d;
-                *alt &= ~((uint64_t)1 << f->bit);
+                *alt &= ~f->mask;
                 return q;
             }
             if (q != NULL && num.kind == FF_NUM_INT && num.i <= FF_PG_2P53 && num.i >= -FF_PG_2P53) {
                 *(double *)(rec + f->off) = (double)num.i;
-                *alt |= (uint64_t)1 << f->bit;
+                *alt |= f->mask;
                 return q;
             }
         }
     } else if (f->kind == FF_PGK_I64S && *p == '"') {
-        /* "digits" (canonical, up to 15 digits): the id spelling of trades */
         if (FF_LIKELY(end - p >= 17)) {
-            uint64_t w, v = 0;
-            unsigned n, len = 0;
-            memcpy(&w, p + 1, 8);
-            n = ff_pg_ndigits8(w);
-            if (n >= 1 && n < 8) {
-                if ((uint8_t)(w >> (8 * n)) == '"' && ((uint8_t)w != '0' || n == 1)) {
-                    v = ff_pg_digits_value(w, n);
-                    len = n;
-                }
-            } else if (n == 8 && (uint8_t)w != '0') {
-                uint64_t w2;
-                unsigned n2;
-                memcpy(&w2, p + 9, 8);
-                n2 = ff_pg_ndigits8(w2);
-                if (n2 < 8 && (uint8_t)(w2 >> (8 * n2)) == '"') {
-                    v = ff_pg_digits_value(w, 8);
-                    if (n2)
-                        v = v * ff_pg_pow10u[n2] + ff_pg_digits_value(w2, n2);
-                    len = 8 + n2;
-                }
-            }
-            if (FF_LIKELY(len)) {
-                *(int64_t *)(rec + f->off) = (int64_t)v;
-                *alt |= (uint64_t)1 << f->bit;
-                return p + len + 2;
+            uint64_t x;
+            q = ff_pg_uint_str_fast(p, &x);
+            if (FF_LIKELY(q != NULL)) {
+                *(int64_t *)(rec + f->off) = (int64_t)x;
+                *alt |= f->mask;
+                return q;
             }
         }
     } else if (f->kind == FF_PGK_I32ARR && *p == '[') {
-        /* [d{1,7}(,d{1,7})*] with no whitespace and no more items than the slot holds;
-         * anything else (re)starts on the general path */
-        int32_t *arr = (int32_t *)(rec + f->off);
-        unsigned cnt = 0;
-        q = p + 1;
-        while (FF_LIKELY(end - q >= 16 && cnt < f->n)) {
-            uint64_t w;
-            unsigned n;
-            uint8_t c;
-            memcpy(&w, q, 8);
-            n = ff_pg_ndigits8(w);
-            if (FF_UNLIKELY(n < 1 || n > 7 || ((uint8_t)w == '0' && n > 1)))
-                break;
-            c = (uint8_t)(w >> (8 * n));
-            arr[cnt++] = (int32_t)ff_pg_digits_value(w, n);
-            q += n + 1;
-            if (c == ',')
-                continue;
-            if (FF_LIKELY(c == ']')) {
-                *(uint8_t *)(rec + f->n_off) = (uint8_t)cnt;
-                *(uint8_t *)(rec + f->drop_off) = 0;
-                return q;
-            }
-            break;
+        /* anything but the plain short list (re)starts on the general path */
+        unsigned cnt;
+        q = ff_pg_i32arr_fast(p, end, (int32_t *)(rec + f->off), f->n, &cnt);
+        if (FF_LIKELY(q != NULL)) {
+            *(uint8_t *)(rec + f->n_off) = (uint8_t)cnt;
+            *(uint8_t *)(rec + f->drop_off) = 0;
+            return q;
         }
     } else if ((f->kind == FF_PGK_SYMBOL || f->kind == FF_PGK_FIXSTR) && *p == '"') {
         const char *sv;
@@ -1186,12 +1240,12 @@ static inline void ff_pg_init_record(const ff_pg_layout *L, char *rec, uint16_t 
                                      int64_t ts_recv)
 {
     int j;
-    if (FF_LIKELY(L->zero_small)) {
+    if (FF_LIKELY(L->flat)) {
         uint32_t o;
         for (o = 0; o + 32 <= L->size; o += 32)
-            memset(rec + o, 0, 32);
+            memcpy(rec + o, L->tmpl + o, 32);
         for (; o < L->size; o += 8)
-            memset(rec + o, 0, 8);
+            memcpy(rec + o, L->tmpl + o, 8);
     } else {
         for (j = 0; j < 3 && L->init_len[j]; j++)
             memcpy(rec + L->init_off[j], L->tmpl + L->init_off[j], L->init_len[j]);
@@ -1352,31 +1406,86 @@ static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
         if (p < end && *p == '}') {
             p++;
         } else {
-            ff_pg_field *prevf = NULL;   /* the known key decoded last in this object */
-            unsigned ps = L->first;      /* 1 + slot of the key expected next (0 = none) */
+            ff_pg_field *prevf = NULL;       /* the known key decoded last in this object */
+            const ff_pg_field *pf = L->first; /* the key expected next (or NULL) */
             for (;;) {
                 uint32_t key;
                 const char *ks;
                 size_t kn;
                 const ff_pg_field *f;
-                /* predicted key: the one that followed the previous key last time.  One
-                 * masked compare of '"key":' and a constant advance. */
-                if (FF_LIKELY(ps != 0 && end - p >= 8)) {
-                    const ff_pg_field *pf = &L->tab[ps - 1];
+                /* Fast lane: while the keys come in the order they came last time, each is
+                 * one masked 8-byte compare of '"key":' and a constant advance, and its value
+                 * one of the fast scanners, with no bounds check but the one per key (every
+                 * scanner reads at most 24 bytes past the key).  Anything else -- another
+                 * key, an unusual value or separator -- falls to the general code below at
+                 * the same position, which decodes it and learns the new order. */
+                while (pf != NULL && FF_LIKELY(end - p >= 32)) {
                     uint64_t w;
+                    const char *v, *q;
                     memcpy(&w, p, 8);
-                    if (FF_LIKELY((w & pf->pmask) == pf->pat)) {
-                        f = pf;
-                        ks = p + 1;
-                        kn = (size_t)pf->adv - 3;
-                        p += pf->adv;  /* <= p + 7 < end */
-                        if (FF_UNLIKELY((unsigned char)*p <= ' ')) {
-                            p = ff_skip_ws(p, end);
-                            if (FF_UNLIKELY(p >= end))
-                                goto malformed;
-                        }
-                        goto have_key;
+                    if ((w & pf->pmask) != pf->pat)
+                        break;
+                    v = p + pf->adv;
+                    if (pf->kind == FF_PGK_I64) {
+                        uint64_t x;
+                        q = ff_pg_uint_fast(v, &x);
+                        if (FF_UNLIKELY(q == NULL))
+                            break;
+                        *(int64_t *)(rec + pf->off) = (int64_t)x;
+                        altv &= ~pf->mask;
+                    } else if (pf->kind == FF_PGK_F64) {
+                        double x;
+                        int isint;
+                        q = ff_pg_f64_fast(v, &x, &isint);
+                        if (FF_UNLIKELY(q == NULL))
+                            break;
+                        *(double *)(rec + pf->off) = x;
+                        altv = isint ? (altv | pf->mask) : (altv & ~pf->mask);
+                    } else if (pf->kind == FF_PGK_SYMBOL) {
+                        const char *sv;
+                        size_t n;
+                        if (*v != '"' || (q = ff_pg_short_str(v, end, &sv, &n)) == NULL)
+                            break;
+                        ((ff_header *)rec)->symbol_id = ff_pg_intern(d, sv, n, end);
+                    } else if (pf->kind == FF_PGK_FIXSTR) {
+                        const char *sv;
+                        size_t n;
+                        char *dst = rec + pf->off;
+                        if (*v != '"' || (q = ff_pg_short_str(v, end, &sv, &n)) == NULL ||
+                            n > pf->n)
+                            break;
+                        memcpy(dst, sv, n);
+                        memset(dst + n, 0, pf->n - n);
+                        altv &= ~pf->mask;
+                    } else if (pf->kind == FF_PGK_I64S) {
+                        uint64_t x;
+                        if (*v != '"' || (q = ff_pg_uint_str_fast(v, &x)) == NULL)
+                            break;
+                        *(int64_t *)(rec + pf->off) = (int64_t)x;
+                        altv |= pf->mask;
+                    } else if (pf->kind == FF_PGK_I32ARR) {
+                        unsigned cnt;
+                        if (*v != '[' || (q = ff_pg_i32arr_fast(v, end, (int32_t *)(rec + pf->off),
+                                                                pf->n, &cnt)) == NULL)
+                            break;
+                        *(uint8_t *)(rec + pf->n_off) = (uint8_t)cnt;
+                        *(uint8_t *)(rec + pf->drop_off) = 0;
+                    } else {
+                        break;
                     }
+                    pres |= pf->mask;
+                    prevf = (ff_pg_field *)pf;
+                    pf = pf->next;
+                    if (FF_LIKELY(*q == ',')) {
+                        p = q + 1;
+                        continue;
+                    }
+                    if (FF_LIKELY(*q == '}')) {
+                        p = q + 1;
+                        goto object_done;
+                    }
+                    p = q;
+                    goto separator;
                 }
                 if (FF_UNLIKELY(p >= end || *p != '"'))
                     goto malformed;
@@ -1416,18 +1525,14 @@ static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                 f = key ? ff_pg_lookup(L, key) : NULL;
             learn:
                 if (f != NULL) {
-                    uint8_t slot = (uint8_t)(f - L->tab + 1);
                     if (prevf != NULL)
-                        prevf->next = slot;
+                        prevf->next = f;
                     else
-                        L->first = slot;
-                }
-            have_key:
-                if (FF_LIKELY(f != NULL)) {
+                        L->first = f;
                     prevf = (ff_pg_field *)f;
-                    ps = f->next;
+                    pf = f->next;
                 } else {
-                    ps = 0;  /* after an unknown key: no prediction, prevf kept */
+                    pf = NULL;  /* after an unknown key: no prediction, prevf kept */
                 }
                 if (f == NULL) {
                     d->n_unknown_keys++;   /* a key fastfeed has no slot for: visible in stats */
@@ -1450,7 +1555,7 @@ static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                     const char *v = p;
                     p = ff_pg_value_fast(d, f, rec, p, end, &b, &altv);
                     if (FF_LIKELY(b == 0)) {
-                        pres |= (uint64_t)1 << f->bit;
+                        pres |= f->mask;
                     } else if (!bad) {
                         bad = b;
                         bad_at = v;
@@ -1466,6 +1571,7 @@ static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                         p = ff_skip_ws(p, end);
                     continue;
                 }
+            separator:
                 p = ff_skip_ws(p, end);
                 if (FF_UNLIKELY(p >= end))
                     goto malformed;
@@ -1480,6 +1586,7 @@ static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                 goto malformed;
             }
         }
+    object_done:
         *(uint64_t *)(rec + 16) |= pres;
         *(uint64_t *)(rec + 24) = altv;
         if (FF_LIKELY(!bad)) {
