@@ -363,6 +363,14 @@ static FF_ALWAYS_INLINE uint64_t ff_pg_digits_value(uint64_t w, unsigned n)
     return (w & 0x0000FFFF0000FFFFULL) * 42949672960001ULL >> 32;
 }
 
+/* The same for n = 1..4 digits in the low bytes of w: two multiplies instead of three. */
+static FF_ALWAYS_INLINE uint64_t ff_pg_digits_value4(uint64_t w, unsigned n)
+{
+    uint32_t x = (uint32_t)w << (8 * (4 - n));
+    x = (x & 0x0F0F0F0Fu) * 2561 >> 8;
+    return ((x & 0x00FF00FFu) * 6553601 >> 16) & 0xFFFFu;
+}
+
 static const uint64_t ff_pg_pow10u[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
                                          100000000};
 
@@ -825,7 +833,9 @@ static FF_ALWAYS_INLINE const char *ff_pg_uint_fast(const char *v, uint64_t *out
     if (FF_LIKELY(n >= 1 && n < 8)) {
         uint8_t c = (uint8_t)(w >> (8 * n));
         if (FF_LIKELY(c != '.' && c != 'e' && c != 'E' && ((uint8_t)w != '0' || n == 1))) {
-            *out = ff_pg_digits_value(w, n);
+            /* per field the digit count is steady (ids, sizes, conditions: short), so this
+             * branch predicts well */
+            *out = n <= 4 ? ff_pg_digits_value4(w, n) : ff_pg_digits_value(w, n);
             return v + n;
         }
     } else if (n == 8 && (uint8_t)w != '0') {
