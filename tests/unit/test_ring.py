@@ -217,3 +217,18 @@ def test_backpressure_threshold_stays_at_the_nominal_capacity_after_growth() -> 
     assert ring.pressure            # 10 unread > half of the nominal 8, whatever the growth
     cons.drain(6)
     assert not ring.pressure
+
+
+def test_backpressure_consumer_added_from_oldest_holds_the_ring_back_at_once() -> None:
+    """The producer caches how far it may write; a consumer added later that starts at the
+    oldest record must still never have its unread history overwritten."""
+    ring = make_ring(8, "backpressure", max_capacity=8)
+    a = ring.consumer()
+    ring.push(b"".join(quote(i) for i in range(8)))
+    a.drain()
+    ring.push(quote(8))                   # the writable limit is now computed from `a` alone
+    late = ring.consumer(from_oldest=True)
+    with pytest.raises(BufferError):      # the next slot holds seq 1, which `late` has not read
+        ring.push(quote(9))
+    b = late.drain()
+    assert seqs(b) == list(range(1, 9)) and b.gaps == 0

@@ -53,6 +53,9 @@ typedef struct ff_ring {
     uint8_t *latest;        /* optional: last record per symbol_id (enabled by ff_ring_enable_latest) */
     uint32_t latest_cap;    /* entries in latest[] */
     int latest_on;
+    uint64_t bp_limit;      /* back-pressure: seqs below it are known writable (slowest cursor +
+                               capacity when last computed; cursors only move forward, so it
+                               stays safe until a consumer is added / made strong) */
 } ff_ring;
 
 static inline uint64_t ff_pow2_ceil(uint64_t v) {
@@ -117,6 +120,7 @@ static inline int ff_ring_grow(ff_ring *r, uint64_t lo, uint64_t hi) {
     r->capacity = ncap;
     r->mask = nmask;
     r->grown++;
+    r->bp_limit = 0;
     return 0;
 }
 
@@ -126,9 +130,10 @@ static inline int ff_ring_grow(ff_ring *r, uint64_t lo, uint64_t hi) {
 static inline void *ff_ring_slot(ff_ring *r, uint64_t k) {
     uint64_t s = r->head + k;
     if (k + 1 > r->claimed) r->claimed = k + 1;
-    if (r->policy == FF_BACKPRESSURE) {
+    if (r->policy == FF_BACKPRESSURE && s >= r->bp_limit) {
         /* slot s holds seq s - capacity: still unread by someone iff s >= min_cursor + capacity */
         uint64_t minc = ff_ring_min_cursor(r);
+        r->bp_limit = minc + r->capacity;
         while (s >= minc + r->capacity) {
             if (r->capacity >= r->max_capacity || ff_ring_grow(r, minc, r->head + r->claimed) != 0) {
                 r->overflowed++;
@@ -203,12 +208,14 @@ static inline int ff_ring_add_consumer(ff_ring *r, int from_oldest) {
     c->gaps = 0;
     c->active = 1;
     c->weak = 0;
+    r->bp_limit = 0;  /* the new cursor may be the slowest */
     return (int)idx;
 }
 
 /* A weak consumer does not hold back a back-pressure ring (see ff_consumer.weak). */
 static inline void ff_ring_set_weak(ff_ring *r, int idx, int weak) {
     if (idx >= 0 && (uint32_t)idx < r->n_consumers) r->consumers[idx].weak = weak ? 1 : 0;
+    r->bp_limit = 0;
 }
 
 static inline void ff_ring_remove_consumer(ff_ring *r, int idx) {
