@@ -458,6 +458,26 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         log.error("polygon: the %r handler raised %s: %s", ev, type(exc).__name__, exc,
                   exc_info=exc)
 
+    async def _call_batch_handler(self, ev: str, cons: Any, fn: Callable[[Any], Any]) -> int:
+        """Drain ``cons`` into one EventBatch for a ``deliver="batch"`` handler.
+
+        The batch reads the ring in place unless the handler keeps it (see
+        ``Consumer.call_with_batch``): the batch path makes no copy of the records.
+        """
+        n, gaps, r, exc = cons.call_with_batch(fn)
+        if n or gaps:
+            self._note_drained(int(gaps), cons.ring.event_class.__name__)
+        if exc is None and r is not None and inspect.isawaitable(r):
+            try:
+                await r
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                exc = e
+        if exc is not None:
+            self._on_handler_error(ev, exc)
+        return int(n)
+
     async def _run_batch(self, ev: str, batch: Any, start: int) -> None:
         from fastfeed._native.pgdict import dispatch_dicts, dispatch_events
 
@@ -570,16 +590,16 @@ class AsyncStreamClient(FanoutMixin, Streamer):
             await self._run_status(self._status_q.popleft())
         per_event: list[tuple[str, Any]] = []
         for ev, cons in list(self._consumers.items()):
+            entry = self._handlers.get(ev)
+            if entry is not None and entry.deliver == "batch":
+                count += await self._call_batch_handler(ev, cons, entry.fn)
+                continue
             batch = cons.drain()
             if not batch:
                 continue
             self._note_batch(batch)
             count += len(batch)
-            entry = self._handlers.get(ev)
-            if entry is not None and entry.deliver == "batch":
-                await self._run_batch(ev, batch, 0)
-            else:
-                per_event.append((ev, batch))
+            per_event.append((ev, batch))
         if len(per_event) == 1:
             await self._run_batch(per_event[0][0], per_event[0][1], 0)
         elif per_event:

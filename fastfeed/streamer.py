@@ -121,14 +121,17 @@ class Streamer(ConnectionManager):
         await fut
 
     def _note_batch(self, batch: Any) -> None:
-        gaps = batch.gaps
+        self._note_drained(int(batch.gaps), batch.event_class.__name__)
+
+    def _note_drained(self, gaps: int, cls_name: str) -> None:
+        """Count (and warn of) records lost before a drain; resume a paused transport."""
         if gaps:
             self._gaps += int(gaps)
             now = time.monotonic()
             if now - self._last_overflow_warning >= self.overflow_warning_interval:
                 self._last_overflow_warning = now
                 warnings.warn(
-                    f"a {batch.event_class.__name__} consumer fell behind and lost {gaps} "
+                    f"a {cls_name} consumer fell behind and lost {gaps} "
                     f"events (drop-oldest ring); total lost: {self._gaps}",
                     RingOverflowWarning, stacklevel=3)
         listener = self._listener

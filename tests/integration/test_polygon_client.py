@@ -286,6 +286,32 @@ async def test_fast_paths(deliver: str) -> None:
         assert [e.to_dict() for e in events] == wire[: len(events)]
 
 
+async def test_batch_handler_reads_the_ring_in_place_and_errors_are_logged(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A batch handler that keeps nothing gets the records with no copy (batch.borrowed) and the
+    same values; one that raises is logged and the stream goes on."""
+    async with PolygonServer(cluster="stocks", api_key=KEY, rate=5000, events_per_frame=20,
+                             quirks=False) as srv:
+        dicts: list[dict[str, Any]] = []
+        borrowed: list[bool] = []
+        calls = [0]
+
+        def handler(b: Any) -> None:
+            calls[0] += 1
+            borrowed.append(b.borrowed)
+            dicts.extend(e.to_dict() for e in b)
+            if calls[0] == 2:
+                raise RuntimeError("handler bug")
+
+        async with AsyncStreamClient(KEY, "stocks", host=_host(srv)) as client:
+            await client.subscribe_stock_trades(None, handler, deliver="batch")  # type: ignore[arg-type]
+            while len(dicts) < 200 or calls[0] < 3:
+                await client.handle_messages()
+        assert any(borrowed)
+        assert dicts == _wire_events(srv, {"T"})[: len(dicts)]
+        assert "handler bug" in caplog.text
+
+
 async def test_reconnect_method_after_closed_connection() -> None:
     async with PolygonServer(cluster="stocks", api_key=KEY, rate=1000, events_per_frame=5) as srv:
         got: list[dict[str, Any]] = []

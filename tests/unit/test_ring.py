@@ -232,3 +232,91 @@ def test_backpressure_consumer_added_from_oldest_holds_the_ring_back_at_once() -
         ring.push(quote(9))
     b = late.drain()
     assert seqs(b) == list(range(1, 9)) and b.gaps == 0
+
+
+# --- Consumer.call_with_batch: the batch handlers' zero-copy drain ---------------------------
+
+
+def overwrite(ring: RecordRing, start: int) -> None:
+    """Publish a whole ring's worth of new records: every slot is rewritten."""
+    ring.push(b"".join(quote(i) for i in range(start, start + ring.capacity)))
+
+
+def test_call_with_batch_reads_in_place_when_the_handler_keeps_nothing() -> None:
+    ring = make_ring(16)
+    cons = ring.consumer()
+    ring.push(b"".join(quote(i) for i in range(5)))
+    seen: list[tuple[bool, list[int]]] = []
+    n, gaps, result, exc = cons.call_with_batch(lambda b: seen.append((b.borrowed, seqs(b))))
+    assert (n, gaps, result, exc) == (5, 0, None, None)
+    assert seen == [(True, [0, 1, 2, 3, 4])]
+    assert cons.available == 0
+    assert cons.call_with_batch(lambda b: seen.append((b.borrowed, []))) == (0, 0, None, None)
+    assert len(seen) == 1   # nothing to hand over: the handler is not called
+
+
+def test_call_with_batch_copies_a_batch_the_handler_keeps() -> None:
+    ring = make_ring(16)
+    cons = ring.consumer()
+    ring.push(b"".join(quote(i) for i in range(5)))
+    kept: list[EventBatch] = []
+    cons.call_with_batch(kept.append)
+    overwrite(ring, 100)
+    assert not kept[0].borrowed and seqs(kept[0]) == [0, 1, 2, 3, 4]
+
+
+def test_call_with_batch_copies_before_a_buffer_export() -> None:
+    ring = make_ring(16)
+    cons = ring.consumer()
+    ring.push(b"".join(quote(i) for i in range(3)))
+    views: list[memoryview] = []
+    cons.call_with_batch(lambda b: views.append(memoryview(b)))
+    want = b"".join(quote(i) for i in range(3))
+    overwrite(ring, 100)
+    assert views[0].tobytes() == want
+
+
+def test_call_with_batch_returns_the_handler_exception_with_its_batch_intact() -> None:
+    ring = make_ring(16)
+    cons = ring.consumer()
+    ring.push(b"".join(quote(i) for i in range(4)))
+
+    def handler(b: EventBatch) -> None:
+        raise ValueError(b)
+
+    n, gaps, result, exc = cons.call_with_batch(handler)
+    assert n == 4 and isinstance(exc, ValueError)
+    overwrite(ring, 100)
+    assert seqs(exc.args[0]) == [0, 1, 2, 3]
+
+
+def test_call_with_batch_async_handler_reads_its_batch_after_the_ring_moved_on() -> None:
+    import asyncio
+
+    ring = make_ring(16)
+    cons = ring.consumer()
+    ring.push(b"".join(quote(i) for i in range(6)))
+    got: list[list[int]] = []
+
+    async def handler(b: EventBatch) -> None:
+        await asyncio.sleep(0)
+        got.append(seqs(b))
+
+    _n, _gaps, coro, _exc = cons.call_with_batch(handler)
+    overwrite(ring, 100)          # the producer ran before the coroutine did
+    asyncio.run(coro)
+    assert got == [[0, 1, 2, 3, 4, 5]]
+
+
+def test_call_with_batch_across_the_end_of_the_buffer_and_with_gaps() -> None:
+    ring = make_ring(8)
+    cons = ring.consumer()
+    ring.push(b"".join(quote(i) for i in range(6)))
+    cons.drain()
+    ring.push(b"".join(quote(i) for i in range(6, 12)))   # slots 6, 7, 0, 1, 2, 3
+    seen: list[list[int]] = []
+    n, gaps, _r, _e = cons.call_with_batch(lambda b: seen.append(seqs(b)))
+    assert (n, gaps, seen) == (6, 0, [list(range(6, 12))])
+    ring.push(b"".join(quote(i) for i in range(12, 30)))  # 18 > capacity: 10 lost
+    n, gaps, _r, _e = cons.call_with_batch(lambda b: seen.append(seqs(b)))
+    assert (n, gaps, seen[-1]) == (8, 10, list(range(22, 30)))

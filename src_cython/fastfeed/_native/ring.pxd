@@ -26,6 +26,8 @@ cdef class EventBatch:
     cdef Py_ssize_t _shape[1]
     cdef Py_ssize_t _strides[1]
     cdef int _exports
+    cdef bint _borrowed             # _buf points into a ring (only during Consumer.call_with_batch)
+    cdef int _own(self) except -1
 
 cdef class Consumer:
     cdef readonly RecordRing ring

@@ -2,6 +2,7 @@
 
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_WRITABLE
 from cpython.bytes cimport PyBytes_AS_STRING
+from cpython.ref cimport Py_REFCNT
 from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
@@ -246,6 +247,63 @@ cdef class Consumer:
         batch._n = <Py_ssize_t>ff_ring_read(&ring.r, self._idx, batch._buf, avail)
         return batch
 
+    def call_with_batch(self, handler):
+        """Drain everything available and call ``handler(batch)``.
+
+        Returns ``(n, gaps, result, exc)``: the records handed over, the records lost before
+        them (drop-oldest), the handler's return value and the ``Exception`` it raised (or
+        None; other exceptions propagate). With no records the handler is not called.
+
+        No copy when the records are contiguous in the ring: the batch borrows the ring's
+        memory for the duration of the call (the producer runs on this thread between socket
+        reads, so it cannot write meanwhile) and copies it out before anything could outlive
+        the call -- a buffer export (memoryview, numpy), a reference the handler kept (stored,
+        captured by a coroutine or a traceback). So the handler sees an ordinary EventBatch,
+        valid for as long as it is referenced.
+        """
+        cdef RecordRing ring = self.ring
+        cdef EventBatch batch
+        cdef uint64_t avail, start, gaps, got
+        if self._idx < 0:
+            return 0, 0, None, None
+        avail = ff_ring_available(&ring.r, self._idx)
+        if avail == 0:
+            gaps = ring.r.consumers[self._idx].gaps - self._gaps_reported
+            self._gaps_reported += gaps
+            return 0, gaps, None, None
+        start = ring.r.consumers[self._idx].cursor & ring.r.mask
+        if start + avail > ring.r.capacity:
+            batch = self.drain()               # wraps around the end of the buffer: copy
+            gaps = batch.gaps
+        else:
+            batch = EventBatch.__new__(EventBatch)
+            if ring.event_class is None:
+                ring.event_class = event_class_for(ring.layout)
+            batch.event_class = ring.event_class
+            batch.symbols = ring.symbols
+            batch._format = ring._format
+            batch._rec_size = ring.r.rec_size
+            gaps = ring.r.consumers[self._idx].gaps
+            batch.gaps = gaps - self._gaps_reported
+            self._gaps_reported = gaps
+            gaps = batch.gaps
+            batch._buf = <char *>ring.r.buf + start * ring.r.rec_size
+            batch._n = <Py_ssize_t>avail
+            batch._borrowed = True
+            ring.r.consumers[self._idx].cursor += avail
+        got = <uint64_t>batch._n
+        try:
+            result = handler(batch)
+        except Exception as exc:
+            batch._own()                       # the traceback holds the handler's frame
+            return got, gaps, None, exc
+        except BaseException:
+            batch._own()
+            raise
+        if Py_REFCNT(batch) > 1:               # kept by the handler: give it its own memory
+            batch._own()
+        return got, gaps, result, None
+
 
 cdef class EventBatch:
     """A run of records of one type, in arrival order.
@@ -261,9 +319,32 @@ cdef class EventBatch:
         self._rec_size = 0
         self.gaps = 0
         self._exports = 0
+        self._borrowed = False
 
     def __dealloc__(self):
-        free(self._buf)
+        if not self._borrowed:
+            free(self._buf)
+
+    cdef int _own(self) except -1:
+        """Copy borrowed records into memory of the batch's own (see call_with_batch)."""
+        cdef char *p
+        if not self._borrowed:
+            return 0
+        p = NULL
+        if self._n > 0:
+            p = <char *>malloc(self._n * self._rec_size)
+            if p == NULL:
+                raise MemoryError()
+            memcpy(p, self._buf, self._n * self._rec_size)
+        self._buf = p
+        self._borrowed = False
+        return 0
+
+    @property
+    def borrowed(self):
+        """True while the batch reads the ring's memory in place (inside a batch handler that
+        has not kept it; see Consumer.call_with_batch)."""
+        return self._borrowed
 
     def __len__(self):
         return self._n
@@ -318,6 +399,7 @@ cdef class EventBatch:
     def __getbuffer__(self, Py_buffer *buffer, int flags):
         if flags & PyBUF_WRITABLE:
             raise BufferError("EventBatch is read-only")
+        self._own()   # an export may outlive a borrowed batch's call: own the memory first
         self._shape[0] = self._n
         self._strides[0] = self._rec_size
         buffer.buf = <void *>(self._buf if self._buf != NULL else _EMPTY)

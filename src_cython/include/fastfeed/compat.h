@@ -29,6 +29,15 @@
 #  define FF_COLD
 #endif
 
+/* A hot decoder built twice, for x86-64-v3 (AVX2, BMI1/2: shlx/shrx, bzhi, andn) and the
+ * baseline, the loader picking one at start-up (GCC ifunc; Linux on x86-64 only). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(FASTFEED_NO_CLONES) && !defined(__SANITIZE_ADDRESS__)
+#  define FF_TARGET_CLONES_V3 __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#  define FF_TARGET_CLONES_V3
+#endif
+
 /* Short aliases, spelled token for token as Cython spells its own (it defines them
  * unconditionally in every generated module), so including this header before or after
  * Cython's preamble is not a macro redefinition. */

@@ -1266,7 +1266,8 @@ static inline void ff_pg_init_record(const ff_pg_layout *L, char *rec, uint16_t 
 
 /* Decode one message.  Returns the number of events published, or -1 when nothing could be
  * decoded at all (not JSON / not an array / empty).  d->err holds the first fault. */
-static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
+FF_TARGET_CLONES_V3
+static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
 {
     const char *p = buf, *end = buf + size;
     ptrdiff_t published = 0;
