@@ -68,6 +68,8 @@ enum {
 #define FF_PG_HASH_SIZE (1 << FF_PG_HASH_BITS)
 #define FF_PG_MAX_LAYOUTS 16
 #define FF_PG_SYMCACHE 512
+#define FF_PG_SMALL 1024     /* messages up to this size are decoded from a padded copy */
+#define FF_PG_PAD 64         /* zero bytes after the copy */
 
 typedef struct ff_pg_field_s {
     uint32_t key;      /* packed wire key (<= 4 bytes, little-endian, zero padded); 0 = empty */
@@ -118,6 +120,7 @@ typedef struct ff_pg_dec {
     uint16_t touched[FF_RT_MAX];
     int n_touched;
     ff_pg_symslot symcache[FF_PG_SYMCACHE];
+    char small[FF_PG_SMALL + FF_PG_PAD];  /* padded copy of a small message */
     ff_pg_intern_fn intern;
     ff_pg_status_fn status;
     void *ctx;
@@ -1269,10 +1272,27 @@ static inline void ff_pg_init_record(const ff_pg_layout *L, char *rec, uint16_t 
 FF_TARGET_CLONES_V3
 static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
 {
-    const char *p = buf, *end = buf + size;
+    const char *p, *end, *lim;
     ptrdiff_t published = 0;
     int t;
     int stop = 0;
+
+    /* A small message (one or a few events per frame) is decoded from a copy followed by
+     * zero bytes, so that the fast lane's scanners can read past its last byte: a zero byte
+     * is never part of a key pattern, a number, a short string or a list, so nothing past the
+     * end is ever accepted -- lim (end + the padding) only bounds the reads.  Offsets in
+     * faults are the same (relative to the message start); the pointers d->err_key/err_ev
+     * point into the copy, valid until the next call like pointers into the message. */
+    if (size <= FF_PG_SMALL) {
+        memcpy(d->small, buf, size);
+        memset(d->small + size, 0, FF_PG_PAD);
+        buf = d->small;
+        lim = buf + size + FF_PG_PAD;
+    } else {
+        lim = buf + size;
+    }
+    p = buf;
+    end = buf + size;
 
     d->err = FF_PGE_OK;
     d->n_touched = 0;
@@ -1427,10 +1447,10 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                 /* Fast lane: while the keys come in the order they came last time, each is
                  * one masked 8-byte compare of '"key":' and a constant advance, and its value
                  * one of the fast scanners, with no bounds check but the one per key (every
-                 * scanner reads at most 24 bytes past the key).  Anything else -- another
+                 * scanner reads at most 24 bytes past the key; lim: see the padded copy).  Anything else -- another
                  * key, an unusual value or separator -- falls to the general code below at
                  * the same position, which decodes it and learns the new order. */
-                while (pf != NULL && FF_LIKELY(end - p >= 32)) {
+                while (pf != NULL && FF_LIKELY(lim - p >= 32)) {
                     uint64_t w;
                     const char *v, *q;
                     memcpy(&w, p, 8);
@@ -1455,14 +1475,14 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                     } else if (pf->kind == FF_PGK_SYMBOL) {
                         const char *sv;
                         size_t n;
-                        if (*v != '"' || (q = ff_pg_short_str(v, end, &sv, &n)) == NULL)
+                        if (*v != '"' || (q = ff_pg_short_str(v, lim, &sv, &n)) == NULL)
                             break;
-                        ((ff_header *)rec)->symbol_id = ff_pg_intern(d, sv, n, end);
+                        ((ff_header *)rec)->symbol_id = ff_pg_intern(d, sv, n, lim);
                     } else if (pf->kind == FF_PGK_FIXSTR) {
                         const char *sv;
                         size_t n;
                         char *dst = rec + pf->off;
-                        if (*v != '"' || (q = ff_pg_short_str(v, end, &sv, &n)) == NULL ||
+                        if (*v != '"' || (q = ff_pg_short_str(v, lim, &sv, &n)) == NULL ||
                             n > pf->n)
                             break;
                         memcpy(dst, sv, n);
@@ -1476,7 +1496,7 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                         altv |= pf->mask;
                     } else if (pf->kind == FF_PGK_I32ARR) {
                         unsigned cnt;
-                        if (*v != '[' || (q = ff_pg_i32arr_fast(v, end, (int32_t *)(rec + pf->off),
+                        if (*v != '[' || (q = ff_pg_i32arr_fast(v, lim, (int32_t *)(rec + pf->off),
                                                                 pf->n, &cnt)) == NULL)
                             break;
                         *(uint8_t *)(rec + pf->n_off) = (uint8_t)cnt;
