@@ -1485,8 +1485,25 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                         if (*v != '"' || (q = ff_pg_short_str(v, lim, &sv, &n)) == NULL ||
                             n > pf->n)
                             break;
-                        memcpy(dst, sv, n);
-                        memset(dst + n, 0, pf->n - n);
+                        if (pf->n == 32) {
+                            /* n <= 15 and 16 bytes from sv are readable (ff_pg_short_str):
+                             * two word stores with the bytes past n cleared, no call */
+                            uint64_t a0, a1;
+                            memcpy(&a0, sv, 8);
+                            memcpy(&a1, sv + 8, 8);
+                            if (n < 8) {
+                                a0 &= (1ULL << (8 * n)) - 1;
+                                a1 = 0;
+                            } else {
+                                a1 &= (1ULL << (8 * (n - 8))) - 1;
+                            }
+                            memcpy(dst, &a0, 8);
+                            memcpy(dst + 8, &a1, 8);
+                            memset(dst + 16, 0, 16);
+                        } else {
+                            memcpy(dst, sv, n);
+                            memset(dst + n, 0, pf->n - n);
+                        }
                         altv &= ~pf->mask;
                     } else if (pf->kind == FF_PGK_I64S) {
                         uint64_t x;
