@@ -530,33 +530,57 @@ static FF_ALWAYS_INLINE const char *ff_pg_list_sep(const char *q, const char *en
     return NULL;
 }
 
+/* Symbol id of s[0..n) (n <= 8) whose bytes, zero padded, are the word w: the symbol cache,
+ * else the wrapper's intern callback (whose id is then cached; 0 = failure, not cached). */
+static FF_ALWAYS_INLINE uint32_t ff_pg_symcache(ff_pg_dec *d, uint64_t w, const char *s, size_t n)
+{
+    uint32_t h = (uint32_t)(((w ^ (w >> 29)) * 0x9E3779B97F4A7C15ULL) >> 40) ^ (uint32_t)n;
+    ff_pg_symslot *c = &d->symcache[h & (FF_PG_SYMCACHE - 1)];
+    uint32_t id;
+    if (FF_LIKELY(c->w == w && c->n == (uint32_t)n + 1))
+        return c->id;
+    id = d->intern(d->ctx, s, n);
+    if (id) {
+        c->w = w;
+        c->n = (uint32_t)n + 1;
+        c->id = id;
+    }
+    return id;
+}
+
 static FF_ALWAYS_INLINE uint32_t ff_pg_intern(ff_pg_dec *d, const char *s, size_t n, const char *end)
 {
     if (n <= 8) {
         uint64_t w = 0;
-        uint32_t h;
-        ff_pg_symslot *c;
         if (FF_LIKELY(end - s >= 8)) {
             memcpy(&w, s, 8);
             w &= n == 8 ? ~0ULL : ((1ULL << (8 * n)) - 1);
         } else {
             memcpy(&w, s, n);
         }
-        h = (uint32_t)(((w ^ (w >> 29)) * 0x9E3779B97F4A7C15ULL) >> 40) ^ (uint32_t)n;
-        c = &d->symcache[h & (FF_PG_SYMCACHE - 1)];
-        if (c->w == w && c->n == (uint32_t)n + 1)
-            return c->id;
-        {
-            uint32_t id = d->intern(d->ctx, s, n);
-            if (id) {
-                c->w = w;
-                c->n = (uint32_t)n + 1;
-                c->id = id;
-            }
-            return id;
-        }
+        return ff_pg_symcache(d, w, s, n);
     }
     return d->intern(d->ctx, s, n);
+}
+
+/* A plain ASCII symbol of 0..7 bytes at v (at '"', 9 readable bytes): its id through the
+ * symbol cache, from the same 8-byte load that finds the closing quote.  Returns past the
+ * string, or NULL (the caller takes the general path). */
+static FF_ALWAYS_INLINE const char *ff_pg_symbol_fast(ff_pg_dec *d, const char *v, uint32_t *id)
+{
+    uint64_t w, sp, m, sw;
+    unsigned n;
+    memcpy(&w, v + 1, 8);
+    sp = ff__str_special(w);
+    if (FF_UNLIKELY(sp == 0))
+        return NULL;
+    n = (unsigned)__builtin_ctzll(sp) >> 3;  /* the first special byte: exact */
+    m = (1ULL << (8 * n)) - 1;
+    sw = w & m;
+    if (FF_UNLIKELY((uint8_t)(w >> (8 * n)) != '"' || (sw & 0x8080808080808080ULL)))
+        return NULL;
+    *id = ff_pg_symcache(d, sw, v + 1, n);
+    return v + n + 2;
 }
 
 static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, char *rec,
@@ -1473,11 +1497,10 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                         *(double *)(rec + pf->off) = x;
                         altv = isint ? (altv | pf->mask) : (altv & ~pf->mask);
                     } else if (pf->kind == FF_PGK_SYMBOL) {
-                        const char *sv;
-                        size_t n;
-                        if (*v != '"' || (q = ff_pg_short_str(v, lim, &sv, &n)) == NULL)
+                        uint32_t id;
+                        if (*v != '"' || (q = ff_pg_symbol_fast(d, v, &id)) == NULL)
                             break;
-                        ((ff_header *)rec)->symbol_id = ff_pg_intern(d, sv, n, lim);
+                        ((ff_header *)rec)->symbol_id = id;
                     } else if (pf->kind == FF_PGK_FIXSTR) {
                         const char *sv;
                         size_t n;
