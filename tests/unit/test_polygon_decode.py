@@ -341,3 +341,16 @@ def test_error_has_offset_and_event_type():
     err = feed_err(dec, b'[{"ev":"Q","sym":"X","bp":"x"}]')
     assert err.event_type == "Q" and err.field == "bp" and err.offset == 26
     assert isinstance(err, ValueError)
+
+
+def test_whitespace_only_after_some_separators():
+    """Compact "ev" pairs followed by spaced separators (each fast path hands over to the
+    general code at the same position), warm and cold."""
+    frame = (b'[{"ev":"T", "sym":"A","p":1.5 ,"s":10,\n"t":1},'
+             b'{"ev":"Q",\t"sym":"B", "bp":1.25,"bs":3 }, {"ev":"T","sym":"A", "p":2}]')
+    check_frame(frame, 3)
+    dec = fastfeed.PolygonDecoder()
+    dec.feed(b'[{"ev":"T","sym":"A","p":1.5,"s":10,"t":1},{"ev":"Q","sym":"B","bp":1.25,"bs":3}]')
+    drain_all(dec)
+    assert dec.feed(frame) == 3
+    assert_same(drain_all(dec), expected_by_ev(orjson.loads(frame)))

@@ -205,3 +205,23 @@ def test_cut_frames_publish_exactly_the_complete_events(group, data):
     assert n == complete
     assert_same(drain_all(dec), expected_by_ev(orjson.loads(orjson.dumps(good[:complete]))))
     assert dec.feed(frame) == len(good)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(same_order_events(), min_size=1, max_size=3),
+       st.sampled_from([(",", ":"), (", ", ":"), (",", ": "), (", ", ": "), (",\n", ":"),
+                        (" ,", ":")]),
+       st.sampled_from([None, 1]), st.integers(1, 4))
+def test_same_key_order_with_white_space(groups, separators, indent, split):
+    """The fast lane hands over to the general code wherever white space sits (after commas,
+    around colons, at line starts), warm or cold, in small (padded) and large frames."""
+    import json
+
+    events = [e for g in groups for e in g if {"wrong": [1]} not in e.values()]
+    dec = fastfeed.PolygonDecoder(ring_bytes=1 << 16)
+    n = 0
+    for i in range(0, len(events), split):
+        n += dec.feed(json.dumps(events[i:i + split], separators=separators, indent=indent,
+                                 ensure_ascii=False).encode())
+    assert n == len(events)
+    assert_same(drain_all(dec), expected_by_ev(orjson.loads(orjson.dumps(events))))

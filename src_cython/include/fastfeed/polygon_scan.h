@@ -1375,6 +1375,31 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
             p = q;
             goto next;
         }
+        /* fast path: {"ev":"<known code>", -- a code from the table has no backslash,
+         * quote or control byte, so the first quote after it closes the string */
+        if (FF_LIKELY(lim - p >= 16)) {
+            uint64_t w, x, hq;
+            memcpy(&w, p + 1, 8);
+            if (FF_LIKELY((w & 0xFFFFFFFFFFFFULL) == 0x223A22766522ULL)) { /* "ev":" */
+                unsigned i;
+                memcpy(&w, p + 7, 8);
+                x = w ^ 0x2222222222222222ULL;
+                hq = (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL;
+                i = (unsigned)__builtin_ctzll(hq | (1ULL << 63)) >> 3;
+                if (FF_LIKELY(i >= 1 && i <= 4 && p[8 + i] == ',')) {
+                    code = (uint32_t)(w & ((1ULL << (8 * i)) - 1));
+                    evs = ff_pg_find_ev(d, code);
+                    if (FF_LIKELY(evs != NULL)) {
+                        es = p + 7;
+                        en = i;
+                        body = p + 9 + i;  /* <= p + 13 < lim */
+                        if (FF_UNLIKELY((unsigned char)*body <= ' '))
+                            body = ff_skip_ws(body, end);
+                        goto have_ev;
+                    }
+                }
+            }
+        }
         /* locate ev: usually the first key */
         p = ff_skip_ws(p + 1, end);
         if (FF_LIKELY(end - p >= 5 && memcmp(p, "\"ev\"", 4) == 0)) {
@@ -1423,6 +1448,7 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
             goto next;
         }
         evs = code ? ff_pg_find_ev(d, code) : NULL;
+    have_ev:
         ring = evs ? d->rings[evs->rtype] : NULL;
         if (FF_UNLIKELY(ring == NULL)) {
             const char *q = ff_skip_value(obj, end);
@@ -1558,6 +1584,10 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                     p = q;
                     goto separator;
                 }
+                /* the lane leaves p after a ',' (or at a key it could not take): white
+                 * space may come first */
+                if (FF_UNLIKELY(p < end && (unsigned char)*p <= ' '))
+                    p = ff_skip_ws(p, end);
                 if (FF_UNLIKELY(p >= end || *p != '"'))
                     goto malformed;
                 /* fast path: a known short plain key followed directly by ':' -- the first
