@@ -464,19 +464,24 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         The batch reads the ring in place unless the handler keeps it (see
         ``Consumer.call_with_batch``): the batch path makes no copy of the records.
         """
-        n, gaps, r, exc = cons.call_with_batch(fn)
-        if n or gaps:
-            self._note_drained(int(gaps), cons.ring.event_class.__name__)
-        if exc is None and r is not None and inspect.isawaitable(r):
-            try:
-                await r
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                exc = e
-        if exc is not None:
-            self._on_handler_error(ev, exc)
-        return int(n)
+        total = 0
+        for _ in range(2):  # records that wrap around the ring's end come in a second batch
+            n, gaps, r, exc = cons.call_with_batch(fn)
+            if n or gaps:
+                self._note_drained(int(gaps), cons.ring.event_class.__name__)
+            total += int(n)
+            if exc is None and r is not None and inspect.isawaitable(r):
+                try:
+                    await r
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:
+                    exc = e
+            if exc is not None:
+                self._on_handler_error(ev, exc)
+            if not n or not cons.available:
+                break
+        return total
 
     async def _run_batch(self, ev: str, batch: Any, start: int) -> None:
         from fastfeed._native.pgdict import dispatch_dicts, dispatch_events

@@ -314,9 +314,18 @@ def test_call_with_batch_across_the_end_of_the_buffer_and_with_gaps() -> None:
     ring.push(b"".join(quote(i) for i in range(6)))
     cons.drain()
     ring.push(b"".join(quote(i) for i in range(6, 12)))   # slots 6, 7, 0, 1, 2, 3
-    seen: list[list[int]] = []
-    n, gaps, _r, _e = cons.call_with_batch(lambda b: seen.append(seqs(b)))
-    assert (n, gaps, seen) == (6, 0, [list(range(6, 12))])
+    seen: list[tuple[bool, list[int]]] = []
+
+    def handler(b: EventBatch) -> None:
+        seen.append((b.borrowed, seqs(b)))
+
+    # up to the end of the buffer, then the rest: both in place
+    assert cons.call_with_batch(handler) == (2, 0, None, None)
+    assert cons.available == 4
+    assert cons.call_with_batch(handler) == (4, 0, None, None)
+    assert seen == [(True, [6, 7]), (True, [8, 9, 10, 11])]
     ring.push(b"".join(quote(i) for i in range(12, 30)))  # 18 > capacity: 10 lost
-    n, gaps, _r, _e = cons.call_with_batch(lambda b: seen.append(seqs(b)))
-    assert (n, gaps, seen[-1]) == (8, 10, list(range(22, 30)))
+    n, gaps, _r, _e = cons.call_with_batch(handler)       # 22, 23 sit in the last two slots
+    assert (n, gaps, seen[-1][1]) == (2, 10, [22, 23])
+    n, gaps, _r, _e = cons.call_with_batch(handler)
+    assert (n, gaps, seen[-1][1]) == (6, 0, list(range(24, 30)))

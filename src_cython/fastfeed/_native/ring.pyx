@@ -248,18 +248,18 @@ cdef class Consumer:
         return batch
 
     def call_with_batch(self, handler):
-        """Drain everything available and call ``handler(batch)``.
+        """Drain the available records up to the end of the ring's buffer (all of them unless
+        they wrap around it: call again while ``available``) and call ``handler(batch)``.
 
         Returns ``(n, gaps, result, exc)``: the records handed over, the records lost before
         them (drop-oldest), the handler's return value and the ``Exception`` it raised (or
         None; other exceptions propagate). With no records the handler is not called.
 
-        No copy when the records are contiguous in the ring: the batch borrows the ring's
-        memory for the duration of the call (the producer runs on this thread between socket
-        reads, so it cannot write meanwhile) and copies it out before anything could outlive
-        the call -- a buffer export (memoryview, numpy), a reference the handler kept (stored,
-        captured by a coroutine or a traceback). So the handler sees an ordinary EventBatch,
-        valid for as long as it is referenced.
+        No copy: the batch borrows the ring's memory for the duration of the call (the
+        producer runs on this thread between socket reads, so it cannot write meanwhile) and
+        copies it out before anything could outlive the call -- a buffer export (memoryview,
+        numpy), a reference the handler kept (stored, captured by a coroutine or a traceback).
+        So the handler sees an ordinary EventBatch, valid for as long as it is referenced.
         """
         cdef RecordRing ring = self.ring
         cdef EventBatch batch
@@ -273,24 +273,22 @@ cdef class Consumer:
             return 0, gaps, None, None
         start = ring.r.consumers[self._idx].cursor & ring.r.mask
         if start + avail > ring.r.capacity:
-            batch = self.drain()               # wraps around the end of the buffer: copy
-            gaps = batch.gaps
-        else:
-            batch = EventBatch.__new__(EventBatch)
-            if ring.event_class is None:
-                ring.event_class = event_class_for(ring.layout)
-            batch.event_class = ring.event_class
-            batch.symbols = ring.symbols
-            batch._format = ring._format
-            batch._rec_size = ring.r.rec_size
-            gaps = ring.r.consumers[self._idx].gaps
-            batch.gaps = gaps - self._gaps_reported
-            self._gaps_reported = gaps
-            gaps = batch.gaps
-            batch._buf = <char *>ring.r.buf + start * ring.r.rec_size
-            batch._n = <Py_ssize_t>avail
-            batch._borrowed = True
-            ring.r.consumers[self._idx].cursor += avail
+            avail = ring.r.capacity - start    # up to the end of the buffer; the rest next call
+        batch = EventBatch.__new__(EventBatch)
+        if ring.event_class is None:
+            ring.event_class = event_class_for(ring.layout)
+        batch.event_class = ring.event_class
+        batch.symbols = ring.symbols
+        batch._format = ring._format
+        batch._rec_size = ring.r.rec_size
+        gaps = ring.r.consumers[self._idx].gaps
+        batch.gaps = gaps - self._gaps_reported
+        self._gaps_reported = gaps
+        gaps = batch.gaps
+        batch._buf = <char *>ring.r.buf + start * ring.r.rec_size
+        batch._n = <Py_ssize_t>avail
+        batch._borrowed = True
+        ring.r.consumers[self._idx].cursor += avail
         got = <uint64_t>batch._n
         try:
             result = handler(batch)
