@@ -33,4 +33,6 @@ cdef class Consumer:
     cdef readonly RecordRing ring
     cdef int _idx
     cdef uint64_t _gaps_reported
+    cdef EventBatch _empty_batch(self)
+    cdef uint64_t _new_gaps(self)
     cpdef EventBatch drain(self, Py_ssize_t max_records=*)

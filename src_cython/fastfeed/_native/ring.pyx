@@ -221,8 +221,8 @@ cdef class Consumer:
         ff_ring_available(&self.ring.r, self._idx)
         return self.ring.r.consumers[self._idx].gaps
 
-    cpdef EventBatch drain(self, Py_ssize_t max_records=-1):
-        """Move up to ``max_records`` (all when negative) into a new EventBatch."""
+    cdef EventBatch _empty_batch(self):
+        """An empty batch of this ring's record type."""
         cdef RecordRing ring = self.ring
         cdef EventBatch batch = EventBatch.__new__(EventBatch)
         if ring.event_class is None:
@@ -231,12 +231,23 @@ cdef class Consumer:
         batch.symbols = ring.symbols
         batch._format = ring._format
         batch._rec_size = ring.r.rec_size
+        return batch
+
+    cdef uint64_t _new_gaps(self):
+        """Records lost since the last report (call after ff_ring_available / catch-up)."""
+        cdef uint64_t gaps = self.ring.r.consumers[self._idx].gaps
+        cdef uint64_t new = gaps - self._gaps_reported
+        self._gaps_reported = gaps
+        return new
+
+    cpdef EventBatch drain(self, Py_ssize_t max_records=-1):
+        """Move up to ``max_records`` (all when negative) into a new EventBatch."""
+        cdef RecordRing ring = self.ring
+        cdef EventBatch batch = self._empty_batch()
         if self._idx < 0:
             return batch
         cdef uint64_t avail = ff_ring_available(&ring.r, self._idx)
-        cdef uint64_t gaps = ring.r.consumers[self._idx].gaps
-        batch.gaps = gaps - self._gaps_reported
-        self._gaps_reported = gaps
+        batch.gaps = self._new_gaps()
         if max_records >= 0 and avail > <uint64_t>max_records:
             avail = <uint64_t>max_records
         if avail == 0:
@@ -268,23 +279,13 @@ cdef class Consumer:
             return 0, 0, None, None
         avail = ff_ring_available(&ring.r, self._idx)
         if avail == 0:
-            gaps = ring.r.consumers[self._idx].gaps - self._gaps_reported
-            self._gaps_reported += gaps
-            return 0, gaps, None, None
+            return 0, self._new_gaps(), None, None
         start = ring.r.consumers[self._idx].cursor & ring.r.mask
         if start + avail > ring.r.capacity:
             avail = ring.r.capacity - start    # up to the end of the buffer; the rest next call
-        batch = EventBatch.__new__(EventBatch)
-        if ring.event_class is None:
-            ring.event_class = event_class_for(ring.layout)
-        batch.event_class = ring.event_class
-        batch.symbols = ring.symbols
-        batch._format = ring._format
-        batch._rec_size = ring.r.rec_size
-        gaps = ring.r.consumers[self._idx].gaps
-        batch.gaps = gaps - self._gaps_reported
-        self._gaps_reported = gaps
-        gaps = batch.gaps
+        batch = self._empty_batch()
+        gaps = self._new_gaps()
+        batch.gaps = gaps
         batch._buf = <char *>ring.r.buf + start * ring.r.rec_size
         batch._n = <Py_ssize_t>avail
         batch._borrowed = True
