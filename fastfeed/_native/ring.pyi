@@ -1,4 +1,5 @@
-from typing import Any, Callable, Iterator, overload
+from collections.abc import Callable, Iterator
+from typing import Any, overload
 
 from fastfeed._native.events import _Event
 from fastfeed._native.symbols import SymbolTable

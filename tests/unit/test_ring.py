@@ -284,7 +284,7 @@ def test_call_with_batch_returns_the_handler_exception_with_its_batch_intact() -
     def handler(b: EventBatch) -> None:
         raise ValueError(b)
 
-    n, gaps, result, exc = cons.call_with_batch(handler)
+    n, _gaps, _result, exc = cons.call_with_batch(handler)
     assert n == 4 and isinstance(exc, ValueError)
     overwrite(ring, 100)
     assert seqs(exc.args[0]) == [0, 1, 2, 3]

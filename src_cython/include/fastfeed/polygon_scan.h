@@ -1497,9 +1497,10 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                 /* Fast lane: while the keys come in the order they came last time, each is
                  * one masked 8-byte compare of '"key":' and a constant advance, and its value
                  * one of the fast scanners, with no bounds check but the one per key (every
-                 * scanner reads at most 24 bytes past the key; lim: see the padded copy).  Anything else -- another
-                 * key, an unusual value or separator -- falls to the general code below at
-                 * the same position, which decodes it and learns the new order. */
+                 * scanner reads at most 24 bytes past the key; lim: see the padded copy).
+                 * Anything else -- another key, an unusual value or separator -- falls to the
+                 * general code below at the same position, which decodes it and learns the
+                 * new order. */
                 while (pf != NULL && FF_LIKELY(lim - p >= 32)) {
                     uint64_t w;
                     const char *v, *q;
