@@ -458,6 +458,28 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         log.error("polygon: the %r handler raised %s: %s", ev, type(exc).__name__, exc,
                   exc_info=exc)
 
+    async def _settle(self, ev: str, result: Any, exc: Exception | None) -> None:
+        """Finish one handler call: await its awaitable result (async handlers run in order),
+        then log -- or re-raise with ``handler_errors="raise"`` -- the exception it raised."""
+        if exc is None and result is not None and inspect.isawaitable(result):
+            try:
+                await result
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                exc = e
+        if exc is not None:
+            self._on_handler_error(ev, exc)
+
+    async def _call(self, ev: str, fn: Callable[[Any], Any], item: Any) -> None:
+        """``fn(item)`` for a handler outside the C dispatch loops, settled."""
+        try:
+            r = fn(item)
+        except Exception as exc:
+            await self._settle(ev, None, exc)
+            return
+        await self._settle(ev, r, None)
+
     async def _call_batch_handler(self, ev: str, cons: Any, fn: Callable[[Any], Any]) -> int:
         """Drain ``cons`` into one EventBatch for a ``deliver="batch"`` handler.
 
@@ -470,15 +492,7 @@ class AsyncStreamClient(FanoutMixin, Streamer):
             if n or gaps:
                 self._note_drained(int(gaps), cons.ring.event_class.__name__)
             total += int(n)
-            if exc is None and r is not None and inspect.isawaitable(r):
-                try:
-                    await r
-                except asyncio.CancelledError:
-                    raise
-                except Exception as e:
-                    exc = e
-            if exc is not None:
-                self._on_handler_error(ev, exc)
+            await self._settle(ev, r, exc)
             if not n or not cons.available:
                 break
         return total
@@ -491,14 +505,7 @@ class AsyncStreamClient(FanoutMixin, Streamer):
             return
         n = len(batch)
         if entry.deliver == "batch":
-            try:
-                r = entry.fn(batch)
-                if r is not None and inspect.isawaitable(r):
-                    await r
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._on_handler_error(ev, exc)
+            await self._call(ev, entry.fn, batch)
             return
         loop_fn = dispatch_dicts if entry.deliver == "dict" else dispatch_events
         fn = entry.fn
@@ -546,14 +553,7 @@ class AsyncStreamClient(FanoutMixin, Streamer):
             return
         item = ev if entry.deliver == "event" else {
             "ev": "status", "status": ev.status, "message": ev.message}
-        try:
-            r = entry.fn(item)
-            if r is not None and inspect.isawaitable(r):
-                await r
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._on_handler_error("status", exc)
+        await self._call("status", entry.fn, item)
 
     async def _run_merged(self, evs: list[str], batches: list[Any], order: bytes,
                           start: int) -> None:
