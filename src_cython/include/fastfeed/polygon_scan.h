@@ -390,7 +390,9 @@ static FF_ALWAYS_INLINE unsigned ff_pg_digits16(const char *q, uint64_t *v)
         return 0;
     }
     if (n < 8) {
-        *v = ff_pg_digits_value(w, n);
+        /* per field the digit count is steady (ids, sizes, conditions: short), so this
+         * branch predicts well */
+        *v = n <= 4 ? ff_pg_digits_value4(w, n) : ff_pg_digits_value(w, n);
         return n;
     }
     {
@@ -407,6 +409,19 @@ static FF_ALWAYS_INLINE unsigned ff_pg_digits16(const char *q, uint64_t *v)
     }
 }
 
+/* A plain non-negative integer of 1..15 digits at v: no leading zero, not followed by '.',
+ * 'e' or 'E'.  Needs 16 readable bytes.  The fast path of ff_pg_number and of the lane. */
+static FF_ALWAYS_INLINE const char *ff_pg_uint_fast(const char *v, uint64_t *out)
+{
+    unsigned n = ff_pg_digits16(v, out);
+    if (FF_LIKELY(n >= 1 && n <= 15 && !(*v == '0' && n > 1))) {
+        char c = v[n];
+        if (FF_LIKELY(c != '.' && c != 'e' && c != 'E'))
+            return v + n;
+    }
+    return NULL;
+}
+
 /* Parse a JSON number; plain integers of up to 15 digits take a SWAR path. */
 static FF_ALWAYS_INLINE const char *ff_pg_number(const char *p, const char *end, ff_num *out)
 {
@@ -415,15 +430,12 @@ static FF_ALWAYS_INLINE const char *ff_pg_number(const char *p, const char *end,
     q += neg;
     if (FF_LIKELY(end - q >= 16)) {
         uint64_t v;
-        unsigned n = ff_pg_digits16(q, &v);
-        if (FF_LIKELY(n >= 1 && n <= 15 && !(*q == '0' && n > 1))) {
-            char c = q[n];
-            if (FF_LIKELY(c != '.' && c != 'e' && c != 'E')) {
-                out->kind = FF_NUM_INT;
-                out->i = neg ? -(int64_t)v : (int64_t)v;
-                out->d = (double)out->i;
-                return q + n;
-            }
+        const char *r = ff_pg_uint_fast(q, &v);
+        if (FF_LIKELY(r != NULL)) {
+            out->kind = FF_NUM_INT;
+            out->i = neg ? -(int64_t)v : (int64_t)v;
+            out->d = (double)out->i;
+            return r;
         }
     }
     return ff_parse_number(p, end, out);
@@ -849,67 +861,13 @@ static FF_ALWAYS_INLINE const char *ff_pg_short_str(const char *p, const char *e
  * the common spellings and returns NULL for anything else (the caller takes the general path,
  * which gives the same result for these spellings). */
 
-/* A plain non-negative integer of 1..15 digits at v: no leading zero, not followed by '.',
- * 'e' or 'E' (the acceptance of ff_pg_number's SWAR path).  Needs 16 readable bytes. */
-static FF_ALWAYS_INLINE const char *ff_pg_uint_fast(const char *v, uint64_t *out)
-{
-    uint64_t w;
-    unsigned n;
-    memcpy(&w, v, 8);
-    n = ff_pg_ndigits8(w);
-    if (FF_LIKELY(n >= 1 && n < 8)) {
-        uint8_t c = (uint8_t)(w >> (8 * n));
-        if (FF_LIKELY(c != '.' && c != 'e' && c != 'E' && ((uint8_t)w != '0' || n == 1))) {
-            /* per field the digit count is steady (ids, sizes, conditions: short), so this
-             * branch predicts well */
-            *out = n <= 4 ? ff_pg_digits_value4(w, n) : ff_pg_digits_value(w, n);
-            return v + n;
-        }
-    } else if (n == 8 && (uint8_t)w != '0') {
-        uint64_t w2;
-        unsigned n2;
-        memcpy(&w2, v + 8, 8);
-        n2 = ff_pg_ndigits8(w2);
-        if (FF_LIKELY(n2 < 8)) {
-            uint8_t c = (uint8_t)(w2 >> (8 * n2));
-            if (FF_LIKELY(c != '.' && c != 'e' && c != 'E')) {
-                uint64_t x = ff_pg_digits_value(w, 8);
-                if (n2)
-                    x = x * ff_pg_pow10u[n2] + ff_pg_digits_value(w2, n2);
-                *out = x;
-                return v + 8 + n2;
-            }
-        }
-    }
-    return NULL;
-}
-
 /* "digits" (canonical, 1..15 digits) at v (at '"'): the id spelling of trades.  Needs 17
  * readable bytes. */
 static FF_ALWAYS_INLINE const char *ff_pg_uint_str_fast(const char *v, uint64_t *out)
 {
-    uint64_t w;
-    unsigned n;
-    memcpy(&w, v + 1, 8);
-    n = ff_pg_ndigits8(w);
-    if (n >= 1 && n < 8) {
-        if ((uint8_t)(w >> (8 * n)) == '"' && ((uint8_t)w != '0' || n == 1)) {
-            *out = ff_pg_digits_value(w, n);
-            return v + n + 2;
-        }
-    } else if (n == 8 && (uint8_t)w != '0') {
-        uint64_t w2;
-        unsigned n2;
-        memcpy(&w2, v + 9, 8);
-        n2 = ff_pg_ndigits8(w2);
-        if (n2 < 8 && (uint8_t)(w2 >> (8 * n2)) == '"') {
-            uint64_t x = ff_pg_digits_value(w, 8);
-            if (n2)
-                x = x * ff_pg_pow10u[n2] + ff_pg_digits_value(w2, n2);
-            *out = x;
-            return v + n2 + 10;
-        }
-    }
+    unsigned n = ff_pg_digits16(v + 1, out);
+    if (n >= 1 && n <= 15 && v[1 + n] == '"' && !(v[1] == '0' && n > 1))
+        return v + n + 2;
     return NULL;
 }
 
@@ -1278,11 +1236,7 @@ static inline void ff_pg_init_record(const ff_pg_layout *L, char *rec, uint16_t 
 {
     int j;
     if (FF_LIKELY(L->flat)) {
-        uint32_t o;
-        for (o = 0; o + 32 <= L->size; o += 32)
-            memcpy(rec + o, L->tmpl + o, 32);
-        for (; o < L->size; o += 8)
-            memcpy(rec + o, L->tmpl + o, 8);
+        ff_rec_copy((uint8_t *)rec, L->tmpl, L->size);
     } else {
         for (j = 0; j < 3 && L->init_len[j]; j++)
             memcpy(rec + L->init_off[j], L->tmpl + L->init_off[j], L->init_len[j]);

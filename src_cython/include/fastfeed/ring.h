@@ -58,6 +58,15 @@ typedef struct ff_ring {
                                stays safe until a consumer is added / made strong) */
 } ff_ring;
 
+/* Copy one record inline (fixed-size chunks the compiler turns into vector moves): records are
+ * a few hundred bytes at most, and a libc call per record costs more than the copy. */
+static inline void ff_rec_copy(uint8_t *dst, const uint8_t *src, uint32_t size) {
+    uint32_t o = 0;
+    for (; o + 32 <= size; o += 32) memcpy(dst + o, src + o, 32);
+    for (; o + 8 <= size; o += 8) memcpy(dst + o, src + o, 8);
+    if (o < size) memcpy(dst + o, src + o, size - o);
+}
+
 static inline uint64_t ff_pow2_ceil(uint64_t v) {
     uint64_t p = 1;
     while (p < v) p <<= 1;
@@ -161,14 +170,7 @@ static inline void ff_ring_track_latest(ff_ring *r, uint64_t n) {
             r->latest = nl;
             r->latest_cap = ncap;
         }
-        {
-            /* records are a multiple of 8 bytes: an inline copy, no libc call per record */
-            uint8_t *dst = r->latest + (size_t)sid * r->rec_size;
-            uint32_t o = 0;
-            for (; o + 32 <= r->rec_size; o += 32) memcpy(dst + o, rec + o, 32);
-            for (; o + 8 <= r->rec_size; o += 8) memcpy(dst + o, rec + o, 8);
-            if (o < r->rec_size) memcpy(dst + o, rec + o, r->rec_size - o);
-        }
+        ff_rec_copy(r->latest + (size_t)sid * r->rec_size, rec, r->rec_size);
     }
 }
 
