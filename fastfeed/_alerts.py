@@ -977,24 +977,9 @@ class AlertStreamer(ConnectionManager):
         await self._refresh()
         return Endpoint(self.base_url, proxy=self.proxy)
 
-    async def _connect_once(self, ep: Endpoint) -> Any:
-        from picows import ws_connect
-
-        core = self._core
-
-        def factory() -> _AlertListener:
-            return _AlertListener(core, self._on_wake, self._connection_ended,
-                                  self.max_message_size)
-
-        kwargs: dict[str, Any] = {}
-        if ep.extra_headers:
-            kwargs["extra_headers"] = ep.extra_headers
-        _transport, listener = await ws_connect(
-            factory, ep.url, ssl_context=ep.ssl_context, proxy=ep.proxy,
-            websocket_handshake_timeout=self.handshake_timeout,
-            enable_auto_pong=True, max_frame_size=self.max_message_size,
-            disconnect_on_exception=True, **kwargs)
-        return listener
+    def _make_listener(self) -> _AlertListener:
+        return _AlertListener(self._core, self._on_wake, self._connection_ended,
+                              self.max_message_size)
 
     def _on_open(self) -> None:
         self._requests.clear()

@@ -549,19 +549,19 @@ class ConnectionManager:
 
         return factory
 
+    def _make_listener(self) -> Any:
+        """The picows listener of one connection (the Cython FeedListener feeding the core)."""
+        from fastfeed._native.transport import FeedListener
+
+        return FeedListener(self._core, on_wake=self._on_wake,
+                            on_disconnect=self._connection_ended,
+                            on_error=self._on_protocol_error,
+                            max_message_size=self.max_message_size)
+
     async def _connect_once(self, ep: Endpoint) -> Any:
         from picows import ws_connect
 
-        from fastfeed._native.transport import FeedListener
-
-        core = self._core
-
-        def factory() -> Any:
-            return FeedListener(core, on_wake=self._on_wake,
-                                on_disconnect=self._connection_ended,
-                                on_error=self._on_protocol_error,
-                                max_message_size=self.max_message_size)
-
+        factory = self._make_listener
         kwargs: dict[str, Any] = {}
         if ep.extra_headers:
             kwargs["extra_headers"] = ep.extra_headers
