@@ -1071,12 +1071,39 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
 
 /* Key at p (at '"').  Returns the pointer past the ':' and its value's leading whitespace,
  * or NULL.  *key = packed key (0 when longer than 4 bytes / unknown), *ks,*kn = raw key. */
+/* General path of a key or an ev value: the string at p (at '"'), unescaped when needed, as a
+ * packed code (0 when longer than 4 bytes or invalid); *status = 1 when it reads "status".
+ * Returns past the string (*s,*n = its raw content) or NULL when malformed. */
+static inline const char *ff_pg_string_code(const char *p, const char *end, const char **s,
+                                            size_t *n, uint32_t *code, int *status)
+{
+    int esc;
+    *code = 0;
+    *status = 0;
+    p = ff_scan_string(p, end, s, n, &esc);
+    if (FF_UNLIKELY(p == NULL))
+        return NULL;
+    if (FF_UNLIKELY(esc)) {
+        char tmp[16];
+        ptrdiff_t m = *n <= 96 ? ff_unescape(*s, *n, tmp, sizeof tmp) : -1;
+        if (m == 6 && memcmp(tmp, "status", 6) == 0)
+            *status = 1;
+        else if (m > 0)
+            *code = ff_pg_pack(tmp, (size_t)m);
+    } else if (*n == 6 && memcmp(*s, "status", 6) == 0) {
+        *status = 1;
+    } else {
+        *code = ff_pg_pack(*s, *n);
+    }
+    return p;
+}
+
 static FF_ALWAYS_INLINE const char *ff_pg_key(const char *p, const char *end, uint32_t *key,
                                               const char **ks, size_t *kn)
 {
     const char *s;
     size_t n;
-    int esc;
+    int status;  /* a key "status" packs to 0 like any key longer than 4 bytes */
     /* fast path: short plain key "x": -- the first special byte (quote, backslash, control)
      * of the 8 bytes after the opening quote is the closing quote at index 1..4 */
     if (FF_LIKELY(end - p >= 9)) {
@@ -1095,18 +1122,11 @@ static FF_ALWAYS_INLINE const char *ff_pg_key(const char *p, const char *end, ui
         }
     }
 
-    p = ff_scan_string(p, end, &s, &n, &esc);
+    p = ff_pg_string_code(p, end, &s, &n, key, &status);
     if (FF_UNLIKELY(p == NULL))
         return NULL;
     *ks = s;
     *kn = n;
-    if (FF_UNLIKELY(esc)) {
-        char tmp[8];
-        ptrdiff_t m = n <= 24 ? ff_unescape(s, n, tmp, sizeof tmp) : -1;
-        *key = (m > 0) ? ff_pg_pack(tmp, (size_t)m) : 0;
-    } else {
-        *key = ff_pg_pack(s, n);
-    }
 colon:
     if (FF_LIKELY(p < end && *p == ':'))
         p++;
@@ -1132,7 +1152,6 @@ static inline const char *ff_pg_ev_value(const char *p, const char *end, uint32_
 {
     const char *s;
     size_t n;
-    int esc;
     *status = 0;
     *code = 0;
     if (*p != '"') {
@@ -1153,31 +1172,11 @@ static inline const char *ff_pg_ev_value(const char *p, const char *end, uint32_
             return q;
         }
     }
-    p = ff_scan_string(p, end, &s, &n, &esc);
+    p = ff_pg_string_code(p, end, &s, &n, code, status);
     if (FF_UNLIKELY(p == NULL))
         return NULL;
     *es = s;
     *en = n;
-    if (FF_UNLIKELY(esc)) {
-        char tmp[16];
-        ptrdiff_t m = n <= 96 ? ff_unescape(s, n, tmp, sizeof tmp) : -1;
-        if (m < 0)
-            return p;
-        if (m == 6 && memcmp(tmp, "status", 6) == 0)
-            *status = 1;
-        else
-            *code = ff_pg_pack(tmp, (size_t)m);
-        return p;
-    }
-    if (FF_LIKELY(n >= 1 && n <= 4 && end - s >= 4)) {
-        uint32_t k;
-        memcpy(&k, s, 4);
-        *code = n == 4 ? k : (k & ((1u << (8 * n)) - 1));
-    } else if (n >= 1 && n <= 4) {
-        *code = ff_pg_pack(s, n);
-    } else if (n == 6 && memcmp(s, "status", 6) == 0) {
-        *status = 1;
-    }
     return p;
 }
 
