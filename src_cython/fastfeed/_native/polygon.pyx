@@ -446,7 +446,7 @@ cdef class PolygonDecoder(ProtocolCore):
             for j, (o, n) in enumerate(segs):
                 L.init_off[j] = o
                 L.init_len[j] = n
-            L.flat = 1 if (not holes and lay["size"] % 8 == 0) else 0
+            L.flat = 0 if holes else 1
             entries = [(lay["symbol"]["wire"], "symbol", lay["symbol"].get("bit", 0), None),
                        ("ev", "ev", 0, None)]
             entries += [(fm["wire"], fm["kind"], fm["bit"], fm) for fm in lay["fields"]]

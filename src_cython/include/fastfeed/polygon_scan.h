@@ -93,7 +93,7 @@ typedef struct {
     uint32_t init_off[3];     /* regions of the record initialised from tmpl per event */
     uint32_t init_len[3];
     const uint8_t *tmpl;      /* template record (owned by the wrapper) */
-    int flat;                 /* no book levels and size % 8 == 0: tmpl copied inline whole */
+    int flat;                 /* no book levels: tmpl copied whole (inline) per event */
     const ff_pg_field *first; /* the first key after "ev" last time (or NULL) */
 } ff_pg_layout;
 
