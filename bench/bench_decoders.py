@@ -37,11 +37,8 @@ def _pg_decoder(fs: FrameSet) -> Any:
         pytest.skip(f"fastfeed.PolygonDecoder unavailable: {exc}")
 
 
-@pytest.mark.layer("dxlink-core")
-def test_dxlink_decoder(benchmark: Any, dxlink_frames: FrameSet) -> None:
-    fs = dxlink_frames
-    dec = _dx_decoder(fs)
-    types = sorted(set(fs.event_types))
+def _bench_feed_drain(benchmark: Any, dec: Any, fs: FrameSet, types: list[str]) -> None:
+    """Feed every frame and drain every type after each one; checks the event count."""
     frames = fs.frames
 
     def run() -> int:
@@ -55,26 +52,19 @@ def test_dxlink_decoder(benchmark: Any, dxlink_frames: FrameSet) -> None:
     assert run() == fs.total_events
     per_event(benchmark, fs.total_events, fs.total_bytes)
     assert benchmark(run) == fs.total_events
+
+
+@pytest.mark.layer("dxlink-core")
+def test_dxlink_decoder(benchmark: Any, dxlink_frames: FrameSet) -> None:
+    fs = dxlink_frames
+    _bench_feed_drain(benchmark, _dx_decoder(fs), fs, sorted(set(fs.event_types)))
 
 
 @pytest.mark.layer("polygon-core")
 def test_polygon_decoder(benchmark: Any, polygon_frames: FrameSet) -> None:
     fs = polygon_frames
-    dec = _pg_decoder(fs)
     types = ["XL2"] if POLYGON_KINDS[fs.kind][0] == "crypto" else ["T", "Q"]
-    frames = fs.frames
-
-    def run() -> int:
-        n = 0
-        for f in frames:
-            dec.feed(f)
-            for t in types:
-                n += len(dec.drain(t))
-        return n
-
-    assert run() == fs.total_events
-    per_event(benchmark, fs.total_events, fs.total_bytes)
-    assert benchmark(run) == fs.total_events
+    _bench_feed_drain(benchmark, _pg_decoder(fs), fs, types)
 
 
 @pytest.mark.layer("reference")
