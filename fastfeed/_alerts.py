@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
@@ -38,11 +39,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import orjson
-from picows import WSFrame, WSListener, WSMsgType, WSTransport
 
 from fastfeed._connection import BackoffConfig, Callback, ConnectionManager, Endpoint
+from fastfeed._native.transport import MessageCore
 from fastfeed._version import __version__
-from fastfeed.errors import ProtocolError, SubscriptionError
+from fastfeed.errors import ProtocolError, StreamerClosedError, SubscriptionError
 
 __all__ = [
     "AlertStreamer",
@@ -670,194 +671,22 @@ class _TypeQueue:
             self.base += 1
 
 
-# ---------------------------------------------------------------------------------- transport
-
-
-class _Core:
-    """What ConnectionManager expects of a core: an outbox and a control list."""
-
-    __slots__ = ("outbox", "control")
-
-    def __init__(self) -> None:
-        self.outbox: list[bytes] = []
-        self.control: list[Any] = []
-
-
-class _Malformed:
-    __slots__ = ("data", "error")
-
-    def __init__(self, data: bytes, error: str) -> None:
-        self.data = data
-        self.error = error
-
-
-def _code(code: Any) -> int:
-    return int(getattr(code, "value", code))
-
-
-class _AlertListener(WSListener):
-    """Python picows listener: decodes each JSON message with orjson into ``core.control``
-    and wakes the manager once per socket read (same Python API as ``FeedListener``)."""
-
-    def __init__(self, core: _Core, on_wake: Any, on_disconnect: Any,
-                 max_message_size: int) -> None:
-        super().__init__()
-        self.core = core
-        self.on_wake = on_wake
-        self.on_disconnect = on_disconnect
-        self.max_message_size = max_message_size
-        self.transport: WSTransport | None = None
-        self.connected = False
-        self.paused = False
-        self.close_code: int | None = None
-        self.close_reason = ""
-        self.close_received = False
-        self.n_frames = 0
-        self.n_errors = 0
-        self.n_sent = 0
-        self.last_recv_ns = time.monotonic_ns()
-        self._frag: list[bytes] | None = None
-        self._frag_len = 0
-        self._pending = False
-
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self.transport = transport
-        self.connected = True
-        self.last_recv_ns = time.monotonic_ns()
-        self.flush()
-
-    def on_ws_disconnected(self, transport: WSTransport) -> None:
-        self.connected = False
-        hs = transport.close_handshake
-        if self.close_code is None and hs is not None and hs.recv is not None:
-            self.close_code = _code(hs.recv.code)
-            self.close_reason = hs.recv.reason
-            self.close_received = True
-        if self._pending:  # deliver what this last read produced before reporting the end
-            self._pending = False
-            self.on_wake()
-        self.on_disconnect(self)
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        self.n_frames += 1
-        self.last_recv_ns = time.monotonic_ns()
-        mt = frame.msg_type
-        if mt == WSMsgType.TEXT or mt == WSMsgType.BINARY:
-            if frame.fin:
-                self._message(frame.get_payload_as_bytes())
-            else:
-                self._frag = [frame.get_payload_as_bytes()]
-                self._frag_len = len(self._frag[0])
-        elif mt == WSMsgType.CONTINUATION:
-            if self._frag is not None:
-                part = frame.get_payload_as_bytes()
-                self._frag.append(part)
-                self._frag_len += len(part)
-                if self._frag_len > self.max_message_size:
-                    self._frag = None
-                    self.close(1009, "message too big")
-                elif frame.fin:
-                    data = b"".join(self._frag)
-                    self._frag = None
-                    self._message(data)
-        elif mt == WSMsgType.CLOSE:
-            self.close_received = True
-            self.close_code = _code(frame.get_close_code())
-            try:
-                self.close_reason = frame.get_close_reason()
-            except Exception:
-                self.close_reason = ""
-            transport.send_close(frame.get_close_code(), frame.get_close_message())
-            transport.disconnect()
-        if frame.last_in_buffer and self._pending:
-            self._pending = False
-            self.on_wake()
-
-    def _message(self, data: bytes) -> None:
-        try:
-            msg = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            self.n_errors += 1
-            self.core.control.append(_Malformed(data, str(exc)))
-        else:
-            self.core.control.append(msg)
-        self._pending = True
-
-    def flush(self) -> int:
-        out = self.core.outbox
-        if not out or self.transport is None or not self.connected:
-            return 0
-        self.core.outbox = []
-        for m in out:
-            self.transport.send(WSMsgType.TEXT, m)
-        self.n_sent += len(out)
-        return len(out)
-
-    def send(self, message: bytes) -> bool:
-        if self.transport is None or not self.connected:
-            return False
-        self.transport.send(WSMsgType.TEXT, message)
-        self.n_sent += 1
-        return True
-
-    def close(self, code: int = 1000, reason: str = "") -> None:
-        if self.transport is None:
-            return
-        if self.close_code is None:
-            self.close_code = code
-            self.close_reason = reason
-        if not self.transport.is_disconnected:
-            from picows import WSCloseCode
-
-            self.transport.send_close(WSCloseCode(code), reason.encode())
-            self.transport.disconnect()
-
-    def abort(self) -> None:
-        if self.transport is not None and not self.transport.is_disconnected:
-            if self.close_code is None:
-                self.close_code = 1006
-                self.close_reason = "aborted"
-            self.transport.disconnect(False)
-
-    def pause(self) -> None:
-        if not self.paused and self.transport is not None:
-            self.paused = True
-            try:
-                self.transport.underlying_transport.pause_reading()
-            except Exception:
-                pass
-
-    def resume(self) -> None:
-        if self.paused:
-            self.paused = False
-            self.last_recv_ns = time.monotonic_ns()
-            if self.transport is not None:
-                try:
-                    self.transport.underlying_transport.resume_reading()
-                except Exception:
-                    pass
-
-    @property
-    def idle_ns(self) -> int:
-        """Nanoseconds since the last frame (0 while reading is paused by back-pressure)."""
-        if self.paused:
-            return 0
-        return time.monotonic_ns() - self.last_recv_ns
-
-
 # ---------------------------------------------------------------------------------- streamer
 
-
-class _Request:
-    __slots__ = ("action", "replay")
-
-    def __init__(self, action: str, replay: bool) -> None:
-        self.action = action
-        self.replay = replay
-
-
+#: ``DesiredSubscriptions`` keys of the account protocol: the accounts of ``connect`` (one
+#: "symbol" per account number) and one entry per topic action (its value as parameter)
+_ACCOUNTS = "connect"
+_TOPIC = "*"
 _TOPIC_ACTIONS = ("public-watchlists-subscribe", "quote-alerts-subscribe",
                   "user-message-subscribe")
+#: words of a refused ``connect`` / subscription that mean the token was refused
+_AUTH_WORDS = ("token", "auth", "credential", "expired", "forbidden", "denied", "login",
+               "session")
+
+
+def _is_auth_refusal(text: str) -> bool:
+    low = text.lower()
+    return any(w in low for w in _AUTH_WORDS)
 
 
 class AlertStreamer(ConnectionManager):
@@ -865,10 +694,19 @@ class AlertStreamer(ConnectionManager):
 
     ``AlertStreamer(session, reconnect_args=(), reconnect_fn=None, disconnect_fn=None,
     disconnect_args=(), url=None)``; ``url`` overrides the host chosen from
-    ``session.is_test``. Keyword-only extras: ``heartbeat_interval`` (s, default 15),
-    ``liveness_timeout`` (s without any frame before the connection is replaced; default
-    ``2 * heartbeat_interval + 10``), ``ack_timeout`` (s, default 10), ``queue_size``
-    (notifications per type before reading pauses; default 10,000), ``backoff_config``.
+    ``session.is_test``. Keyword-only extras: ``ssl_context`` (``None``: verified default for
+    ``wss://``), ``heartbeat_interval`` (s, default 15), ``liveness_timeout`` (s without any
+    frame before the connection is replaced; default ``2 * heartbeat_interval + 10``),
+    ``ack_timeout`` (s, default 10), ``queue_size`` (notifications per type before reading
+    pauses; default 10,000), ``max_message_size`` (bytes, default 64 MiB), ``backoff_config``.
+
+    The socket is carried by the same :class:`~fastfeed._native.transport.FeedListener` as the
+    market-data streamers, with a :class:`~fastfeed._native.transport.MessageCore` (every JSON
+    message is handed to this class once per socket read). A refused token is retried once with
+    fresh credentials, then raises :class:`~fastfeed.errors.AuthenticationError` (from the
+    pending ``subscribe_*`` call and from ``listen()``); ``subscribe_*`` / ``listen`` after
+    :meth:`close` raise :class:`~fastfeed.errors.StreamerClosedError`; use from another event
+    loop than the one the streamer was started on raises an error that says so.
     """
 
     def __init__(
@@ -880,15 +718,18 @@ class AlertStreamer(ConnectionManager):
         disconnect_args: tuple[Any, ...] = (),
         url: str | None = None,
         *,
+        ssl_context: ssl.SSLContext | None = None,
         heartbeat_interval: float = 15.0,
         liveness_timeout: float | None = None,
         ack_timeout: float = 10.0,
         queue_size: int = 10_000,
+        max_message_size: int | None = None,
         backoff_config: BackoffConfig | None = None,
     ) -> None:
-        super().__init__(_Core(), reconnect_fn=reconnect_fn, reconnect_args=reconnect_args,
-                         disconnect_fn=disconnect_fn, disconnect_args=disconnect_args,
-                         backoff_config=backoff_config, logger=log)
+        super().__init__(MessageCore(feed_name="account"), reconnect_fn=reconnect_fn,
+                         reconnect_args=reconnect_args, disconnect_fn=disconnect_fn,
+                         disconnect_args=disconnect_args, backoff_config=backoff_config,
+                         logger=log)
         self.session = session
         if url is not None:
             self.base_url = url
@@ -897,6 +738,9 @@ class AlertStreamer(ConnectionManager):
         else:
             self.base_url = CERT_STREAMER_URL if getattr(session, "is_test", False) else STREAMER_URL
         self.proxy: str | None = getattr(session, "proxy", None)
+        self.ssl_context = ssl_context
+        if max_message_size is not None:
+            self.max_message_size = int(max_message_size)
         self.heartbeat_interval = float(heartbeat_interval)
         self.liveness_timeout = (2.0 * self.heartbeat_interval + 10.0
                                  if liveness_timeout is None else float(liveness_timeout))
@@ -907,26 +751,34 @@ class AlertStreamer(ConnectionManager):
         #: web-socket-session-id of the current connection
         self.session_id: str | None = None
         self._queues: dict[str, _TypeQueue] = {}
-        self._requests: dict[int, _Request] = {}
+        self._requests: dict[int, str] = {}  # request-id -> action, this connection's in flight
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
-        self._accounts: list[str] = []
-        self._topics: dict[str, Any] = {}  # action -> value (desired, insertion order)
         self._connect_rid: int | None = None
+        self._token_refused = False  # on this connection (a refusal is retried once per connection)
         self._last_heartbeat = 0.0
         self._hb_task: asyncio.Task[None] | None = None
         self._unknown_logged: set[str] = set()
-        self._invalid_logged = 0
         self.n_notifications = 0
         self.n_malformed = 0
         self.n_invalid = 0
 
     def __repr__(self) -> str:
         state = "ready" if self.ready else ("closed" if self._closed else "connecting")
-        return (f"<fastfeed AlertStreamer {state} accounts={len(self._accounts)} "
-                f"topics={list(self._topics)}>")
+        return (f"<fastfeed AlertStreamer {state} accounts={len(self._accounts())} "
+                f"topics={list(self._topics())}>")
+
+    # ------------------------------------------------------------------ desired subscriptions
+    # The manager's DesiredSubscriptions is the one record of what this streamer wants; it is
+    # replayed in full on every connection (connect first, then the topics).
+
+    def _accounts(self) -> list[str]:
+        return list(self._desired.symbols(_ACCOUNTS))
+
+    def _topics(self) -> dict[str, Any]:
+        return {a: self._desired.symbols(a)[_TOPIC] for a in _TOPIC_ACTIONS
+                if self._desired.symbols(a)}
 
     # ------------------------------------------------------------------ lifecycle
-
 
     async def close(self) -> None:
         """Close for good: no reconnect; pending listen() loops end after what they hold."""
@@ -934,11 +786,18 @@ class AlertStreamer(ConnectionManager):
         if t is not None and not t.done():
             t.cancel()
         await super().close()
-        for ws in self._waiters.values():
-            for w in ws:
-                if not w.done():
-                    w.set_exception(SubscriptionError("streamer closed"))
-        self._waiters.clear()
+        if t is not None:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._fail_waiters(StreamerClosedError("AlertStreamer closed"))
+
+    def _check_open(self) -> None:
+        """Misuse: after close(), or from another event loop; a fatal error is raised again."""
+        self._check_usable()
+        if self._error is not None:
+            raise self._error
 
     # ------------------------------------------------------------------ token / sending
 
@@ -961,9 +820,9 @@ class AlertStreamer(ConnectionManager):
             msg["value"] = value
         return self.request_id, orjson.dumps(msg)
 
-    def _queue_request(self, action: str, value: Any, replay: bool) -> int:
+    def _queue_request(self, action: str, value: Any) -> int:
         rid, payload = self._message(action, value)
-        self._requests[rid] = _Request(action, replay)
+        self._requests[rid] = action
         self._core.outbox.append(payload)
         return rid
 
@@ -975,28 +834,30 @@ class AlertStreamer(ConnectionManager):
 
     async def _endpoint(self) -> Endpoint:
         await self._refresh()
-        return Endpoint(self.base_url, proxy=self.proxy)
-
-    def _make_listener(self) -> _AlertListener:
-        return _AlertListener(self._core, self._on_wake, self._connection_ended,
-                              self.max_message_size)
+        return Endpoint(self.base_url, ssl_context=self.ssl_context, proxy=self.proxy)
 
     def _on_open(self) -> None:
         self._requests.clear()
         self._core.outbox.clear()
         self.session_id = None
+        self._token_refused = False
         self._last_heartbeat = time.monotonic()
-        if self._accounts:
-            self._connect_rid = self._queue_request("connect", list(self._accounts), True)
+        accounts = self._accounts()
+        if accounts:
+            self._connect_rid = self._queue_request("connect", accounts)
         else:
             self._connect_rid = None
+            # the socket itself needs no authorization; the token is judged by the server's
+            # first answer (an ok acknowledgement resets the count of refusals, see _ack)
+            failures = self._auth_failures
             self._set_ready()
+            self._auth_failures = failures
         if self._under_pressure() and self._listener is not None:
             self._listener.pause()
 
     def _on_ready(self, reconnected: bool) -> None:
-        for action, value in self._topics.items():
-            self._queue_request(action, value, True)
+        for action, value in self._topics().items():
+            self._queue_request(action, value)
 
     def _silence_timeout(self) -> float | None:
         return self.liveness_timeout
@@ -1020,7 +881,7 @@ class AlertStreamer(ConnectionManager):
             await self._refresh()
             if self._listener is not None and self.ready and not self._listener.paused:
                 rid, payload = self._message("heartbeat")
-                self._requests[rid] = _Request("heartbeat", False)
+                self._requests[rid] = "heartbeat"
                 self._listener.send(payload)
         except asyncio.CancelledError:
             raise
@@ -1030,16 +891,27 @@ class AlertStreamer(ConnectionManager):
     def _wake_all(self) -> None:
         for q in self._queues.values():
             q.wake()
+        if self._error is not None:  # fatal: the pending subscribe_* calls get it too
+            self._fail_waiters(self._error)
+
+    def _fail_waiters(self, exc: BaseException) -> None:
+        waiters, self._waiters = self._waiters, {}
+        for ws in waiters.values():
+            for w in ws:
+                if not w.done():
+                    w.set_exception(exc)
 
     # ------------------------------------------------------------------ incoming
 
     def _on_control(self, events: list[Any]) -> None:
-        for m in events:
-            if isinstance(m, _Malformed):
+        for raw in events:
+            try:
+                msg = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
                 self.n_malformed += 1
-                self._on_protocol_error(ProtocolError("account", f"invalid JSON ({m.error})"))
-            else:
-                self._handle(m)
+                self._on_protocol_error(ProtocolError("account", f"invalid JSON ({exc})"))
+                continue
+            self._handle(msg)
 
     def _handle(self, msg: Any) -> None:
         if not isinstance(msg, dict):
@@ -1057,36 +929,49 @@ class AlertStreamer(ConnectionManager):
         else:
             self._unknown(msg, "<no type>")
 
+    def _refused_token(self, action: str, text: str) -> None:
+        """The server refused the token: reconnect with fresh credentials once, then
+        AuthenticationError (the pending subscribe_* calls stay pending across the retry: the
+        subscriptions are replayed on the new connection)."""
+        if self._token_refused:  # already handled for this connection
+            return
+        self._token_refused = True
+        self._auth_failed(f"account streamer refused the token ({action}: {text})")
+
     def _ack(self, msg: dict[str, Any]) -> None:
         rid = msg.get("request-id")
         sid = msg.get("web-socket-session-id")
         if isinstance(sid, str):
             self.session_id = sid
         req = self._requests.pop(rid, None) if isinstance(rid, int) else None
-        action = req.action if req is not None else str(msg.get("action"))
+        action = req if req is not None else str(msg.get("action"))
         ok = msg.get("status") == "ok"
         text = str(msg.get("message") or "")
+        if ok:
+            self._auth_failures = 0
+        elif _is_auth_refusal(text):
+            self._refused_token(action, text or "error")
+            return
         if action == "heartbeat":
             if not ok:
                 log.warning("heartbeat rejected: %s", text or "error")
             return
         if action == "connect" and req is not None and rid == self._connect_rid:
+            # the connect that opened this connection
             self._connect_rid = None
             if ok:
                 self._set_ready()
-            elif "token" in text or "auth" in text or "credential" in text:
-                self._auth_failed(f"account streamer refused the token: {text}")
+                self._resolve(action, None)
             else:
                 self._fail(SubscriptionError(f"connect rejected: {text or 'error'}"))
-            self._resolve(action, None if ok else text)
             return
         if ok:
             self._resolve(action, None)
             return
         if text == "connect-not-completed":
             text = "connect-not-completed (call subscribe_accounts() before other subscriptions)"
-        if action in self._topics:
-            del self._topics[action]
+        if action in _TOPIC_ACTIONS:
+            self._desired.clear(action)
         log.warning("%s rejected: %s", action, text or "error")
         self._resolve(action, text or "error")
 
@@ -1144,15 +1029,17 @@ class AlertStreamer(ConnectionManager):
 
     # ------------------------------------------------------------------ subscriptions
 
-    async def _subscribe(self, action: str, value: Any) -> None:
+    async def _request(self, action: str, value: Any) -> None:
+        """Send ``action`` now when the connection can take it (``connect`` as soon as a socket
+        is open, the topics once it is ready), else it is replayed as soon as it can; then wait
+        for its acknowledgement."""
         await self._refresh()
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
+        self._check_open()
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(action, []).append(fut)
-        if self.ready and self._listener is not None:
-            self._queue_request(action, value, False)
+        if self._listener is not None and (self.ready or action == "connect"):
+            self._queue_request(action, value() if callable(value) else value)
             self._flush()
-        # else: replayed (with a fresh request-id) as soon as the connection is ready
         try:
             await asyncio.wait_for(asyncio.shield(fut), self.ack_timeout)
         except asyncio.TimeoutError:
@@ -1164,6 +1051,7 @@ class AlertStreamer(ConnectionManager):
 
     async def subscribe_accounts(self, accounts: Iterable[Any] | Any) -> None:
         """Order, balance, position … updates of ``accounts`` (Account objects or numbers)."""
+        self._check_open()
         if isinstance(accounts, str) or hasattr(accounts, "account_number"):
             accounts = [accounts]
         numbers = []
@@ -1172,50 +1060,31 @@ class AlertStreamer(ConnectionManager):
             if not isinstance(n, str):
                 raise TypeError(f"not an account or account number: {type(a).__name__}")
             numbers.append(n)
-        added = [n for n in dict.fromkeys(numbers) if n not in self._accounts]
-        self._accounts.extend(added)
+        added = self._desired.add(_ACCOUNTS, numbers)
         try:
-            if self._connect_rid is not None or not self.ready:
-                # a connect is in flight or the connection is being (re)made: it carries them
-                await self._wait_connect()
-            else:
-                await self._subscribe("connect", list(self._accounts))
+            await self._request("connect", self._accounts)  # every account, read at send time
         except SubscriptionError:
-            for n in added:
-                if n in self._accounts:
-                    self._accounts.remove(n)
+            self._desired.remove(_ACCOUNTS, added)
             raise
 
-    async def _wait_connect(self) -> None:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        self._waiters.setdefault("connect", []).append(fut)
-        if self.ready and self._connect_rid is None:  # raced: send it now
-            await self._refresh()
-            self._queue_request("connect", list(self._accounts), False)
-            self._flush()
-        try:
-            await asyncio.wait_for(asyncio.shield(fut), self.ack_timeout)
-        except asyncio.TimeoutError:
-            raise SubscriptionError(
-                f"connect: no acknowledgement within {self.ack_timeout:g} s") from None
+    async def _subscribe_topic(self, action: str, value: Any) -> None:
+        self._check_open()
+        self._desired.add(action, [_TOPIC], value)
+        await self._request(action, value)
 
     async def subscribe_public_watchlists(self) -> None:
         """Changes in public watchlists (``listen(Watchlist)``)."""
-        self._topics["public-watchlists-subscribe"] = None
-        await self._subscribe("public-watchlists-subscribe", None)
+        await self._subscribe_topic("public-watchlists-subscribe", None)
 
     async def subscribe_quote_alerts(self) -> None:
         """Quote alerts configured by the user (``listen(QuoteAlert)``)."""
-        self._topics["quote-alerts-subscribe"] = None
-        await self._subscribe("quote-alerts-subscribe", None)
+        await self._subscribe_topic("quote-alerts-subscribe", None)
 
     async def subscribe_user_messages(self, session: Any) -> None:
         """User-level messages (value: the user's external id, when the session has it)."""
         user = getattr(session, "user", None)
         ext = getattr(user, "external_id", None)
-        self._topics["user-message-subscribe"] = ext
-        await self._subscribe("user-message-subscribe", ext)
+        await self._subscribe_topic("user-message-subscribe", ext)
 
     # ------------------------------------------------------------------ consuming
 
@@ -1268,6 +1137,7 @@ class AlertStreamer(ConnectionManager):
         at the oldest notification still held. Items that fail validation come as
         :class:`InvalidAlert`. Ends after :meth:`close`; raises the fatal error, if any.
         """
+        self._check_usable()
         key, cls = self._resolve_class(alert_class)
         q = self._queue(key)
         cur = _Cursor(q.base)

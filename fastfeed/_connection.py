@@ -66,6 +66,8 @@ from fastfeed._loop import install_uvloop_policy
 from fastfeed.errors import (
     AuthenticationError,
     ConnectionClosedError,
+    EventLoopError,
+    StreamerClosedError,
     StreamerError,
 )
 
@@ -304,6 +306,7 @@ class ConnectionManager:
         self._desired = DesiredSubscriptions()
         self._listener: Any = None
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._callback_tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._closed = False
@@ -388,6 +391,21 @@ class ConnectionManager:
     def _wake_all(self) -> None:
         """Wake every waiting consumer (Streamer overrides)."""
 
+    def _check_usable(self) -> None:
+        """Raise for misuse: after ``close()`` or from another event loop than the streamer's."""
+        if self._closed or self._closing:
+            raise StreamerClosedError(f"{type(self).__name__} is closed")
+        loop = self._loop
+        if loop is not None:
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            if running is not loop:
+                raise EventLoopError(
+                    f"{type(self).__name__} runs on the event loop it was started on and "
+                    "cannot be used from another event loop (create one streamer per loop)")
+
     # ------------------------------------------------------------------ public
 
     @property
@@ -439,7 +457,8 @@ class ConnectionManager:
             self._start_busy_poll()
         if self._task is None:
             self._ready_event = asyncio.Event()
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            self._loop = asyncio.get_running_loop()
+            self._task = self._loop.create_task(self._run())
         assert self._ready_event is not None
         waiter = asyncio.ensure_future(self._ready_event.wait())
         try:
@@ -650,7 +669,7 @@ class ConnectionManager:
                     await self._sleep(self.auth_retry_delay)
                     continue
                 code, _reason = self._last_close
-                if code == 1009:
+                if code == 1009 and listener.close_received:  # the server refused our message
                     self._fail(StreamerError("server closed the connection: message too big "
                                              "(1009)", error="MESSAGE_TOO_BIG"))
                     break

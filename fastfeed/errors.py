@@ -7,6 +7,8 @@
     ├── AuthenticationError                  token or API key rejected (never retried)
     ├── SubscriptionError                    a subscription was rejected or not acknowledged
     ├── StreamerError                        the server reported a fatal error (DXLink ERROR)
+    ├── StreamerClosedError                  subscribe / send / listen after close()
+    ├── EventLoopError (also RuntimeError)   a streamer used from another event loop than its own
     ├── ConnectionClosed                     the connection ended; ``code`` and ``reason``
     │   ├── ConnectionClosedOK
     │   └── ConnectionClosedError
@@ -26,6 +28,8 @@ __all__ = [
     "AuthenticationError",
     "SubscriptionError",
     "StreamerError",
+    "StreamerClosedError",
+    "EventLoopError",
     "ConnectionClosed",
     "ConnectionClosedOK",
     "ConnectionClosedError",
@@ -87,6 +91,14 @@ class StreamerError(FastFeedError):
         self.error = error
         self.channel = channel
         super().__init__(message)
+
+
+class StreamerClosedError(FastFeedError):
+    """The streamer was closed: it takes no new subscription, message or listener."""
+
+
+class EventLoopError(FastFeedError, RuntimeError):
+    """A streamer was used from another event loop than the one it runs on."""
 
 
 class ConnectionClosed(FastFeedError):

@@ -10,6 +10,7 @@ def now_ns() -> int: ...
 
 class ProtocolCore:
     ts_recv: int
+    binary: bool
     symbols: SymbolTable
     rings: dict[str, RecordRing]
     outbox: list[bytes]

@@ -5,9 +5,15 @@ from typing import Any
 
 from picows import WSListener
 
+from fastfeed._native.core import ProtocolCore
+
 DEFAULT_MAX_MESSAGE_SIZE: int
 
 def monotonic_ns() -> int: ...
+
+class MessageCore(ProtocolCore):
+    decode_text: bool
+    def __init__(self, decode_text: bool = ..., feed_name: str = ...) -> None: ...
 
 class FeedListener(WSListener):
     core: Any
@@ -25,6 +31,7 @@ class FeedListener(WSListener):
     n_errors: int
     n_fragments: int
     n_sent: int
+    n_oversize: int
     close_code: int | None
     close_reason: str
     close_received: bool

@@ -108,7 +108,7 @@ async def test_subscription_errors_are_typed() -> None:
         async with AlertStreamer(RotatingSession(), url=srv.url) as st:
             with pytest.raises(SubscriptionError, match="connect-not-completed"):
                 await st.subscribe_quote_alerts()
-            assert "quote-alerts-subscribe" not in st._topics  # not replayed later
+            assert "quote-alerts-subscribe" not in st._topics()  # not replayed later
             srv.set(ack_delay=0.5)
             st.ack_timeout = 0.1
             with pytest.raises(SubscriptionError, match="no acknowledgement"):

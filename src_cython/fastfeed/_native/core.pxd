@@ -18,6 +18,7 @@ cdef class ProtocolCore:
     Python call per event on the success path.
     """
     cdef public int64_t ts_recv          # ns; the transport sets it once per socket read; 0 = stamp now
+    cdef public bint binary              # the transport sets it per message: a BINARY (not TEXT) one
     cdef readonly SymbolTable symbols
     cdef readonly dict rings             # wire type (str) -> RecordRing
     cdef ff_ring *rptr[FF_RT_MAX]        # rtype -> ring (NULL when the core has no ring for it)

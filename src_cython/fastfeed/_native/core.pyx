@@ -55,6 +55,7 @@ cdef class ProtocolCore:
         self.error = None
         self.feed_name = "?"
         self.ts_recv = 0
+        self.binary = False
         self._default_consumers = {}
 
     cdef RecordRing _add_ring(self, str layout, str wire_type, int rtype, uint64_t capacity, int policy):

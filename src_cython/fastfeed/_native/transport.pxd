@@ -2,6 +2,11 @@ from libc.stdint cimport int64_t, uint64_t
 from picows.picows cimport WSFrame, WSListener, WSTransport
 from fastfeed._native.core cimport ProtocolCore
 
+cdef class MessageCore(ProtocolCore):
+    """The core of protocols decoded in Python: every whole message goes to ``control``."""
+    cdef readonly bint decode_text       # TEXT messages as str (else every message as bytes)
+    cdef void _malformed(self, str reason) noexcept
+
 cdef class FeedListener(WSListener):
     """picows listener that feeds whole websocket messages to a ProtocolCore in place."""
     cdef readonly ProtocolCore core
@@ -29,6 +34,7 @@ cdef class FeedListener(WSListener):
     cdef readonly uint64_t n_errors
     cdef readonly uint64_t n_fragments
     cdef readonly uint64_t n_sent
+    cdef readonly uint64_t n_oversize    # messages over max_message_size (the connection is closed)
     # close info
     cdef readonly object close_code      # int or None (received from the peer, or sent by us)
     cdef readonly str close_reason

@@ -1,4 +1,4 @@
-"""Layer 3: the picows transport adapter (no protocol logic).
+"""Layer 3: the picows transport adapter (no protocol logic) -- the only picows listener.
 
 ``FeedListener`` is a ``cdef`` subclass of picows' ``WSListener``. For every complete websocket
 message it calls ``core.feed_ptr(payload_ptr, payload_size)`` directly on picows' read buffer
@@ -7,13 +7,25 @@ Bytes the core queued in ``core.outbox`` are sent right after the message that p
 Python is woken (``on_wake()``) at most once per socket read -- on the frame that has
 ``last_in_buffer`` set -- and only when events or control messages were produced.
 
+Protocols whose every message is handled in Python (the tastytrade account streamer, the
+``AsyncWebsocketStreamInterface`` connections of ``fastfeed.compat``) use the same listener
+with a :class:`MessageCore`: each whole message lands in ``core.control`` as ``bytes`` (or
+``str`` for TEXT with ``decode_text``) and Python drains the list once per socket read, so
+reassembly, close echo, the size limit, pause/resume and liveness work the same for every
+protocol.
+
 CLOSE frames are answered (echo the code, then disconnect; picows does not do it itself), PINGs
 are answered by picows (``enable_auto_pong``), messages above ``max_message_size`` close the
-connection with 1009. A malformed message is counted (``n_errors``), handed to ``on_error`` and
-skipped; it never raises out of ``on_ws_frame``.
+connection with 1009 (counted in ``n_oversize``, whether picows saw an oversize frame or the
+reassembly an oversize message; ``close_code`` is 1009 and ``close_received`` false). A
+malformed message is counted (``n_errors``), handed to ``on_error`` and skipped; it never raises
+out of ``on_ws_frame``. The exception picows keeps for a disconnect it initiated (e.g. an
+oversize frame) is retrieved here, so asyncio never logs "Future exception was never retrieved".
 """
 
+from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.list cimport PyList_GET_SIZE
+from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy
@@ -48,6 +60,52 @@ DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 def monotonic_ns():
     """The clock of ``FeedListener.last_recv_ns`` (CLOCK_MONOTONIC, same as time.monotonic_ns)."""
     return ff_tr_monotonic_ns()
+
+
+def _retrieve_exception(fut):
+    """Done callback of picows' ``disconnected_future``: mark its exception as retrieved."""
+    if not fut.cancelled():
+        fut.exception()
+
+
+cdef class MessageCore(ProtocolCore):
+    """Hands every whole message to Python: ``control`` gets it, in arrival order.
+
+    ``MessageCore(decode_text=False, feed_name="messages")``. With ``decode_text`` a TEXT
+    message arrives as ``str`` (invalid UTF-8 is a malformed message: counted, reported, skipped)
+    and a BINARY one as ``bytes``, as a ``websockets`` connection gives them; without it every
+    message is ``bytes``. No rings: ``FeedListener`` wakes Python once per socket read that
+    produced messages, and the owner drains ``control`` (``events_received()``).
+    """
+
+    def __init__(self, bint decode_text=False, str feed_name="messages"):
+        self.decode_text = decode_text
+        self.feed_name = feed_name
+
+    cdef Py_ssize_t feed_ptr(self, const char *data, Py_ssize_t size) noexcept:
+        self.n_messages += 1
+        self.n_bytes += <uint64_t>size
+        try:
+            if self.decode_text and not self.binary:
+                msg = PyUnicode_DecodeUTF8(data, size, NULL)
+            else:
+                msg = PyBytes_FromStringAndSize(data, size)
+            self.control.append(msg)
+        except UnicodeDecodeError:
+            self._malformed("invalid UTF-8 in a text message")
+            return -1
+        except Exception as exc:  # MemoryError
+            self._malformed(f"message dropped: {type(exc).__name__}")
+            return -1
+        return 0
+
+    cdef void _malformed(self, str reason) noexcept:
+        self.n_errors += 1
+        try:
+            from fastfeed.errors import ProtocolError
+            self.error = ProtocolError(self.feed_name, reason)
+        except Exception:
+            pass
 
 
 cdef class FeedListener(WSListener):
@@ -88,6 +146,9 @@ cdef class FeedListener(WSListener):
         self.transport = transport
         self.connected = True
         self.last_recv_ns = ff_tr_monotonic_ns()
+        fut = transport.disconnected_future
+        if fut is not None:
+            fut.add_done_callback(_retrieve_exception)
         self.flush()
 
     cpdef on_ws_disconnected(self, WSTransport transport):
@@ -95,10 +156,16 @@ cdef class FeedListener(WSListener):
         self._frag_type = 0
         self._frag_len = 0
         hs = transport.close_handshake
-        if self.close_code is None and hs is not None and hs.recv is not None:
-            self.close_code = int(hs.recv.code)
-            self.close_reason = hs.recv.reason
-            self.close_received = True
+        if self.close_code is None and hs is not None:
+            if hs.recv is not None and (hs.sent is None or hs.recv_then_sent):
+                self.close_code = int(hs.recv.code)
+                self.close_reason = hs.recv.reason
+                self.close_received = True
+            elif hs.sent is not None:      # picows closed it (a frame over max_frame_size ...)
+                self.close_code = int(hs.sent.code)
+                self.close_reason = hs.sent.reason
+                if self.close_code == 1009:
+                    self.n_oversize += 1
         if self._pending_events or self._pending_control:
             self._pending_events = 0
             self._pending_control = False
@@ -119,6 +186,7 @@ cdef class FeedListener(WSListener):
             if self._frag_type != 0:
                 self._protocol_close(WSCloseCode.PROTOCOL_ERROR, "new message inside a fragmented one")
             elif frame.fin:
+                self.core.binary = mt == WSMsgType.BINARY
                 self._feed(frame.payload_ptr, frame.payload_size)
             else:
                 self._frag_type = <int>mt
@@ -129,6 +197,7 @@ cdef class FeedListener(WSListener):
             if self._frag_type == 0:
                 self._protocol_close(WSCloseCode.PROTOCOL_ERROR, "continuation without a start")
             elif self._append_fragment(frame.payload_ptr, frame.payload_size) == 0 and frame.fin:
+                self.core.binary = self._frag_type == <int>WSMsgType.BINARY
                 self._frag_type = 0
                 self._feed(self._frag, self._frag_len)
                 self._frag_len = 0
@@ -177,6 +246,7 @@ cdef class FeedListener(WSListener):
         if need > self.max_message_size:
             self._frag_type = 0
             self._frag_len = 0
+            self.n_oversize += 1
             self._protocol_close(WSCloseCode.MESSAGE_TOO_BIG, "message too big")
             return 1
         if need > self._frag_cap:
@@ -264,9 +334,10 @@ cdef class FeedListener(WSListener):
                 pass
 
     def resume(self):
-        """Resume reading after ``pause()``."""
+        """Resume reading after ``pause()`` (the silence clock restarts now)."""
         if self.paused:
             self.paused = False
+            self.last_recv_ns = ff_tr_monotonic_ns()
             if self.transport is not None:
                 try:
                     self.transport.underlying_transport.resume_reading()
@@ -282,11 +353,14 @@ cdef class FeedListener(WSListener):
 
     @property
     def idle_ns(self):
-        """Nanoseconds since the last socket read."""
+        """Nanoseconds since the last socket read; 0 while reading is paused (back-pressure:
+        the silence is ours, not the server's)."""
+        if self.paused:
+            return 0
         return ff_tr_monotonic_ns() - self.last_recv_ns
 
     @property
     def stats(self):
         return {"frames": self.n_frames, "reads": self.n_reads, "wakes": self.n_wakes,
                 "errors": self.n_errors, "fragmented_messages": self.n_fragments,
-                "sent": self.n_sent}
+                "sent": self.n_sent, "oversize": self.n_oversize}
