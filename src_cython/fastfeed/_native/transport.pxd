@@ -42,5 +42,6 @@ cdef class FeedListener(WSListener):
 
     cdef void _feed(self, const char *data, Py_ssize_t size) noexcept
     cdef int _append_fragment(self, const char *data, Py_ssize_t size) except -1
+    cdef void _oversize(self) noexcept
     cdef int _end_of_read(self) except -1
     cpdef Py_ssize_t flush(self) except -1

@@ -185,6 +185,9 @@ cdef class FeedListener(WSListener):
         if mt == WSMsgType.TEXT or mt == WSMsgType.BINARY:
             if self._frag_type != 0:
                 self._protocol_close(WSCloseCode.PROTOCOL_ERROR, "new message inside a fragmented one")
+            elif frame.payload_size > self.max_message_size:
+                # picows flags the frame (close 1009) but still delivers it: never decode it
+                self._oversize()
             elif frame.fin:
                 self.core.binary = mt == WSMsgType.BINARY
                 self._feed(frame.payload_ptr, frame.payload_size)
@@ -246,8 +249,7 @@ cdef class FeedListener(WSListener):
         if need > self.max_message_size:
             self._frag_type = 0
             self._frag_len = 0
-            self.n_oversize += 1
-            self._protocol_close(WSCloseCode.MESSAGE_TOO_BIG, "message too big")
+            self._oversize()
             return 1
         if need > self._frag_cap:
             cap = self._frag_cap if self._frag_cap else 65536
@@ -275,12 +277,22 @@ cdef class FeedListener(WSListener):
                 self.on_wake()
         return 0
 
+    cdef void _oversize(self) noexcept:
+        """A message over max_message_size: counted once, the connection closed with 1009."""
+        if self.close_code is None:
+            self.n_oversize += 1
+            try:
+                self._protocol_close(WSCloseCode.MESSAGE_TOO_BIG, "message too big")
+            except Exception:
+                _log.exception("closing an oversize connection failed")
+
     def _protocol_close(self, int code, str reason):
         if self.close_code is None:
             self.close_code = code
             self.close_reason = reason
         if self.transport is not None:
-            self.transport.send_close(<WSCloseCode>code, reason.encode())
+            if not self.transport.is_close_frame_sent:
+                self.transport.send_close(<WSCloseCode>code, reason.encode())
             self.transport.disconnect()
 
     # ------------------------------------------------------------------ Python API
