@@ -218,12 +218,17 @@ async def connect(url: str, *, max_size: int = DEFAULT_MAX_SIZE,
     return conn
 
 
+def _close_code(exc: BaseException) -> int | None:
+    """The close code carried by a connection-closed exception (fastfeed's or websockets')."""
+    if isinstance(exc, ConnectionClosed):
+        return exc.code
+    rcvd = getattr(exc, "rcvd", None)  # websockets.ConnectionClosed
+    code = getattr(rcvd, "code", None)
+    return code if isinstance(code, int) else None
+
+
 def _is_clean_close(exc: BaseException) -> bool:
-    code = getattr(exc, "code", None)
-    if code is None:
-        rcvd = getattr(exc, "rcvd", None)  # websockets ConnectionClosed
-        code = getattr(rcvd, "code", None)
-    return code in (1000, 1001)
+    return _close_code(exc) in (1000, 1001)
 
 
 class AsyncWebsocketStreamInterface(abc.ABC):
@@ -285,7 +290,7 @@ class AsyncWebsocketStreamInterface(abc.ABC):
                     exc = reader.exception() if not reader.cancelled() else None
                     if exc is None or _is_clean_close(exc):
                         log.info("the server closed the connection (%s); reconnecting in %g s",
-                                 getattr(exc, "code", None) if exc else "end of stream",
+                                 _close_code(exc) if exc else "end of stream",
                                  self.reconnect_delay)
                     else:
                         log.warning("connection failed (%s); reconnecting in %g s", exc,

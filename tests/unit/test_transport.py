@@ -9,7 +9,7 @@ import pytest
 from picows import WSListener, WSMsgType, WSTransport, ws_connect, ws_create_server
 
 from fastfeed._native._testcore import CountingCore
-from fastfeed._native.transport import FeedListener, monotonic_ns
+from fastfeed._native.transport import FeedListener, MessageCore, monotonic_ns
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -150,3 +150,85 @@ async def test_send_and_local_close() -> None:
     assert [p for op, p in got if op == WSMsgType.TEXT] == [b"queued-before-connect", b"direct"]
     assert listener.close_code == 1000 and not listener.close_received
     assert not listener.send(b"late")
+
+
+# ---------------------------------------------------------------- MessageCore (Python-decoded protocols)
+
+
+async def test_message_core_hands_whole_messages_to_python() -> None:
+    core = MessageCore(decode_text=True)
+
+    def script(t: WSTransport) -> None:
+        t.send(WSMsgType.TEXT, "é text".encode())
+        t.send(WSMsgType.BINARY, b"\xff\x00")
+        t.send(WSMsgType.BINARY, b"bi", fin=False)
+        t.send(WSMsgType.CONTINUATION, b"nary", fin=True)
+        t.send(WSMsgType.TEXT, b"\xff not utf-8")      # malformed: counted, skipped
+        t.send(WSMsgType.TEXT, b"last")
+
+    errors: list[Exception] = []
+    drained: list[list[Any]] = []
+    got: list[tuple[int, bytes]] = []
+    server = await ws_create_server(lambda req: Script(script, got), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        def wake() -> None:
+            drained.append(core.events_received())
+
+        transport, listener = await ws_connect(
+            lambda: FeedListener(core, on_wake=wake, on_error=errors.append),
+            f"ws://127.0.0.1:{port}/")
+        try:
+            await asyncio.wait_for(transport.wait_disconnected(), 0.3)
+        except asyncio.TimeoutError:
+            transport.disconnect()
+            await transport.wait_disconnected()
+    finally:
+        server.close()
+    msgs = [m for batch in drained for m in batch]
+    assert msgs == ["é text", b"\xff\x00", b"binary", "last"]
+    assert len(drained) == listener.n_wakes <= listener.n_reads   # one drain per socket read
+    assert listener.n_errors == 1 and len(errors) == 1 and "UTF-8" in str(errors[0])
+    assert core.n_messages == 5
+
+
+async def test_message_core_bytes_mode() -> None:
+    core = MessageCore()
+
+    def script(t: WSTransport) -> None:
+        t.send(WSMsgType.TEXT, b'{"a":1}')
+
+    listener, _, _ = await _run(script, core)
+    assert core.control == [b'{"a":1}']
+
+
+async def test_oversize_frame_never_decoded() -> None:
+    core = CountingCore()
+
+    def script(t: WSTransport) -> None:
+        t.send(WSMsgType.TEXT, b"ok")
+        t.send(WSMsgType.TEXT, b"z" * 5000)          # over max_message_size, one frame
+
+    listener, got, _ = await _run(script, core, wait=5, max_message_size=1000)
+    assert core.messages == [b"ok"]
+    assert listener.n_oversize == 1
+    assert listener.close_code == 1009 and not listener.close_received
+    assert any(op == WSMsgType.CLOSE and p[:2] == (1009).to_bytes(2, "big") for op, p in got)
+
+
+async def test_idle_clock_stops_while_paused() -> None:
+    core = CountingCore()
+    got: list[tuple[int, bytes]] = []
+    server = await ws_create_server(lambda req: Script(lambda t: None, got), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        transport, listener = await ws_connect(lambda: FeedListener(core), f"ws://127.0.0.1:{port}/")
+        listener.pause()
+        assert listener.paused and listener.idle_ns == 0    # our silence, not the server's
+        before = monotonic_ns()
+        listener.resume()
+        assert not listener.paused and listener.last_recv_ns >= before
+        listener.close()
+        await asyncio.wait_for(transport.wait_disconnected(), 5)
+    finally:
+        server.close()
