@@ -118,6 +118,33 @@ async def test_refused_token_then_fresh_token_accepted() -> None:
                 assert st.error is None and len(srv.conns) == 2
 
 
+async def test_token_refused_mid_stream_reconnects_with_fresh_token() -> None:
+    """A heartbeat refused for its token (expired) is not fatal: new connection, fresh token,
+    subscriptions replayed, notifications go on."""
+    fresh = "rotated-token"
+    session = Session()
+
+    async def handler(conn: Conn) -> None:
+        connect = await conn.wait_action("connect")
+        await conn.ack(connect)
+        await conn.notify("Order", order(conn.index + 1))
+        if conn.index == 0:
+            hb = await conn.wait_action("heartbeat")
+            session.next_token = fresh
+            await conn.ack(hb, "error", "invalid-token")
+        await conn.ws.wait_closed()
+
+    async with no_task_left():
+        async with Server(handler) as srv:
+            async with _streamer(srv, session, heartbeat_interval=0.05) as st:
+                await st.subscribe_accounts([ACCOUNT])
+                got = await take(st.listen(PlacedOrder), 2)
+                assert [o.id for o in got] == [1, 2]
+                second = srv.conns[1].received[0]
+                assert second["action"] == "connect" and second["auth-token"] == f"Bearer {fresh}"
+                assert st.error is None
+
+
 # ------------------------------------------------------------------------- drop and resume
 
 
