@@ -4,7 +4,9 @@
 ``await AlertStreamer(session)`` / ``async with``, ``subscribe_accounts``,
 ``subscribe_public_watchlists``, ``subscribe_quote_alerts``, ``subscribe_user_messages``,
 ``listen(alert_class)``, ``close()``) on top of :class:`fastfeed._connection.ConnectionManager`
-(backoff, liveness, callbacks, replay of the desired subscriptions after every reconnect).
+(backoff, liveness, callbacks, replay of the desired subscriptions after every reconnect). The
+socket is read by the transport every streamer shares (``FeedListener``); its ``MessageCore``
+hands each JSON message to this module once per socket read.
 
 Delivery guarantees (order fills travel here):
 
@@ -766,6 +768,14 @@ class AlertStreamer(ConnectionManager):
         state = "ready" if self.ready else ("closed" if self._closed else "connecting")
         return (f"<fastfeed AlertStreamer {state} accounts={len(self._accounts())} "
                 f"topics={list(self._topics())}>")
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Counters: ``notifications`` received, ``malformed`` (invalid JSON, skipped),
+        ``invalid`` (delivered as :class:`InvalidAlert`), ``connects``, ``reconnects``."""
+        return {"notifications": self.n_notifications, "malformed": self.n_malformed,
+                "invalid": self.n_invalid, "connects": self.n_connects,
+                "reconnects": self.n_reconnects}
 
     # ------------------------------------------------------------------ desired subscriptions
     # The manager's DesiredSubscriptions is the one record of what this streamer wants; it is

@@ -195,6 +195,8 @@ async def test_drop_mid_stream_every_notification_once_in_order() -> None:
             first_ids = [m["request-id"] for m in srv.conns[0].received]
             assert min(m["request-id"] for m in second) > max(first_ids)  # fresh request-ids
             assert len(reconnects) == 1 and len(disconnects) >= 1
+            assert st.stats["notifications"] == n_first + n_second
+            assert st.stats["reconnects"] == 1 and st.stats["malformed"] == 0
 
 
 # ------------------------------------------------------------------------- heartbeat, silence
