@@ -8,7 +8,9 @@ method and ``--help`` for the options.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 
 from fastfeed.bench._runner import Plan, run_plan
 from fastfeed.bench.scenarios import CLIENTS, SCENARIOS
@@ -41,10 +43,27 @@ def build_parser() -> argparse.ArgumentParser:
                          "scenarios, 1 short run")
     ap.add_argument("--json", metavar="PATH", help="write every raw figure to PATH (JSON)")
     ap.add_argument("--plot", metavar="PATH",
-                    help="write a PNG (throughput bars + latency CDF); needs matplotlib")
+                    help="where to write the PNG (throughput bars, latency and reconnect "
+                         "CDFs; needs matplotlib). Default: "
+                         "build/fastfeed-bench-<date>-<time>.png")
+    ap.add_argument("--no-plot", action="store_true", help="write no plot")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     ap.add_argument("--list", action="store_true", help="list scenarios and clients and exit")
     return ap
+
+
+def default_plot_path() -> str:
+    return os.path.join("build", time.strftime("fastfeed-bench-%Y%m%d-%H%M%S.png"))
+
+
+def _ensure_parent(path: str) -> bool:
+    parent = os.path.dirname(path)
+    try:
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+    except OSError:
+        return False
+    return True
 
 
 def _select(names: list[str] | None, known: list[str], what: str) -> list[str]:
@@ -98,9 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         _report.write_json(args.json, _report.to_json(res, agg, targets, env))
         print(f"raw figures written to {args.json}", file=sys.stderr)
-    if args.plot:
-        msg = _report.write_plot(args.plot, res, agg)
-        print(msg or f"plot written to {args.plot}", file=sys.stderr)
+    if not args.no_plot:
+        path = args.plot or default_plot_path()
+        msg = _report.write_plot(path, res, agg) if _ensure_parent(path) else \
+            f"cannot create the directory of {path}: no plot written"
+        print(msg or f"plot written to {path}")
     if res.interrupted:
         return 130
     return 0

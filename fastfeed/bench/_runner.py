@@ -132,6 +132,10 @@ class Plan:
     clients: list[str] | None = None  # None = every client of each scenario
     worker_timeout: float = 60.0
     quick: bool = False
+    #: runs of a peer that is far below fastfeed, see :func:`far_below`
+    far_runs: int = 3
+    reconnect_drops: int = 20  # server-side drops per client in the reconnect scenario
+    reconnect_stable: float = 2.0  # seconds of data on a connection before the server drops it
 
 
 @dataclass
@@ -144,6 +148,7 @@ class Measurement:
     sample: dict[str, Any] | None = None
     reason: str = ""
     wall_started: float = 0.0
+    elapsed: float = 0.0  # wall seconds of the whole measurement (worker start to result)
 
 
 @dataclass
@@ -152,6 +157,8 @@ class Results:
     measurements: list[Measurement] = field(default_factory=list)
     servers: dict[str, dict[str, Any]] = field(default_factory=dict)
     interrupted: bool = False
+    #: (scenario, client) -> runs, for peers far below fastfeed (see :func:`far_below`)
+    reduced: dict[tuple[str, str], int] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
     finished: float = 0.0
 
@@ -186,7 +193,12 @@ def latency_stats(lat_ns: list[int]) -> dict[str, float]:
 
 
 class Progress:
-    """A plain progress bar on stderr (one line rewritten with ``\\r`` on a tty)."""
+    """A plain progress bar on stderr (one line rewritten with ``\\r`` on a tty), with an ETA.
+
+    The ETA adds, for every measurement still to run, the mean wall time of the finished
+    measurements of the same class (throughput / latency / reconnect), or the caller's guess
+    for a class with none finished yet.
+    """
 
     def __init__(self, total: int, stream: Any = None, enabled: bool = True) -> None:
         self.total = max(1, total)
@@ -196,15 +208,35 @@ class Progress:
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.t0 = time.monotonic()
         self._last = ""
+        self.remaining: dict[str, int] = {}  # class -> measurements still to run
+        self.guess: dict[str, float] = {}  # class -> guessed seconds per measurement
+        self._spent: dict[str, list[float]] = {}
+
+    def plan(self, remaining: dict[str, int], guess: dict[str, float]) -> None:
+        self.remaining = dict(remaining)
+        self.guess = dict(guess)
+        self.total = max(1, self.done + sum(remaining.values()))
+
+    def eta(self) -> float | None:
+        if not self.remaining:
+            return None
+        left = 0.0
+        for cls, n in self.remaining.items():
+            spent = self._spent.get(cls)
+            per = statistics.fmean(spent) if spent else self.guess.get(cls, 2.0)
+            left += n * per
+        return left
 
     def update(self, label: str) -> None:
         if not self.enabled:
             return
         width = 30
-        frac = self.done / self.total
+        frac = min(1.0, self.done / self.total)
         bar = "#" * int(frac * width) + "." * (width - int(frac * width))
         el = time.monotonic() - self.t0
-        line = f"[{bar}] {self.done:>3}/{self.total} {el:5.0f}s  {label}"
+        eta = self.eta()
+        left = f" ETA {_clock(eta)}" if eta is not None else ""
+        line = f"[{bar}] {self.done:>3}/{self.total} {_clock(el)}{left}  {label}"
         if self.tty:
             self.stream.write("\r" + line[:120].ljust(len(self._last)))
         else:
@@ -212,14 +244,23 @@ class Progress:
         self._last = line[:120]
         self.stream.flush()
 
-    def step(self, label: str) -> None:
+    def step(self, label: str, cls: str = "", seconds: float = 0.0) -> None:
         self.done += 1
+        if cls:
+            self._spent.setdefault(cls, []).append(seconds)
+            if self.remaining.get(cls, 0) > 0:
+                self.remaining[cls] -= 1
         self.update(label)
 
     def close(self) -> None:
         if self.enabled and self.tty:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 60}:{s % 60:02d}"
 
 
 def _read_line(p: subprocess.Popen[str], prefix: str, timeout: float) -> str | None:
@@ -285,6 +326,17 @@ def initial_budget(sc: Any, client: str, duration: float) -> int:
     return burst_frames(sc, rate * duration)
 
 
+def plan_knobs(plan: Plan) -> dict[str, Any]:
+    """What a worker needs from the plan besides its own measurement."""
+    return {"reconnect_drops": plan.reconnect_drops, "reconnect_stable": plan.reconnect_stable}
+
+
+def worker_timeout(plan: Plan, sc: Any, duration: float) -> float:
+    if sc.kind == "reconnect":
+        return plan.reconnect_drops * (plan.reconnect_stable + 10.0) + plan.worker_timeout
+    return duration + plan.worker_timeout
+
+
 def start_server(reg: ChildRegistry, scenario: str, plan: Plan) -> tuple[subprocess.Popen[str], str]:
     args = ["serve", "--scenario", scenario, "--rate", str(plan.latency_rate)]
     p = reg.popen(args)
@@ -298,9 +350,38 @@ def start_server(reg: ChildRegistry, scenario: str, plan: Plan) -> tuple[subproc
     return p, url
 
 
+#: a peer at least this many times below the scenario's fastest fastfeed row (first
+#: repetition) runs only ``Plan.far_runs`` times, unless a ratio target compares with it
+FAR_BELOW = 20.0
+
+
+def far_below(scenario: str, rates: dict[str, float]) -> set[str]:
+    """Peers of ``scenario`` whose first-repetition events/s (``rates``) are far below fastfeed.
+
+    Their ratios are above 20x: a few percent more or less does not change a verdict or the
+    README's rounded figure, so fewer repetitions of them keep the run short. Peers compared
+    by a ratio target in this scenario always get every repetition.
+    """
+    from fastfeed.bench._report import TARGETS
+    from fastfeed.bench.scenarios import CLIENTS
+
+    ff = [v for c, v in rates.items() if CLIENTS[c].is_fastfeed and v > 0]
+    if not ff:
+        return set()
+    best = max(ff)
+    keep = {peer for _, _, sc, _, kind, peer, _ in TARGETS if sc == scenario and peer}
+    return {c for c, v in rates.items()
+            if not CLIENTS[c].is_fastfeed and c not in keep and 0 < v * FAR_BELOW <= best}
+
+
+def measurement_class(sc: Any) -> str:
+    """Measurements of one class take about the same wall time (for the ETA)."""
+    return "reconnect" if sc.kind == "reconnect" else "latency" if sc.latency else "throughput"
+
+
 def run_plan(plan: Plan, progress: bool = True,
              on_measurement: Callable[[Measurement], None] | None = None) -> Results:
-    from fastfeed.bench.scenarios import SCENARIOS, clients_for
+    from fastfeed.bench.scenarios import CLIENTS, SCENARIOS, clients_for
 
     res = Results(plan)
     reg = ChildRegistry()
@@ -312,8 +393,20 @@ def run_plan(plan: Plan, progress: bool = True,
             cl = [c for c in cl if c in plan.clients]
         if cl:
             todo.append((name, cl))
-    total = sum(len(cl) for _, cl in todo) * plan.runs
-    bar = Progress(total, enabled=progress)
+    runs_of: dict[tuple[str, str], int] = {
+        (name, c): plan.runs for name, cl in todo for c in cl}
+    bar = Progress(len(runs_of) * plan.runs, enabled=progress)
+    guess = {"throughput": plan.duration + 0.8, "latency": plan.latency_duration + 0.8,
+             "reconnect": plan.reconnect_drops * (plan.reconnect_stable + 0.2) + 3.0}
+
+    def replan() -> None:
+        left: dict[str, int] = {}
+        for (name, _c), n in runs_of.items():
+            cls = measurement_class(SCENARIOS[name])
+            left[cls] = left.get(cls, 0) + n
+        bar.plan(left, guess)
+
+    replan()
 
     def _on_term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -325,10 +418,9 @@ def run_plan(plan: Plan, progress: bool = True,
     try:
         for name, cl in todo:
             sc = SCENARIOS[name]
+            cls = measurement_class(sc)
             dur = plan.latency_duration if sc.latency else plan.duration
-            needs_server = any(
-                __import__("fastfeed.bench.scenarios", fromlist=["CLIENTS"]).CLIENTS[c].mode
-                == "e2e" for c in cl)
+            needs_server = any(CLIENTS[c].mode == "e2e" for c in cl)
             url = ""
             server_error = ""
             budgets: dict[str, int] = {}
@@ -340,22 +432,26 @@ def run_plan(plan: Plan, progress: bool = True,
                 except RuntimeError as exc:
                     server_error = str(exc)
                     res.servers[name] = {"error": server_error}
+            first_rates: dict[str, float] = {}
             for r in range(plan.runs):
-                k = r % len(cl)
-                order = cl[k:] + cl[:k]
+                now_cl = [c for c in cl if runs_of[(name, c)] > 0]  # runs still to do
+                if not now_cl:
+                    break
+                k = r % len(now_cl)
+                order = now_cl[k:] + now_cl[:k]
                 for pos, client in enumerate(order):
-                    from fastfeed.bench.scenarios import CLIENTS
-
-                    bar.update(f"{name} {client} run {r + 1}/{plan.runs}")
+                    of = res.reduced.get((name, client), plan.runs)
+                    bar.update(f"{name} {client} run {r + 1}/{of}")
                     m = Measurement(name, client, r, pos, "error", wall_started=time.time())
+                    t_start = time.monotonic()
                     if CLIENTS[client].mode == "e2e" and not url:
                         m.status, m.reason = "error", f"no simulator: {server_error}"
                     else:
                         cfg = {"scenario": name, "client": client, "url": url,
-                               "duration": dur,
+                               "duration": dur, "plan": plan_knobs(plan),
                                "frames": budgets.get(client) or initial_budget(sc, client, dur)}
                         p = reg.popen(["worker", json.dumps(cfg)])
-                        status, payload = _read_result(p, dur + plan.worker_timeout)
+                        status, payload = _read_result(p, worker_timeout(plan, sc, dur))
                         reg.stop(p)
                         if status == "ok":
                             if "unavailable" in payload:
@@ -367,12 +463,21 @@ def run_plan(plan: Plan, progress: bool = True,
                                 if not sc.latency and CLIENTS[client].mode == "e2e":
                                     budgets[client] = burst_frames(
                                         sc, payload["events_per_s"] * dur)
+                                if r == 0 and not sc.latency:
+                                    first_rates[client] = float(payload["events_per_s"])
                         else:
                             m.status, m.reason = status, payload
+                    m.elapsed = time.monotonic() - t_start
                     res.measurements.append(m)
                     if on_measurement is not None:
                         on_measurement(m)
-                    bar.step(f"{name} {client} run {r + 1}/{plan.runs}: {m.status}")
+                    bar.step(f"{name} {client} run {r + 1}/{of}: {m.status}", cls, m.elapsed)
+                    runs_of[(name, client)] -= 1
+                if r == 0 and first_rates and plan.far_runs < plan.runs:
+                    for c in far_below(name, first_rates):
+                        res.reduced[(name, c)] = plan.far_runs
+                        runs_of[(name, c)] = max(0, plan.far_runs - 1)
+                    replan()
             if server is not None:
                 reg.stop(server)
                 server = None

@@ -72,7 +72,12 @@ def test_bench_quick_one_scenario(tmp_path: Path) -> None:
         pytest.fail("python -m fastfeed.bench --quick did not finish within 60 s")
     stdout, stderr = proc.communicate()
     assert proc.returncode == 0, stderr[-3000:]
-    assert "dxlink-quote100" in stdout and "targets" in stdout
+    assert "dxlink-quote100" in stdout and "targets" in stdout and "legend:" in stdout
+    # a plot by default: written (path printed) or, without matplotlib, said so
+    plot_line = next(ln for ln in stdout.splitlines()
+                     if ln.startswith(("plot written to ", "matplotlib is not installed")))
+    if plot_line.startswith("plot written to "):
+        assert (tmp_path / plot_line.removeprefix("plot written to ")).stat().st_size > 0
 
     doc = json.loads(out.read_text())
     versions = doc["environment"]["versions"]
@@ -118,11 +123,12 @@ def test_bench_latency_dxlink(tmp_path: Path) -> None:
                                      else "")
     cmd = [sys.executable, "-m", "fastfeed.bench", "--scenario", "latency-dxlink",
            "--client", "ff-listen", "--client", "websockets-orjson", "--runs", "1",
-           "--latency-duration", "1", "--json", str(out), "--no-progress"]
+           "--latency-duration", "1", "--json", str(out), "--no-progress", "--no-plot"]
     proc = subprocess.run(cmd, check=False, cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=80)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "latency-dxlink" in proc.stdout
+    assert "plot" not in proc.stdout and not (tmp_path / "build").exists()  # --no-plot
     doc = json.loads(out.read_text())
     summary = doc["summary"]["latency-dxlink"]
     # the baseline reads the stamp from the raw frame: it must always measure
