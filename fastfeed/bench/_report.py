@@ -554,7 +554,7 @@ def client_colours() -> dict[str, Any]:
     """One colour per client, the same in every panel (fixed by the client catalogue order)."""
     import matplotlib
 
-    palette = [matplotlib.colormaps["tab10"](i) for i in range(10)]
+    palette: list[Any] = [matplotlib.colormaps["tab10"](i) for i in range(10)]
     palette += ["black", "gold", "navy", "lime"]
     return {name: palette[i % len(palette)] for i, name in enumerate(CLIENTS)}
 

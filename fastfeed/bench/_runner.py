@@ -259,7 +259,7 @@ class Progress:
 
 
 def _clock(seconds: float) -> str:
-    s = int(round(seconds))
+    s = round(seconds)
     return f"{s // 60}:{s % 60:02d}"
 
 
