@@ -25,8 +25,8 @@ __all__ = [
     "write_plot",
 ]
 
-PACKAGES = ("picows", "uvloop", "orjson", "tastytrade", "massive", "polygon", "websockets",
-            "numpy", "pydantic")
+PACKAGES = ("picows", "uvloop", "orjson", "msgspec", "tastytrade", "massive", "polygon",
+            "websockets", "numpy", "pydantic")
 
 
 def environment() -> dict[str, Any]:
@@ -160,6 +160,16 @@ TARGETS: list[tuple[str, str, str, str, str, str | None, float]] = [
      "polygon-stocks100", "ff-dicts", "ratio", "polygon-pkg", 1.5),
     ("pg-dicts-vs-massive", "polygon dict handlers >= 4x Massive", "polygon-stocks100",
      "ff-dicts", "ratio", "massive", 4.0),
+    ("dx-decode-vs-msgspec", "DXLink 100-Quote decode >= 6x msgspec typed Structs",
+     "dxlink-quote100", "ff-decoder", "ratio", "msgspec-typed", 6.0),
+    ("dx-tns-decode-vs-msgspec", "DXLink 100-TimeAndSale decode >= 4x msgspec typed Structs",
+     "dxlink-tns100", "ff-decoder", "ratio", "msgspec-typed", 4.0),
+    ("pg-decode-vs-msgspec", "polygon 100-event decode >= 4x msgspec typed Structs",
+     "polygon-stocks100", "ff-decoder", "ratio", "msgspec-typed", 4.0),
+    ("pg-1ev-decode-vs-msgspec", "polygon 1-event frames decode >= 3x msgspec typed Structs",
+     "polygon-stocks1", "ff-decoder", "ratio", "msgspec-typed", 3.0),
+    ("pg-xl2-decode-vs-msgspec", "polygon XL2 books decode >= 4x msgspec typed Structs",
+     "polygon-cryptol2", "ff-decoder", "ratio", "msgspec-typed", 4.0),
     ("latency-p99", "latency p99 <= 50 us (fastfeed dict handler)", "latency", "ff-dicts",
      "p99", None, 50.0),
     ("latency-p99-batches", "latency p99 <= 50 us (fastfeed batches)", "latency", "ff-batches",

@@ -500,7 +500,7 @@ def run_plan(plan: Plan, progress: bool = True,
 
 def _worker(cfg: dict[str, Any]) -> dict[str, Any]:
     from fastfeed.bench import peers, scenarios
-    from fastfeed.bench.payloads import frame_set
+    from fastfeed.bench.payloads import POLYGON_KINDS, frame_set
 
     sc = scenarios.SCENARIOS[cfg["scenario"]]
     cl = scenarios.CLIENTS[cfg["client"]]
@@ -517,6 +517,11 @@ def _worker(cfg: dict[str, Any]) -> dict[str, Any]:
             s = peers.measure_polygon_pkg(fs.frames, n, dur)
         elif cl.name == "orjson-parse":
             s = peers.measure_orjson_parse(sc.feed, fs.frames, n, dur)
+        elif cl.name == "msgspec-typed":
+            from fastfeed.bench import msgspec_peer
+
+            cluster = POLYGON_KINDS[sc.kind][0] if sc.feed == "polygon" else ""
+            s = msgspec_peer.measure(sc.feed, cluster, fs.frames, n, dur)
         else:
             raise ValueError(cl.name)
         return s.to_json()

@@ -274,7 +274,7 @@ def measure_tastytrade_decode(frames: list[bytes], events_per_pass: int,
     debug = tt_logger.debug
     map_message = streamer._map_message
     nowait = streamer.get_event_nowait
-    classes = [MAP_EVENTS[t] for t in ("Quote", "Trade", "Greeks")]
+    classes = [MAP_EVENTS[t] for t in DX_FIELDS]
 
     def one_pass() -> int:
         n = 0

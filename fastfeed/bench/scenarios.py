@@ -31,6 +31,7 @@ class Scenario:
     kind: str  # payloads kind, or "latency"
     description: str
     latency: bool = False
+    decode_only: bool = False  # only the in-process decode clients (no simulator)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Client:
     is_fastfeed: bool
     latency: bool = False  # also runs in latency scenarios
     latency_only: bool = False  # runs only in latency scenarios
+    only: tuple[str, ...] = ()  # runs only in these scenarios (empty: every one of its feeds)
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -53,6 +55,9 @@ SCENARIOS: dict[str, Scenario] = {
                                  "DXLink COMPACT, 100 Greeks per frame"),
     "dxlink-mixed": Scenario("dxlink-mixed", "dxlink", "mixed",
                              "DXLink COMPACT, Quote/Trade/Greeks frames (100 each) in turn"),
+    "dxlink-tns100": Scenario("dxlink-tns100", "dxlink", "tns100",
+                              "DXLink COMPACT, 100 TimeAndSale per frame (decoders only)",
+                              decode_only=True),
     "polygon-stocks100": Scenario("polygon-stocks100", "polygon", "stocks100",
                                   "polygon stocks, 100 T/Q events per frame"),
     "polygon-stocks1": Scenario("polygon-stocks1", "polygon", "stocks1",
@@ -87,13 +92,20 @@ CLIENTS: dict[str, Client] = {c.name: c for c in (
            False),
     Client("websockets-orjson", "e2e", "websockets + orjson, every field read",
            ("dxlink", "polygon"), False, latency=True),
+    Client("msgspec-typed", "decode",
+           "msgspec into typed Structs (polygon: tagged on ev; DXLink: array_like rows)",
+           ("dxlink", "polygon"), False,
+           only=("dxlink-quote100", "dxlink-tns100", "polygon-stocks100", "polygon-stocks1",
+                 "polygon-cryptol2")),
 )}
 
 
 def clients_for(scenario: Scenario) -> list[Client]:
     if scenario.latency:
         return [c for c in CLIENTS.values() if c.latency and scenario.feed in c.feeds]
-    return [c for c in CLIENTS.values() if scenario.feed in c.feeds and not c.latency_only]
+    return [c for c in CLIENTS.values() if scenario.feed in c.feeds and not c.latency_only
+            and (not c.only or scenario.name in c.only)
+            and (c.mode == "decode" or not scenario.decode_only)]
 
 
 # --------------------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ def test_bench_quick_one_scenario(tmp_path: Path) -> None:
                                      else "")
     cmd = [sys.executable, "-m", "fastfeed.bench", "--quick", "--scenario", "dxlink-quote100",
            "--client", "orjson-parse", "--client", "websockets-orjson", "--client", "ff-decoder",
+           "--client", "msgspec-typed",
            "--runs", "1", "--duration", "0.3", "--json", str(out), "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -86,7 +87,7 @@ def test_bench_quick_one_scenario(tmp_path: Path) -> None:
     assert doc["environment"]["machine"]["cpu_count"]
     ok = [m for m in doc["measurements"] if m["status"] == "ok"]
     clients = {m["client"] for m in ok}
-    assert {"orjson-parse", "websockets-orjson"} <= clients, doc["measurements"]
+    assert {"orjson-parse", "websockets-orjson", "msgspec-typed"} <= clients, doc["measurements"]
     for m in ok:
         s = m["sample"]
         assert s["events"] > 0 and s["wall_s"] > 0 and s["cpu_s"] >= 0
@@ -95,7 +96,13 @@ def test_bench_quick_one_scenario(tmp_path: Path) -> None:
     ff = [m for m in doc["measurements"] if m["client"] == "ff-decoder"]
     assert ff and ff[0]["status"] in ("ok", "unavailable"), ff
     assert doc["summary"]["dxlink-quote100"]["websockets-orjson"]["status"] == "ok"
-    assert any(t["id"] == "dx-decode-rate" for t in doc["targets"])
+    targets = {t["id"]: t for t in doc["targets"]}
+    assert "dx-decode-rate" in targets
+    # the msgspec target row (#13) has a verdict whenever fastfeed's decoder is built
+    if ff[0]["status"] == "ok":
+        assert targets["dx-decode-vs-msgspec"]["status"] in ("met", "MISSED")
+        assert targets["dx-decode-vs-msgspec"]["value"] > 0
+    assert doc["environment"]["versions"].get("msgspec")
 
     # every process the bench started is gone
     assert seen, "the bench started no child process (simulator/workers)"
