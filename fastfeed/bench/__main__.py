@@ -15,7 +15,8 @@ import time
 from fastfeed.bench._runner import Plan, run_plan
 from fastfeed.bench.scenarios import CLIENTS, SCENARIOS
 
-QUICK_SCENARIOS = ["dxlink-quote100", "polygon-stocks100", "latency", "latency-dxlink"]
+QUICK_SCENARIOS = ["dxlink-quote100", "polygon-stocks100", "latency", "latency-dxlink",
+                   "reconnect-dxlink"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds per latency measurement (default 3; 1 with --quick)")
     ap.add_argument("--rate", type=float, default=10_000.0,
                     help="events/s of the paced latency stream (default 10000)")
+    ap.add_argument("--reconnect-drops", type=int, default=None,
+                    help="server-side drops per client in reconnect-dxlink (default 20; 3 "
+                         "with --quick)")
+    ap.add_argument("--reconnect-stable", type=float, default=None,
+                    help="seconds of data on a connection before the server drops it "
+                         "(default 1.0; 0.5 with --quick)")
     ap.add_argument("--quick", action="store_true",
                     help="CI smoke run (< 60 s): quote100, stocks100 and both latency "
                          "scenarios, 1 short run")
@@ -91,10 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.quick:
         default_sc = QUICK_SCENARIOS
-        runs, dur, ldur = 1, 0.3, 1.0
+        runs, dur, ldur, drops, stable = 1, 0.3, 1.0, 3, 0.5
     else:
         default_sc = list(SCENARIOS)
-        runs, dur, ldur = 5, 1.0, 3.0
+        runs, dur, ldur, drops, stable = 5, 1.0, 3.0, 20, 1.0
     scenarios = _select(args.scenario, list(SCENARIOS), "scenario") if args.scenario \
         else default_sc
     clients = _select(args.client, list(CLIENTS), "client") if args.client else None
@@ -106,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         latency_rate=args.rate,
         clients=clients,
         quick=args.quick,
+        reconnect_drops=max(1, args.reconnect_drops if args.reconnect_drops is not None
+                            else drops),
+        reconnect_stable=args.reconnect_stable if args.reconnect_stable is not None
+        else stable,
     )
     env = _report.environment()
     res = run_plan(plan, progress=not args.no_progress)

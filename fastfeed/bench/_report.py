@@ -375,9 +375,16 @@ def format_table(res: Results, agg: dict[str, Any], targets: list[dict[str, Any]
                 head += f" ({fs.total_bytes // len(fs.frames):,} B/frame avg)"
             except Exception:  # noqa: BLE001, S110 - the bench reports, never crashes
                 pass
+        elif sc.kind == "reconnect":
+            head += (f" ({p.reconnect_drops} drops per client, each after "
+                     f"{p.reconnect_stable:g} s of data)")
         else:
             head += f" ({p.latency_rate:,.0f} ev/s, {p.latency_duration:g} s per run)"
         lines.append(head)
+        if sc.kind == "reconnect":
+            lines += _reconnect_rows(rows)
+            lines.append("")
+            continue
         srv = res.servers.get(sc_name)
         if srv and srv.get("error"):
             lines.append(f"   simulator failed: {srv['error'][:200]}")
@@ -450,6 +457,42 @@ def format_table(res: Results, agg: dict[str, Any], targets: list[dict[str, Any]
     lines.append("")
     lines.append(LEGEND)
     return "\n".join(lines)
+
+
+def _reconnect_rows(rows: dict[str, Any]) -> list[str]:
+    """The reconnect scenario's rows: recovery times in ms, and the settings both clients had."""
+    from fastfeed.bench.peers import backoff_settings
+
+    b = backoff_settings()
+    backoff = ", ".join(f"WEBSOCKETS_BACKOFF_{k}={v:g}" for k, v in b.items())
+    out = [("   the server aborts the TCP connection after each period of data; recovery = "
+            "the drop to the first event of the new connection (reconnect, handshake, "
+            "subscription)"),
+           (f"   both clients: {backoff}; fastfeed's stability_window (where it has one) is set "
+            "below the drop period, so every drop follows a stable connection"),
+           ("   tastytrade 13.2.3 has no reconnect: its row is the application loop that "
+            "re-enters `async with DXLinkStreamer` and subscribes again"),
+           (f"   {'client':<46} {'drops':>5} {'median ms':>10} {'p99 ms':>10} {'max ms':>10}"
+            "  note")]
+    for cname, e in rows.items():
+        if cname.startswith("_"):
+            continue
+        c = CLIENTS[cname]
+        label = f"{'*' if c.is_fastfeed else ' '} {cname} ({c.mode})"
+        if e.get("status") != "ok":
+            status = "not available" if e.get("status") == "unavailable" else e.get("status")
+            out.append(f"   {label:<46} {status}: {str(e.get('reason', ''))[:110]}")
+            continue
+        pooled = e.get("latency_pooled_us") or {}
+        n = int(pooled.get("n", 0))
+
+        def ms(k: str, pooled: dict[str, Any] = pooled) -> str:
+            v = pooled.get(k)
+            return "-" if v is None or math.isnan(v) else f"{v / 1000.0:.2f}"
+
+        out.append(f"   {label:<46} {n:>5} {ms('p50'):>10} {ms('p99'):>10} {ms('max'):>10}"
+                   f"  {str(e.get('note', ''))[:80]}")
+    return out
 
 
 def _cpu_note(agg: dict[str, Any], t: dict[str, Any]) -> str:

@@ -338,7 +338,8 @@ def worker_timeout(plan: Plan, sc: Any, duration: float) -> float:
 
 
 def start_server(reg: ChildRegistry, scenario: str, plan: Plan) -> tuple[subprocess.Popen[str], str]:
-    args = ["serve", "--scenario", scenario, "--rate", str(plan.latency_rate)]
+    args = ["serve", "--scenario", scenario, "--rate", str(plan.latency_rate),
+            "--stable", str(plan.reconnect_stable)]
     p = reg.popen(args)
     url = _read_line(p, "READY ", 30.0)
     if url is None:
@@ -393,9 +394,12 @@ def run_plan(plan: Plan, progress: bool = True,
             cl = [c for c in cl if c in plan.clients]
         if cl:
             todo.append((name, cl))
+    # the reconnect scenario runs once per client: its repetitions are the drops
     runs_of: dict[tuple[str, str], int] = {
-        (name, c): plan.runs for name, cl in todo for c in cl}
-    bar = Progress(len(runs_of) * plan.runs, enabled=progress)
+        (name, c): 1 if SCENARIOS[name].kind == "reconnect" else plan.runs
+        for name, cl in todo for c in cl}
+    total_of = dict(runs_of)
+    bar = Progress(sum(runs_of.values()), enabled=progress)
     guess = {"throughput": plan.duration + 0.8, "latency": plan.latency_duration + 0.8,
              "reconnect": plan.reconnect_drops * (plan.reconnect_stable + 0.2) + 3.0}
 
@@ -440,7 +444,7 @@ def run_plan(plan: Plan, progress: bool = True,
                 k = r % len(now_cl)
                 order = now_cl[k:] + now_cl[:k]
                 for pos, client in enumerate(order):
-                    of = res.reduced.get((name, client), plan.runs)
+                    of = res.reduced.get((name, client), total_of[(name, client)])
                     bar.update(f"{name} {client} run {r + 1}/{of}")
                     m = Measurement(name, client, r, pos, "error", wall_started=time.time())
                     t_start = time.monotonic()
@@ -528,8 +532,20 @@ def _worker(cfg: dict[str, Any]) -> dict[str, Any]:
 
     kind = sc.kind
     nf = None if sc.latency else int(cfg.get("frames") or 0) or None
-    if sc.feed == "dxlink":
+    cap = peers.run_cap(dur) + 30.0
+    if kind == "reconnect":
+        knobs = cfg.get("plan") or {}
+        drops = int(knobs.get("reconnect_drops", 20))
+        stable = float(knobs.get("reconnect_stable", 1.0))
+        give_up = stable + 20.0
+        cap = drops * (stable + 5.0) + give_up + 30.0
         coro_fn: Callable[[], Any] = {
+            "ff-listen": lambda: scenarios.ff_dxlink_reconnect(url, drops, stable, give_up),
+            "tastytrade-streamer": lambda: peers.tastytrade_reconnect_client(url, drops,
+                                                                             give_up),
+        }[cl.name]
+    elif sc.feed == "dxlink":
+        coro_fn = {
             "ff-batches": lambda: scenarios.ff_dxlink_client(url, kind, dur, False, nf),
             "ff-listen": lambda: scenarios.ff_dxlink_client(url, kind, dur, True, nf),
             "ff-listen-busypoll": lambda: scenarios.ff_dxlink_client(url, kind, dur, True, nf,
@@ -546,7 +562,7 @@ def _worker(cfg: dict[str, Any]) -> dict[str, Any]:
         }[cl.name]
 
     async def main() -> Any:
-        return await asyncio.wait_for(coro_fn(), peers.run_cap(dur) + 30.0)
+        return await asyncio.wait_for(coro_fn(), cap)
 
     try:
         import uvloop
@@ -557,7 +573,8 @@ def _worker(cfg: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = s.to_json()
     lat = out.pop("latencies_ns", [])
     if lat:
-        drop = min(len(lat) // 20, 500)  # warm-up: the first events after connecting
+        # warm-up: the first events after connecting (each reconnect sample is a whole drop)
+        drop = 0 if kind == "reconnect" else min(len(lat) // 20, 500)
         out["latency_us"] = latency_stats(lat[drop:])
         out["latency_sample_us"] = [round(x / 1000.0, 2) for x in lat[drop:][:20000]]
     return out
@@ -633,7 +650,12 @@ def _strip_budget(path: str) -> str:
     return re.sub(r"/frames=\d+", "", path or "/") or "/"
 
 
-def _make_server(scenario: str, rate: float) -> Any:
+#: paced rate (events/s, 1-Quote frames) of the reconnect scenario: the first frame of a new
+#: connection is sent as soon as it subscribes, whatever the rate
+RECONNECT_RATE = 500.0
+
+
+def _make_server(scenario: str, rate: float, stable: float = 1.0) -> Any:
     """The :mod:`fastfeed.sim` server of this scenario's feed, sending the bench's frames.
 
     The protocol (handshake, auth, channels, FEED_SETUP/FEED_CONFIG, subscriptions, statuses,
@@ -650,7 +672,8 @@ def _make_server(scenario: str, rate: float) -> Any:
     sc = frames.sc
     knobs: dict[str, Any] = {"record": False, "rate": None, "events_per_frame": 1}
     if sc.latency:
-        knobs.update(rate=rate, events_per_frame=1)
+        knobs.update(rate=RECONNECT_RATE if sc.kind == "reconnect" else rate,
+                     events_per_frame=1)
 
     if sc.feed == "dxlink":
         from fastfeed.sim.dxlink import DXLinkConnection, DXLinkServer
@@ -660,6 +683,16 @@ def _make_server(scenario: str, rate: float) -> Any:
                 super().__init__(*a)
                 self.budget = _path_budget(self.path)
                 self.k = 0
+                self.drop_timer: Any = None
+
+            def _server_drop(self) -> None:
+                """The reconnect scenario's fault: a TCP abort, its time kept for the stamps."""
+                if self.closed or self.disconnected:
+                    return
+                srv: Any = self.server
+                srv.last_drop_ns = time.monotonic_ns()
+                srv.drops += 1
+                self.abort()
 
             def _fields_for(self, etype: str, requested: list[str] | None) -> list[str]:
                 if etype in DX_FIELDS:
@@ -681,6 +714,11 @@ def _make_server(scenario: str, rate: float) -> Any:
                         return None
                     c = quote[self.k % len(quote)]
                     self._announce(c, ["Quote"])  # FEED_CONFIG once, before the first frame
+                    if sc.kind == "reconnect":  # eventTime = the time of the latest drop
+                        if self.drop_timer is None:
+                            self.drop_timer = self.call_later(stable, self._server_drop)
+                        srv: Any = self.server
+                        return dxlink_latency_frame(srv.last_drop_ns, self.k, c.number), 1
                     # stamped last: the frame is written right after this returns
                     return dxlink_latency_frame(time.monotonic_ns(), self.k, c.number), 1
                 c = chans[self.k % len(chans)]
@@ -693,6 +731,9 @@ def _make_server(scenario: str, rate: float) -> Any:
                 return payload, n
 
         class BenchDXServer(DXLinkServer):
+            last_drop_ns = 0  # reconnect scenario: monotonic ns of the latest drop
+            drops = 0
+
             def make_connection(self, request: Any, conn_id: int) -> Any:
                 return BenchDXConn(self, conn_id, request.path.decode("latin-1"))
 
@@ -728,8 +769,8 @@ def _make_server(scenario: str, rate: float) -> Any:
     return BenchPGServer(cluster=cluster, api_key=None, auth_timeout=None, quirks=False, **knobs)
 
 
-async def _serve_async(scenario: str, rate: float) -> None:
-    srv = _make_server(scenario, rate)
+async def _serve_async(scenario: str, rate: float, stable: float = 1.0) -> None:
+    srv = _make_server(scenario, rate, stable)
     await srv.start()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -752,13 +793,14 @@ def serve_main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="fastfeed.bench._runner serve")
     ap.add_argument("--scenario", required=True)
     ap.add_argument("--rate", type=float, default=10_000.0)
+    ap.add_argument("--stable", type=float, default=1.0)
     a = ap.parse_args(argv)
     try:
         import uvloop
 
-        uvloop.run(_serve_async(a.scenario, a.rate))
+        uvloop.run(_serve_async(a.scenario, a.rate, a.stable))
     except ImportError:
-        asyncio.run(_serve_async(a.scenario, a.rate))
+        asyncio.run(_serve_async(a.scenario, a.rate, a.stable))
     return 0
 
 

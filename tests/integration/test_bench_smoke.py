@@ -150,3 +150,33 @@ def test_bench_latency_dxlink(tmp_path: Path) -> None:
         assert 0 < ff["latency_us"]["p50"]["median"] < 1e6
     ids = {t["id"]: t for t in doc["targets"]}
     assert ids["latency-dx-p99"]["status"] in ("met", "MISSED", "not available")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
+@pytest.mark.timeout(90)
+def test_bench_quick_reconnect(tmp_path: Path) -> None:
+    """#12: recovery after server-side drops, fastfeed and tastytrade on the same simulator."""
+    out = tmp_path / "bench.json"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH")
+                                     else "")
+    cmd = [sys.executable, "-m", "fastfeed.bench", "--quick", "--scenario", "reconnect-dxlink",
+           "--json", str(out), "--no-progress", "--no-plot"]
+    proc = subprocess.run(cmd, check=False, cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=80)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "reconnect-dxlink" in proc.stdout and "WEBSOCKETS_BACKOFF_INITIAL_DELAY=" in proc.stdout
+    doc = json.loads(out.read_text())
+    assert doc["plan"]["reconnect_drops"] == 3
+    summary = doc["summary"]["reconnect-dxlink"]
+    tt = summary["tastytrade-streamer"]
+    assert tt["status"] == "ok", tt
+    ff = summary["ff-listen"]
+    assert ff["status"] in ("ok", "unavailable"), ff
+    for e in (tt, ff) if ff["status"] == "ok" else (tt,):
+        pooled = e["latency_pooled_us"]
+        assert pooled["n"] == 3  # every drop timed, once each
+        # from the drop to the first event of the new connection: positive, and bounded
+        assert 0 < pooled["p50"] < 20e6
+    runs = [m for m in doc["measurements"] if m["scenario"] == "reconnect-dxlink"]
+    assert len(runs) == 2  # once per client: the drops are the repetitions

@@ -139,3 +139,20 @@ def test_plot_error_is_reported_not_raised(tmp_path: Path) -> None:
     msg = _report.write_plot(str(tmp_path / "missing-dir" / "p.png"), res,
                              _report.aggregate(res))
     assert msg is not None and msg.startswith("plot not written")
+
+
+def test_recovery_clock_times_each_new_drop_stamp() -> None:
+    import time as _time
+
+    from fastfeed.bench.peers import RecoveryClock
+
+    clock = RecoveryClock(drops=2, give_up=5.0)
+    assert not clock.seen(111)  # the first connection's stamp (maybe an earlier client's drop)
+    assert not clock.seen(111)
+    assert clock.recoveries == []
+    stamp = _time.monotonic_ns() - 3_000_000  # a drop 3 ms ago
+    assert not clock.seen(stamp)
+    assert clock.seen(_time.monotonic_ns())  # the second drop: done
+    assert len(clock.recoveries) == 2 and clock.recoveries[0] >= 3_000_000
+    s = clock.sample()
+    assert s.events == 2 and s.frames == 4 and s.latencies_ns == clock.recoveries
