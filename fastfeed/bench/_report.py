@@ -305,8 +305,9 @@ legend:
                   ~100 % another process had its CPU; an e2e row may also wait for the sender
    ratios         fastfeed ÷ peer events/s, taken inside each repetition (clients back to
                   back, order rotated), then median [min–max] over the repetitions
-   n runs         a peer 20x or more below fastfeed runs fewer times (ratios that large do
-                  not move a verdict); every row a target compares runs every time
+   n runs         a peer 20x or more below fastfeed (or, in a latency scenario, one that fell
+                  behind the paced stream) runs fewer times: ratios that large do not move a
+                  verdict; every row a target compares runs every time
    p50/p99/p99.9  latency percentiles in µs from the server's send to the consumer, median
                   [min–max] over runs; pooled = percentiles of all runs' samples together
    reconnect      ms from the server's TCP drop to the first event of the new connection,
@@ -417,7 +418,9 @@ def format_table(res: Results, agg: dict[str, Any], targets: list[dict[str, Any]
                 got = e["events_per_s"]["median"]
                 if got < 0.9 * p.latency_rate:  # a growing backlog, not a transit time
                     behind = (f"  (fell behind: took {_m(got)} of {_m(p.latency_rate)} ev/s, "
-                              "latency includes its backlog)")
+                              "latency includes its backlog"
+                              + (f"; {e['runs']} runs" if (sc_name, cname) in res.reduced
+                                 else "") + ")")
                 lines.append(f"   {label:<{w}} {_rng(lat['p50'], _us):>22} "
                              f"{_rng(lat['p99'], _us):>22} {_rng(lat['p999'], _us):>22}"
                              f" {pool:>22}" + behind)

@@ -113,6 +113,10 @@ def test_far_below_peers_exclude_target_peers() -> None:
     assert far_below("dxlink-quote100", rates) == set()
     # greeks100 has no target: the two rows 100x below run fewer times, orjson does not
     assert far_below("dxlink-greeks100", rates) == {"tastytrade-decode", "tastytrade-streamer"}
+    # latency: a peer that fell behind the paced stream measures its backlog
+    paced = {"ff-listen": 10_000.0, "tastytrade-streamer": 3_000.0, "websockets-orjson": 9_990.0}
+    assert far_below("latency-dxlink", paced, 10_000.0) == {"tastytrade-streamer"}
+    assert far_below("reconnect-dxlink", paced, 10_000.0) == set()
 
 
 def test_plot_without_matplotlib_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
