@@ -653,7 +653,7 @@ def _draw(plt: Any, path: str, res: Results, agg: dict[str, Any]) -> str | None:
     panels = [p for p, on in (("thr", thr), ("lat", lat), ("rec", rec)) if on]
     if not panels:
         return "nothing to plot"
-    fig, axes = plt.subplots(len(panels), 1, figsize=(13, 5 * len(panels)), squeeze=False)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(13, 5.5 * len(panels)), squeeze=False)
     for ax_row, panel in zip(axes, panels, strict=True):
         ax = ax_row[0]
         if panel == "thr":
@@ -679,7 +679,7 @@ def _draw(plt: Any, path: str, res: Results, agg: dict[str, Any]) -> str | None:
             ax.set_yscale("log")
             ax.set_ylabel("events/s (median, min–max)")
             ax.set_title("throughput (hatched = peers and baselines)")
-            ax.legend(fontsize=7, ncol=4)
+            ax.legend(fontsize=7, ncol=6, loc="upper center", bbox_to_anchor=(0.5, -0.16))
             ax.grid(axis="y", which="both", alpha=0.3)
         elif panel == "lat":
             styles = ["-", "--", ":", "-."]
@@ -720,6 +720,6 @@ def _draw(plt: Any, path: str, res: Results, agg: dict[str, Any]) -> str | None:
             ax.legend(fontsize=8)
             ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # the legends below the axes included
     plt.close(fig)
     return None
