@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import records_spec as spec  # noqa: E402
 
 HEADER_H = ROOT / "src_cython/include/fastfeed/records.h"
+DX_FIELDS_H = ROOT / "src_cython/include/fastfeed/dxlink_fields.h"
 RECORDS_PXD = ROOT / "src_cython/fastfeed/_native/records.pxd"
 META_PY = ROOT / "fastfeed/_records_meta.py"
 DXFEED_PY = ROOT / "fastfeed/dxfeed.py"
@@ -54,6 +55,16 @@ SCALARS = {
     "bool": ("uint8_t", 1, "B", "u1"),
     "enum": ("uint8_t", 1, "B", "u1"),
 }
+
+
+def kind_parts(kind: str) -> dict:
+    """The parts of a field-kind string, for the generated tables (nobody else parses kinds):
+    ``base`` (f64, i64, i32, bool, enum, char, str, fixstr, i32arr, levels), ``enum`` (enum name
+    or None), ``n`` (slot size / capacity or None), ``alt`` (what the alt bit means, or None)."""
+    spelled, _, alt = kind.partition("|")
+    base, _, arg = spelled.partition(":")
+    return dict(base=base, enum=arg if base == "enum" else None,
+                n=int(arg) if arg and base != "enum" else None, alt=alt or None)
 
 
 def members_for(field: dict) -> list[dict]:
@@ -103,7 +114,8 @@ def build_layouts() -> dict[str, dict]:
         for f in fields:
             wire, kind = f[0], f[1]
             aliases = list(f[2]) if len(f) > 2 else []
-            fl.append(dict(wire=wire, attr=snake(wire), camel=wire, kind=kind, aliases=aliases))
+            fl.append(dict(wire=wire, attr=snake(wire), camel=wire, kind=kind, aliases=aliases,
+                           **kind_parts(kind)))
         layouts[name] = dict(
             feed="dxfeed",
             ctype="ff_dx_" + snake(name),
@@ -114,7 +126,8 @@ def build_layouts() -> dict[str, dict]:
     for name, d in spec.POLYGON.items():
         fl = []
         for bit, (wire, kind, attr) in enumerate(d["fields"], start=1):
-            fl.append(dict(wire=wire, attr=attr, camel=attr, kind=kind, aliases=[], bit=bit))
+            fl.append(dict(wire=wire, attr=attr, camel=attr, kind=kind, aliases=[], bit=bit,
+                           **kind_parts(kind)))
         skey, sattr = d["symbol_key"]
         layouts[name] = dict(
             feed="polygon",
@@ -177,6 +190,7 @@ def gen_header(layouts: dict[str, dict]) -> str:
         out.append(f"#define FF_RT_{name.upper()} {r}")
     for ev, r in PG_RTYPES.items():
         out.append(f"#define FF_RT_PG_{ev} {r}")
+    out.append(f"#define FF_RT_DX_MAX {max(DX_RTYPES.values())}")
     out.append(f"#define FF_RT_MAX {max(PG_RTYPES.values()) + 1}")
     out += ["", "/* Common header of every record: 16 bytes. */",
             "typedef struct ff_header {",
@@ -210,6 +224,80 @@ def gen_header(layouts: dict[str, dict]) -> str:
     return "\n".join(out)
 
 
+DXK = {"f64": "DXK_F64", "i64": "DXK_I64", "i32": "DXK_I32", "bool": "DXK_BOOL", "enum": "DXK_ENUM",
+       "char": "DXK_CHAR", "str": "DXK_STR"}
+
+
+def gen_dx_fields(layouts: dict[str, dict]) -> str:
+    """dxlink_fields.h: the DXLink decoder's field tables (kind, offset, enum) per event type."""
+    enum_ids = {name: i for i, name in enumerate(spec.ENUMS)}
+    out = [f"/* {STAMP} */", "#ifndef FASTFEED_DXLINK_FIELDS_H", "#define FASTFEED_DXLINK_FIELDS_H", "",
+           "#include <stddef.h>", "#include <stdint.h>", "", '#include "fastfeed/records.h"', "",
+           "/* How the decoder stores one wire field (DXK_SKIP: fastfeed has no slot for it). */",
+           "enum { DXK_SKIP = 0, DXK_SYMBOL, DXK_EVTYPE, DXK_F64, DXK_I64, DXK_I32, DXK_BOOL, DXK_ENUM,",
+           "       DXK_CHAR, DXK_STR };", "",
+           "typedef struct {",
+           "    const char *name;   /* wire name (for FULL lookup and error messages) */",
+           "    uint32_t off;       /* byte offset in the record */",
+           "    uint16_t namelen;",
+           "    uint8_t kind;       /* DXK_* */",
+           "    uint8_t enum_id;    /* FF_DX_ENUM_* for DXK_ENUM */",
+           "} ff_dxfield;", "",
+           "/* dxFeed enums: code k (1-based) is names[k-1]; 0 = absent. */",
+           f"#define FF_DX_NENUMS {len(spec.ENUMS)}"]
+    for name, i in enum_ids.items():
+        out.append(f"#define FF_DX_ENUM_{snake(name).upper()} {i}")
+    for name, values in spec.ENUMS.items():
+        out.append(f"static const char *const FF_DX_ENUM_NAMES_{snake(name).upper()}[] = "
+                   f"{{{', '.join(chr(34) + v + chr(34) for v in values)}}};")
+    out += ["static const char *const *const FF_DX_ENUM_NAMES[FF_DX_NENUMS] = {",
+            *[f"    FF_DX_ENUM_NAMES_{snake(n).upper()}," for n in spec.ENUMS], "};",
+            "static const int FF_DX_ENUM_COUNT[FF_DX_NENUMS] = {"
+            + ", ".join(str(len(v)) for v in spec.ENUMS.values()) + "};", ""]
+
+    def entry(wire: str, f: dict | None) -> str:
+        if f is None:   # eventSymbol / eventType
+            kind, off, eid = ("DXK_SYMBOL", 4, 0) if wire == "eventSymbol" else ("DXK_EVTYPE", 0, 0)
+        else:
+            kind, off = DXK[f["base"]], f["offset"]
+            eid = enum_ids[f["enum"]] if f["enum"] else 0
+        return f'    {{"{wire}", {off}, {len(wire)}, {kind}, {eid}}},'
+
+    names = [n for n, lay in layouts.items() if lay["feed"] == "dxfeed"]
+    for n in names:
+        lay = layouts[n]
+        up = snake(n).upper()
+        out.append(f"/* {n}: the default COMPACT order (the class FIELDS, what fastfeed requests) */")
+        out.append(f"static const ff_dxfield FF_DX_DEFAULT_{up}[] = {{")
+        out.append(entry("eventSymbol", None))
+        out += [entry(f["wire"], f) for f in lay["fields"]]
+        out.append("};")
+        out.append(f"/* {n}: every name a server may use (FULL keys, FEED_CONFIG eventFields) */")
+        out.append(f"static const ff_dxfield FF_DX_NAMES_{up}[] = {{")
+        out += [entry("eventType", None), entry("eventSymbol", None)]
+        for f in lay["fields"]:
+            out += [entry(w, f) for w in [f["wire"], *f["aliases"]]]
+        out.append("};")
+    out += ["", "typedef struct {",
+            "    const char *name;            /* wire event type */",
+            "    uint32_t rec_size;",
+            "    const ff_dxfield *def_f;     /* default COMPACT order */",
+            "    int def_n;",
+            "    const ff_dxfield *names;     /* every known wire name */",
+            "    int names_n;",
+            "} ff_dxtype;", "",
+            "/* Indexed by rtype (FF_RT_*); entry 0 is empty. */",
+            "static const ff_dxtype FF_DX_TYPES[FF_RT_DX_MAX + 1] = {",
+            "    {NULL, 0, NULL, 0, NULL, 0},"]
+    for n in names:
+        up = snake(n).upper()
+        out.append(f'    {{"{n}", sizeof({layouts[n]["ctype"]}), FF_DX_DEFAULT_{up}, '
+                   f"(int)(sizeof(FF_DX_DEFAULT_{up}) / sizeof(ff_dxfield)), FF_DX_NAMES_{up}, "
+                   f"(int)(sizeof(FF_DX_NAMES_{up}) / sizeof(ff_dxfield))}},")
+    out += ["};", "", "#endif /* FASTFEED_DXLINK_FIELDS_H */", ""]
+    return "\n".join(out)
+
+
 def pxd_decl(m: dict) -> str:
     if m["count"] == 0:
         return f"        {m['ctype']} {m['name']}"
@@ -225,7 +313,7 @@ def gen_pxd(layouts: dict[str, dict]) -> str:
         out.append(f"    const int FF_RT_{name.upper()}")
     for ev in PG_RTYPES:
         out.append(f"    const int FF_RT_PG_{ev}")
-    out += ["    const int FF_RT_MAX", "",
+    out += ["    const int FF_RT_DX_MAX", "    const int FF_RT_MAX", "",
             "    ctypedef struct ff_header:",
             "        uint16_t rtype", "        uint16_t flags", "        uint32_t symbol_id", "        int64_t ts_recv", ""]
     for name, lay in layouts.items():
@@ -390,6 +478,7 @@ def main() -> int:
     layouts = build_layouts()
     outputs = {
         HEADER_H: gen_header(layouts),
+        DX_FIELDS_H: gen_dx_fields(layouts),
         RECORDS_PXD: gen_pxd(layouts),
         META_PY: gen_meta(layouts),
         DXFEED_PY: gen_dxfeed_py(layouts),

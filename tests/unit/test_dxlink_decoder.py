@@ -173,7 +173,10 @@ def test_enum_codes_are_small_and_names_recoverable():
     dec.feed(feed_data(["Trade", ["A", 0, 0, 0, 0, "Q", 0, "ZERO_UP", False, 1.0, 0.0, 1.0, 1.0, 1.0,
                                   "B", 0, 0, 0, 0, "Q", 0, "NEWVALUE", False, 1.0, 0.0, 1.0, 1.0, 1.0]]))
     arr = np.asarray(dec.drain("Trade"))
-    assert list(arr["tick_direction"]) == [enum_code("Direction", "ZERO_UP"), 0]
+    # an unknown name is kept under a code of its own (never None), and counted
+    assert list(arr["tick_direction"]) == [enum_code("Direction", "ZERO_UP"), enum_code("Direction", "NEWVALUE")]
+    assert enum_name("Direction", int(arr["tick_direction"][1])) == "NEWVALUE"
+    assert dec.stats["unknown_enums"] == 1
     assert enum_name("Direction", int(arr["tick_direction"][0])) == "ZERO_UP"
     assert dec.enum_name("Direction", 0) is None
 
@@ -209,7 +212,8 @@ def test_full_format_and_missing_keys():
          "shortSaleRestriction": "ACTIVE", "tradingStatus": "HALTED", "statusReason": ""},
     ]}
     text = json.dumps(msg)
-    assert dec.feed(text) == 4
+    assert dec.feed(text) == 5          # Order is decoded too (a generated record type)
+    assert dec.drain("Order")[0].price == 1.0
     q = list(dec.drain(Quote))
     assert [e.event_symbol for e in q] == ["MSFT", "IBM"]
     assert q[1].bid_price == 188.02 and math.isnan(q[1].ask_price) and q[1].bid_exchange_code == ""
@@ -217,7 +221,7 @@ def test_full_format_and_missing_keys():
     assert c.vwap == 12.5 and c.count == 3.0
     p = dec.drain(Profile)[0]
     assert p.description is None and p.status_reason == "" and p.trading_status == "HALTED"
-    assert dec.stats["skipped"] == 1
+    assert dec.stats["skipped"] == 0
 
 
 def test_feed_config_order_unknown_and_missing_fields_per_channel():
@@ -317,14 +321,47 @@ def test_truncations_never_crash():
         assert ev.ask_size == 4.0 and ev.event_symbol == "A"
 
 
-def test_good_pairs_published_bad_pair_not():
+def test_a_bad_value_costs_only_its_event():
     dec = fastfeed.DXLinkDecoder()
     bad_pair = ["Quote", ["B", 0, 0, 0, 0, "Q", 0, "Q", "oops", 2.0, 3.0, 4.0, "C", 0, 0, 0, 0, "Q", 0, "Q", 1, 1, 1, 1]]
-    with pytest.raises(ProtocolError) as ei:
+    with pytest.raises(ProtocolError, match="bidPrice") as ei:
         dec.feed(feed_data(GOOD + bad_pair + GOOD + ["Greeks", [".X", 0, 0, 1, 2, 0, 1, 1, 1, 1, 1, 1, 1]]))
-    assert ei.value.events_written == 3
-    assert [e.event_symbol for e in dec.drain(Quote)] == ["A", "A"]
+    assert ei.value.events_written == 4
+    assert [e.event_symbol for e in dec.drain(Quote)] == ["A", "C", "A"]
     assert len(dec.drain(Greeks)) == 1
+    assert dec.stats["bad_events"] == 1
+
+
+def test_a_broken_pair_is_dropped_whole():
+    """A values array whose length is not a multiple of the field count cannot be split into
+    events: the whole pair is dropped (reported), the other pairs are published."""
+    dec = fastfeed.DXLinkDecoder()
+    short = ["Quote", ["B", 0, 0, 0, 0, "Q", 0, "Q", 1.0, 2.0, 3.0]]
+    with pytest.raises(ProtocolError, match="multiple") as ei:
+        dec.feed(feed_data(GOOD + short + GOOD))
+    assert ei.value.events_written == 2
+    assert [e.event_symbol for e in dec.drain(Quote)] == ["A", "A"]
+
+
+@pytest.mark.parametrize("row, field", [
+    # tastytrade SDK test shapes: a string in `sequence`, "NaN" in an int field, a float in a long
+    (["T", 0, 0, 0, "bad", "Q", 0, "UP", False, 1.0, 0.0, 1.0, 1.0, 1.0], "sequence"),
+    (["T", 0, 0, "NaN", 0, "Q", 0, "UP", False, 1.0, 0.0, 1.0, 1.0, 1.0], "timeNanoPart"),
+    (["T", 0, 1.5, 0, 0, "Q", 0, "UP", False, 1.0, 0.0, 1.0, 1.0, 1.0], "time"),
+    (["T", 0, 0, 0, 0, "QQ", 0, "UP", False, 1.0, 0.0, 1.0, 1.0, 1.0], "exchangeCode"),
+    (["T", 0, 0, 0, 0, "Q", 0, "UP", "yes", 1.0, 0.0, 1.0, 1.0, 1.0], "extendedTradingHours"),
+    (["T", 0, 0, 0, 0, "Q", 0, 7, False, 1.0, 0.0, 1.0, 1.0, 1.0], "tickDirection"),
+    (["T", 0, 0, 0, 0, "Q", 0, "UP", False, [1.0], 0.0, 1.0, 1.0, 1.0], "price"),
+])
+def test_each_kind_of_bad_value_drops_one_event(row, field):
+    dec = fastfeed.DXLinkDecoder()
+    good = ["G", 0, 0, 0, 0, "Q", 0, "UP", False, 2.5, 0.0, 1.0, 1.0, 1.0]
+    with pytest.raises(ProtocolError) as ei:
+        dec.feed(feed_data(["Trade", good + row + good]))
+    assert ei.value.field == field and ei.value.event_type == "Trade"
+    assert ei.value.events_written == 2
+    assert [e.event_symbol for e in dec.drain(Trade)] == ["G", "G"]
+    assert dec.stats["bad_events"] == 1 and dec.stats["errors"] == 1
 
 
 def test_message_too_large():

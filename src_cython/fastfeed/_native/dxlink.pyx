@@ -53,7 +53,7 @@ not depend on it: any channel carrying any mix of types decodes the same way.
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcmp, memset
 
 from fastfeed._native.core cimport ProtocolCore
 from fastfeed._native.cring cimport ff_ring
@@ -63,6 +63,7 @@ import orjson
 
 from fastfeed._native.core import DEFAULT_RING_BYTES, ring_capacity_for
 from fastfeed._records_meta import ENUMS, LAYOUTS
+from fastfeed._native.events import ENUM_NAMES, enum_code_add
 from fastfeed.errors import ProtocolError, SubscriptionError
 import fastfeed.dxfeed as _dxfeed
 
@@ -70,7 +71,10 @@ cdef extern from "fastfeed/dxlink_scan.h":
     enum:
         FF_DX_NTYPES
         FF_DX_MAXCH
-        FF_DX_MAXENUM
+        FF_DX_MAXCODES
+        FF_DX_MAXREC
+        FF_DX_NENUMS
+        FF_RT_DX_MAX
     enum:
         DXK_SKIP
         DXK_SYMBOL
@@ -96,22 +100,33 @@ cdef extern from "fastfeed/dxlink_scan.h":
         DXE_NOMEM
         DXE_TRAILING
         DXE_ELEMENT
+        DXE_ENUM
     ctypedef struct ff_dxfield:
         const char *name
         uint32_t off
         uint16_t namelen
         uint8_t kind
         uint8_t enum_id
+    ctypedef struct ff_dxtype:
+        const char *name
+        uint32_t rec_size
+        const ff_dxfield *def_f
+        int def_n
+        const ff_dxfield *names
+        int names_n
+    const ff_dxtype FF_DX_TYPES[]
+    const int FF_DX_ENUM_COUNT[]
     ctypedef struct ff_dxchan:
         int64_t channel
         ff_dxfield *f[FF_DX_NTYPES]
         int nf[FF_DX_NTYPES]
     ctypedef struct ff_dxenum:
-        const char *names[FF_DX_MAXENUM]
-        uint8_t lens[FF_DX_MAXENUM]
+        const char *names[FF_DX_MAXCODES]
+        uint32_t lens[FF_DX_MAXCODES]
         int n
-    ff_dxenum ff_dx_enums[FF_DX_MAXENUM]
+    void ff_dx_enums_init(ff_dxenum *t)
     ctypedef uint32_t (*ff_dx_intern_fn)(void *owner, const char *s, size_t n) noexcept
+    ctypedef int (*ff_dx_enum_fn)(void *owner, int enum_id, const char *s, size_t n) noexcept
     ctypedef struct ff_dxctx:
         ff_ring *ring[FF_DX_NTYPES]
         const char *tmpl[FF_DX_NTYPES]
@@ -129,9 +144,13 @@ cdef extern from "fastfeed/dxlink_scan.h":
         void *owner
         char *scratch
         size_t scratch_cap
+        ff_dxenum *enums
+        ff_dx_enum_fn enum_add
         int64_t ts_recv
         uint64_t n_overflowed
         uint64_t n_skipped
+        uint64_t n_bad_events
+        uint64_t n_unknown_enums
         int err
         int err_rtype
         const char *err_field
@@ -141,98 +160,55 @@ cdef extern from "fastfeed/dxlink_scan.h":
 
 
 # --------------------------------------------------------------------------------------------
-# Static tables (built once at import from the generated record metadata)
+# Static tables: the generated C tables (fastfeed/dxlink_fields.h) and the enum names
 # --------------------------------------------------------------------------------------------
 
-DX_TYPES = ("Quote", "Trade", "TradeETH", "Greeks", "Summary", "Profile", "Candle",
-            "TimeAndSale", "TheoPrice", "Underlying")
+#: wire event types the decoder publishes, in rtype order
+DX_TYPES = tuple((<bytes>FF_DX_TYPES[rt].name).decode() for rt in range(1, FF_RT_DX_MAX + 1))
 
-_KIND_CODES = {"f64": DXK_F64, "i64": DXK_I64, "i32": DXK_I32, "bool": DXK_BOOL,
-               "char": DXK_CHAR, "str": DXK_STR}
-_ENUM_IDS = {name: i for i, name in enumerate(ENUMS)}
+cdef dict _RTYPE_OF = {wire: rt for rt, wire in enumerate(DX_TYPES, start=1)}   # wire -> rtype
+cdef dict _CLASS_OF = {wire: _dxfeed.EVENT_CLASSES[wire] for wire in DX_TYPES}  # wire -> class
+cdef tuple _ENUM_ORDER = tuple(ENUMS)             # enum id -> enum name
 
-# Everything the C tables point into (field and enum names) stays alive here.
-cdef dict _NAME_BYTES = {}
-
-
-cdef const char *_cname(str name, uint16_t *n) except NULL:
-    b = _NAME_BYTES.get(name)
-    if b is None:
-        b = name.encode("utf-8")
-        _NAME_BYTES[name] = b
-    n[0] = <uint16_t>len(<bytes>b)
-    return <const char *>(<bytes>b)
+# Every dxFeed enum's names, shared by all decoders of the process (codes are process-wide):
+# the spec's, then names met on the wire that the spec does not list (see _enum_add_cb).
+cdef ff_dxenum _ENUMS[FF_DX_NENUMS]
+ff_dx_enums_init(_ENUMS)
+cdef list _ENUM_KEEP = []                         # bytes the added names point into
 
 
-def _field_spec(str layout, str name):
-    """(kind code, offset, enum id) of wire field ``name`` of ``layout``; SKIP when unknown."""
-    if name == "eventSymbol":
-        return DXK_SYMBOL, 4, 0
-    if name == "eventType":
-        return DXK_EVTYPE, 0, 0
-    for f in LAYOUTS[layout]["fields"]:
-        if f["wire"] == name or name in f["aliases"]:
-            kind = f["kind"]
-            if kind.startswith("enum:"):
-                return DXK_ENUM, f["offset"], _ENUM_IDS[kind[5:]]
-            return _KIND_CODES[kind], f["offset"], 0
-    return DXK_SKIP, 0, 0
-
-
-cdef ff_dxfield *_build_table(str layout, names, int *nout) except NULL:
+cdef ff_dxfield *_build_table(int rt, names, int *nout) except NULL:
+    """A COMPACT field table for the wire names ``names`` of type ``rt`` (FEED_CONFIG order):
+    each name's entry of the generated table, SKIP for names fastfeed has no slot for."""
     cdef Py_ssize_t n = len(names), i
-    cdef ff_dxfield *t = <ff_dxfield *>malloc(max(n, 1) * sizeof(ff_dxfield))
-    cdef uint16_t ln
-    if t == NULL:
+    cdef int j
+    cdef const ff_dxtype *t = &FF_DX_TYPES[rt]
+    cdef ff_dxfield *out = <ff_dxfield *>malloc(max(n, 1) * sizeof(ff_dxfield))
+    cdef bytes b
+    if out == NULL:
         raise MemoryError()
     for i in range(n):
-        name = names[i]
-        kind, off, eid = _field_spec(layout, name)
-        t[i].name = _cname(name, &ln)
-        t[i].namelen = ln
-        t[i].kind = kind
-        t[i].off = off
-        t[i].enum_id = eid
+        b = (<str>names[i]).encode("utf-8")
+        memset(&out[i], 0, sizeof(ff_dxfield))
+        out[i].kind = DXK_SKIP
+        for j in range(t.names_n):
+            if t.names[j].namelen == len(b) and memcmp(t.names[j].name, <const char *>b, len(b)) == 0:
+                out[i] = t.names[j]
+                break
+        else:
+            out[i].name = b"?"     # static: SKIP fields never report their name
+            out[i].namelen = 1
     nout[0] = <int>n
-    return t
+    return out
 
 
-cdef ff_dxfield *_DEF_F[FF_DX_NTYPES]
-cdef int _DEF_N[FF_DX_NTYPES]
-cdef ff_dxfield *_FULL_F[FF_DX_NTYPES]
-cdef int _FULL_N[FF_DX_NTYPES]
-cdef dict _RTYPE_OF = {}          # wire type -> rtype
-cdef dict _CLASS_OF = {}          # wire type -> event class
+def _names_of(int rt, bint full):
+    """The wire names of the generated default (``full=False``) or name (``full=True``) table."""
+    cdef const ff_dxtype *t = &FF_DX_TYPES[rt]
+    cdef int j, n = t.names_n if full else t.def_n
+    cdef const ff_dxfield *f = t.names if full else t.def_f
+    return tuple(f[j].name[:f[j].namelen].decode() for j in range(n))
 
-
-cdef _init_tables():
-    cdef int rt, k
-    cdef uint16_t ln
-    memset(_DEF_F, 0, sizeof(_DEF_F))
-    memset(_FULL_F, 0, sizeof(_FULL_F))
-    for wire in DX_TYPES:
-        lay = LAYOUTS[wire]
-        rt = lay["rtypes"][wire]
-        _RTYPE_OF[wire] = rt
-        cls = _dxfeed.EVENT_CLASSES[wire]
-        _CLASS_OF[wire] = cls
-        _DEF_F[rt] = _build_table(wire, list(cls.FIELDS), &_DEF_N[rt])
-        full = ["eventType", "eventSymbol"]
-        for f in lay["fields"]:
-            full.append(f["wire"])
-            full.extend(f["aliases"])
-        _FULL_F[rt] = _build_table(wire, full, &_FULL_N[rt])
-    for name, values in ENUMS.items():
-        eid = _ENUM_IDS[name]
-        if eid >= FF_DX_MAXENUM or len(values) > FF_DX_MAXENUM:
-            raise RuntimeError("dxlink: enum table too small")
-        ff_dx_enums[eid].n = len(values)
-        for k in range(len(values)):
-            ff_dx_enums[eid].names[k] = _cname(values[k], &ln)
-            ff_dx_enums[eid].lens[k] = <uint8_t>ln
-
-
-_init_tables()
 
 _REASONS = {
     DXE_SYNTAX: "malformed JSON",
@@ -247,7 +223,31 @@ _REASONS = {
     DXE_NOMEM: "out of memory",
     DXE_TRAILING: "trailing characters after the message",
     DXE_ELEMENT: "FEED_DATA element is neither an event type name nor an event object",
+    DXE_ENUM: f"too many distinct names for an enum field (max {FF_DX_MAXCODES})",
 }
+
+
+cdef int _enum_add_cb(void *owner, int enum_id, const char *s, size_t n) noexcept:
+    """A name the spec does not list for enum ``enum_id``: give it the next code (the same one
+    the event classes use, see events.enum_code) and remember its bytes. 0 when it cannot."""
+    cdef ff_dxenum *e = &_ENUMS[enum_id]
+    cdef int code
+    cdef bytes b
+    try:
+        name = s[:n].decode("utf-8", "surrogateescape")
+        code = enum_code_add(_ENUM_ORDER[enum_id], name)
+        if code <= 0 or code > FF_DX_MAXCODES:
+            return 0
+        names = ENUM_NAMES[_ENUM_ORDER[enum_id]]
+        while e.n < code:          # names another path added first (event constructors)
+            b = names[e.n].encode("utf-8", "surrogateescape")
+            _ENUM_KEEP.append(b)
+            e.names[e.n] = <const char *>b
+            e.lens[e.n] = <uint32_t>len(b)
+            e.n += 1
+        return code
+    except BaseException:
+        return 0
 
 
 cdef uint32_t _intern_cb(void *owner, const char *s, size_t n) noexcept:
@@ -362,23 +362,31 @@ cdef class DXLinkDecoder(ProtocolCore):
     """Sans-I/O DXLink decoder: ``feed(message) -> int`` and ``drain(event_type) -> EventBatch``.
 
     ``policy``: ring overflow policy ("drop_oldest" or "backpressure"); ``ring_bytes``: about
-    how many bytes each of the 10 rings holds; ``max_message_size``: larger messages are refused
-    with ProtocolError.
+    how many bytes each ring (one per event type) holds; ``max_message_size``: larger messages
+    are refused with ProtocolError.
+
+    ``feed(message, sent=True)`` takes a message the client sent (a two-way capture): the
+    decoder learns each channel's ``acceptEventFields`` from FEED_SETUP, so a FEED_CONFIG
+    without ``eventFields`` (what tastytrade's server sends) means "as requested".
     """
 
     cdef ff_dxctx ctx
     cdef readonly Py_ssize_t max_message_size
-    cdef dict _chan_fields              # channel -> {wire type: [field names]} (from FEED_CONFIG)
+    cdef dict _chan_fields              # channel -> {wire type: [field names]} (in force)
+    cdef dict _requested                # channel -> {wire type: [field names]} (client FEED_SETUP)
     cdef list _keep                     # objects the C context points into
+    cdef public uint64_t n_bad_events   # events dropped for a bad value (each also reported)
+    cdef public uint64_t n_unknown_enums  # enum values the spec does not list (kept)
+    cdef public uint64_t n_sent         # client messages fed with sent=True
 
     def __cinit__(self, *args, policy="drop_oldest", ring_bytes=DEFAULT_RING_BYTES,
                   max_message_size=DEFAULT_MAX_MESSAGE_SIZE, **kwargs):
         cdef int rt, pol
-        cdef uint16_t ln
         memset(&self.ctx, 0, sizeof(ff_dxctx))
         self.feed_name = "dxlink"
         self.max_message_size = max_message_size
         self._chan_fields = {}
+        self._requested = {}
         self._keep = []
         if policy in ("drop_oldest", 0):
             pol = 0
@@ -393,17 +401,19 @@ cdef class DXLinkDecoder(ProtocolCore):
             tmpl = (<object>_CLASS_OF[wire])._DEFAULTS
             self._keep.append(tmpl)
             self.ctx.tmpl[rt] = <const char *>(<bytes>tmpl)
-            self.ctx.rec_size[rt] = <uint32_t>LAYOUTS[wire]["size"]
-            if len(<bytes>tmpl) != self.ctx.rec_size[rt] or self.ctx.rec_size[rt] > 512:
+            self.ctx.rec_size[rt] = FF_DX_TYPES[rt].rec_size
+            if len(<bytes>tmpl) != self.ctx.rec_size[rt] or self.ctx.rec_size[rt] > FF_DX_MAXREC:
                 raise RuntimeError(f"dxlink: bad template for {wire}")
-            self.ctx.tname[rt] = _cname(wire, &ln)
-            self.ctx.tlen[rt] = ln
-            self.ctx.def_f[rt] = _DEF_F[rt]
-            self.ctx.def_n[rt] = _DEF_N[rt]
-            self.ctx.full_f[rt] = _FULL_F[rt]
-            self.ctx.full_n[rt] = _FULL_N[rt]
+            self.ctx.tname[rt] = FF_DX_TYPES[rt].name
+            self.ctx.tlen[rt] = <uint32_t>len(<str>wire)
+            self.ctx.def_f[rt] = FF_DX_TYPES[rt].def_f
+            self.ctx.def_n[rt] = FF_DX_TYPES[rt].def_n
+            self.ctx.full_f[rt] = FF_DX_TYPES[rt].names
+            self.ctx.full_n[rt] = FF_DX_TYPES[rt].names_n
         self.ctx.intern = _intern_cb
         self.ctx.owner = <void *>self.symbols
+        self.ctx.enums = _ENUMS
+        self.ctx.enum_add = _enum_add_cb
 
     def __init__(self, *, policy="drop_oldest", ring_bytes=DEFAULT_RING_BYTES,
                  max_message_size=DEFAULT_MAX_MESSAGE_SIZE):
@@ -436,6 +446,12 @@ cdef class DXLinkDecoder(ProtocolCore):
             if self.ctx.n_skipped:
                 self.n_skipped += self.ctx.n_skipped
                 self.ctx.n_skipped = 0
+            if self.ctx.n_bad_events:
+                self.n_bad_events += self.ctx.n_bad_events
+                self.ctx.n_bad_events = 0
+            if self.ctx.n_unknown_enums:
+                self.n_unknown_enums += self.ctx.n_unknown_enums
+                self.ctx.n_unknown_enums = 0
             if self.ctx.err:
                 self.n_errors += 1
                 self._set_error()
@@ -480,7 +496,22 @@ cdef class DXLinkDecoder(ProtocolCore):
 
     # ---- control path (rare; Python) --------------------------------------------------------
 
-    def _on_message(self, raw):
+    def feed(self, message, *, sent=False):
+        """Decode one whole message (see ProtocolCore.feed). ``sent=True``: a message the client
+        sent (replaying a two-way capture); nothing is published, the decoder only learns what
+        the client asked for (FEED_SETUP ``acceptEventFields``). Returns the events written."""
+        if not sent:
+            return ProtocolCore.feed(self, message)
+        self.n_sent += 1
+        try:
+            self._on_sent(bytes(message.encode("utf-8", "surrogatepass") if isinstance(message, str)
+                                else message))
+        except ProtocolError:
+            self.n_errors += 1
+            raise
+        return 0
+
+    def _parse(self, raw):
         try:
             msg = orjson.loads(raw)
         except orjson.JSONDecodeError as e:
@@ -494,7 +525,37 @@ cdef class DXLinkDecoder(ProtocolCore):
         ch = msg.get("channel", 0)
         if not isinstance(ch, int) or isinstance(ch, bool):
             raise ProtocolError("dxlink", f"{typ}: 'channel' is not an integer", field="channel")
+        return typ, ch, msg
+
+    def _on_message(self, raw):
+        typ, ch, msg = self._parse(raw)
         self._dispatch(typ, ch, msg)
+
+    def _on_sent(self, raw):
+        """A client message: FEED_SETUP's ``acceptEventFields`` are what a later FEED_CONFIG
+        without ``eventFields`` (for those types) confirms. Other client messages change
+        nothing the decoder keeps."""
+        typ, ch, msg = self._parse(raw)
+        if typ != "FEED_SETUP":
+            return
+        ev = msg.get("acceptEventFields")
+        if ev is None:
+            return
+        self._check_event_fields(ev, "acceptEventFields")
+        req = self._requested.setdefault(ch, {})
+        for wire, names in ev.items():
+            if names:
+                req[wire] = list(names)
+            else:
+                req.pop(wire, None)   # empty list = the server's defaults: nothing known
+
+    def _check_event_fields(self, ev, str key):
+        if not isinstance(ev, dict):
+            raise ProtocolError("dxlink", f"{key} is not an object", field=key)
+        for wire, names in ev.items():
+            if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
+                raise ProtocolError("dxlink", f"{key} entry is not a list of names",
+                                    event_type=wire, field=key)
 
     def _dispatch(self, str typ, ch, dict msg):
         """Turn one parsed control message into control events (overridden by the session)."""
@@ -502,6 +563,11 @@ cdef class DXLinkDecoder(ProtocolCore):
             ev = msg.get("eventFields")
             if ev is not None:
                 self._apply_event_fields(ch, ev)
+            req = self._requested.pop(ch, None)
+            if req:
+                # types the server did not list are served as the client requested them
+                self._apply_event_fields(ch, {w: n for w, n in req.items()
+                                              if ev is None or w not in ev})
             self.control.append(FeedConfig(ch, msg.get("aggregationPeriod"),
                                            msg.get("dataFormat"), ev))
         elif typ == "KEEPALIVE":
@@ -545,19 +611,13 @@ cdef class DXLinkDecoder(ProtocolCore):
     def _apply_event_fields(self, ch, ev):
         cdef int i, rt, nf
         cdef ff_dxfield *t
-        if not isinstance(ev, dict):
-            raise ProtocolError("dxlink", "FEED_CONFIG eventFields is not an object",
-                                field="eventFields")
-        for wire, names in ev.items():
-            if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
-                raise ProtocolError("dxlink", "FEED_CONFIG eventFields entry is not a list of names",
-                                    event_type=wire, field="eventFields")
+        self._check_event_fields(ev, "eventFields")
         for wire, names in ev.items():
             if wire not in _RTYPE_OF or not names:
                 continue          # unknown event type / empty list (= server defaults): keep
             rt = _RTYPE_OF[wire]
             i = self._chan_index(ch)
-            t = _build_table(wire, names, &nf)
+            t = _build_table(rt, names, &nf)
             free(self.ctx.chans[i].f[rt])
             self.ctx.chans[i].f[rt] = t
             self.ctx.chans[i].nf[rt] = nf
@@ -567,6 +627,7 @@ cdef class DXLinkDecoder(ProtocolCore):
         """Drop the FEED_CONFIG field tables of ``ch`` (after CHANNEL_CLOSED / reconnect)."""
         cdef int i, rt
         self._chan_fields.pop(ch, None)
+        self._requested.pop(ch, None)
         for i in range(self.ctx.nchans):
             if self.ctx.chans[i].channel == ch:
                 for rt in range(FF_DX_NTYPES):
@@ -581,6 +642,7 @@ cdef class DXLinkDecoder(ProtocolCore):
         """Forget every channel's FEED_CONFIG (a new connection starts from the class FIELDS)."""
         cdef int i, rt
         self._chan_fields.clear()
+        self._requested.clear()
         for i in range(self.ctx.nchans):
             for rt in range(FF_DX_NTYPES):
                 free(self.ctx.chans[i].f[rt])
@@ -591,18 +653,30 @@ cdef class DXLinkDecoder(ProtocolCore):
         """Name of enum ``code`` (e.g. ``enum_name("Direction", 6) == "UP"``); None for 0."""
         return enum_name(enum, code)
 
+    @property
+    def stats(self):
+        """ProtocolCore's counters plus ``bad_events`` (events dropped for a bad value, each
+        reported), ``unknown_enums`` (enum values the spec does not list, kept under codes of
+        their own) and ``sent`` (client messages fed with ``sent=True``)."""
+        d = ProtocolCore.stats.__get__(self)
+        d["bad_events"] = self.n_bad_events
+        d["unknown_enums"] = self.n_unknown_enums
+        d["sent"] = self.n_sent
+        return d
+
 
 def enum_name(str enum, int code):
-    """Name of code ``code`` of enum ``enum`` (0 = absent -> None)."""
-    names = ENUMS[enum]
+    """Name of code ``code`` of enum ``enum`` (0 = absent -> None); codes above the spec's
+    names are names met on the wire that the spec does not list."""
+    names = ENUM_NAMES[enum]
     if 0 < code <= len(names):
         return names[code - 1]
     return None
 
 
 def enum_code(str enum, str name):
-    """Code of ``name`` in enum ``enum`` (0 when unknown)."""
-    names = ENUMS[enum]
+    """Code of ``name`` in enum ``enum`` (0 when never seen)."""
+    names = ENUM_NAMES[enum]
     try:
         return names.index(name) + 1
     except ValueError:

@@ -30,22 +30,15 @@
 #include "fastfeed/swar.h"
 #include "fastfeed/fastnum.h"
 
-#define FF_DX_NTYPES 11      /* indexed by rtype 1..10 */
+#include "fastfeed/dxlink_fields.h"   /* generated: DXK_*, ff_dxfield, FF_DX_TYPES, enums */
+
+#define FF_DX_NTYPES (FF_RT_DX_MAX + 1)   /* indexed by rtype 1..FF_RT_DX_MAX */
 #define FF_DX_MAXCH 64
-#define FF_DX_MAXENUM 8
+#define FF_DX_MAXCODES 255                /* enum codes fit a uint8 slot; 0 = absent */
+#define FF_DX_MAXREC 512                  /* largest record (checked by the owner) */
 
-enum { DXK_SKIP = 0, DXK_SYMBOL, DXK_EVTYPE, DXK_F64, DXK_I64, DXK_I32, DXK_BOOL, DXK_ENUM,
-       DXK_CHAR, DXK_STR };
 enum { DXE_OK = 0, DXE_SYNTAX, DXE_TYPE, DXE_INT, DXE_RANGE, DXE_COUNT, DXE_CHAR,
-       DXE_NOTARRAY, DXE_NOEVTYPE, DXE_DATA, DXE_NOMEM, DXE_TRAILING, DXE_ELEMENT };
-
-typedef struct {
-    const char *name;   /* wire name (for FULL lookup and error messages) */
-    uint32_t off;       /* byte offset in the record */
-    uint16_t namelen;
-    uint8_t kind;       /* DXK_* */
-    uint8_t enum_id;    /* index into ff_dx_enums for DXK_ENUM */
-} ff_dxfield;
+       DXE_NOTARRAY, DXE_NOEVTYPE, DXE_DATA, DXE_NOMEM, DXE_TRAILING, DXE_ELEMENT, DXE_ENUM };
 
 typedef struct {
     int64_t channel;
@@ -53,13 +46,32 @@ typedef struct {
     int nf[FF_DX_NTYPES];
 } ff_dxchan;
 
+/* The names of one enum: the spec's (codes 1..FF_DX_ENUM_COUNT[id]), then names the decoder
+ * met that the spec does not list, added through the owner's enum_add callback so that the
+ * raw text stays recoverable from the code (never lost, never None). */
 typedef struct {
-    const char *names[FF_DX_MAXENUM];
-    uint8_t lens[FF_DX_MAXENUM];
+    const char *names[FF_DX_MAXCODES];
+    uint32_t lens[FF_DX_MAXCODES];
     int n;
 } ff_dxenum;
 
-static ff_dxenum ff_dx_enums[FF_DX_MAXENUM];
+/* Fill t[FF_DX_NENUMS] with the spec's names. */
+static inline void ff_dx_enums_init(ff_dxenum *t)
+{
+    int e, k;
+    for (e = 0; e < FF_DX_NENUMS; e++) {
+        t[e].n = FF_DX_ENUM_COUNT[e];
+        for (k = 0; k < t[e].n; k++) {
+            t[e].names[k] = FF_DX_ENUM_NAMES[e][k];
+            t[e].lens[k] = (uint32_t)strlen(FF_DX_ENUM_NAMES[e][k]);
+        }
+    }
+}
+
+/* Owner callback for an enum name not in the table: store it (t[enum_id].names[n], lens[n],
+ * n += 1, the bytes kept alive by the owner) and return its code (n after the add), or 0 when
+ * it cannot (table full / out of memory): the event is then dropped with DXE_ENUM. */
+typedef int (*ff_dx_enum_fn)(void *owner, int enum_id, const char *s, size_t n);
 
 typedef uint32_t (*ff_dx_intern_fn)(void *owner, const char *s, size_t n);
 
@@ -91,12 +103,16 @@ typedef struct {
     void *owner;
     char *scratch;
     size_t scratch_cap;
-    uint64_t overflow_rec[64];   /* where an event goes when its ring refuses it */
+    ff_dxenum *enums;            /* FF_DX_NENUMS tables (shared by every decoder of a process) */
+    ff_dx_enum_fn enum_add;
+    uint64_t overflow_rec[FF_DX_MAXREC / 8];   /* where an event goes when its ring refuses it */
     ff_dxsym symc[FF_DX_SYMC];   /* symbol cache in front of the SymbolTable (see ff_dx_sym) */
     int64_t ts_recv;
     const char *base;
     uint64_t n_overflowed;
-    uint64_t n_skipped;
+    uint64_t n_skipped;          /* events of types fastfeed does not decode (counted, skipped) */
+    uint64_t n_bad_events;       /* events dropped for a bad value (the first one is c->err) */
+    uint64_t n_unknown_enums;    /* enum values not in the spec (kept: see ff_dxenum) */
     int err;
     int err_rtype;
     const char *err_field;
@@ -351,14 +367,30 @@ ff_dx_value(ff_dxctx *c, const ff_dxfield *f, const char *p, const char *end, ch
         size_t n;
         int esc, k;
         if (ch == '"') {
-            const ff_dxenum *e = &ff_dx_enums[f->enum_id];
-            uint8_t code = 0;
+            const ff_dxenum *e = &c->enums[f->enum_id];
             q = ff_scan_string(p, end, &s, &n, &esc);
             if (q == NULL) { *err = DXE_SYNTAX; return NULL; }
-            for (k = 0; k < e->n; k++) {
-                if (e->lens[k] == n && memcmp(e->names[k], s, n) == 0) { code = (uint8_t)(k + 1); break; }
+            if (FF_UNLIKELY(esc)) {
+                ptrdiff_t m;
+                if (n > c->scratch_cap && ff_dx_grow_scratch(c, n) != 0) { *err = DXE_NOMEM; return NULL; }
+                m = ff_unescape(s, n, c->scratch, c->scratch_cap);
+                if (m < 0) { *err = DXE_SYNTAX; return NULL; }
+                s = c->scratch;
+                n = (size_t)m;
             }
-            *(uint8_t *)slot = code;   /* unknown name: 0 (absent) */
+            for (k = 0; k < e->n; k++) {
+                if (e->lens[k] == n && memcmp(e->names[k], s, n) == 0) break;
+            }
+            if (FF_UNLIKELY(k >= FF_DX_ENUM_COUNT[f->enum_id])) {
+                /* not a spec name: kept under a code of its own, and counted */
+                if (k == e->n) {
+                    int code = c->enum_add ? c->enum_add(c->owner, f->enum_id, s, n) : 0;
+                    if (code <= 0 || code > FF_DX_MAXCODES) { *err = DXE_ENUM; return NULL; }
+                    k = code - 1;
+                }
+                c->n_unknown_enums++;
+            }
+            *(uint8_t *)slot = (uint8_t)(k + 1);
             return q;
         }
         if (ff_dx_is_null(p, end)) return p + 4;
@@ -423,12 +455,14 @@ static inline const ff_dxfield *ff_dx_table(const ff_dxctx *c, int64_t ch, int r
     return c->def_f[rt];
 }
 
-/* COMPACT values array of type rt at p ('[' expected). Returns past ']' or NULL (error
- * recorded; nothing committed). */
+/* COMPACT values array of type rt at p ('[' expected). Returns past ']' with every good event
+ * committed (an event with a bad value is dropped, counted in n_bad_events and reported in
+ * c->err), or NULL when the array itself is broken (malformed JSON, a length that is not a
+ * multiple of the field count): then nothing of the pair is committed. */
 static const char *
 ff_dx_compact(ff_dxctx *c, int rt, int64_t chan, const char *p, const char *end)
 {
-    int nf, fi = 0, err = 0;
+    int nf, fi = 0, err = 0, bad = 0;
     const ff_dxfield *fields = ff_dx_table(c, chan, rt, &nf);
     uint64_t written = 0;
     char *rec = NULL;
@@ -525,12 +559,21 @@ ff_dx_compact(ff_dxctx *c, int rt, int64_t chan, const char *p, const char *end)
             goto retry;
         }
         q = ff_dx_value_slow(c, f, p, end, rec, &err);
-        if (FF_UNLIKELY(q == NULL)) { ff_dx_fail(c, err, rt, f->name, p, nf); return NULL; }
+        if (FF_UNLIKELY(q == NULL)) {
+            /* A bad value costs its own event only: it is reported (the first problem of the
+             * message becomes c->err), skipped (it must still be one JSON value), and the
+             * event is not committed; the pair's other events are. */
+            ff_dx_fail(c, err, rt, f->name, p, nf);
+            q = ff_skip_value(p, end);
+            if (q == NULL) return NULL;
+            bad = 1;
+        }
     done:
         p = q;
         if (++fi == nf) {
             fi = 0;
-            if (FF_LIKELY(rec != ovf)) written++;
+            if (FF_UNLIKELY(bad)) { bad = 0; c->n_bad_events++; }
+            else if (FF_LIKELY(rec != ovf)) written++;
             else c->n_overflowed++;
         }
         if (FF_UNLIKELY(p >= end)) { ff_dx_fail(c, DXE_SYNTAX, rt, NULL, p, 0); return NULL; }
@@ -619,7 +662,7 @@ static const char *ff_dx_full(ff_dxctx *c, const char *p, const char *end)
         }
         if (f != NULL) {
             q = ff_dx_value(c, f, p, end, rec, &err);
-            if (!q) { ff_dx_fail(c, err, rt, f->name, p, 0); return NULL; }
+            if (!q) { ff_dx_fail(c, err, rt, f->name, p, 0); c->n_bad_events++; return NULL; }
         } else {
             q = ff_skip_value(p, end);
             if (!q) { ff_dx_fail(c, DXE_SYNTAX, rt, NULL, p, 0); return NULL; }
