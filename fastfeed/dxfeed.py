@@ -12,7 +12,7 @@ from typing import ClassVar
 from fastfeed._native.events import _Event, build_class_fields
 from fastfeed._native.ring import register_event_class
 
-__all__ = ["DXFeedEvent", "IndexedEvent", 'Quote', 'Trade', 'TradeETH', 'Greeks', 'Summary', 'Profile', 'Candle', 'TimeAndSale', 'TheoPrice', 'Underlying', 'Order', 'SpreadOrder', 'AnalyticOrder', 'OptionSale', 'Series']
+__all__ = ["DXFeedEvent", "IndexedEvent", 'Quote', 'Trade', 'TradeETH', 'Greeks', 'Summary', 'Profile', 'Candle', 'TimeAndSale', 'TheoPrice', 'Underlying', 'Order', 'SpreadOrder', 'AnalyticOrder', 'OptionSale', 'Series', 'DomSnapshot']
 
 
 class DXFeedEvent(_Event):
@@ -625,6 +625,22 @@ class Series(IndexedEvent):
 build_class_fields(Series, 'Series')
 register_event_class('Series', Series)
 
+
+class DomSnapshot(DXFeedEvent):
+    """dxFeed ``DomSnapshot`` event."""
+
+    __slots__ = ()
+    WIRE_TYPE: ClassVar[str] = 'DomSnapshot'
+    FIELDS: ClassVar[tuple[str, ...]] = ('eventSymbol', 'time', 'bids', 'asks')
+    time: int
+    bids: list[list[float]]
+    asks: list[list[float]]
+
+
+build_class_fields(DomSnapshot, 'DomSnapshot')
+register_event_class('DomSnapshot', DomSnapshot)
+
+#: FEED_DATA event types
 EVENT_CLASSES: dict[str, type[DXFeedEvent]] = {
     'Quote': Quote,
     'Trade': Trade,
@@ -641,4 +657,9 @@ EVENT_CLASSES: dict[str, type[DXFeedEvent]] = {
     'AnalyticOrder': AnalyticOrder,
     'OptionSale': OptionSale,
     'Series': Series,
+}
+
+#: DOM service records (DOM_SNAPSHOT)
+DOM_CLASSES: dict[str, type[DXFeedEvent]] = {
+    'DomSnapshot': DomSnapshot,
 }

@@ -38,6 +38,8 @@ SEEDS = [
     b'{"type":"FEED_CONFIG","channel":3,"dataFormat":"COMPACT","aggregationPeriod":0.1}',
     b'{"type":"FEED_DATA","channel":3,"data":["Trade",["Trade","SPY",559.36,100.0,"Trade","X","bad","NaN"]]}',
     b'{"type":"FEED_DATA","channel":9,"data":["Order",["A",1,2,3,4,5,6,"NTV","NEWER",7,8,9,1.5,1.0,0.0,3,"Q","BUY","ORDER",0,1,1,"MM"]]}',
+    b'{"type":"CHANNEL_OPENED","channel":5,"service":"DOM","parameters":{"symbol":"AAPL"}}',
+    b'{"type":"DOM_SNAPSHOT","channel":5,"time":1710262466056,"bids":[{"price":172.33,"size":376}],"asks":[{"price":"NaN","size":1.5,"x":1}]}',
     b'{"type":"FEED_DATA","channel":1,"data":["Summary",["SPY",1,20454,"foo",20453,"bar",12345,1.0,2.0,0.5,1.5,1.25,1.0E9]]}',
 ]
 

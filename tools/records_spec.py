@@ -245,6 +245,17 @@ DXFEED: dict[str, list[tuple]] = {
     ],
 }
 
+# DXLink's DOM service (CHANNEL_REQUEST service "DOM"): one record per DOM_SNAPSHOT, the
+# channel's symbol in the header, the snapshot's ``time`` and its price levels ({price, size}
+# objects on the wire; levels beyond the slot are counted in ``*_dropped``).
+DXDOM: dict[str, list[tuple]] = {
+    "DomSnapshot": [
+        ("time", "i64"),
+        ("bids", "levels:100"),
+        ("asks", "levels:100"),
+    ],
+}
+
 # ---------------------------------------------------------------------------------------------
 # polygon.io / Massive events. One layout per key family (names follow Massive's models); several
 # wire ``ev`` codes may share a layout (A and AM, CA/CAS/XA/XAS). (wire key, kind, attribute name).

@@ -59,9 +59,12 @@ from fastfeed._native.core cimport ProtocolCore
 from fastfeed._native.cring cimport ff_ring
 from fastfeed._native.symbols cimport SymbolTable
 
+import math
+import struct
+
 import orjson
 
-from fastfeed._native.core import DEFAULT_RING_BYTES, ring_capacity_for
+from fastfeed._native.core import DEFAULT_RING_BYTES, now_ns, ring_capacity_for
 from fastfeed._records_meta import ENUMS, LAYOUTS
 from fastfeed._native.events import ENUM_NAMES, enum_code_add
 from fastfeed.errors import ProtocolError, SubscriptionError
@@ -210,6 +213,25 @@ def _names_of(int rt, bint full):
     return tuple(f[j].name[:f[j].namelen].decode() for j in range(n))
 
 
+_DOM = "DomSnapshot"                              # the DOM service's record
+_DOM_CLASS = _dxfeed.DOM_CLASSES[_DOM]
+_DOM_RTYPE = LAYOUTS[_DOM]["rtypes"][_DOM]
+
+
+def _dom_number(v, str side):
+    """A DOM level's price or size: a JSON number (int kept as int: to_dict gives it back) or
+    one of dxLink's JSONDouble strings."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return v
+    if v is None or v == "NaN":
+        return math.nan
+    if v == "Infinity":
+        return math.inf
+    if v == "-Infinity":
+        return -math.inf
+    raise ProtocolError("dxlink", f"DOM_SNAPSHOT {side} level has a non-number price/size", field=side)
+
+
 _REASONS = {
     DXE_SYNTAX: "malformed JSON",
     DXE_TYPE: "wrong value type",
@@ -344,6 +366,20 @@ class ErrorReceived(ControlEvent):
         self.message = message
 
 
+class DomConfig(ControlEvent):
+    """DOM_CONFIG: the DOM service's settings for a channel, as sent (None when absent)."""
+
+    __slots__ = ("aggregation_period", "depth_limit", "data_format", "order_fields")
+
+    def __init__(self, channel, aggregation_period=None, depth_limit=None, data_format=None,
+                 order_fields=None):
+        self.channel = channel
+        self.aggregation_period = aggregation_period
+        self.depth_limit = depth_limit
+        self.data_format = data_format
+        self.order_fields = order_fields
+
+
 class KeepaliveReceived(ControlEvent):
     __slots__ = ()
 
@@ -374,6 +410,7 @@ cdef class DXLinkDecoder(ProtocolCore):
     cdef readonly Py_ssize_t max_message_size
     cdef dict _chan_fields              # channel -> {wire type: [field names]} (in force)
     cdef dict _requested                # channel -> {wire type: [field names]} (client FEED_SETUP)
+    cdef dict _dom_symbol               # DOM channel -> symbol (CHANNEL_REQUEST / CHANNEL_OPENED)
     cdef list _keep                     # objects the C context points into
     cdef public uint64_t n_bad_events   # events dropped for a bad value (each also reported)
     cdef public uint64_t n_unknown_enums  # enum values the spec does not list (kept)
@@ -387,6 +424,7 @@ cdef class DXLinkDecoder(ProtocolCore):
         self.max_message_size = max_message_size
         self._chan_fields = {}
         self._requested = {}
+        self._dom_symbol = {}
         self._keep = []
         if policy in ("drop_oldest", 0):
             pol = 0
@@ -410,6 +448,7 @@ cdef class DXLinkDecoder(ProtocolCore):
             self.ctx.def_n[rt] = FF_DX_TYPES[rt].def_n
             self.ctx.full_f[rt] = FF_DX_TYPES[rt].names
             self.ctx.full_n[rt] = FF_DX_TYPES[rt].names_n
+        self._add_ring(_DOM, _DOM, _DOM_RTYPE, ring_capacity_for(_DOM, ring_bytes), pol)
         self.ctx.intern = _intern_cb
         self.ctx.owner = <void *>self.symbols
         self.ctx.enums = _ENUMS
@@ -459,10 +498,11 @@ cdef class DXLinkDecoder(ProtocolCore):
         return self._control_ptr(data, size)
 
     cdef Py_ssize_t _control_ptr(self, const char *data, Py_ssize_t size) noexcept:
+        cdef uint64_t before = self.n_events
         try:
             raw = PyBytes_FromStringAndSize(data, size)
             self._on_message(raw)
-            return 0
+            return <Py_ssize_t>(self.n_events - before)     # DOM_SNAPSHOT records
         except ProtocolError as e:
             self.n_errors += 1
             self.error = e
@@ -536,6 +576,9 @@ cdef class DXLinkDecoder(ProtocolCore):
         without ``eventFields`` (for those types) confirms. Other client messages change
         nothing the decoder keeps."""
         typ, ch, msg = self._parse(raw)
+        if typ == "CHANNEL_REQUEST":
+            self._note_dom_channel(ch, msg)
+            return
         if typ != "FEED_SETUP":
             return
         ev = msg.get("acceptEventFields")
@@ -578,13 +621,58 @@ cdef class DXLinkDecoder(ProtocolCore):
             self.control.append(SetupReceived(msg.get("version"), msg.get("keepaliveTimeout"),
                                               msg.get("acceptKeepaliveTimeout"), ch))
         elif typ == "CHANNEL_OPENED":
+            self._note_dom_channel(ch, msg)
             self.control.append(ChannelOpened(ch, msg.get("service"), msg.get("parameters")))
         elif typ == "CHANNEL_CLOSED":
             self._forget_channel(ch)
             self.control.append(ChannelClosed(ch))
+        elif typ == "DOM_SNAPSHOT":
+            self._dom_snapshot(ch, msg)
+        elif typ == "DOM_CONFIG":
+            self.control.append(DomConfig(ch, msg.get("aggregationPeriod"), msg.get("depthLimit"),
+                                          msg.get("dataFormat"), msg.get("orderFields")))
         elif typ == "ERROR":
             self.control.append(ErrorReceived(ch, msg.get("error"), msg.get("message")))
         # anything else (unknown types, client-side messages, escaped FEED_DATA) is ignored
+
+    def _note_dom_channel(self, ch, dict msg):
+        """A DOM channel's symbol, from the client's CHANNEL_REQUEST or the server's echo."""
+        params = msg.get("parameters")
+        if msg.get("service") == "DOM" and isinstance(params, dict) and isinstance(params.get("symbol"), str):
+            self._dom_symbol[ch] = params["symbol"]
+
+    def _dom_snapshot(self, ch, dict msg):
+        """DOM_SNAPSHOT -> one DomSnapshot record (rare: a Python path). Order fields other
+        than price and size are counted in ``stats["skipped"]``."""
+        t = msg.get("time", 0)
+        if t is None:
+            t = 0
+        if not isinstance(t, int) or isinstance(t, bool) or not -2**63 <= t < 2**63:
+            raise ProtocolError("dxlink", "DOM_SNAPSHOT time is not an integer", field="time")
+        sides = {}
+        for side in ("bids", "asks"):
+            levels = msg.get(side)
+            if levels is None:
+                levels = []
+            if not isinstance(levels, list):
+                raise ProtocolError("dxlink", f"DOM_SNAPSHOT {side} is not an array", field=side)
+            out = []
+            for lv in levels:
+                if not isinstance(lv, dict):
+                    raise ProtocolError("dxlink", f"DOM_SNAPSHOT {side} level is not an object", field=side)
+                out.append([_dom_number(lv.get("price"), side), _dom_number(lv.get("size"), side)])
+                self.n_skipped += sum(1 for k in lv if k not in ("price", "size"))
+            sides[side] = out
+        rec = bytearray(_DOM_CLASS(time=t, bids=sides["bids"], asks=sides["asks"]).record)
+        sym = self._dom_symbol.get(ch)
+        struct.pack_into("<Iq", rec, 4, self.symbols.intern_str(sym) if sym is not None else 0,
+                         self.ts_recv or now_ns())
+        try:
+            self.rings[_DOM].push(rec)
+        except BufferError:                 # a back-pressure ring at its maximum size
+            self.n_overflowed += 1
+            return
+        self.n_events += 1
 
     def event_fields(self, channel, event_type):
         """The COMPACT field order used for ``event_type`` on ``channel`` (FEED_CONFIG's, or
@@ -628,6 +716,7 @@ cdef class DXLinkDecoder(ProtocolCore):
         cdef int i, rt
         self._chan_fields.pop(ch, None)
         self._requested.pop(ch, None)
+        self._dom_symbol.pop(ch, None)
         for i in range(self.ctx.nchans):
             if self.ctx.chans[i].channel == ch:
                 for rt in range(FF_DX_NTYPES):
@@ -643,6 +732,7 @@ cdef class DXLinkDecoder(ProtocolCore):
         cdef int i, rt
         self._chan_fields.clear()
         self._requested.clear()
+        self._dom_symbol.clear()
         for i in range(self.ctx.nchans):
             for rt in range(FF_DX_NTYPES):
                 free(self.ctx.chans[i].f[rt])

@@ -17,6 +17,7 @@ cdef extern from "fastfeed/records.h" nogil:
     const int FF_RT_ANALYTICORDER
     const int FF_RT_OPTIONSALE
     const int FF_RT_SERIES
+    const int FF_RT_DOMSNAPSHOT
     const int FF_RT_PG_T
     const int FF_RT_PG_Q
     const int FF_RT_PG_A
@@ -385,6 +386,21 @@ cdef extern from "fastfeed/records.h" nogil:
         int32_t sequence
         int32_t expiration
         uint8_t _reserved[4]
+
+    ctypedef struct ff_dx_dom_snapshot:
+        uint16_t rtype
+        uint16_t flags
+        uint32_t symbol_id
+        int64_t ts_recv
+        int64_t time
+        double bids[100][2]
+        double asks[100][2]
+        uint16_t bids_n
+        uint16_t bids_dropped
+        uint16_t asks_n
+        uint16_t asks_dropped
+        uint8_t bids_alt[100]
+        uint8_t asks_alt[100]
 
     ctypedef struct ff_pg_equity_trade:
         uint16_t rtype

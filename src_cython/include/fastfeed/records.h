@@ -21,6 +21,7 @@
 #define FF_RT_ANALYTICORDER 13
 #define FF_RT_OPTIONSALE 14
 #define FF_RT_SERIES 15
+#define FF_RT_DOMSNAPSHOT 16
 #define FF_RT_PG_T 32
 #define FF_RT_PG_Q 33
 #define FF_RT_PG_A 34
@@ -38,7 +39,7 @@
 #define FF_RT_PG_V 46
 #define FF_RT_PG_FMV 47
 #define FF_RT_PG_LV 48
-#define FF_RT_DX_MAX 15
+#define FF_RT_DX_MAX 15   /* last FEED_DATA event type */
 #define FF_RT_MAX 49
 
 /* Common header of every record: 16 bytes. */
@@ -751,6 +752,37 @@ _Static_assert(offsetof(ff_dx_series, event_flags) == 96, "Series.event_flags");
 _Static_assert(offsetof(ff_dx_series, sequence) == 100, "Series.sequence");
 _Static_assert(offsetof(ff_dx_series, expiration) == 104, "Series.expiration");
 _Static_assert(offsetof(ff_dx_series, _reserved) == 108, "Series._reserved");
+
+/* dxfeed DomSnapshot (DomSnapshot) */
+typedef struct ff_dx_dom_snapshot {
+    uint16_t rtype;
+    uint16_t flags;
+    uint32_t symbol_id;
+    int64_t ts_recv;
+    int64_t time;
+    double bids[100][2];
+    double asks[100][2];
+    uint16_t bids_n;
+    uint16_t bids_dropped;
+    uint16_t asks_n;
+    uint16_t asks_dropped;
+    uint8_t bids_alt[100];
+    uint8_t asks_alt[100];
+} ff_dx_dom_snapshot;
+_Static_assert(sizeof(ff_dx_dom_snapshot) == 3432, "DomSnapshot size");
+_Static_assert(offsetof(ff_dx_dom_snapshot, rtype) == 0, "DomSnapshot.rtype");
+_Static_assert(offsetof(ff_dx_dom_snapshot, flags) == 2, "DomSnapshot.flags");
+_Static_assert(offsetof(ff_dx_dom_snapshot, symbol_id) == 4, "DomSnapshot.symbol_id");
+_Static_assert(offsetof(ff_dx_dom_snapshot, ts_recv) == 8, "DomSnapshot.ts_recv");
+_Static_assert(offsetof(ff_dx_dom_snapshot, time) == 16, "DomSnapshot.time");
+_Static_assert(offsetof(ff_dx_dom_snapshot, bids) == 24, "DomSnapshot.bids");
+_Static_assert(offsetof(ff_dx_dom_snapshot, asks) == 1624, "DomSnapshot.asks");
+_Static_assert(offsetof(ff_dx_dom_snapshot, bids_n) == 3224, "DomSnapshot.bids_n");
+_Static_assert(offsetof(ff_dx_dom_snapshot, bids_dropped) == 3226, "DomSnapshot.bids_dropped");
+_Static_assert(offsetof(ff_dx_dom_snapshot, asks_n) == 3228, "DomSnapshot.asks_n");
+_Static_assert(offsetof(ff_dx_dom_snapshot, asks_dropped) == 3230, "DomSnapshot.asks_dropped");
+_Static_assert(offsetof(ff_dx_dom_snapshot, bids_alt) == 3232, "DomSnapshot.bids_alt");
+_Static_assert(offsetof(ff_dx_dom_snapshot, asks_alt) == 3332, "DomSnapshot.asks_alt");
 
 /* polygon EquityTrade (T) */
 typedef struct ff_pg_equity_trade {
@@ -1525,6 +1557,20 @@ static const ff_member_desc FF_LAYOUT_TABLE[] = {
     {"Series", "expiration", (uint32_t)offsetof(ff_dx_series, expiration), (uint32_t)sizeof(((ff_dx_series *)0)->expiration)},
     {"Series", "_reserved", (uint32_t)offsetof(ff_dx_series, _reserved), (uint32_t)sizeof(((ff_dx_series *)0)->_reserved)},
     {"Series", "<size>", 0, (uint32_t)sizeof(ff_dx_series)},
+    {"DomSnapshot", "rtype", (uint32_t)offsetof(ff_dx_dom_snapshot, rtype), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->rtype)},
+    {"DomSnapshot", "flags", (uint32_t)offsetof(ff_dx_dom_snapshot, flags), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->flags)},
+    {"DomSnapshot", "symbol_id", (uint32_t)offsetof(ff_dx_dom_snapshot, symbol_id), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->symbol_id)},
+    {"DomSnapshot", "ts_recv", (uint32_t)offsetof(ff_dx_dom_snapshot, ts_recv), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->ts_recv)},
+    {"DomSnapshot", "time", (uint32_t)offsetof(ff_dx_dom_snapshot, time), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->time)},
+    {"DomSnapshot", "bids", (uint32_t)offsetof(ff_dx_dom_snapshot, bids), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->bids)},
+    {"DomSnapshot", "asks", (uint32_t)offsetof(ff_dx_dom_snapshot, asks), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->asks)},
+    {"DomSnapshot", "bids_n", (uint32_t)offsetof(ff_dx_dom_snapshot, bids_n), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->bids_n)},
+    {"DomSnapshot", "bids_dropped", (uint32_t)offsetof(ff_dx_dom_snapshot, bids_dropped), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->bids_dropped)},
+    {"DomSnapshot", "asks_n", (uint32_t)offsetof(ff_dx_dom_snapshot, asks_n), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->asks_n)},
+    {"DomSnapshot", "asks_dropped", (uint32_t)offsetof(ff_dx_dom_snapshot, asks_dropped), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->asks_dropped)},
+    {"DomSnapshot", "bids_alt", (uint32_t)offsetof(ff_dx_dom_snapshot, bids_alt), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->bids_alt)},
+    {"DomSnapshot", "asks_alt", (uint32_t)offsetof(ff_dx_dom_snapshot, asks_alt), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->asks_alt)},
+    {"DomSnapshot", "<size>", 0, (uint32_t)sizeof(ff_dx_dom_snapshot)},
     {"EquityTrade", "rtype", (uint32_t)offsetof(ff_pg_equity_trade, rtype), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->rtype)},
     {"EquityTrade", "flags", (uint32_t)offsetof(ff_pg_equity_trade, flags), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->flags)},
     {"EquityTrade", "symbol_id", (uint32_t)offsetof(ff_pg_equity_trade, symbol_id), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->symbol_id)},
