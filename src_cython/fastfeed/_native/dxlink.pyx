@@ -536,12 +536,12 @@ cdef class DXLinkDecoder(ProtocolCore):
 
     # ---- control path (rare; Python) --------------------------------------------------------
 
-    def feed(self, message, *, sent=False):
+    def feed(self, message, *, bint sent=False):
         """Decode one whole message (see ProtocolCore.feed). ``sent=True``: a message the client
         sent (replaying a two-way capture); nothing is published, the decoder only learns what
         the client asked for (FEED_SETUP ``acceptEventFields``). Returns the events written."""
         if not sent:
-            return ProtocolCore.feed(self, message)
+            return self._feed(message)
         self.n_sent += 1
         try:
             self._on_sent(bytes(message.encode("utf-8", "surrogatepass") if isinstance(message, str)

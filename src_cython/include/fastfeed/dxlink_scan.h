@@ -455,6 +455,26 @@ static inline const ff_dxfield *ff_dx_table(const ff_dxctx *c, int64_t ch, int r
     return c->def_f[rt];
 }
 
+/* Skip `left` values from p (the first one at p, the others each after a ','), for an event
+ * dropped for a bad value; counts it.  Returns past the last one, or NULL (the pair is broken:
+ * error recorded) when they are not there. */
+static FF_NOINLINE FF_COLD const char *
+ff_dx_skip_event(ff_dxctx *c, int rt, const char *p, const char *end, int left)
+{
+    for (;;) {
+        p = ff_skip_value(p, end);
+        if (p == NULL) { ff_dx_fail(c, DXE_SYNTAX, rt, NULL, end, 0); return NULL; }
+        if (--left == 0) break;
+        p = ff_skip_ws(p, end);
+        if (p >= end) { ff_dx_fail(c, DXE_SYNTAX, rt, NULL, p, 0); return NULL; }
+        if (*p == ']') { ff_dx_fail(c, DXE_COUNT, rt, NULL, p, 0); return NULL; }
+        if (*p != ',') { ff_dx_fail(c, DXE_SYNTAX, rt, NULL, p, 0); return NULL; }
+        p = ff_skip_ws(p + 1, end);
+    }
+    c->n_bad_events++;
+    return p;
+}
+
 /* COMPACT values array of type rt at p ('[' expected). Returns past ']' with every good event
  * committed (an event with a bad value is dropped, counted in n_bad_events and reported in
  * c->err), or NULL when the array itself is broken (malformed JSON, a length that is not a
@@ -462,7 +482,7 @@ static inline const ff_dxfield *ff_dx_table(const ff_dxctx *c, int64_t ch, int r
 static const char *
 ff_dx_compact(ff_dxctx *c, int rt, int64_t chan, const char *p, const char *end)
 {
-    int nf, fi = 0, err = 0, bad = 0;
+    int nf, fi = 0, err = 0;
     const ff_dxfield *fields = ff_dx_table(c, chan, rt, &nf);
     uint64_t written = 0;
     char *rec = NULL;
@@ -560,22 +580,23 @@ ff_dx_compact(ff_dxctx *c, int rt, int64_t chan, const char *p, const char *end)
         }
         q = ff_dx_value_slow(c, f, p, end, rec, &err);
         if (FF_UNLIKELY(q == NULL)) {
-            /* A bad value costs its own event only: it is reported (the first problem of the
-             * message becomes c->err), skipped (it must still be one JSON value), and the
-             * event is not committed; the pair's other events are. */
+            /* A bad value costs its own event only: reported (the first problem of the
+             * message becomes c->err), skipped with the event's other values, the event not
+             * committed (its slot is reused); the pair's other events are published. */
             ff_dx_fail(c, err, rt, f->name, p, nf);
-            q = ff_skip_value(p, end);
-            if (q == NULL) return NULL;
-            bad = 1;
+            p = ff_dx_skip_event(c, rt, p, end, nf - fi);
+            if (p == NULL) return NULL;
+            fi = 0;
+            goto next;
         }
     done:
         p = q;
         if (++fi == nf) {
             fi = 0;
-            if (FF_UNLIKELY(bad)) { bad = 0; c->n_bad_events++; }
-            else if (FF_LIKELY(rec != ovf)) written++;
+            if (FF_LIKELY(rec != ovf)) written++;
             else c->n_overflowed++;
         }
+    next:
         if (FF_UNLIKELY(p >= end)) { ff_dx_fail(c, DXE_SYNTAX, rt, NULL, p, 0); return NULL; }
         ch = *p;
         if (FF_LIKELY(ch == ',')) { p++; continue; }
