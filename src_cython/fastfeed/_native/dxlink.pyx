@@ -20,21 +20,28 @@ The FEED_DATA hot path (C: ``src_cython/include/fastfeed/dxlink_scan.h``)
 ------------------------------------------------------------------------
 One pass over the message: the envelope keys are scanned in place; when ``type`` is FEED_DATA
 the ``data`` array is walked element by element. A ``"<Type>", [values...]`` pair (COMPACT) is
-decoded with the field table of (channel, type): a C array of ``{kind, offset, enum}`` built in
-Python when FEED_CONFIG arrives (authoritative, merged per type across repeated FEED_CONFIGs);
-before any FEED_CONFIG the event class's ``FIELDS`` order is used. Server fields fastfeed has no
-slot for are skipped (``kind = SKIP``). An object element is a FULL event (keys looked up by
-name; servers send FULL intermittently even when COMPACT was requested). Each event starts as a
-``memcpy`` of the class template (NaN doubles, zeros), so slots the server did not send stay
-NaN / 0 / empty. Numbers go through ``numparse.h`` (Clinger fast path, bit-exact with
-``float()``; integers exact in int64, never through a double). Symbols and other strings are
-interned in the decoder's ``SymbolTable``.
+decoded with the field table of (channel, type): a C array of ``{kind, offset, enum}`` entries
+of the generated ``dxlink_fields.h``, in the order FEED_CONFIG announced (authoritative, merged
+per type across repeated FEED_CONFIGs) or, when a FEED_CONFIG has no ``eventFields``, the
+order the client's FEED_SETUP requested (``feed(message, sent=True)``); before any FEED_CONFIG
+the event class's ``FIELDS`` order is used. Server fields fastfeed has no slot for are skipped
+(``kind = SKIP``). An object element is a FULL event (keys looked up by name; servers send FULL
+intermittently even when COMPACT was requested). Each event starts as a copy of the class
+template (NaN doubles, zeros), so slots the server did not send stay NaN / 0 / empty. Numbers
+go through ``fastnum.h`` / ``numparse.h`` (bit-exact with ``float()``; integers exact in int64,
+never through a double). Symbols and other strings are interned in the decoder's
+``SymbolTable``. Enum strings the spec does not list are kept under codes of their own
+(``fastfeed._native.events.ENUM_NAMES``; counted in ``stats["unknown_enums"]``). Event types
+fastfeed has no record for (Configuration, Message, new ones) are skipped and counted in
+``stats["skipped"]``. DOM_SNAPSHOT (the DOM service) becomes a ``DomSnapshot`` record.
 
-Error contract (``core.pxd``): every complete valid ``[type, values]`` pair (or FULL object) is
-published; a bad one is not (its claimed slots are reused); the first problem becomes
-``fastfeed.ProtocolError`` naming the event type, the field and the byte offset, raised by
-``feed()`` after publishing the good units. ``null`` in any slot means "no value" (the template
-value stays). Messages larger than ``max_message_size`` (default 4 MiB) are refused outright.
+Error contract (``core.pxd``): every valid event is published. A bad value costs only its own
+event (counted in ``stats["bad_events"]``); a ``[type, values]`` pair whose array cannot be
+split into events (malformed JSON, a length that is not a multiple of the field count) is
+dropped whole. The first problem becomes ``fastfeed.ProtocolError`` naming the event type, the
+field and the byte offset, raised by ``feed()`` after publishing the good events. ``null`` in
+any slot means "no value" (the template value stays). Messages larger than
+``max_message_size`` (default 4 MiB) are refused outright.
 
 Channel layout (decision)
 -------------------------
