@@ -383,3 +383,44 @@ def test_summary_openinterest_integer_and_enums():
     s = dec.drain(Summary)[0]
     assert s.open_interest == 12345.0 and s.day_close_price_type == "FINAL"
     assert s.prev_day_close_price_type == "REGULAR" and s.prev_day_volume == 1e9
+
+
+def test_unknown_enum_strings_are_kept_and_counted():
+    """tastytrade's SDK test rows: Summary with enum names the spec does not list, +-Infinity
+    and NaN. The names come back from the event (never None), each occurrence is counted."""
+    dec = fastfeed.DXLinkDecoder()
+    row = ["SPY", 0, 0, "foo", 0, "bar", 0, "Infinity", "-Infinity", "NaN", 1.0, 2.0, 3.0]
+    assert dec.feed(feed_data(["Summary", row + row])) == 2
+    for s in dec.drain(Summary):
+        assert s.day_close_price_type == "foo" and s.prev_day_close_price_type == "bar"
+        assert s.to_dict()["dayClosePriceType"] == "foo"
+        assert s.day_open_price == math.inf and s.day_high_price == -math.inf
+    assert dec.stats["unknown_enums"] == 4
+    # known names keep their spec codes; an event built from Python with the new name agrees
+    assert Summary(event_symbol="X", day_close_price_type="foo").day_close_price_type == "foo"
+    assert Summary(event_symbol="X", day_close_price_type="FINAL").record == \
+        Summary(event_symbol="X", day_close_price_type="FINAL").record
+
+
+def test_new_event_types_decode_in_compact_and_full():
+    from fastfeed.dxfeed import AnalyticOrder, OptionSale, Order, Series, SpreadOrder
+    dec = fastfeed.DXLinkDecoder()
+    head = [0, 0, 7235129486797176832, 1700000000000, 5, 6, "NTV", "NEW", 1, 2, 3, 1.5, 100.0, 0.0, 4, "Q",
+            "BUY", "ORDER", 9, "NaN", "NaN"]
+    data = ["Order", ["AAPL", *head, "MM"], "SpreadOrder", ["AAPL", *head, "SPREAD"],
+            "AnalyticOrder", ["AAPL", *head, "MM", 1.0, 2.0, 3.0, "NATIVE"],
+            "OptionSale", [".A", 0, 0, 1, 2, 3, 4, "X", 1.5, 2.0, 1.4, 1.6, "cond", "", "SELL", False, True, True,
+                           "NEW", 100.5, 0.3, 0.5, ".AAPL"],
+            "Series", ["AAPL", 0, 0, 1, 2, 3, 20500, 0.3, 1.0, 2.0, 0.5, 101.0, 0.1, 0.05],
+            {"eventType": "Order", "eventSymbol": "IBM", "price": 2.5, "orderSide": "SELL"}]
+    assert dec.feed(feed_data(data)) == 6
+    o = list(dec.drain(Order))
+    assert o[0].index == 7235129486797176832 and o[0].source == "NTV" and o[0].action == "NEW"
+    assert o[0].order_side == "BUY" and o[0].scope == "ORDER" and o[0].market_maker == "MM"
+    assert o[1].event_symbol == "IBM" and o[1].price == 2.5 and o[1].order_side == "SELL"
+    assert dec.drain(SpreadOrder)[0].spread_symbol == "SPREAD"
+    a = dec.drain(AnalyticOrder)[0]
+    assert (a.iceberg_peak_size, a.iceberg_type) == (1.0, "NATIVE")
+    s = dec.drain(OptionSale)[0]
+    assert s.option_symbol == ".AAPL" and s.underlying_price == 100.5 and s.aggressor_side == "SELL"
+    assert dec.drain(Series)[0].expiration == 20500
