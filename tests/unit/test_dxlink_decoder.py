@@ -424,3 +424,16 @@ def test_new_event_types_decode_in_compact_and_full():
     s = dec.drain(OptionSale)[0]
     assert s.option_symbol == ".AAPL" and s.underlying_price == 100.5 and s.aggressor_side == "SELL"
     assert dec.drain(Series)[0].expiration == 20500
+
+
+def test_configuration_and_message_events_are_skipped_and_counted():
+    """The dxLink spec's Configuration and Message events (an ``attachment`` object) have no
+    record: skipped in both formats and counted; the frame's other events are published."""
+    dec = fastfeed.DXLinkDecoder()
+    data = ["Configuration", ["Configuration", "X", 0, 1, {"a": [1, {"b": None}]}],
+            GOOD[0], GOOD[1],
+            {"eventType": "Message", "eventSymbol": "M", "eventTime": 0, "attachment": {"k": "v"}},
+            "Message", ["M", 0, {}]]
+    assert dec.feed(feed_data(data)) == 1
+    assert dec.stats["skipped"] == 3 and dec.stats["errors"] == 0
+    assert [e.event_symbol for e in dec.drain(Quote)] == ["A"]
