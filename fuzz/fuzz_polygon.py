@@ -25,11 +25,17 @@ from pathlib import Path
 
 import orjson
 
+# The repository root is NOT put on sys.path: fastfeed is whatever the environment provides
+# (tools/fuzz_sanitized.sh points PYTHONPATH at its ASan/UBSan build; a checkout with an in-place
+# build would otherwise shadow it). ROOT only locates the seed data.
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 import fastfeed  # noqa: E402
 from fastfeed._records_meta import LAYOUTS  # noqa: E402
+
+_expect = os.environ.get("FASTFEED_FUZZ_EXPECT")
+if _expect and not Path(fastfeed.__file__).resolve().is_relative_to(Path(_expect).resolve()):
+    sys.exit(f"fuzz_polygon: fastfeed imported from {fastfeed.__file__}, not from {_expect}")
 
 DATA = ROOT / "tests" / "data" / "polygon"
 SEEDS = [

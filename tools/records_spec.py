@@ -25,6 +25,12 @@ ENUMS: dict[str, list[str]] = {
     "TradingStatus": ["UNDEFINED", "HALTED", "ACTIVE"],
     "Side": ["UNDEFINED", "BUY", "SELL"],
     "TimeAndSaleType": ["NEW", "CORRECTION", "CANCEL"],
+    # dxFeed's Order family (dxLink spec: string fields; values from dxFeed's event model).
+    # A name not listed here is still kept: the decoder adds it at run time (see dxlink.pyx).
+    "OrderAction": ["UNDEFINED", "NEW", "REPLACE", "MODIFY", "DELETE", "PARTIAL", "EXECUTE",
+                    "TRADE", "BUST"],
+    "Scope": ["COMPOSITE", "REGIONAL", "AGGREGATE", "ORDER"],
+    "IcebergType": ["UNDEFINED", "NATIVE", "SYNTHETIC"],
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -52,6 +58,28 @@ _TRADE = [
     ("size", "f64"),
     ("dayVolume", "f64"),
     ("dayTurnover", "f64"),
+]
+
+# Order, SpreadOrder and AnalyticOrder share these (dxLink AsyncAPI OrderEvent schema, in its
+# order); tastytrade does not request them, so this is also the order fastfeed requests.
+_ORDER_BASE = _INDEXED_HEAD + [
+    ("timeNanoPart", "i32"),
+    ("sequence", "i32"),
+    ("source", "str"),
+    ("action", "enum:OrderAction"),
+    ("actionTime", "i64"),
+    ("orderId", "i64"),
+    ("auxOrderId", "i64"),
+    ("price", "f64"),
+    ("size", "f64"),
+    ("executedSize", "f64"),
+    ("count", "i64"),
+    ("exchangeCode", "char"),
+    ("orderSide", "enum:Side"),
+    ("scope", "enum:Scope"),
+    ("tradeId", "i64"),
+    ("tradePrice", "f64"),
+    ("tradeSize", "f64"),
 ]
 
 DXFEED: dict[str, list[tuple]] = {
@@ -170,6 +198,61 @@ DXFEED: dict[str, list[tuple]] = {
         ("putVolume", "f64"),
         ("optionVolume", "f64"),
         ("putCallRatio", "f64"),
+    ],
+    # dxFeed types beyond tastytrade's nine (dxLink AsyncAPI schemas, in the spec's order).
+    "Order": _ORDER_BASE + [("marketMaker", "str")],
+    "SpreadOrder": _ORDER_BASE + [("spreadSymbol", "str")],
+    "AnalyticOrder": _ORDER_BASE
+    + [
+        ("marketMaker", "str"),
+        ("icebergPeakSize", "f64"),
+        ("icebergHiddenSize", "f64"),
+        ("icebergExecutedSize", "f64"),
+        ("icebergType", "enum:IcebergType"),
+    ],
+    "OptionSale": _INDEXED_HEAD
+    + [
+        ("timeNanoPart", "i32"),
+        ("sequence", "i32"),
+        ("exchangeCode", "char"),
+        ("price", "f64"),
+        ("size", "f64"),
+        ("bidPrice", "f64"),
+        ("askPrice", "f64"),
+        ("exchangeSaleConditions", "str"),
+        ("tradeThroughExempt", "char"),
+        ("aggressorSide", "enum:Side"),
+        ("spreadLeg", "bool"),
+        ("extendedTradingHours", "bool"),
+        ("validTick", "bool"),
+        ("type", "enum:TimeAndSaleType"),
+        ("underlyingPrice", "f64"),
+        ("volatility", "f64"),
+        ("delta", "f64"),
+        ("optionSymbol", "str"),
+    ],
+    "Series": _INDEXED_HEAD
+    + [
+        ("sequence", "i32"),
+        ("expiration", "i32"),
+        ("volatility", "f64"),
+        ("callVolume", "f64"),
+        ("putVolume", "f64"),
+        ("putCallRatio", "f64"),
+        ("forwardPrice", "f64"),
+        ("dividend", "f64"),
+        ("interest", "f64"),
+    ],
+}
+
+# DXLink's DOM service (CHANNEL_REQUEST service "DOM"): one record per DOM_SNAPSHOT, the
+# channel's symbol in the header, the snapshot's ``time`` and its price levels ({price, size}
+# objects on the wire; levels beyond the slot are counted in ``*_dropped``).
+DXDOM: dict[str, list[tuple]] = {
+    "DomSnapshot": [
+        ("time", "i64"),
+        ("bids", "levels:100"),
+        ("asks", "levels:100"),
     ],
 }
 

@@ -1,5 +1,10 @@
 from typing import Any, ClassVar, Iterator
 
+ENUM_NAMES: dict[str, list[str]]
+MAX_ENUM_CODES: int
+
+def enum_code_add(enum: str, name: str) -> int: ...
+
 class Field:
     name: str
     attr: str

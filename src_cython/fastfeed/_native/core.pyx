@@ -86,6 +86,10 @@ cdef class ProtocolCore:
         published (``err.events_written``), no half-written event is ever visible, and the next
         ``feed()`` works.
         """
+        return self._feed(message)
+
+    cdef object _feed(self, object message):
+        """feed()'s body, for subclasses whose feed() takes more arguments (a C call)."""
         cdef Py_buffer view
         cdef Py_ssize_t n
         cdef bytes encoded

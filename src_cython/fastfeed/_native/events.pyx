@@ -39,6 +39,25 @@ cdef enum AltMeaning:
     ALT_STRING = 2         # i64 slot got a decimal string ("x": "44")
     ALT_INT = 3            # fixstr slot got a JSON integer
 
+#: Every dxFeed enum's names: code k is names[k-1]. The spec's names first, then names met on
+#: the wire (or given to a constructor) that the spec does not list, appended by
+#: ``enum_code_add`` so that an unknown enum string is kept, never lost. Codes fit a uint8.
+ENUM_NAMES: dict = {name: list(values) for name, values in ENUMS.items()}
+MAX_ENUM_CODES = 255
+
+
+def enum_code_add(str enum, str name):
+    """The code of ``name`` in ``enum``, adding it when new; 0 when the enum is full."""
+    names = ENUM_NAMES[enum]
+    try:
+        return names.index(name) + 1
+    except ValueError:
+        if len(names) >= MAX_ENUM_CODES:
+            return 0
+        names.append(name)
+        return len(names)
+
+
 cdef SymbolTable _default_symbols = SymbolTable()
 _RTYPE_TO_WIRE = {}
 for _name, _lay in LAYOUTS.items():
@@ -73,17 +92,19 @@ cdef class Field:
     cdef int bit                    # polygon presence/alt bit (-1 for dxFeed fields)
     cdef Py_ssize_t n               # fixstr size / array capacity
     cdef Py_ssize_t n_off, drop_off, alt_off
-    cdef tuple names                # enum names
+    cdef list names                 # enum names (the live ENUM_NAMES list)
+    cdef str enum_name              # enum of a K_ENUM field
 
     def __init__(self, dict f, int bit=-1, str kind_override=None):
-        kind = kind_override or f["kind"]
-        base, _, alt = kind.partition("|")
+        # the generated metadata's kind parts (tools/gen_records.py kind_parts)
+        base = kind_override or f["base"]
+        alt = f.get("alt") or ""
         self.name = f.get("wire", "")
         self.attr = f.get("attr", "")
         self.off = f.get("offset", 0)
         self.bit = bit
         self.n = 0
-        self.names = ()
+        self.names = []
         self.alt_meaning = ALT_NONE
         if base == "f64":
             self.kind = K_F64
@@ -95,25 +116,26 @@ cdef class Field:
             self.kind = K_I32
         elif base == "bool":
             self.kind = K_BOOL
-        elif base.startswith("enum:"):
+        elif base == "enum":
             self.kind = K_ENUM
-            self.names = tuple(ENUMS[base[5:]])
+            self.enum_name = f["enum"]
+            self.names = ENUM_NAMES[f["enum"]]
         elif base == "char":
             self.kind = K_CHAR
         elif base == "str":
             self.kind = K_STR
-        elif base.startswith("fixstr:"):
+        elif base == "fixstr":
             self.kind = K_FIXSTR
-            self.n = int(base[7:])
+            self.n = f["n"]
             self.alt_meaning = ALT_INT if alt == "int" else ALT_NONE
-        elif base.startswith("i32arr:"):
+        elif base == "i32arr":
             self.kind = K_I32ARR
-            self.n = int(base[7:])
+            self.n = f["n"]
             self.n_off = f["n_offset"]
             self.drop_off = f["dropped_offset"]
-        elif base.startswith("levels:"):
+        elif base == "levels":
             self.kind = K_LEVELS
-            self.n = int(base[7:])
+            self.n = f["n"]
             self.n_off = f["n_offset"]
             self.drop_off = f["dropped_offset"]
             self.alt_off = f["alt_offset"]
@@ -127,7 +149,7 @@ cdef class Field:
             self.kind = K_EVTYPE
             self.off = 0
         else:
-            raise ValueError(f"unknown field kind {kind!r}")
+            raise ValueError(f"unknown field kind {base!r}")
 
     @property
     def kind_name(self):
@@ -230,7 +252,10 @@ cdef class Field:
         elif self.kind == K_BOOL:
             (<uint8_t *>(p + self.off))[0] = 1 if value else 0
         elif self.kind == K_ENUM:
-            (<uint8_t *>(p + self.off))[0] = self.names.index(value) + 1
+            k = enum_code_add(self.enum_name, value)
+            if k == 0:
+                raise ValueError(f"{self.attr}: too many distinct names for this enum")
+            (<uint8_t *>(p + self.off))[0] = k
         elif self.kind == K_CHAR:
             (<uint32_t *>(p + self.off))[0] = ord(value) if value else 0
         elif self.kind == K_STR or self.kind == K_SYMBOL:
@@ -404,7 +429,7 @@ def build_class_fields(cls, str layout):
     tmpl = bytearray(lay["size"])
     import struct
     for fmeta in lay["fields"]:
-        if fmeta["kind"] == "f64":
+        if fmeta["base"] == "f64":
             struct.pack_into("<d", tmpl, fmeta["offset"], float("nan"))
     cls.LAYOUT = layout
     cls._ORDER = tuple(order)

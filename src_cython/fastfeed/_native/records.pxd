@@ -12,6 +12,12 @@ cdef extern from "fastfeed/records.h" nogil:
     const int FF_RT_TIMEANDSALE
     const int FF_RT_THEOPRICE
     const int FF_RT_UNDERLYING
+    const int FF_RT_ORDER
+    const int FF_RT_SPREADORDER
+    const int FF_RT_ANALYTICORDER
+    const int FF_RT_OPTIONSALE
+    const int FF_RT_SERIES
+    const int FF_RT_DOMSNAPSHOT
     const int FF_RT_PG_T
     const int FF_RT_PG_Q
     const int FF_RT_PG_A
@@ -29,6 +35,7 @@ cdef extern from "fastfeed/records.h" nogil:
     const int FF_RT_PG_V
     const int FF_RT_PG_FMV
     const int FF_RT_PG_LV
+    const int FF_RT_DX_MAX
     const int FF_RT_MAX
 
     ctypedef struct ff_header:
@@ -239,6 +246,161 @@ cdef extern from "fastfeed/records.h" nogil:
         double put_call_ratio
         int32_t event_flags
         int32_t sequence
+
+    ctypedef struct ff_dx_order:
+        uint16_t rtype
+        uint16_t flags
+        uint32_t symbol_id
+        int64_t ts_recv
+        int64_t event_time
+        int64_t index
+        int64_t time
+        int64_t action_time
+        int64_t order_id
+        int64_t aux_order_id
+        double price
+        double size
+        double executed_size
+        int64_t count
+        int64_t trade_id
+        double trade_price
+        double trade_size
+        int32_t event_flags
+        int32_t time_nano_part
+        int32_t sequence
+        uint32_t source
+        uint32_t exchange_code
+        uint32_t market_maker
+        uint8_t action
+        uint8_t order_side
+        uint8_t scope
+        uint8_t _reserved[5]
+
+    ctypedef struct ff_dx_spread_order:
+        uint16_t rtype
+        uint16_t flags
+        uint32_t symbol_id
+        int64_t ts_recv
+        int64_t event_time
+        int64_t index
+        int64_t time
+        int64_t action_time
+        int64_t order_id
+        int64_t aux_order_id
+        double price
+        double size
+        double executed_size
+        int64_t count
+        int64_t trade_id
+        double trade_price
+        double trade_size
+        int32_t event_flags
+        int32_t time_nano_part
+        int32_t sequence
+        uint32_t source
+        uint32_t exchange_code
+        uint32_t spread_symbol
+        uint8_t action
+        uint8_t order_side
+        uint8_t scope
+        uint8_t _reserved[5]
+
+    ctypedef struct ff_dx_analytic_order:
+        uint16_t rtype
+        uint16_t flags
+        uint32_t symbol_id
+        int64_t ts_recv
+        int64_t event_time
+        int64_t index
+        int64_t time
+        int64_t action_time
+        int64_t order_id
+        int64_t aux_order_id
+        double price
+        double size
+        double executed_size
+        int64_t count
+        int64_t trade_id
+        double trade_price
+        double trade_size
+        double iceberg_peak_size
+        double iceberg_hidden_size
+        double iceberg_executed_size
+        int32_t event_flags
+        int32_t time_nano_part
+        int32_t sequence
+        uint32_t source
+        uint32_t exchange_code
+        uint32_t market_maker
+        uint8_t action
+        uint8_t order_side
+        uint8_t scope
+        uint8_t iceberg_type
+        uint8_t _reserved[4]
+
+    ctypedef struct ff_dx_option_sale:
+        uint16_t rtype
+        uint16_t flags
+        uint32_t symbol_id
+        int64_t ts_recv
+        int64_t event_time
+        int64_t index
+        int64_t time
+        double price
+        double size
+        double bid_price
+        double ask_price
+        double underlying_price
+        double volatility
+        double delta
+        int32_t event_flags
+        int32_t time_nano_part
+        int32_t sequence
+        uint32_t exchange_code
+        uint32_t exchange_sale_conditions
+        uint32_t trade_through_exempt
+        uint32_t option_symbol
+        uint8_t aggressor_side
+        uint8_t spread_leg
+        uint8_t extended_trading_hours
+        uint8_t valid_tick
+        uint8_t type
+        uint8_t _reserved[7]
+
+    ctypedef struct ff_dx_series:
+        uint16_t rtype
+        uint16_t flags
+        uint32_t symbol_id
+        int64_t ts_recv
+        int64_t event_time
+        int64_t index
+        int64_t time
+        double volatility
+        double call_volume
+        double put_volume
+        double put_call_ratio
+        double forward_price
+        double dividend
+        double interest
+        int32_t event_flags
+        int32_t sequence
+        int32_t expiration
+        uint8_t _reserved[4]
+
+    ctypedef struct ff_dx_dom_snapshot:
+        uint16_t rtype
+        uint16_t flags
+        uint32_t symbol_id
+        int64_t ts_recv
+        int64_t time
+        double bids[100][2]
+        double asks[100][2]
+        uint16_t bids_n
+        uint16_t bids_dropped
+        uint16_t asks_n
+        uint16_t asks_dropped
+        uint8_t bids_alt[100]
+        uint8_t asks_alt[100]
 
     ctypedef struct ff_pg_equity_trade:
         uint16_t rtype

@@ -16,6 +16,12 @@
 #define FF_RT_TIMEANDSALE 8
 #define FF_RT_THEOPRICE 9
 #define FF_RT_UNDERLYING 10
+#define FF_RT_ORDER 11
+#define FF_RT_SPREADORDER 12
+#define FF_RT_ANALYTICORDER 13
+#define FF_RT_OPTIONSALE 14
+#define FF_RT_SERIES 15
+#define FF_RT_DOMSNAPSHOT 16
 #define FF_RT_PG_T 32
 #define FF_RT_PG_Q 33
 #define FF_RT_PG_A 34
@@ -33,6 +39,7 @@
 #define FF_RT_PG_V 46
 #define FF_RT_PG_FMV 47
 #define FF_RT_PG_LV 48
+#define FF_RT_DX_MAX 15   /* last FEED_DATA event type */
 #define FF_RT_MAX 49
 
 /* Common header of every record: 16 bytes. */
@@ -460,6 +467,322 @@ _Static_assert(offsetof(ff_dx_underlying, option_volume) == 80, "Underlying.opti
 _Static_assert(offsetof(ff_dx_underlying, put_call_ratio) == 88, "Underlying.put_call_ratio");
 _Static_assert(offsetof(ff_dx_underlying, event_flags) == 96, "Underlying.event_flags");
 _Static_assert(offsetof(ff_dx_underlying, sequence) == 100, "Underlying.sequence");
+
+/* dxfeed Order (Order) */
+typedef struct ff_dx_order {
+    uint16_t rtype;
+    uint16_t flags;
+    uint32_t symbol_id;
+    int64_t ts_recv;
+    int64_t event_time;
+    int64_t index;
+    int64_t time;
+    int64_t action_time;
+    int64_t order_id;
+    int64_t aux_order_id;
+    double price;
+    double size;
+    double executed_size;
+    int64_t count;
+    int64_t trade_id;
+    double trade_price;
+    double trade_size;
+    int32_t event_flags;
+    int32_t time_nano_part;
+    int32_t sequence;
+    uint32_t source;
+    uint32_t exchange_code;
+    uint32_t market_maker;
+    uint8_t action;
+    uint8_t order_side;
+    uint8_t scope;
+    uint8_t _reserved[5];
+} ff_dx_order;
+_Static_assert(sizeof(ff_dx_order) == 152, "Order size");
+_Static_assert(offsetof(ff_dx_order, rtype) == 0, "Order.rtype");
+_Static_assert(offsetof(ff_dx_order, flags) == 2, "Order.flags");
+_Static_assert(offsetof(ff_dx_order, symbol_id) == 4, "Order.symbol_id");
+_Static_assert(offsetof(ff_dx_order, ts_recv) == 8, "Order.ts_recv");
+_Static_assert(offsetof(ff_dx_order, event_time) == 16, "Order.event_time");
+_Static_assert(offsetof(ff_dx_order, index) == 24, "Order.index");
+_Static_assert(offsetof(ff_dx_order, time) == 32, "Order.time");
+_Static_assert(offsetof(ff_dx_order, action_time) == 40, "Order.action_time");
+_Static_assert(offsetof(ff_dx_order, order_id) == 48, "Order.order_id");
+_Static_assert(offsetof(ff_dx_order, aux_order_id) == 56, "Order.aux_order_id");
+_Static_assert(offsetof(ff_dx_order, price) == 64, "Order.price");
+_Static_assert(offsetof(ff_dx_order, size) == 72, "Order.size");
+_Static_assert(offsetof(ff_dx_order, executed_size) == 80, "Order.executed_size");
+_Static_assert(offsetof(ff_dx_order, count) == 88, "Order.count");
+_Static_assert(offsetof(ff_dx_order, trade_id) == 96, "Order.trade_id");
+_Static_assert(offsetof(ff_dx_order, trade_price) == 104, "Order.trade_price");
+_Static_assert(offsetof(ff_dx_order, trade_size) == 112, "Order.trade_size");
+_Static_assert(offsetof(ff_dx_order, event_flags) == 120, "Order.event_flags");
+_Static_assert(offsetof(ff_dx_order, time_nano_part) == 124, "Order.time_nano_part");
+_Static_assert(offsetof(ff_dx_order, sequence) == 128, "Order.sequence");
+_Static_assert(offsetof(ff_dx_order, source) == 132, "Order.source");
+_Static_assert(offsetof(ff_dx_order, exchange_code) == 136, "Order.exchange_code");
+_Static_assert(offsetof(ff_dx_order, market_maker) == 140, "Order.market_maker");
+_Static_assert(offsetof(ff_dx_order, action) == 144, "Order.action");
+_Static_assert(offsetof(ff_dx_order, order_side) == 145, "Order.order_side");
+_Static_assert(offsetof(ff_dx_order, scope) == 146, "Order.scope");
+_Static_assert(offsetof(ff_dx_order, _reserved) == 147, "Order._reserved");
+
+/* dxfeed SpreadOrder (SpreadOrder) */
+typedef struct ff_dx_spread_order {
+    uint16_t rtype;
+    uint16_t flags;
+    uint32_t symbol_id;
+    int64_t ts_recv;
+    int64_t event_time;
+    int64_t index;
+    int64_t time;
+    int64_t action_time;
+    int64_t order_id;
+    int64_t aux_order_id;
+    double price;
+    double size;
+    double executed_size;
+    int64_t count;
+    int64_t trade_id;
+    double trade_price;
+    double trade_size;
+    int32_t event_flags;
+    int32_t time_nano_part;
+    int32_t sequence;
+    uint32_t source;
+    uint32_t exchange_code;
+    uint32_t spread_symbol;
+    uint8_t action;
+    uint8_t order_side;
+    uint8_t scope;
+    uint8_t _reserved[5];
+} ff_dx_spread_order;
+_Static_assert(sizeof(ff_dx_spread_order) == 152, "SpreadOrder size");
+_Static_assert(offsetof(ff_dx_spread_order, rtype) == 0, "SpreadOrder.rtype");
+_Static_assert(offsetof(ff_dx_spread_order, flags) == 2, "SpreadOrder.flags");
+_Static_assert(offsetof(ff_dx_spread_order, symbol_id) == 4, "SpreadOrder.symbol_id");
+_Static_assert(offsetof(ff_dx_spread_order, ts_recv) == 8, "SpreadOrder.ts_recv");
+_Static_assert(offsetof(ff_dx_spread_order, event_time) == 16, "SpreadOrder.event_time");
+_Static_assert(offsetof(ff_dx_spread_order, index) == 24, "SpreadOrder.index");
+_Static_assert(offsetof(ff_dx_spread_order, time) == 32, "SpreadOrder.time");
+_Static_assert(offsetof(ff_dx_spread_order, action_time) == 40, "SpreadOrder.action_time");
+_Static_assert(offsetof(ff_dx_spread_order, order_id) == 48, "SpreadOrder.order_id");
+_Static_assert(offsetof(ff_dx_spread_order, aux_order_id) == 56, "SpreadOrder.aux_order_id");
+_Static_assert(offsetof(ff_dx_spread_order, price) == 64, "SpreadOrder.price");
+_Static_assert(offsetof(ff_dx_spread_order, size) == 72, "SpreadOrder.size");
+_Static_assert(offsetof(ff_dx_spread_order, executed_size) == 80, "SpreadOrder.executed_size");
+_Static_assert(offsetof(ff_dx_spread_order, count) == 88, "SpreadOrder.count");
+_Static_assert(offsetof(ff_dx_spread_order, trade_id) == 96, "SpreadOrder.trade_id");
+_Static_assert(offsetof(ff_dx_spread_order, trade_price) == 104, "SpreadOrder.trade_price");
+_Static_assert(offsetof(ff_dx_spread_order, trade_size) == 112, "SpreadOrder.trade_size");
+_Static_assert(offsetof(ff_dx_spread_order, event_flags) == 120, "SpreadOrder.event_flags");
+_Static_assert(offsetof(ff_dx_spread_order, time_nano_part) == 124, "SpreadOrder.time_nano_part");
+_Static_assert(offsetof(ff_dx_spread_order, sequence) == 128, "SpreadOrder.sequence");
+_Static_assert(offsetof(ff_dx_spread_order, source) == 132, "SpreadOrder.source");
+_Static_assert(offsetof(ff_dx_spread_order, exchange_code) == 136, "SpreadOrder.exchange_code");
+_Static_assert(offsetof(ff_dx_spread_order, spread_symbol) == 140, "SpreadOrder.spread_symbol");
+_Static_assert(offsetof(ff_dx_spread_order, action) == 144, "SpreadOrder.action");
+_Static_assert(offsetof(ff_dx_spread_order, order_side) == 145, "SpreadOrder.order_side");
+_Static_assert(offsetof(ff_dx_spread_order, scope) == 146, "SpreadOrder.scope");
+_Static_assert(offsetof(ff_dx_spread_order, _reserved) == 147, "SpreadOrder._reserved");
+
+/* dxfeed AnalyticOrder (AnalyticOrder) */
+typedef struct ff_dx_analytic_order {
+    uint16_t rtype;
+    uint16_t flags;
+    uint32_t symbol_id;
+    int64_t ts_recv;
+    int64_t event_time;
+    int64_t index;
+    int64_t time;
+    int64_t action_time;
+    int64_t order_id;
+    int64_t aux_order_id;
+    double price;
+    double size;
+    double executed_size;
+    int64_t count;
+    int64_t trade_id;
+    double trade_price;
+    double trade_size;
+    double iceberg_peak_size;
+    double iceberg_hidden_size;
+    double iceberg_executed_size;
+    int32_t event_flags;
+    int32_t time_nano_part;
+    int32_t sequence;
+    uint32_t source;
+    uint32_t exchange_code;
+    uint32_t market_maker;
+    uint8_t action;
+    uint8_t order_side;
+    uint8_t scope;
+    uint8_t iceberg_type;
+    uint8_t _reserved[4];
+} ff_dx_analytic_order;
+_Static_assert(sizeof(ff_dx_analytic_order) == 176, "AnalyticOrder size");
+_Static_assert(offsetof(ff_dx_analytic_order, rtype) == 0, "AnalyticOrder.rtype");
+_Static_assert(offsetof(ff_dx_analytic_order, flags) == 2, "AnalyticOrder.flags");
+_Static_assert(offsetof(ff_dx_analytic_order, symbol_id) == 4, "AnalyticOrder.symbol_id");
+_Static_assert(offsetof(ff_dx_analytic_order, ts_recv) == 8, "AnalyticOrder.ts_recv");
+_Static_assert(offsetof(ff_dx_analytic_order, event_time) == 16, "AnalyticOrder.event_time");
+_Static_assert(offsetof(ff_dx_analytic_order, index) == 24, "AnalyticOrder.index");
+_Static_assert(offsetof(ff_dx_analytic_order, time) == 32, "AnalyticOrder.time");
+_Static_assert(offsetof(ff_dx_analytic_order, action_time) == 40, "AnalyticOrder.action_time");
+_Static_assert(offsetof(ff_dx_analytic_order, order_id) == 48, "AnalyticOrder.order_id");
+_Static_assert(offsetof(ff_dx_analytic_order, aux_order_id) == 56, "AnalyticOrder.aux_order_id");
+_Static_assert(offsetof(ff_dx_analytic_order, price) == 64, "AnalyticOrder.price");
+_Static_assert(offsetof(ff_dx_analytic_order, size) == 72, "AnalyticOrder.size");
+_Static_assert(offsetof(ff_dx_analytic_order, executed_size) == 80, "AnalyticOrder.executed_size");
+_Static_assert(offsetof(ff_dx_analytic_order, count) == 88, "AnalyticOrder.count");
+_Static_assert(offsetof(ff_dx_analytic_order, trade_id) == 96, "AnalyticOrder.trade_id");
+_Static_assert(offsetof(ff_dx_analytic_order, trade_price) == 104, "AnalyticOrder.trade_price");
+_Static_assert(offsetof(ff_dx_analytic_order, trade_size) == 112, "AnalyticOrder.trade_size");
+_Static_assert(offsetof(ff_dx_analytic_order, iceberg_peak_size) == 120, "AnalyticOrder.iceberg_peak_size");
+_Static_assert(offsetof(ff_dx_analytic_order, iceberg_hidden_size) == 128, "AnalyticOrder.iceberg_hidden_size");
+_Static_assert(offsetof(ff_dx_analytic_order, iceberg_executed_size) == 136, "AnalyticOrder.iceberg_executed_size");
+_Static_assert(offsetof(ff_dx_analytic_order, event_flags) == 144, "AnalyticOrder.event_flags");
+_Static_assert(offsetof(ff_dx_analytic_order, time_nano_part) == 148, "AnalyticOrder.time_nano_part");
+_Static_assert(offsetof(ff_dx_analytic_order, sequence) == 152, "AnalyticOrder.sequence");
+_Static_assert(offsetof(ff_dx_analytic_order, source) == 156, "AnalyticOrder.source");
+_Static_assert(offsetof(ff_dx_analytic_order, exchange_code) == 160, "AnalyticOrder.exchange_code");
+_Static_assert(offsetof(ff_dx_analytic_order, market_maker) == 164, "AnalyticOrder.market_maker");
+_Static_assert(offsetof(ff_dx_analytic_order, action) == 168, "AnalyticOrder.action");
+_Static_assert(offsetof(ff_dx_analytic_order, order_side) == 169, "AnalyticOrder.order_side");
+_Static_assert(offsetof(ff_dx_analytic_order, scope) == 170, "AnalyticOrder.scope");
+_Static_assert(offsetof(ff_dx_analytic_order, iceberg_type) == 171, "AnalyticOrder.iceberg_type");
+_Static_assert(offsetof(ff_dx_analytic_order, _reserved) == 172, "AnalyticOrder._reserved");
+
+/* dxfeed OptionSale (OptionSale) */
+typedef struct ff_dx_option_sale {
+    uint16_t rtype;
+    uint16_t flags;
+    uint32_t symbol_id;
+    int64_t ts_recv;
+    int64_t event_time;
+    int64_t index;
+    int64_t time;
+    double price;
+    double size;
+    double bid_price;
+    double ask_price;
+    double underlying_price;
+    double volatility;
+    double delta;
+    int32_t event_flags;
+    int32_t time_nano_part;
+    int32_t sequence;
+    uint32_t exchange_code;
+    uint32_t exchange_sale_conditions;
+    uint32_t trade_through_exempt;
+    uint32_t option_symbol;
+    uint8_t aggressor_side;
+    uint8_t spread_leg;
+    uint8_t extended_trading_hours;
+    uint8_t valid_tick;
+    uint8_t type;
+    uint8_t _reserved[7];
+} ff_dx_option_sale;
+_Static_assert(sizeof(ff_dx_option_sale) == 136, "OptionSale size");
+_Static_assert(offsetof(ff_dx_option_sale, rtype) == 0, "OptionSale.rtype");
+_Static_assert(offsetof(ff_dx_option_sale, flags) == 2, "OptionSale.flags");
+_Static_assert(offsetof(ff_dx_option_sale, symbol_id) == 4, "OptionSale.symbol_id");
+_Static_assert(offsetof(ff_dx_option_sale, ts_recv) == 8, "OptionSale.ts_recv");
+_Static_assert(offsetof(ff_dx_option_sale, event_time) == 16, "OptionSale.event_time");
+_Static_assert(offsetof(ff_dx_option_sale, index) == 24, "OptionSale.index");
+_Static_assert(offsetof(ff_dx_option_sale, time) == 32, "OptionSale.time");
+_Static_assert(offsetof(ff_dx_option_sale, price) == 40, "OptionSale.price");
+_Static_assert(offsetof(ff_dx_option_sale, size) == 48, "OptionSale.size");
+_Static_assert(offsetof(ff_dx_option_sale, bid_price) == 56, "OptionSale.bid_price");
+_Static_assert(offsetof(ff_dx_option_sale, ask_price) == 64, "OptionSale.ask_price");
+_Static_assert(offsetof(ff_dx_option_sale, underlying_price) == 72, "OptionSale.underlying_price");
+_Static_assert(offsetof(ff_dx_option_sale, volatility) == 80, "OptionSale.volatility");
+_Static_assert(offsetof(ff_dx_option_sale, delta) == 88, "OptionSale.delta");
+_Static_assert(offsetof(ff_dx_option_sale, event_flags) == 96, "OptionSale.event_flags");
+_Static_assert(offsetof(ff_dx_option_sale, time_nano_part) == 100, "OptionSale.time_nano_part");
+_Static_assert(offsetof(ff_dx_option_sale, sequence) == 104, "OptionSale.sequence");
+_Static_assert(offsetof(ff_dx_option_sale, exchange_code) == 108, "OptionSale.exchange_code");
+_Static_assert(offsetof(ff_dx_option_sale, exchange_sale_conditions) == 112, "OptionSale.exchange_sale_conditions");
+_Static_assert(offsetof(ff_dx_option_sale, trade_through_exempt) == 116, "OptionSale.trade_through_exempt");
+_Static_assert(offsetof(ff_dx_option_sale, option_symbol) == 120, "OptionSale.option_symbol");
+_Static_assert(offsetof(ff_dx_option_sale, aggressor_side) == 124, "OptionSale.aggressor_side");
+_Static_assert(offsetof(ff_dx_option_sale, spread_leg) == 125, "OptionSale.spread_leg");
+_Static_assert(offsetof(ff_dx_option_sale, extended_trading_hours) == 126, "OptionSale.extended_trading_hours");
+_Static_assert(offsetof(ff_dx_option_sale, valid_tick) == 127, "OptionSale.valid_tick");
+_Static_assert(offsetof(ff_dx_option_sale, type) == 128, "OptionSale.type");
+_Static_assert(offsetof(ff_dx_option_sale, _reserved) == 129, "OptionSale._reserved");
+
+/* dxfeed Series (Series) */
+typedef struct ff_dx_series {
+    uint16_t rtype;
+    uint16_t flags;
+    uint32_t symbol_id;
+    int64_t ts_recv;
+    int64_t event_time;
+    int64_t index;
+    int64_t time;
+    double volatility;
+    double call_volume;
+    double put_volume;
+    double put_call_ratio;
+    double forward_price;
+    double dividend;
+    double interest;
+    int32_t event_flags;
+    int32_t sequence;
+    int32_t expiration;
+    uint8_t _reserved[4];
+} ff_dx_series;
+_Static_assert(sizeof(ff_dx_series) == 112, "Series size");
+_Static_assert(offsetof(ff_dx_series, rtype) == 0, "Series.rtype");
+_Static_assert(offsetof(ff_dx_series, flags) == 2, "Series.flags");
+_Static_assert(offsetof(ff_dx_series, symbol_id) == 4, "Series.symbol_id");
+_Static_assert(offsetof(ff_dx_series, ts_recv) == 8, "Series.ts_recv");
+_Static_assert(offsetof(ff_dx_series, event_time) == 16, "Series.event_time");
+_Static_assert(offsetof(ff_dx_series, index) == 24, "Series.index");
+_Static_assert(offsetof(ff_dx_series, time) == 32, "Series.time");
+_Static_assert(offsetof(ff_dx_series, volatility) == 40, "Series.volatility");
+_Static_assert(offsetof(ff_dx_series, call_volume) == 48, "Series.call_volume");
+_Static_assert(offsetof(ff_dx_series, put_volume) == 56, "Series.put_volume");
+_Static_assert(offsetof(ff_dx_series, put_call_ratio) == 64, "Series.put_call_ratio");
+_Static_assert(offsetof(ff_dx_series, forward_price) == 72, "Series.forward_price");
+_Static_assert(offsetof(ff_dx_series, dividend) == 80, "Series.dividend");
+_Static_assert(offsetof(ff_dx_series, interest) == 88, "Series.interest");
+_Static_assert(offsetof(ff_dx_series, event_flags) == 96, "Series.event_flags");
+_Static_assert(offsetof(ff_dx_series, sequence) == 100, "Series.sequence");
+_Static_assert(offsetof(ff_dx_series, expiration) == 104, "Series.expiration");
+_Static_assert(offsetof(ff_dx_series, _reserved) == 108, "Series._reserved");
+
+/* dxfeed DomSnapshot (DomSnapshot) */
+typedef struct ff_dx_dom_snapshot {
+    uint16_t rtype;
+    uint16_t flags;
+    uint32_t symbol_id;
+    int64_t ts_recv;
+    int64_t time;
+    double bids[100][2];
+    double asks[100][2];
+    uint16_t bids_n;
+    uint16_t bids_dropped;
+    uint16_t asks_n;
+    uint16_t asks_dropped;
+    uint8_t bids_alt[100];
+    uint8_t asks_alt[100];
+} ff_dx_dom_snapshot;
+_Static_assert(sizeof(ff_dx_dom_snapshot) == 3432, "DomSnapshot size");
+_Static_assert(offsetof(ff_dx_dom_snapshot, rtype) == 0, "DomSnapshot.rtype");
+_Static_assert(offsetof(ff_dx_dom_snapshot, flags) == 2, "DomSnapshot.flags");
+_Static_assert(offsetof(ff_dx_dom_snapshot, symbol_id) == 4, "DomSnapshot.symbol_id");
+_Static_assert(offsetof(ff_dx_dom_snapshot, ts_recv) == 8, "DomSnapshot.ts_recv");
+_Static_assert(offsetof(ff_dx_dom_snapshot, time) == 16, "DomSnapshot.time");
+_Static_assert(offsetof(ff_dx_dom_snapshot, bids) == 24, "DomSnapshot.bids");
+_Static_assert(offsetof(ff_dx_dom_snapshot, asks) == 1624, "DomSnapshot.asks");
+_Static_assert(offsetof(ff_dx_dom_snapshot, bids_n) == 3224, "DomSnapshot.bids_n");
+_Static_assert(offsetof(ff_dx_dom_snapshot, bids_dropped) == 3226, "DomSnapshot.bids_dropped");
+_Static_assert(offsetof(ff_dx_dom_snapshot, asks_n) == 3228, "DomSnapshot.asks_n");
+_Static_assert(offsetof(ff_dx_dom_snapshot, asks_dropped) == 3230, "DomSnapshot.asks_dropped");
+_Static_assert(offsetof(ff_dx_dom_snapshot, bids_alt) == 3232, "DomSnapshot.bids_alt");
+_Static_assert(offsetof(ff_dx_dom_snapshot, asks_alt) == 3332, "DomSnapshot.asks_alt");
 
 /* polygon EquityTrade (T) */
 typedef struct ff_pg_equity_trade {
@@ -1099,6 +1422,155 @@ static const ff_member_desc FF_LAYOUT_TABLE[] = {
     {"Underlying", "event_flags", (uint32_t)offsetof(ff_dx_underlying, event_flags), (uint32_t)sizeof(((ff_dx_underlying *)0)->event_flags)},
     {"Underlying", "sequence", (uint32_t)offsetof(ff_dx_underlying, sequence), (uint32_t)sizeof(((ff_dx_underlying *)0)->sequence)},
     {"Underlying", "<size>", 0, (uint32_t)sizeof(ff_dx_underlying)},
+    {"Order", "rtype", (uint32_t)offsetof(ff_dx_order, rtype), (uint32_t)sizeof(((ff_dx_order *)0)->rtype)},
+    {"Order", "flags", (uint32_t)offsetof(ff_dx_order, flags), (uint32_t)sizeof(((ff_dx_order *)0)->flags)},
+    {"Order", "symbol_id", (uint32_t)offsetof(ff_dx_order, symbol_id), (uint32_t)sizeof(((ff_dx_order *)0)->symbol_id)},
+    {"Order", "ts_recv", (uint32_t)offsetof(ff_dx_order, ts_recv), (uint32_t)sizeof(((ff_dx_order *)0)->ts_recv)},
+    {"Order", "event_time", (uint32_t)offsetof(ff_dx_order, event_time), (uint32_t)sizeof(((ff_dx_order *)0)->event_time)},
+    {"Order", "index", (uint32_t)offsetof(ff_dx_order, index), (uint32_t)sizeof(((ff_dx_order *)0)->index)},
+    {"Order", "time", (uint32_t)offsetof(ff_dx_order, time), (uint32_t)sizeof(((ff_dx_order *)0)->time)},
+    {"Order", "action_time", (uint32_t)offsetof(ff_dx_order, action_time), (uint32_t)sizeof(((ff_dx_order *)0)->action_time)},
+    {"Order", "order_id", (uint32_t)offsetof(ff_dx_order, order_id), (uint32_t)sizeof(((ff_dx_order *)0)->order_id)},
+    {"Order", "aux_order_id", (uint32_t)offsetof(ff_dx_order, aux_order_id), (uint32_t)sizeof(((ff_dx_order *)0)->aux_order_id)},
+    {"Order", "price", (uint32_t)offsetof(ff_dx_order, price), (uint32_t)sizeof(((ff_dx_order *)0)->price)},
+    {"Order", "size", (uint32_t)offsetof(ff_dx_order, size), (uint32_t)sizeof(((ff_dx_order *)0)->size)},
+    {"Order", "executed_size", (uint32_t)offsetof(ff_dx_order, executed_size), (uint32_t)sizeof(((ff_dx_order *)0)->executed_size)},
+    {"Order", "count", (uint32_t)offsetof(ff_dx_order, count), (uint32_t)sizeof(((ff_dx_order *)0)->count)},
+    {"Order", "trade_id", (uint32_t)offsetof(ff_dx_order, trade_id), (uint32_t)sizeof(((ff_dx_order *)0)->trade_id)},
+    {"Order", "trade_price", (uint32_t)offsetof(ff_dx_order, trade_price), (uint32_t)sizeof(((ff_dx_order *)0)->trade_price)},
+    {"Order", "trade_size", (uint32_t)offsetof(ff_dx_order, trade_size), (uint32_t)sizeof(((ff_dx_order *)0)->trade_size)},
+    {"Order", "event_flags", (uint32_t)offsetof(ff_dx_order, event_flags), (uint32_t)sizeof(((ff_dx_order *)0)->event_flags)},
+    {"Order", "time_nano_part", (uint32_t)offsetof(ff_dx_order, time_nano_part), (uint32_t)sizeof(((ff_dx_order *)0)->time_nano_part)},
+    {"Order", "sequence", (uint32_t)offsetof(ff_dx_order, sequence), (uint32_t)sizeof(((ff_dx_order *)0)->sequence)},
+    {"Order", "source", (uint32_t)offsetof(ff_dx_order, source), (uint32_t)sizeof(((ff_dx_order *)0)->source)},
+    {"Order", "exchange_code", (uint32_t)offsetof(ff_dx_order, exchange_code), (uint32_t)sizeof(((ff_dx_order *)0)->exchange_code)},
+    {"Order", "market_maker", (uint32_t)offsetof(ff_dx_order, market_maker), (uint32_t)sizeof(((ff_dx_order *)0)->market_maker)},
+    {"Order", "action", (uint32_t)offsetof(ff_dx_order, action), (uint32_t)sizeof(((ff_dx_order *)0)->action)},
+    {"Order", "order_side", (uint32_t)offsetof(ff_dx_order, order_side), (uint32_t)sizeof(((ff_dx_order *)0)->order_side)},
+    {"Order", "scope", (uint32_t)offsetof(ff_dx_order, scope), (uint32_t)sizeof(((ff_dx_order *)0)->scope)},
+    {"Order", "_reserved", (uint32_t)offsetof(ff_dx_order, _reserved), (uint32_t)sizeof(((ff_dx_order *)0)->_reserved)},
+    {"Order", "<size>", 0, (uint32_t)sizeof(ff_dx_order)},
+    {"SpreadOrder", "rtype", (uint32_t)offsetof(ff_dx_spread_order, rtype), (uint32_t)sizeof(((ff_dx_spread_order *)0)->rtype)},
+    {"SpreadOrder", "flags", (uint32_t)offsetof(ff_dx_spread_order, flags), (uint32_t)sizeof(((ff_dx_spread_order *)0)->flags)},
+    {"SpreadOrder", "symbol_id", (uint32_t)offsetof(ff_dx_spread_order, symbol_id), (uint32_t)sizeof(((ff_dx_spread_order *)0)->symbol_id)},
+    {"SpreadOrder", "ts_recv", (uint32_t)offsetof(ff_dx_spread_order, ts_recv), (uint32_t)sizeof(((ff_dx_spread_order *)0)->ts_recv)},
+    {"SpreadOrder", "event_time", (uint32_t)offsetof(ff_dx_spread_order, event_time), (uint32_t)sizeof(((ff_dx_spread_order *)0)->event_time)},
+    {"SpreadOrder", "index", (uint32_t)offsetof(ff_dx_spread_order, index), (uint32_t)sizeof(((ff_dx_spread_order *)0)->index)},
+    {"SpreadOrder", "time", (uint32_t)offsetof(ff_dx_spread_order, time), (uint32_t)sizeof(((ff_dx_spread_order *)0)->time)},
+    {"SpreadOrder", "action_time", (uint32_t)offsetof(ff_dx_spread_order, action_time), (uint32_t)sizeof(((ff_dx_spread_order *)0)->action_time)},
+    {"SpreadOrder", "order_id", (uint32_t)offsetof(ff_dx_spread_order, order_id), (uint32_t)sizeof(((ff_dx_spread_order *)0)->order_id)},
+    {"SpreadOrder", "aux_order_id", (uint32_t)offsetof(ff_dx_spread_order, aux_order_id), (uint32_t)sizeof(((ff_dx_spread_order *)0)->aux_order_id)},
+    {"SpreadOrder", "price", (uint32_t)offsetof(ff_dx_spread_order, price), (uint32_t)sizeof(((ff_dx_spread_order *)0)->price)},
+    {"SpreadOrder", "size", (uint32_t)offsetof(ff_dx_spread_order, size), (uint32_t)sizeof(((ff_dx_spread_order *)0)->size)},
+    {"SpreadOrder", "executed_size", (uint32_t)offsetof(ff_dx_spread_order, executed_size), (uint32_t)sizeof(((ff_dx_spread_order *)0)->executed_size)},
+    {"SpreadOrder", "count", (uint32_t)offsetof(ff_dx_spread_order, count), (uint32_t)sizeof(((ff_dx_spread_order *)0)->count)},
+    {"SpreadOrder", "trade_id", (uint32_t)offsetof(ff_dx_spread_order, trade_id), (uint32_t)sizeof(((ff_dx_spread_order *)0)->trade_id)},
+    {"SpreadOrder", "trade_price", (uint32_t)offsetof(ff_dx_spread_order, trade_price), (uint32_t)sizeof(((ff_dx_spread_order *)0)->trade_price)},
+    {"SpreadOrder", "trade_size", (uint32_t)offsetof(ff_dx_spread_order, trade_size), (uint32_t)sizeof(((ff_dx_spread_order *)0)->trade_size)},
+    {"SpreadOrder", "event_flags", (uint32_t)offsetof(ff_dx_spread_order, event_flags), (uint32_t)sizeof(((ff_dx_spread_order *)0)->event_flags)},
+    {"SpreadOrder", "time_nano_part", (uint32_t)offsetof(ff_dx_spread_order, time_nano_part), (uint32_t)sizeof(((ff_dx_spread_order *)0)->time_nano_part)},
+    {"SpreadOrder", "sequence", (uint32_t)offsetof(ff_dx_spread_order, sequence), (uint32_t)sizeof(((ff_dx_spread_order *)0)->sequence)},
+    {"SpreadOrder", "source", (uint32_t)offsetof(ff_dx_spread_order, source), (uint32_t)sizeof(((ff_dx_spread_order *)0)->source)},
+    {"SpreadOrder", "exchange_code", (uint32_t)offsetof(ff_dx_spread_order, exchange_code), (uint32_t)sizeof(((ff_dx_spread_order *)0)->exchange_code)},
+    {"SpreadOrder", "spread_symbol", (uint32_t)offsetof(ff_dx_spread_order, spread_symbol), (uint32_t)sizeof(((ff_dx_spread_order *)0)->spread_symbol)},
+    {"SpreadOrder", "action", (uint32_t)offsetof(ff_dx_spread_order, action), (uint32_t)sizeof(((ff_dx_spread_order *)0)->action)},
+    {"SpreadOrder", "order_side", (uint32_t)offsetof(ff_dx_spread_order, order_side), (uint32_t)sizeof(((ff_dx_spread_order *)0)->order_side)},
+    {"SpreadOrder", "scope", (uint32_t)offsetof(ff_dx_spread_order, scope), (uint32_t)sizeof(((ff_dx_spread_order *)0)->scope)},
+    {"SpreadOrder", "_reserved", (uint32_t)offsetof(ff_dx_spread_order, _reserved), (uint32_t)sizeof(((ff_dx_spread_order *)0)->_reserved)},
+    {"SpreadOrder", "<size>", 0, (uint32_t)sizeof(ff_dx_spread_order)},
+    {"AnalyticOrder", "rtype", (uint32_t)offsetof(ff_dx_analytic_order, rtype), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->rtype)},
+    {"AnalyticOrder", "flags", (uint32_t)offsetof(ff_dx_analytic_order, flags), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->flags)},
+    {"AnalyticOrder", "symbol_id", (uint32_t)offsetof(ff_dx_analytic_order, symbol_id), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->symbol_id)},
+    {"AnalyticOrder", "ts_recv", (uint32_t)offsetof(ff_dx_analytic_order, ts_recv), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->ts_recv)},
+    {"AnalyticOrder", "event_time", (uint32_t)offsetof(ff_dx_analytic_order, event_time), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->event_time)},
+    {"AnalyticOrder", "index", (uint32_t)offsetof(ff_dx_analytic_order, index), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->index)},
+    {"AnalyticOrder", "time", (uint32_t)offsetof(ff_dx_analytic_order, time), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->time)},
+    {"AnalyticOrder", "action_time", (uint32_t)offsetof(ff_dx_analytic_order, action_time), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->action_time)},
+    {"AnalyticOrder", "order_id", (uint32_t)offsetof(ff_dx_analytic_order, order_id), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->order_id)},
+    {"AnalyticOrder", "aux_order_id", (uint32_t)offsetof(ff_dx_analytic_order, aux_order_id), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->aux_order_id)},
+    {"AnalyticOrder", "price", (uint32_t)offsetof(ff_dx_analytic_order, price), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->price)},
+    {"AnalyticOrder", "size", (uint32_t)offsetof(ff_dx_analytic_order, size), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->size)},
+    {"AnalyticOrder", "executed_size", (uint32_t)offsetof(ff_dx_analytic_order, executed_size), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->executed_size)},
+    {"AnalyticOrder", "count", (uint32_t)offsetof(ff_dx_analytic_order, count), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->count)},
+    {"AnalyticOrder", "trade_id", (uint32_t)offsetof(ff_dx_analytic_order, trade_id), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->trade_id)},
+    {"AnalyticOrder", "trade_price", (uint32_t)offsetof(ff_dx_analytic_order, trade_price), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->trade_price)},
+    {"AnalyticOrder", "trade_size", (uint32_t)offsetof(ff_dx_analytic_order, trade_size), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->trade_size)},
+    {"AnalyticOrder", "iceberg_peak_size", (uint32_t)offsetof(ff_dx_analytic_order, iceberg_peak_size), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->iceberg_peak_size)},
+    {"AnalyticOrder", "iceberg_hidden_size", (uint32_t)offsetof(ff_dx_analytic_order, iceberg_hidden_size), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->iceberg_hidden_size)},
+    {"AnalyticOrder", "iceberg_executed_size", (uint32_t)offsetof(ff_dx_analytic_order, iceberg_executed_size), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->iceberg_executed_size)},
+    {"AnalyticOrder", "event_flags", (uint32_t)offsetof(ff_dx_analytic_order, event_flags), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->event_flags)},
+    {"AnalyticOrder", "time_nano_part", (uint32_t)offsetof(ff_dx_analytic_order, time_nano_part), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->time_nano_part)},
+    {"AnalyticOrder", "sequence", (uint32_t)offsetof(ff_dx_analytic_order, sequence), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->sequence)},
+    {"AnalyticOrder", "source", (uint32_t)offsetof(ff_dx_analytic_order, source), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->source)},
+    {"AnalyticOrder", "exchange_code", (uint32_t)offsetof(ff_dx_analytic_order, exchange_code), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->exchange_code)},
+    {"AnalyticOrder", "market_maker", (uint32_t)offsetof(ff_dx_analytic_order, market_maker), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->market_maker)},
+    {"AnalyticOrder", "action", (uint32_t)offsetof(ff_dx_analytic_order, action), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->action)},
+    {"AnalyticOrder", "order_side", (uint32_t)offsetof(ff_dx_analytic_order, order_side), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->order_side)},
+    {"AnalyticOrder", "scope", (uint32_t)offsetof(ff_dx_analytic_order, scope), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->scope)},
+    {"AnalyticOrder", "iceberg_type", (uint32_t)offsetof(ff_dx_analytic_order, iceberg_type), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->iceberg_type)},
+    {"AnalyticOrder", "_reserved", (uint32_t)offsetof(ff_dx_analytic_order, _reserved), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->_reserved)},
+    {"AnalyticOrder", "<size>", 0, (uint32_t)sizeof(ff_dx_analytic_order)},
+    {"OptionSale", "rtype", (uint32_t)offsetof(ff_dx_option_sale, rtype), (uint32_t)sizeof(((ff_dx_option_sale *)0)->rtype)},
+    {"OptionSale", "flags", (uint32_t)offsetof(ff_dx_option_sale, flags), (uint32_t)sizeof(((ff_dx_option_sale *)0)->flags)},
+    {"OptionSale", "symbol_id", (uint32_t)offsetof(ff_dx_option_sale, symbol_id), (uint32_t)sizeof(((ff_dx_option_sale *)0)->symbol_id)},
+    {"OptionSale", "ts_recv", (uint32_t)offsetof(ff_dx_option_sale, ts_recv), (uint32_t)sizeof(((ff_dx_option_sale *)0)->ts_recv)},
+    {"OptionSale", "event_time", (uint32_t)offsetof(ff_dx_option_sale, event_time), (uint32_t)sizeof(((ff_dx_option_sale *)0)->event_time)},
+    {"OptionSale", "index", (uint32_t)offsetof(ff_dx_option_sale, index), (uint32_t)sizeof(((ff_dx_option_sale *)0)->index)},
+    {"OptionSale", "time", (uint32_t)offsetof(ff_dx_option_sale, time), (uint32_t)sizeof(((ff_dx_option_sale *)0)->time)},
+    {"OptionSale", "price", (uint32_t)offsetof(ff_dx_option_sale, price), (uint32_t)sizeof(((ff_dx_option_sale *)0)->price)},
+    {"OptionSale", "size", (uint32_t)offsetof(ff_dx_option_sale, size), (uint32_t)sizeof(((ff_dx_option_sale *)0)->size)},
+    {"OptionSale", "bid_price", (uint32_t)offsetof(ff_dx_option_sale, bid_price), (uint32_t)sizeof(((ff_dx_option_sale *)0)->bid_price)},
+    {"OptionSale", "ask_price", (uint32_t)offsetof(ff_dx_option_sale, ask_price), (uint32_t)sizeof(((ff_dx_option_sale *)0)->ask_price)},
+    {"OptionSale", "underlying_price", (uint32_t)offsetof(ff_dx_option_sale, underlying_price), (uint32_t)sizeof(((ff_dx_option_sale *)0)->underlying_price)},
+    {"OptionSale", "volatility", (uint32_t)offsetof(ff_dx_option_sale, volatility), (uint32_t)sizeof(((ff_dx_option_sale *)0)->volatility)},
+    {"OptionSale", "delta", (uint32_t)offsetof(ff_dx_option_sale, delta), (uint32_t)sizeof(((ff_dx_option_sale *)0)->delta)},
+    {"OptionSale", "event_flags", (uint32_t)offsetof(ff_dx_option_sale, event_flags), (uint32_t)sizeof(((ff_dx_option_sale *)0)->event_flags)},
+    {"OptionSale", "time_nano_part", (uint32_t)offsetof(ff_dx_option_sale, time_nano_part), (uint32_t)sizeof(((ff_dx_option_sale *)0)->time_nano_part)},
+    {"OptionSale", "sequence", (uint32_t)offsetof(ff_dx_option_sale, sequence), (uint32_t)sizeof(((ff_dx_option_sale *)0)->sequence)},
+    {"OptionSale", "exchange_code", (uint32_t)offsetof(ff_dx_option_sale, exchange_code), (uint32_t)sizeof(((ff_dx_option_sale *)0)->exchange_code)},
+    {"OptionSale", "exchange_sale_conditions", (uint32_t)offsetof(ff_dx_option_sale, exchange_sale_conditions), (uint32_t)sizeof(((ff_dx_option_sale *)0)->exchange_sale_conditions)},
+    {"OptionSale", "trade_through_exempt", (uint32_t)offsetof(ff_dx_option_sale, trade_through_exempt), (uint32_t)sizeof(((ff_dx_option_sale *)0)->trade_through_exempt)},
+    {"OptionSale", "option_symbol", (uint32_t)offsetof(ff_dx_option_sale, option_symbol), (uint32_t)sizeof(((ff_dx_option_sale *)0)->option_symbol)},
+    {"OptionSale", "aggressor_side", (uint32_t)offsetof(ff_dx_option_sale, aggressor_side), (uint32_t)sizeof(((ff_dx_option_sale *)0)->aggressor_side)},
+    {"OptionSale", "spread_leg", (uint32_t)offsetof(ff_dx_option_sale, spread_leg), (uint32_t)sizeof(((ff_dx_option_sale *)0)->spread_leg)},
+    {"OptionSale", "extended_trading_hours", (uint32_t)offsetof(ff_dx_option_sale, extended_trading_hours), (uint32_t)sizeof(((ff_dx_option_sale *)0)->extended_trading_hours)},
+    {"OptionSale", "valid_tick", (uint32_t)offsetof(ff_dx_option_sale, valid_tick), (uint32_t)sizeof(((ff_dx_option_sale *)0)->valid_tick)},
+    {"OptionSale", "type", (uint32_t)offsetof(ff_dx_option_sale, type), (uint32_t)sizeof(((ff_dx_option_sale *)0)->type)},
+    {"OptionSale", "_reserved", (uint32_t)offsetof(ff_dx_option_sale, _reserved), (uint32_t)sizeof(((ff_dx_option_sale *)0)->_reserved)},
+    {"OptionSale", "<size>", 0, (uint32_t)sizeof(ff_dx_option_sale)},
+    {"Series", "rtype", (uint32_t)offsetof(ff_dx_series, rtype), (uint32_t)sizeof(((ff_dx_series *)0)->rtype)},
+    {"Series", "flags", (uint32_t)offsetof(ff_dx_series, flags), (uint32_t)sizeof(((ff_dx_series *)0)->flags)},
+    {"Series", "symbol_id", (uint32_t)offsetof(ff_dx_series, symbol_id), (uint32_t)sizeof(((ff_dx_series *)0)->symbol_id)},
+    {"Series", "ts_recv", (uint32_t)offsetof(ff_dx_series, ts_recv), (uint32_t)sizeof(((ff_dx_series *)0)->ts_recv)},
+    {"Series", "event_time", (uint32_t)offsetof(ff_dx_series, event_time), (uint32_t)sizeof(((ff_dx_series *)0)->event_time)},
+    {"Series", "index", (uint32_t)offsetof(ff_dx_series, index), (uint32_t)sizeof(((ff_dx_series *)0)->index)},
+    {"Series", "time", (uint32_t)offsetof(ff_dx_series, time), (uint32_t)sizeof(((ff_dx_series *)0)->time)},
+    {"Series", "volatility", (uint32_t)offsetof(ff_dx_series, volatility), (uint32_t)sizeof(((ff_dx_series *)0)->volatility)},
+    {"Series", "call_volume", (uint32_t)offsetof(ff_dx_series, call_volume), (uint32_t)sizeof(((ff_dx_series *)0)->call_volume)},
+    {"Series", "put_volume", (uint32_t)offsetof(ff_dx_series, put_volume), (uint32_t)sizeof(((ff_dx_series *)0)->put_volume)},
+    {"Series", "put_call_ratio", (uint32_t)offsetof(ff_dx_series, put_call_ratio), (uint32_t)sizeof(((ff_dx_series *)0)->put_call_ratio)},
+    {"Series", "forward_price", (uint32_t)offsetof(ff_dx_series, forward_price), (uint32_t)sizeof(((ff_dx_series *)0)->forward_price)},
+    {"Series", "dividend", (uint32_t)offsetof(ff_dx_series, dividend), (uint32_t)sizeof(((ff_dx_series *)0)->dividend)},
+    {"Series", "interest", (uint32_t)offsetof(ff_dx_series, interest), (uint32_t)sizeof(((ff_dx_series *)0)->interest)},
+    {"Series", "event_flags", (uint32_t)offsetof(ff_dx_series, event_flags), (uint32_t)sizeof(((ff_dx_series *)0)->event_flags)},
+    {"Series", "sequence", (uint32_t)offsetof(ff_dx_series, sequence), (uint32_t)sizeof(((ff_dx_series *)0)->sequence)},
+    {"Series", "expiration", (uint32_t)offsetof(ff_dx_series, expiration), (uint32_t)sizeof(((ff_dx_series *)0)->expiration)},
+    {"Series", "_reserved", (uint32_t)offsetof(ff_dx_series, _reserved), (uint32_t)sizeof(((ff_dx_series *)0)->_reserved)},
+    {"Series", "<size>", 0, (uint32_t)sizeof(ff_dx_series)},
+    {"DomSnapshot", "rtype", (uint32_t)offsetof(ff_dx_dom_snapshot, rtype), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->rtype)},
+    {"DomSnapshot", "flags", (uint32_t)offsetof(ff_dx_dom_snapshot, flags), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->flags)},
+    {"DomSnapshot", "symbol_id", (uint32_t)offsetof(ff_dx_dom_snapshot, symbol_id), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->symbol_id)},
+    {"DomSnapshot", "ts_recv", (uint32_t)offsetof(ff_dx_dom_snapshot, ts_recv), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->ts_recv)},
+    {"DomSnapshot", "time", (uint32_t)offsetof(ff_dx_dom_snapshot, time), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->time)},
+    {"DomSnapshot", "bids", (uint32_t)offsetof(ff_dx_dom_snapshot, bids), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->bids)},
+    {"DomSnapshot", "asks", (uint32_t)offsetof(ff_dx_dom_snapshot, asks), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->asks)},
+    {"DomSnapshot", "bids_n", (uint32_t)offsetof(ff_dx_dom_snapshot, bids_n), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->bids_n)},
+    {"DomSnapshot", "bids_dropped", (uint32_t)offsetof(ff_dx_dom_snapshot, bids_dropped), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->bids_dropped)},
+    {"DomSnapshot", "asks_n", (uint32_t)offsetof(ff_dx_dom_snapshot, asks_n), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->asks_n)},
+    {"DomSnapshot", "asks_dropped", (uint32_t)offsetof(ff_dx_dom_snapshot, asks_dropped), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->asks_dropped)},
+    {"DomSnapshot", "bids_alt", (uint32_t)offsetof(ff_dx_dom_snapshot, bids_alt), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->bids_alt)},
+    {"DomSnapshot", "asks_alt", (uint32_t)offsetof(ff_dx_dom_snapshot, asks_alt), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->asks_alt)},
+    {"DomSnapshot", "<size>", 0, (uint32_t)sizeof(ff_dx_dom_snapshot)},
     {"EquityTrade", "rtype", (uint32_t)offsetof(ff_pg_equity_trade, rtype), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->rtype)},
     {"EquityTrade", "flags", (uint32_t)offsetof(ff_pg_equity_trade, flags), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->flags)},
     {"EquityTrade", "symbol_id", (uint32_t)offsetof(ff_pg_equity_trade, symbol_id), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->symbol_id)},
