@@ -40,8 +40,9 @@ def same(a, b) -> bool:
 
 
 def known(obj: dict) -> dict:
+    """What to_dict() gives: the known keys (layout order), then the others in wire order."""
     keys = KNOWN_KEYS[obj["ev"]]
-    return {k: v for k, v in obj.items() if k in keys}
+    return {**{k: v for k, v in obj.items() if k in keys}, **{k: v for k, v in obj.items() if k not in keys}}
 
 
 def drain_all(dec) -> dict[str, list[dict]]:
@@ -185,13 +186,13 @@ def test_condition_overflow_is_counted():
     assert t.record[f["dropped_offset"]] == 3
 
 
-def test_long_string_truncated_and_counted():
+def test_long_string_kept_whole():
     frame = orjson.dumps([{"ev": "T", "sym": "A", "i": "x" * 31 + "é" + "y"}])
     dec = fastfeed.PolygonDecoder()
     assert dec.feed(frame) == 1
     (t,) = list(dec.drain("T"))
-    assert t.id == "x" * 31  # cut at a UTF-8 boundary
-    assert dec.stats["truncated_strings"] == 1
+    assert t.id == "x" * 31 + "é" + "y"
+    assert dec.stats["spilled_strings"] == 1 and "truncated_strings" not in dec.stats
 
 
 def test_escaped_strings_and_keys():

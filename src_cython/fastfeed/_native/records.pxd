@@ -247,6 +247,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         int64_t exchange
         int64_t tape
         double price
@@ -255,6 +256,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t sequence_number
         int64_t trf_id
         int64_t trf_timestamp
+        int64_t participant_timestamp
         int32_t conditions[8]
         char id[32]
         char fractional_shares[32]
@@ -269,6 +271,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         int64_t bid_exchange_id
         double bid_price
         double bid_size
@@ -281,6 +284,9 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t tape
         int64_t trf_id
         int64_t trf_timestamp
+        int64_t participant_timestamp
+        int64_t bid_timestamp
+        int64_t ask_timestamp
         int32_t indicators[8]
         uint8_t indicators_n
         uint8_t indicators_dropped
@@ -293,6 +299,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double volume
         double accumulated_volume
         double official_open_price
@@ -305,6 +312,7 @@ cdef extern from "fastfeed/records.h" nogil:
         double average_size
         int64_t start_timestamp
         int64_t end_timestamp
+        int64_t transactions
         uint8_t otc
         char fractional_volume[32]
         char fractional_accumulated_volume[32]
@@ -317,6 +325,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double high_price
         double low_price
         int64_t tape
@@ -334,6 +343,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         int64_t timestamp
         int64_t auction_time
         int64_t symbol_sequence
@@ -350,6 +360,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         int64_t exchange_id
         double ask_price
         double bid_price
@@ -362,6 +373,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double open
         double close
         double high
@@ -379,6 +391,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double price
         int64_t timestamp
         double size
@@ -397,6 +410,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double bid_price
         double bid_size
         double ask_price
@@ -412,6 +426,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double bid_prices[100][2]
         double ask_prices[100][2]
         int64_t timestamp
@@ -431,6 +446,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double value
         int64_t timestamp
 
@@ -441,6 +457,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double fmv
         int64_t timestamp
 
@@ -451,6 +468,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double value
         int64_t timestamp
 
