@@ -47,11 +47,13 @@ def value_strategy(kind: str):
         if alt == "int":
             s = st.one_of(s, st.integers(-(10**15), 10**15), st.integers(-(2**63), 2**64 - 1))
         return s
-    if base.startswith("i32arr:"):
-        return st.lists(st.integers(-(2**31), 2**31 - 1), max_size=int(base[7:]))
+    if base.startswith("i32arr:"):   # beyond the inline capacity too (kept whole in the spill)
+        return st.lists(st.integers(-(2**31), 2**31 - 1), max_size=int(base[7:]) + 4)
     if base.startswith("levels:"):
         num = st.one_of(FLOATS, EXACT_INT)
-        return st.lists(st.lists(num, min_size=2, max_size=2), max_size=6)
+        level = st.lists(num, min_size=2, max_size=2)
+        return st.one_of(st.lists(level, max_size=6),
+                         st.lists(level, min_size=int(base[7:]) - 2, max_size=int(base[7:]) + 3))
     raise AssertionError(kind)
 
 

@@ -16,5 +16,7 @@ cdef _Event make_event(type cls, const char *rec, Py_ssize_t size, SymbolTable s
 
 # A spilled string slot's text (the slot at `slot` holds offset and length in the record's range).
 cdef str spill_text(const char *rec, const char *slot, bytes spill, uint32_t base)
+# A list longer than its inline slot (field `bit`), read whole from the spill (json.loads).
+cdef object spill_list(const char *rec, int bit, bytes spill, uint32_t base)
 # The keys without a slot of a record, as a dict in wire order (None when there are none).
 cdef object spill_extras(const char *rec, bytes spill, uint32_t base)

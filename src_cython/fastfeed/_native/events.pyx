@@ -68,6 +68,7 @@ cdef inline bint _bit(const char *p, Py_ssize_t off, int bit) noexcept:
 # --- spill (fastfeed/spill.h): values kept beside the record ------------------------------------
 
 DEF SPILL_KEY = 2
+DEF SPILL_RAW = 3
 DEF SPILL_HDR = 5
 
 
@@ -85,6 +86,20 @@ cdef str spill_text(const char *rec, const char *slot, bytes spill, uint32_t bas
     cdef uint32_t n = (<const uint32_t *>slot)[1]
     cdef Py_ssize_t i = _spill_index(rec, off, n, spill, base)
     return PyBytes_AS_STRING(spill)[i:i + n].decode("utf-8", "surrogatepass")
+
+
+cdef object spill_list(const char *rec, int bit, bytes spill, uint32_t base):
+    cdef uint64_t ref = (<const uint64_t *>(rec + 32))[0]
+    cdef uint32_t total = <uint32_t>(ref >> 32)
+    cdef uint32_t k = 0, n
+    cdef Py_ssize_t i = _spill_index(rec, 0, total, spill, base)
+    cdef const char *b = PyBytes_AS_STRING(spill) + i
+    while k + SPILL_HDR <= total:
+        memcpy(&n, b + k + 1, 4)
+        if <uint8_t>b[k] == SPILL_RAW and n >= 1 and <uint8_t>b[k + SPILL_HDR] == bit:
+            return json.loads(b[k + SPILL_HDR + 1:k + SPILL_HDR + n])
+        k += SPILL_HDR + n
+    raise RuntimeError("spilled list not found in the record's spill range")
 
 
 cdef object spill_extras(const char *rec, bytes spill, uint32_t base):
@@ -241,6 +256,9 @@ cdef class Field:
             if self.alt(p):
                 return int(s)
             return s
+        elif (self.kind == K_I32ARR or self.kind == K_LEVELS) and self.bit >= 0 and \
+                _bit(p, 24, 32 + self.bit):
+            return spill_list(p, self.bit, ev._spill, ev._spill_base)
         elif self.kind == K_I32ARR:
             cnt = (<const uint8_t *>(p + self.n_off))[0]
             return [(<const int32_t *>(p + self.off))[k] for k in range(min(cnt, self.n))]
@@ -308,7 +326,7 @@ cdef class Field:
             for k in range(min(cnt, self.n)):
                 (<int32_t *>(p + self.off))[k] = value[k]
             (<uint8_t *>(p + self.n_off))[0] = min(cnt, self.n)
-            (<uint8_t *>(p + self.drop_off))[0] = max(0, cnt - self.n)
+            (<uint8_t *>(p + self.drop_off))[0] = min(255, max(0, cnt - self.n))
         elif self.kind == K_LEVELS:
             cnt = len(value)
             for k in range(min(cnt, self.n)):
@@ -317,9 +335,17 @@ cdef class Field:
                 (<double *>(p + self.off))[2 * k + 1] = size
                 (<uint8_t *>(p + self.alt_off))[k] = (1 if isinstance(price, int) else 0) | (2 if isinstance(size, int) else 0)
             (<uint16_t *>(p + self.n_off))[0] = min(cnt, self.n)
-            (<uint16_t *>(p + self.drop_off))[0] = max(0, cnt - self.n)
+            (<uint16_t *>(p + self.drop_off))[0] = min(65535, max(0, cnt - self.n))
         elif self.kind == K_TSRECV:
             (<int64_t *>(p + 8))[0] = int(value)
+        if ((self.kind == K_I32ARR or self.kind == K_LEVELS) and len(value) > self.n and
+                spill is not None and self.bit >= 0):
+            # the whole list, beside the record (spill.h FF_SPILL_RAW)
+            b = json.dumps([list(x) for x in value] if self.kind == K_LEVELS else list(value),
+                           separators=(",", ":")).encode()
+            spill += bytes((SPILL_RAW,)) + (len(b) + 1).to_bytes(4, "little") + bytes((self.bit,))
+            spill += b
+            (<uint64_t *>(p + 24))[0] |= (<uint64_t>1) << (32 + self.bit)
         return 0
 
     def __repr__(self):

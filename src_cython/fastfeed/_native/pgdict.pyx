@@ -32,7 +32,7 @@ cdef extern from "Python.h":
     object _PyDict_NewPresized(Py_ssize_t minused)
     object PyLong_FromDouble(double v)
 
-from fastfeed._native.events cimport make_event, spill_extras, spill_text
+from fastfeed._native.events cimport make_event, spill_extras, spill_list, spill_text
 from fastfeed._native.ring cimport EventBatch
 from fastfeed._native.symbols cimport SymbolTable
 
@@ -217,6 +217,8 @@ cdef dict _build(Plan plan, const char *p, SymbolTable symtab, bytes spill, uint
                 v = PyUnicode_DecodeUTF8(p + s.off, cnt, "replace")
             if s.kind == K_FIXSTRINT and s.bit >= 0 and (alt >> s.bit) & 1:
                 v = int(v)
+        elif (s.kind == K_I32ARR or s.kind == K_LEVELS) and (alt >> (32 + s.bit)) & 1:
+            v = spill_list(p, s.bit, spill, base)
         elif s.kind == K_I32ARR:
             cnt = (<const uint8_t *>(p + s.n_off))[0]
             if cnt > s.n:

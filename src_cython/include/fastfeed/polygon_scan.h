@@ -562,7 +562,8 @@ static FF_NOINLINE void ff_pg_spill_reclaim(ff_ring *r)
 
 /* Append one piece of the event in hand to its ring's spill log; *off = the piece's data offset
  * in the event's spill range.  0, or -1 when the log cannot hold it. */
-static FF_NOINLINE int ff_pg_spill(ff_pg_dec *d, int tag, const char *s, size_t n, uint32_t *off)
+static FF_NOINLINE int ff_pg_spill(ff_pg_dec *d, int tag, int prefix, const char *s, size_t n,
+                                   uint32_t *off)
 {
     ff_spill *sp = &d->cur_ring->spill;
     int fail = 0;
@@ -572,10 +573,22 @@ static FF_NOINLINE int ff_pg_spill(ff_pg_dec *d, int tag, const char *s, size_t 
         d->sp_start = sp->head;
         d->sp_on = 1;
     }
-    pos = ff_spill_piece(sp, tag, s, n, &fail);
+    pos = ff_spill_piece(sp, tag, prefix, s, n, &fail);
     if (fail)
         return -1;
     *off = pos - d->sp_start;
+    return 0;
+}
+
+/* A list longer than its inline slot (v .. q: its raw JSON text): kept whole in the spill log
+ * (FF_SPILL_RAW, alt bit 32 + bit).  0 or a fault code. */
+static inline int ff_pg_spill_list(ff_pg_dec *d, const ff_pg_field *f, char *rec, const char *v,
+                                   const char *q)
+{
+    uint32_t off;
+    if (ff_pg_spill(d, FF_SPILL_RAW, f->bit, v, (size_t)(q - v), &off) != 0)
+        return FF_PGE_SPILL;
+    *(uint64_t *)(rec + 24) |= (uint64_t)1 << (32 + f->bit);
     return 0;
 }
 
@@ -588,7 +601,7 @@ static inline int ff_pg_fixstr_set(ff_pg_dec *d, const ff_pg_field *f, char *rec
     uint64_t sbit = (uint64_t)1 << (32 + f->bit);
     if (FF_UNLIKELY(n > f->n) || (FF_UNLIKELY(may_nul) && memchr(s, 0, n) != NULL)) {
         uint32_t ref[2];
-        if (ff_pg_spill(d, FF_SPILL_STR, s, n, &ref[0]) != 0)
+        if (ff_pg_spill(d, FF_SPILL_STR, -1, s, n, &ref[0]) != 0)
             return FF_PGE_SPILL;
         ref[1] = (uint32_t)n;
         memset(dst, 0, f->n);
@@ -837,7 +850,11 @@ static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, c
                 break;
             }
         }
+        *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << (32 + f->bit));
         if (dropped) {
+            int b2 = ff_pg_spill_list(d, f, rec, p, q);
+            if (b2)
+                *bad = b2;
             d->n_dropped_items += dropped;
             if (dropped > 255)
                 dropped = 255;
@@ -906,6 +923,12 @@ static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, c
                     continue;
                 break;
             }
+        }
+        *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << (32 + f->bit));
+        if (dropped) {
+            int b2 = ff_pg_spill_list(d, f, rec, p, q);
+            if (b2)
+                *bad = b2;
         }
         d->n_dropped_items += dropped;
         if (dropped > 65535)
@@ -1121,6 +1144,7 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
         if (FF_LIKELY(q != NULL)) {
             *(uint8_t *)(rec + f->n_off) = (uint8_t)cnt;
             *(uint8_t *)(rec + f->drop_off) = 0;
+            *alt &= ~(f->mask << 32);
             return q;
         }
     } else if ((f->kind == FF_PGK_SYMBOL || f->kind == FF_PGK_FIXSTR) && *p == '"') {
@@ -1620,6 +1644,7 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                             break;
                         *(uint8_t *)(rec + pf->n_off) = (uint8_t)cnt;
                         *(uint8_t *)(rec + pf->drop_off) = 0;
+                        altv &= ~(pf->mask << 32);
                     } else {
                         break;
                     }
@@ -1694,8 +1719,8 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                     const char *q = ff_skip_value(p, end);
                     uint32_t off;
                     d->n_unknown_keys++;
-                    if (q != NULL && ff_pg_spill(d, FF_SPILL_KEY, ks - 1, (size_t)(q - (ks - 1)),
-                                                 &off) != 0 && !bad) {
+                    if (q != NULL && ff_pg_spill(d, FF_SPILL_KEY, -1, ks - 1,
+                                                 (size_t)(q - (ks - 1)), &off) != 0 && !bad) {
                         bad = FF_PGE_SPILL;
                         bad_at = p;
                         bad_key = ks;

@@ -8,6 +8,9 @@
  *     FF_SPILL_STR   the whole text of a string field (its slot holds the piece's data offset
  *                    relative to the record's range and its length; alt bit 32 + bit is set)
  *     FF_SPILL_KEY   one member without a slot, as raw JSON text: "key":value (wire order)
+ *     FF_SPILL_RAW   [u8 field bit] + the raw JSON text of a list longer than its inline slot
+ *                    (conditions > 8 codes, books > 100 levels: the slot keeps the first ones,
+ *                    the list is read whole from here; alt bit 32 + bit is set)
  *
  * Positions are byte counters modulo 2^32 (the log holds at most 2^30 bytes).  The log keeps the
  * spill of every record still held by its ring (a FIFO of (seq, position, length, symbol) per
@@ -26,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { FF_SPILL_STR = 1, FF_SPILL_KEY = 2 };
+enum { FF_SPILL_STR = 1, FF_SPILL_KEY = 2, FF_SPILL_RAW = 3 };
 #define FF_SPILL_HDR 5u
 #define FF_SPILL_MAX_CAP (1u << 30)
 
@@ -106,18 +109,22 @@ static inline void ff_spill_write(ff_spill *sp, const void *src, uint32_t n) {
     sp->used += n;
 }
 
-/* Append one piece; returns the log position of its data, or sets *fail. */
-static inline uint32_t ff_spill_piece(ff_spill *sp, int tag, const void *s, size_t n, int *fail) {
-    uint8_t hdr[FF_SPILL_HDR];
-    uint32_t n32 = (uint32_t)n;
-    if (n > FF_SPILL_MAX_CAP || ff_spill_reserve(sp, FF_SPILL_HDR + n32) != 0) {
+/* Append one piece (data = the prefix byte when prefix >= 0, then s[0:n]); returns the log
+ * position of its data, or sets *fail. */
+static inline uint32_t ff_spill_piece(ff_spill *sp, int tag, int prefix, const void *s, size_t n,
+                                      int *fail) {
+    uint8_t hdr[FF_SPILL_HDR + 1];
+    uint32_t hn = FF_SPILL_HDR + (prefix >= 0);
+    uint32_t n32 = (uint32_t)n + (prefix >= 0);
+    if (n >= FF_SPILL_MAX_CAP || ff_spill_reserve(sp, hn + (uint32_t)n) != 0) {
         *fail = 1;
         return 0;
     }
     hdr[0] = (uint8_t)tag;
     memcpy(hdr + 1, &n32, 4);
-    ff_spill_write(sp, hdr, FF_SPILL_HDR);
-    ff_spill_write(sp, s, n32);
+    hdr[FF_SPILL_HDR] = (uint8_t)prefix;
+    ff_spill_write(sp, hdr, hn);
+    ff_spill_write(sp, s, (uint32_t)n);
     return sp->head - n32;
 }
 
