@@ -561,7 +561,7 @@ cdef class PolygonDecoder(ProtocolCore):
         if d.err == FF_PGE_SYMTAB_FULL and not self._full_logged:
             self._full_logged = True
             _log.warning("polygon: symbol table full (max_symbols=%d): events of new symbols are "
-                         "skipped (stats['symbols_refused'])", self.symbols._t.max_count)
+                         "skipped (stats['symbols_refused'])", self.symbols.max_count)
         err = (SymbolTableFull if d.err == FF_PGE_SYMTAB_FULL else ProtocolError)(
             "polygon",
             reason,
@@ -595,8 +595,6 @@ cdef class PolygonDecoder(ProtocolCore):
             spilled_strings=self._d.n_spilled_str,
             spill_bytes=self._spill_bytes(),
             dropped_items=self._d.n_dropped_items,
-            symbols=len(self.symbols),
-            max_symbols=self.symbols._t.max_count,
             symbols_refused=self._d.n_symtab_full,
         )
         return s
