@@ -9,6 +9,7 @@ import pickle
 
 import orjson
 import pytest
+from test_polygon_decode import same
 
 import fastfeed
 from fastfeed._native.pgdict import dispatch_dicts, to_dicts
@@ -178,3 +179,22 @@ def test_symbol_table_cap_is_a_counted_typed_condition(caplog):
     assert fastfeed.PolygonDecoder().stats["max_symbols"] >= 1_000_000
     with pytest.raises(ValueError):
         fastfeed.PolygonDecoder(max_symbols=0)
+
+
+def test_book_levels_fast_lane_equals_json_loads():
+    """XL2 books through the levels lane (warm key order): plain spellings, and in the same
+    books an exponent, a negative, an integer, a long fraction, white space, > 100 levels."""
+    from fastfeed.bench.payloads import polygon_frames
+
+    frames = polygon_frames("cryptol2", 4)
+    odd = (b'[{"ev":"XL2","pair":"BTC-USD","t":1,"r":2,"x":1,"b":[[1.5,2],[6.5e-05,-3.25],'
+           b'[123456789.123456,0.1234567890123]],"a":[[1,2], [3.0 ,4]]},'
+           b'{"ev":"XL2","pair":"ETH-USD","t":1,"r":2,"x":1,"b":' +
+           orjson.dumps([[100 + i / 8, 1] for i in range(104)]) + b',"a":[]}]')
+    dec = fastfeed.PolygonDecoder("crypto")
+    for frame in [*frames, odd, *frames, odd]:
+        want = json.loads(frame)
+        assert dec.feed(frame) == len(want)
+        got = [e.to_dict() for e in dec.drain("XL2")]
+        assert got == want
+        assert all(same(g, w) for g, w in zip(got, want))   # int vs float, bits, kept too

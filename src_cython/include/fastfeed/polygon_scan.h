@@ -1077,6 +1077,80 @@ static FF_ALWAYS_INLINE const char *ff_pg_i32arr_fast(const char *v, const char 
     return NULL;
 }
 
+/* One number of a book level: the fast spelling, else the general parser (an exponent, more
+ * digits, a sign) for this number alone; NULL when it is not a number a double slot holds
+ * exactly (the caller's general path reports it). */
+static FF_NOINLINE const char *ff_pg_level_num_slow(const char *v, const char *lim, double *out,
+                                                    int *isint)
+{
+    const char *q;
+    if (*v == '-' || FF_PG_DIGIT(*v)) {
+        ff_num num;
+        q = ff_pg_number_f(v, lim, &num);
+        if (q != NULL && num.kind == FF_NUM_FLOAT) {
+            *out = num.d;
+            *isint = 0;
+            return q;
+        }
+        if (q != NULL && num.kind == FF_NUM_INT && num.i <= FF_PG_2P53 && num.i >= -FF_PG_2P53) {
+            *out = (double)num.i;
+            *isint = 1;
+            return q;
+        }
+    }
+    return NULL;
+}
+
+static FF_ALWAYS_INLINE const char *ff_pg_level_num(const char *v, const char *lim, double *out,
+                                                    int *isint)
+{
+    const char *q = ff_pg_f64_fast(v, out, isint);
+    if (FF_LIKELY(q != NULL))
+        return q;
+    return ff_pg_level_num_slow(v, lim, out, isint);
+}
+
+/* Book levels [[p,s],[p,s],...] (the XL2 lane): every number in ff_pg_f64_fast's spelling, no
+ * white space, at most cap levels.  Stores prices/sizes and the per-level alt flags; returns
+ * past the closing ']' with *cnt levels, or NULL (the caller takes the general path, which
+ * decodes any spelling the same way and keeps longer books whole). */
+static FF_ALWAYS_INLINE const char *ff_pg_levels_fast(const char *v, const char *lim, double *lv,
+                                                      uint8_t *flags, unsigned cap,
+                                                      unsigned *cnt)
+{
+    const char *q = v + 1;
+    unsigned k = 0;
+    if (FF_UNLIKELY(lim - v < 40))
+        return NULL;
+    if (*q == ']') {
+        *cnt = 0;
+        return q + 1;
+    }
+    for (;;) {
+        int i0, i1;
+        if (FF_UNLIKELY(lim - q < 40 || *q != '[' || k >= cap))
+            return NULL;
+        q = ff_pg_level_num(q + 1, lim, &lv[2 * k], &i0);
+        if (FF_UNLIKELY(q == NULL || *q != ','))
+            return NULL;
+        q = ff_pg_level_num(q + 1, lim, &lv[2 * k + 1], &i1);
+        if (FF_UNLIKELY(q == NULL || *q != ']'))
+            return NULL;
+        flags[k] = (uint8_t)(i0 | (i1 << 1));
+        k++;
+        q++;
+        if (FF_LIKELY(*q == ',')) {
+            q++;
+            continue;
+        }
+        if (FF_LIKELY(*q == ']')) {
+            *cnt = k;
+            return q + 1;
+        }
+        return NULL;
+    }
+}
+
 /* The common cases (a plain number into an f64 / i64 slot) inline, the rest out of line. */
 static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_field *f,
                                                      char *rec, const char *p, const char *end,
@@ -1144,6 +1218,16 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
         if (FF_LIKELY(q != NULL)) {
             *(uint8_t *)(rec + f->n_off) = (uint8_t)cnt;
             *(uint8_t *)(rec + f->drop_off) = 0;
+            *alt &= ~(f->mask << 32);
+            return q;
+        }
+    } else if (f->kind == FF_PGK_LEVELS && *p == '[') {
+        unsigned cnt;
+        q = ff_pg_levels_fast(p, end, (double *)(rec + f->off), (uint8_t *)(rec + f->alt_off),
+                              f->n, &cnt);
+        if (FF_LIKELY(q != NULL)) {
+            *(uint16_t *)(rec + f->n_off) = (uint16_t)cnt;
+            *(uint16_t *)(rec + f->drop_off) = 0;
             *alt &= ~(f->mask << 32);
             return q;
         }
@@ -1644,6 +1728,15 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                             break;
                         *(uint8_t *)(rec + pf->n_off) = (uint8_t)cnt;
                         *(uint8_t *)(rec + pf->drop_off) = 0;
+                        altv &= ~(pf->mask << 32);
+                    } else if (pf->kind == FF_PGK_LEVELS) {
+                        unsigned cnt;
+                        if (*v != '[' || (q = ff_pg_levels_fast(v, lim, (double *)(rec + pf->off),
+                                                                (uint8_t *)(rec + pf->alt_off),
+                                                                pf->n, &cnt)) == NULL)
+                            break;
+                        *(uint16_t *)(rec + pf->n_off) = (uint16_t)cnt;
+                        *(uint16_t *)(rec + pf->drop_off) = 0;
                         altv &= ~(pf->mask << 32);
                     } else {
                         break;
