@@ -1077,43 +1077,11 @@ static FF_ALWAYS_INLINE const char *ff_pg_i32arr_fast(const char *v, const char 
     return NULL;
 }
 
-/* One number of a book level: the fast spelling, else the general parser (an exponent, more
- * digits, a sign) for this number alone; NULL when it is not a number a double slot holds
- * exactly (the caller's general path reports it). */
-static FF_NOINLINE const char *ff_pg_level_num_slow(const char *v, const char *lim, double *out,
-                                                    int *isint)
-{
-    const char *q;
-    if (*v == '-' || FF_PG_DIGIT(*v)) {
-        ff_num num;
-        q = ff_pg_number_f(v, lim, &num);
-        if (q != NULL && num.kind == FF_NUM_FLOAT) {
-            *out = num.d;
-            *isint = 0;
-            return q;
-        }
-        if (q != NULL && num.kind == FF_NUM_INT && num.i <= FF_PG_2P53 && num.i >= -FF_PG_2P53) {
-            *out = (double)num.i;
-            *isint = 1;
-            return q;
-        }
-    }
-    return NULL;
-}
-
-static FF_ALWAYS_INLINE const char *ff_pg_level_num(const char *v, const char *lim, double *out,
-                                                    int *isint)
-{
-    const char *q = ff_pg_f64_fast(v, out, isint);
-    if (FF_LIKELY(q != NULL))
-        return q;
-    return ff_pg_level_num_slow(v, lim, out, isint);
-}
-
 /* Book levels [[p,s],[p,s],...] (the XL2 lane): every number in ff_pg_f64_fast's spelling, no
  * white space, at most cap levels.  Stores prices/sizes and the per-level alt flags; returns
- * past the closing ']' with *cnt levels, or NULL (the caller takes the general path, which
- * decodes any spelling the same way and keeps longer books whole). */
+ * past the closing ']' with *cnt levels, or NULL (the caller takes the general path from the
+ * list's start, which decodes any spelling the same way and keeps longer books whole; giving
+ * up early keeps books with other spellings at the general path's speed). */
 static FF_ALWAYS_INLINE const char *ff_pg_levels_fast(const char *v, const char *lim, double *lv,
                                                       uint8_t *flags, unsigned cap,
                                                       unsigned *cnt)
@@ -1130,10 +1098,10 @@ static FF_ALWAYS_INLINE const char *ff_pg_levels_fast(const char *v, const char 
         int i0, i1;
         if (FF_UNLIKELY(lim - q < 40 || *q != '[' || k >= cap))
             return NULL;
-        q = ff_pg_level_num(q + 1, lim, &lv[2 * k], &i0);
+        q = ff_pg_f64_fast(q + 1, &lv[2 * k], &i0);
         if (FF_UNLIKELY(q == NULL || *q != ','))
             return NULL;
-        q = ff_pg_level_num(q + 1, lim, &lv[2 * k + 1], &i1);
+        q = ff_pg_f64_fast(q + 1, &lv[2 * k + 1], &i1);
         if (FF_UNLIKELY(q == NULL || *q != ']'))
             return NULL;
         flags[k] = (uint8_t)(i0 | (i1 << 1));
