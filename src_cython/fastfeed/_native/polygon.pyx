@@ -54,9 +54,11 @@ key without a slot (``"foo": {...}``)         kept with its raw JSON value (spil
 new symbol while the symbol table holds       that event skipped (``n_skipped`` and      yes:
   ``max_symbols``                             ``stats["symbols_refused"]``), logged once ``Symbol-``
                                                                                          ``TableFull``
-more array items than inline capacity         first N kept, rest counted per event       no
-  (``c``/``i`` > 8 codes, XL2 > 100 levels)   (``*_dropped`` field) and in
-                                              ``stats["dropped_items"]``
+more array items than inline capacity         the record holds the first N (numpy        no
+  (``c``/``i`` > 8 codes, XL2 > 100 levels)   views), the whole list is kept in the
+                                              spill log (events / dicts return it);
+                                              counted per event (``*_dropped`` field)
+                                              and in ``stats["dropped_items"]``
 full back-pressure ring at max size           event counted in ``n_overflowed``          no
 ``status`` object                             typed control event in ``control``         no
 ============================================  =========================================  ======
