@@ -4,8 +4,12 @@
  * Every event object is written in place into the ring of its record type (ff_ring_slot) and
  * becomes visible only when the whole object was valid (ff_ring_publish once per ring at the
  * end of the message).  Keys may come in any order (the object is scanned ahead for "ev" when
- * it is not the first key), unknown keys are skipped, missing keys leave their presence bit
- * clear.  The per-layout key tables (packed key -> kind / offset / bit) are filled by the
+ * it is not the first key), missing keys leave their presence bit clear.  Nothing is cut or
+ * dropped: a string longer than its slot, a list longer than its inline capacity and a key
+ * without a slot (its raw JSON member) go to the spill log of the record's ring (spill.h,
+ * ff_pg_spill; only on the general path, so events that need none pay nothing for it); a new
+ * symbol while the symbol table is full skips its event (FF_PGE_SYMTAB_FULL).  The per-layout
+ * key tables (packed key -> kind / offset / bit) are filled by the
  * Cython wrapper (polygon.pyx) from fastfeed._records_meta, so this file knows no layout.
  *
  * Error model (see the module docstring of polygon.pyx for the per-case decisions):
