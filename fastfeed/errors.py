@@ -25,6 +25,7 @@ from __future__ import annotations
 __all__ = [
     "FastFeedError",
     "ProtocolError",
+    "SymbolTableFull",
     "AuthenticationError",
     "SubscriptionError",
     "StreamerError",
@@ -74,6 +75,14 @@ class ProtocolError(FastFeedError, ValueError):
             where.append(f"at byte {offset}")
         suffix = f" ({', '.join(where)})" if where else ""
         super().__init__(f"{feed}: {reason}{suffix}")
+
+
+class SymbolTableFull(ProtocolError):
+    """A message named a new symbol while the decoder's symbol table held ``max_symbols``.
+
+    The events of that symbol are skipped (counted in ``stats["symbols_refused"]`` and
+    ``stats["skipped"]``); events of symbols already known keep flowing.
+    """
 
 
 class AuthenticationError(FastFeedError):

@@ -4,7 +4,7 @@
     python tools/gen_records.py --check   # exit 1 if a generated file is out of date
 
 Layout rules: every record starts with the 16-byte ``ff_header``; polygon records then carry the
-``present`` and ``alt`` bit masks; fields are laid out by alignment (8, 4, 2, 1 bytes) so there is
+``present`` and ``alt`` bit masks and the ``spill`` reference (offset 32); fields are laid out by alignment (8, 4, 2, 1 bytes) so there is
 no implicit padding, and the tail is padded explicitly to a multiple of 8 with ``_reserved``.
 """
 
@@ -105,6 +105,9 @@ HEADER_MEMBERS = [
 MASK_MEMBERS = [
     dict(name="present", ctype="uint64_t", size=8, count=0, align=8, pep="Q", np="<u8"),
     dict(name="alt", ctype="uint64_t", size=8, count=0, align=8, pep="Q", np="<u8"),
+    # the record's range in its ring's spill log: u32 position (low half), u32 length (high half);
+    # 0 when nothing spilled (long strings, keys without a slot: see fastfeed/spill.h)
+    dict(name="spill", ctype="uint64_t", size=8, count=0, align=8, pep="Q", np="<u8"),
 ]
 
 

@@ -9,7 +9,9 @@ Field kinds (storage):
   f64      double (NaN/+-Inf kept)           i64   int64          i32  int32
   bool     uint8 0/1                          enum  uint8 code (0 = absent, k = names[k-1])
   char     uint32 code point (0 = empty)      str   uint32 id in the decoder's string table (0 = null)
-  fixstr:N inline char[N] (NUL padded, longer values truncated and counted)
+  fixstr:N inline char[N] (NUL padded); a longer value (or one holding a NUL) is kept whole in the
+           ring's spill log: the slot then holds (u32 offset, u32 length) into the record's spill
+           range and the field's alt bit 32 + bit is set (polygon records only)
   i32arr:N inline int32[N] + uint8 count + uint8 dropped
   levels:N inline N x (double price, double size) + uint8 alt flags per level + uint16 count + uint16 dropped
 
@@ -280,6 +282,8 @@ POLYGON: dict[str, dict] = {
             ("q", "i64", "sequence_number"),
             ("trfi", "i64", "trf_id"),
             ("trft", "i64", "trf_timestamp"),
+            # live frames (not in Massive's spec): participant timestamp
+            ("pt", "i64", "participant_timestamp"),
         ],
     },
     "EquityQuote": {
@@ -299,6 +303,10 @@ POLYGON: dict[str, dict] = {
             ("z", "i64", "tape"),
             ("trfi", "i64", "trf_id"),
             ("trft", "i64", "trf_timestamp"),
+            ("pt", "i64", "participant_timestamp"),
+            # futures quotes (Massive's FuturesQuote): bid / ask timestamps
+            ("bt", "i64", "bid_timestamp"),
+            ("at", "i64", "ask_timestamp"),
         ],
     },
     "EquityAgg": {
@@ -318,8 +326,11 @@ POLYGON: dict[str, dict] = {
             ("s", "i64", "start_timestamp"),
             ("e", "i64", "end_timestamp"),
             ("otc", "bool", "otc"),
-            ("dv", "fixstr:32", "fractional_volume"),
+            # stocks: decimal string (fractional volume); futures: integer (total value)
+            ("dv", "fixstr:32|int", "fractional_volume"),
             ("dav", "fixstr:32", "fractional_accumulated_volume"),
+            # futures aggregates (Massive's FuturesAgg): number of transactions
+            ("n", "i64", "transactions"),
         ],
     },
     "LimitUpLimitDown": {

@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_MESSAGE_SIZE: Final[int]
+DEFAULT_MAX_SYMBOLS: Final[int]
 CLUSTERS: Final[tuple[str, ...]]
 CLUSTER_PREFIXES: Final[dict[str, tuple[str, ...]]]
 
@@ -70,6 +71,7 @@ class PolygonDecoder(ProtocolCore):
         ring_bytes: int = ...,
         policy: str = "drop_oldest",
         max_message_size: int = ...,
+        max_symbols: int = ...,
     ) -> None: ...
     def feed(self, message: bytes | bytearray | memoryview | str) -> int: ...
     def drain(self, event_type: type[PolygonEvent] | str, max_records: int = -1) -> EventBatch: ...

@@ -64,6 +64,7 @@ class EventBatch:
     event_class: type[_Event]
     symbols: SymbolTable
     gaps: int
+    _spill: bytes | None
     def __len__(self) -> int: ...
     @overload
     def __getitem__(self, i: int) -> Any: ...

@@ -10,22 +10,12 @@ import orjson
 import pytest
 
 import fastfeed
-from fastfeed._records_meta import LAYOUTS
 from fastfeed.polygon import AsyncStreamClient, StreamCluster, StreamServicePrefix
 from fastfeed.sim import PolygonServer
 
 pytestmark = pytest.mark.timeout(40)
 
 KEY = "sekrit-key-123"
-
-# wire keys fastfeed's records know, per ev (unknown keys such as the simulator's "zz_future"
-# are not carried; everything else must be identical)
-KNOWN: dict[str, set[str]] = {}
-for _lay in LAYOUTS.values():
-    if _lay["feed"] == "polygon":
-        for _ev in _lay["rtypes"]:
-            KNOWN[_ev] = {"ev", _lay["symbol"]["wire"]} | {f["wire"] for f in _lay["fields"]}
-
 
 def _host(srv: PolygonServer) -> str:
     return f"ws://{srv.host_port}"
@@ -38,11 +28,6 @@ def _wire_events(srv: PolygonServer, evs: set[str]) -> list[dict[str, Any]]:
             if d.get("ev") in evs:
                 out.append(d)
     return out
-
-
-def _known(d: dict[str, Any]) -> dict[str, Any]:
-    keep = KNOWN[d["ev"]]
-    return {k: v for k, v in d.items() if k in keep}
 
 
 async def _collect(client: AsyncStreamClient, box: list[Any], n: int) -> None:
@@ -67,12 +52,9 @@ async def test_dicts_equal_orjson_of_sent_frames(quirks: bool) -> None:
             assert len(wire) == len(items)
             for mine, theirs in zip(items, wire):
                 assert type(mine) is dict
-                if quirks:
-                    assert mine == _known(theirs)
-                else:
-                    assert mine == theirs
-                    assert {k: type(v) for k, v in mine.items()} == \
-                        {k: type(v) for k, v in theirs.items()}
+                assert mine == theirs    # unknown keys (quirks) included: nothing dropped
+                assert {k: type(v) for k, v in mine.items()} == \
+                    {k: type(v) for k, v in theirs.items()}
 
 
 async def test_subscription_messages_and_symbol_rules() -> None:

@@ -134,7 +134,7 @@ def test_channels_no_uppercase_and_errors():
     with pytest.raises(ValueError):
         pg.build_channels("stocks", "T", ["A,B"])
     with pytest.raises(ValueError):
-        pg.build_channels("futures", "T", ["A"])
+        pg.build_channels("futures/eurex", "T", ["A"])  # futures/cme etc. are clusters
 
 
 def test_long_subscriptions_are_split():

@@ -166,4 +166,7 @@ cdef class ProtocolCore:
             "errors": self.n_errors,
             "skipped": self.n_skipped,
             "overflowed": self.n_overflowed,
+            # the decoder's symbol table (symtab.h): its size and its cap
+            "symbols": len(self.symbols),
+            "max_symbols": self.symbols.max_count,
         }

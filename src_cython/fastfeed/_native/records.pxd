@@ -409,6 +409,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         int64_t exchange
         int64_t tape
         double price
@@ -417,6 +418,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t sequence_number
         int64_t trf_id
         int64_t trf_timestamp
+        int64_t participant_timestamp
         int32_t conditions[8]
         char id[32]
         char fractional_shares[32]
@@ -431,6 +433,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         int64_t bid_exchange_id
         double bid_price
         double bid_size
@@ -443,6 +446,9 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t tape
         int64_t trf_id
         int64_t trf_timestamp
+        int64_t participant_timestamp
+        int64_t bid_timestamp
+        int64_t ask_timestamp
         int32_t indicators[8]
         uint8_t indicators_n
         uint8_t indicators_dropped
@@ -455,6 +461,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double volume
         double accumulated_volume
         double official_open_price
@@ -467,6 +474,7 @@ cdef extern from "fastfeed/records.h" nogil:
         double average_size
         int64_t start_timestamp
         int64_t end_timestamp
+        int64_t transactions
         uint8_t otc
         char fractional_volume[32]
         char fractional_accumulated_volume[32]
@@ -479,6 +487,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double high_price
         double low_price
         int64_t tape
@@ -496,6 +505,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         int64_t timestamp
         int64_t auction_time
         int64_t symbol_sequence
@@ -512,6 +522,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         int64_t exchange_id
         double ask_price
         double bid_price
@@ -524,6 +535,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double open
         double close
         double high
@@ -541,6 +553,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double price
         int64_t timestamp
         double size
@@ -559,6 +572,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double bid_price
         double bid_size
         double ask_price
@@ -574,6 +588,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double bid_prices[100][2]
         double ask_prices[100][2]
         int64_t timestamp
@@ -593,6 +608,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double value
         int64_t timestamp
 
@@ -603,6 +619,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double fmv
         int64_t timestamp
 
@@ -613,6 +630,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double value
         int64_t timestamp
 
