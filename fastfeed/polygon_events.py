@@ -68,6 +68,8 @@ class EquityQuote(PolygonEvent):
     tape: int | float | None
     trf_id: int | float | None
     trf_timestamp: int | float | None
+    bid_timestamp: int | float | None
+    ask_timestamp: int | float | None
 
 
 build_class_fields(EquityQuote, 'EquityQuote')
@@ -94,8 +96,9 @@ class EquityAgg(PolygonEvent):
     start_timestamp: int | float | None
     end_timestamp: int | float | None
     otc: bool | None
-    fractional_volume: str | None
+    fractional_volume: str | int | None
     fractional_accumulated_volume: str | None
+    transactions: int | float | None
 
 
 build_class_fields(EquityAgg, 'EquityAgg')

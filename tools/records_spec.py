@@ -176,6 +176,8 @@ DXFEED: dict[str, list[tuple]] = {
 # ---------------------------------------------------------------------------------------------
 # polygon.io / Massive events. One layout per key family (names follow Massive's models); several
 # wire ``ev`` codes may share a layout (A and AM, CA/CAS/XA/XAS). (wire key, kind, attribute name).
+# Massive's futures markets reuse the T / Q / A layouts (futures Q adds bt/at, futures A adds n and
+# an integer or string dv).
 # ``symbol_key`` is the wire key whose value is interned into the header's symbol_id.
 # "i64|str" = int64 slot whose ``alt`` bit means the wire value was a decimal string ("x":"44").
 # "fixstr|int" = string slot whose ``alt`` bit means the wire value was a JSON integer.
@@ -216,6 +218,8 @@ POLYGON: dict[str, dict] = {
             ("z", "i64", "tape"),
             ("trfi", "i64", "trf_id"),
             ("trft", "i64", "trf_timestamp"),
+            ("bt", "i64", "bid_timestamp"),
+            ("at", "i64", "ask_timestamp"),
         ],
     },
     "EquityAgg": {
@@ -235,8 +239,9 @@ POLYGON: dict[str, dict] = {
             ("s", "i64", "start_timestamp"),
             ("e", "i64", "end_timestamp"),
             ("otc", "bool", "otc"),
-            ("dv", "fixstr:32", "fractional_volume"),
+            ("dv", "fixstr:32|int", "fractional_volume"),
             ("dav", "fixstr:32", "fractional_accumulated_volume"),
+            ("n", "i64", "transactions"),
         ],
     },
     "LimitUpLimitDown": {

@@ -59,6 +59,7 @@ appears in a repr, log or exception).
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
@@ -354,7 +355,8 @@ cdef inline str _text(const char *s, size_t n, size_t limit=64):
 # Decoder
 # --------------------------------------------------------------------------------------------
 
-CLUSTERS = ("stocks", "options", "forex", "crypto", "indices")
+CLUSTERS = ("stocks", "options", "forex", "crypto", "indices",
+            "futures", "futures/cme", "futures/cbot", "futures/nymex", "futures/comex")
 
 # subscription prefixes per cluster (polygon-protocol §3; FMV business host, LV/AM launchpad)
 CLUSTER_PREFIXES = {
@@ -364,6 +366,9 @@ CLUSTER_PREFIXES = {
     "crypto": ("XT", "XQ", "XA", "XAS", "XL2", "FMV", "AM", "LV"),
     "indices": ("A", "AM", "V"),
 }
+# Massive's futures markets (all exchanges, or one): trades, quotes, second/minute aggregates
+for _c in CLUSTERS[5:]:
+    CLUSTER_PREFIXES[_c] = ("T", "Q", "A", "AM")
 
 # per-symbol prefix the polygon package adds for these clusters
 _SYMBOL_PREFIX = {"options": "O:", "indices": "I:"}
@@ -383,6 +388,7 @@ cdef class PolygonDecoder(ProtocolCore):
     cdef public Py_ssize_t max_message_size
     cdef list _keep                  # template records (bytes) referenced by the C tables
     cdef object _status_exc
+    cdef public list raw_frames      # when a list: every message fed is appended as a str
 
     def __cinit__(self, *args, **kwargs):
         self._d = <ff_pg_dec *>calloc(1, sizeof(ff_pg_dec))
@@ -498,6 +504,8 @@ cdef class PolygonDecoder(ProtocolCore):
         cdef Py_ssize_t n
         self.n_messages += 1
         self.n_bytes += <uint64_t>size
+        if self.raw_frames is not None:
+            self.raw_frames.append(PyUnicode_DecodeUTF8(data, size, "surrogateescape"))
         if self.max_message_size > 0 and size > self.max_message_size:
             d.err = FF_PGE_TOO_LARGE
             d.err_off = 0

@@ -281,6 +281,8 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t tape
         int64_t trf_id
         int64_t trf_timestamp
+        int64_t bid_timestamp
+        int64_t ask_timestamp
         int32_t indicators[8]
         uint8_t indicators_n
         uint8_t indicators_dropped
@@ -305,6 +307,7 @@ cdef extern from "fastfeed/records.h" nogil:
         double average_size
         int64_t start_timestamp
         int64_t end_timestamp
+        int64_t transactions
         uint8_t otc
         char fractional_volume[32]
         char fractional_accumulated_volume[32]

@@ -526,12 +526,14 @@ typedef struct ff_pg_equity_quote {
     int64_t tape;
     int64_t trf_id;
     int64_t trf_timestamp;
+    int64_t bid_timestamp;
+    int64_t ask_timestamp;
     int32_t indicators[8];
     uint8_t indicators_n;
     uint8_t indicators_dropped;
     uint8_t _reserved[6];
 } ff_pg_equity_quote;
-_Static_assert(sizeof(ff_pg_equity_quote) == 168, "EquityQuote size");
+_Static_assert(sizeof(ff_pg_equity_quote) == 184, "EquityQuote size");
 _Static_assert(offsetof(ff_pg_equity_quote, rtype) == 0, "EquityQuote.rtype");
 _Static_assert(offsetof(ff_pg_equity_quote, flags) == 2, "EquityQuote.flags");
 _Static_assert(offsetof(ff_pg_equity_quote, symbol_id) == 4, "EquityQuote.symbol_id");
@@ -550,10 +552,12 @@ _Static_assert(offsetof(ff_pg_equity_quote, sequence_number) == 96, "EquityQuote
 _Static_assert(offsetof(ff_pg_equity_quote, tape) == 104, "EquityQuote.tape");
 _Static_assert(offsetof(ff_pg_equity_quote, trf_id) == 112, "EquityQuote.trf_id");
 _Static_assert(offsetof(ff_pg_equity_quote, trf_timestamp) == 120, "EquityQuote.trf_timestamp");
-_Static_assert(offsetof(ff_pg_equity_quote, indicators) == 128, "EquityQuote.indicators");
-_Static_assert(offsetof(ff_pg_equity_quote, indicators_n) == 160, "EquityQuote.indicators_n");
-_Static_assert(offsetof(ff_pg_equity_quote, indicators_dropped) == 161, "EquityQuote.indicators_dropped");
-_Static_assert(offsetof(ff_pg_equity_quote, _reserved) == 162, "EquityQuote._reserved");
+_Static_assert(offsetof(ff_pg_equity_quote, bid_timestamp) == 128, "EquityQuote.bid_timestamp");
+_Static_assert(offsetof(ff_pg_equity_quote, ask_timestamp) == 136, "EquityQuote.ask_timestamp");
+_Static_assert(offsetof(ff_pg_equity_quote, indicators) == 144, "EquityQuote.indicators");
+_Static_assert(offsetof(ff_pg_equity_quote, indicators_n) == 176, "EquityQuote.indicators_n");
+_Static_assert(offsetof(ff_pg_equity_quote, indicators_dropped) == 177, "EquityQuote.indicators_dropped");
+_Static_assert(offsetof(ff_pg_equity_quote, _reserved) == 178, "EquityQuote._reserved");
 
 /* polygon EquityAgg (A, AM) */
 typedef struct ff_pg_equity_agg {
@@ -575,12 +579,13 @@ typedef struct ff_pg_equity_agg {
     double average_size;
     int64_t start_timestamp;
     int64_t end_timestamp;
+    int64_t transactions;
     uint8_t otc;
     char fractional_volume[32];
     char fractional_accumulated_volume[32];
     uint8_t _reserved[7];
 } ff_pg_equity_agg;
-_Static_assert(sizeof(ff_pg_equity_agg) == 200, "EquityAgg size");
+_Static_assert(sizeof(ff_pg_equity_agg) == 208, "EquityAgg size");
 _Static_assert(offsetof(ff_pg_equity_agg, rtype) == 0, "EquityAgg.rtype");
 _Static_assert(offsetof(ff_pg_equity_agg, flags) == 2, "EquityAgg.flags");
 _Static_assert(offsetof(ff_pg_equity_agg, symbol_id) == 4, "EquityAgg.symbol_id");
@@ -599,10 +604,11 @@ _Static_assert(offsetof(ff_pg_equity_agg, aggregate_vwap) == 96, "EquityAgg.aggr
 _Static_assert(offsetof(ff_pg_equity_agg, average_size) == 104, "EquityAgg.average_size");
 _Static_assert(offsetof(ff_pg_equity_agg, start_timestamp) == 112, "EquityAgg.start_timestamp");
 _Static_assert(offsetof(ff_pg_equity_agg, end_timestamp) == 120, "EquityAgg.end_timestamp");
-_Static_assert(offsetof(ff_pg_equity_agg, otc) == 128, "EquityAgg.otc");
-_Static_assert(offsetof(ff_pg_equity_agg, fractional_volume) == 129, "EquityAgg.fractional_volume");
-_Static_assert(offsetof(ff_pg_equity_agg, fractional_accumulated_volume) == 161, "EquityAgg.fractional_accumulated_volume");
-_Static_assert(offsetof(ff_pg_equity_agg, _reserved) == 193, "EquityAgg._reserved");
+_Static_assert(offsetof(ff_pg_equity_agg, transactions) == 128, "EquityAgg.transactions");
+_Static_assert(offsetof(ff_pg_equity_agg, otc) == 136, "EquityAgg.otc");
+_Static_assert(offsetof(ff_pg_equity_agg, fractional_volume) == 137, "EquityAgg.fractional_volume");
+_Static_assert(offsetof(ff_pg_equity_agg, fractional_accumulated_volume) == 169, "EquityAgg.fractional_accumulated_volume");
+_Static_assert(offsetof(ff_pg_equity_agg, _reserved) == 201, "EquityAgg._reserved");
 
 /* polygon LimitUpLimitDown (LULD) */
 typedef struct ff_pg_limit_up_limit_down {
@@ -1138,6 +1144,8 @@ static const ff_member_desc FF_LAYOUT_TABLE[] = {
     {"EquityQuote", "tape", (uint32_t)offsetof(ff_pg_equity_quote, tape), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->tape)},
     {"EquityQuote", "trf_id", (uint32_t)offsetof(ff_pg_equity_quote, trf_id), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->trf_id)},
     {"EquityQuote", "trf_timestamp", (uint32_t)offsetof(ff_pg_equity_quote, trf_timestamp), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->trf_timestamp)},
+    {"EquityQuote", "bid_timestamp", (uint32_t)offsetof(ff_pg_equity_quote, bid_timestamp), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->bid_timestamp)},
+    {"EquityQuote", "ask_timestamp", (uint32_t)offsetof(ff_pg_equity_quote, ask_timestamp), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->ask_timestamp)},
     {"EquityQuote", "indicators", (uint32_t)offsetof(ff_pg_equity_quote, indicators), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->indicators)},
     {"EquityQuote", "indicators_n", (uint32_t)offsetof(ff_pg_equity_quote, indicators_n), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->indicators_n)},
     {"EquityQuote", "indicators_dropped", (uint32_t)offsetof(ff_pg_equity_quote, indicators_dropped), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->indicators_dropped)},
@@ -1161,6 +1169,7 @@ static const ff_member_desc FF_LAYOUT_TABLE[] = {
     {"EquityAgg", "average_size", (uint32_t)offsetof(ff_pg_equity_agg, average_size), (uint32_t)sizeof(((ff_pg_equity_agg *)0)->average_size)},
     {"EquityAgg", "start_timestamp", (uint32_t)offsetof(ff_pg_equity_agg, start_timestamp), (uint32_t)sizeof(((ff_pg_equity_agg *)0)->start_timestamp)},
     {"EquityAgg", "end_timestamp", (uint32_t)offsetof(ff_pg_equity_agg, end_timestamp), (uint32_t)sizeof(((ff_pg_equity_agg *)0)->end_timestamp)},
+    {"EquityAgg", "transactions", (uint32_t)offsetof(ff_pg_equity_agg, transactions), (uint32_t)sizeof(((ff_pg_equity_agg *)0)->transactions)},
     {"EquityAgg", "otc", (uint32_t)offsetof(ff_pg_equity_agg, otc), (uint32_t)sizeof(((ff_pg_equity_agg *)0)->otc)},
     {"EquityAgg", "fractional_volume", (uint32_t)offsetof(ff_pg_equity_agg, fractional_volume), (uint32_t)sizeof(((ff_pg_equity_agg *)0)->fractional_volume)},
     {"EquityAgg", "fractional_accumulated_volume", (uint32_t)offsetof(ff_pg_equity_agg, fractional_accumulated_volume), (uint32_t)sizeof(((ff_pg_equity_agg *)0)->fractional_accumulated_volume)},
