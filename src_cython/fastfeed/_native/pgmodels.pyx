@@ -7,11 +7,21 @@ its own ring, so one socket read arrives as one EventBatch per type; :func:`buil
 them in the wire order computed by ``pgdict.merge_order`` and makes each object with
 ``events.make_event`` (a lazy event object: a copy of the record, fields read on access) of the
 class the caller chose for that batch. One C loop, no Python call per event.
+
+The objects are taken out of the cyclic garbage collector's tracking: such an object refers only
+to its record (``bytes``) and the decoder's SymbolTable, neither of which can refer back to it,
+so it can never be part of a cycle -- and a handler that keeps thousands of them does not make
+every collection walk them. (Only for classes without an instance ``__dict__``, whose instances
+could otherwise be given references to anything.)
 """
 
 from cpython.list cimport PyList_GET_SIZE, PyList_New, PyList_SET_ITEM
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF
+
+cdef extern from "Python.h":
+    void PyObject_GC_UnTrack(void *op)
 
 from fastfeed._native.events cimport make_event
 from fastfeed._native.ring cimport EventBatch
@@ -41,6 +51,10 @@ def build_models(list batches, list classes, bytes order=None):
         if PyBytes_GET_SIZE(order) != total:
             raise ValueError("order does not match the batches")
         o = <const unsigned char *>PyBytes_AS_STRING(order)
+    cdef bint untrack[MAX_MERGE]
+    for b in range(nb):
+        cls = classes[b]
+        untrack[b] = isinstance(cls, type) and (<PyTypeObject *>cls).tp_dictoffset == 0
     k = 0
     if o != NULL:
         for j in range(total):
@@ -53,6 +67,8 @@ def build_models(list batches, list classes, bytes order=None):
             cls = classes[b]
             if cls is not None:
                 item = make_event(cls, eb._buf + pos[b] * eb._rec_size, eb._rec_size, eb.symbols)
+                if untrack[b]:
+                    PyObject_GC_UnTrack(<PyObject *>item)
                 Py_INCREF(item)
                 PyList_SET_ITEM(out, k, item)
                 k += 1
@@ -65,6 +81,8 @@ def build_models(list batches, list classes, bytes order=None):
             eb = <EventBatch>batches[b]
             for j in range(eb._n):
                 item = make_event(cls, eb._buf + j * eb._rec_size, eb._rec_size, eb.symbols)
+                if untrack[b]:
+                    PyObject_GC_UnTrack(<PyObject *>item)
                 Py_INCREF(item)
                 PyList_SET_ITEM(out, k, item)
                 k += 1

@@ -1,0 +1,237 @@
+"""Massive drop-in: frame -> the list of model objects the processor gets, fastfeed vs Massive.
+
+Massive 2.9.1's per-frame path is exactly what its ``WebSocketClient.connect`` does with each
+frame it receives (``json.loads``, the status scan, ``_log_server_statuses``, ``parse`` into its
+models, ``_flush_server_errors``), called on a real client instance. fastfeed's is what
+``fastfeed.massive.WebSocketClient`` does with each socket read (the C decoder fills the rings,
+the per-``ev`` batches are drained and turned into model objects in wire order by
+``fastfeed.massive._client.models_of``). Same frames for both (``fastfeed.bench.payloads``:
+32 distinct stock frames of 100 or 1 T/Q events); every variant's output is checked equal,
+attribute by attribute, before timing.
+
+Run as a script (medians of ``--rounds`` round-robin rounds, min-max, ratio)::
+
+    taskset -c 1 python bench/bench_massive.py [--rounds 9] [--repeat 20]
+
+or with pytest-benchmark: ``pytest bench/bench_massive.py --benchmark-only -p no:cacheprovider``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from fastfeed.bench.payloads import POLYGON_KINDS, polygon_frames
+
+KINDS = ("stocks100", "stocks1")
+
+
+def massive_path(frames: list[bytes]) -> Callable[[], list[Any]]:
+    """Massive's per-frame work in ``connect()`` (stdlib json, its default)."""
+    from massive import WebSocketClient
+    from massive.websocket.models import parse
+
+    client = WebSocketClient(api_key="bench", secure=False, feed="127.0.0.1:1")
+    wslog = logging.getLogger("WebSocketClient")
+    texts = [f.decode() for f in frames]  # websockets hands text frames over as str
+
+    def run() -> list[Any]:
+        out: list[Any] = []
+        for cmsg in texts:
+            msg_json = client.json.loads(cmsg)
+            for m in msg_json:
+                if m["ev"] == "status":
+                    wslog.debug("status: %s", m["message"])
+            client._log_server_statuses(msg_json)
+            models = parse(msg_json, wslog, client.market)
+            client._flush_server_errors()
+            if models:
+                out.append(models)
+        return out
+
+    return run
+
+
+def fastfeed_path(frames: list[bytes]) -> Callable[[], list[Any]]:
+    """fastfeed.massive's per-read work: decode into rings, drain, models in wire order."""
+    from fastfeed import PolygonDecoder
+    from fastfeed.massive import MARKET_EVENT_MAP, Market
+    from fastfeed.massive._client import models_of
+
+    dec = PolygonDecoder("stocks")
+    sinks = [(dec.rings[ev].consumer(), cls)
+             for ev, cls in MARKET_EVENT_MAP[Market.Stocks].items()]
+
+    def run() -> list[Any]:
+        out: list[Any] = []
+        for f in frames:
+            dec.feed(f)
+            batches = []
+            classes = []
+            for cons, cls in sinks:
+                if cons.available:
+                    batches.append(cons.drain())
+                    classes.append(cls)
+            if batches:
+                out.append(models_of(batches, classes))
+        return out
+
+    return run
+
+
+def check_same(a: list[Any], b: list[Any]) -> int:
+    """Both outputs hold the same objects (names, attributes, values and types)."""
+    import dataclasses
+
+    n = 0
+    for la, lb in zip(a, b, strict=True):
+        for x, y in zip(la, lb, strict=True):
+            assert type(x).__name__ == type(y).__name__
+            for f in dataclasses.fields(y):
+                u, v = getattr(x, f.name), getattr(y, f.name)
+                assert u == v and type(u) is type(v), (f.name, u, v)
+            n += 1
+    return n
+
+
+# ------------------------------------------------------------------------------ pytest-benchmark
+
+@pytest.fixture(params=KINDS)
+def frames(request: Any) -> tuple[str, list[bytes]]:
+    pytest.importorskip("massive")
+    return request.param, polygon_frames(request.param)
+
+
+def _events(frames: list[bytes]) -> int:
+    return sum(len(json.loads(f)) for f in frames)
+
+
+def test_massive_client_models(benchmark: Any, frames: tuple[str, list[bytes]]) -> None:
+    _, fr = frames
+    run = massive_path(fr)
+    benchmark.extra_info["events_per_call"] = _events(fr)
+    benchmark(run)
+
+
+def test_fastfeed_massive_models(benchmark: Any, frames: tuple[str, list[bytes]]) -> None:
+    _, fr = frames
+    run = fastfeed_path(fr)
+    assert check_same(run(), massive_path(fr)()) == _events(fr)
+    benchmark.extra_info["events_per_call"] = _events(fr)
+    benchmark(run)
+
+
+# ------------------------------------------------------------------------------ script
+
+def _time(run: Callable[[], Any], repeat: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        run()
+    return time.perf_counter() - t0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def end_to_end(client_cls: Any, per_frame: int, frames: int) -> float:
+    """Events/s from a flat-out simulator in another process to the processor, for one
+    connection that the server closes normally after ``frames`` frames (connect() returns)."""
+    import asyncio
+    import subprocess
+    import sys
+
+    port = _free_port()
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "fastfeed.sim", "polygon", "--port", str(port), "--rate", "max",
+         "--events-per-frame", str(per_frame), "--close-after-frames", str(frames),
+         "--close-code", "1000", "--api-key", "bench", "--set", "quirks=false"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import socket
+
+        deadline = time.monotonic() + 20
+        while True:  # wait for the listener
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        count = 0
+        first = 0.0
+
+        async def processor(msgs: list[Any]) -> None:
+            nonlocal count, first
+            if not count:
+                first = time.perf_counter()
+            count += len(msgs)
+
+        client = client_cls(api_key="bench", feed=f"127.0.0.1:{port}", secure=False,
+                            subscriptions=["T.*", "Q.*"])
+        asyncio.run(client.connect(processor))
+        elapsed = time.perf_counter() - first
+        return count / elapsed
+    finally:
+        sim.terminate()
+        sim.wait(10)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--repeat", type=int, default=20, help="passes over the frames per round")
+    ap.add_argument("--e2e", action="store_true",
+                    help="also end to end: a simulator process flat out -> processor")
+    args = ap.parse_args()
+    if args.e2e:
+        from massive import WebSocketClient as Massive
+
+        from fastfeed.massive import WebSocketClient as FastFeed
+
+        for per_frame, frames in ((100, 3000), (1, 100_000)):
+            res: dict[str, list[float]] = {"massive 2.9.1": [], "fastfeed.massive": []}
+            for _ in range(3):
+                res["massive 2.9.1"].append(end_to_end(Massive, per_frame, frames))
+                res["fastfeed.massive"].append(end_to_end(FastFeed, per_frame, frames))
+            for name, v in res.items():
+                print(f"e2e {per_frame:>3}/frame {name:<18} {statistics.median(v):12,.0f} events/s"
+                      f" [{min(v):,.0f}-{max(v):,.0f}]")
+            ratio = statistics.median(res["fastfeed.massive"]) / statistics.median(
+                res["massive 2.9.1"])
+            print(f"e2e {per_frame:>3}/frame ratio {ratio:.1f}x")
+    print(f"{'frames':<10} {'client':<22} {'ns/event median [min-max]':<30} {'events/s':>12}")
+    for kind in KINDS:
+        fr = polygon_frames(kind)
+        n = _events(fr)
+        runs = {"massive 2.9.1": massive_path(fr), "fastfeed.massive": fastfeed_path(fr)}
+        assert check_same(runs["fastfeed.massive"](), runs["massive 2.9.1"]()) == n
+        per: dict[str, list[float]] = {k: [] for k in runs}
+        repeat = args.repeat * (10 if POLYGON_KINDS[kind][1] == 1 else 1)  # ~same time per kind
+        for _ in range(args.rounds):
+            for name, run in runs.items():  # round-robin: both see the same machine state
+                per[name].append(_time(run, repeat) / (repeat * n) * 1e9)
+        med = {k: statistics.median(v) for k, v in per.items()}
+        for name, v in per.items():
+            print(f"{kind:<10} {name:<22} {med[name]:8.0f} [{min(v):.0f}-{max(v):.0f}]"
+                  f"{'':<13} {1e9 / med[name]:12,.0f}")
+        ratios = [m / f for m, f in zip(per["massive 2.9.1"], per["fastfeed.massive"])]
+        print(f"{kind:<10} {'ratio (massive/ff)':<22} {statistics.median(ratios):8.1f}x "
+              f"[{min(ratios):.1f}-{max(ratios):.1f}]")
+
+
+if __name__ == "__main__":
+    main()
