@@ -9,8 +9,9 @@ frame did not carry reads ``None``, as in Massive. Equality and ``repr`` are a d
 (every field, in order); like Massive's objects they are unhashable.
 
 Differences from Massive's dataclasses: the objects are read-only (assigning an attribute
-raises ``AttributeError``), and values given to the constructor / ``from_dict`` must have the
-wire's JSON types (a ``str`` price raises ``TypeError``).
+raises ``AttributeError``); values given to the constructor / ``from_dict`` must have the
+wire's JSON types (a ``str`` price raises ``TypeError``); a model built without an
+``event_type`` reads its class's first ``ev`` code (``"T"``), not ``None``.
 """
 
 from __future__ import annotations
