@@ -1,9 +1,10 @@
 """Massive's websocket models (``massive.websocket.models``, 2.9.1) over fastfeed's records.
 
 Each class has Massive's name, its fields in its order (``dataclasses.fields`` works), its
-``from_dict`` and its positional / keyword constructor. An object the client hands out holds
-a copy of one C record; every attribute is read from it on access by a C descriptor, so making
-the object costs no parsing and no dict. Values are what ``json.loads`` of the frame gives
+``from_dict`` and its positional / keyword constructor. An object the client hands out points
+at its C record in a ``bytes`` copy of its socket read's records, shared by the objects of that
+read (``fastfeed._native.pgmodels``); every attribute is read from the record on access by a C
+descriptor, so making the object costs no parsing and no dict. Values are what ``json.loads`` of the frame gives
 (an integer stays an ``int``, ``1.0`` stays a ``float``, ``"x":"44"`` stays ``"44"``); a key the
 frame did not carry reads ``None``, as in Massive. Equality and ``repr`` are a dataclass's
 (every field, in order); like Massive's objects they are unhashable.
@@ -21,6 +22,7 @@ import enum
 from typing import Any, ClassVar, NewType
 
 from fastfeed._native.events import Field, _Event
+from fastfeed._native.pgmodels import record_of
 from fastfeed._records_meta import LAYOUTS
 from fastfeed.polygon_events import EV_CLASSES
 
@@ -141,6 +143,14 @@ class _Model(_Event):
             rtype = next(iter(cls._RTYPES.values()))
         super().__init__(_rtype=rtype, **{k: v for k, v in values.items() if v is not None})
 
+    @property
+    def record(self) -> bytes:
+        """The raw record (``LAYOUT``'s C struct)."""
+        return record_of(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (type(self), {n: getattr(self, n) for n in type(self)._FIELDS}))
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Any:
         """The model of one decoded wire event (as Massive's ``from_dict``)."""
@@ -159,6 +169,11 @@ class _Model(_Event):
     def __ne__(self, other: object) -> bool:
         r = self.__eq__(other)
         return r if r is NotImplemented else not r
+
+
+def _restore(cls: Any, values: dict[str, Any]) -> Any:
+    """Unpickle a model (its values written into a record of its own)."""
+    return cls(**values)
 
 
 def _record_model(layout: str, *wires: str) -> Any:

@@ -356,3 +356,63 @@ async def test_drop_mid_stream_reconnects_every_event_once(which: str) -> None:
         i = got.index(q)
         assert got[i - 1].sequence_number == conn * n_per_conn + 52
         assert got[i + 1].sequence_number == conn * n_per_conn + 53
+
+
+@pytest.mark.parametrize("which", list(CLIENTS))
+async def test_reconnects_run_out_then_the_close_error_is_raised(which: str) -> None:
+    conns = 0
+
+    async def handler(ws: Any) -> None:
+        nonlocal conns
+        conns += 1
+        await ws.send(_status("connected", "Connected Successfully"))
+        await ws.recv()
+        await ws.send(_status("auth_success", "authenticated"))
+        await ws.recv()
+        await ws.send(orjson.dumps([_trade(conns)]).decode())
+        await ws.close(1011, "internal error")
+
+    async with websockets.serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        client = CLIENTS[which]()(api_key=KEY, feed=f"127.0.0.1:{port}", secure=False,
+                                  subscriptions=["T.*"], max_reconnects=2)
+        got: list[Any] = []
+
+        async def handle(msgs: list[Any]) -> None:
+            got.extend(msgs)
+
+        with pytest.raises(Exception) as info:
+            await asyncio.wait_for(client.connect(handle), 30)
+    assert type(info.value).__name__ == "ConnectionClosedError"
+    assert conns == 3  # the first connection and max_reconnects more
+    assert [m.sequence_number for m in got] == [1, 2, 3]
+    if which == "fastfeed":
+        assert isinstance(info.value, fastfeed.ConnectionClosedError)
+
+
+async def test_server_statuses_are_logged_not_delivered(caplog: pytest.LogCaptureFixture) -> None:
+    async def handler(ws: Any) -> None:
+        await ws.send(_status("connected", "Connected Successfully"))
+        await ws.recv()
+        await ws.send(_status("auth_success", "authenticated"))
+        await ws.recv()
+        await ws.send(_status("success", "subscribed to: T.*"))
+        await ws.send(_status("error", "not entitled to: Q.*"))
+        await ws.send(orjson.dumps([_trade(7), {"ev": "status", "status": "error",
+                                                "message": "not entitled to: Q.*"}]).decode())
+        await ws.close(1000, "bye")
+
+    async with websockets.serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        client = ffm.WebSocketClient(api_key=KEY, feed=f"127.0.0.1:{port}", secure=False,
+                                     subscriptions=["T.*", "Q.*"])
+        got: list[Any] = []
+
+        async def handle(msgs: list[Any]) -> None:
+            got.append(msgs)
+
+        with caplog.at_level(logging.WARNING, logger="fastfeed.massive"):
+            await asyncio.wait_for(client.connect(handle), 10)
+    assert [[m.sequence_number for m in msgs] for msgs in got] == [[7]]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "fastfeed.massive"]
+    assert warnings == ["server error: not entitled to: Q.* (x2)"]

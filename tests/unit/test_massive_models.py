@@ -228,3 +228,22 @@ async def test_close_without_connection_is_a_no_op() -> None:
     c = ffm.WebSocketClient(api_key="k")
     await c.close()
     assert c.websocket is None
+
+
+def test_objects_of_one_read_share_its_records_yet_stay_distinct() -> None:
+    dec = PolygonDecoder("stocks")
+    frame = [{"ev": "T", "sym": "A", "p": 1.5, "q": 1}, {"ev": "T", "sym": "B", "p": 2, "q": 2}]
+    dec.feed(orjson.dumps(frame))
+    batch = dec.drain("T")
+    a, b = build_models([batch], [ffm.EquityTrade])
+    assert a != b and (a.symbol, b.symbol, a.price, b.price) == ("A", "B", 1.5, 2)
+    assert [a.record, b.record] == [e.record for e in batch]  # fastfeed's own event objects
+    for m in (a, b):
+        back = pickle.loads(pickle.dumps(m))
+        assert type(back) is ffm.EquityTrade and back == m
+        _same(back, mmodels.EquityTrade.from_dict(
+            {"ev": "T", "sym": m.symbol, "p": m.price, "q": m.sequence_number}))
+    del batch, b
+    assert (a.symbol, a.price, a.sequence_number) == ("A", 1.5, 1)  # a keeps what it needs
+    with pytest.raises(TypeError):
+        build_models([dec.drain("T")], [dict])
