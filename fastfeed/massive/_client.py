@@ -115,6 +115,7 @@ class WebSocketClient:
         self._auth_message: str | None = None
         self._pending: list[tuple[Any, Any]] = []
         self._sync_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return (f"<fastfeed.massive.WebSocketClient url={self.url!r} "
@@ -166,14 +167,21 @@ class WebSocketClient:
 
     def _schedule(self) -> None:
         self.schedule_resub = True
-        if self.websocket is None:
-            return
+        loop = self._loop
+        if self.websocket is None or loop is None:
+            return  # sent when connect() starts
         try:
-            loop = asyncio.get_running_loop()
+            running = asyncio.get_running_loop()
         except RuntimeError:
-            return  # another thread: sent at the next socket read
-        if self._sync_task is None or self._sync_task.done():
-            self._sync_task = loop.create_task(self._reconcile_soon())
+            running = None
+        if running is loop:
+            self._start_sync()
+        else:  # from another thread (run() blocks one; others may subscribe)
+            loop.call_soon_threadsafe(self._start_sync)
+
+    def _start_sync(self) -> None:
+        if self.websocket is not None and (self._sync_task is None or self._sync_task.done()):
+            self._sync_task = asyncio.get_running_loop().create_task(self._reconcile_soon())
 
     async def _reconcile_soon(self) -> None:
         try:
@@ -268,6 +276,7 @@ class WebSocketClient:
         """
         logger.debug("connect: %s", self.url)
         stream = await self._open(kwargs)
+        self._loop = asyncio.get_running_loop()
         self.websocket = stream
         self.subs = set()
         self.schedule_resub = True
@@ -308,6 +317,7 @@ class WebSocketClient:
                 self._flush_server_errors()
         finally:
             self.websocket = None
+            self._loop = None
             await stream.close_stream()
 
     async def _restart(self, stream: Any) -> None:

@@ -416,3 +416,39 @@ async def test_server_statuses_are_logged_not_delivered(caplog: pytest.LogCaptur
     assert [[m.sequence_number for m in msgs] for msgs in got] == [[7]]
     warnings = [r.getMessage() for r in caplog.records if r.name == "fastfeed.massive"]
     assert warnings == ["server error: not entitled to: Q.* (x2)"]
+
+
+async def test_subscribe_from_another_thread_is_sent_without_data_flowing() -> None:
+    got_sub = asyncio.Event()
+    authed = asyncio.Event()
+    actions: list[Any] = []
+
+    async def handler(ws: Any) -> None:
+        await ws.send(_status("connected", "Connected Successfully"))
+        await ws.recv()
+        await ws.send(_status("auth_success", "authenticated"))
+        authed.set()
+        async for msg in ws:  # nothing subscribed at first: no data at all
+            actions.append(orjson.loads(msg))
+            got_sub.set()
+            await ws.send(orjson.dumps([_trade(1)]).decode())
+            await ws.close(1000, "bye")
+
+    async with websockets.serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        client = ffm.WebSocketClient(api_key=KEY, feed=f"127.0.0.1:{port}", secure=False)
+        got: list[Any] = []
+
+        async def handle(msgs: list[Any]) -> None:
+            got.extend(msgs)
+
+        task = asyncio.create_task(client.connect(handle))
+        await asyncio.wait_for(authed.wait(), 5)
+        t = threading.Thread(target=client.subscribe, args=("T.AAPL",))
+        t.start()
+        t.join()
+        await asyncio.wait_for(got_sub.wait(), 5)
+        await asyncio.wait_for(task, 10)
+    assert actions == [{"action": "subscribe", "params": "T.AAPL"}]
+    assert [m.sequence_number for m in got] == [1]
+    assert client.subs == {"T.AAPL"}
