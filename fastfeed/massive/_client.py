@@ -25,12 +25,7 @@ import orjson
 from fastfeed._native.pgdict import merge_order
 from fastfeed._native.pgmodels import build_models
 from fastfeed._native.polygon import CLUSTER_PREFIXES
-from fastfeed.errors import (
-    AuthenticationError,
-    ConnectionClosedError,
-    ConnectionClosedOK,
-    FastFeedError,
-)
+from fastfeed.errors import AuthenticationError, ConnectionClosedError, ConnectionClosedOK
 from fastfeed.massive._models import MARKET_EVENT_MAP, Feed, Market
 from fastfeed.massive.exceptions import AuthError
 
@@ -300,9 +295,7 @@ class WebSocketClient:
                 except AuthenticationError as exc:
                     self._flush_server_errors(force=True)
                     raise AuthError(self._auth_message or str(exc)) from None
-                except (ConnectionClosedError, OSError, FastFeedError) as exc:
-                    if not isinstance(exc, (ConnectionClosedError, OSError)):
-                        raise
+                except (ConnectionClosedError, OSError) as exc:  # OSError: refused, timeout...
                     await self._deliver(processor, raw_frames)
                     self._flush_server_errors(force=True)
                     reconnects += 1
