@@ -452,3 +452,37 @@ async def test_subscribe_from_another_thread_is_sent_without_data_flowing() -> N
     assert actions == [{"action": "subscribe", "params": "T.AAPL"}]
     assert [m.sequence_number for m in got] == [1]
     assert client.subs == {"T.AAPL"}
+
+
+async def test_events_of_a_connection_that_ends_at_once_are_delivered() -> None:
+    # the server answers auth and, without waiting for anything, sends its events and drops
+    # the connection: all of it may arrive in one socket read, before the client saw itself
+    # "ready"; the events must still be delivered, once. (Massive's own client loses the first
+    # connection's events here: its subscribe fails on the closed socket before it reads them.)
+    conns = 0
+
+    async def handler(ws: Any) -> None:
+        nonlocal conns
+        conns += 1
+        conn = conns
+        await ws.send(_status("connected", "Connected Successfully"))
+        await ws.recv()
+        frames = [_status("auth_success", "authenticated")]
+        frames += [orjson.dumps([_trade((conn - 1) * 100 + k + j) for j in range(10)]).decode()
+                   for k in range(0, 100, 10)]
+        for f in frames:
+            await ws.send(f)
+        await ws.close(1011 if conn == 1 else 1000, "bye")
+
+    async with websockets.serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        client = ffm.WebSocketClient(api_key=KEY, feed=f"127.0.0.1:{port}", secure=False,
+                                     subscriptions=["T.*"])
+        got: list[Any] = []
+
+        async def handle(msgs: list[Any]) -> None:
+            got.extend(msgs)
+
+        await asyncio.wait_for(client.connect(handle), 20)
+    assert conns == 2
+    assert [m.sequence_number for m in got] == list(range(200))
