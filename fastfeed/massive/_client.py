@@ -87,7 +87,8 @@ class WebSocketClient:
             raise AuthError(f"Must specify env var {env_key} or pass api_key in constructor")
         self.api_key = api_key
         self.feed = feed
-        self.market = Market(market) if isinstance(market, str) else market
+        # str, this module's Market, or massive's own Market (the same values)
+        self.market = Market(market.value if isinstance(market, enum.Enum) else market)
         self.market_value = self.market.value
         self.raw = raw
         if verbose:

@@ -200,6 +200,11 @@ def test_constructor_like_massive(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "k" not in repr(c).replace("WebSocketClient", "")
     with pytest.raises(ValueError):
         ffm.WebSocketClient(api_key="k", market="bonds")
+    # massive's own enums work too (a user who changed only the client's import)
+    c = ffm.WebSocketClient(api_key="k", feed=mcommon.Feed.Business,
+                            market=mcommon.Market.FuturesNYMEX)
+    assert c.url == "wss://business.massive.com/futures/nymex"
+    assert c.market is ffm.Market.FuturesNYMEX
 
 
 def test_subscription_bookkeeping_like_massive() -> None:
