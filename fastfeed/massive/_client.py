@@ -202,8 +202,8 @@ class WebSocketClient:
         if old:
             logger.debug("unsubbing: %s", ",".join(old))
             await stream._modify_sub(",".join(old), "unsubscribe")
-        self.subs = wanted
-        self.subscribed = bool(wanted)
+        self.subs = (self.subs & wanted) | set(new)  # what the server was asked for
+        self.subscribed = bool(self.subs)
 
     def _valid(self, channel: str) -> bool:
         prefix, _, ticker = channel.partition(".")

@@ -252,3 +252,25 @@ def test_objects_of_one_read_share_its_records_yet_stay_distinct() -> None:
     assert (a.symbol, a.price, a.sequence_number) == ("A", 1.5, 1)  # a keeps what it needs
     with pytest.raises(TypeError):
         build_models([dec.drain("T")], [dict])
+
+
+async def test_channels_the_market_lacks_are_warned_about_not_sent(
+        caplog: pytest.LogCaptureFixture) -> None:
+    class Stream:  # records what the client asks of fastfeed.polygon.AsyncStreamClient
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, str]] = []
+
+        async def _modify_sub(self, symbols: str, action: str) -> None:
+            self.calls.append((action, symbols))
+
+    c = ffm.WebSocketClient(api_key="k", market="indices", subscriptions=["V.I:SPX", "T.AAPL"])
+    stream = Stream()
+    c.websocket = stream
+    with caplog.at_level("WARNING", logger="fastfeed.massive"):
+        await c._reconcile()
+    assert stream.calls == [("subscribe", "V.I:SPX")]
+    assert c.subs == {"V.I:SPX"}
+    assert any("'T.AAPL'" in r.getMessage() for r in caplog.records)
+    c.unsubscribe_all()
+    await c._reconcile()
+    assert stream.calls[-1] == ("unsubscribe", "V.I:SPX") and c.subs == set()
