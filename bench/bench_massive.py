@@ -66,8 +66,8 @@ def fastfeed_path(frames: list[bytes]) -> Callable[[], list[Any]]:
     from fastfeed.massive._client import models_of
 
     dec = PolygonDecoder("stocks")
-    sinks = [(dec.rings[ev].consumer(), cls)
-             for ev, cls in MARKET_EVENT_MAP[Market.Stocks].items()]
+    # the client holds one consumer per ev subscribed (here T.* and Q.*)
+    sinks = [(dec.rings[ev].consumer(), MARKET_EVENT_MAP[Market.Stocks][ev]) for ev in ("T", "Q")]
 
     def run() -> list[Any]:
         out: list[Any] = []

@@ -111,6 +111,7 @@ class WebSocketClient:
         self._auth_message: str | None = None
         self._pending: list[tuple[Any, Any]] = []
         self._sync_task: asyncio.Task[None] | None = None
+        self._sinks: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
@@ -197,6 +198,8 @@ class WebSocketClient:
         new = [c for c in wanted.difference(self.subs) if self._valid(c)]
         old = list(self.subs.difference(wanted))
         if new:
+            for c in new:
+                await self._ensure_sink(stream, c)
             logger.debug("subbing: %s", ",".join(new))
             await stream._modify_sub(",".join(new), "subscribe")
         if old:
@@ -250,10 +253,18 @@ class WebSocketClient:
         stream = AsyncStreamClient(self.api_key, self.market_value, self._host,
                                    overflow="backpressure", **opts)
         self._pending = []
-        for ev, cls in MARKET_EVENT_MAP[self.market].items():
-            await stream.change_handler(ev, _Sink(cls, self._pending), deliver="batch")
+        self._sinks = set()
         await stream.change_handler("status", self._on_status, deliver="event")
         return stream
+
+    async def _ensure_sink(self, stream: Any, channel: str) -> None:
+        """A batch handler for the channel's ``ev`` (one per ``ev`` subscribed: each is looked
+        at on every socket read)."""
+        ev = channel.partition(".")[0]
+        cls = MARKET_EVENT_MAP[self.market].get(ev)
+        if cls is not None and ev not in self._sinks:
+            await stream.change_handler(ev, _Sink(cls, self._pending), deliver="batch")
+            self._sinks.add(ev)
 
     async def connect(
         self,

@@ -263,12 +263,16 @@ async def test_channels_the_market_lacks_are_warned_about_not_sent(
         async def _modify_sub(self, symbols: str, action: str) -> None:
             self.calls.append((action, symbols))
 
+        async def change_handler(self, ev: str, fn: Any, *, deliver: str) -> None:
+            self.calls.append(("handler", f"{ev}:{deliver}"))
+
     c = ffm.WebSocketClient(api_key="k", market="indices", subscriptions=["V.I:SPX", "T.AAPL"])
     stream = Stream()
     c.websocket = stream
     with caplog.at_level("WARNING", logger="fastfeed.massive"):
         await c._reconcile()
-    assert stream.calls == [("subscribe", "V.I:SPX")]
+    # a batch handler for V (and only V) first, then the subscription
+    assert stream.calls == [("handler", "V:batch"), ("subscribe", "V.I:SPX")]
     assert c.subs == {"V.I:SPX"}
     assert any("'T.AAPL'" in r.getMessage() for r in caplog.records)
     c.unsubscribe_all()
