@@ -387,9 +387,11 @@ class AsyncStreamClient(FanoutMixin, Streamer):
                 raise self._error
         except Exception:
             # statuses that explain the failure (auth_failed, max_connections) still reach
-            # the status handler
+            # the status handler, and events received before it their handlers
             while self._status_q:
                 await self._run_status(self._status_q.popleft())
+            if self._has_pending():
+                await self._dispatch_available()
             raise
 
     async def login(self, key: str | None = None) -> None:

@@ -261,6 +261,8 @@ DXDOM: dict[str, list[tuple]] = {
 # ---------------------------------------------------------------------------------------------
 # polygon.io / Massive events. One layout per key family (names follow Massive's models); several
 # wire ``ev`` codes may share a layout (A and AM, CA/CAS/XA/XAS). (wire key, kind, attribute name).
+# Massive's futures markets reuse the T / Q / A layouts (futures Q adds bt/at, futures A adds n and
+# an integer or string dv).
 # ``symbol_key`` is the wire key whose value is interned into the header's symbol_id.
 # "i64|str" = int64 slot whose ``alt`` bit means the wire value was a decimal string ("x":"44").
 # "fixstr|int" = string slot whose ``alt`` bit means the wire value was a JSON integer.

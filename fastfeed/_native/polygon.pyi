@@ -64,6 +64,7 @@ def status_event(obj: dict[str, Any]) -> PolygonStatus: ...
 class PolygonDecoder(ProtocolCore):
     cluster: str
     max_message_size: int
+    raw_frames: list[str] | None
     def __init__(
         self,
         cluster: str = "stocks",

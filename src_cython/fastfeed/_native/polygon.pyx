@@ -69,6 +69,7 @@ appears in a repr, log or exception).
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
@@ -413,6 +414,7 @@ cdef class PolygonDecoder(ProtocolCore):
     cdef list _keep                  # template records (bytes) referenced by the C tables
     cdef object _status_exc
     cdef bint _full_logged
+    cdef public list raw_frames      # when a list: every message fed is appended as a str
 
     def __cinit__(self, *args, **kwargs):
         self._d = <ff_pg_dec *>calloc(1, sizeof(ff_pg_dec))
@@ -532,6 +534,8 @@ cdef class PolygonDecoder(ProtocolCore):
         cdef Py_ssize_t n
         self.n_messages += 1
         self.n_bytes += <uint64_t>size
+        if self.raw_frames is not None:
+            self.raw_frames.append(PyUnicode_DecodeUTF8(data, size, "surrogateescape"))
         if self.max_message_size > 0 and size > self.max_message_size:
             d.err = FF_PGE_TOO_LARGE
             d.err_off = 0
