@@ -46,6 +46,7 @@ import orjson
 from picows import WSUpgradeRequest
 
 from ._base import SimConnection, SimServer, parse_options, run_until_signal
+from .sessions import AccountSession
 
 __all__ = [
     "AccountStreamerServer",
@@ -364,6 +365,10 @@ class AccountStreamerServer(SimServer):
         self._drain_scheduled = False
         self._auto_task: asyncio.Task[None] | None = None
         self._order_ids = itertools.count(100_000)
+
+    def session(self) -> AccountSession:
+        """A session stand-in for ``AlertStreamer`` (pass ``url=srv.url`` too): its token."""
+        return AccountSession(self.token if self.token is not None else "sim-token")
 
     def make_connection(self, request: WSUpgradeRequest, conn_id: int) -> SimConnection | None:
         return AccountConnection(self, conn_id, request.path.decode("latin-1"))
