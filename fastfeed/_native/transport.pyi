@@ -1,14 +1,16 @@
 """Stub of fastfeed._native.transport (the picows transport adapter)."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 from picows import WSListener
+from typing_extensions import disjoint_base
 
 DEFAULT_MAX_MESSAGE_SIZE: int
 
 def monotonic_ns() -> int: ...
 
+@disjoint_base
 class FeedListener(WSListener):
     core: Any
     transport: Any
@@ -28,10 +30,10 @@ class FeedListener(WSListener):
     close_code: int | None
     close_reason: str
     close_received: bool
-    def __init__(self, core: Any, on_wake: Callable[[], None] | None = ...,
-                 on_disconnect: Callable[[FeedListener], None] | None = ...,
-                 on_error: Callable[[BaseException], None] | None = ...,
-                 max_message_size: int = ...) -> None: ...
+    def __new__(cls, core: Any, on_wake: Callable[[], None] | None = ...,
+                on_disconnect: Callable[[FeedListener], None] | None = ...,
+                on_error: Callable[[BaseException], None] | None = ...,
+                max_message_size: int = ...) -> Self: ...
     def flush(self) -> int: ...
     def send(self, message: bytes | str) -> bool: ...
     def close(self, code: int = ..., reason: str = ...) -> None: ...

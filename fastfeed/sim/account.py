@@ -683,7 +683,7 @@ class AccountConnection(SimConnection):
         n = 0
         try:
             n += int(tr.get_write_buffer_size())
-        except Exception:
+        except (AttributeError, OSError, RuntimeError):
             pass
         sock = tr.get_extra_info("socket")
         if sock is not None:
@@ -741,7 +741,7 @@ class AccountConnection(SimConnection):
             srv.pending = deque(sorted(srv.pending, key=lambda x: x.seq))
         try:
             self.transport.underlying_transport.abort()
-        except Exception:
+        except (AttributeError, OSError, RuntimeError):
             self.transport.disconnect(graceful=False)
 
     # ------------------------------------------------------------------ client messages

@@ -364,10 +364,7 @@ class DXLinkConnection(SimConnection):
     # ------------------------------------------------------------------ data
 
     def has_data(self) -> bool:
-        for c in self.channels.values():
-            if c.pairs:
-                return True
-        return False
+        return any(c.pairs for c in self.channels.values())
 
     def _announce(self, c: Channel, types: list[str]) -> None:
         if self.server.event_fields_mode == "omit":

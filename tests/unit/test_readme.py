@@ -19,7 +19,7 @@ def _block_after(heading: str) -> str:
 def test_readme_replay_example_runs() -> None:
     code = _block_after("### Replay without a socket")
     scope: dict[str, object] = {}
-    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - our own README
+    exec(compile(code, "README.md", "exec"), scope)
     batch = scope["batch"]
     assert len(batch) == 1 and batch[0].event_symbol == "SPY"  # type: ignore[index,attr-defined]
     assert scope["quotes"]["bid_price"][0] == 1.5  # type: ignore[index]
