@@ -11,7 +11,8 @@ from fastfeed.dxfeed import Quote
 
 checkout = Path(__file__).resolve().parents[1]
 where = Path(fastfeed.__file__).resolve()
-assert checkout not in where.parents, f"imported the checkout, not the install: {where}"
+assert where.parent != checkout / "fastfeed" and "site-packages" in where.parts, (
+    f"imported the checkout, not the install: {where}")
 
 dec = fastfeed.DXLinkDecoder()
 dec.feed(b'{"type":"FEED_DATA","channel":7,"data":["Quote",'
