@@ -63,6 +63,11 @@ _LAZY = {
 }
 
 
+def __dir__() -> list[str]:
+    # the lazy names too; not the typing helpers this module imports for itself
+    return sorted((set(globals()) - {"Any", "TYPE_CHECKING", "annotations"}) | set(_LAZY))
+
+
 def __getattr__(name: str) -> Any:
     # Compiled modules are imported on first use so `import fastfeed` stays cheap.
     module = _LAZY.get(name)

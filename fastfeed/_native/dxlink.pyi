@@ -1,9 +1,15 @@
 """Type stub for fastfeed._native.dxlink (DXLink sans-I/O decoder and session)."""
 
-from typing import Any, ClassVar, Iterable
+from collections.abc import Iterable
+from typing import Any, TypeVar, overload
 
+from typing_extensions import disjoint_base
+
+from fastfeed._native.events import _Event
 from fastfeed._native.ring import EventBatch, RecordRing
 from fastfeed._native.symbols import SymbolTable
+
+_E = TypeVar("_E", bound=_Event)
 
 DX_TYPES: tuple[str, ...]
 CHANNELS: dict[str, int]
@@ -72,6 +78,7 @@ class DomConfig(ControlEvent):
 class KeepaliveReceived(ControlEvent):
     def __init__(self, channel: int = 0) -> None: ...
 
+@disjoint_base
 class DXLinkDecoder:
     ts_recv: int
     outbox: list[bytes]
@@ -99,7 +106,10 @@ class DXLinkDecoder:
     def __init__(self, *, policy: str = "drop_oldest", ring_bytes: int = ...,
                  max_message_size: int = ...) -> None: ...
     def feed(self, message: bytes | bytearray | memoryview | str, *, sent: bool = False) -> int: ...
-    def drain(self, event_type: type | str, max_records: int = -1) -> EventBatch: ...
+    @overload
+    def drain(self, event_type: type[_E], max_records: int = ...) -> EventBatch[_E]: ...
+    @overload
+    def drain(self, event_type: str, max_records: int = ...) -> EventBatch[Any]: ...
     def ring(self, event_type: type | str) -> RecordRing: ...
     def data_to_send(self) -> list[bytes]: ...
     def events_received(self) -> list[ControlEvent]: ...
@@ -108,6 +118,7 @@ class DXLinkDecoder:
     def reset_channels(self) -> None: ...
     def enum_name(self, enum: str, code: int) -> str | None: ...
 
+@disjoint_base
 class DXLinkSession(DXLinkDecoder):
     aggregation_period: float
     data_format: str

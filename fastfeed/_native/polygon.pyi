@@ -1,11 +1,15 @@
 """Type stubs for fastfeed._native.polygon (polygon/Massive protocol core)."""
 
 from collections.abc import Iterable
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypeVar, overload
+
+from typing_extensions import disjoint_base
 
 from fastfeed._native.core import ProtocolCore
+from fastfeed._native.events import _Event
 from fastfeed._native.ring import EventBatch
-from fastfeed.polygon_events import PolygonEvent
+
+_E = TypeVar("_E", bound=_Event)
 
 __all__ = [
     "PolygonDecoder",
@@ -61,6 +65,7 @@ STATUS_CLASSES: Final[dict[str, type[PolygonStatus]]]
 
 def status_event(obj: dict[str, Any]) -> PolygonStatus: ...
 
+@disjoint_base
 class PolygonDecoder(ProtocolCore):
     cluster: str
     max_message_size: int
@@ -75,7 +80,10 @@ class PolygonDecoder(ProtocolCore):
         max_symbols: int = ...,
     ) -> None: ...
     def feed(self, message: bytes | bytearray | memoryview | str) -> int: ...
-    def drain(self, event_type: type[PolygonEvent] | str, max_records: int = -1) -> EventBatch: ...
+    @overload
+    def drain(self, event_type: type[_E], max_records: int = ...) -> EventBatch[_E]: ...
+    @overload
+    def drain(self, event_type: str, max_records: int = ...) -> EventBatch[Any]: ...
     def events_received(self) -> list[PolygonStatus]: ...
     def data_to_send(self) -> list[bytes]: ...
     @property
@@ -89,6 +97,7 @@ def build_channels(
 ) -> list[str]: ...
 def split_params(channels: Iterable[str], max_bytes: int = 4000) -> list[str]: ...
 
+@disjoint_base
 class PolygonSession(PolygonDecoder):
     state: str
     max_params_bytes: int

@@ -1,9 +1,10 @@
 """Stub of fastfeed._native.transport (the picows transport adapter)."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 from picows import WSListener
+from typing_extensions import disjoint_base
 
 from fastfeed._native.core import ProtocolCore
 
@@ -15,6 +16,7 @@ class MessageCore(ProtocolCore):
     decode_text: bool
     def __init__(self, decode_text: bool = ..., feed_name: str = ...) -> None: ...
 
+@disjoint_base
 class FeedListener(WSListener):
     core: Any
     transport: Any
@@ -35,10 +37,10 @@ class FeedListener(WSListener):
     close_code: int | None
     close_reason: str
     close_received: bool
-    def __init__(self, core: Any, on_wake: Callable[[], None] | None = ...,
-                 on_disconnect: Callable[[FeedListener], None] | None = ...,
-                 on_error: Callable[[BaseException], None] | None = ...,
-                 max_message_size: int = ...) -> None: ...
+    def __new__(cls, core: Any, on_wake: Callable[[], None] | None = ...,
+                on_disconnect: Callable[[FeedListener], None] | None = ...,
+                on_error: Callable[[BaseException], None] | None = ...,
+                max_message_size: int = ...) -> Self: ...
     def flush(self) -> int: ...
     def send(self, message: bytes | str) -> bool: ...
     def close(self, code: int = ..., reason: str = ...) -> None: ...

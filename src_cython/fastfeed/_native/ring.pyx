@@ -16,6 +16,8 @@ from fastfeed._native.cring cimport (
 from fastfeed._native.events cimport _Event, make_event
 from fastfeed._native.symbols cimport SymbolTable
 
+from types import GenericAlias
+
 from fastfeed._records_meta import LAYOUTS
 
 cdef extern from *:
@@ -354,6 +356,11 @@ cdef class EventBatch:
         if not self._borrowed:
             free(self._buf)
 
+    @classmethod
+    def __class_getitem__(cls, item):
+        """``EventBatch[Quote]`` (the stubs make the class generic) at run time too."""
+        return GenericAlias(cls, item)
+
     cdef int _own(self) except -1:
         """Copy borrowed records into memory of the batch's own (see call_with_batch)."""
         cdef char *p
@@ -417,9 +424,10 @@ cdef class EventBatch:
         return self.symbols.get(sid)
 
     def to_numpy(self):
-        """A numpy structured array viewing the records (no copy; needs numpy)."""
-        import numpy as np
-        from fastfeed.records import dtype_for
+        """A numpy structured array viewing the records (no copy; needs numpy: the
+        ``fastfeed[numpy]`` extra; without it, an ImportError says so)."""
+        from fastfeed.records import dtype_for, require_numpy
+        np = require_numpy()
         return np.frombuffer(self, dtype=dtype_for(self.event_class.LAYOUT), count=self._n)
 
     def tobytes(self):
