@@ -5,7 +5,7 @@ from typing import Any, TypeVar, overload
 
 from typing_extensions import disjoint_base
 
-from fastfeed._native.events import _Event
+from fastfeed._native.events import ENUM_NAMES as ENUM_NAMES, _Event
 from fastfeed._native.ring import EventBatch, RecordRing
 from fastfeed._native.symbols import SymbolTable
 

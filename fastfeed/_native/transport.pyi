@@ -12,6 +12,7 @@ DEFAULT_MAX_MESSAGE_SIZE: int
 
 def monotonic_ns() -> int: ...
 
+@disjoint_base
 class MessageCore(ProtocolCore):
     decode_text: bool
     def __init__(self, decode_text: bool = ..., feed_name: str = ...) -> None: ...
