@@ -28,7 +28,17 @@ package; handlers get one plain ``dict`` per event with the wire keys and values
 * running out of reconnection attempts raises :class:`fastfeed.ReconnectionExhausted` (never
   ``sys.exit``), ``auth_failed`` raises :class:`fastfeed.AuthenticationError`,
   ``max_connections`` raises :class:`fastfeed.MaxConnectionsError`; the attempt counter resets
-  after every successful connection; ``close_stream()`` before connecting is a no-op (D7);
+  after every connection that became ready; a connection that never authenticates within
+  ``open_timeout`` is a failed attempt (counted in ``stats["failed_attempts"]``, it counts
+  against ``max_reconnection_attempts``); ``close_stream()`` before connecting is a no-op (D7);
+* the first connection raises a typed error within ``open_timeout`` (10 s): HTTP 401/403
+  :class:`fastfeed.AuthenticationError`, another 4xx (a wrong ``host``)
+  :class:`fastfeed.ConfigurationError`, unreachable / 5xx / 429 (retried inside that budget)
+  :class:`fastfeed.ConnectionFailedError`, each naming the URL and the HTTP status -- never a
+  raw ``picows`` exception;
+* a status ``error`` (e.g. ``invalid channel``) is logged, counted (``stats["server_errors"]``)
+  and kept in ``server_errors``; the stream goes on; ``auth_timeout`` / ``force_disconnect``
+  replace the connection (with ``reconnect=True``);
 * an ``ev`` without a handler is ignored (the package raised ``KeyError``);
 * a ``str`` of symbols without a ``.`` is one ticker (``"AAPL"`` -> ``T.AAPL``); a ``str`` with
   a ``.`` is sent verbatim as channels (``"T.AAPL,Q.MSFT"``), as the package does;
@@ -56,6 +66,8 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
+
+import ssl
 
 from fastfeed._connection import BackoffConfig, Endpoint
 from fastfeed._fanout import FanoutMixin
@@ -151,14 +163,6 @@ def _enum_value(val: Any) -> str | None:
     return None
 
 
-class _Stop(Exception):
-    """Raised by ``_endpoint`` to end the reconnect loop with ``error``."""
-
-    def __init__(self, error: BaseException) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
 _MERGED = object()  # backlog tag: a wire-order run over several batches
 
 
@@ -185,7 +189,10 @@ class AsyncStreamClient(FanoutMixin, Streamer):
     connection is replaced when nothing (not even a pong) arrived for ``ping_interval +
     ping_timeout`` s (``None`` disables). ``max_message_size``: largest message accepted.
     ``max_memory_queue``, ``read_limit``, ``write_limit`` are accepted and kept for
-    compatibility (fastfeed's bounded rings replace the websockets queue).
+    compatibility (fastfeed's bounded rings replace the websockets queue). ``ssl_context``:
+    TLS settings for ``wss://`` (default: verified). ``open_timeout``: seconds to connect and
+    authenticate (default 10). ``on_state_change=`` / ``reconnect_fn=`` / ``disconnect_fn=``:
+    see :class:`fastfeed.streamer.Streamer`.
     """
 
     def __init__(
@@ -202,6 +209,8 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         *,
         handler_errors: Literal["log", "raise"] = "log",
         overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest",
+        ssl_context: ssl.SSLContext | None = None,
+        open_timeout: float | None = None,
         **streamer_kwargs: Any,
     ) -> None:
         from fastfeed._native.polygon import PolygonSession
@@ -232,6 +241,9 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         self._ping_timeout = ping_timeout
         self._max_message_size = max_message_size
         self.max_message_size = max_message_size
+        self._ssl_context = ssl_context
+        if open_timeout is not None:
+            self.open_timeout = float(open_timeout)
         self._max_memory_queue = max_memory_queue
         self._read_limit = read_limit
         self._write_limit = write_limit
@@ -244,9 +256,7 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         self._backlog: list[tuple[Any, ...]] = []
         # reconnect policy (handle_messages arguments)
         self._reconnect_enabled = False
-        self._max_attempts: int | None = 5
-        self._attempts = 0
-        self._attempted = False
+        self.max_reconnect_attempts = 5
         self._user_restart = False
         self._close_was_clean = False
         self._last_ping = 0.0
@@ -281,37 +291,30 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         self._rand = lambda: 1.0
 
     async def _endpoint(self) -> Endpoint:
-        if self._attempted:
-            if self._user_restart:
-                self._user_restart = False
-            else:
-                code, reason = self._last_close
-                if not self._reconnect_enabled:
-                    cls = ConnectionClosedOK if code in (1000, 1001) else ConnectionClosedError
-                    raise _Stop(cls(code, reason))
-                if self._close_was_clean and code in (1000, 1001):
-                    raise _Stop(ConnectionClosedOK(code, reason))
-                self._attempts += 1
-                if self._max_attempts is not None and self._attempts > self._max_attempts:
-                    raise _Stop(ReconnectionExhausted(
-                        f"polygon: gave up after {self._max_attempts} reconnection attempts "
-                        f"(last close code {code})"))
-                log.warning("polygon: reconnecting (attempt %d/%s)", self._attempts,
-                            self._max_attempts if self._max_attempts is not None else "inf")
-        self._attempted = True
-        return Endpoint(self._url)
+        if self.n_ready and not self._user_restart:
+            log.warning("polygon: reconnecting (failed attempts so far: %d/%s)",
+                        self._consecutive_failures,
+                        self.max_reconnect_attempts if self.max_reconnect_attempts else "inf")
+        self._user_restart = False
+        return Endpoint(self._url, ssl_context=self._ssl_context)
 
-    def process_exception(self, exc: BaseException) -> BaseException | None:
-        if isinstance(exc, _Stop):
-            return exc.error
-        fatal = super().process_exception(exc)
-        if fatal is None and not self._reconnect_enabled:
-            return exc
-        return fatal
+    def _stop_after_loss(self) -> BaseException | None:
+        code, reason = self._last_close
+        if not self._reconnect_enabled:
+            cls = ConnectionClosedOK if code in (1000, 1001) else ConnectionClosedError
+            return cls(code, reason)
+        if self._close_was_clean:
+            return ConnectionClosedOK(code, reason)
+        return None
 
     def _connection_ended(self, listener: Any) -> None:
         if listener is self._listener:
-            self._close_was_clean = bool(listener.close_received)
+            # the server closed a ready connection normally (1000/1001): the stream is over
+            hs = getattr(getattr(listener, "transport", None), "close_handshake", None)
+            recv = getattr(hs, "recv", None)
+            self._close_was_clean = bool(
+                self._ready and recv is not None and getattr(hs, "recv_then_sent", False)
+                and int(recv.code) in (1000, 1001))
             # reset the session here, not in _on_open: the server's first frames (connected,
             # auth_success) may be decoded before the manager gets to run _on_open
             self._core.connection_lost()
@@ -324,9 +327,11 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         from fastfeed._native.polygon import (
             AuthFailed,
             AuthSuccess,
+            AuthTimeout,
             ForceDisconnect,
             MaxConnections,
             SlowConsumer,
+            StatusError,
         )
 
         for ev in events:
@@ -344,10 +349,11 @@ class AsyncStreamClient(FanoutMixin, Streamer):
                             "connection", ev.message)
             elif cls is ForceDisconnect:
                 log.warning("polygon: server sent force_disconnect (%s)", ev.message)
+            elif cls is AuthTimeout:
+                log.warning("polygon: server sent auth_timeout (%s)", ev.message)
+            elif cls is StatusError:
+                self._record_server_error("error", ev.message or "", None)
         self._on_wake_data()
-
-    def _on_ready(self, reconnected: bool) -> None:
-        self._attempts = 0
 
     def _silence_timeout(self) -> float | None:
         if self._ping_interval is None or self._ping_timeout is None:
@@ -415,8 +421,9 @@ class AsyncStreamClient(FanoutMixin, Streamer):
             self._error = None
             self._task = None
             self._ready_event = None
-            self._attempts = 0
-            self._user_restart = self._attempted
+            self._consecutive_failures = 0
+            self._delays = None
+            self._user_restart = True
             await self.start()
         except Exception as exc:
             return False, f"Reconnect Failed. Exception: {type(exc).__name__}: {exc}"
@@ -649,11 +656,11 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         if reconnect:
             if max_reconnection_attempts is False:
                 log.warning("polygon: unlimited reconnection attempts")
-                self._max_attempts = None
+                self.max_reconnect_attempts = None
             elif isinstance(max_reconnection_attempts, int):
                 if max_reconnection_attempts < 1:
                     raise ValueError("max_reconnection_attempts must be >= 1 or False")
-                self._max_attempts = int(max_reconnection_attempts)
+                self.max_reconnect_attempts = int(max_reconnection_attempts)
             else:
                 raise ValueError("max_reconnection_attempts must be an int or False")
             self._set_delay(reconnection_delay)
@@ -694,6 +701,7 @@ class AsyncStreamClient(FanoutMixin, Streamer):
 
     async def _modify_sub(self, symbols: Any = None, action: str = "subscribe",
                           _prefix: str = "T.", force_uppercase_symbols: bool = True) -> None:
+        self._check_usable()
         prefix = _prefix.rstrip(".")
         core = self._core
         for p, syms in self._channels_of(prefix, symbols, force_uppercase_symbols):

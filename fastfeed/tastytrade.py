@@ -15,8 +15,22 @@ Differences from tastytrade (deliberate, documented):
 * it reconnects (websockets backoff, the ``WEBSOCKETS_BACKOFF_*`` variables) and replays the
   subscriptions itself after every reconnect; ``reconnect_fn`` may resubscribe too (harmless);
 * a silent connection (nothing for the server's keepaliveTimeout) is replaced;
-* a refused token raises :class:`fastfeed.AuthenticationError` after one retry, a server ERROR
-  raises :class:`fastfeed.StreamerError` -- from ``listen`` / ``get_event``, never a silent stop;
+* a refused token raises :class:`fastfeed.AuthenticationError` after one retry -- from
+  ``listen`` / ``get_event``, never a silent stop;
+* server ERROR messages are read by their meaning (the dxLink spec calls ERROR informational):
+  each is logged, counted (``stats["server_errors"]``) and kept in ``server_errors``
+  (:class:`fastfeed._connection.ServerError`: error, message, channel, time) and the stream goes
+  on; UNAUTHORIZED raises :class:`fastfeed.AuthenticationError`, UNSUPPORTED_PROTOCOL
+  :class:`fastfeed.StreamerError`, TIMEOUT replaces the connection, and an ERROR on the channel
+  a ``subscribe()`` is waiting for makes that call raise :class:`fastfeed.SubscriptionError`;
+* a channel the server closes on its own (CHANNEL_CLOSED) is reopened and its subscriptions
+  replayed (``stats["channel_reopens"]``); when that fails ``max_channel_reopens`` times within
+  ``channel_reopen_window`` seconds, ``listen`` / ``get_event`` of its types raise
+  :class:`fastfeed.SubscriptionError` (the other types go on);
+* the connection is a state machine (``state``, ``on_state_change``; see
+  :mod:`fastfeed._connection`): the first connect raises a typed error within ``open_timeout``,
+  a failed attempt never counts as a reconnect, ``max_reconnect_attempts`` bounds consecutive
+  failed attempts (``None``: unlimited, as tastytrade);
 * FEED_SUBSCRIPTION is chunked (no 1009 closes for large symbol lists);
 * a single ``str`` passed as ``symbols`` is one symbol.
 
@@ -36,13 +50,19 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
-from fastfeed._connection import Callback, Endpoint, _as_symbols
 from fastfeed._alerts import AlertStreamer
+from fastfeed._connection import Callback, Endpoint, StateCallback, _as_symbols
 from fastfeed._fanout import FanoutMixin
-from fastfeed.errors import StreamerError, SubscriptionError
+from fastfeed.dxfeed import DXFeedEvent
+from fastfeed.errors import AuthenticationError, StreamerError, SubscriptionError
 from fastfeed.streamer import Streamer
+
+if TYPE_CHECKING:
+    from fastfeed._native.ring import EventBatch
+
+U = TypeVar("U", bound=DXFeedEvent)
 
 __all__ = ["DXLinkStreamer", "AlertStreamer"]
 
@@ -56,12 +76,15 @@ _CH_OPENED = "OPENED"
 _CH_CLOSED = "CLOSED"
 
 
-def _new_core(overflow: str, ring_bytes: int | None) -> Any:
+def _new_core(overflow: str, ring_bytes: int | None, max_message_size: int | None) -> Any:
     from fastfeed._native.dxlink import DXLinkSession
 
-    if ring_bytes is None:
-        return DXLinkSession(policy=overflow)
-    return DXLinkSession(policy=overflow, ring_bytes=ring_bytes)
+    kwargs: dict[str, Any] = {"policy": overflow}
+    if ring_bytes is not None:
+        kwargs["ring_bytes"] = ring_bytes
+    if max_message_size is not None:
+        kwargs["max_message_size"] = max_message_size
+    return DXLinkSession(**kwargs)
 
 
 class DXLinkStreamer(FanoutMixin, Streamer):
@@ -79,6 +102,10 @@ class DXLinkStreamer(FanoutMixin, Streamer):
     #: liveness: declare the connection dead after the server's keepaliveTimeout of silence
     #: (``None`` here = use the server's SETUP value, else ``keepalive_timeout``)
     silence_timeout: float | None = None
+    #: a channel the server closes is reopened at most this many times per window ...
+    max_channel_reopens: int = 3
+    #: ... of this many seconds; then ``listen`` of its types raises SubscriptionError
+    channel_reopen_window: float = 60.0
 
     def __init__(
         self,
@@ -92,6 +119,10 @@ class DXLinkStreamer(FanoutMixin, Streamer):
         overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest",
         ring_bytes: int | None = None,
         busy_poll: bool = False,
+        on_state_change: StateCallback | None = None,
+        max_reconnect_attempts: int | None = None,
+        max_message_size: int | None = None,
+        open_timeout: float | None = None,
     ) -> None:
         """``overflow``: what happens when a consumer falls a whole ring (``ring_bytes``, about
         8 MB per event type by default) behind: ``"drop_oldest"`` keeps the newest events and
@@ -99,27 +130,41 @@ class DXLinkStreamer(FanoutMixin, Streamer):
         ``"backpressure"`` stops reading the socket until the slowest consumer catches up
         (nothing is lost here; the server buffers, and may disconnect a client that stays slow).
         ``busy_poll=True``: the event loop never sleeps while the streamer is open (lowest
-        latency, one core kept busy).
+        latency, one core kept busy). ``on_state_change(old, new)``: called on every
+        :class:`fastfeed.ConnectionState` change (e.g. to mark prices stale while not
+        ``ready``). ``max_reconnect_attempts``: consecutive failed attempts before
+        :class:`fastfeed.ReconnectionExhausted` (default: unlimited). ``max_message_size``:
+        largest message accepted (default 64 MiB; larger ones are counted in
+        ``stats["oversize_frames"]`` and the connection is replaced). ``open_timeout``: seconds
+        for a connection to become ready (default 10; also the first connect's budget).
+        ``ssl_context``: TLS settings for ``wss://`` (default: verified).
         """
         if overflow not in ("drop_oldest", "backpressure"):
             raise ValueError(f"overflow must be 'drop_oldest' or 'backpressure', not {overflow!r}")
-        core = _new_core(overflow, ring_bytes)
+        core = _new_core(overflow, ring_bytes, max_message_size)
         super().__init__(core, reconnect_fn=reconnect_fn, reconnect_args=reconnect_args,
                          disconnect_fn=disconnect_fn, disconnect_args=disconnect_args,
-                         logger=log, busy_poll=busy_poll)
+                         logger=log, busy_poll=busy_poll, on_state_change=on_state_change,
+                         max_reconnect_attempts=max_reconnect_attempts)
         self.max_message_size = int(core.max_message_size)
+        if open_timeout is not None:
+            self.open_timeout = float(open_timeout)
         self._session = session
         self._ssl_context = ssl_context
         self.proxy: str | None = getattr(session, "proxy", None)
         self.__token: str | None = None
         self._channel_waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self._reopens: dict[int, list[float]] = {}
+        self.n_channel_reopens = 0
 
     def __repr__(self) -> str:
-        state = "ready" if self.ready else ("closed" if self._closed else "connecting")
-        return f"<fastfeed.tastytrade.DXLinkStreamer {state} subscriptions={len(self._desired)}>"
+        return (f"<fastfeed.tastytrade.DXLinkStreamer {self.state.value} "
+                f"subscriptions={len(self._desired)}>")
 
-    # ------------------------------------------------------------------ lifecycle
-
+    def _lifecycle_stats(self) -> dict[str, Any]:
+        out = super()._lifecycle_stats()
+        out["channel_reopens"] = self.n_channel_reopens
+        return out
 
     # ------------------------------------------------------------------ connection hooks
 
@@ -148,15 +193,57 @@ class DXLinkStreamer(FanoutMixin, Streamer):
             elif kind == "ChannelOpened":
                 self._resolve_channel(ev.channel, None)
             elif kind == "ChannelClosed":
-                self._resolve_channel(ev.channel, SubscriptionError(
-                    f"DXLink channel {ev.channel} closed by the server"))
+                self._channel_closed(int(ev.channel))
             elif kind == "ErrorReceived":
-                if ev.error == "UNAUTHORIZED" and not self.ready:
-                    self._auth_failed(f"DXLink ERROR {ev.error}: {ev.message}")
-                else:
-                    self._fail(StreamerError(f"DXLink server error {ev.error}: {ev.message}",
-                                             error=ev.error, channel=ev.channel))
+                self._server_error(ev.channel, ev.error, ev.message)
             # SetupReceived, FeedConfig and KeepaliveReceived are handled by the session
+
+    def _server_error(self, channel: Any, error: Any, message: Any) -> None:
+        """A DXLink ERROR, by its meaning (dxLink spec: informational unless said otherwise)."""
+        ch = int(channel) if isinstance(channel, int) else None
+        rec = self._record_server_error(str(error or "UNKNOWN"), str(message or ""), ch)
+        text = f"DXLink ERROR {rec.error}: {rec.message}"
+        if rec.error == "UNAUTHORIZED":
+            if self.ready:
+                self._fail(AuthenticationError(text))
+            else:
+                self._auth_failed(text)
+        elif rec.error == "UNSUPPORTED_PROTOCOL":
+            self._fail(StreamerError(text, error=rec.error, channel=ch))
+        elif rec.error == "TIMEOUT":
+            self._drop("the server reported TIMEOUT")
+        elif ch:  # INVALID_MESSAGE, BAD_ACTION, UNKNOWN about one channel: fail its subscribe
+            self._resolve_channel(ch, SubscriptionError(f"{text} (channel {ch})"))
+
+    def _channel_types(self, channel: int) -> list[str]:
+        core = self._core
+        return [t for t in self._desired.items if core.channel_for(t) == channel]
+
+    def _channel_closed(self, channel: int) -> None:
+        """CHANNEL_CLOSED: reopen a channel the server dropped (and replay its subscriptions),
+        unless it keeps failing; a cancelled channel (``unsubscribe_all``) stays closed."""
+        self._resolve_channel(channel, SubscriptionError(
+            f"DXLink channel {channel} closed by the server"))
+        types = self._channel_types(channel)
+        if not types or not self.ready or self._core.channel_state(channel) != _CH_CLOSED:
+            return
+        now = time.monotonic()
+        recent = [t for t in self._reopens.get(channel, ()) if now - t < self.channel_reopen_window]
+        if len(recent) >= self.max_channel_reopens:
+            for etype in types:
+                self._fail_type(etype, SubscriptionError(
+                    f"DXLink channel {channel} ({etype}) was closed by the server "
+                    f"{len(recent) + 1} times within {self.channel_reopen_window:g} s; "
+                    "not reopening it"))
+            return
+        recent.append(now)
+        self._reopens[channel] = recent
+        self.n_channel_reopens += 1
+        self._log.warning("DXLink channel %d (%s) closed by the server; reopening it",
+                          channel, ", ".join(types))
+        for etype in types:
+            self._replay_type(etype)
+        self._note_flush()
 
     def _resolve_channel(self, channel: int, exc: BaseException | None) -> None:
         for fut in self._channel_waiters.pop(channel, ()):
@@ -186,6 +273,7 @@ class DXLinkStreamer(FanoutMixin, Streamer):
             core.subscribe(etype, syms, from_time)
 
     def _on_ready(self, reconnected: bool) -> None:
+        self._reopens.clear()
         for etype in list(self._desired.items):
             self._replay_type(etype)
         self._note_flush()
@@ -222,6 +310,10 @@ class DXLinkStreamer(FanoutMixin, Streamer):
                 await asyncio.wait_for(fut, self.channel_timeout)
             except asyncio.TimeoutError:
                 raise SubscriptionError(f"{etype} channel not opened") from None
+            finally:
+                waiters = self._channel_waiters.get(ch)
+                if waiters is not None and fut in waiters:
+                    waiters.remove(fut)
 
     async def subscribe(self, event_class: Any, symbols: Iterable[str] | str,
                         refresh_interval: float = 0.1) -> None:
@@ -237,6 +329,7 @@ class DXLinkStreamer(FanoutMixin, Streamer):
                          refresh_interval: float) -> None:
         if self._error is not None:
             raise self._error
+        self._check_usable()
         core = self._core
         core.channel_for(etype)  # ValueError for unknown types
         self._prepare_type(etype)
@@ -248,10 +341,16 @@ class DXLinkStreamer(FanoutMixin, Streamer):
             core.aggregation_period = self._desired.options[etype]["refresh_interval"]
         if changed:
             core.subscribe(etype, changed, from_time)
-        await self._wait_channel(etype)
+        try:
+            await self._wait_channel(etype)
+        except SubscriptionError:
+            self._desired.remove(etype, changed)   # rejected: not replayed later
+            raise
+        self._clear_type_error(etype)
 
     async def unsubscribe(self, event_class: Any, symbols: Iterable[str] | str) -> None:
         """Stop receiving ``event_class`` for ``symbols``."""
+        self._check_usable()
         etype = self._wire_type(event_class)
         gone = self._desired.remove(etype, _as_symbols(symbols))
         if gone and self.ready:
@@ -260,6 +359,7 @@ class DXLinkStreamer(FanoutMixin, Streamer):
 
     async def unsubscribe_all(self, event_class: Any) -> None:
         """Cancel the type's channel (the next subscribe opens it again)."""
+        self._check_usable()
         etype = self._wire_type(event_class)
         self._desired.clear(etype)
         self._desired.options.pop(etype, None)
@@ -293,11 +393,45 @@ class DXLinkStreamer(FanoutMixin, Streamer):
                                                              extended_trading_hours)])
 
     # ------------------------------------------------------------------ typed consumer API
+    # Typed by their argument as tastytrade's SDK: ``listen(Quote)`` yields ``Quote``. A wire
+    # type name (``"Quote"``) or tastytrade's own class of the same name works too (``Any``).
+
+    @overload
+    def listen(self, event_class: type[U]) -> AsyncIterator[U]: ...
+    @overload
+    def listen(self, event_class: str | type[Any]) -> AsyncIterator[Any]: ...
 
     def listen(self, event_class: Any) -> AsyncIterator[Any]:
         """Every event of ``event_class`` from now on (each call sees every event)."""
         return super().listen(event_class)
 
-    def listen_batches(self, event_class: Any) -> AsyncIterator[Any]:
+    def listen_batches(self, event_class: str | type[Any]) -> AsyncIterator[EventBatch]:
         """Zero-copy ``EventBatch``es of ``event_class`` (at most one per socket read)."""
         return super().listen_batches(event_class)
+
+    @overload
+    async def get_event(self, event_class: type[U]) -> U: ...
+    @overload
+    async def get_event(self, event_class: str | type[Any]) -> Any: ...
+
+    async def get_event(self, event_class: Any) -> Any:
+        """Wait for the next event of ``event_class`` (one shared cursor per type)."""
+        return await super().get_event(event_class)
+
+    @overload
+    def get_event_nowait(self, event_class: type[U]) -> U | None: ...
+    @overload
+    def get_event_nowait(self, event_class: str | type[Any]) -> Any: ...
+
+    def get_event_nowait(self, event_class: Any) -> Any:
+        """The next event of ``event_class`` (shared cursor), or ``None`` when none is waiting."""
+        return super().get_event_nowait(event_class)
+
+    @overload
+    def latest(self, event_class: type[U], symbol: str) -> U | None: ...
+    @overload
+    def latest(self, event_class: str | type[Any], symbol: str) -> Any: ...
+
+    def latest(self, event_class: Any, symbol: str) -> Any:
+        """The last event received for ``symbol`` (``None`` if none yet). O(1), kept in C."""
+        return super().latest(event_class, symbol)

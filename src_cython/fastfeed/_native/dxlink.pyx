@@ -144,6 +144,7 @@ cdef extern from *:
         uint64_t overflow_rec[64];   /* where an event goes when its ring refuses it */
         ff_dxsym symc[FF_DX_SYMC];   /* symbol cache in front of the SymbolTable (see ff_dx_sym) */
         int64_t ts_recv;
+        uint16_t seq;                /* wire order across rings: stamped into ff_header.flags */
         const char *base;
         uint64_t n_overflowed;
         uint64_t n_skipped;
@@ -614,6 +615,7 @@ cdef extern from *:
         if (FF_UNLIKELY(rec == NULL)) rec = (char *)c->overflow_rec;
         memcpy(rec, c->tmpl[rt], c->rec_size[rt]);
         ((uint16_t *)rec)[0] = (uint16_t)rt;
+        ((uint16_t *)rec)[1] = c->seq++;   /* wire order (mod 2^16) across event types */
         memcpy(rec + 8, &c->ts_recv, 8);
         return rec;
     }
