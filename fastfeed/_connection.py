@@ -739,7 +739,7 @@ class ConnectionManager:
         as an oversize frame there; unretrieved, asyncio would log it at garbage collection)."""
         async def run() -> None:
             try:
-                await transport.wait_disconnected()
+                await asyncio.wait_for(transport.wait_disconnected(), 5.0)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -908,6 +908,8 @@ class ConnectionManager:
                     continue
                 self.n_connects += 1
                 if not listener.connected:  # dropped during the upgrade
+                    if listener.transport is not None:
+                        self._reap(listener.transport)
                     if not await self._failed_attempt("closed during the upgrade", None, first,
                                                       deadline):
                         break
