@@ -222,8 +222,12 @@ class DXLinkStreamer(FanoutMixin, Streamer):
     def _channel_closed(self, channel: int) -> None:
         """CHANNEL_CLOSED: reopen a channel the server dropped (and replay its subscriptions),
         unless it keeps failing; a cancelled channel (``unsubscribe_all``) stays closed."""
-        self._resolve_channel(channel, SubscriptionError(
-            f"DXLink channel {channel} closed by the server"))
+        if self._channel_waiters.get(channel):
+            # it answers a subscribe() waiting for the channel: that call fails (and drops
+            # its symbols); nothing is reopened behind the caller's back
+            self._resolve_channel(channel, SubscriptionError(
+                f"DXLink channel {channel} closed by the server"))
+            return
         types = self._channel_types(channel)
         if not types or not self.ready or self._core.channel_state(channel) != _CH_CLOSED:
             return
