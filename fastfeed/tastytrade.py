@@ -77,7 +77,7 @@ _CH_CLOSED = "CLOSED"
 
 
 def _new_core(overflow: str, ring_bytes: int | None, max_message_size: int | None) -> Any:
-    from fastfeed._native.dxlink import DXLinkSession
+    from fastfeed.dxlink.session import DXLinkSession
 
     kwargs: dict[str, Any] = {"policy": overflow}
     if ring_bytes is not None:
@@ -91,7 +91,8 @@ class DXLinkStreamer(FanoutMixin, Streamer):
     """tastytrade-compatible DXLink market-data streamer (see the module docstring).
 
     The protocol itself (SETUP/AUTH, one channel per event type with tastytrade's numbers,
-    FEED_SETUP, chunked FEED_SUBSCRIPTION, decoding) is ``fastfeed._native.dxlink.DXLinkSession``;
+    FEED_SETUP, chunked FEED_SUBSCRIPTION; decoding in C underneath) is
+    :class:`fastfeed.dxlink.session.DXLinkSession`;
     this class adds the connection, the desired-subscription replay and the consumer API.
     """
 
