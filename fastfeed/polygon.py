@@ -63,11 +63,10 @@ import collections
 import enum
 import inspect
 import logging
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
-
-import ssl
 
 from fastfeed._connection import BackoffConfig, Endpoint
 from fastfeed._fanout import FanoutMixin
@@ -76,7 +75,6 @@ from fastfeed.errors import (
     ConnectionClosedError,
     ConnectionClosedOK,
     MaxConnectionsError,
-    ReconnectionExhausted,
 )
 from fastfeed.streamer import Streamer
 
@@ -213,7 +211,7 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         open_timeout: float | None = None,
         **streamer_kwargs: Any,
     ) -> None:
-        from fastfeed._native.polygon import PolygonSession
+        from fastfeed.polygon_session import PolygonSession
 
         cluster_s = _enum_value(cluster)
         host_s = _enum_value(host)
