@@ -14,7 +14,7 @@ streamer's conformance tests (``test_dxlink_*``, ``test_polygon_*``, the account
   lets a test inject faults between events.
 * :class:`PolygonScript` -- the polygon/Massive sequence (connected, auth, subscribe acks) with
   numbered T events (``q`` = the event's number).
-* :func:`unreachable_url`, :func:`assert_no_tasks_left`.
+* :func:`unreachable_url`, :func:`assert_no_tasks_left`, :func:`open_fds`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import http
 import json
+import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Self
@@ -41,6 +42,11 @@ def unreachable_url(scheme: str = "ws", path: str = "/realtime?token=SECRET") ->
     port = s.getsockname()[1]
     s.close()
     return f"{scheme}://127.0.0.1:{port}{path}"
+
+
+def open_fds() -> int:
+    """Open file descriptors of this process (Linux)."""
+    return len(os.listdir("/proc/self/fd"))
 
 
 def assert_no_tasks_left(before: set[asyncio.Task[Any]], package: str = "fastfeed") -> None:

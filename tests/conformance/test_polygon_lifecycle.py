@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 import pytest
-from ffservers import PolygonScript, ScriptedServer, assert_no_tasks_left, unreachable_url
+from ffservers import PolygonScript, ScriptedServer, assert_no_tasks_left, open_fds, unreachable_url
 from websockets.asyncio.server import ServerConnection
 
 from fastfeed import (
@@ -234,6 +234,7 @@ async def test_polygon_misuse_after_close_and_nothing_left() -> None:
     script = PolygonScript(total=10**9)
     async with script.make() as srv:
         before = asyncio.all_tasks()
+        fds = open_fds()
         c, states = client(host_of(srv), ssl_context=None)
         got: list[int] = []
         await c.subscribe_stock_trades(["AAPL"], lambda m: got.append(m["q"]))
@@ -248,4 +249,5 @@ async def test_polygon_misuse_after_close_and_nothing_left() -> None:
         with pytest.raises(StreamerClosedError):
             c.stream_filter()
         assert_no_tasks_left(before)
+        assert open_fds() <= fds                       # the socket is closed
     assert states[-1] == "closed"
