@@ -25,7 +25,7 @@ import http
 import json
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Self
 
 from websockets.asyncio.server import ServerConnection, serve

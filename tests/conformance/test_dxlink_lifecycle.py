@@ -161,17 +161,16 @@ async def test_dxlink_channel_refused_for_a_subscribe_fails_it_without_reopening
     script = DXLinkScript(total=40)
     script.refuse_channel = lambda idx, ch: (
         {"type": "CHANNEL_CLOSED", "channel": ch} if ch == 15 else None)
-    async with script.make() as srv:
-        async with streamer(srv.url) as st:
-            it = st.listen(Quote)
-            await st.subscribe(Quote, ["SPY"])
-            with pytest.raises(SubscriptionError, match="closed by the server"):
-                await asyncio.wait_for(st.subscribe(Trade, ["SPY"]), 5)
-            got = await collect(it, script, 40)
-            assert got == script.sent
-            assert st.stats["channel_reopens"] == 0
-            requests = [m for m in srv.received[0] if m["type"] == "CHANNEL_REQUEST"]
-            assert [m["channel"] for m in requests] == [7, 15]   # Trade's not requested again
+    async with script.make() as srv, streamer(srv.url) as st:
+        it = st.listen(Quote)
+        await st.subscribe(Quote, ["SPY"])
+        with pytest.raises(SubscriptionError, match="closed by the server"):
+            await asyncio.wait_for(st.subscribe(Trade, ["SPY"]), 5)
+        got = await collect(it, script, 40)
+        assert got == script.sent
+        assert st.stats["channel_reopens"] == 0
+        requests = [m for m in srv.received[0] if m["type"] == "CHANNEL_REQUEST"]
+        assert [m["channel"] for m in requests] == [7, 15]   # Trade's not requested again
 
 
 async def test_dxlink_error_unauthorized_when_ready_raises_authentication_error() -> None:
