@@ -107,10 +107,11 @@ import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
+from fastfeed._subscriptions import DesiredSubscriptions
 from fastfeed.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -309,50 +310,7 @@ class Endpoint:
 
 
 # ---------------------------------------------------------------------------------- subscriptions
-
-
-@dataclass
-class DesiredSubscriptions:
-    """What the user wants, replayed after every reconnect.
-
-    ``items[event_type]`` maps a symbol to its parameters (e.g. DXLink Candle ``fromTime``,
-    ``None`` when there are none). ``options[event_type]`` holds per-type settings such as the
-    aggregation period. Insertion order is kept (replay order = subscription order).
-    """
-
-    items: dict[str, dict[str, Any]] = field(default_factory=dict)
-    options: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def add(self, event_type: str, symbols: Iterable[str], params: Any = None) -> list[str]:
-        """Add symbols; returns the ones that were new or changed."""
-        d = self.items.setdefault(event_type, {})
-        changed = []
-        for s in symbols:
-            if s not in d or d[s] != params:
-                changed.append(s)
-            d[s] = params
-        return changed
-
-    def remove(self, event_type: str, symbols: Iterable[str]) -> list[str]:
-        d = self.items.get(event_type)
-        if not d:
-            return []
-        gone = [s for s in symbols if d.pop(s, _MISSING) is not _MISSING]
-        if not d:
-            self.items.pop(event_type, None)
-        return gone
-
-    def clear(self, event_type: str) -> list[str]:
-        return list(self.items.pop(event_type, {}))
-
-    def symbols(self, event_type: str) -> dict[str, Any]:
-        return self.items.get(event_type, {})
-
-    def __len__(self) -> int:
-        return sum(len(d) for d in self.items.values())
-
-
-_MISSING = object()
+# DesiredSubscriptions lives in fastfeed._subscriptions (sessions own it); re-exported here.
 
 
 def _as_symbols(symbols: Iterable[str] | str) -> list[str]:

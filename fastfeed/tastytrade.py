@@ -148,6 +148,7 @@ class DXLinkStreamer(FanoutMixin, Streamer):
                          logger=log, busy_poll=busy_poll, on_state_change=on_state_change,
                          max_reconnect_attempts=max_reconnect_attempts)
         self.max_message_size = int(core.max_message_size)
+        self._desired = core.desired     # the session owns the desired subscriptions + replay
         if open_timeout is not None:
             self.open_timeout = float(open_timeout)
         self._session = session
@@ -216,10 +217,6 @@ class DXLinkStreamer(FanoutMixin, Streamer):
         elif ch:  # INVALID_MESSAGE, BAD_ACTION, UNKNOWN about one channel: fail its subscribe
             self._resolve_channel(ch, SubscriptionError(f"{text} (channel {ch})"))
 
-    def _channel_types(self, channel: int) -> list[str]:
-        core = self._core
-        return [t for t in self._desired.items if core.channel_for(t) == channel]
-
     def _channel_closed(self, channel: int) -> None:
         """CHANNEL_CLOSED: reopen a channel the server dropped (and replay its subscriptions),
         unless it keeps failing; a cancelled channel (``unsubscribe_all``) stays closed."""
@@ -229,7 +226,7 @@ class DXLinkStreamer(FanoutMixin, Streamer):
             self._resolve_channel(channel, SubscriptionError(
                 f"DXLink channel {channel} closed by the server"))
             return
-        types = self._channel_types(channel)
+        types = self._core.types_on(channel)
         if not types or not self.ready or self._core.channel_state(channel) != _CH_CLOSED:
             return
         now = time.monotonic()
@@ -247,7 +244,7 @@ class DXLinkStreamer(FanoutMixin, Streamer):
         self._log.warning("DXLink channel %d (%s) closed by the server; reopening it",
                           channel, ", ".join(types))
         for etype in types:
-            self._replay_type(etype)
+            self._core.replay_type(etype)
         self._note_flush()
 
     def _resolve_channel(self, channel: int, exc: BaseException | None) -> None:
@@ -265,22 +262,9 @@ class DXLinkStreamer(FanoutMixin, Streamer):
                 self._resolve_channel(ch, None)  # replayed on the next connection
         super()._connection_ended(listener)
 
-    def _replay_type(self, etype: str) -> None:
-        core = self._core
-        opts = self._desired.options.get(etype)
-        if opts:
-            core.aggregation_period = opts["refresh_interval"]
-        core.open_channel(etype)
-        by_time: dict[Any, list[str]] = {}
-        for sym, from_time in self._desired.symbols(etype).items():
-            by_time.setdefault(from_time, []).append(sym)
-        for from_time, syms in by_time.items():
-            core.subscribe(etype, syms, from_time)
-
     def _on_ready(self, reconnected: bool) -> None:
+        # the session replayed the desired subscriptions when AUTHORIZED arrived
         self._reopens.clear()
-        for etype in list(self._desired.items):
-            self._replay_type(etype)
         self._note_flush()
 
     def _silence_timeout(self) -> float | None:
@@ -338,14 +322,9 @@ class DXLinkStreamer(FanoutMixin, Streamer):
         core = self._core
         core.channel_for(etype)  # ValueError for unknown types
         self._prepare_type(etype)
-        self._desired.options.setdefault(etype, {"refresh_interval": refresh_interval})
-        changed = self._desired.add(etype, symbols, from_time)
+        changed = core.want(etype, symbols, from_time, refresh_interval)  # sent if authorized
         if not self.ready:
-            return  # replayed when the connection is ready
-        if core.channel_state(core.channel_for(etype)) != _CH_OPENED:
-            core.aggregation_period = self._desired.options[etype]["refresh_interval"]
-        if changed:
-            core.subscribe(etype, changed, from_time)
+            return  # the session replays it when the connection is authorized
         try:
             await self._wait_channel(etype)
         except SubscriptionError:
@@ -357,20 +336,15 @@ class DXLinkStreamer(FanoutMixin, Streamer):
         """Stop receiving ``event_class`` for ``symbols``."""
         self._check_usable()
         etype = self._wire_type(event_class)
-        gone = self._desired.remove(etype, _as_symbols(symbols))
-        if gone and self.ready:
-            self._core.unsubscribe(etype, gone)
+        if self._core.unwant(etype, _as_symbols(symbols)):
             self._note_flush()
 
     async def unsubscribe_all(self, event_class: Any) -> None:
         """Cancel the type's channel (the next subscribe opens it again)."""
         self._check_usable()
         etype = self._wire_type(event_class)
-        self._desired.clear(etype)
-        self._desired.options.pop(etype, None)
-        if self.ready:
-            self._core.cancel(etype)
-            self._note_flush()
+        self._core.unwant_all(etype)
+        self._note_flush()
 
     @staticmethod
     def candle_symbol(ticker: str, interval: str | None,

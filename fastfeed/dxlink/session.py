@@ -10,11 +10,15 @@ reach Python, through the decoder's ``_dispatch`` hook, which this class extends
   event classes' field order, subscriptions queued until CHANNEL_OPENED;
 * FEED_SUBSCRIPTION chunking (no message above ``max_subscription_bytes``, 8 KiB);
 * keepalive timing: the caller passes its clock (``now``, seconds) to ``note_sent`` /
-  ``note_received`` / ``keepalive_due`` / ``server_silent``.
+  ``note_received`` / ``keepalive_due`` / ``server_silent``;
+* what the user wants subscribed (``desired``, a :class:`DesiredSubscriptions`: ``want`` /
+  ``unwant`` / ``unwant_all``), sent at once when authorized and replayed in full on every
+  AUTHORIZED (a new connection, a re-authorization) and by ``replay_type`` when the server
+  closed a channel. ``subscribe`` / ``unsubscribe`` / ``cancel`` are the one-off protocol
+  operations underneath (not remembered).
 
 Outgoing messages go to ``outbox`` (``data_to_send()``), control events to ``control``
-(``events_received()``). What the *user* wants subscribed (and its replay after a reconnect) is
-the streamer's ``DesiredSubscriptions``; this session holds one connection's state.
+(``events_received()``).
 
 Moved here from the Cython module (issue #12); ``fastfeed._native.dxlink.DXLinkSession`` and
 ``fastfeed._native.dxlink.CHANNELS`` still resolve to these objects.
@@ -30,6 +34,7 @@ import orjson
 import fastfeed.dxfeed as _dxfeed
 from fastfeed._native.core import DEFAULT_RING_BYTES
 from fastfeed._native.dxlink import DEFAULT_MAX_MESSAGE_SIZE, DXLinkDecoder
+from fastfeed._subscriptions import DesiredSubscriptions
 from fastfeed.errors import SubscriptionError
 
 __all__ = [
@@ -120,6 +125,8 @@ class DXLinkSession(DXLinkDecoder):
         self._setup_sent: set[int] = set()            # channels whose FEED_SETUP went out
         self._pending: dict[int, list[_Op]] = {}      # channel -> [(op, items)]
         self._types: dict[int, set[str]] = {}         # channel -> set of wire types used
+        #: what the user wants, replayed on every AUTHORIZED
+        self.desired = DesiredSubscriptions()
 
     # ---- connection ---------------------------------------------------------------------------
 
@@ -266,6 +273,69 @@ class DXLinkSession(DXLinkDecoder):
         self._types.pop(ch, None)
         return ch
 
+    # ---- desired subscriptions (owned here, replayed on every AUTHORIZED) ---------------------
+
+    def want(self, event_type: type | str, symbols: Iterable[str], from_time: Any = None,
+             aggregation_period: float | None = None) -> list[str]:
+        """Add to ``desired`` (sent now when authorized); returns the new or changed symbols.
+
+        ``aggregation_period``: the type's channel period (kept from the first call, applied
+        when its channel opens, as tastytrade does).
+        """
+        wire = self._wire_name(event_type)
+        ch = self.channel_for(wire)
+        if aggregation_period is not None:
+            self.desired.options.setdefault(wire, {"refresh_interval": aggregation_period})
+        changed = self.desired.add(wire, symbols, from_time)
+        if self.state == AUTHORIZED:
+            if self.channel_state(ch) != CH_OPENED:
+                self._apply_period(wire)
+            if changed:
+                self.subscribe(wire, changed, from_time)
+            else:
+                self.open_channel(wire)
+        return changed
+
+    def unwant(self, event_type: type | str, symbols: Iterable[str]) -> list[str]:
+        """Remove from ``desired`` (sent now when authorized); returns the removed symbols."""
+        wire = self._wire_name(event_type)
+        gone = self.desired.remove(wire, symbols)
+        if gone and self.state == AUTHORIZED:
+            self.unsubscribe(wire, gone)
+        return gone
+
+    def unwant_all(self, event_type: type | str) -> None:
+        """Forget the type and cancel its channel (the next ``want`` opens it again)."""
+        wire = self._wire_name(event_type)
+        self.desired.clear(wire)
+        self.desired.options.pop(wire, None)
+        self.cancel(wire)
+
+    def types_on(self, channel: int) -> list[str]:
+        """The desired types carried by ``channel``."""
+        return [t for t in self.desired.items if CHANNELS.get(t) == channel]
+
+    def replay_type(self, event_type: type | str) -> None:
+        """(Re)open the type's channel and subscribe everything desired for it."""
+        wire = self._wire_name(event_type)
+        self._apply_period(wire)
+        self.open_channel(wire)
+        by_time: dict[Any, list[str]] = {}
+        for sym, from_time in self.desired.symbols(wire).items():
+            by_time.setdefault(from_time, []).append(sym)
+        for from_time, syms in by_time.items():
+            self.subscribe(wire, syms, from_time)
+
+    def replay(self) -> None:
+        """Replay every desired subscription (called on AUTHORIZED)."""
+        for wire in list(self.desired.items):
+            self.replay_type(wire)
+
+    def _apply_period(self, wire: str) -> None:
+        opts = self.desired.options.get(wire)
+        if opts:
+            self.aggregation_period = opts["refresh_interval"]
+
     # ---- internals --------------------------------------------------------------------------
 
     def _send(self, obj: dict[str, Any]) -> None:
@@ -355,6 +425,7 @@ class DXLinkSession(DXLinkDecoder):
             if state == "AUTHORIZED":
                 self.state = AUTHORIZED
                 self.user_id = msg.get("userId")
+                self.replay()
                 for c in sorted(set(self._pending) | set(self._types)):
                     self._pump(c)
             elif state == "UNAUTHORIZED":
