@@ -73,7 +73,12 @@ Added for issue #12 (additive; the hooks above are unchanged): ``state``,
 ``on_state_change=``, ``max_reconnect_attempts=``, ``stability_window``, :meth:`_drop`,
 :meth:`_check_usable` (``StreamerClosedError`` after close, ``EventLoopError`` from another
 loop), :meth:`_lifecycle_stats` (``state``, ``connects``, ``reconnects``, ``failed_attempts``,
-``oversize_frames``, ``server_errors``), :meth:`_record_server_error` and ``server_errors``.
+``oversize_frames``, ``server_errors``), :meth:`_record_server_error` and ``server_errors``,
+the ``async _after_close()`` hook (end what runs beside the connection), ``open_timeout`` as
+the first connect's budget, typed connect errors from :func:`process_exception` (which now
+takes the URL), and ``disconnect_fn`` only for connections that had been ready. Behaviour
+changes a subclass may notice: ``_on_control`` may see a connection end before ``_set_ready``
+takes effect (a failed attempt), and ``process_exception`` returns typed errors.
 
 Reconnection (websockets-compatible): delays come from :func:`backoff`, configured from the
 ``WEBSOCKETS_BACKOFF_*`` environment variables (read when the manager is created):
