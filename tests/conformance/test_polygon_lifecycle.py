@@ -251,3 +251,17 @@ async def test_polygon_misuse_after_close_and_nothing_left() -> None:
         assert_no_tasks_left(before)
         assert open_fds() <= fds                       # the socket is closed
     assert states[-1] == "closed"
+
+
+async def test_polygon_and_dxlink_take_an_ssl_context() -> None:
+    import ssl
+
+    from ffservers import Session
+
+    from fastfeed.tastytrade import DXLinkStreamer
+
+    ctx = ssl.create_default_context()
+    c, _ = client("wss://example.invalid", ssl_context=ctx)
+    assert (await c._endpoint()).ssl_context is ctx
+    st = DXLinkStreamer(Session("wss://example.invalid/realtime"), ssl_context=ctx)
+    assert (await st._endpoint()).ssl_context is ctx
