@@ -6,7 +6,7 @@ from typing import Any, ClassVar, Final
 from fastfeed._native.core import ProtocolCore
 from fastfeed._native.ring import EventBatch
 from fastfeed.polygon_events import PolygonEvent
-from fastfeed.polygon_session import PolygonSession as PolygonSession
+from fastfeed.polygon.session import PolygonSession as PolygonSession
 
 __all__ = [
     "PolygonDecoder",

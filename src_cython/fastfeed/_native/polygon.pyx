@@ -626,12 +626,12 @@ def split_params(channels, Py_ssize_t max_bytes=4000):
     return out
 
 
-# PolygonSession: typed Python in fastfeed/polygon_session.py (issue #12); the name still
+# PolygonSession: typed Python in fastfeed/polygon/session.py (issue #12); the name still
 # resolves here (lazily: that module imports this one).
 
 
 def __getattr__(name):
     if name == "PolygonSession":
-        from fastfeed.polygon_session import PolygonSession
+        from fastfeed.polygon.session import PolygonSession
         return PolygonSession
     raise AttributeError(f"module 'fastfeed._native.polygon' has no attribute {name!r}")
