@@ -349,6 +349,9 @@ class ConnectionManager:
     auth_retry_delay: float = 0.5
     #: a connection ready for less than this many seconds is followed by a backoff delay
     stability_window: float = 5.0
+    #: backoff of the first connection's retries (``None``: ``backoff_config``); a streamer
+    #: whose ``backoff_config`` is a fixed reconnection delay sets the websockets one here
+    first_backoff_config: BackoffConfig | None = None
     #: server errors kept in ``server_errors`` (the oldest are dropped)
     server_errors_kept: int = 100
     #: SO_RCVBUF set before connect (0 = OS autotuning). Bounded so that one socket read never
@@ -822,10 +825,19 @@ class ConnectionManager:
             self._fail(err)
             return False
         if self._delays is None:
-            self._delays = backoff(self.backoff_config, self._rand)
+            cfg = self.backoff_config
+            if first and self.first_backoff_config is not None:
+                cfg = self.first_backoff_config
+            self._delays = backoff(cfg, self._rand if cfg is self.backoff_config else random.random)
         delay = next(self._delays)
-        if first:
-            delay = min(delay, max(0.0, deadline - loop.time()))
+        if first and loop.time() + delay >= deadline:
+            # the next attempt could not finish within open_timeout: fail now, not later
+            err = ConnectionFailedError(
+                f"could not connect to {url} within {self.open_timeout:g} s: {reason}",
+                url=self._url_for_errors, status=status)
+            err.__cause__ = cause
+            self._fail(err)
+            return False
         self._set_state(ConnectionState.BACKING_OFF)
         self._log.warning("connection attempt failed (%s); retrying in %.2f s", reason, delay)
         await self._sleep(delay)
@@ -912,6 +924,8 @@ class ConnectionManager:
                         break
                     continue
                 # ---------------------------------------------------- ready
+                if first and self.first_backoff_config is not None:
+                    self._delays = None   # reconnects use backoff_config
                 first = False
                 self._ready = True
                 self._consecutive_failures = 0

@@ -205,6 +205,9 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         #: ``slow_consumer`` statuses received
         self.slow_consumer_count = 0
         self._set_delay(5)
+        # reconnection_delay is for reconnects; the first connection retries (HTTP 5xx/429,
+        # refused) inside open_timeout with the websockets backoff (WEBSOCKETS_BACKOFF_*)
+        self.first_backoff_config = BackoffConfig.from_env()
         self._handlers["status"] = _Entry(self._default_process_message, "dict")
 
     def __repr__(self) -> str:

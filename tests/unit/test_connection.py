@@ -220,3 +220,16 @@ async def test_closed_manager_refuses_use() -> None:
     await m.close()
     with pytest.raises(StreamerClosedError):
         await m.start()
+
+
+async def test_first_connect_fails_at_once_when_the_next_delay_cannot_fit() -> None:
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    m = _Manager(f"ws://127.0.0.1:{port}/", backoff_config=BackoffConfig(60.0, 60.0, 60.0, 1.0))
+    m._rand = lambda: 1.0
+    with pytest.raises(ConnectionFailedError):
+        await asyncio.wait_for(m.start(), 5)
+    assert m.n_failed_attempts == 1 and m.slept == []   # no pointless wait until open_timeout
