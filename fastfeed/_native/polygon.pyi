@@ -10,6 +10,8 @@ from fastfeed._native.events import _Event
 from fastfeed._native.ring import EventBatch
 
 _E = TypeVar("_E", bound=_Event)
+from fastfeed.polygon_events import PolygonEvent
+from fastfeed.polygon.session import PolygonSession as PolygonSession
 
 __all__ = [
     "PolygonDecoder",
@@ -86,6 +88,7 @@ class PolygonDecoder(ProtocolCore):
     def drain(self, event_type: str, max_records: int = ...) -> EventBatch[Any]: ...
     def events_received(self) -> list[PolygonStatus]: ...
     def data_to_send(self) -> list[bytes]: ...
+    def _on_status(self, event: PolygonStatus) -> None: ...
     @property
     def stats(self) -> dict[str, int]: ...
 
@@ -96,31 +99,3 @@ def build_channels(
     force_uppercase: bool = True,
 ) -> list[str]: ...
 def split_params(channels: Iterable[str], max_bytes: int = 4000) -> list[str]: ...
-
-@disjoint_base
-class PolygonSession(PolygonDecoder):
-    state: str
-    max_params_bytes: int
-    last_status: PolygonStatus | None
-    def __init__(
-        self,
-        cluster: str = "stocks",
-        api_key: str | None = None,
-        *,
-        max_params_bytes: int = 4000,
-        ring_bytes: int = ...,
-        policy: str = "drop_oldest",
-        max_message_size: int = ...,
-    ) -> None: ...
-    @property
-    def subscriptions(self) -> tuple[str, ...]: ...
-    @property
-    def has_api_key(self) -> bool: ...
-    def auth(self, api_key: str | None = None) -> None: ...
-    def subscribe(
-        self, prefix: str, symbols: str | Iterable[str] | None = None, *, force_uppercase: bool = True
-    ) -> list[str]: ...
-    def unsubscribe(
-        self, prefix: str, symbols: str | Iterable[str] | None = None, *, force_uppercase: bool = True
-    ) -> list[str]: ...
-    def connection_lost(self) -> None: ...

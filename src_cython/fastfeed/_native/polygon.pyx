@@ -679,107 +679,12 @@ def split_params(channels, Py_ssize_t max_bytes=4000):
     return out
 
 
-cdef class PolygonSession(PolygonDecoder):
-    """The polygon connection sequence on top of the decoder (sans-I/O).
+# PolygonSession: typed Python in fastfeed/polygon/session.py (issue #12); the name still
+# resolves here (lazily: that module imports this one).
 
-    ``PolygonSession(cluster="stocks", api_key=None, *, max_params_bytes=4000, **decoder)``.
-    States: ``"connecting"`` (until the server's ``connected``), ``"connected"``,
-    ``"authenticating"`` (``auth`` sent), ``"authenticated"``, ``"auth_failed"``,
-    ``"closed"`` (``auth_timeout``, ``max_connections``, ``force_disconnect``,
-    ``slow_consumer``). With an ``api_key``, ``auth`` is queued when ``connected`` arrives.
-    ``subscribe``/``unsubscribe`` update the desired channel set; messages are queued at once
-    when authenticated, else when ``auth_success`` arrives (and again after each reconnect:
-    call ``connection_lost()`` then feed the new connection's messages).
-    """
 
-    cdef object _api_key
-    cdef readonly str state
-    cdef public Py_ssize_t max_params_bytes
-    cdef dict _desired              # channel -> None (insertion-ordered set)
-    cdef readonly object last_status
-
-    def __init__(self, str cluster="stocks", api_key=None, *, Py_ssize_t max_params_bytes=4000,
-                 **kwargs):
-        PolygonDecoder.__init__(self, cluster, **kwargs)
-        if api_key is not None and not isinstance(api_key, str):
-            raise TypeError("api_key must be a str")
-        self._api_key = api_key
-        self.state = "connecting"
-        self.max_params_bytes = max_params_bytes
-        self._desired = {}
-        self.last_status = None
-
-    def __repr__(self):
-        return (f"<PolygonSession cluster={self.cluster!r} state={self.state!r} "
-                f"channels={len(self._desired)}>")
-
-    @property
-    def subscriptions(self):
-        """The desired channels (``"T.AAPL"``...), in subscription order."""
-        return tuple(self._desired)
-
-    @property
-    def has_api_key(self):
-        return self._api_key is not None
-
-    def _redact(self, text):
-        if isinstance(text, str) and self._api_key and self._api_key in text:
-            return text.replace(self._api_key, "***")
-        return text
-
-    def auth(self, api_key=None):
-        """Queue ``{"action":"auth","params":KEY}`` (the key given here or at construction)."""
-        if api_key is not None:
-            if not isinstance(api_key, str):
-                raise TypeError("api_key must be a str")
-            self._api_key = api_key
-        if not self._api_key:
-            raise ValueError("no API key")
-        self.outbox.append(orjson.dumps({"action": "auth", "params": self._api_key}))
-        self.state = "authenticating"
-
-    def _queue(self, str action, channels):
-        for params in split_params(channels, self.max_params_bytes):
-            self.outbox.append(orjson.dumps({"action": action, "params": params}))
-
-    def subscribe(self, str prefix, symbols=None, *, bint force_uppercase=True):
-        """Add channels; returns them (``["T.AAPL", ...]``). Sent now when authenticated."""
-        chans = build_channels(self.cluster, prefix, symbols, force_uppercase)
-        new = [c for c in chans if c not in self._desired]
-        for c in new:
-            self._desired[c] = None
-        if new and self.state == "authenticated":
-            self._queue("subscribe", new)
-        return chans
-
-    def unsubscribe(self, str prefix, symbols=None, *, bint force_uppercase=True):
-        """Remove channels; returns them. Sent now when authenticated."""
-        chans = build_channels(self.cluster, prefix, symbols, force_uppercase)
-        for c in chans:
-            self._desired.pop(c, None)
-        if self.state == "authenticated":
-            self._queue("unsubscribe", chans)
-        return chans
-
-    def connection_lost(self):
-        """Forget the connection state (keep the desired channels for the next connection)."""
-        self.state = "connecting"
-
-    def _on_status(self, event):
-        if event.message is not None:
-            event.message = self._redact(event.message)
-        self.last_status = event
-        cls = type(event)
-        if cls is Connected:
-            self.state = "connected"
-            if self._api_key:
-                self.auth()
-        elif cls is AuthSuccess:
-            self.state = "authenticated"
-            if self._desired:
-                self._queue("subscribe", list(self._desired))
-        elif cls is AuthFailed:
-            self.state = "auth_failed"
-        elif cls in (AuthTimeout, MaxConnections, ForceDisconnect, SlowConsumer):
-            self.state = "closed"
-        self.control.append(event)
+def __getattr__(name):
+    if name == "PolygonSession":
+        from fastfeed.polygon.session import PolygonSession
+        return PolygonSession
+    raise AttributeError(f"module 'fastfeed._native.polygon' has no attribute {name!r}")

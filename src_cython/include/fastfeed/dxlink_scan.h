@@ -108,6 +108,7 @@ typedef struct {
     uint64_t overflow_rec[FF_DX_MAXREC / 8];   /* where an event goes when its ring refuses it */
     ff_dxsym symc[FF_DX_SYMC];   /* symbol cache in front of the SymbolTable (see ff_dx_sym) */
     int64_t ts_recv;
+    uint16_t seq;                /* wire order across rings: stamped into ff_header.flags */
     const char *base;
     uint64_t n_overflowed;
     uint64_t n_skipped;          /* events of types fastfeed does not decode (counted, skipped) */
@@ -429,6 +430,7 @@ static inline char *ff_dx_claim(ff_dxctx *c, int rt, uint64_t k)
     if (FF_UNLIKELY(rec == NULL)) rec = (char *)c->overflow_rec;
     memcpy(rec, c->tmpl[rt], c->rec_size[rt]);
     ((uint16_t *)rec)[0] = (uint16_t)rt;
+    ((uint16_t *)rec)[1] = c->seq++;   /* wire order (mod 2^16) across event types */
     memcpy(rec + 8, &c->ts_recv, 8);
     return rec;
 }
