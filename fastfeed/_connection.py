@@ -635,6 +635,10 @@ class ConnectionManager:
             await asyncio.wait({waiter, self._task}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             waiter.cancel()
+        if self._ready_event.is_set():
+            # the first connection became ready: whatever happened after it (even in the same
+            # socket read) reaches the consumers with the events it delivered, not start()
+            return
         if self._error is not None:
             err = self._error
             await self.close()
@@ -882,52 +886,65 @@ class ConnectionManager:
                         break
                     continue
                 self.n_connects += 1
-                if not listener.connected:  # dropped during the upgrade
-                    if listener.transport is not None:
-                        self._reap(listener.transport)
-                    if not await self._failed_attempt("closed during the upgrade", None, first,
-                                                      deadline):
-                        break
-                    continue
-                self._listener = listener
-                self._auth_retry_pending = False
-                self._set_state(ConnectionState.HANDSHAKING)
-                self._on_open()
-                listener.flush()
-                # ---------------------------------------------------- wait until usable
-                wait = self.open_timeout
-                if first:
-                    wait = max(0.01, deadline - loop.time())
-                try:
-                    await asyncio.wait_for(asyncio.shield(self._conn_ready), wait)
-                except asyncio.TimeoutError:
-                    pass
-                if self._error is not None or self._closing:
-                    break
-                if not self._became_ready or self._listener is not listener:
-                    if self._listener is listener:
-                        reason = f"not ready within {wait:.3g} s"
-                        listener.close(1000, "")
-                        try:
-                            await asyncio.wait_for(asyncio.shield(self._conn_done), 2.0)
-                        except asyncio.TimeoutError:
-                            listener.abort()
-                            self._connection_ended(listener)
-                    else:
-                        reason = f"closed before ready (close code {listener.close_code})"
+                if not listener.connected:
+                    # the whole connection ended during the upgrade (a fast server can answer,
+                    # send its events and close before ws_connect returns): register it so its
+                    # close code is known; if it became ready, its events were delivered and it
+                    # counts as a (short-lived) ready connection
+                    self._listener = listener
+                    self._connection_ended(listener)
                     if self._error is not None or self._closing:
                         break
-                    if self._auth_retry_pending:
-                        await self._sleep(self.auth_retry_delay)
+                    if not self._became_ready:
+                        if not await self._failed_attempt(
+                                f"closed during the upgrade (close code {listener.close_code})",
+                                None, first, deadline):
+                            break
                         continue
-                    if not await self._failed_attempt(reason, None, first, deadline):
+                else:
+                    self._listener = listener
+                    self._auth_retry_pending = False
+                    self._set_state(ConnectionState.HANDSHAKING)
+                    self._core.outbox = []   # what an earlier connection left unsent belongs to it
+                    self._on_open()
+                    listener.flush()
+                    # ---------------------------------------------------- wait until usable
+                    wait = self.open_timeout
+                    if first:
+                        wait = max(0.01, deadline - loop.time())
+                    try:
+                        await asyncio.wait_for(asyncio.shield(self._conn_ready), wait)
+                    except asyncio.TimeoutError:
+                        pass
+                    if self._error is not None or self._closing:
                         break
-                    continue
+                    # a connection that became ready counts as ready even if it already ended in
+                    # the same socket read (its events were delivered); a short-lived one is
+                    # followed by backoff below (stability_window), not by a failed attempt
+                    if not self._became_ready:
+                        if self._listener is listener:
+                            reason = f"not ready within {wait:.3g} s"
+                            listener.close(1000, "")
+                            try:
+                                await asyncio.wait_for(asyncio.shield(self._conn_done), 2.0)
+                            except asyncio.TimeoutError:
+                                listener.abort()
+                                self._connection_ended(listener)
+                        else:
+                            reason = f"closed before ready (close code {listener.close_code})"
+                        if self._error is not None or self._closing:
+                            break
+                        if self._auth_retry_pending:
+                            await self._sleep(self.auth_retry_delay)
+                            continue
+                        if not await self._failed_attempt(reason, None, first, deadline):
+                            break
+                        continue
                 # ---------------------------------------------------- ready
                 if first and self.first_backoff_config is not None:
                     self._delays = None   # reconnects use backoff_config
                 first = False
-                self._ready = True
+                self._ready = self._listener is listener
                 self._consecutive_failures = 0
                 ready_at = loop.time()
                 reconnected = self.n_ready > 0
