@@ -10,7 +10,8 @@ Differences from tastytrade (deliberate, documented):
 
 * events are ``fastfeed.dxfeed`` objects with ``float`` values (not ``Decimal``); NaN/Inf values
   are delivered, not dropped; ``event_class`` may be fastfeed's class or tastytrade's own class
-  of the same name;
+  of the same name -- given tastytrade's class (or with ``events="sdk"``) the events are
+  instances of it, converted lazily (``fastfeed._sdk_events``);
 * every ``listen()`` of a type sees every event (tastytrade splits events between consumers);
 * it reconnects (websockets backoff, the ``WEBSOCKETS_BACKOFF_*`` variables) and replays the
   subscriptions itself after every reconnect; ``reconnect_fn`` may resubscribe too (harmless);
@@ -41,6 +42,7 @@ from typing import Any, Literal
 from fastfeed._connection import Callback, Endpoint, _as_symbols
 from fastfeed._alerts import AlertStreamer
 from fastfeed._fanout import FanoutMixin
+from fastfeed._sdk_events import EventsMode, SDKEventsMixin, check_events_mode
 from fastfeed.errors import StreamerError, SubscriptionError
 from fastfeed.streamer import Streamer
 
@@ -64,7 +66,7 @@ def _new_core(overflow: str, ring_bytes: int | None) -> Any:
     return DXLinkSession(policy=overflow, ring_bytes=ring_bytes)
 
 
-class DXLinkStreamer(FanoutMixin, Streamer):
+class DXLinkStreamer(SDKEventsMixin, FanoutMixin, Streamer):
     """tastytrade-compatible DXLink market-data streamer (see the module docstring).
 
     The protocol itself (SETUP/AUTH, one channel per event type with tastytrade's numbers,
@@ -83,15 +85,16 @@ class DXLinkStreamer(FanoutMixin, Streamer):
     def __init__(
         self,
         session: Any,
+        disconnect_args: tuple[Any, ...] = (),   # tastytrade 10.2-11.1's positional order
+        disconnect_fn: Callback | None = None,
         reconnect_args: tuple[Any, ...] = (),
         reconnect_fn: Callback | None = None,
-        disconnect_fn: Callback | None = None,
-        disconnect_args: tuple[Any, ...] = (),
         ssl_context: ssl.SSLContext | None = None,
         *,
         overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest",
         ring_bytes: int | None = None,
         busy_poll: bool = False,
+        events: EventsMode = "auto",
     ) -> None:
         """``overflow``: what happens when a consumer falls a whole ring (``ring_bytes``, about
         8 MB per event type by default) behind: ``"drop_oldest"`` keeps the newest events and
@@ -99,7 +102,10 @@ class DXLinkStreamer(FanoutMixin, Streamer):
         ``"backpressure"`` stops reading the socket until the slowest consumer catches up
         (nothing is lost here; the server buffers, and may disconnect a client that stays slow).
         ``busy_poll=True``: the event loop never sleeps while the streamer is open (lowest
-        latency, one core kept busy).
+        latency, one core kept busy). ``events``: ``"auto"`` gives the tastytrade SDK's own
+        event classes (``Decimal`` values, ``model_dump()``; see ``fastfeed._sdk_events``) when
+        ``listen`` / ``get_event*`` / ``latest`` are given the SDK's class, fastfeed's float
+        events otherwise; ``"sdk"``: the SDK's classes always; ``"fast"``: fastfeed's always.
         """
         if overflow not in ("drop_oldest", "backpressure"):
             raise ValueError(f"overflow must be 'drop_oldest' or 'backpressure', not {overflow!r}")
@@ -109,6 +115,8 @@ class DXLinkStreamer(FanoutMixin, Streamer):
                          logger=log, busy_poll=busy_poll)
         self.max_message_size = int(core.max_message_size)
         self._session = session
+        self.session = session
+        self._events_mode = check_events_mode(events)
         self._ssl_context = ssl_context
         self.proxy: str | None = getattr(session, "proxy", None)
         self.__token: str | None = None
