@@ -37,7 +37,16 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from fastfeed._native.lazymodel import DECIMAL, INT, KEEP, NO_DEFAULT, LazyBatch, LazyField, wrap
+from fastfeed._native.lazymodel import (
+    DECIMAL,
+    INT,
+    KEEP,
+    NO_DEFAULT,
+    LazyBatch,
+    LazyDict,
+    LazyField,
+    wrap,
+)
 
 __all__ = ["EventsMode", "SDKEventsMixin", "check_events_mode", "is_sdk_class", "sdk_class"]
 
@@ -113,22 +122,9 @@ def _field_conversion(info: Any) -> tuple[int, Any]:
 def _build(name: str, base: type) -> type:
     from pydantic import BaseModel
 
-    real_dict = BaseModel.__dict__["__dict__"]
-    fields = tuple(base.model_fields)  # type: ignore[attr-defined]
-    all_set = frozenset(fields)
-    set_attr = object.__setattr__
-
-    def get_dict(self: Any) -> dict[str, Any]:
-        if getattr(self, "_ff", None) is None:
-            return cast(dict[str, Any], real_dict.__get__(self))
-        complete = {n: getattr(self, n) for n in fields}  # in the SDK's field order
-        real_dict.__set__(self, complete)
-        set_attr(self, "_ff", None)
-        return complete
-
-    def set_dict(self: Any, value: dict[str, Any]) -> None:
-        real_dict.__set__(self, value)
-        set_attr(self, "_ff", None)
+    all_set = frozenset(base.model_fields)  # type: ignore[attr-defined]
+    fields = tuple(LazyField(fname, fname, *_field_conversion(info))
+                   for fname, info in base.model_fields.items())  # type: ignore[attr-defined]
 
     def slot(slot_name: str, default: Any) -> property:
         member = BaseModel.__dict__[slot_name]
@@ -152,16 +148,15 @@ def _build(name: str, base: type) -> type:
         "__doc__": (f"tastytrade's ``{name}`` with fastfeed's lazily converted values "
                     f"(see :mod:`fastfeed._sdk_events`)."),
         "__slots__": ("_ff",),
-        "__dict__": property(get_dict, set_dict),
+        "__dict__": LazyDict(fields),
         # every field was given (as the SDK's from_stream gives every field)
         "__pydantic_fields_set__": slot("__pydantic_fields_set__", lambda: set(all_set)),
         "__pydantic_extra__": slot("__pydantic_extra__", lambda: None),
         "__pydantic_private__": slot("__pydantic_private__", lambda: None),
     }
     cls = type(base)(name, (base,), ns)
-    for fname, info in base.model_fields.items():  # type: ignore[attr-defined]
-        kind, default = _field_conversion(info)
-        type.__setattr__(cls, fname, LazyField(fname, fname, kind, default))
+    for field in fields:
+        type.__setattr__(cls, field.name, field)
     return cls
 
 

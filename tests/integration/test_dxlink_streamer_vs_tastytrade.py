@@ -10,9 +10,9 @@ is a ``"\\u0000"`` char, which fastfeed reads as ``""``.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -24,7 +24,7 @@ SYMBOLS = ["SPY", "SPX", "BTC/USD:CXTALP"]
 N = 60
 TYPES = ["Quote", "Trade", "Greeks", "Summary", "Profile", "Candle", "TimeAndSale", "TheoPrice",
          "Underlying"]
-CANDLE_START = datetime(2026, 1, 2, tzinfo=timezone.utc)
+CANDLE_START = datetime(2026, 1, 2, tzinfo=UTC)
 
 
 def _server(seed: int) -> DXLinkServer:
@@ -45,7 +45,7 @@ async def _tastytrade_events(etype: str, seed: int) -> list[Any]:
     cls = getattr(td, etype)
     async with _server(seed) as srv:
         class Session:
-            client_kwargs: dict[str, Any] = {}
+            client_kwargs: ClassVar[dict[str, Any]] = {}
             is_test = False
             proxy = None
 

@@ -10,7 +10,7 @@ import contextlib
 import inspect
 import io
 import textwrap
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -18,8 +18,8 @@ pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
 tt_streamer = pytest.importorskip("tastytrade.streamer")
 
-from fastfeed.sim import DXLinkServer  # noqa: E402
-from fastfeed.sim.account import AccountStreamerServer  # noqa: E402
+from fastfeed.sim import DXLinkServer
+from fastfeed.sim.account import AccountStreamerServer
 
 ACCOUNT = "5WT00000"
 
@@ -54,7 +54,7 @@ async def test_dxlink_streamer_docstring_example() -> None:
                         "from fastfeed.tastytrade import DXLinkStreamer")
     async with DXLinkServer(rate=500, seed=3, token="qt", edge_rate=0.0) as srv:
         class Session:   # tastytrade 13.x's session shape (quote token fetched over REST)
-            client_kwargs: dict[str, Any] = {}
+            client_kwargs: ClassVar[dict[str, Any]] = {}
             is_test = False
 
             async def _get(self, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -63,7 +63,7 @@ async def test_dxlink_streamer_docstring_example() -> None:
 
         printed = await _run(code, Session())
     # the SDK's own Quote repr: Decimal prices, as the SDK prints it
-    assert printed.startswith("event_symbol='SPY'") or printed.startswith("Quote("), printed
+    assert printed.startswith(("event_symbol='SPY'", "Quote(")), printed
     assert "bid_price=Decimal('" in printed and "ask_size=Decimal('" in printed
 
 
@@ -88,7 +88,7 @@ async def test_alert_streamer_docstring_example(monkeypatch: pytest.MonkeyPatch)
 
         class Session:
             is_test = False
-            client_kwargs: dict[str, Any] = {}
+            client_kwargs: ClassVar[dict[str, Any]] = {}
             session_token = "sim-token"
 
             async def refresh(self, force: bool = False) -> None:

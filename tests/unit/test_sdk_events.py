@@ -20,13 +20,13 @@ import pytest
 pytestmark = pytest.mark.peer
 
 td = pytest.importorskip("tastytrade.dxfeed")
-from pydantic.alias_generators import to_camel  # noqa: E402
+from pydantic.alias_generators import to_camel
 
-import fastfeed  # noqa: E402
-from fastfeed import dxfeed  # noqa: E402
-from fastfeed._native.lazymodel import LazyBatch  # noqa: E402
-from fastfeed._sdk_events import is_sdk_class, sdk_class  # noqa: E402
-from fastfeed.sim.generators import DXLinkGenerator, encode_compact  # noqa: E402
+import fastfeed
+from fastfeed import dxfeed
+from fastfeed._native.lazymodel import LazyBatch
+from fastfeed._sdk_events import is_sdk_class, sdk_class
+from fastfeed.sim.generators import DXLinkGenerator, encode_compact
 
 SDK_TYPES = ["Quote", "Trade", "Greeks", "Summary", "Profile", "Candle", "TimeAndSale",
              "TheoPrice", "Underlying"]

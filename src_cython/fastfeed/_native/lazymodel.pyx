@@ -11,6 +11,10 @@ Python side, ``fastfeed._sdk_events``).
 """
 
 from cpython.object cimport PyObject_GenericSetAttr, PyTypeObject
+
+cdef extern from "Python.h":
+    object PyObject_GenericGetDict(object o, void *context)
+    int PyObject_GenericSetDict(object o, object value, void *context) except -1
 from cpython.ref cimport PyObject
 from libc.math cimport isfinite, floor
 
@@ -34,6 +38,24 @@ cdef tuple _EMPTY = ()
 cdef str _FF = "_ff"
 cdef object _NO_DEFAULT = object()
 NO_DEFAULT = _NO_DEFAULT
+
+
+#: finite non-zero double -> its Decimal (Decimals are immutable: shared safely). Prices and
+#: sizes repeat a lot in market data; the conversion (repr + Decimal) costs ~10x a lookup.
+cdef dict _DECIMALS = {}
+cdef Py_ssize_t DECIMAL_CACHE_MAX = 1 << 16
+
+
+cdef object _decimal_of(object v, double d):
+    r = _DECIMALS.get(v)
+    if r is not None:
+        return r
+    r = Decimal(repr(v))
+    if d != 0.0:   # -0.0 == 0.0: never share the two zeros
+        if len(_DECIMALS) >= DECIMAL_CACHE_MAX:
+            _DECIMALS.clear()
+        _DECIMALS[v] = r
+    return r
 
 
 cdef inline object _new(type cls):
@@ -76,7 +98,7 @@ cdef class LazyField:
                     return self.default
                 return Decimal(v) if self.kind == K_DECIMAL else None
             if self.kind == K_DECIMAL:
-                return Decimal(repr(v))
+                return _decimal_of(v, d)
             if floor(d) == d:
                 return int(v)
             return v
@@ -125,3 +147,45 @@ cpdef object wrap(object model_cls, object event):
     o = _new(<type>model_cls)
     PyObject_GenericSetAttr(o, _FF, event)
     return o
+
+
+
+cdef dict _complete(obj, object ev, tuple fields, dict have):
+    cdef dict out = {}
+    cdef LazyField f
+    for f in fields:
+        v = have.get(f.name, _NO_DEFAULT)
+        if v is _NO_DEFAULT:
+            v = f.convert(getattr(ev, f.source))
+        out[f.name] = v
+    return out
+
+
+cdef class LazyDict:
+    """The model class's ``__dict__`` (a data descriptor): the instance dict, completed first --
+    every field of ``fields`` (LazyFields, in the model's field order) converted."""
+    cdef readonly tuple fields
+
+    def __init__(self, tuple fields):
+        for f in fields:
+            if not isinstance(f, LazyField):
+                raise TypeError("fields must be LazyField objects")
+        self.fields = fields
+
+    def __get__(self, obj, objtype):
+        if obj is None:
+            return self
+        d = PyObject_GenericGetDict(obj, NULL)
+        ev = getattr(obj, _FF, None)
+        if ev is None:
+            return d
+        values = _complete(obj, ev, self.fields, d)
+        PyObject_GenericSetDict(obj, values, NULL)
+        PyObject_GenericSetAttr(obj, _FF, None)
+        return values
+
+    def __set__(self, obj, value):
+        if not isinstance(value, dict):
+            raise TypeError("__dict__ must be a dict")
+        PyObject_GenericSetDict(obj, value, NULL)
+        PyObject_GenericSetAttr(obj, _FF, None)
