@@ -61,8 +61,14 @@ _classes: dict[str, type | None] = {}
 
 
 def check_events_mode(events: str) -> EventsMode:
+    """``events`` validated; ``"sdk"`` needs the tastytrade package (ImportError otherwise)."""
     if events not in _MODES:
         raise ValueError(f"events must be one of {_MODES}, not {events!r}")
+    if events == "sdk":
+        try:
+            import tastytrade.dxfeed  # noqa: F401
+        except ImportError as exc:
+            raise ImportError(f"events='sdk' needs the tastytrade package ({exc})") from exc
     return cast(EventsMode, events)
 
 

@@ -205,3 +205,19 @@ def test_fractional_int_kept_and_nonfinite_int_is_none() -> None:
     assert f.convert(1.5) == 1.5
     assert f.convert(math.nan) is None
     assert LazyField("size", "size", INT, 7).convert(math.inf) == 7
+
+
+def test_decimal_of_each_double_and_both_zeros() -> None:
+    from fastfeed._native.lazymodel import DECIMAL, NO_DEFAULT, LazyField
+
+    f = LazyField("bid_price", "bid_price", DECIMAL, NO_DEFAULT)
+    assert str(f.convert(0.0)) == "0.0" and str(f.convert(-0.0)) == "-0.0"
+    assert str(f.convert(0.0)) == "0.0"
+    for x in (576.88, 1.3743299e7, 1e16, 4.8e-12, 0.1 + 0.2, -3.5):
+        assert f.convert(x) == Decimal(repr(x)) and str(f.convert(x)) == str(Decimal(repr(x)))
+        assert f.convert(x) is f.convert(x)             # repeated prices: converted once
+        # the SDK's pydantic conversion of the same float
+        assert td.Quote(event_symbol="X", event_time=0, sequence=0, time_nano_part=0,
+                        bid_time=0, bid_exchange_code="Q", ask_time=0, ask_exchange_code="Q",
+                        bid_price=x, ask_price=1.0).bid_price.as_tuple() == f.convert(x).as_tuple()
+    assert f.convert(7) == Decimal(7)                   # an integer slot
