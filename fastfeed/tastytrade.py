@@ -10,7 +10,8 @@ Differences from tastytrade (deliberate, documented):
 
 * events are ``fastfeed.dxfeed`` objects with ``float`` values (not ``Decimal``); NaN/Inf values
   are delivered, not dropped; ``event_class`` may be fastfeed's class or tastytrade's own class
-  of the same name;
+  of the same name -- given tastytrade's class (or with ``events="sdk"``) the events are
+  instances of it, converted lazily (``fastfeed._sdk_events``);
 * every ``listen()`` of a type sees every event (tastytrade splits events between consumers);
 * it reconnects (websockets backoff, the ``WEBSOCKETS_BACKOFF_*`` variables) and replays the
   subscriptions itself after every reconnect; ``reconnect_fn`` may resubscribe too (harmless);

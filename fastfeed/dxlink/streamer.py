@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from fastfeed._connection import Callback, Endpoint, StateCallback, _as_symbols
 from fastfeed._fanout import FanoutMixin
+from fastfeed._sdk_events import EventsMode, SDKEventsMixin, check_events_mode
 from fastfeed.dxfeed import DXFeedEvent
 from fastfeed.errors import AuthenticationError, StreamerError, SubscriptionError
 from fastfeed.streamer import Streamer
@@ -44,7 +45,7 @@ def _new_core(overflow: str, ring_bytes: int | None, max_message_size: int | Non
     return DXLinkSession(**kwargs)
 
 
-class DXLinkStreamer(FanoutMixin, Streamer):
+class DXLinkStreamer(SDKEventsMixin, FanoutMixin, Streamer):
     """tastytrade-compatible DXLink market-data streamer (see the module docstring).
 
     The protocol itself (SETUP/AUTH, one channel per event type with tastytrade's numbers,
@@ -68,10 +69,10 @@ class DXLinkStreamer(FanoutMixin, Streamer):
     def __init__(
         self,
         session: Any,
+        disconnect_args: tuple[Any, ...] = (),   # tastytrade 10.2-11.1's positional order
+        disconnect_fn: Callback | None = None,
         reconnect_args: tuple[Any, ...] = (),
         reconnect_fn: Callback | None = None,
-        disconnect_fn: Callback | None = None,
-        disconnect_args: tuple[Any, ...] = (),
         ssl_context: ssl.SSLContext | None = None,
         *,
         overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest",
@@ -81,6 +82,7 @@ class DXLinkStreamer(FanoutMixin, Streamer):
         max_reconnect_attempts: int | None = None,
         max_message_size: int | None = None,
         open_timeout: float | None = None,
+        events: EventsMode = "auto",
     ) -> None:
         """``overflow``: what happens when a consumer falls a whole ring (``ring_bytes``, about
         8 MB per event type by default) behind: ``"drop_oldest"`` keeps the newest events and
@@ -95,7 +97,11 @@ class DXLinkStreamer(FanoutMixin, Streamer):
         largest message accepted (default 64 MiB; larger ones are counted in
         ``stats["oversize_frames"]`` and the connection is replaced). ``open_timeout``: seconds
         for a connection to become ready (default 10; also the first connect's budget).
-        ``ssl_context``: TLS settings for ``wss://`` (default: verified).
+        ``ssl_context``: TLS settings for ``wss://`` (default: verified). ``events``:
+        ``"auto"`` gives the tastytrade SDK's own event classes (``Decimal`` values,
+        ``model_dump()``; see ``fastfeed._sdk_events``) when ``listen`` / ``get_event*`` /
+        ``latest`` are given the SDK's class, fastfeed's float events otherwise; ``"sdk"``: the
+        SDK's classes always; ``"fast"``: fastfeed's always.
         """
         if overflow not in ("drop_oldest", "backpressure"):
             raise ValueError(f"overflow must be 'drop_oldest' or 'backpressure', not {overflow!r}")
@@ -109,6 +115,8 @@ class DXLinkStreamer(FanoutMixin, Streamer):
         if open_timeout is not None:
             self.open_timeout = float(open_timeout)
         self._session = session
+        self.session = session
+        self._events_mode = check_events_mode(events)
         self._ssl_context = ssl_context
         self.proxy: str | None = getattr(session, "proxy", None)
         self.__token: str | None = None
