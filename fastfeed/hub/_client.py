@@ -264,7 +264,7 @@ class HubStreamer(FanoutMixin, Streamer):
 
     def _drain_shm(self) -> None:
         sub = self._sub
-        if sub is None:
+        if sub is None or not self._ready:   # not before the snapshot is applied
             return
         tracker = self._tracker
         got = False

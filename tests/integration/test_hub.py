@@ -1,0 +1,236 @@
+"""The feed hub end to end: simulator -> hub process -> consumer processes (iceoryx2 shared
+memory + the control socket), all real components."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import fastfeed.hub
+from fastfeed._native.dxlink import DXLinkDecoder
+from fastfeed.dxfeed import Quote
+from fastfeed.sim import DXLinkServer
+
+pytestmark = pytest.mark.timeout(90)
+
+CONSUMER = str(Path(__file__).with_name("_hub_consumer.py"))
+ROOT = str(Path(__file__).resolve().parents[2])
+TIMEOUT = 30.0
+
+
+def _env(tmp_path: Path, url: str = "") -> dict[str, str]:
+    env = dict(os.environ, FASTFEED_HUB_DIR=str(tmp_path), PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    if url:
+        env.update(FASTFEED_DXLINK_URL=url, FASTFEED_DXLINK_TOKEN="sim-token")
+    return env
+
+
+class Proc:
+    """A child process speaking JSON lines; always killed at the end."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    async def line(self) -> Any:
+        assert self.proc.stdout is not None
+        raw = await asyncio.wait_for(self.proc.stdout.readline(), TIMEOUT)
+        if not raw:
+            raise EOFError(f"child {self.proc.pid} exited ({await self.proc.wait()})")
+        text = raw.decode()
+        return json.loads(text) if text.startswith("{") else text.strip()
+
+    def send(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text.encode() + b"\n")
+
+    async def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.returncode is None:
+            try:
+                self.proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+        try:
+            return await asyncio.wait_for(self.proc.wait(), 10)
+        except asyncio.TimeoutError:
+            self.proc.kill()
+            return await self.proc.wait()
+
+
+async def _spawn(args: list[str], env: dict[str, str]) -> Proc:
+    p = await asyncio.create_subprocess_exec(
+        sys.executable, *args, env=env, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=None)
+    return Proc(p)
+
+
+class Rig:
+    def __init__(self, tmp_path: Path, srv: DXLinkServer) -> None:
+        self.tmp = tmp_path
+        self.srv = srv
+        self.name = "t" + uuid.uuid4().hex[:10]
+        self.procs: list[Proc] = []
+
+    async def hub(self) -> Proc:
+        p = await _spawn(["-m", "fastfeed.hub", "--name", self.name, "--buffer", "64"],
+                         _env(self.tmp, self.srv.url))
+        self.procs.append(p)
+        assert await p.line() == f"ready ipc://{self.name}"
+        return p
+
+    async def consumer(self, symbols: list[str], n: int, etype: str = "Quote") -> Proc:
+        p = await _spawn([CONSUMER, self.name, etype, ",".join(symbols), str(n)],
+                         _env(self.tmp))
+        self.procs.append(p)
+        assert await p.line() == {"connected": True}
+        return p
+
+    def upstream(self) -> set[tuple[str, str]]:
+        """The simulator's view: the subscriptions of every live connection, merged."""
+        out: set[tuple[str, str]] = set()
+        for conn in list(self.srv.live):
+            for subs in self.srv.subscriptions(conn).values():
+                out |= subs
+        return out
+
+    async def until(self, cond: Any, what: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TIMEOUT
+        while not cond():
+            if loop.time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Rig]:
+    monkeypatch.setenv("FASTFEED_HUB_DIR", str(tmp_path))   # for consumers in this process
+    async with DXLinkServer(rate=3000, events_per_frame=5, seed=11, edge_rate=0.2) as srv:
+        r = Rig(tmp_path, srv)
+        try:
+            yield r
+        finally:
+            for p in r.procs:
+                await p.stop(signal.SIGKILL)
+
+
+def _sent_quotes(srv: DXLinkServer, conn: int) -> list[tuple[str, str]]:
+    """What a direct streamer decodes from the frames the simulator sent on ``conn``."""
+    dec = DXLinkDecoder()
+    for rec in srv.transcript:
+        if rec.conn == conn and rec.direction == "S->C":
+            dec.feed(rec.data)
+    return [(q.eventSymbol, q.record[16:].hex()) for q in dec.drain(Quote)]
+
+
+async def _events(p: Proc, n: int) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    evs = []
+    while True:
+        msg = await p.line()
+        if "e" in msg:
+            evs.append(tuple(msg["e"]))
+        elif "done" in msg:
+            assert len(evs) == n
+            return evs, msg["done"]
+
+
+async def test_consumers_get_exactly_what_a_direct_streamer_gets_and_subscriptions_merge(
+        rig: Rig) -> None:
+    await rig.hub()
+    n = 400
+    a = await rig.consumer(["SPY", "AAPL"], n)
+    b = await rig.consumer(["AAPL", "SPY"], n)
+    a.send("go")
+    b.send("go")
+    assert await a.line() == {"subscribed": True}
+    assert await b.line() == {"subscribed": True}
+    (ev_a, st_a), (ev_b, st_b) = await asyncio.gather(_events(a, n), _events(b, n))
+    # one upstream connection, the two consumers' subscriptions merged into one set
+    assert list(rig.srv.live) == [conn := next(iter(rig.srv.live))]
+    assert rig.srv.connections_total == 1
+    assert rig.upstream() == {("Quote", "SPY"), ("Quote", "AAPL")}
+    expected = _sent_quotes(rig.srv, conn)
+    assert len(expected) >= n
+    assert ev_a == expected[:n]
+    assert ev_b == expected[:n]
+    for st in (st_a, st_b):
+        assert st["gaps"] == 0 and st["publisher_restarts"] == 0 and st["bad_messages"] == 0
+    # a third consumer adds QQQ: sent upstream once; when it leaves, QQQ (only its own) goes
+    c = await rig.consumer(["SPY", "QQQ"], 0)
+    c.send("go")
+    assert await c.line() == {"subscribed": True}
+    await rig.until(lambda: ("Quote", "QQQ") in rig.upstream(), "QQQ upstream")
+    assert rig.upstream() == {("Quote", "SPY"), ("Quote", "AAPL"), ("Quote", "QQQ")}
+    assert "done" in await c.line()
+    c.send("quit")
+    assert await asyncio.wait_for(c.proc.wait(), TIMEOUT) == 0   # a clean close
+    await rig.until(lambda: ("Quote", "QQQ") not in rig.upstream(), "QQQ unsubscribed")
+    assert rig.upstream() == {("Quote", "SPY"), ("Quote", "AAPL")}
+    assert rig.srv.connections_total == 1   # still the one connection
+
+
+async def test_killed_consumer_releases_its_subscriptions_others_continue(rig: Rig) -> None:
+    await rig.hub()
+    a = await rig.consumer(["SPY"], 0)
+    k = await rig.consumer(["SPY", "MSFT"], 0)
+    for p in (a, k):
+        p.send("go")
+        assert await p.line() == {"subscribed": True}
+    await rig.until(lambda: rig.upstream() == {("Quote", "SPY"), ("Quote", "MSFT")}, "merged")
+    await k.stop(signal.SIGKILL)
+    await rig.until(lambda: rig.upstream() == {("Quote", "SPY")}, "MSFT released")
+    # the surviving consumer still streams (a direct consumer in this process, same hub)
+    async with fastfeed.hub.connect(f"ipc://{rig.name}") as st:
+        await st.subscribe(Quote, ["SPY"])
+        q = await asyncio.wait_for(st.get_event(Quote), TIMEOUT)
+        assert q.eventSymbol == "SPY"
+        assert st.stats["gaps"] == 0
+
+
+async def test_hub_killed_and_restarted_consumer_counts_restart_and_resumes(rig: Rig) -> None:
+    hub = await rig.hub()
+    async with fastfeed.hub.connect(f"ipc://{rig.name}") as st:
+        await st.subscribe(Quote, ["SPY", "AAPL"])
+        it = st.listen(Quote)
+        first = await asyncio.wait_for(it.__anext__(), TIMEOUT)
+        assert first.eventSymbol in ("SPY", "AAPL")
+        await hub.stop(signal.SIGKILL)
+        await rig.until(lambda: not st.ready, "the consumer noticing the hub is gone")
+        # no hang: iterators just wait; nothing is delivered while there is no hub
+        while st.get_event_nowait(Quote) is not None:
+            pass
+        await rig.hub()
+        await rig.until(lambda: st.stats["hub_reconnects"] == 1, "reconnected")
+        # the subscriptions were replayed to the new hub, which subscribed upstream again
+        await rig.until(lambda: rig.upstream() == {("Quote", "SPY"), ("Quote", "AAPL")},
+                        "resubscribed upstream")
+        before = st.stats["events"]
+        q = await asyncio.wait_for(st.get_event(Quote), TIMEOUT)
+        while st.stats["events"] == before:
+            q = await asyncio.wait_for(st.get_event(Quote), TIMEOUT)
+        assert q.eventSymbol in ("SPY", "AAPL")
+        assert st.latest(Quote, q.eventSymbol) is not None
+        stats = st.stats
+        assert stats["publisher_restarts"] == 1
+        assert stats["hub_reconnects"] == 1
+        assert stats["bad_messages"] == 0
+
+
+async def test_no_hub_is_a_typed_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastfeed.errors import ConnectionClosedError
+
+    monkeypatch.setenv("FASTFEED_HUB_DIR", str(tmp_path))
+    with pytest.raises(ConnectionClosedError, match="no fastfeed hub"):
+        async with fastfeed.hub.connect("ipc://nobody"):
+            pass
+    with pytest.raises(ValueError):
+        fastfeed.hub.connect("tcp://x")
