@@ -69,10 +69,15 @@ class HubStreamer(FanoutMixin, Streamer):
     #: seconds to wait for the hub's answer to a request
     request_timeout: float = 30.0
 
-    def __init__(self, name: str, feed: str = "dxlink") -> None:
+    def __init__(self, name: str, feed: str = "dxlink", *, busy_poll: bool = False) -> None:
+        """``busy_poll=True``: the event loop also polls shared memory on every iteration and
+        never sleeps (the lowest latency, one core kept busy); by default it sleeps until the
+        hub's wake-up arrives on the control socket."""
         if feed not in FEEDS:
             raise ValueError(f"unknown feed {feed!r}")
         super().__init__(_new_core(feed))
+        self.busy_poll = busy_poll
+        self._poller: asyncio.Handle | None = None
         self.hub_name = name
         self.feed = feed
         self.path = socket_path(name)
@@ -112,6 +117,16 @@ class HubStreamer(FanoutMixin, Streamer):
             await self.close()
             raise ConnectionClosedError(None, f"no fastfeed hub at ipc://{self.hub_name}: "
                                         f"{exc}") from None
+        if self.busy_poll and self._poller is None:
+            self._poller = self._loop.call_soon(self._poll)
+
+    def _poll(self) -> None:
+        if self._closed or self._closing:
+            self._poller = None
+            return
+        self._drain_shm()
+        assert self._loop is not None
+        self._poller = self._loop.call_soon(self._poll)
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
@@ -202,6 +217,9 @@ class HubStreamer(FanoutMixin, Streamer):
         self._closing = True
         if self._reconnector is not None:
             self._reconnector.cancel()
+        if self._poller is not None:
+            self._poller.cancel()
+            self._poller = None
         self._connection_lost_quiet()
         if self._sub is not None:
             self._sub.close()
@@ -356,12 +374,12 @@ class HubStreamer(FanoutMixin, Streamer):
         return out
 
 
-def connect(url: str, feed: str = "dxlink") -> HubStreamer:
+def connect(url: str, feed: str = "dxlink", *, busy_poll: bool = False) -> HubStreamer:
     """A streamer fed by the hub at ``url`` (``"ipc://NAME"``): ``async with
     fastfeed.hub.connect("ipc://main") as streamer: await streamer.subscribe(Quote, ["SPY"])``.
     """
     if url.startswith("ipc://"):
-        return HubStreamer(url[len("ipc://"):], feed)
+        return HubStreamer(url[len("ipc://"):], feed, busy_poll=busy_poll)
     if url.startswith("nats://"):
         raise NotImplementedError("nats:// hubs are not implemented yet (ipc:// is)")
     raise ValueError(f"hub url must be ipc://NAME, not {url!r}")

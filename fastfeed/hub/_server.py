@@ -96,7 +96,6 @@ class Hub:
         self._next_cid = 1
         self._server: asyncio.AbstractServer | None = None
         self._node: Any = None
-        self._wake_scheduled = False
         self._closed = False
         self.n_wakes = 0
         self.n_skipped_wakes = 0
@@ -168,7 +167,7 @@ class Hub:
         items = [(i, syms[i]) for i in range(first, n + 1)]
         body = pack_symbols(items)
         f.pub.send((MAGIC, VERSION, KIND_SYMBOLS, f.code, 0, 0, len(items), self.publisher_id,
-                    f.seq, first, f.hub_gaps, time.monotonic_ns(), layout_hash(), 0),
+                    f.seq, first, f.hub_gaps, time.time_ns(), layout_hash(), 0),
                    body, len(body))
         f.seq += 1
         f.sent_symbols = n
@@ -183,23 +182,20 @@ class Hub:
         rsize = batch.record_size
         first = f.rec_seq.get(rtype, 1)
         f.pub.send((MAGIC, VERSION, KIND_DATA, f.code, rtype, rsize, n, self.publisher_id,
-                    f.seq, first, f.hub_gaps, time.monotonic_ns(), layout_hash(), 0),
+                    f.seq, first, f.hub_gaps, time.time_ns(), layout_hash(), 0),
                    memoryview(batch).cast("B"), n * rsize)
         f.seq += 1
         f.rec_seq[rtype] = first + n
-        self._schedule_wake()
-
-    def _schedule_wake(self) -> None:
-        if not self._wake_scheduled:
-            self._wake_scheduled = True
-            asyncio.get_running_loop().call_soon(self._wake)
+        self._wake()
 
     def _wake(self) -> None:
-        """One wake-up per consumer for everything published since the last one."""
-        self._wake_scheduled = False
+        """A wake-up to every consumer, right after the sample is visible (a consumer reads
+        every waiting sample per wake-up, so a skipped one costs nothing but latency)."""
         self.n_wakes += 1
         for c in self._consumers.values():
             w = c.writer
+            if w.is_closing():
+                continue
             if w.transport.get_write_buffer_size() > WAKE_SKIP_BYTES:
                 c.skipped_wakes += 1
                 self.n_skipped_wakes += 1
@@ -333,7 +329,7 @@ class Hub:
         if op in ("info", "hello"):
             out = self._info(msg) if op == "info" else self._hello(c, msg)
             out["id"] = msg.get("id")
-            c.writer.write(encode(out))
+            self._reply(c, out)
             return
         reply: dict[str, Any] = {"id": msg.get("id"), "ok": True}
         try:
@@ -349,7 +345,12 @@ class Hub:
                 raise ValueError(f"unknown op {op!r}")
         except Exception as exc:  # noqa: BLE001 - any failure is the consumer's answer
             reply = {"id": msg.get("id"), "ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        c.writer.write(encode(reply))
+        self._reply(c, reply)
+
+    @staticmethod
+    def _reply(c: _Consumer, msg: dict[str, Any]) -> None:
+        if not c.writer.is_closing():
+            c.writer.write(encode(msg))
 
 
 def _rtype_of(streamer: Any, etype: str) -> int:

@@ -17,7 +17,7 @@ offset     type    field
 24         u64     message sequence number in this feed's stream (1, 2, ...)
 32         u64     first record sequence number of this rtype (data) / first symbol id
 40         u64     the hub's own gap count (records its cursors lost, cumulative)
-48         i64     send time, ``time.monotonic_ns()`` of the hub (same machine only)
+48         i64     send time, ``time.time_ns()`` of the hub (the clock of ``ts_recv``)
 56         u32     hash of the record layouts (:func:`layout_hash`)
 60         u32     reserved (0)
 =========  ======  ===================================================================

@@ -4,7 +4,8 @@ NAME TYPE SYMBOLS N``).
 Protocol: prints ``{"connected": ...}`` once connected, waits for a ``go`` line on stdin,
 subscribes, prints ``{"subscribed": true}``, then one ``{"e": [symbol, hex]}`` line per event
 (the record without its 16-byte header, whose ts_recv and symbol id are local) until N events,
-then ``{"done": stats}``; then waits for ``quit`` (or EOF) on stdin and closes.
+then ``{"done": stats}``; then answers ``stats`` lines with ``{"stats": stats}`` until any
+other line (or EOF) on stdin, and closes.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ async def main(name: str, etype: str, symbols: list[str], n: int) -> None:
                 if got >= n:
                     break
         out({"done": st.stats})
-        await asyncio.to_thread(sys.stdin.readline)
+        while (await asyncio.to_thread(sys.stdin.readline)).strip() == "stats":
+            out({"stats": st.stats})
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ class Proc:
                 pass
         try:
             return await asyncio.wait_for(self.proc.wait(), 10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.proc.kill()
             return await self.proc.wait()
 
@@ -155,7 +155,8 @@ async def test_consumers_get_exactly_what_a_direct_streamer_gets_and_subscriptio
     assert await b.line() == {"subscribed": True}
     (ev_a, st_a), (ev_b, st_b) = await asyncio.gather(_events(a, n), _events(b, n))
     # one upstream connection, the two consumers' subscriptions merged into one set
-    assert list(rig.srv.live) == [conn := next(iter(rig.srv.live))]
+    conn = next(iter(rig.srv.live))
+    assert list(rig.srv.live) == [conn]
     assert rig.srv.connections_total == 1
     assert rig.upstream() == {("Quote", "SPY"), ("Quote", "AAPL")}
     expected = _sent_quotes(rig.srv, conn)
@@ -194,6 +195,38 @@ async def test_killed_consumer_releases_its_subscriptions_others_continue(rig: R
         q = await asyncio.wait_for(st.get_event(Quote), TIMEOUT)
         assert q.eventSymbol == "SPY"
         assert st.stats["gaps"] == 0
+
+
+async def test_stalled_consumer_slows_nobody_and_counts_its_losses(rig: Rig) -> None:
+    rig.srv.set(rate=20000)
+    await rig.hub()
+    s = await rig.consumer(["SPY"], 0)
+    s.send("go")
+    assert await s.line() == {"subscribed": True}
+    assert "done" in await s.line()
+    async with fastfeed.hub.connect(f"ipc://{rig.name}") as st:
+        await st.subscribe(Quote, ["SPY", "AAPL"])
+        await asyncio.wait_for(st.get_event(Quote), TIMEOUT)
+        os.kill(s.proc.pid, signal.SIGSTOP)
+        try:
+            # while it is stopped, far more than its shared-memory buffer (64 samples) flows
+            # to the other consumer, without loss
+            start = st.stats["messages"]
+            await rig.until(lambda: st.stats["messages"] - start > 400, "the live consumer")
+        finally:
+            os.kill(s.proc.pid, signal.SIGCONT)
+        assert st.stats["gaps"] == 0 and st.stats["lost_messages"] == 0
+        s.send("stats")
+        first = (await s.line())["stats"]
+        assert first["lost_messages"] > 0 and first["transport_gaps"] > 0
+        assert first["gaps"] >= first["transport_gaps"]
+        # and it goes on receiving
+        while True:
+            s.send("stats")
+            later = (await s.line())["stats"]
+            if later["events"] > first["events"]:
+                break
+            await asyncio.sleep(0.05)
 
 
 async def test_hub_killed_and_restarted_consumer_counts_restart_and_resumes(rig: Rig) -> None:

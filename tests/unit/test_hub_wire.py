@@ -10,8 +10,20 @@ from fastfeed._native.dxlink import DXLinkDecoder
 from fastfeed.errors import ProtocolError
 from fastfeed.hub._control import WAKE, FrameReader, encode, socket_path
 from fastfeed.hub._wire import (
-    ENVELOPE_SIZE, FEEDS, KIND_DATA, KIND_SYMBOLS, MAGIC, VERSION, Envelope, StreamTracker,
-    SymbolMap, layout_hash, pack_envelope, pack_symbols, unpack_envelope, unpack_symbols,
+    ENVELOPE_SIZE,
+    FEEDS,
+    KIND_DATA,
+    KIND_SYMBOLS,
+    MAGIC,
+    VERSION,
+    Envelope,
+    StreamTracker,
+    SymbolMap,
+    layout_hash,
+    pack_envelope,
+    pack_symbols,
+    unpack_envelope,
+    unpack_symbols,
 )
 
 

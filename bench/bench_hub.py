@@ -1,0 +1,299 @@
+"""The feed hub against the direct streamer, side by side in one run (issue #15).
+
+    python bench/bench_hub.py                 # 3 repetitions of 3 s, latency 5 s (about 1.5 min)
+    python bench/bench_hub.py --runs 5 --seconds 4 --json out.json
+
+Throughput: a flat-out DXLink simulator process sends 100-Quote frames; the figure is records
+per second delivered to ``listen_batches(Quote)``
+
+* ``direct``: a DXLinkStreamer in its own process (what the hub is compared with),
+* ``hub x1``: simulator -> hub process -> one consumer process (shared memory),
+* ``hub x2``: the same with two consumer processes (each one's figure).
+
+Latency: a paced simulator (10 k events/s, 1-Quote frames stamped with the send time); the
+direct streamer and a hub consumer run at the same time, each on its own upstream connection;
+the added latency is the hub consumer's percentile minus the direct one's.
+
+The hub's CPU is read from /proc during each throughput window (CPU seconds per second), and
+per consumer. Every figure is the median with min-max over the repetitions. The machine's load
+average is printed: on a shared machine the figures are noisy lower bounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = str(Path(__file__).resolve().parents[1])
+TOKEN = "sim-token"
+
+
+# ---------------------------------------------------------------------------------- workers
+
+
+async def _worker(args: argparse.Namespace) -> dict[str, Any]:
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from fastfeed.dxfeed import Quote
+
+    if args.mode == "direct":
+        from fastfeed.tastytrade import DXLinkStreamer
+
+        st: Any = DXLinkStreamer(SimpleNamespace(dxlink_url=args.url, streamer_token=TOKEN))
+    else:
+        import fastfeed.hub
+
+        st = fastfeed.hub.connect(f"ipc://{args.name}", busy_poll=args.busy_poll)
+    await st.start()
+    it = st.listen_batches(Quote)
+    await st.subscribe(Quote, ["*"])
+    lat: list[int] = []
+    n = 0
+    t_end = 0.0
+    t0 = 0.0
+    warm_until = time.monotonic() + args.warmup
+    counting = False
+    async for batch in it:
+        now = time.monotonic()
+        if args.latency:
+            ns = time.monotonic_ns()
+            if counting:
+                lat.extend((ns - batch.to_numpy()["event_time"]).tolist())
+        if not counting:
+            if now >= warm_until:
+                counting = True
+                t0 = now
+                t_end = now + args.seconds
+                print("counting", flush=True)
+            continue
+        n += len(batch)
+        if now >= t_end:
+            break
+    dt = time.monotonic() - t0
+    out: dict[str, Any] = {"rate": n / dt, "n": n, "stats": {
+        k: v for k, v in st.stats.items() if k in (
+            "gaps", "transport_gaps", "hub_gaps", "lost_messages", "events")}}
+    if lat:
+        a = np.asarray(lat, dtype=np.float64) / 1000.0
+        out["p50"] = float(np.percentile(a, 50))
+        out["p99"] = float(np.percentile(a, 99))
+        out["n_lat"] = len(lat)
+    return out
+
+
+# ---------------------------------------------------------------------------------- orchestration
+
+
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.update(extra or {})
+    return env
+
+
+def _cpu(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _start_worker(mode: str, url: str, name: str, seconds: float, warmup: float,
+                  latency: bool, busy_poll: bool = False) -> subprocess.Popen[str]:
+    argv = [sys.executable, __file__, "worker", "--mode", mode, "--url", url, "--name", name,
+            "--seconds", str(seconds), "--warmup", str(warmup)]
+    if latency:
+        argv.append("--latency")
+    if busy_poll:
+        argv.append("--busy-poll")
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=_env())
+
+
+def _collect(procs: list[subprocess.Popen[str]], timeout: float,
+             hub_pid: int | None = None) -> tuple[list[dict[str, Any]], float | None]:
+    """Wait for every worker's "counting" line, then its result; the hub's CPU/s meanwhile."""
+    for p in procs:
+        assert p.stdout is not None
+        line = p.stdout.readline()
+        if line.strip() != "counting":
+            raise RuntimeError(f"worker failed: {line!r}")
+    c0 = _cpu(hub_pid) if hub_pid else 0.0
+    t0 = time.monotonic()
+    out = []
+    for p in procs:
+        assert p.stdout is not None
+        line = p.stdout.readline()
+        p.wait(timeout)
+        out.append(json.loads(line))
+    cpu = (_cpu(hub_pid) - c0) / (time.monotonic() - t0) if hub_pid else None
+    return out, cpu
+
+
+class _Hub:
+    def __init__(self, url: str) -> None:
+        self.name = "bench" + uuid.uuid4().hex[:8]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "fastfeed.hub", "--name", self.name],
+            stdout=subprocess.PIPE, text=True,
+            env=_env({"FASTFEED_DXLINK_URL": url, "FASTFEED_DXLINK_TOKEN": TOKEN}))
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("ready"):
+            self.stop()
+            raise RuntimeError(f"hub did not start: {line!r}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _med(xs: list[float]) -> str:
+    return f"{statistics.median(xs):,.0f} ({min(xs):,.0f}-{max(xs):,.0f})"
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("fastfeed", "iceoryx2", "uvloop", "picows"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = "?"
+    return out
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from fastfeed.sim import spawn
+
+    res: dict[str, Any] = {"versions": _versions(), "load_before": os.getloadavg(),
+                           "direct": [], "hub1": [], "hub2": [], "hub1_cpu": [], "hub2_cpu": [],
+                           "ratio1": [], "ratio2": [], "lat": []}
+    w = args.warmup
+    with spawn("dxlink", rate=None, events_per_frame=100, record=False) as sim:
+        for r in range(args.runs):
+            d, _ = _collect([_start_worker("direct", sim.url, "", args.seconds, w, False)], 120)
+            hub = _Hub(sim.url)
+            try:
+                h1, cpu1 = _collect([_start_worker("hub", "", hub.name, args.seconds, w, False)],
+                                    120, hub.proc.pid)
+                h2, cpu2 = _collect([_start_worker("hub", "", hub.name, args.seconds, w, False)
+                                     for _ in range(2)], 120, hub.proc.pid)
+            finally:
+                hub.stop()
+            res["direct"].append(d[0]["rate"])
+            res["hub1"].append(h1[0]["rate"])
+            res["hub2"].extend(x["rate"] for x in h2)
+            res["hub1_cpu"].append(cpu1)
+            res["hub2_cpu"].append(cpu2)
+            res["ratio1"].append(h1[0]["rate"] / d[0]["rate"])
+            res["ratio2"].append(min(x["rate"] for x in h2) / d[0]["rate"])
+            res.setdefault("stats", []).append({"hub1": h1[0]["stats"],
+                                                "hub2": [x["stats"] for x in h2]})
+            print(f"run {r + 1}: direct {d[0]['rate']:,.0f}  hub x1 {h1[0]['rate']:,.0f}  "
+                  f"hub x2 {[round(x['rate']) for x in h2]}  hub CPU {cpu1:.2f}/{cpu2:.2f}",
+                  file=sys.stderr, flush=True)
+    with spawn("dxlink", rate=args.rate, events_per_frame=1, stamp_send_time=True,
+               record=False) as sim:
+        for r in range(args.runs):
+            hub = _Hub(sim.url)
+            try:
+                procs = [_start_worker("direct", sim.url, "", args.latency_seconds, w, True),
+                         _start_worker("hub", "", hub.name, args.latency_seconds, w, True)]
+                (d, h), _ = _collect(procs, 120)
+            finally:
+                hub.stop()
+            hub = _Hub(sim.url)
+            try:   # the consumer polling shared memory instead of sleeping (busy_poll=True)
+                procs = [_start_worker("hub", "", hub.name, args.latency_seconds, w, True, True)]
+                (hp,), _ = _collect(procs, 120)
+            finally:
+                hub.stop()
+            res["lat"].append({"direct": d, "hub": h, "hub_poll": hp})
+            print(f"latency run {r + 1}: direct p50/p99 {d['p50']:.1f}/{d['p99']:.1f} us, "
+                  f"hub {h['p50']:.1f}/{h['p99']:.1f} us, hub busy-poll "
+                  f"{hp['p50']:.1f}/{hp['p99']:.1f} us", file=sys.stderr, flush=True)
+    res["load_after"] = os.getloadavg()
+    return res
+
+
+def report(res: dict[str, Any]) -> None:
+    v = res["versions"]
+    print(f"versions: {' '.join(f'{k} {x}' for k, x in v.items())}; cores {os.cpu_count()}; "
+          f"load average {res['load_before'][0]:.1f} before, {res['load_after'][0]:.1f} after "
+          "(a busy shared machine: noisy lower bounds)")
+    print("throughput, 100-Quote frames, records/s to listen_batches, median (min-max):")
+    print(f"  direct DXLinkStreamer       {_med(res['direct'])}")
+    print(f"  hub, one consumer           {_med(res['hub1'])}   "
+          f"ratio {statistics.median(res['ratio1']):.2f} (target >= 0.50)")
+    print(f"  hub, two consumers (each)   {_med(res['hub2'])}   "
+          f"ratio of the slower {statistics.median(res['ratio2']):.2f} (target >= 0.35)")
+    c1 = [c for c in res["hub1_cpu"]]
+    c2 = [c / 2 for c in res["hub2_cpu"]]
+    print(f"  hub CPU: {statistics.median(c1):.2f} CPU-s/s with one consumer, "
+          f"{statistics.median(c2):.2f} per consumer with two")
+    d50 = [x["direct"]["p50"] for x in res["lat"]]
+    d99 = [x["direct"]["p99"] for x in res["lat"]]
+    h50 = [x["hub"]["p50"] for x in res["lat"]]
+    h99 = [x["hub"]["p99"] for x in res["lat"]]
+    a50 = [h - d for h, d in zip(h50, d50, strict=True)]
+    a99 = [h - d for h, d in zip(h99, d99, strict=True)]
+    p50 = [x["hub_poll"]["p50"] for x in res["lat"]]
+    p99 = [x["hub_poll"]["p99"] for x in res["lat"]]
+
+    def f(xs: list[float]) -> str:
+        return f"{statistics.median(xs):.1f} ({min(xs):.1f}..{max(xs):.1f})"
+
+    print("latency at 10 k ev/s, 1-Quote frames, microseconds, median over runs (min..max):")
+    print(f"  direct p50 {f(d50)}  p99 {f(d99)}")
+    print(f"  hub    p50 {f(h50)}  p99 {f(h99)}")
+    print(f"  added  p50 {f(a50)} (target <= 30)  p99 {f(a99)} (target <= 100)")
+    print(f"  hub with busy_poll=True (alone, after the pair): p50 {f(p50)}  p99 {f(p99)}")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd")
+    wp = sub.add_parser("worker")
+    wp.add_argument("--mode", choices=["direct", "hub"], required=True)
+    wp.add_argument("--url", default="")
+    wp.add_argument("--name", default="")
+    wp.add_argument("--seconds", type=float, default=3.0)
+    wp.add_argument("--warmup", type=float, default=0.5)
+    wp.add_argument("--latency", action="store_true")
+    wp.add_argument("--busy-poll", action="store_true", dest="busy_poll")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--latency-seconds", type=float, default=5.0, dest="latency_seconds")
+    p.add_argument("--warmup", type=float, default=0.5)
+    p.add_argument("--rate", type=int, default=10_000)
+    p.add_argument("--json")
+    args = p.parse_args()
+    if args.cmd == "worker":
+        import uvloop
+
+        print(json.dumps(uvloop.run(_worker(args))), flush=True)
+        return 0
+    res = run(args)
+    report(res)
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
