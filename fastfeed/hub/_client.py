@@ -11,6 +11,9 @@ shared-memory stream instead of a websocket:
   publisher restarts) and its records copied once into the local ring of their type -- from
   there ``listen``, ``listen_batches``, ``get_event``, ``latest`` and ``stream_filter`` work
   exactly as on a direct streamer (own cursors, fan-out, drop-oldest with counted gaps);
+* the hub's stream carries every consumer's symbols: records of symbols this streamer did not
+  subscribe are left out in C (``RecordRing.push_filtered``), so it sees what a direct
+  streamer with its subscriptions would see (``"*"`` keeps everything);
 * symbol mappings arrive on the same ordered stream and a snapshot comes with the hello, so
   the local table holds every symbol before any record naming it. Hub ids equal local ids in
   the usual case (the local table replicates the hub's); otherwise records are rewritten
@@ -92,7 +95,11 @@ class HubStreamer(FanoutMixin, Streamer):
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._reconnector: asyncio.Task[None] | None = None
+        #: rtype -> bitmap of the local symbol ids this streamer subscribed (None: everything)
+        self._filters: dict[int, bytearray | None] = {}
+        self._filters_dirty = True
         self.n_events = 0
+        self.n_filtered = 0
         self.n_batches = 0
         self.n_bad = 0
         self.n_resyncs = 0
@@ -279,6 +286,26 @@ class HubStreamer(FanoutMixin, Streamer):
         for hub_id, sym in items:
             if not m.known(hub_id):
                 m.add(hub_id, table.intern_str(sym))
+                self._filters_dirty = True
+
+    def _build_filters(self) -> None:
+        """The hub carries every consumer's symbols: keep only this streamer's own (a direct
+        streamer would receive only those). A ``"*"`` subscription keeps everything."""
+        table = self._core.symbols
+        out: dict[int, bytearray | None] = {}
+        for ring in self._core.rings.values():
+            syms = self._desired.symbols(ring.wire_type)
+            if "*" in syms:
+                out[int(ring.rtype)] = None
+                continue
+            bits = bytearray((len(table) >> 3) + 1)
+            for sym in syms:
+                sid = table.id_of(sym)
+                if sid:
+                    bits[sid >> 3] |= 1 << (sid & 7)
+            out[int(ring.rtype)] = bits
+        self._filters = out
+        self._filters_dirty = False
 
     def _drain_shm(self) -> None:
         sub = self._sub
@@ -315,11 +342,20 @@ class HubStreamer(FanoutMixin, Streamer):
                 if not self._map.identity:
                     body = memoryview(bytearray(body))
                     self._map.remap(body, env.record_size, n)
-                ring.push(body)
-                self.n_events += n
-                self.n_batches += 1
+                if self._filters_dirty:
+                    self._build_filters()
+                flt = self._filters.get(env.rtype)
+                if flt is None:
+                    ring.push(body)
+                else:
+                    k = ring.push_filtered(body, flt)
+                    self.n_filtered += n - k
+                    n = k
                 self.last_send_ns = env.ts_send
-                got = True
+                if n:
+                    self.n_events += n
+                    self.n_batches += 1
+                    got = True
             del sample, mv
         if got:
             self._on_wake_data()
@@ -342,6 +378,7 @@ class HubStreamer(FanoutMixin, Streamer):
         syms = _as_symbols(symbols)
         self._prepare_type(etype)
         self._desired.add(etype, syms)
+        self._filters_dirty = True
         if self._ready:
             await self._send_subscription("subscribe", etype, syms)
 
@@ -349,6 +386,7 @@ class HubStreamer(FanoutMixin, Streamer):
         """Drop this streamer's interest (the hub unsubscribes upstream if it was the last)."""
         etype = self._wire_type(event_class)
         gone = self._desired.remove(etype, _as_symbols(symbols))
+        self._filters_dirty = True
         if gone and self._ready:
             await self._send_subscription("unsubscribe", etype, gone)
 
@@ -371,6 +409,7 @@ class HubStreamer(FanoutMixin, Streamer):
         out["hub_reconnects"] = self.n_hub_reconnects
         out["resyncs"] = self.n_resyncs
         out["bad_messages"] = self.n_bad
+        out["filtered"] = self.n_filtered
         return out
 
 

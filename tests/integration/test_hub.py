@@ -197,6 +197,36 @@ async def test_killed_consumer_releases_its_subscriptions_others_continue(rig: R
         assert st.stats["gaps"] == 0
 
 
+async def test_consumer_api_listen_latest_stream_filter_unsubscribe(rig: Rig) -> None:
+    await rig.hub()
+    async with fastfeed.hub.connect(f"ipc://{rig.name}") as st, \
+            fastfeed.hub.connect(f"ipc://{rig.name}") as other:
+        objs = st.listen(Quote)
+        flt = st.stream_filter([{"eventSymbol": "AAPL"}])
+        await st.subscribe(Quote, ["SPY", "AAPL"])
+        await other.subscribe(Quote, "SPY")
+        await rig.until(lambda: rig.upstream() == {("Quote", "SPY"), ("Quote", "AAPL")}, "subs")
+        q = await asyncio.wait_for(objs.__anext__(), TIMEOUT)
+        assert isinstance(q, Quote) and q.eventSymbol in ("SPY", "AAPL")
+        f = await asyncio.wait_for(flt.__anext__(), TIMEOUT)
+        assert f.eventSymbol == "AAPL"
+        assert st.latest(Quote, "AAPL") is not None
+        assert st.latest(Quote, "NOPE") is None
+        # the hub carries AAPL for st; `other` sees only what it subscribed, like a direct one
+        seen = set()
+        async for ev in other.listen(Quote):
+            seen.add(ev.eventSymbol)
+            if other.stats["filtered"] > 0 and len(seen) >= 1 and other.stats["events"] > 20:
+                break
+        assert seen == {"SPY"}
+        assert other.latest(Quote, "AAPL") is None
+        # AAPL was only this streamer's: unsubscribing it releases it upstream, SPY stays
+        await st.unsubscribe(Quote, ["AAPL", "SPY"])
+        await rig.until(lambda: rig.upstream() == {("Quote", "SPY")}, "AAPL released")
+        assert "ipc://" in repr(st)
+        flt.close()
+
+
 async def test_stalled_consumer_slows_nobody_and_counts_its_losses(rig: Rig) -> None:
     rig.srv.set(rate=20000)
     await rig.hub()
