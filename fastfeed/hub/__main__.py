@@ -5,7 +5,8 @@
 Flags (or ``--config FILE``, a JSON object with the same keys, flags win): ``--name`` (the
 hub's name: consumers connect to ``ipc://NAME``), ``--feeds`` (comma-separated, default
 ``dxlink``), ``--overflow`` (``drop_oldest`` | ``backpressure``), ``--buffer`` (samples a
-consumer may lag before drop-oldest recycles its oldest), ``--max-consumers``.
+consumer may lag before drop-oldest recycles its oldest), ``--max-consumers``, ``--nats nats://HOST:PORT`` (also publish over NATS, for other machines:
+consumers connect to ``nats://HOST:PORT/NAME``).
 
 Credentials come from the environment only (never the command line, never logged, never
 published): ``FASTFEED_DXLINK_URL`` and ``FASTFEED_DXLINK_TOKEN`` (a DXLink quote token).
@@ -48,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--overflow", choices=["drop_oldest", "backpressure"])
     p.add_argument("--buffer", type=int)
     p.add_argument("--max-consumers", type=int, dest="max_consumers")
+    p.add_argument("--nats", help="also publish to this NATS server (nats://HOST:PORT)")
     ns = p.parse_args(argv)
     opts: dict[str, Any] = {"name": "main", "feeds": "dxlink", "overflow": "drop_oldest",
                             "buffer": 256, "max_consumers": 16}
@@ -62,7 +64,7 @@ async def serve(opts: dict[str, Any]) -> None:
     feeds = [f.strip() for f in str(opts["feeds"]).split(",") if f.strip()]
     settings = ShmSettings(opts["overflow"], opts["buffer"], opts["max_consumers"])
     hub = Hub(str(opts["name"]), {f: _upstream(f) for f in feeds},
-              {f: settings for f in feeds})
+              {f: settings for f in feeds}, nats_url=opts.get("nats"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -84,6 +84,7 @@ class HubStreamer(FanoutMixin, Streamer):
         self.hub_name = name
         self.feed = feed
         self.path = socket_path(name)
+        self.url = f"ipc://{name}"
         self._sock: socket.socket | None = None
         self._frames = FrameReader()
         self._sub: ShmSubscriber | None = None
@@ -122,8 +123,7 @@ class HubStreamer(FanoutMixin, Streamer):
             await self._connect()
         except (OSError, ConnectionClosedError) as exc:
             await self.close()
-            raise ConnectionClosedError(None, f"no fastfeed hub at ipc://{self.hub_name}: "
-                                        f"{exc}") from None
+            raise ConnectionClosedError(None, f"no fastfeed hub at {self.url}: {exc}") from None
         if self.busy_poll and self._poller is None:
             self._poller = self._loop.call_soon(self._poll)
 
@@ -136,28 +136,15 @@ class HubStreamer(FanoutMixin, Streamer):
         self._poller = self._loop.call_soon(self._poll)
 
     async def _connect(self) -> None:
-        loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.setblocking(False)
-        try:
-            await loop.sock_connect(sock, self.path)
-        except OSError:
-            sock.close()
-            raise
-        self._sock = sock
-        self._frames = FrameReader()
-        loop.add_reader(sock.fileno(), self._on_readable)
+        """Control channel, then the stream (before the snapshot: nothing after it is
+        missed), then the snapshot; then this streamer's subscriptions again (a new hub)."""
+        await self._open_control()
         info = await self._request({"op": "info", "feed": self.feed})
         if not info.get("ok"):
             raise ConnectionClosedError(None, str(info.get("error")))
         if int(info["layout_hash"]) != layout_hash():
             raise ProtocolError("hub", "the hub's record layouts differ from this build's")
-        if self._node is None:
-            self._node = new_node()
-        if self._sub is not None:
-            self._sub.close()
-        self._sub = ShmSubscriber(self._node, str(info["service"]),
-                                  ShmSettings.from_dict(info["qos"]))
+        await self._open_stream(info)
         hello = await self._request({"op": "hello", "feed": self.feed})
         if not hello.get("ok"):
             raise ConnectionClosedError(None, str(hello.get("error")))
@@ -172,9 +159,36 @@ class HubStreamer(FanoutMixin, Streamer):
         self._add_symbols((int(i), str(s)) for i, s in hello["symbols"])
         self.n_connects += 1
         self._ready = True
-        for etype, syms in list(self._desired.items.items()):   # after a hub restart
+        await self._resubscribe()
+        self._stream_ready()
+
+    async def _resubscribe(self) -> None:
+        for etype, syms in list(self._desired.items.items()):
             if syms:
                 await self._send_subscription("subscribe", etype, list(syms))
+
+    async def _open_control(self) -> None:
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, self.path)
+        except OSError:
+            sock.close()
+            raise
+        self._sock = sock
+        self._frames = FrameReader()
+        loop.add_reader(sock.fileno(), self._on_readable)
+
+    async def _open_stream(self, info: dict[str, Any]) -> None:
+        if self._node is None:
+            self._node = new_node()
+        if self._sub is not None:
+            self._sub.close()
+        self._sub = ShmSubscriber(self._node, str(info["service"]),
+                                  ShmSettings.from_dict(info["qos"]))
+
+    def _stream_ready(self) -> None:
         self._drain_shm()
 
     def _connection_lost(self) -> None:
@@ -311,54 +325,67 @@ class HubStreamer(FanoutMixin, Streamer):
         sub = self._sub
         if sub is None or not self._ready:   # not before the snapshot is applied
             return
-        tracker = self._tracker
-        got = False
+        got = 0
         while True:
             r = sub.receive()
             if r is None:
                 break
             sample, mv = r
-            try:
-                env = unpack_envelope(mv)
-            except ProtocolError as exc:
-                self.n_bad += 1
-                log.warning("hub message skipped: %s", exc)
-                continue
-            if env.publisher == tracker.publisher and env.seq < self._skip_before:
-                continue   # published before this streamer's snapshot
-            if tracker.observe(env) == "gap":
-                self.n_resyncs += 1   # a symbols message may be among the lost ones
-                if self._sock is not None:
-                    self._sock.send(encode({"op": "hello", "feed": self.feed}))
-            if env.kind == KIND_SYMBOLS:
-                self._add_symbols(unpack_symbols(mv[ENVELOPE_SIZE:], env.n))
-            elif env.kind == KIND_DATA:
-                ring = self._by_rtype.get(env.rtype)
-                n = env.n
-                if ring is None or ring.record_size != env.record_size:
-                    self.n_bad += 1
-                    continue
-                body: Any = mv[ENVELOPE_SIZE:ENVELOPE_SIZE + n * env.record_size]
-                if not self._map.identity:
-                    body = memoryview(bytearray(body))
-                    self._map.remap(body, env.record_size, n)
-                if self._filters_dirty:
-                    self._build_filters()
-                flt = self._filters.get(env.rtype)
-                if flt is None:
-                    ring.push(body)
-                else:
-                    k = ring.push_filtered(body, flt)
-                    self.n_filtered += n - k
-                    n = k
-                self.last_send_ns = env.ts_send
-                if n:
-                    self.n_events += n
-                    self.n_batches += 1
-                    got = True
+            got += self._take(mv)
             del sample, mv
         if got:
             self._on_wake_data()
+
+    def _resync(self) -> None:
+        """Messages were lost (maybe a symbols one): ask for the symbol snapshot again."""
+        if self._sock is not None:
+            self._sock.send(encode({"op": "hello", "feed": self.feed}))
+
+    def _take(self, mv: memoryview) -> int:
+        """Apply one hub message (envelope + body); returns the records delivered."""
+        tracker = self._tracker
+        try:
+            env = unpack_envelope(mv)
+        except ProtocolError as exc:
+            self.n_bad += 1
+            log.warning("hub message skipped: %s", exc)
+            return 0
+        if env.publisher == tracker.publisher and env.seq < self._skip_before:
+            return 0   # published before this streamer's snapshot
+        status = tracker.observe(env)
+        if status == "restart":
+            self._map = SymbolMap()   # a new hub: its symbol ids start again
+        elif status == "gap":
+            self.n_resyncs += 1   # a symbols message may be among the lost ones
+            self._resync()
+        if env.kind == KIND_SYMBOLS:
+            self._add_symbols(unpack_symbols(mv[ENVELOPE_SIZE:], env.n))
+            return 0
+        if env.kind != KIND_DATA:
+            return 0
+        ring = self._by_rtype.get(env.rtype)
+        n = env.n
+        if ring is None or ring.record_size != env.record_size:
+            self.n_bad += 1
+            return 0
+        body: Any = mv[ENVELOPE_SIZE:ENVELOPE_SIZE + n * env.record_size]
+        if not self._map.identity:
+            body = memoryview(bytearray(body))
+            self._map.remap(body, env.record_size, n)
+        if self._filters_dirty:
+            self._build_filters()
+        flt = self._filters.get(env.rtype)
+        if flt is None:
+            ring.push(body)
+        else:
+            k = ring.push_filtered(body, flt)
+            self.n_filtered += n - k
+            n = k
+        self.last_send_ns = env.ts_send
+        if n:
+            self.n_events += n
+            self.n_batches += 1
+        return n
 
     # ------------------------------------------------------------------ subscriptions
 
@@ -414,11 +441,20 @@ class HubStreamer(FanoutMixin, Streamer):
 
 
 def connect(url: str, feed: str = "dxlink", *, busy_poll: bool = False) -> HubStreamer:
-    """A streamer fed by the hub at ``url`` (``"ipc://NAME"``): ``async with
-    fastfeed.hub.connect("ipc://main") as streamer: await streamer.subscribe(Quote, ["SPY"])``.
+    """A streamer fed by the hub at ``url``: ``"ipc://NAME"`` (shared memory, this machine) or
+    ``"nats://HOST:PORT/NAME"`` (NATS; NAME defaults to ``main``)::
+
+        async with fastfeed.hub.connect("ipc://main") as streamer:
+            await streamer.subscribe(Quote, ["SPY"])
     """
     if url.startswith("ipc://"):
         return HubStreamer(url[len("ipc://"):], feed, busy_poll=busy_poll)
-    if url.startswith("nats://"):
-        raise NotImplementedError("nats:// hubs are not implemented yet (ipc:// is)")
-    raise ValueError(f"hub url must be ipc://NAME, not {url!r}")
+    if url.startswith(("nats://", "tls://")):
+        from fastfeed.hub._nats import NatsHubStreamer
+
+        scheme, rest = url.split("://", 1)
+        server, _, name = rest.partition("/")
+        st = NatsHubStreamer(f"{scheme}://{server}", name or "main", feed)
+        st.url = f"{scheme}://{server}/{name or 'main'}"
+        return st
+    raise ValueError(f"hub url must be ipc://NAME or nats://HOST:PORT/NAME, not {url!r}")

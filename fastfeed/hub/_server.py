@@ -29,6 +29,7 @@ from typing import Any, Self
 from fastfeed.hub._control import WAKE, FrameReader, encode, socket_path
 from fastfeed.hub._shm import ShmPublisher, ShmSettings, new_node, service_name
 from fastfeed.hub._wire import (
+    ENVELOPE,
     FEEDS,
     KIND_DATA,
     KIND_SYMBOLS,
@@ -48,11 +49,15 @@ WAKE_SKIP_BYTES = 4096
 
 
 class _Consumer:
-    __slots__ = ("cid", "feed", "skipped_wakes", "subs", "writer")
+    """A consumer streamer: on the control socket (``writer``) or over NATS (``lease``: the
+    last time it was heard of; it is dropped when silent for ``NATS_LEASE`` seconds)."""
 
-    def __init__(self, cid: int, writer: asyncio.StreamWriter) -> None:
+    __slots__ = ("cid", "feed", "lease", "skipped_wakes", "subs", "writer")
+
+    def __init__(self, cid: int, writer: asyncio.StreamWriter | None) -> None:
         self.cid = cid
         self.writer = writer
+        self.lease = 0.0
         self.feed: str | None = None
         self.subs: set[tuple[str, str]] = set()   # (type, symbol)
         self.skipped_wakes = 0
@@ -82,7 +87,8 @@ class Hub:
     """See the module docstring. ``async with Hub(...)`` or ``start()`` / ``close()``."""
 
     def __init__(self, name: str, upstreams: dict[str, Any],
-                 settings: dict[str, ShmSettings] | None = None) -> None:
+                 settings: dict[str, ShmSettings] | None = None,
+                 nats_url: str | None = None) -> None:
         for feed in upstreams:
             if feed not in FEEDS:
                 raise ValueError(f"unknown feed {feed!r} (known: {', '.join(FEEDS)})")
@@ -97,6 +103,8 @@ class Hub:
         self._server: asyncio.AbstractServer | None = None
         self._node: Any = None
         self._closed = False
+        self._nats_url = nats_url
+        self._nats: Any = None
         self.n_wakes = 0
         self.n_skipped_wakes = 0
 
@@ -114,6 +122,10 @@ class Hub:
             pass
         self._server = await asyncio.start_unix_server(self._serve, path=self.path)
         os.chmod(self.path, 0o600)
+        if self._nats_url:
+            from fastfeed.hub._nats import NatsSink
+
+            self._nats = await NatsSink.connect(self._nats_url, self)
         return self
 
     async def close(self) -> None:
@@ -122,8 +134,11 @@ class Hub:
         self._closed = True
         if self._server is not None:
             self._server.close()
+        if self._nats is not None:
+            await self._nats.close()
         for c in list(self._consumers.values()):
-            c.writer.close()
+            if c.writer is not None:
+                c.writer.close()
         for f in self._feeds.values():
             for t in f.pumps.values():
                 t.cancel()
@@ -154,6 +169,8 @@ class Hub:
             out[name] = {"messages": f.pub.sent, "bytes": f.pub.bytes, "hub_gaps": f.hub_gaps,
                          "publish_errors": f.publish_errors,
                          "subscriptions": sorted(f"{t}:{s}" for t, s in f.refs)}
+        if self._nats is not None:
+            out["nats"] = {"published": self._nats.published, "errors": self._nats.errors}
         return out
 
     # ------------------------------------------------------------------ publishing
@@ -166,13 +183,13 @@ class Hub:
         first = f.sent_symbols + 1
         items = [(i, syms[i]) for i in range(first, n + 1)]
         body = pack_symbols(items)
-        f.pub.send((MAGIC, VERSION, KIND_SYMBOLS, f.code, 0, 0, len(items), self.publisher_id,
-                    f.seq, first, f.hub_gaps, time.time_ns(), layout_hash(), 0),
-                   body, len(body))
+        self._emit(f, (MAGIC, VERSION, KIND_SYMBOLS, f.code, 0, 0, len(items), self.publisher_id,
+                       f.seq, first, f.hub_gaps, time.time_ns(), layout_hash(), 0),
+                   body, len(body), "sym")
         f.seq += 1
         f.sent_symbols = n
 
-    def _publish_batch(self, f: _Feed, rtype: int, batch: Any) -> None:
+    def _publish_batch(self, f: _Feed, rtype: int, etype: str, batch: Any) -> None:
         if f.symbols is None:
             f.symbols = batch.symbols
         if batch.gaps:
@@ -181,12 +198,20 @@ class Hub:
         n = len(batch)
         rsize = batch.record_size
         first = f.rec_seq.get(rtype, 1)
-        f.pub.send((MAGIC, VERSION, KIND_DATA, f.code, rtype, rsize, n, self.publisher_id,
-                    f.seq, first, f.hub_gaps, time.time_ns(), layout_hash(), 0),
-                   memoryview(batch).cast("B"), n * rsize)
+        self._emit(f, (MAGIC, VERSION, KIND_DATA, f.code, rtype, rsize, n, self.publisher_id,
+                       f.seq, first, f.hub_gaps, time.time_ns(), layout_hash(), 0),
+                   memoryview(batch).cast("B"), n * rsize, etype)
         f.seq += 1
         f.rec_seq[rtype] = first + n
         self._wake()
+
+    def _emit(self, f: _Feed, fields: tuple[Any, ...], body: Any, nbytes: int,
+              subject: str) -> None:
+        """One message to every transport: shared memory now, NATS at the pump's next await
+        (in order: the NATS sink keeps a queue)."""
+        f.pub.send(fields, body, nbytes)
+        if self._nats is not None:
+            self._nats.queue(f"{f.name}.{subject}", ENVELOPE.pack(*fields) + bytes(body))
 
     def _wake(self) -> None:
         """A wake-up to every consumer, right after the sample is visible (a consumer reads
@@ -194,7 +219,7 @@ class Hub:
         self.n_wakes += 1
         for c in self._consumers.values():
             w = c.writer
-            if w.is_closing():
+            if w is None or w.is_closing():
                 continue
             if w.transport.get_write_buffer_size() > WAKE_SKIP_BYTES:
                 c.skipped_wakes += 1
@@ -233,7 +258,9 @@ class Hub:
         try:
             async for batch in gen:
                 try:
-                    self._publish_batch(f, rtype, batch)
+                    self._publish_batch(f, rtype, etype, batch)
+                    if self._nats is not None:
+                        await self._nats.flush_queue()
                 except Exception as exc:  # noqa: BLE001 - e.g. shm exhausted: count, go on
                     f.hub_gaps += len(batch)
                     f.publish_errors += 1
@@ -301,11 +328,18 @@ class Hub:
         return {"op": "hello", "ok": True, "publisher": self.publisher_id, "seq": f.seq,
                 "rec": {str(k): v for k, v in f.rec_seq.items()}, "symbols": snapshot}
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        cid = self._next_cid
+    def _new_consumer(self, writer: asyncio.StreamWriter | None) -> _Consumer:
+        c = _Consumer(self._next_cid, writer)
         self._next_cid += 1
-        c = _Consumer(cid, writer)
-        self._consumers[cid] = c
+        self._consumers[c.cid] = c
+        return c
+
+    async def _remove_consumer(self, c: _Consumer) -> None:
+        if self._consumers.pop(c.cid, None) is not None:
+            await self._drop(c)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        c = self._new_consumer(writer)
         frames = FrameReader()
         try:
             while True:
@@ -314,23 +348,24 @@ class Hub:
                     break
                 _, msgs = frames.feed(data)
                 for msg in msgs:
-                    await self._handle(c, msg)
+                    reply = await self._handle(c, msg)
+                    if not writer.is_closing():
+                        writer.write(encode(reply))
         except (ConnectionError, OSError):
             pass
         except Exception:
-            log.exception("hub: consumer %d sent something unusable; dropped", cid)
+            log.exception("hub: consumer %d sent something unusable; dropped", c.cid)
         finally:
-            self._consumers.pop(cid, None)
-            await self._drop(c)
+            await self._remove_consumer(c)
             writer.close()
 
-    async def _handle(self, c: _Consumer, msg: dict[str, Any]) -> None:
+    async def _handle(self, c: _Consumer, msg: dict[str, Any]) -> dict[str, Any]:
+        """A consumer's request -> the reply (whatever the transport)."""
         op = msg.get("op")
         if op in ("info", "hello"):
             out = self._info(msg) if op == "info" else self._hello(c, msg)
             out["id"] = msg.get("id")
-            self._reply(c, out)
-            return
+            return out
         reply: dict[str, Any] = {"id": msg.get("id"), "ok": True}
         try:
             etype = str(msg["type"])
@@ -345,12 +380,7 @@ class Hub:
                 raise ValueError(f"unknown op {op!r}")
         except Exception as exc:  # noqa: BLE001 - any failure is the consumer's answer
             reply = {"id": msg.get("id"), "ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        self._reply(c, reply)
-
-    @staticmethod
-    def _reply(c: _Consumer, msg: dict[str, Any]) -> None:
-        if not c.writer.is_closing():
-            c.writer.write(encode(msg))
+        return reply
 
 
 def _rtype_of(streamer: Any, etype: str) -> int:
