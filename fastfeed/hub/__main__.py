@@ -50,6 +50,8 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--buffer", type=int)
     p.add_argument("--max-consumers", type=int, dest="max_consumers")
     p.add_argument("--nats", help="also publish to this NATS server (nats://HOST:PORT)")
+    p.add_argument("--nats-lease", type=float, dest="nats_lease",
+                   help="seconds after which a silent NATS consumer is dropped (default 5)")
     ns = p.parse_args(argv)
     opts: dict[str, Any] = {"name": "main", "feeds": "dxlink", "overflow": "drop_oldest",
                             "buffer": 256, "max_consumers": 16}
@@ -64,7 +66,7 @@ async def serve(opts: dict[str, Any]) -> None:
     feeds = [f.strip() for f in str(opts["feeds"]).split(",") if f.strip()]
     settings = ShmSettings(opts["overflow"], opts["buffer"], opts["max_consumers"])
     hub = Hub(str(opts["name"]), {f: _upstream(f) for f in feeds},
-              {f: settings for f in feeds}, nats_url=opts.get("nats"))
+              {f: settings for f in feeds}, nats_url=opts.get("nats"), nats_lease=opts.get("nats_lease"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

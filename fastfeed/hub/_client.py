@@ -102,6 +102,7 @@ class HubStreamer(FanoutMixin, Streamer):
         self.n_events = 0
         self.n_filtered = 0
         self.n_batches = 0
+        self.n_messages_seen = 0
         self.n_bad = 0
         self.n_resyncs = 0
         self.n_hub_reconnects = 0
@@ -353,6 +354,7 @@ class HubStreamer(FanoutMixin, Streamer):
         if env.publisher == tracker.publisher and env.seq < self._skip_before:
             return 0   # published before this streamer's snapshot
         status = tracker.observe(env)
+        self.n_messages_seen += 1
         if status == "restart":
             self._map = SymbolMap()   # a new hub: its symbol ids start again
         elif status == "gap":
@@ -437,6 +439,7 @@ class HubStreamer(FanoutMixin, Streamer):
         out["resyncs"] = self.n_resyncs
         out["bad_messages"] = self.n_bad
         out["filtered"] = self.n_filtered
+        out["hub_messages"] = self.n_messages_seen
         return out
 
 

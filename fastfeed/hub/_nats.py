@@ -7,7 +7,7 @@ publisher's order for a subscriber, so a consumer of ``ff.<hub>.<feed>.>`` sees 
 the hub sent it; lost messages show as sequence gaps and are counted). Requests go to
 ``ff.<hub>.ctl`` (request-reply): ``info``, ``hello``, ``subscribe``, ``unsubscribe`` as on the
 control socket, plus ``lease`` (every ``lease_interval`` seconds: a consumer silent for
-``NATS_LEASE`` seconds is dropped and its subscriptions released) and ``bye``.
+the hub's lease (``NATS_LEASE`` seconds by default) is dropped and its subscriptions released) and ``bye``.
 
 Nothing crossing NATS carries credentials: records, symbols, counters.
 """
@@ -45,17 +45,22 @@ async def _nats_connect(url: str, name: str, **kw: Any) -> Any:
         import nats
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
         raise ImportError("the NATS hub needs nats-py: pip install 'fastfeed[hub]'") from exc
+
+    async def on_error(exc: Exception) -> None:   # reconnect attempts: not worth a traceback
+        log.debug("NATS %s: %s: %s", name, type(exc).__name__, exc)
+
     return await nats.connect(url, name=name, allow_reconnect=True, max_reconnect_attempts=-1,
                               reconnect_time_wait=0.2, connect_timeout=2,
-                              pending_size=_PENDING, **kw)
+                              pending_size=_PENDING, error_cb=on_error, **kw)
 
 
 class NatsSink:
     """The hub's NATS side: an ordered publish queue and the request handler."""
 
-    def __init__(self, nc: Any, hub: Any) -> None:
+    def __init__(self, nc: Any, hub: Any, lease: float = NATS_LEASE) -> None:
         self.nc = nc
         self.hub = hub
+        self.lease = lease
         self.prefix = subject_prefix(hub.name)
         self._q: list[tuple[str, bytes]] = []
         self._lock = asyncio.Lock()
@@ -65,8 +70,8 @@ class NatsSink:
         self.errors = 0
 
     @classmethod
-    async def connect(cls, url: str, hub: Any) -> NatsSink:
-        self = cls(await _nats_connect(url, f"fastfeed-hub-{hub.name}"), hub)
+    async def connect(cls, url: str, hub: Any, lease: float = NATS_LEASE) -> NatsSink:
+        self = cls(await _nats_connect(url, f"fastfeed-hub-{hub.name}"), hub, lease)
         await self.nc.subscribe(self.prefix + "ctl", cb=self._on_request)
         self._expiry = asyncio.get_running_loop().create_task(self._expire())
         return self
@@ -118,11 +123,11 @@ class NatsSink:
 
     async def _expire(self) -> None:
         while True:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(min(1.0, self.lease / 4))
             now = time.monotonic()
             for key, c in list(self._consumers.items()):
-                if now - c.lease > NATS_LEASE:
-                    log.info("hub: NATS consumer %s silent for %.0f s: dropped", key, NATS_LEASE)
+                if now - c.lease > self.lease:
+                    log.info("hub: NATS consumer %s silent for %.1f s: dropped", key, self.lease)
                     del self._consumers[key]
                     await self.hub._remove_consumer(c)
 

@@ -88,7 +88,7 @@ class Hub:
 
     def __init__(self, name: str, upstreams: dict[str, Any],
                  settings: dict[str, ShmSettings] | None = None,
-                 nats_url: str | None = None) -> None:
+                 nats_url: str | None = None, nats_lease: float | None = None) -> None:
         for feed in upstreams:
             if feed not in FEEDS:
                 raise ValueError(f"unknown feed {feed!r} (known: {', '.join(FEEDS)})")
@@ -104,6 +104,7 @@ class Hub:
         self._node: Any = None
         self._closed = False
         self._nats_url = nats_url
+        self._nats_lease = nats_lease
         self._nats: Any = None
         self.n_wakes = 0
         self.n_skipped_wakes = 0
@@ -123,9 +124,10 @@ class Hub:
         self._server = await asyncio.start_unix_server(self._serve, path=self.path)
         os.chmod(self.path, 0o600)
         if self._nats_url:
-            from fastfeed.hub._nats import NatsSink
+            from fastfeed.hub._nats import NATS_LEASE, NatsSink
 
-            self._nats = await NatsSink.connect(self._nats_url, self)
+            self._nats = await NatsSink.connect(self._nats_url, self,
+                                                self._nats_lease or NATS_LEASE)
         return self
 
     async def close(self) -> None:

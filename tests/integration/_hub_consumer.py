@@ -1,5 +1,5 @@
 """A hub consumer process for the hub tests (run as ``python tests/integration/_hub_consumer.py
-NAME TYPE SYMBOLS N``).
+NAME|URL TYPE SYMBOLS N``).
 
 Protocol: prints ``{"connected": ...}`` once connected, waits for a ``go`` line on stdin,
 subscribes, prints ``{"subscribed": true}``, then one ``{"e": [symbol, hex]}`` line per event
@@ -23,7 +23,7 @@ def out(obj: object) -> None:
 
 
 async def main(name: str, etype: str, symbols: list[str], n: int) -> None:
-    async with fastfeed.hub.connect(f"ipc://{name}") as st:
+    async with fastfeed.hub.connect(name if "://" in name else f"ipc://{name}") as st:
         out({"connected": True})
         await asyncio.to_thread(sys.stdin.readline)
         it = st.listen(etype)   # the cursor before the subscription: nothing is missed

