@@ -10,7 +10,9 @@ consumers connect to ``nats://HOST:PORT/NAME``).
 
 Credentials come from the environment only (never the command line, never logged, never
 published): ``FASTFEED_DXLINK_URL`` and ``FASTFEED_DXLINK_TOKEN`` (a DXLink quote token).
-The hub prints ``ready ipc://NAME`` on stdout once it serves, and stops on SIGINT / SIGTERM.
+The hub prints ``ready ipc://NAME`` on stdout once it serves, and stops on SIGINT / SIGTERM
+(exit code 0), or when an upstream fails for good, e.g. a refused token (its consumers get the
+error; exit code 1).
 """
 
 from __future__ import annotations
@@ -73,8 +75,13 @@ async def serve(opts: dict[str, Any]) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with hub:
         print(f"ready {hub.url}", flush=True)
-        await stop.wait()
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(hub.done.wait())]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for w in waiters:
+            w.cancel()
     print(f"fastfeed.hub {hub.url} stopped: {json.dumps(hub.stats)}", file=sys.stderr, flush=True)
+    if hub.error is not None:
+        raise SystemExit(f"fastfeed.hub {hub.url}: upstream failed: {hub.error}")
 
 
 def main(argv: list[str] | None = None) -> int:

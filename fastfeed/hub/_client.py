@@ -35,13 +35,19 @@ from typing import Any
 
 from fastfeed._connection import _as_symbols
 from fastfeed._fanout import FanoutMixin
-from fastfeed.errors import ConnectionClosedError, ProtocolError, SubscriptionError
+from fastfeed.errors import (
+    ConnectionClosedError,
+    ProtocolError,
+    StreamerError,
+    SubscriptionError,
+)
 from fastfeed.hub._control import FrameReader, encode, socket_path
 from fastfeed.hub._shm import ShmSettings, ShmSubscriber, new_node
 from fastfeed.hub._wire import (
     ENVELOPE_SIZE,
     FEEDS,
     KIND_DATA,
+    KIND_ERROR,
     KIND_SYMBOLS,
     StreamTracker,
     SymbolMap,
@@ -205,7 +211,7 @@ class HubStreamer(FanoutMixin, Streamer):
             if not fut.done():
                 fut.set_exception(ConnectionClosedError(None, "hub connection lost"))
         self._pending.clear()
-        if not (self._closed or self._closing) and (
+        if not (self._closed or self._closing or self._error is not None) and (
                 self._reconnector is None or self._reconnector.done()):
             self._reconnector = asyncio.get_running_loop().create_task(self._reconnect())
 
@@ -362,6 +368,10 @@ class HubStreamer(FanoutMixin, Streamer):
             self._resync()
         if env.kind == KIND_SYMBOLS:
             self._add_symbols(unpack_symbols(mv[ENVELOPE_SIZE:], env.n))
+            return 0
+        if env.kind == KIND_ERROR:   # the hub's upstream failed for good
+            text = bytes(mv[ENVELOPE_SIZE:]).decode("utf-8", "replace")
+            self._fail(StreamerError(f"the hub's {self.feed} upstream failed: {text}"))
             return 0
         if env.kind != KIND_DATA:
             return 0

@@ -32,6 +32,7 @@ from fastfeed.hub._wire import (
     ENVELOPE,
     FEEDS,
     KIND_DATA,
+    KIND_ERROR,
     KIND_SYMBOLS,
     MAGIC,
     VERSION,
@@ -79,6 +80,7 @@ class _Feed:
         self.symbols: Any = None          # the streamer's SymbolTable (from its first batch)
         self.hub_gaps = 0
         self.publish_errors = 0
+        self.failed: BaseException | None = None
         self.refs: dict[tuple[str, str], set[int]] = {}
         self.pumps: dict[str, asyncio.Task[None]] = {}
         self.started = False
@@ -105,6 +107,9 @@ class Hub:
         self._server: asyncio.AbstractServer | None = None
         self._node: Any = None
         self._closed = False
+        #: set when the hub should stop (an upstream failed for good: ``error``)
+        self.done = asyncio.Event()
+        self.error: BaseException | None = None
         self._nats_url = nats_url
         self._nats_lease = nats_lease
         self._nats: Any = None
@@ -138,15 +143,16 @@ class Hub:
         self._closed = True
         if self._server is not None:
             self._server.close()
+        for f in self._feeds.values():   # publishing stops first
+            for t in f.pumps.values():
+                t.cancel()
+            await asyncio.gather(*f.pumps.values(), return_exceptions=True)
         if self._nats is not None:
             await self._nats.close()
         for c in list(self._consumers.values()):
             if c.writer is not None:
                 c.writer.close()
         for f in self._feeds.values():
-            for t in f.pumps.values():
-                t.cancel()
-            await asyncio.gather(*f.pumps.values(), return_exceptions=True)
             if f.started:
                 await f.streamer.close()
             f.pub.close()
@@ -278,8 +284,25 @@ class Hub:
                                   f.name, etype, f.publish_errors, exc)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("hub: %s %s stream ended", f.name, etype)
+        except Exception as exc:  # noqa: BLE001 - the upstream streamer failed for good
+            log.error("hub: the %s upstream failed: %s", f.name, exc)
+            self._fail_feed(f, exc)
+            if self._nats is not None:
+                await self._nats.flush_queue()
+
+    def _fail_feed(self, f: _Feed, exc: BaseException) -> None:
+        """Tell the feed's consumers (their iterators raise it), then stop the hub: a
+        supervisor restarting it is better than a hub that serves nothing."""
+        if f.failed is not None:
+            return
+        f.failed = exc
+        text = f"{type(exc).__name__}: {exc}".encode()
+        self._emit(f, (MAGIC, VERSION, KIND_ERROR, f.code, 0, 0, 0, self.publisher_id, f.seq, 0,
+                       f.hub_gaps, time.time_ns(), layout_hash(), 0), text, len(text), "err")
+        f.seq += 1
+        self._wake()
+        self.error = exc
+        self.done.set()
 
     async def _unsubscribe(self, c: _Consumer, etype: str, symbols: Iterable[str]) -> None:
         if c.feed is None:

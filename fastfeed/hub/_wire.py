@@ -8,7 +8,8 @@ offset     type    field
 =========  ======  ===================================================================
 0          u32     magic ``b"FFHB"``
 4          u16     wire-format version (:data:`VERSION`)
-6          u8      kind: :data:`KIND_DATA` (records), :data:`KIND_SYMBOLS` (id -> symbol)
+6          u8      kind: :data:`KIND_DATA` (records), :data:`KIND_SYMBOLS` (id -> symbol),
+                   :data:`KIND_ERROR` (the upstream stream failed for good; body: UTF-8 text)
 7          u8      feed code (:data:`FEEDS`)
 8          u16     rtype of the records (data) / 0
 10         u16     record size in bytes (data) / 0
@@ -67,6 +68,7 @@ assert ENVELOPE_SIZE == 64
 
 KIND_DATA = 0
 KIND_SYMBOLS = 1
+KIND_ERROR = 2
 
 #: feed name -> code (the envelope's feed byte)
 FEEDS: dict[str, int] = {

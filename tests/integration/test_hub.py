@@ -296,6 +296,22 @@ async def test_hub_killed_and_restarted_consumer_counts_restart_and_resumes(rig:
         assert stats["bad_messages"] == 0
 
 
+async def test_upstream_failure_reaches_consumers_and_stops_the_hub(rig: Rig) -> None:
+    from fastfeed.errors import StreamerError
+
+    hub = await rig.hub()
+    async with fastfeed.hub.connect(f"ipc://{rig.name}") as st:
+        await st.subscribe(Quote, ["SPY"])
+        await asyncio.wait_for(st.get_event(Quote), TIMEOUT)
+        # the quote token stops working (the connection drops, the new token is refused):
+        # fatal for the hub's upstream streamer after its retry
+        rig.srv.set(token="rotated", close_after_frames=1)
+        with pytest.raises(StreamerError, match="upstream failed: AuthenticationError"):
+            while True:
+                await asyncio.wait_for(st.get_event(Quote), TIMEOUT)
+    assert await asyncio.wait_for(hub.proc.wait(), TIMEOUT) == 1   # for a supervisor
+
+
 async def test_no_hub_is_a_typed_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from fastfeed.errors import ConnectionClosedError
 
