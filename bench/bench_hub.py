@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import select
 import shutil
 import statistics
 import subprocess
@@ -134,22 +135,38 @@ def _start_worker(mode: str, url: str, name: str, seconds: float, warmup: float,
     return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=_env())
 
 
+def _readline(p: subprocess.Popen[str], deadline: float) -> str:
+    """A worker's next stdout line; the worker is killed if it has none by ``deadline``."""
+    assert p.stdout is not None
+    r, _, _ = select.select([p.stdout], [], [], max(0.0, deadline - time.monotonic()))
+    if not r:
+        p.kill()
+        p.wait()
+        raise RuntimeError(f"worker {p.args!r} gave no answer in time")
+    return p.stdout.readline()
+
+
 def _collect(procs: list[subprocess.Popen[str]], timeout: float,
              hub_pid: int | None = None) -> tuple[list[dict[str, Any]], float | None]:
     """Wait for every worker's "counting" line, then its result; the hub's CPU/s meanwhile."""
-    for p in procs:
-        assert p.stdout is not None
-        line = p.stdout.readline()
-        if line.strip() != "counting":
-            raise RuntimeError(f"worker failed: {line!r}")
-    c0 = _cpu(hub_pid) if hub_pid else 0.0
-    t0 = time.monotonic()
-    out = []
-    for p in procs:
-        assert p.stdout is not None
-        line = p.stdout.readline()
-        p.wait(timeout)
-        out.append(json.loads(line))
+    deadline = time.monotonic() + timeout
+    try:
+        for p in procs:
+            line = _readline(p, deadline)
+            if line.strip() != "counting":
+                raise RuntimeError(f"worker failed: {line!r}")
+        c0 = _cpu(hub_pid) if hub_pid else 0.0
+        t0 = time.monotonic()
+        out = []
+        for p in procs:
+            line = _readline(p, deadline)
+            p.wait(timeout)
+            out.append(json.loads(line))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     cpu = (_cpu(hub_pid) - c0) / (time.monotonic() - t0) if hub_pid else None
     return out, cpu
 
