@@ -64,6 +64,13 @@ class NoNumpy:
         return None
 
 sys.meta_path.insert(0, NoNumpy())
+# as if numpy were not installed at all: libraries that probe for it on disk (flatbuffers, under
+# iceoryx2) must not find it either
+import importlib.machinery
+_path_find_spec = importlib.machinery.PathFinder.find_spec
+importlib.machinery.PathFinder.find_spec = classmethod(
+    lambda cls, name, path=None, target=None: None if name == "numpy" or name.startswith("numpy.")
+    else _path_find_spec(name, path, target))
 blocks = re.findall(r"```python\n(.*?)```", open(sys.argv[1]).read(), re.S)
 for i, code in enumerate(blocks):
     try:
