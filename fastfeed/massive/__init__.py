@@ -32,59 +32,9 @@ connection attempts count towards ``max_reconnects``.
 
 from __future__ import annotations
 
-from fastfeed.massive._client import WebSocketClient
-from fastfeed.massive._models import (
-    MARKET_EVENT_MAP,
-    CryptoQuote,
-    CryptoTrade,
-    CurrencyAgg,
-    EquityAgg,
-    EquityQuote,
-    EquityTrade,
-    EventType,
-    FairMarketValue,
-    Feed,
-    ForexQuote,
-    FuturesAgg,
-    FuturesQuote,
-    FuturesTrade,
-    Imbalance,
-    IndexValue,
-    LaunchpadValue,
-    Level2Book,
-    LimitUpLimitDown,
-    Market,
-    WebSocketMessage,
-    parse,
-    parse_single,
-)
+from fastfeed.massive import websocket
 from fastfeed.massive.exceptions import AuthError, BadResponse
+from fastfeed.massive.websocket import *  # noqa: F403 - the names of massive's top level
 
-__all__ = [
-    "MARKET_EVENT_MAP",
-    "AuthError",
-    "BadResponse",
-    "CryptoQuote",
-    "CryptoTrade",
-    "CurrencyAgg",
-    "EquityAgg",
-    "EquityQuote",
-    "EquityTrade",
-    "EventType",
-    "FairMarketValue",
-    "Feed",
-    "ForexQuote",
-    "FuturesAgg",
-    "FuturesQuote",
-    "FuturesTrade",
-    "Imbalance",
-    "IndexValue",
-    "LaunchpadValue",
-    "Level2Book",
-    "LimitUpLimitDown",
-    "Market",
-    "WebSocketClient",
-    "WebSocketMessage",
-    "parse",
-    "parse_single",
-]
+__all__ = ["AuthError", "BadResponse"]
+__all__ += websocket.__all__

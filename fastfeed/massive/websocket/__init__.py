@@ -3,55 +3,8 @@
 from __future__ import annotations
 
 from fastfeed.massive._client import WebSocketClient
-from fastfeed.massive._models import (
-    MARKET_EVENT_MAP,
-    CryptoQuote,
-    CryptoTrade,
-    CurrencyAgg,
-    EquityAgg,
-    EquityQuote,
-    EquityTrade,
-    EventType,
-    FairMarketValue,
-    Feed,
-    ForexQuote,
-    FuturesAgg,
-    FuturesQuote,
-    FuturesTrade,
-    Imbalance,
-    IndexValue,
-    LaunchpadValue,
-    Level2Book,
-    LimitUpLimitDown,
-    Market,
-    WebSocketMessage,
-    parse,
-    parse_single,
-)
+from fastfeed.massive.websocket import models
+from fastfeed.massive.websocket.models import *  # noqa: F403 - the names of massive.websocket
 
-__all__ = [
-    "MARKET_EVENT_MAP",
-    "CryptoQuote",
-    "CryptoTrade",
-    "CurrencyAgg",
-    "EquityAgg",
-    "EquityQuote",
-    "EquityTrade",
-    "EventType",
-    "FairMarketValue",
-    "Feed",
-    "ForexQuote",
-    "FuturesAgg",
-    "FuturesQuote",
-    "FuturesTrade",
-    "Imbalance",
-    "IndexValue",
-    "LaunchpadValue",
-    "Level2Book",
-    "LimitUpLimitDown",
-    "Market",
-    "WebSocketClient",
-    "WebSocketMessage",
-    "parse",
-    "parse_single",
-]
+__all__ = ["WebSocketClient"]
+__all__ += models.__all__
