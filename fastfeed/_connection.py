@@ -680,8 +680,13 @@ class ConnectionManager:
             self._spin = None
         self._wake_all()
         await self._after_close()
+        # wait for the callback/reaper tasks, including any they start; finished ones are
+        # dropped here rather than by their done-callback (seen left behind on 3.13's asyncio
+        # loop, which turned this into an endless loop)
         while self._callback_tasks:
-            await asyncio.gather(*list(self._callback_tasks), return_exceptions=True)
+            tasks = list(self._callback_tasks)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._callback_tasks.difference_update(tasks)
 
     async def _after_close(self) -> None:
         """Hook: end what the subclass runs beside the connection (e.g. the fan-out pump)."""
