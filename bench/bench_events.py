@@ -78,7 +78,7 @@ def _quote_batch_like_tastytrade(n: int = 100) -> Any:
     ring = ring_mod.RecordRing("Quote", "Quote", 1, syms, 1 << 12)
     cons = ring.consumer()
     names = Quote.FIELDS
-    q = Quote(**{name: v for name, v in zip(names, _TT_QUOTE_VALUES, strict=True)})
+    q = Quote(**dict(zip(names, _TT_QUOTE_VALUES, strict=True)))
     raw = bytearray(q.record)
     raw[4:8] = syms.intern_str("SPY").to_bytes(4, "little")
     ring.push(bytes(raw) * n)

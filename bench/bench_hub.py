@@ -318,7 +318,7 @@ def report(res: dict[str, Any]) -> None:
           f"ratio {statistics.median(res['ratio1']):.2f} (target >= 0.50)")
     print(f"  hub, two consumers (each)   {_med(res['hub2'])}   "
           f"ratio of the slower {statistics.median(res['ratio2']):.2f} (target >= 0.35)")
-    c1 = [c for c in res["hub1_cpu"]]
+    c1 = list(res["hub1_cpu"])
     c2 = [c / 2 for c in res["hub2_cpu"]]
     print(f"  NATS, one consumer          {_med(res['nats1'])}   (target >= 2,000,000)")
     print(f"  hub CPU: {statistics.median(c1):.2f} CPU-s/s with one consumer, "

@@ -293,7 +293,7 @@ def main() -> None:
         for name, v in per.items():
             print(f"{kind:<10} {name:<22} {med[name]:8.0f} [{min(v):.0f}-{max(v):.0f}]"
                   f"{'':<13} {1e9 / med[name]:12,.0f}")
-        ratios = [m / f for m, f in zip(per["massive 2.9.1"], per["fastfeed.massive"])]
+        ratios = [m / f for m, f in zip(per["massive 2.9.1"], per["fastfeed.massive"], strict=True)]
         print(f"{kind:<10} {'ratio (massive/ff)':<22} {statistics.median(ratios):8.1f}x "
               f"[{min(ratios):.1f}-{max(ratios):.1f}]")
 

@@ -36,7 +36,7 @@ import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
 
@@ -46,7 +46,10 @@ from fastfeed._connection import BackoffConfig, Callback, ConnectionManager, End
 from fastfeed._native.transport import MessageCore
 from fastfeed._version import __version__
 from fastfeed.errors import (
-    ConnectionClosedError, ProtocolError, StreamerClosedError, SubscriptionError,
+    ConnectionClosedError,
+    ProtocolError,
+    StreamerClosedError,
+    SubscriptionError,
 )
 
 __all__ = [
@@ -133,9 +136,8 @@ def _to_bool(v: Any) -> bool:
 
 def _to_datetime(v: Any) -> datetime:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
-        from datetime import timezone
 
-        return datetime.fromtimestamp(v / 1000 if abs(v) > 2e10 else v, tz=timezone.utc)
+        return datetime.fromtimestamp(v / 1000 if abs(v) > 2e10 else v, tz=UTC)
     if isinstance(v, str):
         try:
             return datetime.fromisoformat(v)
@@ -227,7 +229,7 @@ class AlertData:
             default = getattr(cls, name, None)
             if optional:
                 inner = [a for a in args if a is not type(None)]
-                tp = inner[0] if len(inner) == 1 else Union[tuple(inner)]
+                tp = inner[0] if len(inner) == 1 else Union[tuple(inner)]  # noqa: UP007 - a typing.Union built at runtime
             required = not optional and name not in cls.__dict__ and not any(
                 name in b.__dict__ for b in cls.__mro__[1:])
             out[name] = (_converter(tp), required, default)
@@ -581,7 +583,7 @@ def _tastytrade_types() -> dict[type, str]:
     if _tt_map is None:
         try:
             from tastytrade.streamer import MAP_ALERTS as TT_MAP
-        except Exception:  # not installed or incompatible
+        except Exception:  # noqa: BLE001 - an optional tastytrade that fails to import in any way means no mapping
             _tt_map = {}
         else:
             _tt_map = {}
@@ -821,7 +823,7 @@ class AlertStreamer(ConnectionManager):
         if t is not None:
             try:
                 await t
-            except (asyncio.CancelledError, Exception):
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing: the task's own failure was already reported
                 pass
         self._fail_waiters(StreamerClosedError("AlertStreamer closed"))
 
@@ -1048,14 +1050,14 @@ class AlertStreamer(ConnectionManager):
         return q
 
     def _check_pressure(self, q: _TypeQueue, key: str) -> None:
-        if len(q.items) >= self.queue_size and self._listener is not None:
-            if not self._listener.paused:
-                self._listener.pause()
-                if not q.cursors and not q.warned:
-                    q.warned = True
-                    log.warning("reading paused: %d unread %s notifications and nobody listens "
-                                "to them (listen() to that type or raise queue_size)",
-                                len(q.items), "unknown-type" if key == _UNKNOWN else key)
+        listener = self._listener
+        if len(q.items) >= self.queue_size and listener is not None and not listener.paused:
+            listener.pause()
+            if not q.cursors and not q.warned:
+                q.warned = True
+                log.warning("reading paused: %d unread %s notifications and nobody listens "
+                            "to them (listen() to that type or raise queue_size)",
+                            len(q.items), "unknown-type" if key == _UNKNOWN else key)
 
     def _under_pressure(self) -> bool:
         return any(len(q.items) >= self.queue_size for q in self._queues.values())
@@ -1081,7 +1083,7 @@ class AlertStreamer(ConnectionManager):
             self._flush()
         try:
             await asyncio.wait_for(asyncio.shield(fut), self.ack_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             ws = self._waiters.get(action, [])
             if fut in ws:
                 ws.remove(fut)
@@ -1157,7 +1159,7 @@ class AlertStreamer(ConnectionManager):
             else:
                 # tastytrade models mutate their input (price effects): give them a copy
                 obj = cls(**copy.deepcopy(data)) if isinstance(data, dict) else cls(data)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a model's validation error becomes an InvalidAlert handed to the user
             self.n_invalid += 1
             obj = InvalidAlert(str(msg.get("type")), data, msg.get("timestamp"), cls, exc)
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

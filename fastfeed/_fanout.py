@@ -101,7 +101,7 @@ def matches(event: Any, filters: list[dict[str, Any]] | None) -> bool:
     for flt in filters:
         for key, value in flt.items():
             got = _lookup(event, key)
-            if got is _MISSING or not (got == value):
+            if got is _MISSING or got != value:
                 break
         else:
             return True
@@ -401,10 +401,10 @@ class FanoutMixin:
         if task is not None and not task.done():
             try:
                 await asyncio.wait_for(asyncio.shield(task), 1.0)
-            except (asyncio.TimeoutError, Exception):
+            except Exception:  # noqa: BLE001 - closing: the pump's own failure was already reported
                 task.cancel()
                 try:
                     await task
-                except (asyncio.CancelledError, Exception):
+                except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing: the pump's own failure was already reported
                     pass
         hub.end_all()

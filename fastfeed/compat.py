@@ -185,7 +185,7 @@ class FeedConnection:
         if transport is not None:
             try:
                 await asyncio.wait_for(transport.wait_disconnected(), 2.0)
-            except (asyncio.TimeoutError, Exception):  # the transport's own error: already logged
+            except Exception:  # noqa: BLE001 - the transport's own error: already logged
                 lst.abort()
         self._ended = True
         self._wake()
@@ -309,7 +309,7 @@ class AsyncWebsocketStreamInterface(abc.ABC):
                 for t in (rotate, reader):
                     try:
                         await t
-                    except (asyncio.CancelledError, Exception):
+                    except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing: the task's own failure was already reported
                         pass
                 self._ws_ready.clear()
 
@@ -326,7 +326,7 @@ class AsyncWebsocketStreamInterface(abc.ABC):
                 msg = await self._parse_raw_data(raw)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a user-overridable hook's error is logged and the message skipped
                 log.warning("_parse_raw_data failed, message skipped: %s",
                             ProtocolError("websocket", f"{type(exc).__name__}: {exc}"))
                 continue
@@ -339,7 +339,7 @@ class AsyncWebsocketStreamInterface(abc.ABC):
     async def _close_ws(ws: Any) -> None:
         try:
             await ws.close()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - closing a dead connection: any failure is only logged
             log.debug("closing the previous connection failed: %s", exc)
 
     # ------------------------------------------------------------------ public API
@@ -383,7 +383,7 @@ class AsyncWebsocketStreamInterface(abc.ABC):
             task.cancel()
         try:
             await task
-        except (asyncio.CancelledError, Exception):
+        except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing: the manager's own failure was already reported
             pass
         if self._ws is not None:
             await self._close_ws(self._ws)

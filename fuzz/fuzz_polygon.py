@@ -33,8 +33,8 @@ import orjson
 # build would otherwise shadow it). ROOT only locates the seed data.
 ROOT = Path(__file__).resolve().parent.parent
 
-import fastfeed  # noqa: E402
-from fastfeed._records_meta import LAYOUTS  # noqa: E402
+import fastfeed
+from fastfeed._records_meta import LAYOUTS
 
 _expect = os.environ.get("FASTFEED_FUZZ_EXPECT")
 if _expect and not Path(fastfeed.__file__).resolve().is_relative_to(Path(_expect).resolve()):
@@ -59,7 +59,7 @@ def _same(a, b) -> bool:
     if isinstance(a, float):
         return struct.pack("<d", a) == struct.pack("<d", b) or (math.isnan(a) and math.isnan(b))
     if isinstance(a, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     return a == b
 
 
@@ -88,7 +88,7 @@ def check(data: bytes) -> None:
                 want[o["ev"]].append(o)
         for ev in EV_CODES:
             assert len(got[ev]) == len(want[ev]), (ev, data)
-            for g, w in zip(got[ev], want[ev]):
+            for g, w in zip(got[ev], want[ev], strict=True):
                 assert g.keys() == w.keys() and all(_same(g[k], w[k]) for k in g), (g, w, data)
     assert dec.feed(GOOD) == 1
     dec.drain("T")

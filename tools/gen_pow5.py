@@ -84,8 +84,8 @@ def verify() -> None:
 
 def exact_max() -> tuple[int, int]:
     """Largest q with T exact, and largest q whose T has a zero low 64-bit word."""
-    ex = max(q for q in range(0, QMAX + 1) if (5**q).bit_length() <= 128)
-    one = max(q for q in range(0, QMAX + 1) if (5**q).bit_length() <= 64)
+    ex = max(q for q in range(QMAX + 1) if (5**q).bit_length() <= 128)
+    one = max(q for q in range(QMAX + 1) if (5**q).bit_length() <= 64)
     return ex, one
 
 

@@ -34,7 +34,7 @@ DX_RTYPES = {name: i + 1 for i, name in enumerate([*spec.DXFEED, *spec.DXDOM])}
 DX_FEED_MAX = len(spec.DXFEED)          # rtypes 1..DX_FEED_MAX: FEED_DATA event types
 PG_RTYPES: dict[str, int] = {}
 _n = 32
-for _layout, _d in spec.POLYGON.items():
+for _d in spec.POLYGON.values():
     for _ev in _d["ev"]:
         PG_RTYPES[_ev] = _n
         _n += 1
@@ -169,7 +169,7 @@ def build_layouts() -> dict[str, dict]:
         for f in lay["fields"]:
             f["offset"] = by_name[f["attr"]]["offset"]
             base = f["kind"].split("|")[0]
-            if base.startswith("i32arr:") or base.startswith("levels:"):
+            if base.startswith(("i32arr:", "levels:")):
                 f["n_offset"] = by_name[f["attr"] + "_n"]["offset"]
                 f["dropped_offset"] = by_name[f["attr"] + "_dropped"]["offset"]
             if base.startswith("levels:"):
@@ -223,7 +223,7 @@ def gen_header(layouts: dict[str, dict]) -> str:
             out.append(f"    {{\"{name}\", \"{m['name']}\", (uint32_t)offsetof({lay['ctype']}, {m['name']}), "
                        f"(uint32_t)sizeof((({lay['ctype']} *)0)->{m['name']})}},")
         out.append(f"    {{\"{name}\", \"<size>\", 0, (uint32_t)sizeof({lay['ctype']})}},")
-    out += ["};", f"#define FF_LAYOUT_TABLE_LEN (sizeof(FF_LAYOUT_TABLE) / sizeof(FF_LAYOUT_TABLE[0]))",
+    out += ["};", "#define FF_LAYOUT_TABLE_LEN (sizeof(FF_LAYOUT_TABLE) / sizeof(FF_LAYOUT_TABLE[0]))",
             "#endif", "", "#endif /* FASTFEED_RECORDS_H */", ""]
     return "\n".join(out)
 
@@ -320,7 +320,7 @@ def gen_pxd(layouts: dict[str, dict]) -> str:
     out += ["    const int FF_RT_DX_MAX", "    const int FF_RT_MAX", "",
             "    ctypedef struct ff_header:",
             "        uint16_t rtype", "        uint16_t flags", "        uint32_t symbol_id", "        int64_t ts_recv", ""]
-    for name, lay in layouts.items():
+    for lay in layouts.values():
         out.append(f"    ctypedef struct {lay['ctype']}:")
         for m in lay["members"]:
             out.append(pxd_decl(m))
@@ -382,7 +382,7 @@ def pytype(kind: str, polygon: bool) -> str:
 
 
 def gen_dxfeed_py(layouts: dict[str, dict]) -> str:
-    names = [n for n, l in layouts.items() if l["feed"] == "dxfeed"]
+    names = [n for n, lay in layouts.items() if lay["feed"] == "dxfeed"]
     out = [f'"""dxFeed event classes (what DXLink delivers). {STAMP}', "",
            "Each class is an immutable view of one record: attributes in snake_case (``bid_price``) and",
            "dxFeed camelCase (``bidPrice``); ``FIELDS`` is the wire field order fastfeed requests",
@@ -443,7 +443,7 @@ def gen_dxfeed_py(layouts: dict[str, dict]) -> str:
 
 
 def gen_polygon_py(layouts: dict[str, dict]) -> str:
-    names = [n for n, l in layouts.items() if l["feed"] == "polygon"]
+    names = [n for n, lay in layouts.items() if lay["feed"] == "polygon"]
     out = [f'"""polygon.io / Massive event classes. {STAMP}', "",
            "Attribute names follow Massive's models (``price``, ``bid_price`` ...); ``event_type`` is the",
            "wire ``ev``; ``to_dict()`` gives exactly the wire keys and values the frame had. Keys the",

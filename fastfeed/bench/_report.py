@@ -376,7 +376,7 @@ def format_table(res: Results, agg: dict[str, Any], targets: list[dict[str, Any]
             try:
                 fs = frame_set(sc.feed, sc.kind)
                 head += f" ({fs.total_bytes // len(fs.frames):,} B/frame avg)"
-            except Exception:  # noqa: BLE001, S110 - the bench reports, never crashes
+            except Exception:  # noqa: BLE001 - the bench reports, never crashes
                 pass
         elif sc.kind == "reconnect":
             head += (f" ({p.reconnect_drops} drops per client, each after "

@@ -54,7 +54,7 @@ def _die_with_parent() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
         libc.prctl(29, 1)  # PR_SET_TIMERSLACK = 1 ns, for the paced sender
-    except Exception:  # noqa: BLE001, S110 - the bench reports, never crashes
+    except Exception:  # noqa: BLE001 - the bench reports, never crashes
         pass
 
 
@@ -738,7 +738,7 @@ def _make_server(scenario: str, rate: float, stable: float = 1.0) -> Any:
                     return dxlink_latency_frame(time.monotonic_ns(), self.k, c.number), 1
                 c = chans[self.k % len(chans)]
                 types = sorted({t for t, _ in c.subs if t in DX_FIELDS})
-                pool = frames.dxlink({t: c.number for t in types})
+                pool = frames.dxlink(dict.fromkeys(types, c.number))
                 if not pool:
                     return None
                 etype, payload, n = pool[(self.k // len(chans)) % len(pool)]
@@ -799,7 +799,7 @@ async def _serve_async(scenario: str, rate: float, stable: float = 1.0) -> None:
     await stop.wait()
     try:
         await asyncio.wait_for(srv.stop(), 2.0)
-    except Exception:  # noqa: BLE001, S110 - the bench reports, never crashes
+    except Exception:  # noqa: BLE001 - the bench reports, never crashes
         pass
 
 

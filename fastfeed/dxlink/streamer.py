@@ -262,7 +262,7 @@ class DXLinkStreamer(SDKEventsMixin, FanoutMixin, Streamer):
             self._channel_waiters.setdefault(ch, []).append(fut)
             try:
                 await asyncio.wait_for(fut, self.channel_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise SubscriptionError(f"{etype} channel not opened") from None
             finally:
                 waiters = self._channel_waiters.get(ch)

@@ -68,7 +68,7 @@ async def serve(opts: dict[str, Any]) -> None:
     feeds = [f.strip() for f in str(opts["feeds"]).split(",") if f.strip()]
     settings = ShmSettings(opts["overflow"], opts["buffer"], opts["max_consumers"])
     hub = Hub(str(opts["name"]), {f: _upstream(f) for f in feeds},
-              {f: settings for f in feeds}, nats_url=opts.get("nats"), nats_lease=opts.get("nats_lease"))
+              dict.fromkeys(feeds, settings), nats_url=opts.get("nats"), nats_lease=opts.get("nats_lease"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

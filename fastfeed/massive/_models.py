@@ -129,12 +129,10 @@ class _Model(_Event):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         cls = type(self)
-        values: dict[str, Any] = {}
-        for name, value in zip(cls._FIELDS, args):
-            values[name] = value
-        for name, value in kwargs.items():
-            if name in cls._FIELDS:  # Massive ignores unknown keywords
-                values[name] = value
+        # positional arguments fill the leading fields (fewer than all is fine)
+        values: dict[str, Any] = dict(zip(cls._FIELDS, args, strict=False))
+        # Massive ignores unknown keywords
+        values.update({n: v for n, v in kwargs.items() if n in cls._FIELDS})
         ev = values.pop("event_type", None)
         if isinstance(ev, enum.Enum):
             ev = ev.value
@@ -188,7 +186,7 @@ def _record_model(layout: str, *wires: str) -> Any:
         by_wire = {f["wire"]: f for f in lay["fields"]}
         sym = lay["symbol"]
         fields: list[Field] = []
-        for attr, wire in zip(names, wires):
+        for attr, wire in zip(names, wires, strict=True):
             if wire == "ev":
                 f = Field({"wire": "ev", "attr": attr}, -1, "evtype")
             elif wire == sym["wire"]:
@@ -200,7 +198,7 @@ def _record_model(layout: str, *wires: str) -> Any:
             fields.append(f)
         cls.LAYOUT = layout
         cls._ORDER = tuple(fields)
-        cls._BY_NAME = dict(zip(names, fields))
+        cls._BY_NAME = dict(zip(names, fields, strict=True))
         cls._SIZE = lay["size"]
         cls._RTYPES = dict(lay["rtypes"])
         cls._RTYPE = next(iter(lay["rtypes"].values()))
@@ -208,11 +206,11 @@ def _record_model(layout: str, *wires: str) -> Any:
         cls._DEFAULTS = base._DEFAULTS
         cls._REPR_NAME = staticmethod(lambda f: f.attr)
         cls._FIELDS = tuple(names)
-        cls._WIRE = dict(zip(names, wires))
+        cls._WIRE = dict(zip(names, wires, strict=True))
         # dataclasses.fields / asdict / replace / is_dataclass, from a twin with the same fields
         twin: Any = dataclasses.dataclass(type(cls.__name__, (), {
             "__annotations__": {n: cls.__annotations__[n] for n in names},
-            **{n: None for n in names}}))
+            **dict.fromkeys(names)}))
         for attr in ("__dataclass_fields__", "__dataclass_params__", "__match_args__"):
             setattr(cls, attr, getattr(twin, attr))
         return cls

@@ -39,7 +39,7 @@ class Conn:
             async for raw in self.ws:
                 self.received.append(json.loads(raw))
                 self._new.set()
-        except Exception:  # the connection ended: the test reads close codes from ws
+        except Exception:  # noqa: BLE001 - any end of the connection: the test reads close codes from ws
             pass
         finally:
             self.ended = True
@@ -215,7 +215,8 @@ async def no_task_left(timeout: float = 3.0) -> AsyncIterator[None]:
     yield
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while left() and loop.time() < deadline:  # tasks that are ending (cancelled, closing)
+    # tasks that are ending (cancelled, closing): a bounded poll, there is no event to await
+    while left() and loop.time() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     remaining = left()
     assert not remaining, f"tasks left after close: {remaining}"

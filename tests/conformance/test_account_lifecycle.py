@@ -12,7 +12,6 @@ import ssl
 from typing import Any
 
 import pytest
-
 from _servers_account import (
     ACCOUNT,
     TOKEN,
@@ -25,6 +24,9 @@ from _servers_account import (
     order,
     take,
 )
+
+from fastfeed._connection import BackoffConfig
+from fastfeed.alerts import PlacedOrder
 from fastfeed.errors import (
     AuthenticationError,
     EventLoopError,
@@ -32,8 +34,6 @@ from fastfeed.errors import (
     StreamerClosedError,
     SubscriptionError,
 )
-from fastfeed._connection import BackoffConfig
-from fastfeed.alerts import PlacedOrder
 from fastfeed.tastytrade import AlertStreamer
 
 pytestmark = pytest.mark.timeout(30)
@@ -60,7 +60,7 @@ async def _ack_everything(conn: Conn) -> None:
     done = 0
     while True:
         try:
-            await conn.wait_for(lambda m: len(conn.received) > done, 30)
+            await conn.wait_for(lambda m, seen=done: len(conn.received) > seen, 30)
         except (ConnectionError, TimeoutError):
             return
         for m in conn.received[done:]:
@@ -317,7 +317,7 @@ async def test_use_from_another_event_loop_says_so() -> None:
 
                 async def elsewhere() -> list[str]:
                     out = []
-                    for make in (lambda: st.subscribe_quote_alerts(),
+                    for make in (st.subscribe_quote_alerts,
                                  lambda: take(st.listen(PlacedOrder), 1, 1)):
                         try:
                             await asyncio.wait_for(make(), 2)

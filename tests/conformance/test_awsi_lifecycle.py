@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 import websockets
-
 from _servers_account import Conn, LoopErrors, Server, no_task_left, take
+
 from fastfeed.compat import AsyncWebsocketStreamInterface, FeedConnection, connect
 from fastfeed.errors import ConnectionClosedError, ConnectionClosedOK, StreamerClosedError
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import pytest
@@ -38,7 +38,7 @@ class RotatingSession:
 
     is_test = False
     proxy = None
-    client_kwargs: dict[str, Any] = {}
+    client_kwargs: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, token: str = SECRET) -> None:
         self.session_token = token

@@ -5,21 +5,21 @@ classes carry the same field values."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 tastytrade = pytest.importorskip("tastytrade")
-from tastytrade import streamer as tt_streamer  # noqa: E402
-from tastytrade.account import AccountBalance as TTBalance  # noqa: E402
-from tastytrade.account import CurrentPosition as TTPosition  # noqa: E402
-from tastytrade.account import TradingStatus as TTStatus  # noqa: E402
-from tastytrade.order import PlacedComplexOrder as TTComplex  # noqa: E402
-from tastytrade.order import PlacedOrder as TTOrder  # noqa: E402
-from tastytrade.watchlists import Watchlist as TTWatchlist  # noqa: E402
+from tastytrade import streamer as tt_streamer
+from tastytrade.account import AccountBalance as TTBalance
+from tastytrade.account import CurrentPosition as TTPosition
+from tastytrade.account import TradingStatus as TTStatus
+from tastytrade.order import PlacedComplexOrder as TTComplex
+from tastytrade.order import PlacedOrder as TTOrder
+from tastytrade.watchlists import Watchlist as TTWatchlist
 
-import fastfeed._alerts as ff  # noqa: E402
-from fastfeed.sim.account import AccountStreamerServer  # noqa: E402
+import fastfeed._alerts as ff
+from fastfeed.sim.account import AccountStreamerServer
 
 try:
     from fastfeed.tastytrade import AlertStreamer  # type: ignore[attr-defined]
@@ -46,7 +46,7 @@ EXPECTED = [
 class FakeSession:
     is_test = False
     proxy = None
-    client_kwargs: dict[str, Any] = {}
+    client_kwargs: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, token: str = "sim-token") -> None:
         self.session_token = token
@@ -103,11 +103,11 @@ async def test_same_objects_as_tastytrade() -> None:
     for cls, fcls, n in EXPECTED:
         a, b = got_tt[cls], got_ff[cls]
         assert len(a) == len(b) == n
-        for x, y in zip(a, b):
+        for x, y in zip(a, b, strict=True):
             assert type(x) is type(y) is cls
             assert x == y  # pydantic equality: every field
             # fastfeed's own class: same field names, same values (enums compare as str)
-        for x, y in zip(a, own[fcls]):
+        for x, y in zip(a, own[fcls], strict=True):
             assert isinstance(y, fcls)
             dumped = x.model_dump()
             for name, value in y.to_dict().items():

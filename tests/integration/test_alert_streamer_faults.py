@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -34,7 +34,7 @@ FAST_BACKOFF = BackoffConfig(initial_delay=0.01, min_delay=0.01, max_delay=0.05,
 class FakeSession:
     is_test = False
     proxy = None
-    client_kwargs: dict[str, Any] = {}
+    client_kwargs: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, token: str) -> None:
         self.session_token = token

@@ -88,7 +88,7 @@ def _assert_same(mine: Any, ref: Any, where: str) -> None:
         a, b = getattr(mine, f.name), getattr(ref, f.name)
         assert a == b and type(a) is type(b), (where, f.name, a, b)
         if isinstance(b, list):
-            for x, y in zip(a, b):
+            for x, y in zip(a, b, strict=True):
                 assert type(x) is type(y), (where, f.name)
                 if isinstance(y, list):
                     assert [type(v) for v in x] == [type(v) for v in y], (where, f.name)
@@ -111,7 +111,7 @@ async def test_same_objects_as_massive(cluster: str) -> None:
     assert len(got) >= 300
     assert {m.event_type for m in got} >= set(evs)
     assert len(got) <= len(expected)
-    for i, (mine, ref) in enumerate(zip(got, expected)):
+    for i, (mine, ref) in enumerate(zip(got, expected, strict=True)):
         _assert_same(mine, ref, f"{cluster} #{i} {ref.event_type}")
 
 
@@ -223,7 +223,7 @@ def _run_example(source: str, package: str, limit: int) -> list[str]:
     code = source.replace("from massive", f"from {package}")
     with _sim_in_thread() as host:
         try:
-            exec(compile(code, f"<{package} example>", "exec"),  # noqa: S102 - the example
+            exec(compile(code, f"<{package} example>", "exec"),
                  {"KEY": KEY, "HOST": host, "print": fake_print, "__name__": "__example__"})
         except _Enough:
             pass

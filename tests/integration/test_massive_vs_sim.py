@@ -13,8 +13,8 @@ import pytest
 from fastfeed.sim import PolygonServer
 
 massive = pytest.importorskip("massive")
-from massive import WebSocketClient  # noqa: E402
-from massive.websocket.models import (  # noqa: E402
+from massive import WebSocketClient
+from massive.websocket.models import (
     CryptoQuote,
     CryptoTrade,
     CurrencyAgg,
@@ -89,13 +89,13 @@ async def test_massive_parses_every_event_type(cluster: str) -> None:
             task.cancel()
             try:
                 await task
-            except (asyncio.CancelledError, Exception):
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the cancelled task's end is not checked here
                 pass
         await asyncio.sleep(0.05)
         sent = [e for r in srv.sent for e in orjson.loads(r.data) if e.get("ev") != "status"]
         # massive parses in order; every model is the next data event of the frames sent
         assert len(got) <= len(sent)
-        for model, wire in zip(got, sent):
+        for model, wire in zip(got, sent, strict=True):
             assert model.event_type == wire["ev"]
             assert type(model) is want[wire["ev"]], (wire["ev"], type(model))
             for attr, key in FIELDS[type(model)].items():

@@ -48,7 +48,7 @@ async def test_dicts_equal_orjson_of_sent_frames(quirks: bool) -> None:
         for ev, items in got.items():
             wire = _wire_events(srv, {ev})[: len(items)]
             assert len(wire) == len(items)
-            for mine, theirs in zip(items, wire):
+            for mine, theirs in zip(items, wire, strict=True):
                 assert type(mine) is dict
                 assert mine == theirs    # unknown keys (quirks) included: nothing dropped
                 assert {k: type(v) for k, v in mine.items()} == \
@@ -67,7 +67,7 @@ async def test_subscription_messages_and_symbol_rules() -> None:
             await client.close_stream()
         recv = [orjson.loads(r.data) for r in srv.received]
         assert recv[0] == {"action": "auth", "params": KEY}
-        subs = [m for m in recv[1:]]
+        subs = recv[1:]
         assert {"action": "subscribe",
                 "params": "T.O:SPY251219C00650000,T.O:AAPL250117C00220000"} in subs
         assert {"action": "subscribe", "params": "Q.*"} in subs
@@ -103,10 +103,13 @@ async def test_async_handlers_awaited_in_order_and_change_handler() -> None:
 async def test_handler_exception_logged_no_reconnect(caplog: pytest.LogCaptureFixture) -> None:
     async with PolygonServer(cluster="stocks", api_key=KEY, rate=5000, events_per_frame=10) as srv:
         n = 0
+        hundred = asyncio.Event()
 
         def bad(d: dict[str, Any]) -> None:
             nonlocal n
             n += 1
+            if n >= 100:
+                hundred.set()
             if n % 7 == 0:
                 raise RuntimeError("user bug")
 
@@ -116,8 +119,7 @@ async def test_handler_exception_logged_no_reconnect(caplog: pytest.LogCaptureFi
             with caplog.at_level(logging.ERROR, logger="fastfeed.polygon"):
                 task = asyncio.ensure_future(client.handle_messages(reconnect=True,
                                                                     reconnection_delay=0))
-                while n < 100:
-                    await asyncio.sleep(0.01)
+                await asyncio.wait_for(hundred.wait(), 30)
                 task.cancel()
                 with pytest.raises(asyncio.CancelledError):
                     await task
@@ -206,7 +208,6 @@ async def test_auth_failure_raises_and_key_never_leaks(caplog: pytest.LogCapture
         assert bad_key not in repr(client)
         assert all(bad_key not in r.getMessage() for r in caplog.records)
         await client.close_stream()
-        assert srv.connections == 0 or True
 
 
 async def test_max_connections_is_typed() -> None:
@@ -237,9 +238,11 @@ async def test_slow_consumer_status_reaches_status_handler() -> None:
             srv.inject("slow_consumer")
             task = asyncio.ensure_future(client.handle_messages(reconnect=True,
                                                                 reconnection_delay=0))
-            while client.slow_consumer_count == 0 or not any(
-                    type(s).__name__ == "SlowConsumer" for s in statuses):
-                await asyncio.sleep(0.02)
+            async with asyncio.timeout(30):
+                # a bounded poll (ASYNC110): the condition spans a counter and the handler list
+                while client.slow_consumer_count == 0 or not any(  # noqa: ASYNC110
+                        type(s).__name__ == "SlowConsumer" for s in statuses):
+                    await asyncio.sleep(0.02)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task

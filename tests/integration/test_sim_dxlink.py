@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import picows
 import pytest
@@ -129,7 +130,7 @@ def decode_compact(msgs: list[Any], fields: dict[int, dict[str, list[str]]]
             names = fields[m["channel"]][etype]
             assert len(values) % len(names) == 0, (etype, len(values), names)
             for j in range(0, len(values), len(names)):
-                out.append((m["channel"], etype, dict(zip(names, values[j:j + len(names)]))))
+                out.append((m["channel"], etype, dict(zip(names, values[j:j + len(names)], strict=True))))
     return out
 
 
@@ -541,14 +542,14 @@ async def test_spawn_in_subprocess() -> None:
 @pytest.mark.peer
 @pytest.mark.timeout(40)
 async def test_real_tastytrade_streamer_receives_quotes() -> None:
-    tastytrade = pytest.importorskip("tastytrade")
+    pytest.importorskip("tastytrade")
     from tastytrade import DXLinkStreamer
     from tastytrade.dxfeed import Candle, Greeks, Quote
 
     async with DXLinkServer(token="quote-token", rate=200, events_per_frame=4,
                             strict_order=True, edge_rate=0.0) as srv:
         class FakeSession:
-            client_kwargs: dict[str, Any] = {}
+            client_kwargs: ClassVar[dict[str, Any]] = {}
             is_test = False
             proxy = None
 

@@ -10,7 +10,8 @@ import asyncio
 import json
 import socket
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 import picows
@@ -285,7 +286,7 @@ async def test_slow_consumer() -> None:
         while time.monotonic() < deadline:
             try:
                 chunk = await asyncio.wait_for(loop.sock_recv(sock, 1 << 20), 3)
-            except (asyncio.TimeoutError, ConnectionError):
+            except (TimeoutError, ConnectionError):
                 break
             if not chunk:
                 break
@@ -335,7 +336,7 @@ async def test_common_faults() -> None:
 @pytest.mark.peer
 @pytest.mark.timeout(40)
 async def test_real_massive_client_receives_models() -> None:
-    massive = pytest.importorskip("massive")
+    pytest.importorskip("massive")
     from massive import WebSocketClient
     from massive.websocket.models import (
         EquityAgg,
@@ -368,7 +369,7 @@ async def test_real_massive_client_receives_models() -> None:
             task.cancel()
             try:
                 await task
-            except (asyncio.CancelledError, Exception):
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the cancelled task's end is not checked here
                 pass
         trades = [m for m in got if isinstance(m, EquityTrade)]
         assert trades and all(t.symbol and t.price is not None for t in trades)

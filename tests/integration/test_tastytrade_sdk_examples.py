@@ -40,7 +40,7 @@ async def _run(code: str, session: Any) -> str:
     """Run ``code`` (an example: top-level awaits) with ``session`` defined; its stdout."""
     src = "async def __example__(session):\n" + textwrap.indent(code, "    ")
     ns: dict[str, Any] = {}
-    exec(compile(src, "<tastytrade example>", "exec"), ns)  # noqa: S102 - the SDK's own example
+    exec(compile(src, "<tastytrade example>", "exec"), ns)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         await asyncio.wait_for(ns["__example__"](session), 20)

@@ -8,18 +8,18 @@ import ssl
 from typing import Any
 
 import pytest
+from fastfeed._native._testcore import CountingCore
 
 from fastfeed._connection import (
     BackoffConfig,
     ConnectionManager,
+    ConnectionState,
     DesiredSubscriptions,
     Endpoint,
-    ConnectionState,
     backoff,
     process_exception,
     safe_url,
 )
-from fastfeed._native._testcore import CountingCore
 from fastfeed.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -40,7 +40,7 @@ def test_backoff_defaults_match_websockets() -> None:
     assert delays[2] == pytest.approx(3.1 * 1.618)
     assert delays[3] == pytest.approx(3.1 * 1.618**2)
     assert max(delays) == 90.0 and delays[-1] == 90.0
-    assert all(a <= b for a, b in zip(delays[1:], delays[2:]))
+    assert all(a <= b for a, b in itertools.pairwise(delays[1:]))
 
 
 def test_backoff_env_vars() -> None:

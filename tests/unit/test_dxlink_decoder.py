@@ -7,11 +7,20 @@ import math
 from pathlib import Path
 
 import pytest
+from test_dxlink_helpers import assert_event, reference_decode
 
 import fastfeed
 from fastfeed import ProtocolError
-from fastfeed.dxfeed import EVENT_CLASSES, Candle, Greeks, Profile, Quote, Summary, TimeAndSale, Trade
-from test_dxlink_helpers import assert_event, reference_decode
+from fastfeed.dxfeed import (
+    EVENT_CLASSES,
+    Candle,
+    Greeks,
+    Profile,
+    Quote,
+    Summary,
+    TimeAndSale,
+    Trade,
+)
 
 FIXTURES = Path("/work/shared/fixtures/tastytrade-client")
 DATA = Path(__file__).resolve().parents[1] / "data" / "dxlink"
@@ -38,7 +47,7 @@ def check(dec, message, fields=None):
         g = [d for tt, d in got if tt == t]
         e = [d for tt, d in exp if tt == t]
         assert len(g) == len(e)
-        for i, (a, b) in enumerate(zip(g, e)):
+        for i, (a, b) in enumerate(zip(g, e, strict=True)):
             assert_event(a, b, f"{t}[{i}]")
     return got
 
@@ -124,13 +133,13 @@ def test_golden_frames(case):
     n = dec.feed(case["frame"].encode())
     got = decode_all(dec)
     assert n == len(case["expected"])
-    for (t, d), (et, ed) in zip(got, case["expected"]):
+    for (t, d), (et, ed) in zip(got, case["expected"], strict=True):
         assert t == et
         ed = {k: _unfloat(v) for k, v in ed.items()}
         assert_event(d, ed, case["name"])
     # and the independent reference agrees
     exp = reference_decode(case["frame"], case.get("config"))
-    for (t, d), (et, ed) in zip(got, exp):
+    for (_, d), (_, ed) in zip(got, exp, strict=True):
         assert_event(d, ed, case["name"] + " (reference)")
 
 
@@ -167,8 +176,9 @@ def test_every_value_encoding():
 
 
 def test_enum_codes_are_small_and_names_recoverable():
-    from fastfeed._native.dxlink import enum_code, enum_name
     import numpy as np
+
+    from fastfeed._native.dxlink import enum_code, enum_name
     dec = fastfeed.DXLinkDecoder()
     dec.feed(feed_data(["Trade", ["A", 0, 0, 0, 0, "Q", 0, "ZERO_UP", False, 1.0, 0.0, 1.0, 1.0, 1.0,
                                   "B", 0, 0, 0, 0, "Q", 0, "NEWVALUE", False, 1.0, 0.0, 1.0, 1.0, 1.0]]))
@@ -188,7 +198,7 @@ def test_numbers_bit_exact_and_integers():
     vals = ",".join(f'"S{i}",0,0,0,0,"",0,"",{t},1.0,1.0,1.0' for i, t in enumerate(texts))
     dec = fastfeed.DXLinkDecoder()
     assert dec.feed('{"type":"FEED_DATA","channel":7,"data":["Quote",[' + vals + ']]}') == len(texts)
-    for ev, t in zip(dec.drain(Quote), texts):
+    for ev, t in zip(dec.drain(Quote), texts, strict=True):
         assert math.copysign(1, ev.bid_price) == math.copysign(1, float(t))
         assert ev.bid_price == float(t) or (math.isnan(ev.bid_price) and math.isnan(float(t)))
         assert float(ev.bid_price).hex() == float(t).hex()

@@ -99,7 +99,7 @@ def reference_decode(message: str | bytes, fields_by_type: dict[str, list[str]] 
         assert len(vals) % len(names) == 0
         for j in range(0, len(vals), len(names)):
             ev = expected_defaults(t)
-            for name, raw in zip(names, vals[j:j + len(names)]):
+            for name, raw in zip(names, vals[j:j + len(names)], strict=True):
                 if name in k and name != "eventType":
                     ev[canonical(t, name) if name != "eventSymbol" else name] = convert(k[name], raw)
             out.append((t, ev))

@@ -5,18 +5,15 @@ against the values that were encoded (float()/int() of the text, bit for bit).""
 from __future__ import annotations
 
 import json
-import math
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import pytest
+from test_dxlink_helpers import assert_event, convert, default, java_double, kinds
 
 import fastfeed
 from fastfeed import ProtocolError
 from fastfeed._records_meta import ENUMS, LAYOUTS
 from fastfeed.dxfeed import EVENT_CLASSES
-from test_dxlink_helpers import assert_event, convert, default, java_double, kinds
 
 TYPES = list(EVENT_CLASSES)
 
@@ -61,7 +58,6 @@ def with_null(f, strat):
 @st.composite
 def event_type_and_fields(draw):
     t = draw(st.sampled_from(TYPES))
-    k = kinds(t)
     names = ["eventSymbol"] + [f["wire"] for f in LAYOUTS[t]["fields"]]
     chosen = draw(st.permutations(names))
     chosen = chosen[:draw(st.integers(1, len(chosen)))]
@@ -92,7 +88,7 @@ def message(draw, bad=False):
     the wrong type; they are not expected (a bad value costs its own event only)."""
     pairs = draw(st.lists(event_type_and_fields(), min_size=1, max_size=4, unique_by=lambda p: p[0]))
     full = draw(st.booleans())
-    config = {t: f for t, f in pairs}
+    config = dict(pairs)
     data_parts = []
     expected = []
     for t, fields in pairs:
@@ -149,7 +145,7 @@ def test_random_events_round_trip(msg):
         got = [e.to_dict() for e in dec.drain(t)]
         exp = [e for tt, e in expected if tt == t]
         assert len(got) == len(exp)
-        for i, (g, e) in enumerate(zip(got, exp)):
+        for i, (g, e) in enumerate(zip(got, exp, strict=True)):
             assert_event(g, e, f"{t}[{i}]")
 
 
@@ -177,7 +173,7 @@ def test_bad_values_cost_only_their_events(msg):
         g = [d for tt, d in got if tt == t]
         e = [d for tt, d in expected if tt == t]
         assert len(g) == len(e)
-        for i, (a, b) in enumerate(zip(g, e)):
+        for i, (a, b) in enumerate(zip(g, e, strict=True)):
             assert_event(a, b, f"{t}[{i}]")
 
 

@@ -13,11 +13,11 @@ import math
 from pathlib import Path
 
 import pytest
+from test_dxlink_tastytrade_diff import TT, compare, tt_fields
 
 import fastfeed
 from fastfeed import ProtocolError
 from fastfeed.dxfeed import EVENT_CLASSES, Trade
-from test_dxlink_tastytrade_diff import TT, compare, tt_fields
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "dxlink"
 CAPTURES = sorted(DATA.glob("two_way_*.jsonl"))
@@ -157,7 +157,7 @@ def test_capture_matches_what_the_tastytrade_sdk_parses(path):
                     theirs.append((data[k], cls.from_stream(vals[i:i + nf])[0]))
     assert len(theirs) == len(ours) >= 3
     stats = {"decimal": 0, "nan->default": 0, "nan->None": 0, "nul-char": 0}
-    for (t_type, t), (o_type, d) in zip(theirs, ours):
+    for (t_type, t), (o_type, d) in zip(theirs, ours, strict=True):
         assert t_type == o_type
-        for fname, camel in zip(type(t).model_fields, tt_fields(TT[t_type])):
+        for fname, camel in zip(type(t).model_fields, tt_fields(TT[t_type]), strict=True):
             compare(f"{t_type}.{camel}", getattr(t, fname), d[camel], stats)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from fastfeed import SubscriptionError
-from fastfeed._native.dxlink import CHANNELS, DXLinkSession, ChannelClosed, ChannelOpened
+from fastfeed._native.dxlink import CHANNELS, ChannelClosed, ChannelOpened, DXLinkSession
 
 
 def sent(s):
@@ -147,8 +147,8 @@ def test_matches_tastytrade_13_transcript():
     path = Path("/work/shared/fixtures/tastytrade-client/captured_tastytrade_13.2.3_dxlink_and_account.jsonl")
     if not path.exists():
         pytest.skip("fixtures not available")
-    theirs = [json.loads(l)["msg"] for l in path.read_text().splitlines()
-              if json.loads(l)["dir"] == "C->S" and "channel" in json.loads(l)["msg"]]
+    theirs = [json.loads(line)["msg"] for line in path.read_text().splitlines()
+              if json.loads(line)["dir"] == "C->S" and "channel" in json.loads(line)["msg"]]
     their_setup = next(m for m in theirs if m["type"] == "FEED_SETUP" and m["channel"] == 7)
     s = DXLinkSession()
     handshake(s, "quote-token")

@@ -139,10 +139,10 @@ def test_decoded_models_equal_massive_parse(market: str, frame: list[dict[str, A
             classes.append(cls)
     got = models_of(batches, classes)
     assert len(got) == len(ref)
-    for mine, r in zip(got, ref):
+    for mine, r in zip(got, ref, strict=True):
         _same(mine, r)
     # and from_dict, the same
-    for mine, r in zip(ffm.parse(orjson.loads(raw), None, ffm.Market(market)), ref):
+    for mine, r in zip(ffm.parse(orjson.loads(raw), None, ffm.Market(market)), ref, strict=True):
         _same(mine, r)
 
 

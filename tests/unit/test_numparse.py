@@ -498,7 +498,7 @@ def test_extreme_exponents(text: bytes) -> None:
 @example(5e-324)
 @example(2.225073858507201e-308)
 def test_subnormals(x: float) -> None:
-    for text in (repr(x), "%.16e" % x, "%.17e" % x, "%.18e" % x, java_double_to_string(x)):
+    for text in (repr(x), f"{x:.16e}", f"{x:.17e}", f"{x:.18e}", java_double_to_string(x)):
         check(text.encode())
         check(b"-" + text.encode())
 

@@ -33,7 +33,7 @@ def same(a, b) -> bool:
     if isinstance(a, float):
         return struct.pack("<d", a) == struct.pack("<d", b) or (math.isnan(a) and math.isnan(b))
     if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     return a == b
@@ -60,7 +60,7 @@ def expected_by_ev(objs) -> dict[str, list[dict]]:
 def assert_same(got, want):
     for ev in EV_CODES:
         assert len(got[ev]) == len(want[ev]), ev
-        for g, w in zip(got[ev], want[ev]):
+        for g, w in zip(got[ev], want[ev], strict=True):
             assert same(g, w), (ev, g, w)
 
 
@@ -179,7 +179,7 @@ def test_l2_depth_beyond_capacity_is_kept_and_counted():
 
 
 def test_condition_overflow_is_kept_and_counted():
-    frame = orjson.dumps([{"ev": "T", "sym": "A", "c": list(range(11)), "p": 1, "c": [1, 2]}]
+    frame = orjson.dumps([{"ev": "T", "sym": "A", "c": [1, 2], "p": 1}]
                          )[:-2] + b',"c":' + orjson.dumps(list(range(11))) + b"}]"
     dec = fastfeed.PolygonDecoder()
     assert dec.feed(frame) == 1

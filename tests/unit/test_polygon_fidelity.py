@@ -197,4 +197,4 @@ def test_book_levels_fast_lane_equals_json_loads():
         assert dec.feed(frame) == len(want)
         got = [e.to_dict() for e in dec.drain("XL2")]
         assert got == want
-        assert all(same(g, w) for g, w in zip(got, want))   # int vs float, bits, kept too
+        assert all(same(g, w) for g, w in zip(got, want, strict=True))   # int vs float, bits, kept too

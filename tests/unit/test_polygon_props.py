@@ -8,11 +8,10 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_polygon_decode import EV_CODES, KNOWN_KEYS, assert_same, drain_all, expected_by_ev
 
 import fastfeed
 from fastfeed._records_meta import LAYOUTS
-
-from test_polygon_decode import EV_CODES, KNOWN_KEYS, assert_same, drain_all, expected_by_ev
 
 pytest.importorskip("fastfeed._native.polygon")
 
@@ -84,7 +83,7 @@ def event(draw):
 def unknown_keys_in_order(got: dict[str, list[dict]], want: dict[str, list[dict]]) -> None:
     """to_dict(): the record's keys first, then the keys without a slot in wire order."""
     for ev, evs in want.items():
-        for g, w in zip(got[ev], evs):
+        for g, w in zip(got[ev], evs, strict=True):
             extra = [k for k in w if k not in KNOWN_KEYS[ev]]
             assert list(g)[len(g) - len(extra):] == extra, (g, w)
 

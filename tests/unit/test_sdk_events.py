@@ -96,7 +96,7 @@ def test_model_dump_equals_sdk(etype: str) -> None:
 def _check_dropped_row(ev: Any, raw: list[Any], fields: list[str]) -> None:
     """The SDK dropped this row: fastfeed delivers it with the documented values."""
     reasons = 0
-    for camel, wire in zip(fields, raw):
+    for camel, wire in zip(fields, raw, strict=True):
         name = next(n for n in type(ev).model_fields if to_camel(n) == camel)
         info = type(ev).model_fields[name]
         v = getattr(ev, name)

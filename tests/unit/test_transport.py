@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 import pytest
+from fastfeed._native._testcore import CountingCore
 from picows import WSListener, WSMsgType, WSTransport, ws_connect, ws_create_server
 
-from fastfeed._native._testcore import CountingCore
 from fastfeed._native.transport import FeedListener, MessageCore, monotonic_ns
 
 pytestmark = pytest.mark.timeout(20)
@@ -43,7 +43,7 @@ async def _run(script: Any, core: CountingCore, wait: float = 0.3, **kw: Any) ->
             f"ws://127.0.0.1:{port}/")
         try:
             await asyncio.wait_for(transport.wait_disconnected(), wait)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             transport.disconnect()
             await transport.wait_disconnected()
     finally:
@@ -180,7 +180,7 @@ async def test_message_core_hands_whole_messages_to_python() -> None:
             f"ws://127.0.0.1:{port}/")
         try:
             await asyncio.wait_for(transport.wait_disconnected(), 0.3)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             transport.disconnect()
             await transport.wait_disconnected()
     finally:
@@ -198,7 +198,7 @@ async def test_message_core_bytes_mode() -> None:
     def script(t: WSTransport) -> None:
         t.send(WSMsgType.TEXT, b'{"a":1}')
 
-    listener, _, _ = await _run(script, core)
+    _, _, _ = await _run(script, core)
     assert core.control == [b'{"a":1}']
 
 
