@@ -1,28 +1,48 @@
 """Type stub for fastfeed._native.dxlink (DXLink sans-I/O decoder and session)."""
 
-from collections.abc import Iterable
 from typing import Any, TypeVar, overload
 
 from typing_extensions import disjoint_base
 
-from fastfeed._native.events import ENUM_NAMES as ENUM_NAMES, _Event
+from fastfeed._native.events import ENUM_NAMES as ENUM_NAMES
+from fastfeed._native.events import _Event
 from fastfeed._native.ring import EventBatch, RecordRing
 from fastfeed._native.symbols import SymbolTable
-
-_E = TypeVar("_E", bound=_Event)
 from fastfeed.dxlink.session import (
     AUTHORIZED as AUTHORIZED,
+)
+from fastfeed.dxlink.session import (
     CH_CANCELLING as CH_CANCELLING,
+)
+from fastfeed.dxlink.session import (
     CH_CLOSED as CH_CLOSED,
+)
+from fastfeed.dxlink.session import (
     CH_OPENED as CH_OPENED,
+)
+from fastfeed.dxlink.session import (
     CH_REQUESTED as CH_REQUESTED,
+)
+from fastfeed.dxlink.session import (
     CHANNELS as CHANNELS,
+)
+from fastfeed.dxlink.session import (
     INITIAL as INITIAL,
+)
+from fastfeed.dxlink.session import (
     MAX_SUBSCRIPTION_BYTES as MAX_SUBSCRIPTION_BYTES,
+)
+from fastfeed.dxlink.session import (
     SETUP_SENT as SETUP_SENT,
+)
+from fastfeed.dxlink.session import (
     UNAUTHORIZED as UNAUTHORIZED,
+)
+from fastfeed.dxlink.session import (
     DXLinkSession as DXLinkSession,
 )
+
+_E = TypeVar("_E", bound=_Event)
 
 DX_TYPES: tuple[str, ...]
 DEFAULT_MAX_MESSAGE_SIZE: int

@@ -8,10 +8,9 @@ from typing_extensions import disjoint_base
 from fastfeed._native.core import ProtocolCore
 from fastfeed._native.events import _Event
 from fastfeed._native.ring import EventBatch
+from fastfeed.polygon.session import PolygonSession as PolygonSession
 
 _E = TypeVar("_E", bound=_Event)
-from fastfeed.polygon_events import PolygonEvent
-from fastfeed.polygon.session import PolygonSession as PolygonSession
 
 __all__ = [
     "PolygonDecoder",
