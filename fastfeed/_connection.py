@@ -321,6 +321,8 @@ class ConnectionManager:
         self.n_reconnects = 0
         self._frames_done = 0
         self._last_close: tuple[int | None, str] = (None, "")
+        #: the attached fastfeed.record Recorder (``Streamer.record``), if any
+        self._recorder: Any = None
         # injectable for tests
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._rand: Callable[[], float] = random.random
@@ -504,6 +506,8 @@ class ConnectionManager:
         self._wake_all()
         if self._callback_tasks:
             await asyncio.gather(*list(self._callback_tasks), return_exceptions=True)
+        if self._recorder is not None:
+            await self._recorder.aclose()
 
     # ------------------------------------------------------------------ loop
 
@@ -530,6 +534,8 @@ class ConnectionManager:
         self._listener = None
         self._ready = False
         self._frames_done += int(listener.n_frames)
+        if self._recorder is not None:
+            self._recorder.detach(listener)
         self._last_close = (listener.close_code, listener.close_reason)
         self._spawn_callback(self.disconnect_fn, self.disconnect_args, "disconnect_fn")
         for fut in (self._conn_ready, self._conn_done):
@@ -549,6 +555,8 @@ class ConnectionManager:
                 self._fail(exc)
             if core.outbox and self._listener is not None:
                 self._listener.flush()
+        if self._recorder is not None:
+            self._recorder.on_wake()
         self._on_wake_data()
 
     def _on_protocol_error(self, err: BaseException) -> None:
@@ -581,6 +589,13 @@ class ConnectionManager:
         from picows import ws_connect
 
         factory = self._make_listener
+        if self._recorder is not None:
+            recorder = self._recorder
+
+            def factory() -> Any:
+                listener = self._make_listener()
+                recorder.attach(listener)     # captures from the first frame on
+                return listener
         kwargs: dict[str, Any] = {}
         if ep.extra_headers:
             kwargs["extra_headers"] = ep.extra_headers

@@ -8,6 +8,11 @@ from picows import WSListener
 from fastfeed._native.core import ProtocolCore
 
 DEFAULT_MAX_MESSAGE_SIZE: int
+CAPTURE_HEADER: str
+CAPTURE_RECV: int
+CAPTURE_SENT: int
+CAPTURE_NOTE: int
+CAPTURE_BINARY: int
 
 def monotonic_ns() -> int: ...
 
@@ -35,6 +40,12 @@ class FeedListener(WSListener):
     close_code: int | None
     close_reason: str
     close_received: bool
+    capture_limit: int
+    capture_flush_bytes: int
+    on_capture: Callable[[], None] | None
+    n_captured: int
+    n_capture_dropped: int
+    n_capture_dropped_bytes: int
     def __init__(self, core: Any, on_wake: Callable[[], None] | None = ...,
                  on_disconnect: Callable[[FeedListener], None] | None = ...,
                  on_error: Callable[[BaseException], None] | None = ...,
@@ -46,6 +57,11 @@ class FeedListener(WSListener):
     def pause(self) -> None: ...
     def resume(self) -> None: ...
     def maybe_resume(self) -> bool: ...
+    def start_capture(self, limit: int = ..., flush_bytes: int = ...,
+                      on_capture: Callable[[], None] | None = ...) -> None: ...
+    def stop_capture(self) -> tuple[bytes, int]: ...
+    def capture_note(self, payload: bytes, ts_ns: int = ...) -> bool: ...
+    def take_capture(self) -> tuple[bytes, int]: ...
     @property
     def idle_ns(self) -> int: ...
     @property
