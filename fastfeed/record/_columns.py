@@ -81,6 +81,9 @@ class ColumnSpec:
                 self.columns.append((name, name, "array", t))
             else:
                 self.columns.append((name, name, "plain", pa.from_numpy_dtype(sub)))
+        # the symbol and the receive time first, then the members in record order
+        first = {"symbol_id": 0, "ts_recv": 1}
+        self.columns.sort(key=lambda c: first.get(c[1], 2))
         self.schema = pa.schema(
             [pa.field(c, t) for c, _m, _r, t in self.columns],
             metadata={"fastfeed.layout": layout, "fastfeed.record_size": str(self.size),

@@ -185,9 +185,10 @@ def iter_block(data: bytes) -> Iterator[tuple[int, int, int, memoryview]]:
         yield ts, kind, flags, mv[start:pos]
 
 
-def iter_messages(directory: str) -> Iterator[Message]:
-    """Every captured message of a recording's raw segments, in order."""
-    for path in raw_segments(directory):
+def iter_messages(recording: str) -> Iterator[Message]:
+    """Every captured message of a recording (its ``raw/`` segments), in order."""
+    raw = os.path.join(recording, "raw")
+    for path in raw_segments(raw if os.path.isdir(raw) else recording):
         _header, blocks, _torn = read_segment(path)
         for data in blocks:
             for ts, kind, flags, payload in iter_block(data):

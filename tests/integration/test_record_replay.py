@@ -89,3 +89,180 @@ async def test_dxlink_record_replay(tmp_path: Any, source: str) -> None:
     mid = got_q[len(got_q) // 2].ts_recv
     late = await replay_all(path, Quote, source=source, start=mid)
     assert [key(e) for e in late] == [key(e) for e in got_q if e.ts_recv >= mid]
+
+
+async def test_polygon_record_replay(tmp_path: Any) -> None:
+    from fastfeed.polygon import AsyncStreamClient
+
+    path = str(tmp_path / "pg")
+    live: list[dict[str, Any]] = []
+    done = asyncio.Event()
+
+    def on_trade(msg: dict[str, Any]) -> None:
+        live.append(msg)
+        if len(live) >= 300:
+            done.set()
+
+    async with PolygonServer(cluster="stocks", api_key="k", rate=4000, events_per_frame=10,
+                             close_after_frames=12, close_code=1012) as srv:
+        client = AsyncStreamClient("k", "stocks", host=srv.url.rsplit("/", 1)[0])
+        rec = client.record(path)
+        await client.subscribe_stock_trades(["AAPL", "MSFT"], on_trade)
+        task = asyncio.ensure_future(client.handle_messages(reconnect=True,
+                                                            reconnection_delay=0.05))
+        await asyncio.wait_for(done.wait(), 30)
+        assert client.n_reconnects >= 1
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.close_stream()
+        assert rec.stats["dropped_messages"] == 0
+
+    for source in ("raw", "columns"):
+        got: list[dict[str, Any]] = []
+        replay = fastfeed.replay.open(path, source=source)
+        await replay.subscribe_stock_trades(["AAPL", "MSFT"], got.append)
+        await asyncio.wait_for(replay.handle_messages(reconnect=True), 30)
+        assert len(got) >= len(live)
+        assert got[: len(live)] == live, source
+        only = []
+        replay = fastfeed.replay.open(path, source=source)
+        await replay.subscribe_stock_trades(["MSFT"], only.append)
+        await asyncio.wait_for(replay.handle_messages(reconnect=True), 30)
+        assert only == [m for m in got if m["sym"] == "MSFT"]
+
+
+async def test_parquet_reads_in_pandas_and_polars(tmp_path: Any) -> None:
+    import glob
+
+    import pandas as pd
+    import polars as pl
+
+    path = str(tmp_path / "rec")
+    live_q, _t, _ = await record_dxlink(path, 100)
+    files = sorted(glob.glob(os.path.join(path, "columns", "Quote", "*.parquet")))
+    assert files
+    df = pd.concat([pd.read_parquet(f) for f in files])
+    cols = ["event_symbol", "ts_recv", "flags", "event_time", "bid_time", "ask_time",
+            "bid_price", "ask_price", "bid_size", "ask_size", "sequence", "time_nano_part",
+            "bid_exchange_code", "ask_exchange_code"]
+    assert list(df.columns) == cols
+    assert str(df["ts_recv"].dtype).startswith("datetime64[ns") and "UTC" in str(df["ts_recv"].dtype)
+    assert str(df["event_time"].dtype).startswith("datetime64[ms")
+    assert str(df["bid_price"].dtype) == "float64"
+    assert isinstance(df["event_symbol"].dtype, pd.CategoricalDtype)
+    first = live_q[0]
+    row = df.iloc[: len(live_q)]
+    assert list(row["event_symbol"].astype(str)) == [e.event_symbol for e in live_q]
+    assert list(row["bid_price"]) == [e.bid_price for e in live_q] or all(
+        (a == b) or (a != a and b != b) for a, b in zip(row["bid_price"], [e.bid_price for e in live_q]))
+    assert int(row["ts_recv"].iloc[0].value) == first.ts_recv
+    pdf = pl.read_parquet(files)
+    assert pdf.columns == cols
+    assert pdf.schema["ts_recv"] == pl.Datetime("ns", "UTC")
+    assert pdf.schema["event_symbol"] in (pl.Categorical, pl.String)
+    assert pdf["event_symbol"].cast(pl.String).to_list()[: len(live_q)] == [e.event_symbol for e in live_q]
+
+
+_CHILD = r'''
+import asyncio, json, os, resource, sys
+from fastfeed.dxfeed import Quote
+from fastfeed.sim import DXLinkServer
+from fastfeed.tastytrade import DXLinkStreamer
+
+path, mode = sys.argv[1], sys.argv[2]
+
+class Session:
+    def __init__(self, url):
+        self.dxlink_url, self.streamer_token, self.proxy = url, "t", None
+
+async def main():
+    if mode == "fsize":
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+    async with DXLinkServer(token="t", rate=20000, events_per_frame=20) as srv:
+        s = DXLinkStreamer(Session(srv.url))
+        rec = s.record(path, batch_rows=200, batch_seconds=0.05, flush_interval=0.05,
+                       flush_events=200, parquet=False, level=1)
+        it = s.listen(Quote)
+        async with s:
+            await s.subscribe(Quote, ["SPY", "AAPL", "MSFT"])
+            n = 0
+            async for _q in it:
+                n += 1
+                st = rec.stats
+                if mode == "kill" and st["records_written"] >= 2000 and st["raw_written"] > 0:
+                    print("READY", st["records_written"], flush=True)
+                    await asyncio.sleep(3600)
+                if mode == "fsize" and st["errors"] > 0 and n >= 20000:
+                    break
+        print(json.dumps({"events": n, **rec.stats}), flush=True)
+
+asyncio.run(main())
+'''
+
+
+def _spawn(path: str, mode: str) -> Any:
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    return subprocess.Popen([sys.executable, "-c", _CHILD, path, mode], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+async def test_killed_recording_readable_up_to_last_batch(tmp_path: Any) -> None:
+    import signal
+
+    from fastfeed.record import iter_messages, read_columns
+
+    path = str(tmp_path / "killed")
+    proc = _spawn(path, "kill")
+    try:
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 40)
+        assert line.startswith("READY"), proc.stderr.read() if not line else line
+        written = int(line.split()[1])
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    table = read_columns(path, "Quote")
+    assert table is not None and table.num_rows >= written
+    msgs = list(iter_messages(os.path.join(path)))
+    assert any(m.kind == 0 for m in msgs) and any(m.kind == 1 for m in msgs)
+    for source in ("columns", "raw"):
+        got = await replay_all(path, Quote, source=source)
+        assert len(got) >= (written if source == "columns" else 1)
+    cols = await replay_all(path, Quote, source="columns")
+    raw = await replay_all(path, Quote, source="raw")
+    n = min(len(cols), len(raw))
+    assert [key(e) for e in cols[:n]] == [key(e) for e in raw[:n]]
+
+
+async def test_full_disk_is_counted_not_fatal(tmp_path: Any) -> None:
+    import json
+
+    path = str(tmp_path / "full")
+    proc = _spawn(path, "fsize")
+    out, err = await asyncio.wait_for(asyncio.to_thread(proc.communicate), 50)
+    assert proc.returncode == 0, err[-2000:]
+    st = json.loads(out.strip().splitlines()[-1])
+    assert st["events"] >= 20000                   # the feed went on
+    assert st["errors"] > 0
+    assert st["dropped_messages"] + st["dropped_records"] > 0
+    assert "not recorded" in err
+
+
+def test_import_jsonl_transcript(tmp_path: Any) -> None:
+    import glob
+
+    from fastfeed.record import import_jsonl, iter_messages
+
+    src = sorted(glob.glob("/work/shared/fixtures/tastytrade-client/*reconnect.jsonl"))
+    if not src:
+        src = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "fixtures",
+                                            "tastytrade-client", "*reconnect.jsonl")))
+    assert src
+    counts = import_jsonl(src[0], tmp_path / "imp")
+    assert counts["recv"] > 0 and counts["sent"] > 0
+    msgs = list(iter_messages(str(tmp_path / "imp")))
+    assert sum(m.kind == 1 for m in msgs) == counts["sent"]
+    got = asyncio.run(replay_all(str(tmp_path / "imp"), Quote, source="raw"))
+    assert got, "the transcript's FEED_DATA decodes to Quotes"
