@@ -39,9 +39,13 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import datetime
 from typing import Any, Literal
 
+from fastfeed._connection import _as_symbols
+from fastfeed.polygon import AsyncStreamClient
 from fastfeed.record._read import column_types, read_columns, read_meta
+from fastfeed.streamer import Streamer
+from fastfeed.tastytrade import DXLinkStreamer
 
-__all__ = ["open", "ReplayDXLinkStreamer", "ReplayPolygonClient", "ReplayCore", "Player"]
+__all__ = ["Player", "ReplayCore", "ReplayDXLinkStreamer", "ReplayPolygonClient", "open"]
 
 Source = Literal["auto", "raw", "columns"]
 _CHUNK = 16384
@@ -114,11 +118,11 @@ class ReplayCore:
         pass
 
 
-def _as_ns(t: datetime | int | float | None) -> int | None:
+def _as_ns(t: datetime | float | None) -> int | None:
     if t is None:
         return None
     if isinstance(t, datetime):
-        return int(round(t.timestamp() * 1e9))
+        return round(t.timestamp() * 1e9)
     return int(t)
 
 
@@ -324,6 +328,11 @@ class _ReplayMixin:
     _speed: float | None
     _symbol_filter: set[str] | None
     _go: asyncio.Event | None
+    _error: BaseException | None
+    _ready: bool
+    _ready_event: asyncio.Event | None
+    _closed: bool
+    _closing: bool
 
     def _replay_init(self, player: Player, speed: float | None,
                      symbols: Iterable[str] | None) -> None:
@@ -331,7 +340,7 @@ class _ReplayMixin:
         self._speed = speed if speed else None
         self._symbol_filter = set(symbols) if symbols is not None else None
         self._go = None
-        self._allowed: dict[str, tuple[int, Any]] = {}
+        self._allowed: dict[str, tuple[tuple[int, frozenset[str]], Any]] = {}
 
     async def _wait(self) -> None:
         if self._go is not None and not self._go.is_set():
@@ -359,8 +368,8 @@ class _ReplayMixin:
 
     async def _run(self) -> None:
         self._go = asyncio.Event()
-        self._ready = True   # type: ignore[attr-defined]
-        ev = self._ready_event  # type: ignore[attr-defined]
+        self._ready = True
+        ev = self._ready_event
         if ev is not None:
             ev.set()
         try:
@@ -369,11 +378,11 @@ class _ReplayMixin:
                 await asyncio.sleep(0)
             await self._play()
         except Exception as exc:   # a broken recording: delivered to the consumers
-            if self._error is None:  # type: ignore[has-type]
-                self._error = exc  # type: ignore[has-type]
+            if self._error is None:
+                self._error = exc
         finally:
-            self._ready = False  # type: ignore[attr-defined]
-            self._closed = True  # type: ignore[attr-defined]
+            self._ready = False
+            self._closed = True
             self._wake_all()     # type: ignore[attr-defined]
 
     async def _play(self) -> None:
@@ -414,106 +423,74 @@ class _ReplayMixin:
 
     async def _drained(self, rings: dict[str, Any], half: bool) -> None:
         spins = 0
-        while not self._closing:   # type: ignore[attr-defined]
+        while not self._closing:
             if all(r.backlog <= (r.capacity // 2 if half else 0) for r in rings.values()):
                 return
             spins += 1
             await asyncio.sleep(0 if spins < 100 else 0.001)
 
 
-def _replay_dxlink_class() -> type:
-    from fastfeed.streamer import Streamer
-    from fastfeed.tastytrade import DXLinkStreamer
+class ReplayDXLinkStreamer(_ReplayMixin, DXLinkStreamer):
+    """A ``DXLinkStreamer`` fed from a recording (see :mod:`fastfeed.replay`)."""
 
-    class ReplayDXLinkStreamer(_ReplayMixin, DXLinkStreamer):
-        """A ``DXLinkStreamer`` fed from a recording (see :mod:`fastfeed.replay`)."""
+    def __init__(self, core: ReplayCore, player: Player, speed: float | None = None,
+                 symbols: Iterable[str] | None = None) -> None:
+        Streamer.__init__(self, core)
+        self._session = None
+        self._ssl_context = None
+        self.proxy = None
+        self._channel_waiters = {}
+        self._replay_init(player, speed, symbols)
 
-        def __init__(self, core: ReplayCore, player: Player, speed: float | None = None,
-                     symbols: Iterable[str] | None = None) -> None:
-            Streamer.__init__(self, core)
-            self._session = None
-            self._ssl_context = None
-            self.proxy = None
-            self._channel_waiters = {}
-            self._replay_init(player, speed, symbols)
+    def __repr__(self) -> str:
+        return f"<fastfeed.replay.ReplayDXLinkStreamer {self._player.path!r}>"
 
-        def __repr__(self) -> str:
-            return f"<fastfeed.replay.ReplayDXLinkStreamer {self._player.path!r}>"
+    def _wanted(self, wire: str) -> set[str] | None:
+        subs = self._desired.symbols(wire)
+        if not subs:
+            return self._symbol_filter
+        wanted = set(subs)
+        return wanted if self._symbol_filter is None else wanted & self._symbol_filter
 
-        def _wanted(self, wire: str) -> set[str] | None:
-            subs = self._desired.symbols(wire)
-            if not subs:
-                return self._symbol_filter
-            wanted = set(subs)
-            return wanted if self._symbol_filter is None else wanted & self._symbol_filter
+    async def _subscribe(self, etype: str, symbols: list[str], from_time: Any,
+                         refresh_interval: float) -> None:
+        if etype not in self._core.rings:
+            raise ValueError(f"unknown event type {etype!r}")
+        self._prepare_type(etype)
+        self._desired.add(etype, symbols, from_time)
 
-        async def _subscribe(self, etype: str, symbols: list[str], from_time: Any,
-                             refresh_interval: float) -> None:
-            if etype not in self._core.rings:
-                raise ValueError(f"unknown event type {etype!r}")
-            self._prepare_type(etype)
-            self._desired.add(etype, symbols, from_time)
+    async def unsubscribe(self, event_class: Any, symbols: Iterable[str] | str) -> None:
+        self._desired.remove(self._wire_type(event_class), _as_symbols(symbols))
 
-        async def unsubscribe(self, event_class: Any, symbols: Iterable[str] | str) -> None:
-            from fastfeed._connection import _as_symbols
+    async def unsubscribe_all(self, event_class: Any) -> None:
+        self._desired.clear(self._wire_type(event_class))
 
-            self._desired.remove(self._wire_type(event_class), _as_symbols(symbols))
-
-        async def unsubscribe_all(self, event_class: Any) -> None:
-            self._desired.clear(self._wire_type(event_class))
-
-        def _connection_ended(self, listener: Any) -> None:
-            pass
-
-    return ReplayDXLinkStreamer
+    def _connection_ended(self, listener: Any) -> None:
+        pass
 
 
-def _replay_polygon_class() -> type:
-    from fastfeed.polygon import AsyncStreamClient
+class ReplayPolygonClient(_ReplayMixin, AsyncStreamClient):
+    """A polygon ``AsyncStreamClient`` fed from a recording (see :mod:`fastfeed.replay`)."""
 
-    class ReplayPolygonClient(_ReplayMixin, AsyncStreamClient):
-        """A polygon ``AsyncStreamClient`` fed from a recording (see :mod:`fastfeed.replay`)."""
+    def __init__(self, core: ReplayCore, player: Player, speed: float | None = None,
+                 symbols: Iterable[str] | None = None) -> None:
+        cluster = str(player.meta.get("cluster") or "stocks")
+        AsyncStreamClient.__init__(self, "replay", cluster, host="ws://replay.invalid")
+        self._core = core
+        self._replay_init(player, speed, symbols)
 
-        def __init__(self, core: ReplayCore, player: Player, speed: float | None = None,
-                     symbols: Iterable[str] | None = None) -> None:
-            cluster = str(player.meta.get("cluster") or "stocks")
-            AsyncStreamClient.__init__(self, "replay", cluster, host="ws://replay.invalid")
-            self._core = core
-            self._replay_init(player, speed, symbols)
+    def __repr__(self) -> str:
+        return f"<fastfeed.replay.ReplayPolygonClient {self._player.path!r}>"
 
-        def __repr__(self) -> str:
-            return f"<fastfeed.replay.ReplayPolygonClient {self._player.path!r}>"
+    def _wanted(self, wire: str) -> set[str] | None:
+        subs = [c.partition(".") for c in self._core.subscriptions]
+        mine = {s for ev, _d, s in subs if ev == wire}
+        if not mine or "*" in mine:
+            return self._symbol_filter
+        return mine if self._symbol_filter is None else mine & self._symbol_filter
 
-        def _wanted(self, wire: str) -> set[str] | None:
-            subs = [c.partition(".") for c in self._core.subscriptions]
-            mine = {s for ev, _d, s in subs if ev == wire}
-            if not mine or "*" in mine:
-                return self._symbol_filter
-            return mine if self._symbol_filter is None else mine & self._symbol_filter
-
-        def _connection_ended(self, listener: Any) -> None:
-            pass
-
-    return ReplayPolygonClient
-
-
-_CLASSES: dict[str, type] = {}
-
-
-def __getattr__(name: str) -> Any:
-    if name == "ReplayDXLinkStreamer":
-        return _cls("dxlink")
-    if name == "ReplayPolygonClient":
-        return _cls("polygon")
-    raise AttributeError(name)
-
-
-def _cls(feed: str) -> type:
-    c = _CLASSES.get(feed)
-    if c is None:
-        c = _replay_dxlink_class() if feed == "dxlink" else _replay_polygon_class()
-        _CLASSES[feed] = c
-    return c
+    def _connection_ended(self, listener: Any) -> None:
+        pass
 
 
 def open(path: str | os.PathLike[str], *, source: Source = "auto",
@@ -533,7 +510,8 @@ def open(path: str | os.PathLike[str], *, source: Source = "auto",
         raise ValueError("source must be 'auto', 'raw' or 'columns'")
     player = Player(p, meta, source, _as_ns(start), _as_ns(end))
     core = ReplayCore(feed, player.types(), player.symbols, meta.get("cluster"))
-    return _cls(feed)(core, player, speed, symbols)
+    cls = ReplayDXLinkStreamer if feed == "dxlink" else ReplayPolygonClient
+    return cls(core, player, speed, symbols)
 
 
 async def events(path: str | os.PathLike[str], event_class: Any,

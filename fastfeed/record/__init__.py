@@ -30,8 +30,20 @@ from fastfeed.record._raw import NOTE, RECV, SENT, Message, RawWriter, encode_re
 from fastfeed.record._read import column_segments, column_types, read_columns, read_meta
 from fastfeed.record._recorder import META_FILE, Recorder, compact
 
-__all__ = ["Recorder", "read_columns", "read_meta", "column_types", "column_segments",
-           "iter_messages", "Message", "import_jsonl", "compact", "RECV", "SENT", "NOTE"]
+__all__ = [
+    "NOTE",
+    "RECV",
+    "SENT",
+    "Message",
+    "Recorder",
+    "column_segments",
+    "column_types",
+    "compact",
+    "import_jsonl",
+    "iter_messages",
+    "read_columns",
+    "read_meta",
+]
 
 
 def _feed_types(feed: str) -> dict[str, str]:
@@ -87,7 +99,7 @@ def import_jsonl(source: str | os.PathLike[str], path: str | os.PathLike[str], *
     conn = None
     last_ts = 0
     for r in rows:
-        ts = int(round(float(r.get("t", 0)) * 1e9))
+        ts = round(float(r.get("t", 0)) * 1e9)
         c = r.get("conn", 1)
         if c != conn:
             if conn is not None:

@@ -27,7 +27,7 @@ file converts back to records (``to_records``) byte for byte in every field.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from fastfeed._records_meta import LAYOUTS
@@ -90,7 +90,7 @@ class ColumnSpec:
                       "fastfeed.rtype": str(self.rtype)})
 
 
-@lru_cache(maxsize=None)
+@cache
 def spec_for(layout: str) -> ColumnSpec:
     return ColumnSpec(layout)
 

@@ -26,8 +26,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-__all__ = ["RAW_MAGIC", "RECV", "SENT", "NOTE", "BINARY", "Message", "RawWriter",
-           "read_segment", "iter_messages", "raw_segments", "encode_records"]
+__all__ = [
+    "BINARY",
+    "NOTE",
+    "RAW_MAGIC",
+    "RECV",
+    "SENT",
+    "Message",
+    "RawWriter",
+    "encode_records",
+    "iter_messages",
+    "raw_segments",
+    "read_segment",
+]
 
 RAW_MAGIC = b"FFRAW01\n"
 _BLOCK = struct.Struct("<4sIII")

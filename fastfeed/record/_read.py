@@ -7,7 +7,7 @@ import json
 import os
 from typing import Any
 
-__all__ = ["read_arrows", "column_segments", "read_columns", "read_meta", "column_types"]
+__all__ = ["column_segments", "column_types", "read_arrows", "read_columns", "read_meta"]
 
 
 def read_arrows(path: str) -> Any:

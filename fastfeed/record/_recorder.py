@@ -26,12 +26,12 @@ import queue
 import signal
 import threading
 import time
-from typing import Any
+from typing import Any, Self
 
 from fastfeed._version import __version__
 from fastfeed.record._raw import RawWriter
 
-__all__ = ["Recorder", "META_FILE"]
+__all__ = ["META_FILE", "Recorder"]
 
 log = logging.getLogger("fastfeed.record")
 
@@ -519,7 +519,7 @@ class Recorder:
             self.detach(listener)
         await asyncio.get_running_loop().run_in_executor(None, self.close)
 
-    async def __aenter__(self) -> Recorder:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

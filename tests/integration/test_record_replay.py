@@ -153,8 +153,7 @@ async def test_parquet_reads_in_pandas_and_polars(tmp_path: Any) -> None:
     first = live_q[0]
     row = df.iloc[: len(live_q)]
     assert list(row["event_symbol"].astype(str)) == [e.event_symbol for e in live_q]
-    assert list(row["bid_price"]) == [e.bid_price for e in live_q] or all(
-        (a == b) or (a != a and b != b) for a, b in zip(row["bid_price"], [e.bid_price for e in live_q]))
+    assert [repr(x) for x in row["bid_price"]] == [repr(e.bid_price) for e in live_q]
     assert int(row["ts_recv"].iloc[0].value) == first.ts_recv
     pdf = pl.read_parquet(files)
     assert pdf.columns == cols
