@@ -65,19 +65,24 @@ async def run_live(url: str, frames: int, mode: str, path: str) -> dict[str, Any
     batches = streamer.listen_batches(Quote)
     n = 0
     t0 = t1 = 0.0
+    c0 = c1 = 0
     async with streamer:
         await streamer.subscribe(Quote, ["SPY"])
         async for batch in batches:
             if not n:
                 t0 = time.perf_counter()
+                c0 = time.thread_time_ns()
+                n0 = len(batch)
             n += len(batch)
             if n >= want:
                 t1 = time.perf_counter()
+                c1 = time.thread_time_ns()
                 break
         stats = dict(rec.stats) if rec is not None else {}
     if rec is not None:
         stats = dict(rec.stats)       # after close: everything written
-    return {"rate": n / (t1 - t0), "events": n, "stats": stats}
+    return {"rate": (n - n0) / (t1 - t0), "events": n, "stats": stats,
+            "loop_ns": (c1 - c0) / (n - n0)}
 
 
 async def run_replay(path: str) -> dict[str, float]:
@@ -133,6 +138,8 @@ def main() -> int:
     tmp = tempfile.mkdtemp(prefix="ff-bench-record-")
     proc, url = start_server()
     rates: dict[str, list[float]] = {m: [] for m in MODES}
+    loop_ns: dict[str, list[float]] = {m: [] for m in MODES}
+    writer_ns: dict[str, list[float]] = {m: [] for m in MODES}
     last: dict[str, dict[str, Any]] = {}
     try:
         runner(run_live(url, 2000, "none", os.path.join(tmp, "warm")))   # warm-up
@@ -141,6 +148,8 @@ def main() -> int:
                 path = os.path.join(tmp, f"{mode}-{r}")
                 res = runner(run_live(url, a.frames, mode, path))
                 rates[mode].append(res["rate"])
+                loop_ns[mode].append(res["loop_ns"])
+                writer_ns[mode].append(res["stats"].get("writer_cpu_ns", 0) / res["events"])
                 last[mode] = {**res, "path": path}
                 if r < a.repeats - 1 and mode != "columns":
                     shutil.rmtree(path, ignore_errors=True)
@@ -153,11 +162,16 @@ def main() -> int:
     print(f"# bench_record: {a.frames} frames x 100 Quotes per run, {a.repeats} runs each, "
           "interleaved")
     print(f"# {versions()}")
-    print(f"{'end to end listen_batches(Quote)':40s} {'median (min-max)':28s} vs none")
+    print(f"{'end to end listen_batches(Quote)':40s} {'median (min-max)':28s} vs none   "
+          "loop-thread CPU ns/event, writer-thread CPU ns/event (medians)")
+    base_ns = statistics.median(loop_ns["none"])
     for mode in MODES:
         med = statistics.median(rates[mode])
+        lns = statistics.median(loop_ns[mode])
         print(f"  record {mode:32s} {fmt(rates[mode]):28s} {med / base:5.2f}x "
-              f"({(1 - med / base) * 100:+.1f} % cost)")
+              f"({(1 - med / base) * 100:+.1f} % cost)  loop {lns:6.1f} ns "
+              f"({(lns / base_ns - 1) * 100:+.1f} %), writer "
+              f"{statistics.median(writer_ns[mode]):6.1f} ns")
     for mode in MODES[1:]:
         st = last[mode]["stats"]
         print(f"  {mode}: dropped messages {st.get('dropped_messages')}, dropped records "

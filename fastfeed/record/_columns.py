@@ -32,7 +32,7 @@ from typing import Any
 
 from fastfeed._records_meta import LAYOUTS
 
-__all__ = ["ColumnSpec", "spec_for", "to_arrow", "to_records"]
+__all__ = ["ColumnSpec", "ColumnBuffers", "spec_for", "to_arrow", "to_records"]
 
 
 class ColumnSpec:
@@ -54,6 +54,7 @@ class ColumnSpec:
         self.symbol_attr = str(lay["symbol"]["attr"])
         # (column name, member name, role, arrow type)
         self.columns: list[tuple[str, str, str, Any]] = []
+        offsets = {m["name"]: (int(m["offset"]), int(m["size"])) for m in lay["members"]}
         for m in lay["members"]:
             name, npt = m["name"], m["np"]
             if npt is None or name == "rtype":
@@ -84,6 +85,9 @@ class ColumnSpec:
         # the symbol and the receive time first, then the members in record order
         first = {"symbol_id": 0, "ts_recv": 1}
         self.columns.sort(key=lambda c: first.get(c[1], 2))
+        #: (offset, size) of each column's member, and the numpy dtype of one column element
+        self.members = [offsets[mm] for _c, mm, _r, _t in self.columns]
+        self.col_dtypes = [self.dtype.fields[mm][0] for _c, mm, _r, _t in self.columns]
         self.schema = pa.schema(
             [pa.field(c, t) for c, _m, _r, t in self.columns],
             metadata={"fastfeed.layout": layout, "fastfeed.record_size": str(self.size),
@@ -105,22 +109,62 @@ def _dict_column(ids: Any, dictionary: Any) -> Any:
     return pa.DictionaryArray.from_arrays(indices, dictionary)
 
 
+class ColumnBuffers:
+    """Reusable per-column buffers of one layout (the writer thread fills them batch after
+    batch: no fresh allocation, hence no page faults, per batch)."""
+
+    def __init__(self, spec: ColumnSpec) -> None:
+        self.spec = spec
+        self.cap = 0
+        self.cols: list[Any] = []
+
+    def fill(self, pieces: list[tuple[Any, int]]) -> int:
+        """Copy the members of ``pieces`` (``(records array, n)``) into the columns, in order;
+        returns the number of rows."""
+        import numpy as np
+
+        from fastfeed._native.columns import gather
+
+        spec = self.spec
+        total = sum(n for _a, n in pieces)
+        if total > self.cap:
+            self.cap = max(total, 4096)
+            self.cols = [np.empty((self.cap,) + d.shape, dtype=d.base) for d in spec.col_dtypes]
+        pos = 0
+        for arr, n in pieces:
+            if not n:
+                continue
+            outs = [c[pos:pos + n].view(np.uint8).reshape(-1) for c in self.cols]
+            gather(np.ascontiguousarray(arr[:n]).view(np.uint8), spec.size, spec.members, outs)
+            pos += n
+        return total
+
+    def batch(self, n: int, dictionary: Any, wire_type: str) -> Any:
+        """A ``pyarrow.RecordBatch`` of the first ``n`` rows (it reads the buffers in place:
+        write it before the next ``fill``)."""
+        return _batch(self.spec, [c[:n] for c in self.cols], dictionary, wire_type)
+
+
 def to_arrow(records: Any, spec: ColumnSpec, dictionary: Any, wire_type: str) -> Any:
     """A ``pyarrow.RecordBatch`` of ``records`` (numpy array of ``spec.dtype``).
 
     ``dictionary``: a ``pyarrow`` string array indexed by symbol id (entry 0 unused) -- the
     recording's symbol table at the time of the batch.
     """
-    import numpy as np
+    bufs = ColumnBuffers(spec)
+    n = bufs.fill([(records, len(records))])
+    return bufs.batch(n, dictionary, wire_type)
+
+
+def _batch(spec: ColumnSpec, cols: list[Any], dictionary: Any, wire_type: str) -> Any:
     import pyarrow as pa
 
     arrays = []
-    for col, member, role, typ in spec.columns:
-        v = records[member]
+    for (_col, _member, role, typ), v in zip(spec.columns, cols, strict=True):
         if role == "dict":
             arrays.append(_dict_column(v, dictionary))
         elif role == "ts":
-            arrays.append(pa.array(np.ascontiguousarray(v), type=pa.int64()).view(typ))
+            arrays.append(pa.array(v, type=pa.int64()).view(typ))
         elif role == "fixstr":
             arr = pa.array(v, type=pa.binary())
             try:
@@ -129,8 +173,7 @@ def to_arrow(records: Any, spec: ColumnSpec, dictionary: Any, wire_type: str) ->
                 arrays.append(pa.array([b.decode("utf-8", "replace") for b in v.tolist()],
                                        type=pa.string()))
         elif role == "array":
-            flat = np.ascontiguousarray(v).reshape(-1)
-            out: Any = pa.array(flat)
+            out: Any = pa.array(v.reshape(-1))
             t = typ
             sizes = []
             while pa.types.is_fixed_size_list(t):
@@ -140,7 +183,7 @@ def to_arrow(records: Any, spec: ColumnSpec, dictionary: Any, wire_type: str) ->
                 out = pa.FixedSizeListArray.from_arrays(out, size)
             arrays.append(out)
         else:
-            arrays.append(pa.array(np.ascontiguousarray(v), type=typ))
+            arrays.append(pa.array(v, type=typ))
     schema = spec.schema.with_metadata({**spec.schema.metadata,
                                         b"fastfeed.wire_type": wire_type.encode()})
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
@@ -155,10 +198,13 @@ def to_records(batch: Any, spec: ColumnSpec, intern: Any) -> Any:
     import numpy as np
     import pyarrow as pa
 
+    from fastfeed._native.columns import scatter
+
     n = batch.num_rows
     out = np.zeros(n, dtype=spec.dtype)
     out["rtype"] = spec.rtype
-    for col, member, role, typ in spec.columns:
+    ins = []
+    for (col, _member, role, _typ), dt in zip(spec.columns, spec.col_dtypes, strict=True):
         c = batch.column(col)
         if isinstance(c, pa.ChunkedArray):
             c = c.combine_chunks()
@@ -169,18 +215,20 @@ def to_records(batch: Any, spec: ColumnSpec, intern: Any) -> Any:
             ids = np.array([0] + [intern(s) if s is not None else 0 for s in dic],
                            dtype=np.uint32)
             idx = c.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-            out[member] = ids[idx + 1]
+            v = ids[idx + 1]
         elif role == "ts":
-            out[member] = c.view(pa.int64()).to_numpy(zero_copy_only=False)
+            v = c.view(pa.int64()).to_numpy(zero_copy_only=False)
         elif role == "fixstr":
-            vals = c.to_pylist()
-            out[member] = np.array([b"" if s is None else s.encode() for s in vals],
-                                   dtype=out.dtype[member])
+            v = np.array([b"" if s is None else s.encode() for s in c.to_pylist()], dtype=dt)
         elif role == "array":
             flat = c
             while pa.types.is_fixed_size_list(flat.type):
                 flat = flat.flatten()
-            out[member] = flat.to_numpy(zero_copy_only=False).reshape(out[member].shape)
+            v = flat.to_numpy(zero_copy_only=False)
         else:
-            out[member] = c.to_numpy(zero_copy_only=False)
+            v = c.to_numpy(zero_copy_only=False)
+        ins.append(np.ascontiguousarray(v, dtype=dt.base if dt.subdtype else dt).view(np.uint8)
+                   .reshape(-1))
+    if n:
+        scatter(out.view(np.uint8), spec.size, spec.members, ins)
     return out

@@ -1,6 +1,7 @@
 """Bounded record rings with fan-out cursors, and the EventBatch they drain into."""
 
-from cpython.buffer cimport PyBUF_FORMAT, PyBUF_WRITABLE
+from cpython.buffer cimport (PyBUF_FORMAT, PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release,
+                             PyObject_GetBuffer)
 from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.ref cimport Py_REFCNT
 from libc.stdint cimport uint32_t, uint64_t
@@ -257,6 +258,29 @@ cdef class Consumer:
             raise MemoryError()
         batch._n = <Py_ssize_t>ff_ring_read(&ring.r, self._idx, batch._buf, avail)
         return batch
+
+    def drain_into(self, buffer):
+        """Move as many records as fit into the writable bytes-like ``buffer`` (no allocation:
+        the recorder reuses its buffers). Returns ``(n, gaps)``: records copied, and records
+        lost to drop-oldest overflow since the last report."""
+        cdef RecordRing ring = self.ring
+        cdef Py_buffer view
+        cdef uint64_t avail, room, got
+        if self._idx < 0:
+            return 0, 0
+        avail = ff_ring_available(&ring.r, self._idx)
+        gaps = self._new_gaps()
+        if avail == 0:
+            return 0, gaps
+        PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
+        try:
+            room = <uint64_t>view.len // ring.r.rec_size
+            if avail > room:
+                avail = room
+            got = ff_ring_read(&ring.r, self._idx, <char *>view.buf, avail) if avail else 0
+        finally:
+            PyBuffer_Release(&view)
+        return got, gaps
 
     def call_with_batch(self, handler):
         """Drain the available records up to the end of the ring's buffer (all of them unless

@@ -30,6 +30,7 @@ at the end of a socket read once the buffer holds ``flush_bytes``. A message tha
 buffer past its limit is not captured, only counted (``n_capture_dropped``): the feed goes on.
 """
 
+from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.list cimport PyList_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -474,6 +475,26 @@ cdef class FeedListener(WSListener):
         self._cap_taken = self.n_captured
         self._cap_len = 0
         return out, count
+
+    def take_capture_into(self, buffer):
+        """Like ``take_capture`` into the writable bytes-like ``buffer`` (reused by the caller:
+        no allocation). Returns ``(nbytes, count)``, or ``(-needed, 0)`` and takes nothing when
+        the buffer is smaller than the captured bytes."""
+        cdef Py_buffer view
+        cdef Py_ssize_t n = self._cap_len
+        if n == 0:
+            return 0, 0
+        PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
+        try:
+            if view.len < n:
+                return -n, 0
+            memcpy(view.buf, self._cap, n)
+        finally:
+            PyBuffer_Release(&view)
+        count = self.n_captured - self._cap_taken
+        self._cap_taken = self.n_captured
+        self._cap_len = 0
+        return n, count
 
     @property
     def idle_ns(self):
