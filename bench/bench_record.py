@@ -31,6 +31,7 @@ import time
 from typing import Any
 
 MODES = ("none", "raw", "columns", "raw+columns")
+NICE = 0
 
 
 class Session:
@@ -61,7 +62,8 @@ async def run_live(url: str, frames: int, mode: str, path: str) -> dict[str, Any
     streamer = DXLinkStreamer(Session(budget_url(url, frames)), overflow="backpressure")
     rec = None
     if mode != "none":
-        rec = streamer.record(path, raw="raw" in mode, columns="columns" in mode)
+        rec = streamer.record(path, raw="raw" in mode, columns="columns" in mode,
+                              nice=NICE)
     batches = streamer.listen_batches(Quote)
     n = 0
     t0 = t1 = 0.0
@@ -129,7 +131,10 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=20000, help="100-Quote frames per run")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--nice", type=int, default=0, help="the recorder's writer-thread nice")
     a = ap.parse_args()
+    global NICE
+    NICE = a.nice
     try:
         import uvloop
         runner: Any = uvloop.run
@@ -160,7 +165,7 @@ def main() -> int:
         proc.wait(10)
     base = statistics.median(rates["none"])
     print(f"# bench_record: {a.frames} frames x 100 Quotes per run, {a.repeats} runs each, "
-          "interleaved")
+          f"interleaved; writer nice {a.nice}")
     print(f"# {versions()}")
     print(f"{'end to end listen_batches(Quote)':40s} {'median (min-max)':28s} vs none   "
           "loop-thread CPU ns/event, writer-thread CPU ns/event (medians)")

@@ -234,44 +234,69 @@ class Player:
     # -------------------------------------------------------------- columns
 
     def _column_steps(self) -> Iterator[Step]:
+        wires = [w for w in column_types(self.path) if w in self.types()]
+        if len(wires) == 1:
+            yield from self._column_steps_one(wires[0])
+        elif wires:
+            yield from self._column_steps_merged(wires)
+
+    def _keep(self, arr: Any) -> Any:
+        """``arr`` within [start, end] of receive time."""
+        if self.start is None and self.end is None:
+            return arr
+        ts = arr["ts_recv"]
+        keep = (ts >= self.start) if self.start is not None else (ts <= self.end)
+        if self.start is not None and self.end is not None:
+            keep &= ts <= self.end
+        return arr[keep]
+
+    def _column_steps_one(self, wire: str) -> Iterator[Step]:
+        """One type: segment by segment, batch by batch, through one reused buffer (the ring
+        copies each chunk before the next is made)."""
+        from fastfeed.record._columns import new_records, spec_for, to_records
+        from fastfeed.record._read import column_segments, read_segment_table
+
+        intern = self.symbols.intern_str
+        buf: Any = None
+        for seg in column_segments(self.path, wire):
+            table = read_segment_table(seg)
+            if table is None:
+                continue
+            spec = spec_for(self._layout_of(table, wire))
+            for b in table.to_batches():
+                n = b.num_rows
+                if buf is None or len(buf) < n or buf.dtype != spec.dtype:
+                    buf = new_records(spec, max(n, _CHUNK))
+                arr = self._keep(to_records(b, spec, intern, out=buf[:n]))
+                for i in range(0, len(arr), _CHUNK):
+                    part = arr[i:i + _CHUNK]
+                    yield int(part["ts_recv"][0]), {wire: part}
+
+    def _layout_of(self, table: Any, wire: str) -> str:
+        meta = table.schema.metadata or {}
+        layout = meta.get(b"fastfeed.layout", b"").decode()
+        return layout or self.types()[wire]
+
+    def _column_steps_merged(self, wires: list[str]) -> Iterator[Step]:
+        """Several types: loaded whole, merged by receive time (stable: recorded order within
+        a type), delivered in chunks of whole socket reads."""
         import numpy as np
 
-        from fastfeed.record._columns import spec_for, to_records
+        from fastfeed.record._columns import new_records, spec_for, to_records
 
-        types = self.types()
-        recs: list[Any] = []
-        wires: list[str] = []
         intern = self.symbols.intern_str
-        for wire in column_types(self.path):
+        recs: list[Any] = []
+        for wire in wires:
             table = read_columns(self.path, wire)
-            if table is None or wire not in types:
+            if table is None:
                 continue
-            layout = table.schema.metadata.get(b"fastfeed.layout", b"").decode() or types[wire]
-            spec = spec_for(layout)
-            arr = np.empty(table.num_rows, spec.dtype)   # (np.concatenate would drop padding)
+            spec = spec_for(self._layout_of(table, wire))
+            arr = new_records(spec, table.num_rows)
             i = 0
             for b in table.to_batches():
-                arr[i:i + b.num_rows] = to_records(b, spec, intern)
+                to_records(b, spec, intern, out=arr[i:i + b.num_rows])
                 i += b.num_rows
-            ts = arr["ts_recv"]
-            keep = np.ones(len(arr), dtype=bool)
-            if self.start is not None:
-                keep &= ts >= self.start
-            if self.end is not None:
-                keep &= ts <= self.end
-            if not keep.all():
-                arr = arr[keep]
-            recs.append(arr)
-            wires.append(wire)
-        if not recs:
-            return
-        if len(recs) == 1:
-            arr, wire = recs[0], wires[0]
-            for i in range(0, len(arr), _CHUNK):
-                part = arr[i:i + _CHUNK]
-                yield int(part["ts_recv"][0]), {wire: part}
-            return
-        # several types: merge by receive time (stable: recorded order within a type)
+            recs.append(self._keep(arr))
         ts_all = np.concatenate([a["ts_recv"] for a in recs])
         which = np.concatenate([np.full(len(a), k, dtype=np.int32) for k, a in enumerate(recs)])
         pos = np.concatenate([np.arange(len(a)) for a in recs])
@@ -281,8 +306,6 @@ class Player:
         i = 0
         while i < n:
             j = min(n, i + _CHUNK)
-            t0 = ts_all[i]
-            # whole reads only: extend the chunk to the end of its last timestamp
             while j < n and ts_all[j] == ts_all[j - 1]:
                 j += 1
             out: dict[str, Any] = {}
@@ -292,7 +315,7 @@ class Player:
                 sel = p[w == k]
                 if len(sel):
                     out[wire] = recs[k][sel]
-            yield int(t0), out
+            yield int(ts_all[i]), out
             i = j
 
 

@@ -189,11 +189,22 @@ def _batch(spec: ColumnSpec, cols: list[Any], dictionary: Any, wire_type: str) -
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def to_records(batch: Any, spec: ColumnSpec, intern: Any) -> Any:
+def new_records(spec: ColumnSpec, n: int) -> Any:
+    """``n`` zeroed records of ``spec`` with their ``rtype`` set (for :func:`to_records`)."""
+    import numpy as np
+
+    out = np.zeros(n, dtype=spec.dtype)
+    out["rtype"] = spec.rtype
+    return out
+
+
+def to_records(batch: Any, spec: ColumnSpec, intern: Any, out: Any = None) -> Any:
     """Records (numpy array of ``spec.dtype``) from an Arrow batch/table of ``spec``'s columns.
 
     ``intern(str) -> int`` gives the symbol id to store for a dictionary string (the replay's
-    symbol table). Every other field is restored to the exact bytes recorded.
+    symbol table). Every other field is restored to the exact bytes recorded. ``out``: a
+    contiguous array of ``spec.dtype`` and ``batch.num_rows`` records from :func:`new_records`
+    (padding zero, ``rtype`` set) to fill -- reused, it saves an allocation per batch.
     """
     import numpy as np
     import pyarrow as pa
@@ -201,8 +212,8 @@ def to_records(batch: Any, spec: ColumnSpec, intern: Any) -> Any:
     from fastfeed._native.columns import scatter
 
     n = batch.num_rows
-    out = np.zeros(n, dtype=spec.dtype)
-    out["rtype"] = spec.rtype
+    if out is None:
+        out = new_records(spec, n)
     ins = []
     for (col, _member, role, _typ), dt in zip(spec.columns, spec.col_dtypes, strict=True):
         c = batch.column(col)
