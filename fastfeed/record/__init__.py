@@ -26,7 +26,16 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from fastfeed.record._raw import NOTE, RECV, SENT, Message, RawWriter, encode_records, iter_messages
+from fastfeed.record._raw import (
+    NOTE,
+    RECV,
+    SENT,
+    Message,
+    RawWriter,
+    encode_records,
+    iter_messages,
+    redact,
+)
 from fastfeed.record._read import column_segments, column_types, read_columns, read_meta
 from fastfeed.record._recorder import META_FILE, Recorder, compact
 
@@ -111,7 +120,7 @@ def import_jsonl(source: str | os.PathLike[str], path: str | os.PathLike[str], *
         msg = r.get("msg")
         payload = msg.encode() if isinstance(msg, str) else json.dumps(
             msg, separators=(",", ":"), ensure_ascii=False).encode()
-        items.append((ts, kind, 0, payload))
+        items.append((ts, kind, 0, redact(payload) if kind == SENT else payload))
         counts["sent" if kind == SENT else "recv"] += 1
         last_ts = ts
     if conn is not None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,6 +62,21 @@ class Message:
     def note(self) -> dict[str, Any]:
         out: dict[str, Any] = json.loads(self.payload)
         return out
+
+
+_SECRET = re.compile(rb'("(?:token|apiKey|api_key|password)"\s*:\s*)"(?:[^"\\]|\\.)*"')
+_AUTH_PARAMS = re.compile(rb'("params"\s*:\s*)"(?:[^"\\]|\\.)*"')
+
+
+def redact(message: bytes) -> bytes:
+    """``message`` with credentials replaced by ``"***"``: DXLink ``AUTH`` ``token``, polygon
+    ``{"action": "auth", "params": KEY}`` (a recording is shared more widely than a token)."""
+    if b'"token"' in message or b'"apiKey"' in message or b'"api_key"' in message \
+            or b'"password"' in message:
+        message = _SECRET.sub(rb'\1"***"', message)
+    if b'"auth"' in message and b'"params"' in message:
+        message = _AUTH_PARAMS.sub(rb'\1"***"', message)
+    return message
 
 
 def encode_records(items: list[tuple[int, int, int, bytes]]) -> bytes:
@@ -107,7 +123,7 @@ class RawWriter:
         self._seg_start = now
         return f
 
-    def write(self, data: bytes, count: int, now: float) -> None:
+    def write(self, data: bytes | memoryview, count: int, now: float) -> None:
         if not data:
             return
         f = self._f

@@ -29,7 +29,7 @@ import time
 from typing import Any, Self
 
 from fastfeed._version import __version__
-from fastfeed.record._raw import RawWriter
+from fastfeed.record._raw import RawWriter, redact
 
 __all__ = ["META_FILE", "Recorder"]
 
@@ -358,7 +358,7 @@ class Recorder:
             return
         self._conn += 1
         listener.start_capture(self.max_buffer_bytes, min(1 << 20, self.max_buffer_bytes // 4),
-                               self._take_raw_all)
+                               self._take_raw_all, redact)
         note = {"event": "open", "conn": self._conn}
         listener.capture_note(json.dumps(note).encode())
         self._listeners.append(listener)

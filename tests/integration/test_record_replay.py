@@ -76,6 +76,10 @@ async def replay_all(path: str, cls: Any, **kw: Any) -> list[Any]:
 async def test_dxlink_record_replay(tmp_path: Any, source: str) -> None:
     path = str(tmp_path / "rec")
     live_q, live_t, _ = await record_dxlink(path)
+    from fastfeed.record import iter_messages
+
+    sent = [m.payload for m in iter_messages(path) if m.kind == 1]
+    assert any(b'"AUTH"' in p for p in sent) and not any(b"sim-token" in p for p in sent)
     got_q = await replay_all(path, Quote, source=source)
     assert len(got_q) >= len(live_q)
     assert [key(e) for e in got_q[: len(live_q)]] == [key(e) for e in live_q]

@@ -46,6 +46,7 @@ cdef class FeedListener(WSListener):
     cdef readonly Py_ssize_t capture_limit     # 0 = not capturing; else the buffer's byte cap
     cdef readonly Py_ssize_t capture_flush_bytes
     cdef public object on_capture        # callable() -> None: the buffer passed flush_bytes
+    cdef public object capture_sent_filter  # callable(bytes) -> bytes for sent messages (redaction)
     cdef readonly uint64_t n_captured          # messages appended
     cdef uint64_t _cap_taken
     cdef readonly uint64_t n_capture_dropped   # messages not captured (buffer full)

@@ -436,15 +436,19 @@ cdef class FeedListener(WSListener):
     def _capture_sent(self, message):
         cdef bytes b = message.encode("utf-8", "surrogatepass") if isinstance(message, str) \
             else bytes(message)
+        if self.capture_sent_filter is not None:
+            b = self.capture_sent_filter(b)
         self._capture(CAPTURE_SENT, ff_tr_realtime_ns(), b, len(b))
 
     def start_capture(self, Py_ssize_t limit=64 * 1024 * 1024, Py_ssize_t flush_bytes=1 << 20,
-                      on_capture=None):
+                      on_capture=None, sent_filter=None):
         """Append every whole message (both directions) to the capture buffer, at most
         ``limit`` bytes held; ``on_capture()`` runs at the end of a read once ``flush_bytes``
-        are held."""
+        are held; ``sent_filter(bytes) -> bytes`` rewrites each sent message before it is
+        captured (the recorder removes credentials)."""
         if limit <= 0:
             raise ValueError("limit must be > 0")
+        self.capture_sent_filter = sent_filter
         self.capture_limit = limit
         self.capture_flush_bytes = flush_bytes
         self.on_capture = on_capture
@@ -454,6 +458,7 @@ cdef class FeedListener(WSListener):
         out = self.take_capture()
         self.capture_limit = 0
         self.on_capture = None
+        self.capture_sent_filter = None
         return out
 
     def capture_note(self, bytes payload, int64_t ts_ns=0):
