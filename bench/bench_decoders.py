@@ -1,4 +1,5 @@
-"""Layer 2: each protocol core on each frame kind, with orjson + field access as reference.
+"""Layer 2: each protocol core on each frame kind, with two references: orjson + field access,
+and msgspec decoding into typed Structs (the strongest Python decoder, issue #13).
 
 One benchmarked call decodes every frame of a :class:`~fastfeed.bench.payloads.FrameSet`
 (32 distinct frames) and drains the rings; ``extra_info["events_per_call"]`` turns the mean time
@@ -13,6 +14,7 @@ import orjson
 import pytest
 from conftest import per_event  # type: ignore[import-not-found]
 
+from fastfeed.bench import msgspec_peer
 from fastfeed.bench.payloads import DX_CHANNELS, POLYGON_KINDS, FrameSet, dxlink_feed_config
 from fastfeed.bench.peers import dx_extract, pg_extract
 
@@ -81,3 +83,31 @@ def test_orjson_polygon_reference(benchmark: Any, polygon_frames: FrameSet) -> N
     loads = orjson.loads
     per_event(benchmark, fs.total_events, fs.total_bytes)
     assert benchmark(lambda: sum(pg_extract(loads(f)) for f in fs.frames)) == fs.total_events
+
+
+def _bench_decode_each(benchmark: Any, decode: Any, fs: FrameSet) -> None:
+    """Decode every frame into a list of objects; checks the event count."""
+    frames = fs.frames
+
+    def run() -> int:
+        n = 0
+        for f in frames:
+            n += len(decode(f))
+        return n
+
+    assert run() == fs.total_events
+    per_event(benchmark, fs.total_events, fs.total_bytes)
+    assert benchmark(run) == fs.total_events
+
+
+@pytest.mark.layer("reference")
+def test_msgspec_dxlink_reference(benchmark: Any, dxlink_frames: FrameSet) -> None:
+    pytest.importorskip("msgspec")
+    _bench_decode_each(benchmark, msgspec_peer.dxlink_decoder(), dxlink_frames)
+
+
+@pytest.mark.layer("reference")
+def test_msgspec_polygon_reference(benchmark: Any, polygon_frames: FrameSet) -> None:
+    pytest.importorskip("msgspec")
+    cluster = POLYGON_KINDS[polygon_frames.kind][0]
+    _bench_decode_each(benchmark, msgspec_peer.polygon_decoder(cluster), polygon_frames)

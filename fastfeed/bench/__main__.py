@@ -8,12 +8,15 @@ method and ``--help`` for the options.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 
 from fastfeed.bench._runner import Plan, run_plan
 from fastfeed.bench.scenarios import CLIENTS, SCENARIOS
 
-QUICK_SCENARIOS = ["dxlink-quote100", "polygon-stocks100", "latency", "latency-dxlink"]
+QUICK_SCENARIOS = ["dxlink-quote100", "polygon-stocks100", "latency", "latency-dxlink",
+                   "reconnect-dxlink"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,15 +39,38 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds per latency measurement (default 3; 1 with --quick)")
     ap.add_argument("--rate", type=float, default=10_000.0,
                     help="events/s of the paced latency stream (default 10000)")
+    ap.add_argument("--reconnect-drops", type=int, default=None,
+                    help="server-side drops per client in reconnect-dxlink (default 20; 3 "
+                         "with --quick)")
+    ap.add_argument("--reconnect-stable", type=float, default=None,
+                    help="seconds of data on a connection before the server drops it "
+                         "(default 1.0; 0.5 with --quick)")
     ap.add_argument("--quick", action="store_true",
                     help="CI smoke run (< 60 s): quote100, stocks100 and both latency "
                          "scenarios, 1 short run")
     ap.add_argument("--json", metavar="PATH", help="write every raw figure to PATH (JSON)")
     ap.add_argument("--plot", metavar="PATH",
-                    help="write a PNG (throughput bars + latency CDF); needs matplotlib")
+                    help="where to write the PNG (throughput bars, latency and reconnect "
+                         "CDFs; needs matplotlib). Default: "
+                         "build/fastfeed-bench-<date>-<time>.png")
+    ap.add_argument("--no-plot", action="store_true", help="write no plot")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     ap.add_argument("--list", action="store_true", help="list scenarios and clients and exit")
     return ap
+
+
+def default_plot_path() -> str:
+    return os.path.join("build", time.strftime("fastfeed-bench-%Y%m%d-%H%M%S.png"))
+
+
+def _ensure_parent(path: str) -> bool:
+    parent = os.path.dirname(path)
+    try:
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+    except OSError:
+        return False
+    return True
 
 
 def _select(names: list[str] | None, known: list[str], what: str) -> list[str]:
@@ -72,10 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.quick:
         default_sc = QUICK_SCENARIOS
-        runs, dur, ldur = 1, 0.3, 1.0
+        runs, dur, ldur, drops, stable = 1, 0.3, 1.0, 3, 0.5
     else:
         default_sc = list(SCENARIOS)
-        runs, dur, ldur = 5, 1.0, 3.0
+        runs, dur, ldur, drops, stable = 5, 1.0, 3.0, 20, 1.0
     scenarios = _select(args.scenario, list(SCENARIOS), "scenario") if args.scenario \
         else default_sc
     clients = _select(args.client, list(CLIENTS), "client") if args.client else None
@@ -87,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         latency_rate=args.rate,
         clients=clients,
         quick=args.quick,
+        reconnect_drops=max(1, args.reconnect_drops if args.reconnect_drops is not None
+                            else drops),
+        reconnect_stable=args.reconnect_stable if args.reconnect_stable is not None
+        else stable,
     )
     env = _report.environment()
     res = run_plan(plan, progress=not args.no_progress)
@@ -98,9 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         _report.write_json(args.json, _report.to_json(res, agg, targets, env))
         print(f"raw figures written to {args.json}", file=sys.stderr)
-    if args.plot:
-        msg = _report.write_plot(args.plot, res, agg)
-        print(msg or f"plot written to {args.plot}", file=sys.stderr)
+    if not args.no_plot:
+        path = args.plot or default_plot_path()
+        msg = _report.write_plot(path, res, agg) if _ensure_parent(path) else \
+            f"cannot create the directory of {path}: no plot written"
+        print(msg or f"plot written to {path}")
     if res.interrupted:
         return 130
     return 0

@@ -25,8 +25,8 @@ __all__ = [
     "write_plot",
 ]
 
-PACKAGES = ("picows", "uvloop", "orjson", "tastytrade", "massive", "polygon", "websockets",
-            "numpy", "pydantic")
+PACKAGES = ("picows", "uvloop", "orjson", "msgspec", "tastytrade", "massive", "polygon",
+            "websockets", "numpy", "pydantic")
 
 
 def environment() -> dict[str, Any]:
@@ -160,6 +160,16 @@ TARGETS: list[tuple[str, str, str, str, str, str | None, float]] = [
      "polygon-stocks100", "ff-dicts", "ratio", "polygon-pkg", 1.5),
     ("pg-dicts-vs-massive", "polygon dict handlers >= 4x Massive", "polygon-stocks100",
      "ff-dicts", "ratio", "massive", 4.0),
+    ("dx-decode-vs-msgspec", "DXLink 100-Quote decode >= 6x msgspec typed Structs",
+     "dxlink-quote100", "ff-decoder", "ratio", "msgspec-typed", 6.0),
+    ("dx-tns-decode-vs-msgspec", "DXLink 100-TimeAndSale decode >= 4x msgspec typed Structs",
+     "dxlink-tns100", "ff-decoder", "ratio", "msgspec-typed", 4.0),
+    ("pg-decode-vs-msgspec", "polygon 100-event decode >= 4x msgspec typed Structs",
+     "polygon-stocks100", "ff-decoder", "ratio", "msgspec-typed", 4.0),
+    ("pg-1ev-decode-vs-msgspec", "polygon 1-event frames decode >= 3x msgspec typed Structs",
+     "polygon-stocks1", "ff-decoder", "ratio", "msgspec-typed", 3.0),
+    ("pg-xl2-decode-vs-msgspec", "polygon XL2 books decode >= 4x msgspec typed Structs",
+     "polygon-cryptol2", "ff-decoder", "ratio", "msgspec-typed", 4.0),
     ("latency-p99", "latency p99 <= 50 us (fastfeed dict handler)", "latency", "ff-dicts",
      "p99", None, 50.0),
     ("latency-p99-batches", "latency p99 <= 50 us (fastfeed batches)", "latency", "ff-batches",
@@ -182,7 +192,7 @@ def check_targets(agg: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for tid, text, sc, cl, kind, peer, thr in TARGETS:
         row: dict[str, Any] = {"id": tid, "target": text, "scenario": sc, "client": cl,
-                               "kind": kind, "threshold": thr, "value": None,
+                               "peer": peer, "kind": kind, "threshold": thr, "value": None,
                                "status": "not measured"}
         e = agg.get(sc, {}).get(cl)
         if e is None:
@@ -223,6 +233,85 @@ def check_targets(agg: dict[str, Any]) -> list[dict[str, Any]]:
         row["status"] = "met" if ok else "MISSED"
         out.append(row)
     return out
+
+
+# ============================================================================================
+# machine load
+
+
+#: below this median ``busy`` of the in-process decode rows, the machine is called busy
+BUSY_THRESHOLD = 0.90
+
+
+def machine_load(res: Results, agg: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
+    """Was the machine busy during the run? ``busy`` = CPU seconds ÷ wall seconds.
+
+    The decode rows are the gauge: they loop in-process with nothing to wait for, so on a quiet
+    machine their ``busy`` is about 100 %; less means the scheduler gave their CPU to other
+    processes. (End-to-end rows may wait on the sender, so they are used only if no decode row
+    ran.) The load average at the start and at the end is compared with the core count.
+    """
+    decode: list[float] = []
+    other: list[float] = []
+    for m in res.measurements:
+        if m.status != "ok" or not m.sample or m.sample.get("latency_us"):
+            continue
+        wall = m.sample.get("wall_s") or 0.0
+        if wall <= 0 or m.client not in CLIENTS:
+            continue
+        (decode if CLIENTS[m.client].mode == "decode" else other).append(
+            m.sample["cpu_s"] / wall)
+    gauge = decode or other
+    busy = statistics.median(gauge) if gauge else None
+    mach = env.get("machine", {})
+    cores = mach.get("cpu_count") or 1
+    loads = [x for x in (mach.get("loadavg", [None])[0],
+                         (mach.get("loadavg_end") or [None])[0])
+             if x is not None and not math.isnan(x)]
+    reasons = []
+    if busy is not None and busy < BUSY_THRESHOLD:
+        reasons.append(f"median busy of the {'decode' if decode else 'end-to-end'} rows "
+                       f"{busy * 100:.0f} % (below {BUSY_THRESHOLD * 100:.0f} %)")
+    if loads and max(loads) > cores:
+        reasons.append(f"load average {max(loads):.1f} above the {cores} cores")
+    return {"busy_median": busy, "busy_gauge": "decode" if decode else "e2e",
+            "load_max": max(loads) if loads else None, "cores": cores,
+            "is_busy": bool(reasons), "reasons": reasons}
+
+
+def busy_warning(load: dict[str, Any]) -> list[str]:
+    """The warning block printed at the top and with the verdicts (empty if not busy)."""
+    if not load["is_busy"]:
+        return []
+    bar = "!" * 98
+    return [bar,
+            "!! WARNING: the machine was busy during this run: " + "; ".join(load["reasons"]),
+            "!! Other processes took CPU from the clients: rates are low, tails are long, and a",
+            "!! MISSED verdict may be the machine's. Compare the 'ev per CPU-s' figures and",
+            "!! re-run on a quiet machine before drawing conclusions.",
+            bar]
+
+
+LEGEND = """\
+legend:
+   *              a fastfeed row; the others are peers (SDKs) and baselines
+   (decode)       in-process over the scenario's frames, no socket
+   (e2e)          a separate client process over the simulator on 127.0.0.1
+   events/s       events per wall-clock second: median [min–max] over the runs
+   ev per CPU-s   events per second of the client's own CPU time (time.process_time), median;
+                  the fairer figure when the machine is shared
+   CPU s          the client's CPU seconds in one run (median)
+   busy           CPU s ÷ wall s of the run. A decode row has nothing to wait for, so below
+                  ~100 % another process had its CPU; an e2e row may also wait for the sender
+   ratios         fastfeed ÷ peer events/s, taken inside each repetition (clients back to
+                  back, order rotated), then median [min–max] over the repetitions
+   n runs         a peer 20x or more below fastfeed (or, in a latency scenario, one that fell
+                  behind the paced stream) runs fewer times: ratios that large do not move a
+                  verdict; every row a target compares runs every time
+   p50/p99/p99.9  latency percentiles in µs from the server's send to the consumer, median
+                  [min–max] over runs; pooled = percentiles of all runs' samples together
+   reconnect      ms from the server's TCP drop to the first event of the new connection,
+                  per drop (median [min–max] of the runs' percentiles, and pooled)"""
 
 
 # ============================================================================================
@@ -271,7 +360,9 @@ def format_table(res: Results, agg: dict[str, Any], targets: list[dict[str, Any]
                  f"{p.runs} run(s) of {p.duration:g} s each"
                  + (" (INTERRUPTED: partial results)" if res.interrupted else ""))
     lines.append("ratios are taken inside each repetition (clients back to back, order "
-                 "rotated), then the median [min–max] of those ratios is shown")
+                 "rotated), then the median [min–max] of those ratios is shown; legend below")
+    load = machine_load(res, agg, env)
+    lines += busy_warning(load)
     lines.append("")
     for sc_name in p.scenarios:
         if sc_name not in agg:
@@ -285,9 +376,16 @@ def format_table(res: Results, agg: dict[str, Any], targets: list[dict[str, Any]
                 head += f" ({fs.total_bytes // len(fs.frames):,} B/frame avg)"
             except Exception:  # noqa: BLE001, S110 - the bench reports, never crashes
                 pass
+        elif sc.kind == "reconnect":
+            head += (f" ({p.reconnect_drops} drops per client, each after "
+                     f"{p.reconnect_stable:g} s of data)")
         else:
             head += f" ({p.latency_rate:,.0f} ev/s, {p.latency_duration:g} s per run)"
         lines.append(head)
+        if sc.kind == "reconnect":
+            lines += _reconnect_rows(rows)
+            lines.append("")
+            continue
         srv = res.servers.get(sc_name)
         if srv and srv.get("error"):
             lines.append(f"   simulator failed: {srv['error'][:200]}")
@@ -320,7 +418,9 @@ def format_table(res: Results, agg: dict[str, Any], targets: list[dict[str, Any]
                 got = e["events_per_s"]["median"]
                 if got < 0.9 * p.latency_rate:  # a growing backlog, not a transit time
                     behind = (f"  (fell behind: took {_m(got)} of {_m(p.latency_rate)} ev/s, "
-                              "latency includes its backlog)")
+                              "latency includes its backlog"
+                              + (f"; {e['runs']} runs" if (sc_name, cname) in res.reduced
+                                 else "") + ")")
                 lines.append(f"   {label:<{w}} {_rng(lat['p50'], _us):>22} "
                              f"{_rng(lat['p99'], _us):>22} {_rng(lat['p999'], _us):>22}"
                              f" {pool:>22}" + behind)
@@ -335,6 +435,8 @@ def format_table(res: Results, agg: dict[str, Any], targets: list[dict[str, Any]
                     flags.append(f"{e['partial_runs']} run(s) hit the time cap")
                 if e["ok"] < e["runs"]:
                     flags.append(f"{e['runs'] - e['ok']} run(s) failed")
+                if (sc_name, cname) in res.reduced:
+                    flags.append(f"{e['runs']} runs: 20x or more below fastfeed")
                 lines.append(
                     f"   {label:<{w}} {_rng(e['events_per_s']):>26} "
                     f"{_m(eps):>14} {e['cpu_s']['median']:>6.2f} {busy_s:>5}"
@@ -346,28 +448,7 @@ def format_table(res: Results, agg: dict[str, Any], targets: list[dict[str, Any]
                 parts = ", ".join(f"{_rx(s)} {peer}" for peer, s in peers_.items())
                 lines.append(f"     {ff:<16} {parts}")
         lines.append("")
-    lines.append("== targets")
-    for t in targets:
-        if t["value"] is None:
-            val = ""
-        elif t.get("kind") in _LATENCY_KINDS:
-            pc = t.get("percentiles_us") or {}
-            val = f"{t['value']:.1f} µs" + (
-                f" (p50 {_us(pc['p50'])} / p99 {_us(pc['p99'])} / p99.9 {_us(pc['p999'])} µs)"
-                if pc else "")
-        elif "ratio" in t["id"] or "vs" in t["id"]:
-            val = _x(t["value"])
-        else:
-            val = f"{_m(t['value'])} ev/s"
-        mark = {"met": "[met]   ", "MISSED": "[MISSED]"}.get(t["status"], f"[{t['status']}]")
-        extra = f" — {t['reason'][:90]}" if t.get("reason") and t["status"] != "met" else ""
-        lines.append(f"   {mark} {t['target']}: {val} ({t['scenario']} / {t['client']}){extra}")
-    missed = [t for t in targets if t["status"] == "MISSED"]
-    unmeasured = [t for t in targets if t["status"] not in ("met", "MISSED")]
-    lines.append(f"   {len(targets) - len(missed) - len(unmeasured)} met, {len(missed)} MISSED, "
-                 f"{len(unmeasured)} not measured" + (
-                     " — targets are stated for the full run; --quick figures are a smoke test"
-                     if p.quick else ""))
+    lines += format_targets(res, agg, targets, load)
     lines.append("")
     v = env["versions"]
     mach = env["machine"]
@@ -376,9 +457,111 @@ def format_table(res: Results, agg: dict[str, Any], targets: list[dict[str, Any]
                  f" load avg {', '.join(f'{x:.2f}' for x in mach['loadavg'])} at start"
                  + (f", {', '.join(f'{x:.2f}' for x in mach['loadavg_end'])} at end"
                     if mach.get("loadavg_end") else ""))
-    lines.append("rows marked * are fastfeed; (decode) = in-process over the same frames, no "
-                 "socket; (e2e) = separate client process over the simulator on 127.0.0.1")
+    lines.append("")
+    lines.append(LEGEND)
     return "\n".join(lines)
+
+
+def _reconnect_rows(rows: dict[str, Any]) -> list[str]:
+    """The reconnect scenario's rows: recovery times in ms, and the settings both clients had."""
+    from fastfeed.bench.peers import backoff_settings
+
+    b = backoff_settings()
+    backoff = ", ".join(f"WEBSOCKETS_BACKOFF_{k}={v:g}" for k, v in b.items())
+    out = [("   the server aborts the TCP connection after each period of data; recovery = "
+            "the drop to the first event of the new connection (reconnect, handshake, "
+            "subscription)"),
+           (f"   both clients: {backoff}; fastfeed's stability_window (where it has one) is set "
+            "below the drop period, so every drop follows a stable connection"),
+           ("   tastytrade 13.2.3 has no reconnect: its row is the application loop that "
+            "re-enters `async with DXLinkStreamer` and subscribes again"),
+           (f"   {'client':<46} {'drops':>5} {'median ms':>10} {'p99 ms':>10} {'max ms':>10}"
+            "  note")]
+    for cname, e in rows.items():
+        if cname.startswith("_"):
+            continue
+        c = CLIENTS[cname]
+        label = f"{'*' if c.is_fastfeed else ' '} {cname} ({c.mode})"
+        if e.get("status") != "ok":
+            status = "not available" if e.get("status") == "unavailable" else e.get("status")
+            out.append(f"   {label:<46} {status}: {str(e.get('reason', ''))[:110]}")
+            continue
+        pooled = e.get("latency_pooled_us") or {}
+        n = int(pooled.get("n", 0))
+
+        def ms(k: str, pooled: dict[str, Any] = pooled) -> str:
+            v = pooled.get(k)
+            return "-" if v is None or math.isnan(v) else f"{v / 1000.0:.2f}"
+
+        out.append(f"   {label:<46} {n:>5} {ms('p50'):>10} {ms('p99'):>10} {ms('max'):>10}"
+                   f"  {str(e.get('note', ''))[:80]}")
+    return out
+
+
+def _cpu_note(agg: dict[str, Any], t: dict[str, Any]) -> str:
+    """Events per CPU-second (and busy) of a rate or ratio target's rows."""
+    rows = agg.get(t["scenario"], {})
+
+    def one(client: str) -> tuple[str, str] | None:
+        e = rows.get(client)
+        if not e or e.get("status") != "ok" or not e.get("events_per_cpu_s"):
+            return None
+        busy = e.get("cpu_busy")
+        return _m(e["events_per_cpu_s"]["median"]), (
+            f"{busy['median'] * 100:.0f}%" if busy else "-")
+
+    ff = one(t["client"])
+    if ff is None:
+        return ""
+    if t["kind"] == "ratio" and t.get("peer"):
+        pe = one(t["peer"])
+        if pe is not None:
+            return (f" — ev per CPU-s {ff[0]} vs {pe[0]} (busy {ff[1]} / {pe[1]})")
+    return f" — {ff[0]} ev per CPU-s (busy {ff[1]})"
+
+
+def format_targets(res: Results, agg: dict[str, Any], targets: list[dict[str, Any]],
+                   load: dict[str, Any]) -> list[str]:
+    """The verdicts: every target of a scenario in this run, with a figure or a reason."""
+    lines = ["== targets"]
+    lines += busy_warning(load)
+    ran = set(res.plan.scenarios)
+    shown = [t for t in targets if t["scenario"] in ran]
+    skipped = sorted({t["scenario"] for t in targets if t["scenario"] not in ran})
+    for t in shown:
+        if t["value"] is None:
+            why = t.get("reason") or (
+                "client not in this run" if res.plan.clients and t["client"] not in
+                res.plan.clients else "no result")
+            if t["status"] == "peer not measured" and not t.get("reason"):
+                why = f"{t.get('peer')} not in this run"
+            val = why[:110]
+        elif t.get("kind") in _LATENCY_KINDS:
+            pc = t.get("percentiles_us") or {}
+            val = f"{t['value']:.1f} µs" + (
+                f" (p50 {_us(pc['p50'])} / p99 {_us(pc['p99'])} / p99.9 {_us(pc['p999'])} µs)"
+                if pc else "")
+        elif t.get("kind") == "ratio":
+            val = _x(t["value"]) + _cpu_note(agg, t)
+        else:
+            val = f"{_m(t['value'])} ev/s" + _cpu_note(agg, t)
+        mark = {"met": "[met]   ", "MISSED": "[MISSED]"}.get(t["status"], f"[{t['status']}]")
+        extra = (f" — {t['reason'][:90]}" if t.get("reason") and t["status"] != "met"
+                 and t["value"] is not None else "")
+        lines.append(f"   {mark} {t['target']}: {val} ({t['scenario']} / {t['client']}){extra}")
+    missed = [t for t in shown if t["status"] == "MISSED"]
+    unmeasured = [t for t in shown if t["status"] not in ("met", "MISSED")]
+    summary = (f"   {len(shown) - len(missed) - len(unmeasured)} met, {len(missed)} MISSED, "
+               f"{len(unmeasured)} not measured")
+    if skipped:
+        summary += (f"; {len(targets) - len(shown)} more not checked (scenarios not in this "
+                    f"run: {', '.join(skipped)})")
+    if res.plan.quick:
+        summary += " — targets are stated for the full run; --quick figures are a smoke test"
+    if load["is_busy"]:
+        summary += " — the machine was BUSY (see the warning)"
+    lines.append(summary)
+    return lines
 
 
 # ============================================================================================
@@ -401,6 +584,9 @@ def to_json(res: Results, agg: dict[str, Any], targets: list[dict[str, Any]],
                       for k, s in SCENARIOS.items() if k in res.plan.scenarios},
         "summary": agg,
         "targets": targets,
+        "machine_load": machine_load(res, agg, env),
+        "reduced_runs": [{"scenario": sc, "client": c, "runs": n}
+                         for (sc, c), n in sorted(res.reduced.items())],
         "measurements": [asdict(m) for m in res.measurements],
     }
 
@@ -420,74 +606,120 @@ def write_json(path: str, doc: dict[str, Any]) -> None:
         f.write("\n")
 
 
+def client_colours() -> dict[str, Any]:
+    """One colour per client, the same in every panel (fixed by the client catalogue order)."""
+    import matplotlib
+
+    palette: list[Any] = [matplotlib.colormaps["tab10"](i) for i in range(10)]
+    palette += ["black", "gold", "navy", "lime"]
+    return {name: palette[i % len(palette)] for i, name in enumerate(CLIENTS)}
+
+
 def write_plot(path: str, res: Results, agg: dict[str, Any]) -> str | None:
-    """Throughput bars (log scale, min–max whiskers) and a latency CDF; None if no matplotlib."""
+    """Throughput bars (log scale, min–max whiskers), latency CDFs and reconnect times.
+
+    Returns None when written, else why not (matplotlib missing, nothing to plot, an error):
+    the bench reports it and goes on.
+    """
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return "matplotlib is not installed: no plot written"
-    thr = [s for s in res.plan.scenarios if s in agg and not SCENARIOS[s].latency]
-    lat = [s for s in res.plan.scenarios if s in agg and SCENARIOS[s].latency]
-    nplots = (1 if thr else 0) + (1 if lat else 0)
-    if nplots == 0:
+        return ("matplotlib is not installed (pip install 'fastfeed[bench]'): "
+                "no plot written")
+    try:
+        return _draw(plt, path, res, agg)
+    except Exception as exc:  # noqa: BLE001 - the bench reports, never crashes
+        plt.close("all")
+        return f"plot not written: {type(exc).__name__}: {exc}"
+
+
+def _samples(res: Results, sc: str, cname: str) -> list[float]:
+    out: list[float] = []
+    for m in res.measurements:
+        if m.scenario == sc and m.client == cname and m.status == "ok" and m.sample:
+            out += m.sample.get("latency_sample_us", [])
+    return out
+
+
+def _draw(plt: Any, path: str, res: Results, agg: dict[str, Any]) -> str | None:
+    colour = client_colours()
+    scen = [s for s in res.plan.scenarios if s in agg]
+    thr = [s for s in scen if not SCENARIOS[s].latency]
+    lat = [s for s in scen if SCENARIOS[s].latency and SCENARIOS[s].kind != "reconnect"]
+    rec = [s for s in scen if SCENARIOS[s].kind == "reconnect"]
+    panels = [p for p, on in (("thr", thr), ("lat", lat), ("rec", rec)) if on]
+    if not panels:
         return "nothing to plot"
-    fig, axes = plt.subplots(nplots, 1, figsize=(12, 5 * nplots), squeeze=False)
-    ax_i = 0
-    if thr:
-        ax = axes[ax_i][0]
-        ax_i += 1
-        names = [c for c in CLIENTS]
-        width = 0.8 / len(names)
-        cmap = plt.get_cmap("tab10")
-        for j, cname in enumerate(names):
-            xs, ys, lo, hi = [], [], [], []
-            for i, sc in enumerate(thr):
-                e = agg[sc].get(cname)
-                if not e or e.get("status") != "ok":
-                    continue
-                s = e["events_per_s"]
-                xs.append(i + (j - len(names) / 2) * width + width / 2)
-                ys.append(s["median"])
-                lo.append(s["median"] - s["min"])
-                hi.append(s["max"] - s["median"])
-            if xs:
-                ax.bar(xs, ys, width, yerr=[lo, hi], label=cname, color=cmap(j % 10),
-                       capsize=2, hatch="" if CLIENTS[cname].is_fastfeed else "//")
-        ax.set_xticks(range(len(thr)))
-        ax.set_xticklabels(thr, rotation=15)
-        ax.set_yscale("log")
-        ax.set_ylabel("events/s (median, min–max)")
-        ax.set_title("throughput (hatched = peers and baselines)")
-        ax.legend(fontsize=7, ncol=3)
-        ax.grid(axis="y", which="both", alpha=0.3)
-    if lat:
-        ax = axes[ax_i][0]
-        for sc in lat:
-            for cname, e in agg[sc].items():
-                if cname.startswith("_") or e.get("status") != "ok":
-                    continue
-                pooled: list[float] = []
-                for m in res.measurements:
-                    if m.scenario == sc and m.client == cname and m.status == "ok" and m.sample:
-                        pooled += m.sample.get("latency_sample_us", [])
-                if not pooled:
-                    continue
-                pooled.sort()
-                n = len(pooled)
-                label = f"{cname}, {sc} (n={n})" if len(lat) > 1 else f"{cname} (n={n})"
-                ax.plot(pooled, [(k + 1) / n for k in range(n)], label=label)
-        ax.set_xscale("log")
-        ax.set_xlabel("µs from server send to consumer")
-        ax.set_ylabel("fraction of events")
-        ax.axvline(50, color="grey", linestyle=":", label="50 µs (p99 target)")
-        ax.set_title(f"latency CDF, {res.plan.latency_rate:,.0f} ev/s paced")
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(13, 5.5 * len(panels)), squeeze=False)
+    for ax_row, panel in zip(axes, panels, strict=True):
+        ax = ax_row[0]
+        if panel == "thr":
+            names = [c for c in CLIENTS if any(
+                agg[sc].get(c, {}).get("status") == "ok" for sc in thr)]
+            width = 0.8 / max(1, len(names))
+            for j, cname in enumerate(names):
+                xs, ys, lo, hi = [], [], [], []
+                for i, sc in enumerate(thr):
+                    e = agg[sc].get(cname)
+                    if not e or e.get("status") != "ok":
+                        continue
+                    st = e["events_per_s"]
+                    xs.append(i + (j - len(names) / 2) * width + width / 2)
+                    ys.append(st["median"])
+                    lo.append(st["median"] - st["min"])
+                    hi.append(st["max"] - st["median"])
+                ax.bar(xs, ys, width, yerr=[lo, hi], label=cname, color=colour[cname],
+                       capsize=2, hatch="" if CLIENTS[cname].is_fastfeed else "//",
+                       edgecolor="black", linewidth=0.3)
+            ax.set_xticks(range(len(thr)))
+            ax.set_xticklabels(thr, rotation=15)
+            ax.set_yscale("log")
+            ax.set_ylabel("events/s (median, min–max)")
+            ax.set_title("throughput (hatched = peers and baselines)")
+            ax.legend(fontsize=7, ncol=6, loc="upper center", bbox_to_anchor=(0.5, -0.16))
+            ax.grid(axis="y", which="both", alpha=0.3)
+        elif panel == "lat":
+            styles = ["-", "--", ":", "-."]
+            for k, sc in enumerate(lat):
+                for cname, e in agg[sc].items():
+                    if cname.startswith("_") or e.get("status") != "ok":
+                        continue
+                    pooled = sorted(_samples(res, sc, cname))
+                    if not pooled:
+                        continue
+                    n = len(pooled)
+                    label = f"{cname}, {sc} (n={n})" if len(lat) > 1 else f"{cname} (n={n})"
+                    ax.plot(pooled, [(i + 1) / n for i in range(n)], label=label,
+                            color=colour[cname], linestyle=styles[k % len(styles)])
+            ax.set_xscale("log")
+            ax.set_xlabel("µs from server send to consumer")
+            ax.set_ylabel("fraction of events")
+            ax.axvline(50, color="grey", linestyle=":", label="50 µs (p99 target)")
+            ax.set_title(f"latency CDF, {res.plan.latency_rate:,.0f} ev/s paced "
+                         "(line style = scenario)")
+            ax.legend(fontsize=8)
+            ax.grid(alpha=0.3)
+        else:
+            for sc in rec:
+                for cname, e in agg[sc].items():
+                    if cname.startswith("_") or e.get("status") != "ok":
+                        continue
+                    ms = sorted(x / 1000.0 for x in _samples(res, sc, cname))
+                    if not ms:
+                        continue
+                    n = len(ms)
+                    ax.plot(ms, [(i + 1) / n for i in range(n)], marker=".",
+                            label=f"{cname} ({n} drops)", color=colour[cname])
+            ax.set_xscale("log")
+            ax.set_xlabel("ms from the server's drop to the first event after resubscription")
+            ax.set_ylabel("fraction of drops")
+            ax.set_title("reconnect: recovery time after a server-side drop")
+            ax.legend(fontsize=8)
+            ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # the legends below the axes included
     plt.close(fig)
-    _ = statistics
     return None

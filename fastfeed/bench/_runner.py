@@ -132,6 +132,10 @@ class Plan:
     clients: list[str] | None = None  # None = every client of each scenario
     worker_timeout: float = 60.0
     quick: bool = False
+    #: runs of a peer that is far below fastfeed, see :func:`far_below`
+    far_runs: int = 3
+    reconnect_drops: int = 20  # server-side drops per client in the reconnect scenario
+    reconnect_stable: float = 2.0  # seconds of data on a connection before the server drops it
 
 
 @dataclass
@@ -144,6 +148,7 @@ class Measurement:
     sample: dict[str, Any] | None = None
     reason: str = ""
     wall_started: float = 0.0
+    elapsed: float = 0.0  # wall seconds of the whole measurement (worker start to result)
 
 
 @dataclass
@@ -152,6 +157,8 @@ class Results:
     measurements: list[Measurement] = field(default_factory=list)
     servers: dict[str, dict[str, Any]] = field(default_factory=dict)
     interrupted: bool = False
+    #: (scenario, client) -> runs, for peers far below fastfeed (see :func:`far_below`)
+    reduced: dict[tuple[str, str], int] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
     finished: float = 0.0
 
@@ -186,7 +193,12 @@ def latency_stats(lat_ns: list[int]) -> dict[str, float]:
 
 
 class Progress:
-    """A plain progress bar on stderr (one line rewritten with ``\\r`` on a tty)."""
+    """A plain progress bar on stderr (one line rewritten with ``\\r`` on a tty), with an ETA.
+
+    The ETA adds, for every measurement still to run, the mean wall time of the finished
+    measurements of the same class (throughput / latency / reconnect), or the caller's guess
+    for a class with none finished yet.
+    """
 
     def __init__(self, total: int, stream: Any = None, enabled: bool = True) -> None:
         self.total = max(1, total)
@@ -196,15 +208,35 @@ class Progress:
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.t0 = time.monotonic()
         self._last = ""
+        self.remaining: dict[str, int] = {}  # class -> measurements still to run
+        self.guess: dict[str, float] = {}  # class -> guessed seconds per measurement
+        self._spent: dict[str, list[float]] = {}
+
+    def plan(self, remaining: dict[str, int], guess: dict[str, float]) -> None:
+        self.remaining = dict(remaining)
+        self.guess = dict(guess)
+        self.total = max(1, self.done + sum(remaining.values()))
+
+    def eta(self) -> float | None:
+        if not self.remaining:
+            return None
+        left = 0.0
+        for cls, n in self.remaining.items():
+            spent = self._spent.get(cls)
+            per = statistics.fmean(spent) if spent else self.guess.get(cls, 2.0)
+            left += n * per
+        return left
 
     def update(self, label: str) -> None:
         if not self.enabled:
             return
         width = 30
-        frac = self.done / self.total
+        frac = min(1.0, self.done / self.total)
         bar = "#" * int(frac * width) + "." * (width - int(frac * width))
         el = time.monotonic() - self.t0
-        line = f"[{bar}] {self.done:>3}/{self.total} {el:5.0f}s  {label}"
+        eta = self.eta()
+        left = f" ETA {_clock(eta)}" if eta is not None else ""
+        line = f"[{bar}] {self.done:>3}/{self.total} {_clock(el)}{left}  {label}"
         if self.tty:
             self.stream.write("\r" + line[:120].ljust(len(self._last)))
         else:
@@ -212,14 +244,23 @@ class Progress:
         self._last = line[:120]
         self.stream.flush()
 
-    def step(self, label: str) -> None:
+    def step(self, label: str, cls: str = "", seconds: float = 0.0) -> None:
         self.done += 1
+        if cls:
+            self._spent.setdefault(cls, []).append(seconds)
+            if self.remaining.get(cls, 0) > 0:
+                self.remaining[cls] -= 1
         self.update(label)
 
     def close(self) -> None:
         if self.enabled and self.tty:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 60}:{s % 60:02d}"
 
 
 def _read_line(p: subprocess.Popen[str], prefix: str, timeout: float) -> str | None:
@@ -282,11 +323,28 @@ def initial_budget(sc: Any, client: str, duration: float) -> int:
     rate = _GUESS.get(client, 1e5)
     if sc.kind in ("quote1", "stocks1"):
         rate /= 5
+    else:  # the guesses are for ~100 B events: bigger events (Greeks, XL2 books) come slower
+        from fastfeed.bench.payloads import frame_set
+
+        fs = frame_set(sc.feed, sc.kind, n_distinct=4)
+        rate /= max(1.0, fs.total_bytes / fs.total_events / 100.0)
     return burst_frames(sc, rate * duration)
 
 
+def plan_knobs(plan: Plan) -> dict[str, Any]:
+    """What a worker needs from the plan besides its own measurement."""
+    return {"reconnect_drops": plan.reconnect_drops, "reconnect_stable": plan.reconnect_stable}
+
+
+def worker_timeout(plan: Plan, sc: Any, duration: float) -> float:
+    if sc.kind == "reconnect":
+        return plan.reconnect_drops * (plan.reconnect_stable + 10.0) + plan.worker_timeout
+    return duration + plan.worker_timeout
+
+
 def start_server(reg: ChildRegistry, scenario: str, plan: Plan) -> tuple[subprocess.Popen[str], str]:
-    args = ["serve", "--scenario", scenario, "--rate", str(plan.latency_rate)]
+    args = ["serve", "--scenario", scenario, "--rate", str(plan.latency_rate),
+            "--stable", str(plan.reconnect_stable)]
     p = reg.popen(args)
     url = _read_line(p, "READY ", 30.0)
     if url is None:
@@ -298,9 +356,45 @@ def start_server(reg: ChildRegistry, scenario: str, plan: Plan) -> tuple[subproc
     return p, url
 
 
+#: a peer at least this many times below the scenario's fastest fastfeed row (first
+#: repetition) runs only ``Plan.far_runs`` times, unless a ratio target compares with it
+FAR_BELOW = 20.0
+
+
+def far_below(scenario: str, rates: dict[str, float], paced: float = 0.0) -> set[str]:
+    """Peers of ``scenario`` whose first-repetition events/s (``rates``) are far below fastfeed.
+
+    Their ratios are above 20x: a few percent more or less does not change a verdict or the
+    README's rounded figure, so fewer repetitions of them keep the run short. Peers compared
+    by a ratio target in this scenario always get every repetition. In a latency scenario
+    (paced at ``paced`` events/s): the peers that fell behind (took < 90 % of the events),
+    whose "latency" is their growing backlog.
+    """
+    from fastfeed.bench._report import TARGETS
+    from fastfeed.bench.scenarios import CLIENTS, SCENARIOS
+
+    sc = SCENARIOS[scenario]
+    if sc.latency:
+        if sc.kind == "reconnect":
+            return set()
+        return {c for c, v in rates.items() if not CLIENTS[c].is_fastfeed and v < 0.9 * paced}
+    ff = [v for c, v in rates.items() if CLIENTS[c].is_fastfeed and v > 0]
+    if not ff:
+        return set()
+    best = max(ff)
+    keep = {peer for _, _, sc, _, kind, peer, _ in TARGETS if sc == scenario and peer}
+    return {c for c, v in rates.items()
+            if not CLIENTS[c].is_fastfeed and c not in keep and 0 < v * FAR_BELOW <= best}
+
+
+def measurement_class(sc: Any) -> str:
+    """Measurements of one class take about the same wall time (for the ETA)."""
+    return "reconnect" if sc.kind == "reconnect" else "latency" if sc.latency else "throughput"
+
+
 def run_plan(plan: Plan, progress: bool = True,
              on_measurement: Callable[[Measurement], None] | None = None) -> Results:
-    from fastfeed.bench.scenarios import SCENARIOS, clients_for
+    from fastfeed.bench.scenarios import CLIENTS, SCENARIOS, clients_for
 
     res = Results(plan)
     reg = ChildRegistry()
@@ -312,8 +406,23 @@ def run_plan(plan: Plan, progress: bool = True,
             cl = [c for c in cl if c in plan.clients]
         if cl:
             todo.append((name, cl))
-    total = sum(len(cl) for _, cl in todo) * plan.runs
-    bar = Progress(total, enabled=progress)
+    # the reconnect scenario runs once per client: its repetitions are the drops
+    runs_of: dict[tuple[str, str], int] = {
+        (name, c): 1 if SCENARIOS[name].kind == "reconnect" else plan.runs
+        for name, cl in todo for c in cl}
+    total_of = dict(runs_of)
+    bar = Progress(sum(runs_of.values()), enabled=progress)
+    guess = {"throughput": plan.duration + 0.8, "latency": plan.latency_duration + 0.8,
+             "reconnect": plan.reconnect_drops * (plan.reconnect_stable + 0.2) + 3.0}
+
+    def replan() -> None:
+        left: dict[str, int] = {}
+        for (name, _c), n in runs_of.items():
+            cls = measurement_class(SCENARIOS[name])
+            left[cls] = left.get(cls, 0) + n
+        bar.plan(left, guess)
+
+    replan()
 
     def _on_term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -325,10 +434,9 @@ def run_plan(plan: Plan, progress: bool = True,
     try:
         for name, cl in todo:
             sc = SCENARIOS[name]
+            cls = measurement_class(sc)
             dur = plan.latency_duration if sc.latency else plan.duration
-            needs_server = any(
-                __import__("fastfeed.bench.scenarios", fromlist=["CLIENTS"]).CLIENTS[c].mode
-                == "e2e" for c in cl)
+            needs_server = any(CLIENTS[c].mode == "e2e" for c in cl)
             url = ""
             server_error = ""
             budgets: dict[str, int] = {}
@@ -340,22 +448,26 @@ def run_plan(plan: Plan, progress: bool = True,
                 except RuntimeError as exc:
                     server_error = str(exc)
                     res.servers[name] = {"error": server_error}
+            first_rates: dict[str, float] = {}
             for r in range(plan.runs):
-                k = r % len(cl)
-                order = cl[k:] + cl[:k]
+                now_cl = [c for c in cl if runs_of[(name, c)] > 0]  # runs still to do
+                if not now_cl:
+                    break
+                k = r % len(now_cl)
+                order = now_cl[k:] + now_cl[:k]
                 for pos, client in enumerate(order):
-                    from fastfeed.bench.scenarios import CLIENTS
-
-                    bar.update(f"{name} {client} run {r + 1}/{plan.runs}")
+                    of = res.reduced.get((name, client), total_of[(name, client)])
+                    bar.update(f"{name} {client} run {r + 1}/{of}")
                     m = Measurement(name, client, r, pos, "error", wall_started=time.time())
+                    t_start = time.monotonic()
                     if CLIENTS[client].mode == "e2e" and not url:
                         m.status, m.reason = "error", f"no simulator: {server_error}"
                     else:
                         cfg = {"scenario": name, "client": client, "url": url,
-                               "duration": dur,
+                               "duration": dur, "plan": plan_knobs(plan),
                                "frames": budgets.get(client) or initial_budget(sc, client, dur)}
                         p = reg.popen(["worker", json.dumps(cfg)])
-                        status, payload = _read_result(p, dur + plan.worker_timeout)
+                        status, payload = _read_result(p, worker_timeout(plan, sc, dur))
                         reg.stop(p)
                         if status == "ok":
                             if "unavailable" in payload:
@@ -367,12 +479,21 @@ def run_plan(plan: Plan, progress: bool = True,
                                 if not sc.latency and CLIENTS[client].mode == "e2e":
                                     budgets[client] = burst_frames(
                                         sc, payload["events_per_s"] * dur)
+                                if r == 0:
+                                    first_rates[client] = float(payload["events_per_s"])
                         else:
                             m.status, m.reason = status, payload
+                    m.elapsed = time.monotonic() - t_start
                     res.measurements.append(m)
                     if on_measurement is not None:
                         on_measurement(m)
-                    bar.step(f"{name} {client} run {r + 1}/{plan.runs}: {m.status}")
+                    bar.step(f"{name} {client} run {r + 1}/{of}: {m.status}", cls, m.elapsed)
+                    runs_of[(name, client)] -= 1
+                if r == 0 and first_rates and plan.far_runs < plan.runs:
+                    for c in far_below(name, first_rates, plan.latency_rate):
+                        res.reduced[(name, c)] = plan.far_runs
+                        runs_of[(name, c)] = max(0, plan.far_runs - 1)
+                    replan()
             if server is not None:
                 reg.stop(server)
                 server = None
@@ -395,7 +516,7 @@ def run_plan(plan: Plan, progress: bool = True,
 
 def _worker(cfg: dict[str, Any]) -> dict[str, Any]:
     from fastfeed.bench import peers, scenarios
-    from fastfeed.bench.payloads import frame_set
+    from fastfeed.bench.payloads import POLYGON_KINDS, frame_set
 
     sc = scenarios.SCENARIOS[cfg["scenario"]]
     cl = scenarios.CLIENTS[cfg["client"]]
@@ -412,14 +533,31 @@ def _worker(cfg: dict[str, Any]) -> dict[str, Any]:
             s = peers.measure_polygon_pkg(fs.frames, n, dur)
         elif cl.name == "orjson-parse":
             s = peers.measure_orjson_parse(sc.feed, fs.frames, n, dur)
+        elif cl.name == "msgspec-typed":
+            from fastfeed.bench import msgspec_peer
+
+            cluster = POLYGON_KINDS[sc.kind][0] if sc.feed == "polygon" else ""
+            s = msgspec_peer.measure(sc.feed, cluster, fs.frames, n, dur)
         else:
             raise ValueError(cl.name)
         return s.to_json()
 
     kind = sc.kind
     nf = None if sc.latency else int(cfg.get("frames") or 0) or None
-    if sc.feed == "dxlink":
+    cap = peers.run_cap(dur) + 30.0
+    if kind == "reconnect":
+        knobs = cfg.get("plan") or {}
+        drops = int(knobs.get("reconnect_drops", 20))
+        stable = float(knobs.get("reconnect_stable", 1.0))
+        give_up = stable + 20.0
+        cap = drops * (stable + 5.0) + give_up + 30.0
         coro_fn: Callable[[], Any] = {
+            "ff-listen": lambda: scenarios.ff_dxlink_reconnect(url, drops, stable, give_up),
+            "tastytrade-streamer": lambda: peers.tastytrade_reconnect_client(url, drops,
+                                                                             give_up),
+        }[cl.name]
+    elif sc.feed == "dxlink":
+        coro_fn = {
             "ff-batches": lambda: scenarios.ff_dxlink_client(url, kind, dur, False, nf),
             "ff-listen": lambda: scenarios.ff_dxlink_client(url, kind, dur, True, nf),
             "ff-listen-busypoll": lambda: scenarios.ff_dxlink_client(url, kind, dur, True, nf,
@@ -436,7 +574,7 @@ def _worker(cfg: dict[str, Any]) -> dict[str, Any]:
         }[cl.name]
 
     async def main() -> Any:
-        return await asyncio.wait_for(coro_fn(), peers.run_cap(dur) + 30.0)
+        return await asyncio.wait_for(coro_fn(), cap)
 
     try:
         import uvloop
@@ -447,7 +585,8 @@ def _worker(cfg: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = s.to_json()
     lat = out.pop("latencies_ns", [])
     if lat:
-        drop = min(len(lat) // 20, 500)  # warm-up: the first events after connecting
+        # warm-up: the first events after connecting (each reconnect sample is a whole drop)
+        drop = 0 if kind == "reconnect" else min(len(lat) // 20, 500)
         out["latency_us"] = latency_stats(lat[drop:])
         out["latency_sample_us"] = [round(x / 1000.0, 2) for x in lat[drop:][:20000]]
     return out
@@ -523,7 +662,12 @@ def _strip_budget(path: str) -> str:
     return re.sub(r"/frames=\d+", "", path or "/") or "/"
 
 
-def _make_server(scenario: str, rate: float) -> Any:
+#: paced rate (events/s, 1-Quote frames) of the reconnect scenario: the first frame of a new
+#: connection is sent as soon as it subscribes, whatever the rate
+RECONNECT_RATE = 500.0
+
+
+def _make_server(scenario: str, rate: float, stable: float = 1.0) -> Any:
     """The :mod:`fastfeed.sim` server of this scenario's feed, sending the bench's frames.
 
     The protocol (handshake, auth, channels, FEED_SETUP/FEED_CONFIG, subscriptions, statuses,
@@ -540,7 +684,8 @@ def _make_server(scenario: str, rate: float) -> Any:
     sc = frames.sc
     knobs: dict[str, Any] = {"record": False, "rate": None, "events_per_frame": 1}
     if sc.latency:
-        knobs.update(rate=rate, events_per_frame=1)
+        knobs.update(rate=RECONNECT_RATE if sc.kind == "reconnect" else rate,
+                     events_per_frame=1)
 
     if sc.feed == "dxlink":
         from fastfeed.sim.dxlink import DXLinkConnection, DXLinkServer
@@ -550,6 +695,16 @@ def _make_server(scenario: str, rate: float) -> Any:
                 super().__init__(*a)
                 self.budget = _path_budget(self.path)
                 self.k = 0
+                self.drop_timer: Any = None
+
+            def _server_drop(self) -> None:
+                """The reconnect scenario's fault: a TCP abort, its time kept for the stamps."""
+                if self.closed or self.disconnected:
+                    return
+                srv: Any = self.server
+                srv.last_drop_ns = time.monotonic_ns()
+                srv.drops += 1
+                self.abort()
 
             def _fields_for(self, etype: str, requested: list[str] | None) -> list[str]:
                 if etype in DX_FIELDS:
@@ -571,6 +726,11 @@ def _make_server(scenario: str, rate: float) -> Any:
                         return None
                     c = quote[self.k % len(quote)]
                     self._announce(c, ["Quote"])  # FEED_CONFIG once, before the first frame
+                    if sc.kind == "reconnect":  # eventTime = the time of the latest drop
+                        if self.drop_timer is None:
+                            self.drop_timer = self.call_later(stable, self._server_drop)
+                        srv: Any = self.server
+                        return dxlink_latency_frame(srv.last_drop_ns, self.k, c.number), 1
                     # stamped last: the frame is written right after this returns
                     return dxlink_latency_frame(time.monotonic_ns(), self.k, c.number), 1
                 c = chans[self.k % len(chans)]
@@ -583,6 +743,9 @@ def _make_server(scenario: str, rate: float) -> Any:
                 return payload, n
 
         class BenchDXServer(DXLinkServer):
+            last_drop_ns = 0  # reconnect scenario: monotonic ns of the latest drop
+            drops = 0
+
             def make_connection(self, request: Any, conn_id: int) -> Any:
                 return BenchDXConn(self, conn_id, request.path.decode("latin-1"))
 
@@ -618,8 +781,8 @@ def _make_server(scenario: str, rate: float) -> Any:
     return BenchPGServer(cluster=cluster, api_key=None, auth_timeout=None, quirks=False, **knobs)
 
 
-async def _serve_async(scenario: str, rate: float) -> None:
-    srv = _make_server(scenario, rate)
+async def _serve_async(scenario: str, rate: float, stable: float = 1.0) -> None:
+    srv = _make_server(scenario, rate, stable)
     await srv.start()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -642,13 +805,14 @@ def serve_main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="fastfeed.bench._runner serve")
     ap.add_argument("--scenario", required=True)
     ap.add_argument("--rate", type=float, default=10_000.0)
+    ap.add_argument("--stable", type=float, default=1.0)
     a = ap.parse_args(argv)
     try:
         import uvloop
 
-        uvloop.run(_serve_async(a.scenario, a.rate))
+        uvloop.run(_serve_async(a.scenario, a.rate, a.stable))
     except ImportError:
-        asyncio.run(_serve_async(a.scenario, a.rate))
+        asyncio.run(_serve_async(a.scenario, a.rate, a.stable))
     return 0
 
 

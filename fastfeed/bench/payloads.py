@@ -52,10 +52,16 @@ DX_FIELDS: dict[str, tuple[str, ...]] = {
         "eventSymbol", "eventTime", "eventFlags", "index", "time", "sequence", "price",
         "volatility", "delta", "gamma", "theta", "rho", "vega",
     ),
+    "TimeAndSale": (
+        "eventSymbol", "eventTime", "eventFlags", "index", "time", "timeNanoPart", "sequence",
+        "exchangeCode", "price", "size", "bidPrice", "askPrice", "tradeThroughExempt",
+        "aggressorSide", "spreadLeg", "extendedTradingHours", "validTick", "type", "buyer",
+        "seller", "exchangeSaleConditions",
+    ),
 }
 
 #: The channel tastytrade 13.2.3 opens for each type (``i * 2 + 1`` over its MAP_EVENTS order).
-DX_CHANNELS: dict[str, int] = {"Greeks": 3, "Quote": 7, "Trade": 15}
+DX_CHANNELS: dict[str, int] = {"Greeks": 3, "Quote": 7, "TimeAndSale": 13, "Trade": 15}
 
 #: frame kind -> (event types in rotation, events per frame)
 DXLINK_KINDS: dict[str, tuple[tuple[str, ...], int]] = {
@@ -63,6 +69,7 @@ DXLINK_KINDS: dict[str, tuple[tuple[str, ...], int]] = {
     "quote1": (("Quote",), 1),
     "greeks100": (("Greeks",), 100),
     "mixed": (("Quote", "Trade", "Greeks"), 100),
+    "tns100": (("TimeAndSale",), 100),
 }
 
 #: frame kind -> (cluster, events per frame)
@@ -136,6 +143,18 @@ def dxlink_events(event_type: str, count: int, seed: int = 0) -> list[object]:
                     dx_double(round(rng.uniform(-5, 0), 12)),
                     dx_double(round(rng.uniform(0, 3), 12)),
                     dx_double(round(rng.uniform(0, 12), 12))]
+        elif event_type == "TimeAndSale":  # the simulator's shape (fastfeed.sim.generators)
+            sym = rng.choice(_STOCKS)
+            price = rng.randint(1000, 600000) / 100.0
+            half = max(0.01, round(price * 0.0003, 2))
+            out += [sym, 0, 0, (t // 1000) << 32 | k, t, rng.randint(0, 999_999),
+                    rng.randint(1, 4000), rng.choice("QPZKN"), dx_double(price),
+                    dx_double(float(rng.randint(1, 500))), dx_double(round(price - half, 2)),
+                    dx_double(round(price + half, 2)), rng.choice(("", "X")),
+                    rng.choice(("BUY", "SELL", "UNDEFINED")), rng.random() < 0.02,
+                    rng.random() < 0.05, rng.random() < 0.97,
+                    rng.choice(("CORRECTION", "CANCEL")) if rng.random() < 0.05 else "NEW",
+                    None, None, rng.choice((None, "", "@", "@ TI", "F"))]
         else:
             raise ValueError(f"unknown DXLink event type {event_type!r}")
     return out

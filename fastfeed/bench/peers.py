@@ -162,6 +162,118 @@ class EventClock:
                       lost=self.lost)
 
 
+class RecoveryClock:
+    """Times recoveries from server-side drops (the ``reconnect-dxlink`` scenario).
+
+    The bench simulator writes, into the ``eventTime`` of every Quote it sends, the
+    ``time.monotonic_ns()`` of its latest drop of a connection (``CLOCK_MONOTONIC`` is
+    system-wide on Linux). So the first event whose stamp differs from the previous events' is
+    the first event after the drop and the resubscription: its recovery time is now - stamp.
+    The stamp of the first connection is only remembered (it may be an earlier client's drop).
+    """
+
+    def __init__(self, drops: int, give_up: float) -> None:
+        self.drops = drops
+        self.give_up = give_up  # seconds without a recovery after which the run ends
+        self.current: int | None = None
+        self.recoveries: list[int] = []
+        self.events = 0
+        self.done = asyncio.Event()
+        self.t0 = time.perf_counter()
+        self.c0 = time.process_time()
+        self.last_change = time.monotonic()
+
+    def seen(self, stamp: int) -> bool:
+        """One event with its ``eventTime``; True once ``drops`` recoveries were timed."""
+        self.events += 1
+        if stamp != self.current:
+            if self.current is not None:
+                self.recoveries.append(time.monotonic_ns() - stamp)
+            self.current = stamp
+            self.last_change = time.monotonic()
+            if len(self.recoveries) >= self.drops:
+                self.done.set()
+        return self.done.is_set()
+
+    async def wait(self) -> str:
+        """Until every drop was timed, or ``give_up`` seconds pass without a recovery."""
+        while not self.done.is_set():
+            left = self.last_change + self.give_up - time.monotonic()
+            if left <= 0:
+                return (f"partial: no event within {self.give_up:.0f} s after drop "
+                        f"{len(self.recoveries) + 1}")
+            try:
+                await asyncio.wait_for(self.done.wait(), left)
+            except TimeoutError:
+                pass
+        return ""
+
+    def sample(self, note: str = "") -> Sample:
+        if not self.recoveries:
+            raise TimeoutError(f"no recovery timed ({self.events} events, {note or 'no note'})")
+        return Sample(len(self.recoveries), self.events, time.perf_counter() - self.t0,
+                      time.process_time() - self.c0, latencies_ns=self.recoveries, note=note)
+
+
+def backoff_settings() -> dict[str, float]:
+    """The ``WEBSOCKETS_BACKOFF_*`` values in force (websockets' defaults where unset)."""
+    import os
+
+    defaults = {"INITIAL_DELAY": 5.0, "MIN_DELAY": 3.1, "MAX_DELAY": 90.0, "FACTOR": 1.618}
+    out = {}
+    for k, v in defaults.items():
+        raw = os.environ.get(f"WEBSOCKETS_BACKOFF_{k}", "")
+        try:
+            out[k] = float(raw) if raw.strip() else v
+        except ValueError:
+            out[k] = v
+    return out
+
+
+async def tastytrade_reconnect_client(url: str, drops: int, give_up: float) -> Sample:
+    """tastytrade 13.2.3 after a server-side drop: it has no reconnect (removed in 12.0), so
+    this is the loop an application writes: re-enter ``async with DXLinkStreamer(session)`` and
+    subscribe again -- at once after a connection that had delivered events (as fastfeed after a
+    stable one), after websockets' backoff delays (``WEBSOCKETS_BACKOFF_*``) after a failure."""
+    try:
+        from tastytrade import DXLinkStreamer
+        from tastytrade.dxfeed import Quote
+        from websockets.client import backoff
+    except ImportError as exc:
+        raise Unavailable(f"tastytrade not installed ({exc})") from exc
+    clock = RecoveryClock(drops, give_up)
+    session = FakeTastytradeSession(url)
+    reconnects = 0
+    errors: list[str] = []  # what each lost connection raised out of `async with`
+
+    async def run() -> None:
+        nonlocal reconnects
+        delays = None
+        while not clock.done.is_set():
+            got = clock.events
+            try:
+                async with DXLinkStreamer(session) as streamer:  # type: ignore[arg-type]
+                    await streamer.subscribe(Quote, ["*"])
+                    async for ev in streamer.listen(Quote):
+                        if clock.seen(int(ev.event_time)):
+                            return
+            except Exception as exc:  # noqa: BLE001 - the drop surfaces as an ExceptionGroup
+                errors.append(type(exc).__name__)
+            reconnects += 1
+            if clock.events > got:
+                delays = None  # that connection worked: reconnect at once
+                continue
+            if delays is None:
+                delays = backoff()
+            await asyncio.sleep(next(delays))
+
+    task = asyncio.ensure_future(run())
+    note = await clock.wait()
+    task.cancel()
+    raised = ",".join(sorted(set(errors)))
+    return clock.sample(f"{note} reconnects={reconnects} raised={raised}".strip())
+
+
 def run_cap(duration: float) -> float:
     return max(3.0 * duration, duration + 5.0)
 
@@ -274,7 +386,7 @@ def measure_tastytrade_decode(frames: list[bytes], events_per_pass: int,
     debug = tt_logger.debug
     map_message = streamer._map_message
     nowait = streamer.get_event_nowait
-    classes = [MAP_EVENTS[t] for t in ("Quote", "Trade", "Greeks")]
+    classes = [MAP_EVENTS[t] for t in DX_FIELDS]
 
     def one_pass() -> int:
         n = 0

@@ -31,6 +31,8 @@ class Scenario:
     kind: str  # payloads kind, or "latency"
     description: str
     latency: bool = False
+    decode_only: bool = False  # only the in-process decode clients (no simulator)
+    clients: tuple[str, ...] = ()  # exactly these clients (empty: chosen by feed and mode)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Client:
     is_fastfeed: bool
     latency: bool = False  # also runs in latency scenarios
     latency_only: bool = False  # runs only in latency scenarios
+    only: tuple[str, ...] = ()  # runs only in these scenarios (empty: every one of its feeds)
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -53,6 +56,9 @@ SCENARIOS: dict[str, Scenario] = {
                                  "DXLink COMPACT, 100 Greeks per frame"),
     "dxlink-mixed": Scenario("dxlink-mixed", "dxlink", "mixed",
                              "DXLink COMPACT, Quote/Trade/Greeks frames (100 each) in turn"),
+    "dxlink-tns100": Scenario("dxlink-tns100", "dxlink", "tns100",
+                              "DXLink COMPACT, 100 TimeAndSale per frame (decoders only)",
+                              decode_only=True),
     "polygon-stocks100": Scenario("polygon-stocks100", "polygon", "stocks100",
                                   "polygon stocks, 100 T/Q events per frame"),
     "polygon-stocks1": Scenario("polygon-stocks1", "polygon", "stocks1",
@@ -64,6 +70,10 @@ SCENARIOS: dict[str, Scenario] = {
     "latency-dxlink": Scenario("latency-dxlink", "dxlink", "latency",
                                "paced 1-Quote DXLink COMPACT frames, eventTime = the send time",
                                latency=True),
+    "reconnect-dxlink": Scenario(
+        "reconnect-dxlink", "dxlink", "reconnect",
+        "server-side TCP drops: time to the first event after resubscription", latency=True,
+        clients=("ff-listen", "tastytrade-streamer")),
 }
 
 CLIENTS: dict[str, Client] = {c.name: c for c in (
@@ -87,13 +97,22 @@ CLIENTS: dict[str, Client] = {c.name: c for c in (
            False),
     Client("websockets-orjson", "e2e", "websockets + orjson, every field read",
            ("dxlink", "polygon"), False, latency=True),
+    Client("msgspec-typed", "decode",
+           "msgspec into typed Structs (polygon: tagged on ev; DXLink: array_like rows)",
+           ("dxlink", "polygon"), False,
+           only=("dxlink-quote100", "dxlink-tns100", "polygon-stocks100", "polygon-stocks1",
+                 "polygon-cryptol2")),
 )}
 
 
 def clients_for(scenario: Scenario) -> list[Client]:
+    if scenario.clients:
+        return [CLIENTS[c] for c in scenario.clients]
     if scenario.latency:
         return [c for c in CLIENTS.values() if c.latency and scenario.feed in c.feeds]
-    return [c for c in CLIENTS.values() if scenario.feed in c.feeds and not c.latency_only]
+    return [c for c in CLIENTS.values() if scenario.feed in c.feeds and not c.latency_only
+            and (not c.only or scenario.name in c.only)
+            and (c.mode == "decode" or not scenario.decode_only)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,6 +275,40 @@ async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool,
         except Exception:  # noqa: BLE001 - the bench reports, never crashes
             note = ""
     return clock.sample(note)  # no orderly exit: the worker process ends right after
+
+
+async def ff_dxlink_reconnect(url: str, drops: int, stable: float, give_up: float) -> Sample:
+    """fastfeed's ``DXLinkStreamer.listen(Quote)`` through ``drops`` server-side drops: each
+    recovery is timed from the drop to the first event of the new connection (its own
+    reconnect and subscription replay). The streamer's ``stability_window``, where it has one,
+    is set below the server's drop period, so every drop follows a stable connection."""
+    (Streamer,) = _import("fastfeed.tastytrade", "DXLinkStreamer")
+    (Quote,) = _import("fastfeed.dxfeed", "Quote")
+    clock = peers.RecoveryClock(drops, give_up)
+    cm = Streamer(peers.FakeTastytradeSession(url))
+    if hasattr(cm, "stability_window"):
+        cm.stability_window = stable / 2
+    streamer = await cm.__aenter__()
+
+    async def consume() -> None:
+        async for ev in streamer.listen(Quote):
+            if clock.seen(ev.event_time):
+                return
+
+    task = asyncio.ensure_future(consume())
+    await streamer.subscribe(Quote, ["*"])
+    waiter = asyncio.ensure_future(clock.wait())
+    await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]
+    note = await waiter
+    task.cancel()
+    stats = getattr(streamer, "stats", None)
+    try:
+        reconnects = stats["reconnects"] if stats is not None else "?"
+    except (KeyError, TypeError):
+        reconnects = "?"
+    return clock.sample(f"{note} reconnects={reconnects}".strip())
 
 
 def _dx_batch_stamps(batch: Any) -> Any:

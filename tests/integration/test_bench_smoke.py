@@ -58,6 +58,7 @@ def test_bench_quick_one_scenario(tmp_path: Path) -> None:
                                      else "")
     cmd = [sys.executable, "-m", "fastfeed.bench", "--quick", "--scenario", "dxlink-quote100",
            "--client", "orjson-parse", "--client", "websockets-orjson", "--client", "ff-decoder",
+           "--client", "msgspec-typed",
            "--runs", "1", "--duration", "0.3", "--json", str(out), "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -72,7 +73,12 @@ def test_bench_quick_one_scenario(tmp_path: Path) -> None:
         pytest.fail("python -m fastfeed.bench --quick did not finish within 60 s")
     stdout, stderr = proc.communicate()
     assert proc.returncode == 0, stderr[-3000:]
-    assert "dxlink-quote100" in stdout and "targets" in stdout
+    assert "dxlink-quote100" in stdout and "targets" in stdout and "legend:" in stdout
+    # a plot by default: written (path printed) or, without matplotlib, said so
+    plot_line = next(ln for ln in stdout.splitlines()
+                     if ln.startswith(("plot written to ", "matplotlib is not installed")))
+    if plot_line.startswith("plot written to "):
+        assert (tmp_path / plot_line.removeprefix("plot written to ")).stat().st_size > 0
 
     doc = json.loads(out.read_text())
     versions = doc["environment"]["versions"]
@@ -81,7 +87,7 @@ def test_bench_quick_one_scenario(tmp_path: Path) -> None:
     assert doc["environment"]["machine"]["cpu_count"]
     ok = [m for m in doc["measurements"] if m["status"] == "ok"]
     clients = {m["client"] for m in ok}
-    assert {"orjson-parse", "websockets-orjson"} <= clients, doc["measurements"]
+    assert {"orjson-parse", "websockets-orjson", "msgspec-typed"} <= clients, doc["measurements"]
     for m in ok:
         s = m["sample"]
         assert s["events"] > 0 and s["wall_s"] > 0 and s["cpu_s"] >= 0
@@ -90,7 +96,13 @@ def test_bench_quick_one_scenario(tmp_path: Path) -> None:
     ff = [m for m in doc["measurements"] if m["client"] == "ff-decoder"]
     assert ff and ff[0]["status"] in ("ok", "unavailable"), ff
     assert doc["summary"]["dxlink-quote100"]["websockets-orjson"]["status"] == "ok"
-    assert any(t["id"] == "dx-decode-rate" for t in doc["targets"])
+    targets = {t["id"]: t for t in doc["targets"]}
+    assert "dx-decode-rate" in targets
+    # the msgspec target row (#13) has a verdict whenever fastfeed's decoder is built
+    if ff[0]["status"] == "ok":
+        assert targets["dx-decode-vs-msgspec"]["status"] in ("met", "MISSED")
+        assert targets["dx-decode-vs-msgspec"]["value"] > 0
+    assert doc["environment"]["versions"].get("msgspec")
 
     # every process the bench started is gone
     assert seen, "the bench started no child process (simulator/workers)"
@@ -118,11 +130,12 @@ def test_bench_latency_dxlink(tmp_path: Path) -> None:
                                      else "")
     cmd = [sys.executable, "-m", "fastfeed.bench", "--scenario", "latency-dxlink",
            "--client", "ff-listen", "--client", "websockets-orjson", "--runs", "1",
-           "--latency-duration", "1", "--json", str(out), "--no-progress"]
+           "--latency-duration", "1", "--json", str(out), "--no-progress", "--no-plot"]
     proc = subprocess.run(cmd, check=False, cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=80)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "latency-dxlink" in proc.stdout
+    assert "plot" not in proc.stdout and not (tmp_path / "build").exists()  # --no-plot
     doc = json.loads(out.read_text())
     summary = doc["summary"]["latency-dxlink"]
     # the baseline reads the stamp from the raw frame: it must always measure
@@ -137,3 +150,33 @@ def test_bench_latency_dxlink(tmp_path: Path) -> None:
         assert 0 < ff["latency_us"]["p50"]["median"] < 1e6
     ids = {t["id"]: t for t in doc["targets"]}
     assert ids["latency-dx-p99"]["status"] in ("met", "MISSED", "not available")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
+@pytest.mark.timeout(90)
+def test_bench_quick_reconnect(tmp_path: Path) -> None:
+    """#12: recovery after server-side drops, fastfeed and tastytrade on the same simulator."""
+    out = tmp_path / "bench.json"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH")
+                                     else "")
+    cmd = [sys.executable, "-m", "fastfeed.bench", "--quick", "--scenario", "reconnect-dxlink",
+           "--json", str(out), "--no-progress", "--no-plot"]
+    proc = subprocess.run(cmd, check=False, cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=80)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "reconnect-dxlink" in proc.stdout and "WEBSOCKETS_BACKOFF_INITIAL_DELAY=" in proc.stdout
+    doc = json.loads(out.read_text())
+    assert doc["plan"]["reconnect_drops"] == 3
+    summary = doc["summary"]["reconnect-dxlink"]
+    tt = summary["tastytrade-streamer"]
+    assert tt["status"] == "ok", tt
+    ff = summary["ff-listen"]
+    assert ff["status"] in ("ok", "unavailable"), ff
+    for e in (tt, ff) if ff["status"] == "ok" else (tt,):
+        pooled = e["latency_pooled_us"]
+        assert pooled["n"] == 3  # every drop timed, once each
+        # from the drop to the first event of the new connection: positive, and bounded
+        assert 0 < pooled["p50"] < 20e6
+    runs = [m for m in doc["measurements"] if m["scenario"] == "reconnect-dxlink"]
+    assert len(runs) == 2  # once per client: the drops are the repetitions
