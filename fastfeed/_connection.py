@@ -424,6 +424,24 @@ class ConnectionManager:
         """The fatal error that stopped the streamer, if any."""
         return self._error
 
+    def record(self, path: Any, *, raw: bool = True, columns: bool = True,
+               **options: Any) -> Any:
+        """Record this streamer into the directory ``path`` (see :mod:`fastfeed.record`):
+        ``raw`` every message of both directions (zstd), ``columns`` the decoded records
+        (Arrow IPC, compacted to Parquet; market-data streamers). Returns the
+        :class:`fastfeed.record.Recorder`; ``close()`` of the streamer (or ``await
+        recorder.aclose()``) finishes the files. Call it before connecting for a raw capture
+        that replays (it must hold the connection's handshake)."""
+        from fastfeed.record import Recorder
+
+        if self._recorder is not None:
+            raise RuntimeError("this streamer is already recording")
+        rec = Recorder(self, path, raw=raw, columns=columns, **options)
+        self._recorder = rec
+        if self._listener is not None:
+            rec.attach(self._listener)
+        return rec
+
     # ------------------------------------------------------------------ lifecycle
     # ``await Streamer(...)`` and ``async with Streamer(...)`` connect and wait until ready
     # (tastytrade's streamers); exiting closes for good.

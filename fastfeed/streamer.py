@@ -219,22 +219,6 @@ class Streamer(ConnectionManager):
             return None
         return ring.latest(sid)
 
-    def record(self, path: Any, *, raw: bool = True, columns: bool = True,
-               **options: Any) -> Any:
-        """Record this streamer into the directory ``path`` (see :mod:`fastfeed.record`):
-        ``raw`` every message of both directions (zstd), ``columns`` the decoded records
-        (Arrow IPC, compacted to Parquet). Returns the :class:`fastfeed.record.Recorder`;
-        ``close()`` of the streamer (or ``await recorder.aclose()``) finishes the files."""
-        from fastfeed.record import Recorder
-
-        if self._recorder is not None:
-            raise RuntimeError("this streamer is already recording")
-        rec = Recorder(self, path, raw=raw, columns=columns, **options)
-        self._recorder = rec
-        if self._listener is not None:
-            rec.attach(self._listener)
-        return rec
-
     @property
     def stats(self) -> dict[str, Any]:
         """Counters since the streamer was created (all connections)."""

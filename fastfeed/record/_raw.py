@@ -64,15 +64,16 @@ class Message:
         return out
 
 
-_SECRET = re.compile(rb'("(?:token|apiKey|api_key|password)"\s*:\s*)"(?:[^"\\]|\\.)*"')
+_SECRET_KEYS = (b"token", b"apiKey", b"api_key", b"password", b"auth-token")
+_SECRET = re.compile(rb'("(?:' + b"|".join(_SECRET_KEYS) + rb')"\s*:\s*)"(?:[^"\\]|\\.)*"')
 _AUTH_PARAMS = re.compile(rb'("params"\s*:\s*)"(?:[^"\\]|\\.)*"')
 
 
 def redact(message: bytes) -> bytes:
     """``message`` with credentials replaced by ``"***"``: DXLink ``AUTH`` ``token``, polygon
-    ``{"action": "auth", "params": KEY}`` (a recording is shared more widely than a token)."""
-    if b'"token"' in message or b'"apiKey"' in message or b'"api_key"' in message \
-            or b'"password"' in message:
+    ``{"action": "auth", "params": KEY}``, the account streamer's ``auth-token`` (a recording
+    is shared more widely than a token)."""
+    if any(b'"' + k + b'"' in message for k in _SECRET_KEYS):
         message = _SECRET.sub(rb'\1"***"', message)
     if b'"auth"' in message and b'"params"' in message:
         message = _AUTH_PARAMS.sub(rb'\1"***"', message)

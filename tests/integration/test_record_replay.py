@@ -269,3 +269,38 @@ def test_import_jsonl_transcript(tmp_path: Any) -> None:
     assert sum(m.kind == 1 for m in msgs) == counts["sent"]
     got = asyncio.run(replay_all(str(tmp_path / "imp"), Quote, source="raw"))
     assert got, "the transcript's FEED_DATA decodes to Quotes"
+
+
+async def test_account_streamer_raw_capture_without_secrets(tmp_path: Any) -> None:
+    from fastfeed._alerts import AlertStreamer
+    from fastfeed.record import iter_messages
+    from fastfeed.sim import AccountStreamerServer
+
+    class AccountSession:
+        is_test = False
+        proxy = None
+        client_kwargs: dict[str, Any] = {}
+        session_token = "s3cr3t-session"
+
+        async def refresh(self, force: bool = False) -> None:
+            return None
+
+    path = str(tmp_path / "acct")
+    async with AccountStreamerServer(token="s3cr3t-session", script="default") as srv:
+        st = AlertStreamer(AccountSession(), url=srv.url, heartbeat_interval=0.05)
+        rec = st.record(path, columns=False)
+        await st.start()
+        try:
+            await st.subscribe_accounts(["5WT00000"])
+            from fastfeed._alerts import PlacedOrder
+
+            it = st.listen(PlacedOrder)
+            await asyncio.wait_for(anext(it), 10)
+        finally:
+            await st.close()
+        assert rec.stats["raw_written"] > 0
+    msgs = list(iter_messages(path))
+    sent = [m.payload for m in msgs if m.kind == 1]
+    assert any(b'"connect"' in p for p in sent)
+    assert not any(b"s3cr3t" in m.payload for m in msgs)
+    assert any(m.kind == 0 for m in msgs)
