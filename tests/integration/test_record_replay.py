@@ -304,3 +304,38 @@ async def test_account_streamer_raw_capture_without_secrets(tmp_path: Any) -> No
     assert any(b'"connect"' in p for p in sent)
     assert not any(b"s3cr3t" in m.payload for m in msgs)
     assert any(m.kind == 0 for m in msgs)
+
+
+async def test_replay_api_get_event_latest_batches_and_pacing(tmp_path: Any) -> None:
+    import time
+
+    path = str(tmp_path / "rec")
+    live_q, _t, _ = await record_dxlink(path, 200)
+    # get_event / latest / listen_batches, as on a live streamer
+    s = fastfeed.replay.open(path, source="columns")
+    async with s:
+        await s.subscribe(Quote, ["SPY", "AAPL"])
+        batches = s.listen_batches(Quote)       # its cursor sees everything from now on
+        first = await s.get_event(Quote)
+        assert key(first) == key(live_q[0])
+        n = 0
+        async for batch in batches:
+            n += len(batch)
+        latest = s.latest(Quote, live_q[-1].event_symbol)
+        assert latest is not None and latest.event_symbol == live_q[-1].event_symbol
+        assert s.stats["events"] >= len(live_q)
+    rest = 0
+    while s.get_event_nowait(Quote) is not None:   # what the shared cursor still holds
+        rest += 1
+    assert rest + 1 == n
+    from fastfeed.errors import ConnectionClosedOK
+
+    with pytest.raises(ConnectionClosedOK):        # closed at the end of the recording
+        await s.get_event(Quote)
+    # paced: never faster than the recorded span / speed
+    got = await replay_all(path, Quote, source="raw")
+    span = (got[-1].ts_recv - got[0].ts_recv) / 1e9
+    t0 = time.monotonic()
+    again = await replay_all(path, Quote, source="raw", speed=4.0)
+    assert time.monotonic() - t0 >= span / 4.0 * 0.9
+    assert [key(e) for e in again] == [key(e) for e in got]
