@@ -153,14 +153,15 @@ class Player:
             self.symbols = SymbolTable()
 
     def _make_decoder(self) -> Any:
-        big = 64 * 1024 * 1024
+        """The decoder of the recorded feed (drained after every recorded socket read: its
+        default rings hold more than one read)."""
         if self.feed == "dxlink":
             from fastfeed._native.dxlink import DXLinkDecoder
 
-            return DXLinkDecoder(ring_bytes=big)
+            return DXLinkDecoder()
         from fastfeed._native.polygon import PolygonDecoder
 
-        return PolygonDecoder(str(self.meta.get("cluster") or "stocks"), ring_bytes=big)
+        return PolygonDecoder(str(self.meta.get("cluster") or "stocks"))
 
     def types(self) -> dict[str, str]:
         if self._decoder is not None:

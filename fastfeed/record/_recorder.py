@@ -265,6 +265,8 @@ class _Writer(threading.Thread):
 class Recorder:
     """Records a streamer (see the module docstring); made by ``streamer.record(path, ...)``.
 
+    ``max_buffer_bytes`` bounds the data waiting for the writer (raw bytes + record bytes).
+
     ``Recorder(streamer, path, raw=True, columns=True, roll_bytes=256 MiB,
     roll_seconds=3600, max_buffer_bytes=64 MiB, flush_interval=0.2, flush_events=16384,
     batch_rows=65536, batch_seconds=1.0, level=1, parquet=True, nice=0)``; ``nice`` > 0 lowers
@@ -284,8 +286,13 @@ class Recorder:
                  parquet: bool = True, nice: int = 0) -> None:
         if not raw and not columns:
             raise ValueError("record at least one of raw, columns")
+        # import now (fail now, and never stall the writer's first batch on an import)
         if columns:
-            import pyarrow  # noqa: F401  (fail now, not in the writer thread)
+            import numpy  # noqa: F401
+            import pyarrow.ipc  # noqa: F401
+            import pyarrow.parquet  # noqa: F401
+
+            import fastfeed.record._columns  # noqa: F401
         if raw:
             import zstandard  # noqa: F401
         self.streamer = streamer
@@ -320,7 +327,7 @@ class Recorder:
         self._listeners: list[Any] = []
         self._cap_drops: dict[int, int] = {}     # id(listener) -> capture drops counted
         # reused buffers (loop thread takes, writer thread gives back): no page faults per take
-        self._raw_chunk = 4 * 1024 * 1024
+        self._raw_chunk = 2 * 1024 * 1024
         self._raw_pool: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
         self._col_chunk = 16384
         self._col_pools: dict[str, queue.SimpleQueue[Any]] = {}
@@ -419,7 +426,7 @@ class Recorder:
         self._note_capture_drops(listener, dropped)
         if n:
             self.n_raw_messages += count
-            self._put(("raw", buf, n, count, len(buf)), count, "messages")
+            self._put(("raw", buf, n, count, n), count, "messages")
         else:
             self._raw_pool.put(buf)
 
@@ -450,7 +457,8 @@ class Recorder:
                     self._recycle(wire, arr)
                     break
                 self.n_records += n
-                self._put(("cols", wire, cons.ring.layout, arr, n, arr.nbytes), n, "records")
+                self._put(("cols", wire, cons.ring.layout, arr, n, n * arr.itemsize), n,
+                          "records")
 
     def _buffer_for(self, wire: str, layout: str) -> Any:
         """A records buffer of ``wire`` from its pool (reused: no page faults per drain)."""
