@@ -30,7 +30,7 @@ import tempfile
 import time
 from typing import Any
 
-MODES = ("none", "raw", "columns", "raw+columns")
+MODES = ("none", "raw", "columns", "raw+columns", "raw/discard", "columns/discard")
 NICE = 0
 
 
@@ -53,6 +53,16 @@ def start_server() -> tuple[subprocess.Popen[str], str]:
     return proc, line.split()[1]
 
 
+def _discard(rec: Any) -> Any:
+    def handle(item: tuple[Any, ...]) -> None:
+        if item[0] == "raw":
+            rec._raw_pool.put(item[1])
+        elif item[0] == "cols":
+            rec._recycle(item[1], item[3])
+
+    return handle
+
+
 async def run_live(url: str, frames: int, mode: str, path: str) -> dict[str, Any]:
     from fastfeed.bench.peers import budget_url
     from fastfeed.dxfeed import Quote
@@ -64,6 +74,10 @@ async def run_live(url: str, frames: int, mode: str, path: str) -> dict[str, Any
     if mode != "none":
         rec = streamer.record(path, raw="raw" in mode, columns="columns" in mode,
                               nice=NICE)
+        if mode.endswith("/discard"):
+            # the feed-side cost alone: the writer thread takes the data and drops it (what
+            # recording costs when the writer has a core of its own)
+            rec._writer._handle = _discard(rec)
     batches = streamer.listen_batches(Quote)
     n = 0
     t0 = t1 = 0.0
@@ -156,7 +170,7 @@ def main() -> int:
                 loop_ns[mode].append(res["loop_ns"])
                 writer_ns[mode].append(res["stats"].get("writer_cpu_ns", 0) / res["events"])
                 last[mode] = {**res, "path": path}
-                if r < a.repeats - 1 and mode != "columns":
+                if (r < a.repeats - 1 and mode != "columns") or mode.endswith("discard"):
                     shutil.rmtree(path, ignore_errors=True)
         replays = [runner(run_replay(last["columns"]["path"])) for _ in range(a.repeats)]
     finally:
@@ -177,7 +191,7 @@ def main() -> int:
               f"({(1 - med / base) * 100:+.1f} % cost)  loop {lns:6.1f} ns "
               f"({(lns / base_ns - 1) * 100:+.1f} %), writer "
               f"{statistics.median(writer_ns[mode]):6.1f} ns")
-    for mode in MODES[1:]:
+    for mode in MODES[1:4]:
         st = last[mode]["stats"]
         print(f"  {mode}: dropped messages {st.get('dropped_messages')}, dropped records "
               f"{st.get('dropped_records')}, errors {st.get('errors')}")

@@ -327,7 +327,8 @@ class Recorder:
         self._listeners: list[Any] = []
         self._cap_drops: dict[int, int] = {}     # id(listener) -> capture drops counted
         # reused buffers (loop thread takes, writer thread gives back): no page faults per take
-        self._raw_chunk = 2 * 1024 * 1024
+        self._raw_flush = min(1 << 20, self.max_buffer_bytes // 4)   # swap at this fill
+        self._raw_chunk = max(4 << 20, 4 * self._raw_flush)     # + one socket read of room
         self._raw_pool: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
         self._col_chunk = 16384
         self._col_pools: dict[str, queue.SimpleQueue[Any]] = {}
@@ -364,8 +365,7 @@ class Recorder:
         if not self.raw:
             return
         self._conn += 1
-        listener.start_capture(self.max_buffer_bytes, min(1 << 20, self.max_buffer_bytes // 4),
-                               self._take_raw_all, redact)
+        listener.start_capture(self._raw_buffer(), self._raw_flush, self._take_raw_all, redact)
         note = {"event": "open", "conn": self._conn}
         listener.capture_note(json.dumps(note).encode())
         self._listeners.append(listener)
@@ -411,19 +411,24 @@ class Recorder:
         for listener in self._listeners:
             self._take_raw(listener, stop=False)
 
-    def _take_raw(self, listener: Any, stop: bool) -> None:
-        dropped = int(listener.n_capture_dropped)
+    def _raw_buffer(self) -> bytearray:
         try:
-            buf = self._raw_pool.get_nowait()
+            return self._raw_pool.get_nowait()
         except queue.Empty:
-            buf = bytearray(self._raw_chunk)
-        n, count = listener.take_capture_into(buf)
-        if n < 0:                     # more than a pool buffer: a larger one, kept in the pool
-            buf = bytearray(-n)
-            n, count = listener.take_capture_into(buf)
+            return bytearray(self._raw_chunk)
+
+    def _take_raw(self, listener: Any, stop: bool) -> None:
+        """Swap a fresh buffer into the listener (no copy) and queue the full one."""
+        dropped = int(listener.n_capture_dropped)
         if stop:
-            listener.stop_capture()
+            buf, n, count = listener.stop_capture()
+        elif listener.capture_len:
+            buf, n, count = listener.swap_capture(self._raw_buffer())
+        else:
+            return
         self._note_capture_drops(listener, dropped)
+        if buf is None:
+            return
         if n:
             self.n_raw_messages += count
             self._put(("raw", buf, n, count, n), count, "messages")

@@ -1,3 +1,4 @@
+from cpython.buffer cimport Py_buffer
 from libc.stdint cimport int64_t, uint64_t
 from picows.picows cimport WSFrame, WSListener, WSTransport
 from fastfeed._native.core cimport ProtocolCore
@@ -40,10 +41,11 @@ cdef class FeedListener(WSListener):
     cdef readonly str close_reason
     cdef readonly bint close_received
     # capture (fastfeed.record): whole messages of both directions appended to a C buffer
+    cdef Py_buffer _cap_view             # the caller's buffer being filled (held while capturing)
+    cdef object _cap_obj
     cdef char *_cap
     cdef Py_ssize_t _cap_len
-    cdef Py_ssize_t _cap_cap
-    cdef readonly Py_ssize_t capture_limit     # 0 = not capturing; else the buffer's byte cap
+    cdef readonly Py_ssize_t capture_limit     # 0 = not capturing; else the buffer's size
     cdef readonly Py_ssize_t capture_flush_bytes
     cdef public object on_capture        # callable() -> None: the buffer passed flush_bytes
     cdef public object capture_sent_filter  # callable(bytes) -> bytes for sent messages (redaction)

@@ -23,11 +23,12 @@ out of ``on_ws_frame``. The exception picows keeps for a disconnect it initiated
 oversize frame) is retrieved here, so asyncio never logs "Future exception was never retrieved".
 
 Capture (``start_capture``, used by ``fastfeed.record``): every whole message received (as fed
-to the core, stamped with the read's ``ts_recv``) and every message sent is appended to a C
-buffer with a 16-byte header (``CAPTURE_HEADER``); no Python call per message. Python takes the
-buffer with ``take_capture()`` -- on a timer, or from ``on_capture()``, which the listener calls
-at the end of a socket read once the buffer holds ``flush_bytes``. A message that would push the
-buffer past its limit is not captured, only counted (``n_capture_dropped``): the feed goes on.
+to the core, stamped with the read's ``ts_recv``) and every message sent is appended to a
+buffer the caller provides, with a 16-byte header (``CAPTURE_HEADER``); no Python call per
+message. Python swaps in a fresh buffer (``swap_capture``, no copy) on a timer, or from
+``on_capture()``, which the listener calls at the end of a socket read once the buffer holds
+``flush_bytes``. A message that does not fit the buffer is not captured, only counted
+(``n_capture_dropped``): the feed goes on.
 """
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
@@ -161,7 +162,8 @@ cdef class FeedListener(WSListener):
 
     def __dealloc__(self):
         free(self._frag)
-        free(self._cap)
+        if self._cap_obj is not None:
+            PyBuffer_Release(&self._cap_view)
 
     # ------------------------------------------------------------------ picows callbacks
 
@@ -292,26 +294,11 @@ cdef class FeedListener(WSListener):
 
     cdef void _capture(self, int kind, int64_t ts, const char *data, Py_ssize_t size) noexcept:
         cdef Py_ssize_t need = self._cap_len + <Py_ssize_t>sizeof(ff_cap_hdr) + size
-        cdef Py_ssize_t cap
-        cdef char *p
         cdef ff_cap_hdr *h
         if need > self.capture_limit or size > 0xFFFFFFFF:
             self.n_capture_dropped += 1
             self.n_capture_dropped_bytes += <uint64_t>size
             return
-        if need > self._cap_cap:
-            cap = self._cap_cap if self._cap_cap else 262144
-            while cap < need:
-                cap *= 2
-            if cap > self.capture_limit:
-                cap = self.capture_limit
-            p = <char *>realloc(self._cap, cap)
-            if p == NULL:
-                self.n_capture_dropped += 1
-                self.n_capture_dropped_bytes += <uint64_t>size
-                return
-            self._cap = p
-            self._cap_cap = cap
         h = <ff_cap_hdr *>(self._cap + self._cap_len)
         h.ts_ns = ts
         h.length = <uint32_t>size
@@ -440,26 +427,55 @@ cdef class FeedListener(WSListener):
             b = self.capture_sent_filter(b)
         self._capture(CAPTURE_SENT, ff_tr_realtime_ns(), b, len(b))
 
-    def start_capture(self, Py_ssize_t limit=64 * 1024 * 1024, Py_ssize_t flush_bytes=1 << 20,
-                      on_capture=None, sent_filter=None):
-        """Append every whole message (both directions) to the capture buffer, at most
-        ``limit`` bytes held; ``on_capture()`` runs at the end of a read once ``flush_bytes``
-        are held; ``sent_filter(bytes) -> bytes`` rewrites each sent message before it is
+    def start_capture(self, buffer, Py_ssize_t flush_bytes=1 << 20, on_capture=None,
+                      sent_filter=None):
+        """Append every whole message (both directions) to the writable bytes-like ``buffer``
+        (what does not fit is counted in ``n_capture_dropped``); ``on_capture()`` runs at the
+        end of a read once ``flush_bytes`` are held -- it should ``swap_capture`` a fresh
+        buffer in; ``sent_filter(bytes) -> bytes`` rewrites each sent message before it is
         captured (the recorder removes credentials)."""
-        if limit <= 0:
-            raise ValueError("limit must be > 0")
-        self.capture_sent_filter = sent_filter
-        self.capture_limit = limit
+        self._hold(buffer)
         self.capture_flush_bytes = flush_bytes
         self.on_capture = on_capture
+        self.capture_sent_filter = sent_filter
+
+    def _hold(self, buffer):
+        if self._cap_obj is not None:
+            raise RuntimeError("already capturing")
+        PyObject_GetBuffer(buffer, &self._cap_view, PyBUF_SIMPLE | PyBUF_WRITABLE)
+        self._cap_obj = buffer
+        self._cap = <char *>self._cap_view.buf
+        self._cap_len = 0
+        self.capture_limit = self._cap_view.len
+
+    def _release(self):
+        cdef Py_ssize_t n = self._cap_len
+        obj = self._cap_obj
+        if obj is not None:
+            PyBuffer_Release(&self._cap_view)
+            self._cap_obj = None
+        self._cap = NULL
+        self._cap_len = 0
+        self.capture_limit = 0
+        count = self.n_captured - self._cap_taken
+        self._cap_taken = self.n_captured
+        return obj, n, count
+
+    def swap_capture(self, new_buffer):
+        """Go on capturing into ``new_buffer``; returns ``(old buffer, bytes in it, messages)``
+        -- no copy (the recorder hands the old buffer to its writer thread)."""
+        if self._cap_obj is None:
+            raise RuntimeError("not capturing")
+        out = self._release()
+        self._hold(new_buffer)
+        return out
 
     def stop_capture(self):
-        """Stop capturing; returns what the buffer still held (as ``take_capture``)."""
-        out = self.take_capture()
-        self.capture_limit = 0
+        """Stop capturing; returns ``(buffer, bytes in it, messages)`` (buffer None if not
+        capturing)."""
         self.on_capture = None
         self.capture_sent_filter = None
-        return out
+        return self._release()
 
     def capture_note(self, bytes payload, int64_t ts_ns=0):
         """Append a CAPTURE_NOTE record (connection open/close markers) in stream order."""
@@ -469,37 +485,10 @@ cdef class FeedListener(WSListener):
                       len(payload))
         return True
 
-    def take_capture(self):
-        """The captured records since the last call (``bytes``, possibly empty), and their
-        count; the buffer is emptied."""
-        cdef Py_ssize_t n = self._cap_len
-        if n == 0:
-            return b"", 0
-        out = PyBytes_FromStringAndSize(self._cap, n)
-        count = self.n_captured - self._cap_taken
-        self._cap_taken = self.n_captured
-        self._cap_len = 0
-        return out, count
-
-    def take_capture_into(self, buffer):
-        """Like ``take_capture`` into the writable bytes-like ``buffer`` (reused by the caller:
-        no allocation). Returns ``(nbytes, count)``, or ``(-needed, 0)`` and takes nothing when
-        the buffer is smaller than the captured bytes."""
-        cdef Py_buffer view
-        cdef Py_ssize_t n = self._cap_len
-        if n == 0:
-            return 0, 0
-        PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
-        try:
-            if view.len < n:
-                return -n, 0
-            memcpy(view.buf, self._cap, n)
-        finally:
-            PyBuffer_Release(&view)
-        count = self.n_captured - self._cap_taken
-        self._cap_taken = self.n_captured
-        self._cap_len = 0
-        return n, count
+    @property
+    def capture_len(self):
+        """Bytes captured into the current buffer."""
+        return self._cap_len
 
     @property
     def idle_ns(self):
