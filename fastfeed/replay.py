@@ -401,7 +401,7 @@ class _ReplayMixin:
             for _ in range(3):   # let the other tasks create their cursors
                 await asyncio.sleep(0)
             await self._play()
-        except Exception as exc:   # a broken recording: delivered to the consumers
+        except Exception as exc:  # noqa: BLE001 - a broken recording: raised to the consumers
             if self._error is None:
                 self._error = exc
         finally:

@@ -91,7 +91,7 @@ async def _record(a: argparse.Namespace) -> int:
         print(f"recording {a.feed} into {a.out} (Ctrl-C to stop)", file=sys.stderr)
         try:
             await asyncio.wait_for(stop.wait(), a.duration)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
     print(json.dumps(rec.stats), file=sys.stderr)
     return 0

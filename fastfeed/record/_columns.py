@@ -32,7 +32,7 @@ from typing import Any
 
 from fastfeed._records_meta import LAYOUTS
 
-__all__ = ["ColumnSpec", "ColumnBuffers", "spec_for", "to_arrow", "to_records"]
+__all__ = ["ColumnBuffers", "ColumnSpec", "spec_for", "to_arrow", "to_records"]
 
 
 class ColumnSpec:

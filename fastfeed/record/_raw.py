@@ -115,7 +115,7 @@ class RawWriter:
     def _open(self, now: float) -> IO[bytes]:
         self._seg += 1
         path = os.path.join(self.directory, f"raw-{self._seg:06d}.ffraw")
-        f = open(path, "wb")
+        f = open(path, "wb")  # noqa: SIM115 - open until the segment rolls
         head = json.dumps({**self.header, "segment": self._seg}).encode()
         f.write(RAW_MAGIC + struct.pack("<I", len(head)) + head)
         f.flush()
@@ -162,7 +162,7 @@ def read_segment(path: str) -> tuple[dict[str, Any], Iterator[bytes], list[int]]
     """
     import zstandard
 
-    f = open(path, "rb")
+    f = open(path, "rb")  # noqa: SIM115 - closed by the block iterator
     magic = f.read(len(RAW_MAGIC))
     if magic != RAW_MAGIC:
         f.close()

@@ -99,7 +99,7 @@ class _ColumnFile:
             try:
                 if obj is not None:
                     obj.close()
-            except Exception:
+            except Exception:  # noqa: BLE001, S110 - already failing: the error is counted
                 pass
         self._writer = None
         self._sink = None
@@ -184,7 +184,7 @@ class _Writer(threading.Thread):
             size = item[-1]
             try:
                 self._handle(item)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - counted and logged; the writer goes on
                 rec._write_failed(item, exc)
             finally:
                 rec._dequeued(size)
@@ -242,7 +242,7 @@ class _Writer(threading.Thread):
             batch = cf.buffers.batch(n, self._dictionary(), cf.wire)
             cf.write(batch, now, self.rec.roll_bytes, self.rec.roll_seconds)
             del batch
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - counted and logged; the writer goes on
             self.rec._count_lost("records", rows, exc)
             return
         self.rec.n_records_written += rows
@@ -258,7 +258,7 @@ class _Writer(threading.Thread):
         for cf in self.cols.values():
             try:
                 cf.close()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - counted and logged
                 self.rec._count_error("closing columns segment", exc)
 
 
@@ -289,7 +289,7 @@ class Recorder:
         # import now (fail now, and never stall the writer's first batch on an import)
         if columns:
             import numpy  # noqa: F401
-            import pyarrow.ipc  # noqa: F401
+            import pyarrow.ipc
             import pyarrow.parquet  # noqa: F401
 
             import fastfeed.record._columns  # noqa: F401

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -281,7 +281,7 @@ async def test_account_streamer_raw_capture_without_secrets(tmp_path: Any) -> No
     class AccountSession:
         is_test = False
         proxy = None
-        client_kwargs: dict[str, Any] = {}
+        client_kwargs: ClassVar[dict[str, Any]] = {}
         session_token = "s3cr3t-session"
 
         async def refresh(self, force: bool = False) -> None:
