@@ -164,6 +164,14 @@ async def test_parquet_reads_in_pandas_and_polars(tmp_path: Any) -> None:
     assert pdf.schema["ts_recv"] == pl.Datetime("ns", "UTC")
     assert pdf.schema["event_symbol"] in (pl.Categorical, pl.String)
     assert pdf["event_symbol"].cast(pl.String).to_list()[: len(live_q)] == [e.event_symbol for e in live_q]
+    import duckdb
+
+    glob_path = os.path.join(path, "columns", "Quote", "*.parquet")
+    rel = duckdb.sql(f"SELECT event_symbol, bid_price, ts_recv, event_time FROM '{glob_path}'")
+    assert rel.columns == ["event_symbol", "bid_price", "ts_recv", "event_time"]
+    assert [str(t) for t in rel.types][2].startswith("TIMESTAMP")
+    rows = rel.fetchall()
+    assert [r[0] for r in rows[: len(live_q)]] == [e.event_symbol for e in live_q]
 
 
 _CHILD = r'''
