@@ -27,8 +27,12 @@ with ``sent=True`` where the decoder supports it: the records are those of the l
 bit for bit) or ``"auto"`` (columns when recorded, else raw). ``speed``: ``None`` as fast as the
 consumers take it, ``1.0`` the recorded pace, ``N`` N times faster. ``start`` / ``end``: receive
 time bounds (``datetime``, or ns since the epoch). Playback starts when the first consumer
-waits for events and never overruns a consumer (it waits while one is half a ring behind); at
-the end the streamer closes: ``listen`` ends, ``get_event`` raises ``ConnectionClosedOK``.
+waits for events and does not overrun the consumers: it waits while one is half a ring behind,
+unless that one reads nothing for ``stall_timeout`` (1 s; a cursor nobody reads then loses its
+oldest events, counted as gaps, as live). At the end of the recording the streamer closes:
+``listen`` ends after the events already delivered, ``get_event`` then raises
+``ConnectionClosedOK``. A multi-type recording is merged by receive time (ties in type-name
+order), streamed batch by batch.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from typing import Any, Literal
 
 from fastfeed._connection import _as_symbols
 from fastfeed.polygon import AsyncStreamClient
-from fastfeed.record._read import column_types, read_columns, read_meta
+from fastfeed.record._read import column_types, read_meta
 from fastfeed.streamer import Streamer
 from fastfeed.tastytrade import DXLinkStreamer
 
@@ -235,11 +239,43 @@ class Player:
     # -------------------------------------------------------------- columns
 
     def _column_steps(self) -> Iterator[Step]:
+        """The recorded records of every type, streamed batch by batch (memory: about one
+        batch per type). Several types: each step holds every type's records up to a receive
+        time, so the records of one socket read arrive together (the polygon handlers then
+        run in wire order, as live)."""
+        import numpy as np
+
         wires = [w for w in column_types(self.path) if w in self.types()]
-        if len(wires) == 1:
-            yield from self._column_steps_one(wires[0])
-        elif wires:
-            yield from self._column_steps_merged(wires)
+        its = [self._type_batches(w) for w in wires]
+        heads: dict[int, list[Any]] = {}          # type index -> [records, position]
+        for k, it in enumerate(its):
+            arr = next(it, None)
+            if arr is not None:
+                heads[k] = [arr, 0]
+        while heads:
+            bound = min(int(a["ts_recv"][min(len(a), p + _CHUNK) - 1]) for a, p in heads.values())
+            out: dict[str, Any] = {}
+            first = None
+            done = []
+            for k in list(heads):
+                arr, pos = heads[k]
+                ts = arr["ts_recv"]
+                end = pos + int(np.searchsorted(ts[pos:], bound, side="right"))
+                if end > pos:
+                    out[wires[k]] = arr[pos:end]
+                    t0 = int(ts[pos])
+                    first = t0 if first is None else min(first, t0)
+                heads[k][1] = end
+                if end == len(arr):
+                    done.append(k)
+            if out and first is not None:
+                yield first, out
+            for k in done:      # only now: the next batch reuses the buffer just delivered
+                nxt = next(its[k], None)
+                if nxt is None:
+                    del heads[k]
+                else:
+                    heads[k] = [nxt, 0]
 
     def _keep(self, arr: Any) -> Any:
         """``arr`` within [start, end] of receive time."""
@@ -251,9 +287,9 @@ class Player:
             keep &= ts <= self.end
         return arr[keep]
 
-    def _column_steps_one(self, wire: str) -> Iterator[Step]:
-        """One type: segment by segment, batch by batch, through one reused buffer (the ring
-        copies each chunk before the next is made)."""
+    def _type_batches(self, wire: str) -> Iterator[Any]:
+        """The records of one type, segment by segment, batch by batch, through one reused
+        buffer (a batch is delivered -- copied into the rings -- before the next is made)."""
         from fastfeed.record._columns import new_records, spec_for, to_records
         from fastfeed.record._read import column_segments, read_segment_table
 
@@ -266,58 +302,18 @@ class Player:
             spec = spec_for(self._layout_of(table, wire))
             for b in table.to_batches():
                 n = b.num_rows
+                if not n:
+                    continue
                 if buf is None or len(buf) < n or buf.dtype != spec.dtype:
                     buf = new_records(spec, max(n, _CHUNK))
                 arr = self._keep(to_records(b, spec, intern, out=buf[:n]))
-                for i in range(0, len(arr), _CHUNK):
-                    part = arr[i:i + _CHUNK]
-                    yield int(part["ts_recv"][0]), {wire: part}
+                if len(arr):
+                    yield arr
 
     def _layout_of(self, table: Any, wire: str) -> str:
         meta = table.schema.metadata or {}
         layout = meta.get(b"fastfeed.layout", b"").decode()
         return layout or self.types()[wire]
-
-    def _column_steps_merged(self, wires: list[str]) -> Iterator[Step]:
-        """Several types: loaded whole, merged by receive time (stable: recorded order within
-        a type), delivered in chunks of whole socket reads."""
-        import numpy as np
-
-        from fastfeed.record._columns import new_records, spec_for, to_records
-
-        intern = self.symbols.intern_str
-        recs: list[Any] = []
-        for wire in wires:
-            table = read_columns(self.path, wire)
-            if table is None:
-                continue
-            spec = spec_for(self._layout_of(table, wire))
-            arr = new_records(spec, table.num_rows)
-            i = 0
-            for b in table.to_batches():
-                to_records(b, spec, intern, out=arr[i:i + b.num_rows])
-                i += b.num_rows
-            recs.append(self._keep(arr))
-        ts_all = np.concatenate([a["ts_recv"] for a in recs])
-        which = np.concatenate([np.full(len(a), k, dtype=np.int32) for k, a in enumerate(recs)])
-        pos = np.concatenate([np.arange(len(a)) for a in recs])
-        order = np.argsort(ts_all, kind="stable")
-        ts_all, which, pos = ts_all[order], which[order], pos[order]
-        n = len(order)
-        i = 0
-        while i < n:
-            j = min(n, i + _CHUNK)
-            while j < n and ts_all[j] == ts_all[j - 1]:
-                j += 1
-            out: dict[str, Any] = {}
-            w = which[i:j]
-            p = pos[i:j]
-            for k, wire in enumerate(wires):
-                sel = p[w == k]
-                if len(sel):
-                    out[wire] = recs[k][sel]
-            yield int(ts_all[i]), out
-            i = j
 
 
 def _looks_like_data(feed: str, payload: Any) -> bool:
@@ -352,6 +348,8 @@ class _ReplayMixin:
     _speed: float | None
     _symbol_filter: set[str] | None
     _go: asyncio.Event | None
+    #: seconds a consumer half a ring behind may stall playback without reading
+    stall_timeout: float = 1.0
     _error: BaseException | None
     _ready: bool
     _ready_event: asyncio.Event | None
@@ -442,13 +440,24 @@ class _ReplayMixin:
             core.ts_recv = ts
             self._on_wake()      # type: ignore[attr-defined]
             await asyncio.sleep(0)
-            await self._drained(rings, half=True)
-        await self._drained(rings, half=False)
+            await self._drained(rings)
 
-    async def _drained(self, rings: dict[str, Any], half: bool) -> None:
+    async def _drained(self, rings: dict[str, Any]) -> None:
+        """Wait while a consumer is more than half a ring behind -- unless it makes no progress
+        for ``stall_timeout`` s (a cursor nobody reads: it then loses the oldest events and
+        counts them as gaps, exactly as live)."""
+        loop = asyncio.get_running_loop()
         spins = 0
+        last = -1
+        since = loop.time()
         while not self._closing:
-            if all(r.backlog <= (r.capacity // 2 if half else 0) for r in rings.values()):
+            behind = max(r.backlog - r.capacity // 2 for r in rings.values())
+            if behind <= 0:
+                return
+            now = loop.time()
+            if behind != last:
+                last, since = behind, now
+            elif now - since > self.stall_timeout:
                 return
             spins += 1
             await asyncio.sleep(0 if spins < 100 else 0.001)

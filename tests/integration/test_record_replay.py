@@ -45,11 +45,12 @@ async def _collect(it: Any, n: int) -> list[Any]:
     return out
 
 
-async def record_dxlink(path: str, n: int = 400) -> tuple[list[Any], list[Any], DXLinkStreamer]:
+async def record_dxlink(path: str, n: int = 400,
+                        parquet: bool = True) -> tuple[list[Any], list[Any], DXLinkStreamer]:
     async with DXLinkServer(token="sim-token", rate=4000, events_per_frame=10,
                             close_after_frames=15) as srv:
         streamer = DXLinkStreamer(Session(srv.url))
-        rec = streamer.record(path, raw=True, columns=True, batch_rows=64)
+        rec = streamer.record(path, raw=True, columns=True, batch_rows=64, parquet=parquet)
         quotes = streamer.listen(Quote)
         trades = streamer.listen(Trade)
         async with streamer:
@@ -72,10 +73,15 @@ async def replay_all(path: str, cls: Any, **kw: Any) -> list[Any]:
     return out
 
 
-@pytest.mark.parametrize("source", ["raw", "columns"])
+@pytest.mark.parametrize("source", ["raw", "columns", "arrows"])
 async def test_dxlink_record_replay(tmp_path: Any, source: str) -> None:
+    """``arrows``: columns left as Arrow IPC segments of many small batches (no compaction)."""
     path = str(tmp_path / "rec")
-    live_q, live_t, _ = await record_dxlink(path)
+    live_q, live_t, _ = await record_dxlink(path, parquet=source != "arrows")
+    if source == "arrows":
+        source = "columns"
+        assert all(f.endswith(".arrows") for f in os.listdir(os.path.join(path, "columns",
+                                                                         "Quote")))
     from fastfeed.record import iter_messages
 
     sent = [m.payload for m in iter_messages(path) if m.kind == 1]
@@ -112,6 +118,7 @@ async def test_polygon_record_replay(tmp_path: Any) -> None:
         client = AsyncStreamClient("k", "stocks", host=srv.url.rsplit("/", 1)[0])
         rec = client.record(path)
         await client.subscribe_stock_trades(["AAPL", "MSFT"], on_trade)
+        await client.subscribe_stock_quotes(["AAPL"], on_trade)
         task = asyncio.ensure_future(client.handle_messages(reconnect=True,
                                                             reconnection_delay=0.05))
         await asyncio.wait_for(done.wait(), 30)
@@ -125,14 +132,16 @@ async def test_polygon_record_replay(tmp_path: Any) -> None:
         got: list[dict[str, Any]] = []
         replay = fastfeed.replay.open(path, source=source)
         await replay.subscribe_stock_trades(["AAPL", "MSFT"], got.append)
+        await replay.subscribe_stock_quotes(["AAPL"], got.append)
         await asyncio.wait_for(replay.handle_messages(reconnect=True), 30)
         assert len(got) >= len(live)
-        assert got[: len(live)] == live, source
+        assert {m["ev"] for m in live} == {"T", "Q"}
+        assert got[: len(live)] == live, source     # in wire order across T and Q
         only = []
         replay = fastfeed.replay.open(path, source=source)
         await replay.subscribe_stock_trades(["MSFT"], only.append)
         await asyncio.wait_for(replay.handle_messages(reconnect=True), 30)
-        assert only == [m for m in got if m["sym"] == "MSFT"]
+        assert only == [m for m in got if m["sym"] == "MSFT" and m["ev"] == "T"]
 
 
 async def test_parquet_reads_in_pandas_and_polars(tmp_path: Any) -> None:
