@@ -9,6 +9,10 @@ Build modes are selected with environment variables (PEP 517 front-ends do not p
 * ``FASTFEED_COVERAGE=1``  Cython line tracing (for ``Cython.Coverage``)
 * ``FASTFEED_ANNOTATE=1``  write Cython HTML annotation next to the generated C (build/cython)
 * ``FASTFEED_SANITIZE=1``  AddressSanitizer + UndefinedBehaviorSanitizer
+
+Test-only extensions (:data:`TEST_ONLY`: C hooks the unit tests call) are built only by in-place
+builds (``pip install -e .``, ``python setup.py build_ext --inplace`` / ``tools/build.sh``), never
+into a wheel (``pip install .``, ``python -m build``).
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ from pathlib import Path
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).parent.resolve()
 SRC = ROOT / "src_cython"
 INCLUDE = SRC / "include"
+#: extension modules only the tests import (C hooks); left out of wheels
+TEST_ONLY = frozenset({"fastfeed._native._testcore", "fastfeed._native._cscan"})
 
 
 def _flag(name: str) -> bool:
@@ -59,10 +66,25 @@ if SANITIZE:
     ldflags += san
 
 
+def _sources() -> tuple[list[Path], list[str]]:
+    """Every .pyx and C header; stop the build when they are missing (an incomplete sdist
+    would otherwise give a pure-Python wheel that fails at the first decoder call)."""
+    pyx = sorted((SRC / "fastfeed").rglob("*.pyx"))
+    headers = sorted(str(p) for p in INCLUDE.rglob("*.h"))
+    if not pyx or not headers:
+        raise SystemExit(
+            f"fastfeed: no Cython sources or C headers under {SRC} "
+            f"({len(pyx)} .pyx, {len(headers)} .h): this source tree or sdist is incomplete, "
+            "and fastfeed cannot be built without its compiled modules. Build from a git "
+            "checkout or from a complete sdist (one made with `python -m build --sdist`)."
+        )
+    return pyx, headers
+
+
 def _extensions() -> list[Extension]:
     exts = []
-    headers = sorted(str(p) for p in INCLUDE.rglob("*.h"))
-    for pyx in sorted((SRC / "fastfeed").rglob("*.pyx")):
+    sources, headers = _sources()
+    for pyx in sources:
         rel = pyx.relative_to(SRC).with_suffix("")
         name = ".".join(rel.parts)
         exts.append(
@@ -77,6 +99,15 @@ def _extensions() -> list[Extension]:
             )
         )
     return exts
+
+
+class BuildExt(build_ext):
+    """Build the test-only extensions for in-place (development) builds only."""
+
+    def run(self) -> None:
+        if not (self.inplace or self.editable_mode):
+            self.extensions = [e for e in self.extensions if e.name not in TEST_ONLY]
+        super().run()
 
 
 class BuildPy(build_py):
@@ -105,5 +136,5 @@ setup(
         nthreads=int(os.environ.get("FASTFEED_BUILD_JOBS", "0") or 0),
         quiet=True,
     ),
-    cmdclass={"build_py": BuildPy},
+    cmdclass={"build_py": BuildPy, "build_ext": BuildExt},
 )

@@ -9,18 +9,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from fastfeed._connection import ConnectionState
+from fastfeed._loop import run
 from fastfeed._version import __version__
 from fastfeed.errors import (
     AuthenticationError,
+    ConfigurationError,
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
+    ConnectionFailedError,
+    EventLoopError,
     FastFeedError,
     FastFeedWarning,
     MaxConnectionsError,
     ProtocolError,
     ReconnectionExhausted,
     RingOverflowWarning,
+    StreamerClosedError,
     StreamerError,
     SubscriptionError,
 )
@@ -33,6 +39,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "__version__",
+    "run",
+    "ConnectionState",
     "DXLinkDecoder",
     "PolygonDecoder",
     "EventBatch",
@@ -44,6 +52,10 @@ __all__ = [
     "AuthenticationError",
     "SubscriptionError",
     "StreamerError",
+    "StreamerClosedError",
+    "ConnectionFailedError",
+    "ConfigurationError",
+    "EventLoopError",
     "ConnectionClosed",
     "ConnectionClosedOK",
     "ConnectionClosedError",
@@ -61,6 +73,11 @@ _LAZY = {
     "Consumer": "fastfeed._native.ring",
     "SymbolTable": "fastfeed._native.symbols",
 }
+
+
+def __dir__() -> list[str]:
+    # the lazy names too; not the typing helpers this module imports for itself
+    return sorted((set(globals()) - {"Any", "TYPE_CHECKING", "annotations"}) | set(_LAZY))
 
 
 def __getattr__(name: str) -> Any:

@@ -45,7 +45,9 @@ import orjson
 from fastfeed._connection import BackoffConfig, Callback, ConnectionManager, Endpoint
 from fastfeed._native.transport import MessageCore
 from fastfeed._version import __version__
-from fastfeed.errors import ProtocolError, StreamerClosedError, SubscriptionError
+from fastfeed.errors import (
+    ConnectionClosedError, ProtocolError, StreamerClosedError, SubscriptionError,
+)
 
 __all__ = [
     "AlertStreamer",
@@ -686,6 +688,25 @@ _AUTH_WORDS = ("token", "auth", "credential", "expired", "forbidden", "denied", 
                "session")
 
 
+_FAILURE: list[type[ConnectionClosedError]] = []
+
+
+def _failure_class() -> type[ConnectionClosedError]:
+    """ConnectionClosedError, mixed with the SDK transport's HTTPXWSException when installed."""
+    if not _FAILURE:
+        cls: type[ConnectionClosedError] = ConnectionClosedError
+        for mod in ("httpx2.websockets", "httpx_ws"):
+            try:
+                sdk_exc = __import__(mod, fromlist=["HTTPXWSException"]).HTTPXWSException
+            except (ImportError, AttributeError):
+                continue
+            cls = type("StreamerFailure", (ConnectionClosedError, sdk_exc),
+                       {"__module__": __name__})
+            break
+        _FAILURE.append(cls)
+    return _FAILURE[0]
+
+
 def _is_auth_refusal(text: str) -> bool:
     low = text.lower()
     return any(w in low for w in _AUTH_WORDS)
@@ -694,9 +715,10 @@ def _is_auth_refusal(text: str) -> bool:
 class AlertStreamer(ConnectionManager):
     """tastytrade-compatible account streamer (see the module docstring).
 
-    ``AlertStreamer(session, reconnect_args=(), reconnect_fn=None, disconnect_fn=None,
-    disconnect_args=(), url=None)``; ``url`` overrides the host chosen from
-    ``session.is_test``. Keyword-only extras: ``ssl_context`` (``None``: verified default for
+    ``AlertStreamer(session, disconnect_args=(), disconnect_fn=None, reconnect_args=(),
+    reconnect_fn=None, url=None)`` (tastytrade 10.2-11.1's positional order); the host is
+    chosen from the session as tastytrade 13.x does (``PaperSession`` -> tastyware.dev,
+    ``session.is_test`` -> the cert host); ``url`` overrides it. Keyword-only extras: ``ssl_context`` (``None``: verified default for
     ``wss://``), ``heartbeat_interval`` (s, default 15), ``liveness_timeout`` (s without any
     frame before the connection is replaced; default ``2 * heartbeat_interval + 10``),
     ``ack_timeout`` (s, default 10), ``queue_size`` (notifications per type before reading
@@ -714,10 +736,10 @@ class AlertStreamer(ConnectionManager):
     def __init__(
         self,
         session: Any,
+        disconnect_args: tuple[Any, ...] = (),   # tastytrade 10.2-11.1's positional order
+        disconnect_fn: Callback | None = None,
         reconnect_args: tuple[Any, ...] = (),
         reconnect_fn: Callback | None = None,
-        disconnect_fn: Callback | None = None,
-        disconnect_args: tuple[Any, ...] = (),
         url: str | None = None,
         *,
         ssl_context: ssl.SSLContext | None = None,
@@ -735,7 +757,7 @@ class AlertStreamer(ConnectionManager):
         self.session = session
         if url is not None:
             self.base_url = url
-        elif type(session).__name__ == "PaperSession":
+        elif any(c.__name__ == "PaperSession" for c in type(session).__mro__):
             self.base_url = PAPER_STREAMER_URL
         else:
             self.base_url = CERT_STREAMER_URL if getattr(session, "is_test", False) else STREAMER_URL
@@ -802,6 +824,13 @@ class AlertStreamer(ConnectionManager):
             except (asyncio.CancelledError, Exception):
                 pass
         self._fail_waiters(StreamerClosedError("AlertStreamer closed"))
+
+    def fail(self) -> None:
+        """tastytrade 13.x's test hook: raise what a broken connection raises, so that a retry
+        loop can be tested. The exception is a :class:`~fastfeed.errors.ConnectionClosedError`
+        and, when tastytrade 13.x's transport is installed (``httpx2`` / ``httpx-ws``), also its
+        ``HTTPXWSException``: ``except* HTTPXWSException`` loops written for the SDK catch it."""
+        raise _failure_class()(None, "Something happened and the fake streamer broke, oh no!")
 
     def _check_open(self) -> None:
         """Misuse: after close(), or from another event loop; a fatal error is raised again."""

@@ -4,6 +4,43 @@ It owns one websocket at a time (picows + :class:`fastfeed._native.transport.Fee
 feeding one long-lived :class:`ProtocolCore` (the core, and therefore its rings and every
 consumer cursor, survives reconnects), and runs the reconnect loop around it.
 
+State machine (``manager.state``, a :class:`ConnectionState`)::
+
+    closed -> connecting -> handshaking -> ready -> (connection lost)
+                 ^   |           |                      |
+                 |   v           v                      v
+                 +-- backing_off <--- failed attempt / unstable drop
+    any state -> closed  (close(), or a fatal error)
+
+* ``connecting``: resolving the endpoint, TCP/TLS, the HTTP upgrade.
+* ``handshaking``: the websocket is up, the protocol is not usable yet (DXLink SETUP/AUTH,
+  polygon auth). It must become ready within ``open_timeout`` seconds, else the attempt
+  **failed**: the socket is closed, ``stats["failed_attempts"]`` grows, backoff follows; a
+  failed attempt never reports ready, never calls ``reconnect_fn``, never counts as a reconnect.
+* ``ready``: usable (subscriptions replayed). A connection that was ready for at least
+  ``stability_window`` seconds is replaced at once when it ends; one that dropped sooner backs
+  off (so a server that drops right after AUTHORIZED is not hammered).
+* ``backing_off``: waiting before the next attempt (:func:`backoff`).
+* ``closed``: not started, closed by ``close()``, or stopped by a fatal error (``manager.error``).
+
+Every change is logged once at INFO (logger of the streamer) and passed to the optional
+``on_state_change(old, new)`` callback (sync, or async run as a task; exceptions are logged).
+
+The first connection fails fast: ``start()`` (``await Streamer(...)`` / ``async with``) raises
+within ``open_timeout`` seconds -- :class:`~fastfeed.errors.ConnectionFailedError` when the URL
+is unreachable, refused, answers 5xx/429 or is never ready (retried with backoff inside that
+budget), :class:`~fastfeed.errors.AuthenticationError` on HTTP 401/403,
+:class:`~fastfeed.errors.ConfigurationError` on another 4xx or a non-websocket answer. Errors
+name the URL without query string or credentials and the HTTP status, and chain the transport's
+exception (``__cause__``): no raw picows exception reaches the user. Later connections retry
+transient failures with backoff; ``max_reconnect_attempts`` (``None`` = unlimited) consecutive
+failed attempts end the loop with :class:`~fastfeed.errors.ReconnectionExhausted`.
+
+A message larger than ``max_message_size`` closes the connection with 1009 (picows or the
+transport); it is counted in ``stats["oversize_frames"]``, logged once for that connection, and
+the connection is replaced after a backoff delay. The transport's disconnect exception is always
+retrieved (no "Future exception was never retrieved").
+
 Reuse it by subclassing :class:`ConnectionManager` (``fastfeed.streamer.Streamer`` does, and the
 DXLink / polygon / account streamers subclass that) and overriding the protocol hooks:
 
@@ -17,7 +54,8 @@ DXLink / polygon / account streamers subclass that) and overriding the protocol 
     Control events decoded by the core (drained once per socket read). Call
     :meth:`_set_ready` when the protocol is usable (e.g. DXLink AUTHORIZED),
     :meth:`_auth_failed` when credentials were refused, :meth:`_fail` with a
-    :class:`~fastfeed.errors.FastFeedError` for anything fatal (e.g. a DXLink ERROR).
+    :class:`~fastfeed.errors.FastFeedError` for anything fatal, :meth:`_drop` to replace the
+    connection (e.g. DXLink ERROR TIMEOUT).
 ``_on_ready(reconnected: bool) -> None``
     The protocol is usable: replay the desired subscriptions (``self._desired``). Runs on
     every connection, before ``reconnect_fn``.
@@ -27,20 +65,33 @@ DXLink / polygon / account streamers subclass that) and overriding the protocol 
 ``_silence_timeout() -> float | None``
     Seconds without any byte received after which the connection is declared dead and
     replaced (``None``: no liveness check).
+``_stop_after_loss() -> BaseException | None``
+    A ready connection ended: return an exception to stop instead of reconnecting (polygon
+    without ``reconnect=True``). Added for issue #12.
+
+Added for issue #12 (additive; the hooks above are unchanged): ``state``,
+``on_state_change=``, ``max_reconnect_attempts=``, ``stability_window``, :meth:`_drop`,
+:meth:`_check_usable` (``StreamerClosedError`` after close, ``EventLoopError`` from another
+loop), :meth:`_lifecycle_stats` (``state``, ``connects``, ``reconnects``, ``failed_attempts``,
+``oversize_frames``, ``server_errors``), :meth:`_record_server_error` and ``server_errors``,
+the ``async _after_close()`` hook (end what runs beside the connection), ``open_timeout`` as
+the first connect's budget, typed connect errors from :func:`process_exception` (which now
+takes the URL), and ``disconnect_fn`` only for connections that had been ready. Behaviour
+changes a subclass may notice: ``_on_control`` may see a connection end before ``_set_ready``
+takes effect (a failed attempt), and ``process_exception`` returns typed errors.
 
 Reconnection (websockets-compatible): delays come from :func:`backoff`, configured from the
-``WEBSOCKETS_BACKOFF_*`` environment variables (read when the manager is created): after a
-*failed* attempt ``random() * INITIAL``, then ``MIN``, ``MIN * FACTOR`` ... capped at ``MAX``;
-a connection that had become ready and then dropped reconnects at once. Retryable errors
-(``process_exception`` returns ``None``): ``OSError`` (not TLS errors), timeouts, an upgrade
-refused with HTTP 500/502/503/504, a closed connection (any close code but 1009), a silent
-connection. Anything else ends the loop and the error is delivered to the consumers
-(``_fail``); an upgrade refused with 401/403 becomes :class:`AuthenticationError`.
+``WEBSOCKETS_BACKOFF_*`` environment variables (read when the manager is created):
+``random() * INITIAL``, then ``MIN``, ``MIN * FACTOR`` ... capped at ``MAX``; the sequence
+restarts after a stable connection. Retryable errors (``process_exception`` returns ``None``):
+``OSError`` (not TLS errors), timeouts, an upgrade refused with HTTP 5xx or 429 (or without a
+status, e.g. handshake EOF), a closed connection, a silent connection.
 
 Callbacks (tastytrade 10.2–11.1 semantics): ``disconnect_fn(streamer, *disconnect_args)`` is
-scheduled as soon as a connection ends (also on :meth:`close`); ``reconnect_fn(streamer,
-*reconnect_args)`` after a re-authorization, never on the first connect. Both are
-coroutines run as tasks; their exceptions are logged, never fatal.
+scheduled as soon as a connection that had been up ends (also on :meth:`close`);
+``reconnect_fn(streamer, *reconnect_args)`` after a re-authorization, never on the first
+connect and never for a failed attempt. Both are coroutines run as tasks; their exceptions are
+logged, never fatal.
 
 :meth:`close` never reconnects, is idempotent, and waits for the callback tasks.
 
@@ -52,26 +103,36 @@ nothing, and replaying twice is harmless (it is a set).
 from __future__ import annotations
 
 import asyncio
+import collections
+import enum
+import inspect
 import logging
 import os
 import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
-from fastfeed._loop import install_uvloop_policy
+from fastfeed._subscriptions import DesiredSubscriptions
 from fastfeed.errors import (
     AuthenticationError,
+    ConfigurationError,
     ConnectionClosedError,
+    ConnectionFailedError,
     EventLoopError,
+    FastFeedError,
+    ReconnectionExhausted,
     StreamerClosedError,
     StreamerError,
 )
 
 __all__ = [
+    "ConnectionState",
+    "ServerError",
+    "safe_url",
     "BackoffConfig",
     "backoff",
     "process_exception",
@@ -84,8 +145,36 @@ __all__ = [
 log = logging.getLogger("fastfeed.connection")
 
 Callback = Callable[..., Awaitable[None]]
+StateCallback = Callable[["ConnectionState", "ConnectionState"], Any]
 
-_RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+
+class ConnectionState(str, enum.Enum):
+    """Where a streamer's connection is (``streamer.state``); see the module docstring."""
+
+    CONNECTING = "connecting"
+    HANDSHAKING = "handshaking"
+    READY = "ready"
+    BACKING_OFF = "backing_off"
+    CLOSED = "closed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class ServerError:
+    """An error the server reported (DXLink ERROR, polygon ``error`` status), kept for the user.
+
+    ``error`` is the server's code (``"INVALID_MESSAGE"``, ``"BAD_ACTION"``, polygon
+    ``"error"``...), ``message`` its text, ``channel`` the DXLink channel (0 = connection level;
+    ``None`` for polygon), ``time`` the local ``time.time()`` it arrived.
+    """
+
+    error: str
+    message: str
+    channel: int | None
+    time: float
+
 _AUTH_STATUS = frozenset({401, 403})
 
 
@@ -153,18 +242,37 @@ def _http_status(exc: BaseException) -> int | None:
         return None
 
 
-def process_exception(exc: BaseException) -> BaseException | None:
-    """``None`` when the failed attempt should be retried, else the exception to report.
+def safe_url(url: str) -> str:
+    """``url`` without query string, fragment or credentials (safe for logs and errors)."""
+    base = url.split("#", 1)[0].split("?", 1)[0]
+    scheme, sep, rest = base.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        rest = rest.split("@", 1)[1]
+        return f"{scheme}://{rest}"
+    return base
 
-    Retried: network errors (``OSError`` except TLS errors), timeouts, ``EOFError``, a
-    closed connection, an upgrade refused with 500/502/503/504 (or without a status, e.g.
-    handshake EOF). 401/403 on the upgrade -> :class:`AuthenticationError`. Anything else
-    (TLS verification failure, bad URL, programming errors) is returned as is.
+
+def process_exception(exc: BaseException, url: str | None = None) -> BaseException | None:
+    """``None`` when the failed attempt should be retried, else the typed error to report.
+
+    Retried: network errors (``OSError`` except TLS errors), timeouts, ``EOFError``, a closed
+    connection, picows errors without an HTTP status, an upgrade refused with HTTP 5xx or 429.
+    Reported (``__cause__`` is ``exc``): 401/403 -> :class:`AuthenticationError`, another status
+    -> :class:`ConfigurationError`, a TLS failure -> :class:`ConnectionFailedError`. fastfeed
+    errors are returned as they are; anything else (a bug, a user hook's error) too.
+    ``url`` (already made safe) is named in the messages.
     """
-    if isinstance(exc, ssl.SSLError):
+    where = f" to {url}" if url else ""
+    err: FastFeedError
+    if isinstance(exc, ConnectionClosedError):
+        return None
+    if isinstance(exc, FastFeedError):
         return exc
-    if isinstance(exc, (OSError, TimeoutError, asyncio.TimeoutError, EOFError,
-                        ConnectionClosedError)):
+    if isinstance(exc, (ssl.SSLError, ssl.CertificateError)):
+        err = ConnectionFailedError(f"TLS failure connecting{where}: {exc}", url=url)
+        err.__cause__ = exc
+        return err
+    if isinstance(exc, (OSError, TimeoutError, asyncio.TimeoutError, EOFError)):
         return None
     try:
         from picows import WSError, WSHandshakeError
@@ -172,11 +280,19 @@ def process_exception(exc: BaseException) -> BaseException | None:
         return exc
     if isinstance(exc, WSHandshakeError):
         status = _http_status(exc)
-        if status is None or status in _RETRYABLE_STATUS:
+        if status is None or status >= 500 or status == 429:
             return None
         if status in _AUTH_STATUS:
-            return AuthenticationError(f"websocket upgrade refused with HTTP {status}")
-        return exc
+            err = AuthenticationError(f"websocket upgrade{where} refused with HTTP {status}",
+                                      status=status)
+        elif 400 <= status < 500:
+            err = ConfigurationError(f"websocket upgrade{where} refused with HTTP {status} "
+                                     "(check the URL / host)", url=url, status=status)
+        else:
+            err = ConfigurationError(f"not a websocket endpoint{where}: HTTP {status} instead of "
+                                     "101 Switching Protocols", url=url, status=status)
+        err.__cause__ = exc
+        return err
     if isinstance(exc, WSError):
         return None
     return exc
@@ -199,50 +315,7 @@ class Endpoint:
 
 
 # ---------------------------------------------------------------------------------- subscriptions
-
-
-@dataclass
-class DesiredSubscriptions:
-    """What the user wants, replayed after every reconnect.
-
-    ``items[event_type]`` maps a symbol to its parameters (e.g. DXLink Candle ``fromTime``,
-    ``None`` when there are none). ``options[event_type]`` holds per-type settings such as the
-    aggregation period. Insertion order is kept (replay order = subscription order).
-    """
-
-    items: dict[str, dict[str, Any]] = field(default_factory=dict)
-    options: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def add(self, event_type: str, symbols: Iterable[str], params: Any = None) -> list[str]:
-        """Add symbols; returns the ones that were new or changed."""
-        d = self.items.setdefault(event_type, {})
-        changed = []
-        for s in symbols:
-            if s not in d or d[s] != params:
-                changed.append(s)
-            d[s] = params
-        return changed
-
-    def remove(self, event_type: str, symbols: Iterable[str]) -> list[str]:
-        d = self.items.get(event_type)
-        if not d:
-            return []
-        gone = [s for s in symbols if d.pop(s, _MISSING) is not _MISSING]
-        if not d:
-            self.items.pop(event_type, None)
-        return gone
-
-    def clear(self, event_type: str) -> list[str]:
-        return list(self.items.pop(event_type, {}))
-
-    def symbols(self, event_type: str) -> dict[str, Any]:
-        return self.items.get(event_type, {})
-
-    def __len__(self) -> int:
-        return sum(len(d) for d in self.items.values())
-
-
-_MISSING = object()
+# DesiredSubscriptions lives in fastfeed._subscriptions (sessions own it); re-exported here.
 
 
 def _as_symbols(symbols: Iterable[str] | str) -> list[str]:
@@ -261,9 +334,10 @@ def _as_symbols(symbols: Iterable[str] | str) -> list[str]:
 
 
 class ConnectionManager:
-    """Runs the reconnect loop; see the module docstring for the hooks subclasses override."""
+    """Runs the reconnect loop; see the module docstring for the states and the hooks."""
 
-    #: seconds to wait for the protocol to become ready after the websocket is up
+    #: seconds to become ready (handshake + authorization) per attempt; also the first
+    #: connection's whole budget (``start()`` raises when it runs out)
     open_timeout: float = 10.0
     #: picows upgrade timeout
     handshake_timeout: float = 10.0
@@ -273,6 +347,13 @@ class ConnectionManager:
     auth_retries: int = 1
     #: delay before an authorization retry
     auth_retry_delay: float = 0.5
+    #: a connection ready for less than this many seconds is followed by a backoff delay
+    stability_window: float = 5.0
+    #: backoff of the first connection's retries (``None``: ``backoff_config``); a streamer
+    #: whose ``backoff_config`` is a fixed reconnection delay sets the websockets one here
+    first_backoff_config: BackoffConfig | None = None
+    #: server errors kept in ``server_errors`` (the oldest are dropped)
+    server_errors_kept: int = 100
     #: SO_RCVBUF set before connect (0 = OS autotuning). Bounded so that one socket read never
     #: holds more events than a ring (picows#117: an unbounded read buffer turns a backlog into
     #: multi-MB reads); measured: 3.7 M ev/s with gaps at the default vs 6.7 M ev/s without.
@@ -289,8 +370,11 @@ class ConnectionManager:
         backoff_config: BackoffConfig | None = None,
         logger: logging.Logger | None = None,
         busy_poll: bool = False,
+        on_state_change: StateCallback | None = None,
+        max_reconnect_attempts: int | None = None,
     ) -> None:
-        install_uvloop_policy()
+        if max_reconnect_attempts is not None and max_reconnect_attempts < 1:
+            raise ValueError("max_reconnect_attempts must be >= 1 or None")
         self._core = core
         #: opt-in: keep the event loop polling (never sleeping in epoll) while the stream is
         #: open -- no idle-CPU wake-up on each frame, the lowest latency, at the cost of one
@@ -301,24 +385,40 @@ class ConnectionManager:
         self.reconnect_args = tuple(reconnect_args) if reconnect_args else ()
         self.disconnect_fn = disconnect_fn
         self.disconnect_args = tuple(disconnect_args) if disconnect_args else ()
+        #: called with ``(old, new)`` on every state change (sync, or async run as a task)
+        self.on_state_change = on_state_change
+        #: consecutive failed attempts after which reconnecting stops (``None``: never)
+        self.max_reconnect_attempts = max_reconnect_attempts
         self.backoff_config = backoff_config or BackoffConfig.from_env()
         self._log = logger or log
         self._desired = DesiredSubscriptions()
         self._listener: Any = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._callback_tasks: set[asyncio.Task[None]] = set()
+        self._callback_tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
         self._closed = False
         self._error: BaseException | None = None
         self._ready = False
+        self._state = ConnectionState.CLOSED
+        self._became_ready = False
         self._ready_event: asyncio.Event | None = None
         self._conn_ready: asyncio.Future[None] | None = None
         self._conn_done: asyncio.Future[None] | None = None
         self._auth_failures = 0
         self._auth_retry_pending = False
+        self._delays: Iterator[float] | None = None
+        self._consecutive_failures = 0
+        self._oversize_seen = False
         self.n_connects = 0
         self.n_reconnects = 0
+        self.n_ready = 0
+        self.n_failed_attempts = 0
+        self.n_oversize_frames = 0
+        self.n_server_errors = 0
+        #: the most recent errors reported by the server (:class:`ServerError`), oldest first
+        self.server_errors: collections.deque[ServerError] = collections.deque(
+            maxlen=self.server_errors_kept)
         self._frames_done = 0
         self._last_close: tuple[int | None, str] = (None, "")
         #: the attached fastfeed.record Recorder (``Streamer.record``), if any
@@ -347,6 +447,11 @@ class ConnectionManager:
     def _silence_timeout(self) -> float | None:
         return None
 
+    def _stop_after_loss(self) -> BaseException | None:
+        """A ready connection ended: an exception to stop with (given to the consumers), or
+        ``None`` to reconnect (the default)."""
+        return None
+
     def _tick_interval(self) -> float:
         t = self._silence_timeout()
         return 1.0 if t is None else max(0.02, min(1.0, t / 4.0))
@@ -356,12 +461,13 @@ class ConnectionManager:
 
     def process_exception(self, exc: BaseException) -> BaseException | None:
         """Override to change which failures are retried (see :func:`process_exception`)."""
-        return process_exception(exc)
+        return process_exception(exc, self._url_for_errors)
 
     # ------------------------------------------------------------------ state changes for hooks
 
     def _set_ready(self) -> None:
         self._auth_failures = 0
+        self._became_ready = True
         fut = self._conn_ready
         if fut is not None and not fut.done():
             fut.set_result(None)
@@ -382,7 +488,7 @@ class ConnectionManager:
         """Fatal: stop reconnecting and deliver ``exc`` to every consumer."""
         if self._error is None and not self._closing:
             self._error = exc
-            self._log.error("streamer stopped: %s", exc)
+            self._log.error("streamer stopped: %s: %s", type(exc).__name__, exc)
         for fut in (self._conn_ready, self._conn_done):
             if fut is not None and not fut.done():
                 fut.set_result(None)
@@ -390,8 +496,50 @@ class ConnectionManager:
             self._listener.close(1000, "")
         self._wake_all()
 
+    def _drop(self, reason: str) -> None:
+        """Replace the current connection (it is closed; the loop reconnects by its rules)."""
+        listener = self._listener
+        if listener is not None:
+            self._log.warning("replacing the connection: %s", reason)
+            listener.close(1000, "")
+
+    def _record_server_error(self, error: str, message: str, channel: int | None) -> ServerError:
+        """Count, log and keep an error the server reported (the stream goes on)."""
+        rec = ServerError(str(error), str(message or ""), channel, time.time())
+        self.n_server_errors += 1
+        self.server_errors.append(rec)
+        self._log.warning("server error %s on channel %s: %s", rec.error, channel, rec.message)
+        return rec
+
     def _wake_all(self) -> None:
         """Wake every waiting consumer (Streamer overrides)."""
+
+    def _set_state(self, new: ConnectionState) -> None:
+        old = self._state
+        if old is new:
+            return
+        self._state = new
+        self._log.info("%s: %s -> %s", type(self).__name__, old.value, new.value)
+        cb = self.on_state_change
+        if cb is None:
+            return
+        try:
+            r = cb(old, new)
+        except Exception:
+            self._log.exception("on_state_change raised")
+            return
+        if r is not None and inspect.isawaitable(r):
+            async def run() -> None:
+                try:
+                    await r
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    self._log.exception("on_state_change raised")
+
+            t = asyncio.get_running_loop().create_task(run())
+            self._callback_tasks.add(t)
+            t.add_done_callback(self._callback_tasks.discard)
 
     def _check_usable(self) -> None:
         """Raise for misuse: after ``close()`` or from another event loop than the streamer's."""
@@ -409,6 +557,11 @@ class ConnectionManager:
                     "cannot be used from another event loop (create one streamer per loop)")
 
     # ------------------------------------------------------------------ public
+
+    @property
+    def state(self) -> ConnectionState:
+        """Where the connection is: connecting, handshaking, ready, backing_off or closed."""
+        return self._state
 
     @property
     def connected(self) -> bool:
@@ -442,6 +595,16 @@ class ConnectionManager:
             rec.attach(self._listener)
         return rec
 
+    def _lifecycle_stats(self) -> dict[str, Any]:
+        return {
+            "state": self._state.value,
+            "connects": self.n_connects,
+            "reconnects": self.n_reconnects,
+            "failed_attempts": self.n_failed_attempts,
+            "oversize_frames": self.n_oversize_frames,
+            "server_errors": self.n_server_errors,
+        }
+
     # ------------------------------------------------------------------ lifecycle
     # ``await Streamer(...)`` and ``async with Streamer(...)`` connect and wait until ready
     # (tastytrade's streamers); exiting closes for good.
@@ -472,12 +635,19 @@ class ConnectionManager:
         self._spin = loop.call_soon(spin)
 
     async def start(self) -> None:
-        """Start the connection loop and wait until the first connection is ready."""
+        """Start the connection loop and wait until the first connection is ready.
+
+        Raises within ``open_timeout`` when the first connection cannot be made (see the module
+        docstring); the streamer is then closed.
+        """
+        if self._error is not None:
+            raise self._error
+        self._check_usable()
         if self.busy_poll and self._spin is None:
             self._start_busy_poll()
         if self._task is None:
-            self._ready_event = asyncio.Event()
             self._loop = asyncio.get_running_loop()
+            self._ready_event = asyncio.Event()
             self._task = self._loop.create_task(self._run())
         assert self._ready_event is not None
         waiter = asyncio.ensure_future(self._ready_event.wait())
@@ -485,6 +655,10 @@ class ConnectionManager:
             await asyncio.wait({waiter, self._task}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             waiter.cancel()
+        if self._ready_event.is_set():
+            # the first connection became ready: whatever happened after it (even in the same
+            # socket read) reaches the consumers with the events it delivered, not start()
+            return
         if self._error is not None:
             err = self._error
             await self.close()
@@ -497,6 +671,8 @@ class ConnectionManager:
         """Close for good (never reconnects). Idempotent; waits for callback tasks."""
         if self._closed:
             return
+        if self._loop is not None and asyncio.get_running_loop() is not self._loop:
+            self._check_usable()
         self._closing = True
         listener = self._listener
         if listener is not None:
@@ -518,14 +694,19 @@ class ConnectionManager:
             self._connection_ended(self._listener)
         self._closed = True
         self._ready = False
+        self._set_state(ConnectionState.CLOSED)
         if self._spin is not None:
             self._spin.cancel()
             self._spin = None
         self._wake_all()
-        if self._callback_tasks:
+        await self._after_close()
+        while self._callback_tasks:
             await asyncio.gather(*list(self._callback_tasks), return_exceptions=True)
         if self._recorder is not None:
             await self._recorder.aclose()
+
+    async def _after_close(self) -> None:
+        """Hook: end what the subclass runs beside the connection (e.g. the fan-out pump)."""
 
     # ------------------------------------------------------------------ loop
 
@@ -545,17 +726,46 @@ class ConnectionManager:
         self._callback_tasks.add(t)
         t.add_done_callback(self._callback_tasks.discard)
 
+    def _reap(self, transport: Any) -> None:
+        """Retrieve the transport's disconnect exception (picows stores protocol errors such
+        as an oversize frame there; unretrieved, asyncio would log it at garbage collection)."""
+        async def run() -> None:
+            try:
+                await asyncio.wait_for(transport.wait_disconnected(), 5.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._log.debug("transport ended with %s: %s", type(exc).__name__, exc)
+
+        t = asyncio.get_running_loop().create_task(run())
+        self._callback_tasks.add(t)
+        t.add_done_callback(self._callback_tasks.discard)
+
     def _connection_ended(self, listener: Any) -> None:
         """The listener's on_disconnect: runs once per connection, synchronously."""
         if listener is not self._listener:
             return
         self._listener = None
+        was_ready = self._ready
         self._ready = False
         self._frames_done += int(listener.n_frames)
         if self._recorder is not None:
             self._recorder.detach(listener)
         self._last_close = (listener.close_code, listener.close_reason)
-        self._spawn_callback(self.disconnect_fn, self.disconnect_args, "disconnect_fn")
+        transport = getattr(listener, "transport", None)
+        hs = getattr(transport, "close_handshake", None)
+        sent = getattr(hs, "sent", None)
+        if sent is not None and int(sent.code) == 1009 and not getattr(hs, "recv_then_sent", 0):
+            # we closed with 1009: a message above max_message_size (picows or the transport)
+            self.n_oversize_frames += 1
+            self._oversize_seen = True
+            self._log.warning("a message larger than max_message_size (%d bytes) arrived; "
+                              "replacing the connection (oversize messages so far: %d)",
+                              self.max_message_size, self.n_oversize_frames)
+        if transport is not None:
+            self._reap(transport)
+        if was_ready:
+            self._spawn_callback(self.disconnect_fn, self.disconnect_args, "disconnect_fn")
         for fut in (self._conn_ready, self._conn_done):
             if fut is not None and not fut.done():
                 fut.set_result(None)
@@ -627,67 +837,152 @@ class ConnectionManager:
             disconnect_on_exception=True, **kwargs)
         return listener
 
+    _url_for_errors: str | None = None
+
+    async def _failed_attempt(self, reason: str, cause: BaseException | None, first: bool,
+                              deadline: float) -> bool:
+        """Count a failed attempt; back off and return True, or fail and return False."""
+        loop = asyncio.get_running_loop()
+        self.n_failed_attempts += 1
+        self._consecutive_failures += 1
+        url = self._url_for_errors or "the server"
+        status = _http_status(cause) if cause is not None else None
+        err: FastFeedError | None = None
+        if first and loop.time() >= deadline:
+            err = ConnectionFailedError(
+                f"could not connect to {url} within {self.open_timeout:g} s: {reason}",
+                url=self._url_for_errors, status=status)
+        elif (not first and self.max_reconnect_attempts is not None
+              and self._consecutive_failures >= self.max_reconnect_attempts):
+            err = ReconnectionExhausted(
+                f"gave up after {self._consecutive_failures} failed reconnection attempts "
+                f"to {url} (last: {reason})")
+        if err is not None:
+            err.__cause__ = cause
+            self._fail(err)
+            return False
+        if self._delays is None:
+            cfg = self.backoff_config
+            if first and self.first_backoff_config is not None:
+                cfg = self.first_backoff_config
+            self._delays = backoff(cfg, self._rand if cfg is self.backoff_config else random.random)
+        delay = next(self._delays)
+        if first and loop.time() + delay >= deadline:
+            # the next attempt could not finish within open_timeout: fail now, not later
+            err = ConnectionFailedError(
+                f"could not connect to {url} within {self.open_timeout:g} s: {reason}",
+                url=self._url_for_errors, status=status)
+            err.__cause__ = cause
+            self._fail(err)
+            return False
+        self._set_state(ConnectionState.BACKING_OFF)
+        self._log.warning("connection attempt failed (%s); retrying in %.2f s", reason, delay)
+        await self._sleep(delay)
+        return True
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        delays: Iterator[float] | None = None
         first = True
+        deadline = loop.time() + self.open_timeout
         try:
             while not self._closing and self._error is None:
                 # ---------------------------------------------------- connect
+                self._set_state(ConnectionState.CONNECTING)
                 self._conn_ready = loop.create_future()
                 self._conn_done = loop.create_future()
-                listener = None
+                self._became_ready = False
+                self._oversize_seen = False
+                budget = self.handshake_timeout + 5.0
+                if first:
+                    budget = max(0.01, min(budget, deadline - loop.time()))
                 try:
                     ep = await self._endpoint()
-                    listener = await asyncio.wait_for(self._connect_once(ep),
-                                                      self.handshake_timeout + 5.0)
+                    self._url_for_errors = safe_url(ep.url)
+                    listener = await asyncio.wait_for(self._connect_once(ep), budget)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
                     fatal = self.process_exception(exc)
                     if fatal is not None:
+                        if fatal is exc and not isinstance(exc, FastFeedError) and isinstance(
+                                exc, (OSError, TimeoutError, EOFError)):
+                            wrapped = ConnectionFailedError(
+                                f"connection to {self._url_for_errors} failed: "
+                                f"{type(exc).__name__}: {exc}", url=self._url_for_errors)
+                            wrapped.__cause__ = exc
+                            fatal = wrapped
                         self._fail(fatal)
                         break
-                    if delays is None:
-                        delays = backoff(self.backoff_config, self._rand)
-                    delay = next(delays)
-                    self._log.warning("connect failed (%s: %s); retrying in %.1f s",
-                                      type(exc).__name__, exc, delay)
-                    await self._sleep(delay)
+                    status = _http_status(exc)
+                    what = f"HTTP {status}" if status is not None else type(exc).__name__
+                    if not await self._failed_attempt(f"{what}: {exc}", exc, first, deadline):
+                        break
                     continue
                 self.n_connects += 1
-                if not listener.connected:  # dropped during the upgrade
-                    continue
-                self._listener = listener
-                self._auth_retry_pending = False
-                self._on_open()
-                listener.flush()
-                # ---------------------------------------------------- wait until usable
-                try:
-                    await asyncio.wait_for(asyncio.shield(self._conn_ready), self.open_timeout)
-                except asyncio.TimeoutError:
-                    self._log.warning("no authorization within %.0f s; reconnecting",
-                                      self.open_timeout)
-                    listener.close(1000, "")
-                if self._error is not None or self._closing:
-                    break
-                if self._listener is not listener:  # ended before becoming ready
-                    await self._conn_done
-                    if self._auth_retry_pending:
-                        await self._sleep(self.auth_retry_delay)
+                if not listener.connected:
+                    # the whole connection ended during the upgrade (a fast server can answer,
+                    # send its events and close before ws_connect returns): register it so its
+                    # close code is known; if it became ready, its events were delivered and it
+                    # counts as a (short-lived) ready connection
+                    self._listener = listener
+                    self._connection_ended(listener)
+                    if self._error is not None or self._closing:
+                        break
+                    if not self._became_ready:
+                        if not await self._failed_attempt(
+                                f"closed during the upgrade (close code {listener.close_code})",
+                                None, first, deadline):
+                            break
                         continue
-                    if delays is None:
-                        delays = backoff(self.backoff_config, self._rand)
-                    delay = next(delays)
-                    self._log.warning("connection ended before ready (close %s); retrying "
-                                      "in %.1f s", listener.close_code, delay)
-                    await self._sleep(delay)
-                    continue
+                else:
+                    self._listener = listener
+                    self._auth_retry_pending = False
+                    self._set_state(ConnectionState.HANDSHAKING)
+                    self._core.outbox = []   # what an earlier connection left unsent belongs to it
+                    self._on_open()
+                    listener.flush()
+                    # ---------------------------------------------------- wait until usable
+                    wait = self.open_timeout
+                    if first:
+                        wait = max(0.01, deadline - loop.time())
+                    try:
+                        await asyncio.wait_for(asyncio.shield(self._conn_ready), wait)
+                    except asyncio.TimeoutError:
+                        pass
+                    if self._error is not None or self._closing:
+                        break
+                    # a connection that became ready counts as ready even if it already ended in
+                    # the same socket read (its events were delivered); a short-lived one is
+                    # followed by backoff below (stability_window), not by a failed attempt
+                    if not self._became_ready:
+                        if self._listener is listener:
+                            reason = f"not ready within {wait:.3g} s"
+                            listener.close(1000, "")
+                            try:
+                                await asyncio.wait_for(asyncio.shield(self._conn_done), 2.0)
+                            except asyncio.TimeoutError:
+                                listener.abort()
+                                self._connection_ended(listener)
+                        else:
+                            reason = f"closed before ready (close code {listener.close_code})"
+                        if self._error is not None or self._closing:
+                            break
+                        if self._auth_retry_pending:
+                            await self._sleep(self.auth_retry_delay)
+                            continue
+                        if not await self._failed_attempt(reason, None, first, deadline):
+                            break
+                        continue
                 # ---------------------------------------------------- ready
-                delays = None
-                self._ready = True
-                reconnected = not first
+                if first and self.first_backoff_config is not None:
+                    self._delays = None   # reconnects use backoff_config
                 first = False
+                self._ready = self._listener is listener
+                self._consecutive_failures = 0
+                ready_at = loop.time()
+                reconnected = self.n_ready > 0
+                self.n_ready += 1
+                self._set_state(ConnectionState.READY)
                 self._on_ready(reconnected)
                 listener.flush()
                 if reconnected:
@@ -701,15 +996,31 @@ class ConnectionManager:
                 if self._auth_retry_pending:
                     await self._sleep(self.auth_retry_delay)
                     continue
+                stop = self._stop_after_loss()
+                if stop is not None:
+                    self._fail(stop)
+                    break
                 code, _reason = self._last_close
-                if code == 1009 and listener.close_received:  # the server refused our message
+                if code == 1009 and listener.close_received and not self._oversize_seen:
                     self._fail(StreamerError("server closed the connection: message too big "
                                              "(1009)", error="MESSAGE_TOO_BIG"))
                     break
-                self._log.info("connection ended (close %s); reconnecting now", code)
+                if loop.time() - ready_at >= self.stability_window and not self._oversize_seen:
+                    self._delays = None
+                    self._log.info("connection ended (close %s); reconnecting now", code)
+                    continue
+                if self._delays is None:
+                    self._delays = backoff(self.backoff_config, self._rand)
+                delay = next(self._delays)
+                self._set_state(ConnectionState.BACKING_OFF)
+                self._log.warning("connection ended (close %s) %.2f s after it became ready; "
+                                  "reconnecting in %.2f s", code, loop.time() - ready_at, delay)
+                await self._sleep(delay)
         finally:
             if self._listener is not None:
                 self._listener.close(1000, "")
+            if self._error is not None:
+                self._set_state(ConnectionState.CLOSED)
 
     async def _supervise(self, listener: Any) -> None:
         """While connected: liveness check and keepalives, until the connection ends."""

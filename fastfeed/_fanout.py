@@ -12,9 +12,12 @@
 * ``add_handler(fn)`` / ``remove_handler(fn)`` -- ``fn(event)`` for every event; sync functions
   run inline, async ones are awaited in order (no task per event). Exceptions are logged.
 * ``send(message)`` -- send a raw message (``str``, ``bytes`` or a JSON-able object) on the
-  live connection, waiting until there is one.
+  live connection, waiting until there is one (``StreamerClosedError`` after ``close()``).
 * ``exit()`` -- graceful shutdown: close the streamer and end every stream.
 * ``present_ws`` -- the live transport (picows ``WSTransport``) or ``None``.
+
+Order: streams and handlers get the events in the order the server sent them, across event
+types (records carry a wire sequence; see :meth:`FanoutMixin._fanout_wire_order`).
 
 The mixin runs one pump task (started by the first ``stream_filter`` / ``add_handler``) with
 its own ring cursors over every event type of the core; it sleeps on the streamer's wake-ups,
@@ -270,6 +273,8 @@ class FanoutMixin:
 
         async def close(self) -> None: ...  # provided by ConnectionManager
 
+        def _check_usable(self) -> None: ...  # provided by ConnectionManager
+
     # ------------------------------------------------------------------ overridable
 
     def _fanout_types(self) -> list[str]:
@@ -305,14 +310,10 @@ class FanoutMixin:
         hub = self._fanout_hub()
         try:
             while True:
-                got = False
-                for cons in consumers.values():
-                    batch = cons.drain()
-                    if batch:
-                        got = True
-                        if hub.active:
-                            await hub.publish(self._fanout_items(batch))
-                if got:
+                batches = [b for b in (c.drain() for c in consumers.values()) if b]
+                if batches:
+                    if hub.active:
+                        await hub.publish(self._fanout_wire_order(batches))
                     continue
                 if self._error is not None:
                     hub.end_all(self._error)
@@ -325,17 +326,37 @@ class FanoutMixin:
             for cons in consumers.values():
                 cons.close()
 
+    def _fanout_wire_order(self, batches: list[Any]) -> Iterable[Any]:
+        """The items of ``batches`` (one per event type) in the order the server sent them.
+
+        Records carry their read's ``ts_recv`` and a per-decoder wire sequence in the header
+        (``pgdict.merge_order``), so a T, Q, T of one frame come out as T, Q, T.
+        """
+        if len(batches) == 1:
+            return self._fanout_items(batches[0])
+        from fastfeed._native.pgdict import merge_order
+
+        per_batch = [list(self._fanout_items(b)) for b in batches]
+        pos = [0] * len(batches)
+        out: list[Any] = []
+        for b in merge_order(batches):
+            out.append(per_batch[b][pos[b]])
+            pos[b] += 1
+        return out
+
     # ------------------------------------------------------------------ public API
 
     def stream_filter(self, filters: Filters = None, *,
                       maxsize: int | None = None) -> FilteredStream:
         """An async iterator of the events matching any of ``filters`` (see module docstring)."""
+        self._check_usable()
         s = self._fanout_hub().stream(filters, maxsize)
         self._fanout_ensure_pump()
         return s
 
     def add_handler(self, function_or_coroutine_function: Callable[[Any], Any]) -> None:
         """Call ``fn(event)`` for every event (sync inline, async awaited in order)."""
+        self._check_usable()
         self._fanout_hub().add_handler(function_or_coroutine_function)
         self._fanout_ensure_pump()
 
@@ -361,9 +382,7 @@ class FanoutMixin:
         while True:
             if self._error is not None:
                 raise self._error
-            if self._closed or self._closing:
-                from fastfeed.errors import ConnectionClosedOK
-                raise ConnectionClosedOK(1000, "streamer closed")
+            self._check_usable()   # StreamerClosedError after close(), EventLoopError
             listener = self._listener
             if listener is not None and listener.connected:
                 listener.send(data)
@@ -373,6 +392,10 @@ class FanoutMixin:
     async def exit(self) -> None:
         """Graceful shutdown: close the connection for good and end every stream."""
         await self.close()
+
+    async def _after_close(self) -> None:
+        """Called by ``close()``: the pump delivers what was received, then ends (no task is
+        left behind), and every stream ends."""
         hub = self._fanout_hub()
         task: asyncio.Task[None] | None = self.__dict__.get("_ff_pump")
         if task is not None and not task.done():
@@ -380,4 +403,8 @@ class FanoutMixin:
                 await asyncio.wait_for(asyncio.shield(task), 1.0)
             except (asyncio.TimeoutError, Exception):
                 task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):
+                    pass
         hub.end_all()

@@ -1,34 +1,30 @@
-"""Event loop policy: install uvloop when the user has not chosen a loop themselves."""
+"""``fastfeed.run``: run a coroutine on uvloop (the recommended loop), without side effects.
+
+Importing fastfeed never changes the process-wide event-loop policy; the streamers work on any
+asyncio loop. ``fastfeed.run(main())`` is the one-line way to get uvloop (``uvloop.run`` under the
+hood); without uvloop installed it falls back to ``asyncio.run``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
-__all__ = ["install_uvloop_policy"]
+__all__ = ["run"]
 
-log = logging.getLogger("fastfeed")
-_done = False
+T = TypeVar("T")
 
 
-def install_uvloop_policy() -> bool:
-    """Install ``uvloop.EventLoopPolicy`` if the default asyncio policy is still in place.
+def run(main: Coroutine[Any, Any, T], *, debug: bool | None = None) -> T:
+    """Run ``main`` to completion on a new uvloop event loop (``asyncio.run`` without uvloop).
 
-    Does nothing when the user set another policy, when uvloop is missing, or on every call
-    after the first. The running loop (if any) is never replaced: the policy only affects loops
-    created afterwards (``asyncio.run`` and friends). Returns True when it installed uvloop.
+    Like ``asyncio.run``: creates the loop, runs ``main``, cancels what is left, closes the loop.
+    The global event-loop policy is not touched.
     """
-    global _done
-    if _done:
-        return False
-    _done = True
     try:
         import uvloop
-    except ImportError:
-        return False
-    policy = asyncio.get_event_loop_policy()
-    if type(policy) is not asyncio.DefaultEventLoopPolicy:
-        return False  # the user (or a framework) chose one
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    log.debug("installed uvloop event loop policy")
-    return True
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
+        return asyncio.run(main, debug=debug)
+    with asyncio.Runner(debug=debug, loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)

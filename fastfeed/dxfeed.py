@@ -12,7 +12,7 @@ from typing import ClassVar
 from fastfeed._native.events import _Event, build_class_fields
 from fastfeed._native.ring import register_event_class
 
-__all__ = ["DXFeedEvent", "IndexedEvent", 'Quote', 'Trade', 'TradeETH', 'Greeks', 'Summary', 'Profile', 'Candle', 'TimeAndSale', 'TheoPrice', 'Underlying']
+__all__ = ["DXFeedEvent", "IndexedEvent", 'Quote', 'Trade', 'TradeETH', 'Greeks', 'Summary', 'Profile', 'Candle', 'TimeAndSale', 'TheoPrice', 'Underlying', 'Order', 'SpreadOrder', 'AnalyticOrder', 'OptionSale', 'Series', 'DomSnapshot']
 
 
 class DXFeedEvent(_Event):
@@ -397,6 +397,250 @@ class Underlying(IndexedEvent):
 build_class_fields(Underlying, 'Underlying')
 register_event_class('Underlying', Underlying)
 
+
+class Order(IndexedEvent):
+    """dxFeed ``Order`` event."""
+
+    __slots__ = ()
+    WIRE_TYPE: ClassVar[str] = 'Order'
+    FIELDS: ClassVar[tuple[str, ...]] = ('eventSymbol', 'eventTime', 'eventFlags', 'index', 'time', 'timeNanoPart', 'sequence', 'source', 'action', 'actionTime', 'orderId', 'auxOrderId', 'price', 'size', 'executedSize', 'count', 'exchangeCode', 'orderSide', 'scope', 'tradeId', 'tradePrice', 'tradeSize', 'marketMaker')
+    event_time: int
+    eventTime: int
+    event_flags: int
+    eventFlags: int
+    index: int
+    time: int
+    time_nano_part: int
+    timeNanoPart: int
+    sequence: int
+    source: str | None
+    action: str | None
+    action_time: int
+    actionTime: int
+    order_id: int
+    orderId: int
+    aux_order_id: int
+    auxOrderId: int
+    price: float
+    size: float
+    executed_size: float
+    executedSize: float
+    count: int
+    exchange_code: str
+    exchangeCode: str
+    order_side: str | None
+    orderSide: str | None
+    scope: str | None
+    trade_id: int
+    tradeId: int
+    trade_price: float
+    tradePrice: float
+    trade_size: float
+    tradeSize: float
+    market_maker: str | None
+    marketMaker: str | None
+
+
+build_class_fields(Order, 'Order')
+register_event_class('Order', Order)
+
+
+class SpreadOrder(IndexedEvent):
+    """dxFeed ``SpreadOrder`` event."""
+
+    __slots__ = ()
+    WIRE_TYPE: ClassVar[str] = 'SpreadOrder'
+    FIELDS: ClassVar[tuple[str, ...]] = ('eventSymbol', 'eventTime', 'eventFlags', 'index', 'time', 'timeNanoPart', 'sequence', 'source', 'action', 'actionTime', 'orderId', 'auxOrderId', 'price', 'size', 'executedSize', 'count', 'exchangeCode', 'orderSide', 'scope', 'tradeId', 'tradePrice', 'tradeSize', 'spreadSymbol')
+    event_time: int
+    eventTime: int
+    event_flags: int
+    eventFlags: int
+    index: int
+    time: int
+    time_nano_part: int
+    timeNanoPart: int
+    sequence: int
+    source: str | None
+    action: str | None
+    action_time: int
+    actionTime: int
+    order_id: int
+    orderId: int
+    aux_order_id: int
+    auxOrderId: int
+    price: float
+    size: float
+    executed_size: float
+    executedSize: float
+    count: int
+    exchange_code: str
+    exchangeCode: str
+    order_side: str | None
+    orderSide: str | None
+    scope: str | None
+    trade_id: int
+    tradeId: int
+    trade_price: float
+    tradePrice: float
+    trade_size: float
+    tradeSize: float
+    spread_symbol: str | None
+    spreadSymbol: str | None
+
+
+build_class_fields(SpreadOrder, 'SpreadOrder')
+register_event_class('SpreadOrder', SpreadOrder)
+
+
+class AnalyticOrder(IndexedEvent):
+    """dxFeed ``AnalyticOrder`` event."""
+
+    __slots__ = ()
+    WIRE_TYPE: ClassVar[str] = 'AnalyticOrder'
+    FIELDS: ClassVar[tuple[str, ...]] = ('eventSymbol', 'eventTime', 'eventFlags', 'index', 'time', 'timeNanoPart', 'sequence', 'source', 'action', 'actionTime', 'orderId', 'auxOrderId', 'price', 'size', 'executedSize', 'count', 'exchangeCode', 'orderSide', 'scope', 'tradeId', 'tradePrice', 'tradeSize', 'marketMaker', 'icebergPeakSize', 'icebergHiddenSize', 'icebergExecutedSize', 'icebergType')
+    event_time: int
+    eventTime: int
+    event_flags: int
+    eventFlags: int
+    index: int
+    time: int
+    time_nano_part: int
+    timeNanoPart: int
+    sequence: int
+    source: str | None
+    action: str | None
+    action_time: int
+    actionTime: int
+    order_id: int
+    orderId: int
+    aux_order_id: int
+    auxOrderId: int
+    price: float
+    size: float
+    executed_size: float
+    executedSize: float
+    count: int
+    exchange_code: str
+    exchangeCode: str
+    order_side: str | None
+    orderSide: str | None
+    scope: str | None
+    trade_id: int
+    tradeId: int
+    trade_price: float
+    tradePrice: float
+    trade_size: float
+    tradeSize: float
+    market_maker: str | None
+    marketMaker: str | None
+    iceberg_peak_size: float
+    icebergPeakSize: float
+    iceberg_hidden_size: float
+    icebergHiddenSize: float
+    iceberg_executed_size: float
+    icebergExecutedSize: float
+    iceberg_type: str | None
+    icebergType: str | None
+
+
+build_class_fields(AnalyticOrder, 'AnalyticOrder')
+register_event_class('AnalyticOrder', AnalyticOrder)
+
+
+class OptionSale(IndexedEvent):
+    """dxFeed ``OptionSale`` event."""
+
+    __slots__ = ()
+    WIRE_TYPE: ClassVar[str] = 'OptionSale'
+    FIELDS: ClassVar[tuple[str, ...]] = ('eventSymbol', 'eventTime', 'eventFlags', 'index', 'time', 'timeNanoPart', 'sequence', 'exchangeCode', 'price', 'size', 'bidPrice', 'askPrice', 'exchangeSaleConditions', 'tradeThroughExempt', 'aggressorSide', 'spreadLeg', 'extendedTradingHours', 'validTick', 'type', 'underlyingPrice', 'volatility', 'delta', 'optionSymbol')
+    event_time: int
+    eventTime: int
+    event_flags: int
+    eventFlags: int
+    index: int
+    time: int
+    time_nano_part: int
+    timeNanoPart: int
+    sequence: int
+    exchange_code: str
+    exchangeCode: str
+    price: float
+    size: float
+    bid_price: float
+    bidPrice: float
+    ask_price: float
+    askPrice: float
+    exchange_sale_conditions: str | None
+    exchangeSaleConditions: str | None
+    trade_through_exempt: str
+    tradeThroughExempt: str
+    aggressor_side: str | None
+    aggressorSide: str | None
+    spread_leg: bool
+    spreadLeg: bool
+    extended_trading_hours: bool
+    extendedTradingHours: bool
+    valid_tick: bool
+    validTick: bool
+    type: str | None
+    underlying_price: float
+    underlyingPrice: float
+    volatility: float
+    delta: float
+    option_symbol: str | None
+    optionSymbol: str | None
+
+
+build_class_fields(OptionSale, 'OptionSale')
+register_event_class('OptionSale', OptionSale)
+
+
+class Series(IndexedEvent):
+    """dxFeed ``Series`` event."""
+
+    __slots__ = ()
+    WIRE_TYPE: ClassVar[str] = 'Series'
+    FIELDS: ClassVar[tuple[str, ...]] = ('eventSymbol', 'eventTime', 'eventFlags', 'index', 'time', 'sequence', 'expiration', 'volatility', 'callVolume', 'putVolume', 'putCallRatio', 'forwardPrice', 'dividend', 'interest')
+    event_time: int
+    eventTime: int
+    event_flags: int
+    eventFlags: int
+    index: int
+    time: int
+    sequence: int
+    expiration: int
+    volatility: float
+    call_volume: float
+    callVolume: float
+    put_volume: float
+    putVolume: float
+    put_call_ratio: float
+    putCallRatio: float
+    forward_price: float
+    forwardPrice: float
+    dividend: float
+    interest: float
+
+
+build_class_fields(Series, 'Series')
+register_event_class('Series', Series)
+
+
+class DomSnapshot(DXFeedEvent):
+    """dxFeed ``DomSnapshot`` event."""
+
+    __slots__ = ()
+    WIRE_TYPE: ClassVar[str] = 'DomSnapshot'
+    FIELDS: ClassVar[tuple[str, ...]] = ('eventSymbol', 'time', 'bids', 'asks')
+    time: int
+    bids: list[list[float]]
+    asks: list[list[float]]
+
+
+build_class_fields(DomSnapshot, 'DomSnapshot')
+register_event_class('DomSnapshot', DomSnapshot)
+
+#: FEED_DATA event types
 EVENT_CLASSES: dict[str, type[DXFeedEvent]] = {
     'Quote': Quote,
     'Trade': Trade,
@@ -408,4 +652,14 @@ EVENT_CLASSES: dict[str, type[DXFeedEvent]] = {
     'TimeAndSale': TimeAndSale,
     'TheoPrice': TheoPrice,
     'Underlying': Underlying,
+    'Order': Order,
+    'SpreadOrder': SpreadOrder,
+    'AnalyticOrder': AnalyticOrder,
+    'OptionSale': OptionSale,
+    'Series': Series,
+}
+
+#: DOM service records (DOM_SNAPSHOT)
+DOM_CLASSES: dict[str, type[DXFeedEvent]] = {
+    'DomSnapshot': DomSnapshot,
 }

@@ -6,7 +6,12 @@
     ├── ProtocolError (also ValueError)     malformed frame / message, unexpected message
     ├── AuthenticationError                  token or API key rejected (never retried)
     ├── SubscriptionError                    a subscription was rejected or not acknowledged
-    ├── StreamerError                        the server reported a fatal error (DXLink ERROR)
+    ├── StreamerError                        the server reported a fatal error (DXLink ERROR
+    │                                        UNSUPPORTED_PROTOCOL)
+    ├── ConnectionFailedError                the first connection could not be made (unreachable,
+    │                                        refused, HTTP 5xx/429, never ready) within open_timeout
+    ├── ConfigurationError (also ValueError) the URL is wrong: upgrade refused with a 4xx other
+    │                                        than 401/403/429, or not a websocket endpoint
     ├── StreamerClosedError                  subscribe / send / listen after close()
     ├── EventLoopError (also RuntimeError)   a streamer used from another event loop than its own
     ├── ConnectionClosed                     the connection ended; ``code`` and ``reason``
@@ -25,9 +30,12 @@ from __future__ import annotations
 __all__ = [
     "FastFeedError",
     "ProtocolError",
+    "SymbolTableFull",
     "AuthenticationError",
     "SubscriptionError",
     "StreamerError",
+    "ConnectionFailedError",
+    "ConfigurationError",
     "StreamerClosedError",
     "EventLoopError",
     "ConnectionClosed",
@@ -76,8 +84,23 @@ class ProtocolError(FastFeedError, ValueError):
         super().__init__(f"{feed}: {reason}{suffix}")
 
 
+class SymbolTableFull(ProtocolError):
+    """A message named a new symbol while the decoder's symbol table held ``max_symbols``.
+
+    The events of that symbol are skipped (counted in ``stats["symbols_refused"]`` and
+    ``stats["skipped"]``); events of symbols already known keep flowing.
+    """
+
+
 class AuthenticationError(FastFeedError):
-    """The server rejected the credentials. Not retried."""
+    """The server rejected the credentials (or the upgrade got HTTP 401/403). Not retried.
+
+    ``status``: the HTTP status when the upgrade was refused, else ``None``.
+    """
+
+    def __init__(self, message: str = "", *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
 
 
 class SubscriptionError(FastFeedError):
@@ -90,6 +113,32 @@ class StreamerError(FastFeedError):
     def __init__(self, message: str, *, error: str | None = None, channel: int | None = None) -> None:
         self.error = error
         self.channel = channel
+        super().__init__(message)
+
+
+class ConnectionFailedError(FastFeedError):
+    """The first connection failed within ``open_timeout``.
+
+    ``url`` (without query string or credentials) and ``status`` (the HTTP status of a refused
+    upgrade, else ``None``). The underlying exception is ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None) -> None:
+        self.url = url
+        self.status = status
+        super().__init__(message)
+
+
+class ConfigurationError(FastFeedError, ValueError):
+    """The endpoint is wrong (HTTP 4xx on the upgrade, not a websocket). Not retried.
+
+    ``url`` (without query string or credentials) and ``status`` as for
+    :class:`ConnectionFailedError`.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None) -> None:
+        self.url = url
+        self.status = status
         super().__init__(message)
 
 

@@ -42,6 +42,7 @@ class EquityTrade(PolygonEvent):
     sequence_number: int | float | None
     trf_id: int | float | None
     trf_timestamp: int | float | None
+    participant_timestamp: int | float | None
 
 
 build_class_fields(EquityTrade, 'EquityTrade')
@@ -68,6 +69,9 @@ class EquityQuote(PolygonEvent):
     tape: int | float | None
     trf_id: int | float | None
     trf_timestamp: int | float | None
+    participant_timestamp: int | float | None
+    bid_timestamp: int | float | None
+    ask_timestamp: int | float | None
 
 
 build_class_fields(EquityQuote, 'EquityQuote')
@@ -94,8 +98,9 @@ class EquityAgg(PolygonEvent):
     start_timestamp: int | float | None
     end_timestamp: int | float | None
     otc: bool | None
-    fractional_volume: str | None
+    fractional_volume: str | int | None
     fractional_accumulated_volume: str | None
+    transactions: int | float | None
 
 
 build_class_fields(EquityAgg, 'EquityAgg')

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
+from types import ModuleType
 from typing import Any
 
 from fastfeed._records_meta import LAYOUTS
 
-__all__ = ["dtype_for", "LAYOUTS"]
+__all__ = ["dtype_for", "require_numpy", "LAYOUTS"]
 
 
-@lru_cache(maxsize=None)
+def require_numpy() -> ModuleType:
+    """``numpy``, or an ImportError that names the extra to install."""
+    try:
+        import numpy
+    except ImportError as exc:
+        raise ModuleNotFoundError(
+            "this needs numpy, an optional dependency of fastfeed: "
+            "pip install 'fastfeed[numpy]'", name="numpy") from exc
+    return numpy
+
+
+@cache
 def dtype_for(layout: str) -> Any:
     """The numpy structured dtype of ``layout`` (e.g. ``"Quote"``), same offsets as the C struct."""
-    import numpy as np
+    np = require_numpy()
 
     lay = LAYOUTS[layout]
     names, formats, offsets = [], [], []

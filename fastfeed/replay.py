@@ -183,7 +183,7 @@ class Player:
         from fastfeed.record._raw import NOTE, RECV, SENT, iter_block, raw_segments, read_segment
 
         dec = self._decoder
-        sent_ok = self.feed == "dxlink" and _accepts_sent()
+        sent_ok = self.feed == "dxlink"
         consumers = {w: r.consumer(from_oldest=True) for w, r in dec.rings.items()}
         start, end = self.start, self.end
         cur_ts: int | None = None
@@ -323,23 +323,6 @@ def _looks_like_data(feed: str, payload: Any) -> bool:
     return not (b'"status"' in head)
 
 
-_SENT_OK: bool | None = None
-
-
-def _accepts_sent() -> bool:
-    """True when ``DXLinkDecoder.feed`` takes ``sent=True`` (the client's own messages)."""
-    global _SENT_OK
-    if _SENT_OK is None:
-        from fastfeed._native.dxlink import DXLinkDecoder
-
-        try:
-            DXLinkDecoder().feed(b'{"type":"KEEPALIVE","channel":0}', sent=True)  # type: ignore[call-arg]
-            _SENT_OK = True
-        except TypeError:
-            _SENT_OK = False
-    return _SENT_OK
-
-
 class _ReplayMixin:
     """Replaces the connection loop of a streamer by the player (see the module docstring)."""
 
@@ -355,6 +338,9 @@ class _ReplayMixin:
     _ready_event: asyncio.Event | None
     _closed: bool
     _closing: bool
+    #: the recording was played to its end (the streamer closed itself, not the user)
+    _played_out: bool = False
+    _user_closed: bool = False
 
     def _replay_init(self, player: Player, speed: float | None,
                      symbols: Iterable[str] | None) -> None:
@@ -363,6 +349,15 @@ class _ReplayMixin:
         self._symbol_filter = set(symbols) if symbols is not None else None
         self._go = None
         self._allowed: dict[str, tuple[tuple[int, frozenset[str]], Any]] = {}
+
+    def _check_usable(self) -> None:
+        if self._played_out and not self._user_closed:
+            return   # the end of the recording: get_event raises ConnectionClosedOK, listen ends
+        super()._check_usable()  # type: ignore[misc]
+
+    async def close(self) -> None:
+        self._user_closed = True
+        await super().close()  # type: ignore[misc]
 
     async def _wait(self) -> None:
         if self._go is not None and not self._go.is_set():
@@ -404,6 +399,7 @@ class _ReplayMixin:
                 self._error = exc
         finally:
             self._ready = False
+            self._played_out = True
             self._closed = True
             self._wake_all()     # type: ignore[attr-defined]
 
@@ -473,6 +469,8 @@ class ReplayDXLinkStreamer(_ReplayMixin, DXLinkStreamer):
         self._ssl_context = None
         self.proxy = None
         self._channel_waiters = {}
+        self._reopens = {}
+        self.n_channel_reopens = 0
         self._replay_init(player, speed, symbols)
 
     def __repr__(self) -> str:

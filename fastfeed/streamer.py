@@ -23,8 +23,12 @@ events, counted in ``stats["gaps"]`` and the batch's ``gaps``, with a
 
 Errors: a fatal error (``AuthenticationError``, ``StreamerError``, ...) is raised from every
 waiting and future ``listen`` / ``listen_batches`` / ``get_event`` call (after the events
-already received are delivered). After ``close()`` they end cleanly (``StopAsyncIteration``;
-``get_event`` raises :class:`~fastfeed.ConnectionClosedOK`).
+already received are delivered). An error of one event type only (e.g. its DXLink channel
+could not be reopened, :meth:`Streamer._fail_type`) is raised from that type's iterators.
+Iterators running when ``close()`` is called end cleanly (``StopAsyncIteration``; a waiting
+``get_event`` raises :class:`~fastfeed.ConnectionClosedOK`); a *new* ``listen`` /
+``get_event`` after ``close()`` raises :class:`~fastfeed.StreamerClosedError`, and any of them
+from another event loop than the streamer's :class:`~fastfeed.EventLoopError`.
 """
 
 from __future__ import annotations
@@ -36,12 +40,9 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from fastfeed._connection import ConnectionManager
-from fastfeed._loop import install_uvloop_policy
 from fastfeed.errors import ConnectionClosedOK, RingOverflowWarning
 
 __all__ = ["Streamer"]
-
-install_uvloop_policy()
 
 
 class _Shared:
@@ -66,6 +67,7 @@ class Streamer(ConnectionManager):
         self._shared: dict[str, _Shared] = {}
         self._gaps = 0
         self._last_overflow_warning = 0.0
+        self._type_errors: dict[str, BaseException] = {}
 
     # ------------------------------------------------------------------ rings
 
@@ -138,11 +140,24 @@ class Streamer(ConnectionManager):
         if listener is not None and listener.paused:
             listener.maybe_resume()
 
-    def _check_end(self) -> bool:
-        """Raise the fatal error if any; True when closed (iteration should end)."""
+    def _check_end(self, wire_type: str | None = None) -> bool:
+        """Raise the fatal error (or ``wire_type``'s own) if any; True when closed."""
         if self._error is not None:
             raise self._error
+        if wire_type is not None and self._type_errors:
+            err = self._type_errors.get(wire_type)
+            if err is not None:
+                raise err
         return self._closed or self._closing
+
+    def _fail_type(self, wire_type: str, exc: BaseException) -> None:
+        """End the iterators of one event type with ``exc`` (the other types go on)."""
+        self._type_errors[wire_type] = exc
+        self._log.error("%s stream stopped: %s", wire_type, exc)
+        self._wake_all()
+
+    def _clear_type_error(self, wire_type: str) -> None:
+        self._type_errors.pop(wire_type, None)
 
     # ------------------------------------------------------------------ consumer API
 
@@ -151,17 +166,20 @@ class Streamer(ConnectionManager):
 
         The cursor is created by this call: events published after it are all seen.
         """
+        self._check_usable()
         return self._listen_batches(self._ring(event_class).consumer())
 
     async def _listen_batches(self, consumer: Any) -> AsyncGenerator[Any, None]:
+        wire_type = str(consumer.ring.wire_type)
         try:
+            self._check_usable()
             while True:
                 batch = consumer.drain()
                 if batch:
                     self._note_batch(batch)
                     yield batch
                     continue
-                if self._check_end():
+                if self._check_end(wire_type):
                     return
                 await self._wait()
         finally:
@@ -172,6 +190,7 @@ class Streamer(ConnectionManager):
 
         The cursor is created by this call: events published after it are all seen.
         """
+        self._check_usable()
         return self._listen(self._ring(event_class).consumer())
 
     async def _listen(self, consumer: Any) -> AsyncIterator[Any]:
@@ -203,11 +222,13 @@ class Streamer(ConnectionManager):
 
     async def get_event(self, event_class: Any) -> Any:
         """Wait for the next event of the shared per-type cursor."""
+        self._check_usable()
+        wire_type = self._wire_type(event_class)
         while True:
             event = self.get_event_nowait(event_class)
             if event is not None:
                 return event
-            if self._check_end():
+            if self._check_end(wire_type):
                 raise ConnectionClosedOK(1000, "streamer closed")
             await self._wait()
 
@@ -221,7 +242,13 @@ class Streamer(ConnectionManager):
 
     @property
     def stats(self) -> dict[str, Any]:
-        """Counters since the streamer was created (all connections)."""
+        """Counters since the streamer was created (all connections).
+
+        ``frames``, ``messages``, ``events``, ``bytes``, ``parse_errors``, ``skipped``,
+        ``gaps``, ``last_recv_time``; the connection's ``state``, ``connects``,
+        ``reconnects``, ``failed_attempts``, ``oversize_frames``, ``server_errors``; and the
+        feed's own counters (e.g. ``channel_reopens``, ``unknown_keys``).
+        """
         core = self._core
         listener = self._listener
         frames = self._frames_done + (int(listener.n_frames) if listener is not None else 0)
@@ -235,10 +262,9 @@ class Streamer(ConnectionManager):
             "parse_errors": int(core.n_errors),
             "skipped": int(core.n_skipped),
             "gaps": gaps,
-            "connects": self.n_connects,
-            "reconnects": self.n_reconnects,
             "last_recv_time": ts / 1e9 if ts else None,
         }
+        out.update(self._lifecycle_stats())
         for key, value in core.stats.items():   # feed-specific counters (unknown_keys, ...)
             out.setdefault(key, value)
         return out

@@ -11,11 +11,18 @@ Every input must either decode or raise ``fastfeed.ProtocolError``; the decoder 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from pathlib import Path
 
 import fastfeed
 from fastfeed import ProtocolError
+from fastfeed._native.dxlink import DX_TYPES
+
+_expect = os.environ.get("FASTFEED_FUZZ_EXPECT")
+if _expect and not Path(fastfeed.__file__).resolve().is_relative_to(Path(_expect).resolve()):
+    sys.exit(f"fuzz_dxlink: fastfeed imported from {fastfeed.__file__}, not from {_expect}")
 
 GOOD = (b'{"type":"FEED_DATA","channel":7,"data":["Quote",["SPY",0,0,0,0,"Q",0,"Q",1.5,2.5,3.0,4.0]]}')
 SEEDS = [
@@ -27,6 +34,13 @@ SEEDS = [
     b'{"type":"FEED_DATA","channel":3,"data":["Greeks",[".S",0,0,7235129486797176832,0,0,1,2,3,4,5,6,7],"Candle",["S{=5m}",0,0,1,2,0,1,2,3,4,5,6,7,8,9,10,11]]}',
     b'{"type":"AUTH_STATE","channel":0,"state":"UNAUTHORIZED"}',
     b'{"type":"CHANNEL_OPENED","channel":7,"service":"FEED","parameters":{}}',
+    b'{"type":"FEED_SETUP","channel":3,"acceptEventFields":{"Trade":["eventType","eventSymbol","price","size"]}}',
+    b'{"type":"FEED_CONFIG","channel":3,"dataFormat":"COMPACT","aggregationPeriod":0.1}',
+    b'{"type":"FEED_DATA","channel":3,"data":["Trade",["Trade","SPY",559.36,100.0,"Trade","X","bad","NaN"]]}',
+    b'{"type":"FEED_DATA","channel":9,"data":["Order",["A",1,2,3,4,5,6,"NTV","NEWER",7,8,9,1.5,1.0,0.0,3,"Q","BUY","ORDER",0,1,1,"MM"]]}',
+    b'{"type":"CHANNEL_OPENED","channel":5,"service":"DOM","parameters":{"symbol":"AAPL"}}',
+    b'{"type":"DOM_SNAPSHOT","channel":5,"time":1710262466056,"bids":[{"price":172.33,"size":376}],"asks":[{"price":"NaN","size":1.5,"x":1}]}',
+    b'{"type":"FEED_DATA","channel":1,"data":["Summary",["SPY",1,20454,"foo",20453,"bar",12345,1.0,2.0,0.5,1.5,1.25,1.0E9]]}',
 ]
 
 _session = None
@@ -44,11 +58,14 @@ def one_input(data: bytes) -> None:
             dec.feed(msg)
         except ProtocolError:
             pass
+    try:
+        dec.feed(data, sent=True)     # as a client message of a two-way capture
+    except ProtocolError:
+        pass
     dec.reset_channels()          # a fuzzed FEED_CONFIG may have re-ordered channel 7
     if dec.feed(GOOD) != 1:
         raise AssertionError("decoder unusable after bad input")
-    for t in ("Quote", "Trade", "Greeks", "Profile", "Candle", "TimeAndSale", "Summary",
-              "TheoPrice", "Underlying", "TradeETH"):
+    for t in DX_TYPES:
         for ev in dec.drain(t):
             ev.to_dict()
     dec.data_to_send()

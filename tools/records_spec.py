@@ -9,7 +9,9 @@ Field kinds (storage):
   f64      double (NaN/+-Inf kept)           i64   int64          i32  int32
   bool     uint8 0/1                          enum  uint8 code (0 = absent, k = names[k-1])
   char     uint32 code point (0 = empty)      str   uint32 id in the decoder's string table (0 = null)
-  fixstr:N inline char[N] (NUL padded, longer values truncated and counted)
+  fixstr:N inline char[N] (NUL padded); a longer value (or one holding a NUL) is kept whole in the
+           ring's spill log: the slot then holds (u32 offset, u32 length) into the record's spill
+           range and the field's alt bit 32 + bit is set (polygon records only)
   i32arr:N inline int32[N] + uint8 count + uint8 dropped
   levels:N inline N x (double price, double size) + uint8 alt flags per level + uint16 count + uint16 dropped
 
@@ -25,6 +27,12 @@ ENUMS: dict[str, list[str]] = {
     "TradingStatus": ["UNDEFINED", "HALTED", "ACTIVE"],
     "Side": ["UNDEFINED", "BUY", "SELL"],
     "TimeAndSaleType": ["NEW", "CORRECTION", "CANCEL"],
+    # dxFeed's Order family (dxLink spec: string fields; values from dxFeed's event model).
+    # A name not listed here is still kept: the decoder adds it at run time (see dxlink.pyx).
+    "OrderAction": ["UNDEFINED", "NEW", "REPLACE", "MODIFY", "DELETE", "PARTIAL", "EXECUTE",
+                    "TRADE", "BUST"],
+    "Scope": ["COMPOSITE", "REGIONAL", "AGGREGATE", "ORDER"],
+    "IcebergType": ["UNDEFINED", "NATIVE", "SYNTHETIC"],
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -52,6 +60,28 @@ _TRADE = [
     ("size", "f64"),
     ("dayVolume", "f64"),
     ("dayTurnover", "f64"),
+]
+
+# Order, SpreadOrder and AnalyticOrder share these (dxLink AsyncAPI OrderEvent schema, in its
+# order); tastytrade does not request them, so this is also the order fastfeed requests.
+_ORDER_BASE = _INDEXED_HEAD + [
+    ("timeNanoPart", "i32"),
+    ("sequence", "i32"),
+    ("source", "str"),
+    ("action", "enum:OrderAction"),
+    ("actionTime", "i64"),
+    ("orderId", "i64"),
+    ("auxOrderId", "i64"),
+    ("price", "f64"),
+    ("size", "f64"),
+    ("executedSize", "f64"),
+    ("count", "i64"),
+    ("exchangeCode", "char"),
+    ("orderSide", "enum:Side"),
+    ("scope", "enum:Scope"),
+    ("tradeId", "i64"),
+    ("tradePrice", "f64"),
+    ("tradeSize", "f64"),
 ]
 
 DXFEED: dict[str, list[tuple]] = {
@@ -171,11 +201,68 @@ DXFEED: dict[str, list[tuple]] = {
         ("optionVolume", "f64"),
         ("putCallRatio", "f64"),
     ],
+    # dxFeed types beyond tastytrade's nine (dxLink AsyncAPI schemas, in the spec's order).
+    "Order": _ORDER_BASE + [("marketMaker", "str")],
+    "SpreadOrder": _ORDER_BASE + [("spreadSymbol", "str")],
+    "AnalyticOrder": _ORDER_BASE
+    + [
+        ("marketMaker", "str"),
+        ("icebergPeakSize", "f64"),
+        ("icebergHiddenSize", "f64"),
+        ("icebergExecutedSize", "f64"),
+        ("icebergType", "enum:IcebergType"),
+    ],
+    "OptionSale": _INDEXED_HEAD
+    + [
+        ("timeNanoPart", "i32"),
+        ("sequence", "i32"),
+        ("exchangeCode", "char"),
+        ("price", "f64"),
+        ("size", "f64"),
+        ("bidPrice", "f64"),
+        ("askPrice", "f64"),
+        ("exchangeSaleConditions", "str"),
+        ("tradeThroughExempt", "char"),
+        ("aggressorSide", "enum:Side"),
+        ("spreadLeg", "bool"),
+        ("extendedTradingHours", "bool"),
+        ("validTick", "bool"),
+        ("type", "enum:TimeAndSaleType"),
+        ("underlyingPrice", "f64"),
+        ("volatility", "f64"),
+        ("delta", "f64"),
+        ("optionSymbol", "str"),
+    ],
+    "Series": _INDEXED_HEAD
+    + [
+        ("sequence", "i32"),
+        ("expiration", "i32"),
+        ("volatility", "f64"),
+        ("callVolume", "f64"),
+        ("putVolume", "f64"),
+        ("putCallRatio", "f64"),
+        ("forwardPrice", "f64"),
+        ("dividend", "f64"),
+        ("interest", "f64"),
+    ],
+}
+
+# DXLink's DOM service (CHANNEL_REQUEST service "DOM"): one record per DOM_SNAPSHOT, the
+# channel's symbol in the header, the snapshot's ``time`` and its price levels ({price, size}
+# objects on the wire; levels beyond the slot are counted in ``*_dropped``).
+DXDOM: dict[str, list[tuple]] = {
+    "DomSnapshot": [
+        ("time", "i64"),
+        ("bids", "levels:100"),
+        ("asks", "levels:100"),
+    ],
 }
 
 # ---------------------------------------------------------------------------------------------
 # polygon.io / Massive events. One layout per key family (names follow Massive's models); several
 # wire ``ev`` codes may share a layout (A and AM, CA/CAS/XA/XAS). (wire key, kind, attribute name).
+# Massive's futures markets reuse the T / Q / A layouts (futures Q adds bt/at, futures A adds n and
+# an integer or string dv).
 # ``symbol_key`` is the wire key whose value is interned into the header's symbol_id.
 # "i64|str" = int64 slot whose ``alt`` bit means the wire value was a decimal string ("x":"44").
 # "fixstr|int" = string slot whose ``alt`` bit means the wire value was a JSON integer.
@@ -197,6 +284,8 @@ POLYGON: dict[str, dict] = {
             ("q", "i64", "sequence_number"),
             ("trfi", "i64", "trf_id"),
             ("trft", "i64", "trf_timestamp"),
+            # live frames (not in Massive's spec): participant timestamp
+            ("pt", "i64", "participant_timestamp"),
         ],
     },
     "EquityQuote": {
@@ -216,6 +305,10 @@ POLYGON: dict[str, dict] = {
             ("z", "i64", "tape"),
             ("trfi", "i64", "trf_id"),
             ("trft", "i64", "trf_timestamp"),
+            ("pt", "i64", "participant_timestamp"),
+            # futures quotes (Massive's FuturesQuote): bid / ask timestamps
+            ("bt", "i64", "bid_timestamp"),
+            ("at", "i64", "ask_timestamp"),
         ],
     },
     "EquityAgg": {
@@ -235,8 +328,11 @@ POLYGON: dict[str, dict] = {
             ("s", "i64", "start_timestamp"),
             ("e", "i64", "end_timestamp"),
             ("otc", "bool", "otc"),
-            ("dv", "fixstr:32", "fractional_volume"),
+            # stocks: decimal string (fractional volume); futures: integer (total value)
+            ("dv", "fixstr:32|int", "fractional_volume"),
             ("dav", "fixstr:32", "fractional_accumulated_volume"),
+            # futures aggregates (Massive's FuturesAgg): number of transactions
+            ("n", "i64", "transactions"),
         ],
     },
     "LimitUpLimitDown": {

@@ -1,22 +1,31 @@
 """Type stub for fastfeed._native.dxlink (DXLink sans-I/O decoder and session)."""
 
-from typing import Any, ClassVar, Iterable
+from collections.abc import Iterable
+from typing import Any, TypeVar, overload
 
+from typing_extensions import disjoint_base
+
+from fastfeed._native.events import ENUM_NAMES as ENUM_NAMES, _Event
 from fastfeed._native.ring import EventBatch, RecordRing
 from fastfeed._native.symbols import SymbolTable
 
+_E = TypeVar("_E", bound=_Event)
+from fastfeed.dxlink.session import (
+    AUTHORIZED as AUTHORIZED,
+    CH_CANCELLING as CH_CANCELLING,
+    CH_CLOSED as CH_CLOSED,
+    CH_OPENED as CH_OPENED,
+    CH_REQUESTED as CH_REQUESTED,
+    CHANNELS as CHANNELS,
+    INITIAL as INITIAL,
+    MAX_SUBSCRIPTION_BYTES as MAX_SUBSCRIPTION_BYTES,
+    SETUP_SENT as SETUP_SENT,
+    UNAUTHORIZED as UNAUTHORIZED,
+    DXLinkSession as DXLinkSession,
+)
+
 DX_TYPES: tuple[str, ...]
-CHANNELS: dict[str, int]
-MAX_SUBSCRIPTION_BYTES: int
 DEFAULT_MAX_MESSAGE_SIZE: int
-INITIAL: str
-SETUP_SENT: str
-UNAUTHORIZED: str
-AUTHORIZED: str
-CH_CLOSED: str
-CH_REQUESTED: str
-CH_OPENED: str
-CH_CANCELLING: str
 
 def enum_name(enum: str, code: int) -> str | None: ...
 def enum_code(enum: str, name: str) -> int: ...
@@ -60,9 +69,19 @@ class ErrorReceived(ControlEvent):
     message: str | None
     def __init__(self, channel: int, error: str | None = None, message: str | None = None) -> None: ...
 
+class DomConfig(ControlEvent):
+    aggregation_period: float | None
+    depth_limit: int | None
+    data_format: str | None
+    order_fields: list[str] | None
+    def __init__(self, channel: int, aggregation_period: float | None = None,
+                 depth_limit: int | None = None, data_format: str | None = None,
+                 order_fields: list[str] | None = None) -> None: ...
+
 class KeepaliveReceived(ControlEvent):
     def __init__(self, channel: int = 0) -> None: ...
 
+@disjoint_base
 class DXLinkDecoder:
     ts_recv: int
     outbox: list[bytes]
@@ -74,6 +93,9 @@ class DXLinkDecoder:
     n_errors: int
     n_skipped: int
     n_overflowed: int
+    n_bad_events: int
+    n_unknown_enums: int
+    n_sent: int
     @property
     def symbols(self) -> SymbolTable: ...
     @property
@@ -86,8 +108,11 @@ class DXLinkDecoder:
     def stats(self) -> dict[str, int]: ...
     def __init__(self, *, policy: str = "drop_oldest", ring_bytes: int = ...,
                  max_message_size: int = ...) -> None: ...
-    def feed(self, message: bytes | bytearray | memoryview | str) -> int: ...
-    def drain(self, event_type: type | str, max_records: int = -1) -> EventBatch: ...
+    def feed(self, message: bytes | bytearray | memoryview | str, *, sent: bool = False) -> int: ...
+    @overload
+    def drain(self, event_type: type[_E], max_records: int = ...) -> EventBatch[_E]: ...
+    @overload
+    def drain(self, event_type: str, max_records: int = ...) -> EventBatch[Any]: ...
     def ring(self, event_type: type | str) -> RecordRing: ...
     def data_to_send(self) -> list[bytes]: ...
     def events_received(self) -> list[ControlEvent]: ...
@@ -95,41 +120,7 @@ class DXLinkDecoder:
     def event_fields(self, channel: int, event_type: type | str) -> tuple[str, ...]: ...
     def reset_channels(self) -> None: ...
     def enum_name(self, enum: str, code: int) -> str | None: ...
+    def _wire_name(self, event_type: type | str) -> str: ...
+    def _dispatch(self, typ: str, ch: int, msg: dict[str, Any]) -> None: ...
+    def _on_sent(self, raw: bytes) -> None: ...
 
-class DXLinkSession(DXLinkDecoder):
-    aggregation_period: float
-    data_format: str
-    contract: str
-    version: str
-    max_subscription_bytes: int
-    keepalive_interval: float | None
-    keepalive_timeout: float
-    accept_keepalive_timeout: float
-    server_keepalive_timeout: float | None
-    server_version: str | None
-    user_id: str | None
-    state: str
-    def __init__(self, *, aggregation_period: float = 0.1, data_format: str = "COMPACT",
-                 contract: str = "AUTO", keepalive_interval: float | None = None,
-                 version: str = "0.1-DXF-JS/0.3.0", max_subscription_bytes: int = 8192,
-                 policy: str = "drop_oldest", ring_bytes: int = ...,
-                 max_message_size: int = ...) -> None: ...
-    def start(self, token: str | None, keepalive_timeout: float = 60,
-              accept_keepalive_timeout: float = 60, now: float | None = None) -> None: ...
-    def authorize(self, token: str | None = None) -> None: ...
-    def connection_lost(self) -> None: ...
-    @property
-    def keepalive_period(self) -> float: ...
-    def note_sent(self, now: float) -> None: ...
-    def note_received(self, now: float) -> None: ...
-    def keepalive_due(self, now: float) -> bool: ...
-    def send_keepalive(self, now: float | None = None) -> None: ...
-    def server_silent(self, now: float) -> bool: ...
-    def channel_for(self, event_type: type | str) -> int: ...
-    def channel_state(self, channel: int) -> str: ...
-    def open_channel(self, event_type: type | str) -> int: ...
-    def subscribe(self, event_type: type | str, symbols: str | Iterable[str],
-                  from_time: Any = None) -> int: ...
-    def unsubscribe(self, event_type: type | str, symbols: str | Iterable[str]) -> int: ...
-    def reset(self, event_type: type | str) -> int: ...
-    def cancel(self, event_type: type | str) -> int: ...

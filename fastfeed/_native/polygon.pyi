@@ -1,11 +1,17 @@
 """Type stubs for fastfeed._native.polygon (polygon/Massive protocol core)."""
 
 from collections.abc import Iterable
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypeVar, overload
+
+from typing_extensions import disjoint_base
 
 from fastfeed._native.core import ProtocolCore
+from fastfeed._native.events import _Event
 from fastfeed._native.ring import EventBatch
+
+_E = TypeVar("_E", bound=_Event)
 from fastfeed.polygon_events import PolygonEvent
+from fastfeed.polygon.session import PolygonSession as PolygonSession
 
 __all__ = [
     "PolygonDecoder",
@@ -29,6 +35,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_MESSAGE_SIZE: Final[int]
+DEFAULT_MAX_SYMBOLS: Final[int]
 CLUSTERS: Final[tuple[str, ...]]
 CLUSTER_PREFIXES: Final[dict[str, tuple[str, ...]]]
 
@@ -60,9 +67,11 @@ STATUS_CLASSES: Final[dict[str, type[PolygonStatus]]]
 
 def status_event(obj: dict[str, Any]) -> PolygonStatus: ...
 
+@disjoint_base
 class PolygonDecoder(ProtocolCore):
     cluster: str
     max_message_size: int
+    raw_frames: list[str] | None
     def __init__(
         self,
         cluster: str = "stocks",
@@ -70,11 +79,16 @@ class PolygonDecoder(ProtocolCore):
         ring_bytes: int = ...,
         policy: str = "drop_oldest",
         max_message_size: int = ...,
+        max_symbols: int = ...,
     ) -> None: ...
     def feed(self, message: bytes | bytearray | memoryview | str) -> int: ...
-    def drain(self, event_type: type[PolygonEvent] | str, max_records: int = -1) -> EventBatch: ...
+    @overload
+    def drain(self, event_type: type[_E], max_records: int = ...) -> EventBatch[_E]: ...
+    @overload
+    def drain(self, event_type: str, max_records: int = ...) -> EventBatch[Any]: ...
     def events_received(self) -> list[PolygonStatus]: ...
     def data_to_send(self) -> list[bytes]: ...
+    def _on_status(self, event: PolygonStatus) -> None: ...
     @property
     def stats(self) -> dict[str, int]: ...
 
@@ -85,30 +99,3 @@ def build_channels(
     force_uppercase: bool = True,
 ) -> list[str]: ...
 def split_params(channels: Iterable[str], max_bytes: int = 4000) -> list[str]: ...
-
-class PolygonSession(PolygonDecoder):
-    state: str
-    max_params_bytes: int
-    last_status: PolygonStatus | None
-    def __init__(
-        self,
-        cluster: str = "stocks",
-        api_key: str | None = None,
-        *,
-        max_params_bytes: int = 4000,
-        ring_bytes: int = ...,
-        policy: str = "drop_oldest",
-        max_message_size: int = ...,
-    ) -> None: ...
-    @property
-    def subscriptions(self) -> tuple[str, ...]: ...
-    @property
-    def has_api_key(self) -> bool: ...
-    def auth(self, api_key: str | None = None) -> None: ...
-    def subscribe(
-        self, prefix: str, symbols: str | Iterable[str] | None = None, *, force_uppercase: bool = True
-    ) -> list[str]: ...
-    def unsubscribe(
-        self, prefix: str, symbols: str | Iterable[str] | None = None, *, force_uppercase: bool = True
-    ) -> list[str]: ...
-    def connection_lost(self) -> None: ...

@@ -1,9 +1,10 @@
 """Stub of fastfeed._native.transport (the picows transport adapter)."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 from picows import WSListener
+from typing_extensions import disjoint_base
 
 from fastfeed._native.core import ProtocolCore
 
@@ -16,10 +17,12 @@ CAPTURE_BINARY: int
 
 def monotonic_ns() -> int: ...
 
+@disjoint_base
 class MessageCore(ProtocolCore):
     decode_text: bool
     def __init__(self, decode_text: bool = ..., feed_name: str = ...) -> None: ...
 
+@disjoint_base
 class FeedListener(WSListener):
     core: Any
     transport: Any
@@ -47,10 +50,10 @@ class FeedListener(WSListener):
     n_captured: int
     n_capture_dropped: int
     n_capture_dropped_bytes: int
-    def __init__(self, core: Any, on_wake: Callable[[], None] | None = ...,
-                 on_disconnect: Callable[[FeedListener], None] | None = ...,
-                 on_error: Callable[[BaseException], None] | None = ...,
-                 max_message_size: int = ...) -> None: ...
+    def __new__(cls, core: Any, on_wake: Callable[[], None] | None = ...,
+                on_disconnect: Callable[[FeedListener], None] | None = ...,
+                on_error: Callable[[BaseException], None] | None = ...,
+                max_message_size: int = ...) -> Self: ...
     def flush(self) -> int: ...
     def send(self, message: bytes | str) -> bool: ...
     def close(self, code: int = ..., reason: str = ...) -> None: ...

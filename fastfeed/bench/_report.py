@@ -148,6 +148,8 @@ TARGETS: list[tuple[str, str, str, str, str, str | None, float]] = [
      "ff-batches", "rate", None, 8e6),
     ("dx-e2e-listen-vs-tt", "DXLink listen() >= 10x tastytrade's DXLinkStreamer",
      "dxlink-quote100", "ff-listen", "ratio", "tastytrade-streamer", 10.0),
+    ("dx-e2e-sdk-vs-tt", "DXLink listen() SDK-faithful events >= 10x tastytrade's streamer",
+     "dxlink-quote100", "ff-listen-sdk", "ratio", "tastytrade-streamer", 10.0),
     ("pg-decode-rate", "polygon decode >= 8 M ev/s", "polygon-stocks100", "ff-decoder",
      "rate", None, 8e6),
     ("pg-decode-vs-orjson", "polygon decode >= 4x orjson + field access", "polygon-stocks100",

@@ -306,7 +306,8 @@ def _read_result(p: subprocess.Popen[str], timeout: float) -> tuple[str, Any]:
 
 #: first-run guess of events/s per end-to-end client (100-event frames); later runs use the
 #: previous repetition's measured rate, so each burst lasts about ``duration`` seconds
-_GUESS = {"ff-batches": 5e6, "ff-listen": 1e6, "ff-dicts": 1e6, "tastytrade-streamer": 6e4,
+_GUESS = {"ff-batches": 5e6, "ff-listen": 1e6, "ff-listen-sdk": 8e5, "ff-dicts": 1e6,
+          "tastytrade-streamer": 6e4,
           "websockets-orjson": 1e6, "massive": 2e5}
 
 
@@ -560,6 +561,8 @@ def _worker(cfg: dict[str, Any]) -> dict[str, Any]:
         coro_fn = {
             "ff-batches": lambda: scenarios.ff_dxlink_client(url, kind, dur, False, nf),
             "ff-listen": lambda: scenarios.ff_dxlink_client(url, kind, dur, True, nf),
+            "ff-listen-sdk": lambda: scenarios.ff_dxlink_client(url, kind, dur, True, nf,
+                                                                sdk=True),
             "ff-listen-busypoll": lambda: scenarios.ff_dxlink_client(url, kind, dur, True, nf,
                                                                      busy_poll=True),
             "tastytrade-streamer": lambda: peers.tastytrade_streamer_client(url, kind, dur, nf),

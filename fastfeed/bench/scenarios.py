@@ -82,6 +82,10 @@ CLIENTS: dict[str, Client] = {c.name: c for c in (
     Client("ff-batches", "e2e", "fastfeed batches (listen_batches / batch handler)",
            ("dxlink", "polygon"), True, latency=True),
     Client("ff-listen", "e2e", "fastfeed listen() objects", ("dxlink",), True, latency=True),
+    Client("ff-listen-sdk", "e2e",
+           "fastfeed listen() with tastytrade's classes (SDK-faithful, lazy Decimal)",
+           ("dxlink",), True, only=("dxlink-quote100", "dxlink-quote1", "dxlink-greeks100",
+                                    "dxlink-mixed")),
     Client("ff-listen-busypoll", "e2e", "fastfeed listen() objects, busy_poll=True",
            ("dxlink",), True, latency=True, latency_only=True),
     Client("ff-dicts", "e2e", "fastfeed AsyncStreamClient dict handler", ("polygon",), True,
@@ -186,9 +190,11 @@ def _dx_classes(kind: str) -> list[Any]:
 
 
 async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool,
-                           frames: int | None = None, busy_poll: bool = False) -> Sample:
+                           frames: int | None = None, busy_poll: bool = False,
+                           sdk: bool = False) -> Sample:
+    """``sdk=True``: listen() with tastytrade's own classes (SDK-faithful events)."""
     (Streamer,) = _import("fastfeed.tastytrade", "DXLinkStreamer")
-    classes = _dx_classes(kind)
+    classes = _import("tastytrade.dxfeed", *peers.dx_kind(kind)[0]) if sdk else _dx_classes(kind)
     if not objects and not hasattr(Streamer, "listen_batches"):
         raise Unavailable("fastfeed.tastytrade.DXLinkStreamer.listen_batches does not exist yet")
     per = peers.dx_kind(kind)[1]

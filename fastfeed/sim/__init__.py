@@ -1,10 +1,13 @@
 """fastfeed.sim — local DXLink and polygon feed simulators (picows servers on 127.0.0.1).
 
-    async with fastfeed.sim.DXLinkServer(token="t", rate=1000) as srv:
-        ...  # connect a client to srv.url
+    async with fastfeed.sim.DXLinkServer(rate=1000) as srv:
+        ...  # DXLinkStreamer(srv.session()); srv.url, srv.token ("sim-token")
+
+    async with fastfeed.sim.AccountStreamerServer() as srv:
+        ...  # AlertStreamer(srv.session(), url=srv.url)
 
     async with fastfeed.sim.PolygonServer(cluster="stocks", api_key="k") as srv:
-        ...  # srv.url == ws://127.0.0.1:PORT/stocks
+        ...  # AsyncStreamClient("k", "stocks", host=srv.client_host); srv.url == ws://…/stocks
 
     with fastfeed.sim.spawn("dxlink", rate=None) as proc:   # separate process
         ...  # proc.url
@@ -19,11 +22,14 @@ from .account import AccountStreamerServer
 from .dxlink import DXLinkServer
 from .generators import DXLinkGenerator, PolygonGenerator
 from .polygon import PolygonServer
+from .sessions import AccountSession, DXLinkSession
 
 __all__ = [
     "AccountStreamerServer",
     "DXLinkServer",
     "PolygonServer",
+    "DXLinkSession",
+    "AccountSession",
     "SimServer",
     "SimConnection",
     "Record",

@@ -79,7 +79,7 @@ def _fine_timer_slack() -> None:
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(29, 1)  # PR_SET_TIMERSLACK
-    except Exception:  # noqa: BLE001, S110 - precision is a nicety, never an error
+    except Exception:  # noqa: BLE001 - precision is a nicety, never an error
         pass
 
 
@@ -249,7 +249,7 @@ class SimServer(_Knobs):
             conn.abort()
         try:
             await asyncio.wait_for(server.wait_closed(), 2.0)
-        except (asyncio.TimeoutError, Exception):
+        except (TimeoutError, OSError):
             pass
         await asyncio.sleep(0)
 
@@ -420,8 +420,8 @@ class SimConnection(WSListener):
         self.server.connections_total += 1
         try:
             transport.underlying_transport.set_write_buffer_limits(high=self.server.high_water)
-        except Exception:
-            pass
+        except (AttributeError, NotImplementedError, ValueError):
+            pass  # a transport without write-buffer limits: its defaults apply
         self.on_open()
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
@@ -455,7 +455,7 @@ class SimConnection(WSListener):
         if mt == WSMsgType.CLOSE:
             try:
                 self.close_code_received = int(frame.get_close_code().value)
-            except Exception:
+            except (AttributeError, TypeError, ValueError):  # no or non-standard close code
                 self.close_code_received = None
             if not self.closed:
                 self.closed = True
@@ -603,8 +603,8 @@ class SimConnection(WSListener):
         try:
             self.transport.send_close(_close_code(code), reason.encode() if reason else None)
             self.transport.disconnect()
-        except Exception:
-            pass
+        except (OSError, RuntimeError):
+            pass  # the connection is already gone
 
     def abort(self) -> None:
         """Drop the TCP connection without a close frame."""
@@ -613,7 +613,7 @@ class SimConnection(WSListener):
         self.closed = True
         try:
             self.transport.underlying_transport.abort()
-        except Exception:
+        except (AttributeError, OSError, RuntimeError):
             self.transport.disconnect(graceful=False)
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> asyncio.TimerHandle:
@@ -629,7 +629,7 @@ class SimConnection(WSListener):
             return 0
         try:
             return int(self.transport.underlying_transport.get_write_buffer_size())
-        except Exception:
+        except (AttributeError, OSError, RuntimeError):
             return 0
 
     # ------------------------------------------------------------------ faults
@@ -701,7 +701,7 @@ class SimConnection(WSListener):
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), 0.25)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _run_pump(self) -> None:
@@ -834,7 +834,7 @@ class SimConnection(WSListener):
                 while self.write_paused and not self.closed:
                     try:
                         await asyncio.wait_for(self._resume.wait(), 0.1)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         self.on_write_stalled(time.monotonic() - t0)
                 continue
             if version != self._pool_version or epf != max(1, int(srv.events_per_frame)):

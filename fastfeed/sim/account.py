@@ -46,6 +46,7 @@ import orjson
 from picows import WSUpgradeRequest
 
 from ._base import SimConnection, SimServer, parse_options, run_until_signal
+from .sessions import AccountSession
 
 __all__ = [
     "AccountStreamerServer",
@@ -365,6 +366,10 @@ class AccountStreamerServer(SimServer):
         self._auto_task: asyncio.Task[None] | None = None
         self._order_ids = itertools.count(100_000)
 
+    def session(self) -> AccountSession:
+        """A session stand-in for ``AlertStreamer`` (pass ``url=srv.url`` too): its token."""
+        return AccountSession(self.token if self.token is not None else "sim-token")
+
     def make_connection(self, request: WSUpgradeRequest, conn_id: int) -> SimConnection | None:
         return AccountConnection(self, conn_id, request.path.decode("latin-1"))
 
@@ -678,7 +683,7 @@ class AccountConnection(SimConnection):
         n = 0
         try:
             n += int(tr.get_write_buffer_size())
-        except Exception:
+        except (AttributeError, OSError, RuntimeError):
             pass
         sock = tr.get_extra_info("socket")
         if sock is not None:
@@ -736,7 +741,7 @@ class AccountConnection(SimConnection):
             srv.pending = deque(sorted(srv.pending, key=lambda x: x.seq))
         try:
             self.transport.underlying_transport.abort()
-        except Exception:
+        except (AttributeError, OSError, RuntimeError):
             self.transport.disconnect(graceful=False)
 
     # ------------------------------------------------------------------ client messages

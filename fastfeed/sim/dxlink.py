@@ -28,6 +28,7 @@ from .generators import (
     encode_full,
     resolve_fields,
 )
+from .sessions import DXLinkSession
 
 __all__ = ["DXLinkServer", "DXLinkConnection", "Channel"]
 
@@ -130,6 +131,10 @@ class DXLinkServer(SimServer):
     multi_pair: bool = True
     snapshot_size: int = 10
     edge_rate: float = 0.05
+
+    def session(self) -> DXLinkSession:
+        """A session stand-in for ``DXLinkStreamer``: this server's URL and its token."""
+        return DXLinkSession(self.url, self.token if self.token is not None else "sim-token")
 
     def make_connection(self, request: WSUpgradeRequest, conn_id: int) -> SimConnection | None:
         return DXLinkConnection(self, conn_id, request.path.decode("latin-1"))
@@ -359,10 +364,7 @@ class DXLinkConnection(SimConnection):
     # ------------------------------------------------------------------ data
 
     def has_data(self) -> bool:
-        for c in self.channels.values():
-            if c.pairs:
-                return True
-        return False
+        return any(c.pairs for c in self.channels.values())
 
     def _announce(self, c: Channel, types: list[str]) -> None:
         if self.server.event_fields_mode == "omit":

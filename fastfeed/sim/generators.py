@@ -76,28 +76,28 @@ DX_FIELDS: dict[str, dict[str, str]] = {
     "Quote": dict(_Q),
     "Trade": dict(_TRADE),
     "TradeETH": dict(_TRADE),
-    "Greeks": dict(_IDX + [("sequence", "I"), ("price", "D"), ("volatility", "D"),
+    "Greeks": dict([*_IDX, ("sequence", "I"), ("price", "D"), ("volatility", "D"),
                            ("delta", "D"), ("gamma", "D"), ("theta", "D"), ("rho", "D"),
                            ("vega", "D")]),
-    "Summary": dict([("eventType", "S"), ("eventSymbol", "S"), ("eventTime", "L"),
-                     ("dayId", "I"), ("dayOpenPrice", "D"), ("dayHighPrice", "D"),
-                     ("dayLowPrice", "D"), ("dayClosePrice", "D"),
-                     ("dayClosePriceType", "E:PriceType"), ("prevDayId", "I"),
-                     ("prevDayClosePrice", "D"), ("prevDayClosePriceType", "E:PriceType"),
-                     ("prevDayVolume", "D"), ("openInterest", "L")]),
-    "Profile": dict([("eventType", "S"), ("eventSymbol", "S"), ("eventTime", "L"),
-                     ("description", "S"), ("shortSaleRestriction", "E:ShortSaleRestriction"),
-                     ("tradingStatus", "E:TradingStatus"), ("statusReason", "S"),
-                     ("haltStartTime", "L"), ("haltEndTime", "L"), ("highLimitPrice", "D"),
-                     ("lowLimitPrice", "D"), ("high52WeekPrice", "D"), ("low52WeekPrice", "D"),
-                     ("beta", "D"), ("earningsPerShare", "D"), ("dividendFrequency", "D"),
-                     ("exDividendAmount", "D"), ("exDividendDayId", "I"), ("shares", "D"),
-                     ("freeFloat", "D")]),
-    "Candle": dict(_IDX + [("sequence", "I"), ("count", "L"), ("open", "D"), ("high", "D"),
+    "Summary": {"eventType": "S", "eventSymbol": "S", "eventTime": "L",
+                     "dayId": "I", "dayOpenPrice": "D", "dayHighPrice": "D",
+                     "dayLowPrice": "D", "dayClosePrice": "D",
+                     "dayClosePriceType": "E:PriceType", "prevDayId": "I",
+                     "prevDayClosePrice": "D", "prevDayClosePriceType": "E:PriceType",
+                     "prevDayVolume": "D", "openInterest": "L"},
+    "Profile": {"eventType": "S", "eventSymbol": "S", "eventTime": "L",
+                     "description": "S", "shortSaleRestriction": "E:ShortSaleRestriction",
+                     "tradingStatus": "E:TradingStatus", "statusReason": "S",
+                     "haltStartTime": "L", "haltEndTime": "L", "highLimitPrice": "D",
+                     "lowLimitPrice": "D", "high52WeekPrice": "D", "low52WeekPrice": "D",
+                     "beta": "D", "earningsPerShare": "D", "dividendFrequency": "D",
+                     "exDividendAmount": "D", "exDividendDayId": "I", "shares": "D",
+                     "freeFloat": "D"},
+    "Candle": dict([*_IDX, ("sequence", "I"), ("count", "L"), ("open", "D"), ("high", "D"),
                            ("low", "D"), ("close", "D"), ("volume", "D"), ("vwap", "D"),
                            ("bidVolume", "D"), ("askVolume", "D"), ("impVolatility", "D"),
                            ("openInterest", "D")]),
-    "TimeAndSale": dict(_IDX + [("timeNanoPart", "I"), ("sequence", "I"),
+    "TimeAndSale": dict([*_IDX, ("timeNanoPart", "I"), ("sequence", "I"),
                                 ("exchangeCode", "C"), ("price", "D"), ("size", "D"),
                                 ("bidPrice", "D"), ("askPrice", "D"),
                                 ("exchangeSaleConditions", "S"), ("tradeThroughExempt", "C"),
@@ -105,10 +105,10 @@ DX_FIELDS: dict[str, dict[str, str]] = {
                                 ("extendedTradingHours", "B"), ("validTick", "B"),
                                 ("type", "E:TimeAndSaleType"), ("buyer", "S"),
                                 ("seller", "S")]),
-    "TheoPrice": dict(_IDX + [("sequence", "I"), ("price", "D"), ("underlyingPrice", "D"),
+    "TheoPrice": dict([*_IDX, ("sequence", "I"), ("price", "D"), ("underlyingPrice", "D"),
                               ("delta", "D"), ("gamma", "D"), ("dividend", "D"),
                               ("interest", "D")]),
-    "Underlying": dict(_IDX + [("sequence", "I"), ("volatility", "D"), ("frontVolatility", "D"),
+    "Underlying": dict([*_IDX, ("sequence", "I"), ("volatility", "D"), ("frontVolatility", "D"),
                                ("backVolatility", "D"), ("callVolume", "D"), ("putVolume", "D"),
                                ("optionVolume", "D"), ("putCallRatio", "D")]),
 }
@@ -188,7 +188,7 @@ def java_double(x: float) -> str:
         return "-0.0" if math.copysign(1.0, x) < 0 else "0.0"
     if 1e-3 <= a < 1e7:
         return repr(x)  # repr only switches to exponent form below 1e-4 or at 1e16
-    sign, digits, exp = Decimal(repr(a)).as_tuple()
+    _sign, digits, exp = Decimal(repr(a)).as_tuple()
     ds = list(digits)
     while len(ds) > 1 and ds[-1] == 0:
         ds.pop()
@@ -333,7 +333,7 @@ class DXLinkGenerator:
         st.seq = (st.seq + 1) & 0x3FFFFF
         step = st.price * r.gauss(0, 0.0005)
         p = max(0.01, st.price + step)
-        st.price = round(p, 2) if st.kind != "crypto" else round(p, 2)
+        st.price = round(p, 2)
         st.high = max(st.high, st.price)
         st.low = min(st.low, st.price)
         return st.price
@@ -616,7 +616,7 @@ class PolygonGenerator:
     def _px(self, x: float, nd: int = 2) -> float | int:
         v = round(x, nd)
         if self.rng.random() < self.int_float_rate:
-            return int(round(x))  # integral price written without a fraction ("p":131)
+            return round(x)  # integral price written without a fraction ("p":131)
         if v == int(v) and self.rng.random() < 0.5:
             return int(v)
         return v
@@ -638,7 +638,7 @@ class PolygonGenerator:
         t = self._t()
         opt = r.random() >= self.omit_rate  # include optional keys this time?
         d: dict[str, Any]
-        if ev in ("A", "AM") and b in ("stocks", "options", "forex", "crypto") or (
+        if (ev in ("A", "AM") and b in ("stocks", "options", "forex", "crypto")) or (
                 ev in ("A", "AM") and b == "futures"):
             if b == "futures":
                 d = {"ev": ev, "sym": ticker, "v": r.randint(1, 5000), "o": self._px(p),

@@ -8,6 +8,7 @@ channels only.
 
     async with PolygonServer(cluster="stocks", api_key="k", rate=1000) as srv:
         srv.url          # ws://127.0.0.1:PORT/stocks
+        srv.client_host  # "ws://127.0.0.1:PORT"  (AsyncStreamClient(key, "stocks", host=...))
         srv.host_port    # "127.0.0.1:PORT"  (massive: WebSocketClient(feed=srv.host_port, ...))
 """
 
@@ -86,6 +87,12 @@ class PolygonServer(SimServer):
     @property
     def default_path(self) -> str:  # type: ignore[override]
         return "/" + self.cluster
+
+    @property
+    def client_host(self) -> str:
+        """``"ws://127.0.0.1:PORT"``: what ``AsyncStreamClient(host=...)`` wants (with the
+        scheme, so the client connects over plain ws and appends ``/{cluster}`` itself)."""
+        return f"ws://{self.host}:{self.port}"
 
     def url_for(self, cluster: str) -> str:
         return f"ws://{self.host}:{self.port}/{cluster}"

@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 #include "fastfeed/compat.h"
+#include "fastfeed/clock.h"
+#include "fastfeed/dxlink_scan.h"   /* + swar.h, fastnum.h, dxlink_fields.h, ring.h, records.h */
 #include "fastfeed/jsonscan.h"
 #include "fastfeed/numparse.h"
 
@@ -62,4 +64,11 @@ ptrdiff_t ff_core_unescape(const char *s, size_t n, char *dst, size_t cap)
 const char *ff_core_skip_value(const char *p, const char *end)
 {
     return ff_skip_value(p, end);
+}
+
+int64_t ff_core_dx_message(ff_dxctx *c, const char *buf, size_t size);
+
+int64_t ff_core_dx_message(ff_dxctx *c, const char *buf, size_t size)
+{
+    return ff_dx_message(c, buf, size);
 }

@@ -146,8 +146,10 @@ async def test_back_pressure_and_drop_with_data_in_flight() -> None:
     n = 9000
     srv = AccountStreamerServer(token="tok", script=None, drop_flush_timeout=0.05)
     await srv.start()
+    # liveness_timeout long: the drop (RST) is seen at once, and a loaded machine must not
+    # replace the connection before the queue fills (its notifications would be gone with it)
     st = AlertStreamer(FakeSession("tok"), url=srv.url, queue_size=200,
-                       heartbeat_interval=0.05, liveness_timeout=0.5,
+                       heartbeat_interval=0.05, liveness_timeout=30,
                        backoff_config=FAST_BACKOFF)
     delivered: list[int] = []
     gate = asyncio.Event()

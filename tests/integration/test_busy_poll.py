@@ -11,19 +11,12 @@ from fastfeed.sim import DXLinkServer
 from fastfeed.tastytrade import DXLinkStreamer
 
 
-class Session:
-    def __init__(self, url: str) -> None:
-        self.dxlink_url = url
-        self.streamer_token = "sim-token"
-        self.proxy = None
-
-
 @pytest.mark.timeout(30)
 async def test_busy_poll_spins_while_open_and_stops_on_close() -> None:
     async with DXLinkServer(rate=2000, events_per_frame=1, seed=2) as srv:
-        default = DXLinkStreamer(Session(srv.url))
+        default = DXLinkStreamer(srv.session())
         assert default.busy_poll is False
-        st = DXLinkStreamer(Session(srv.url), busy_poll=True)
+        st = DXLinkStreamer(srv.session(), busy_poll=True)
         async with st:
             assert st._spin is not None                  # a callback is always ready
             await st.subscribe(Quote, ["SPY"])

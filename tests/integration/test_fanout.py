@@ -42,7 +42,7 @@ def test_matches_rules() -> None:
 async def test_polygon_stream_filter_fanout_and_close() -> None:
     async with PolygonServer(cluster="stocks", api_key=KEY, rate=4000, events_per_frame=10,
                              quirks=False) as srv:
-        client = AsyncStreamClient(KEY, "stocks", host=f"ws://{srv.host_port}")
+        client = AsyncStreamClient(KEY, "stocks", host=srv.client_host)
         try:
             everything = client.stream_filter()
             trades_a = client.stream_filter([{"ev": "T", "sym": "AAPL"}])
@@ -154,16 +154,10 @@ async def test_mixin_on_dxlink_streamer() -> None:
     from fastfeed.sim import DXLinkServer
     from fastfeed.tastytrade import DXLinkStreamer
 
-    class Session:
-        def __init__(self, url: str) -> None:
-            self.dxlink_url = url
-            self.streamer_token = "sim-token"
-            self.proxy = None
-
     assert issubclass(DXLinkStreamer, FanoutMixin)
 
     async with DXLinkServer(rate=2000, events_per_frame=5, seed=3) as srv:
-        st = DXLinkStreamer(Session(srv.url))
+        st = DXLinkStreamer(srv.session())
         try:
             await st.start()
             spy_quotes = st.stream_filter([{"eventType": "Quote", "eventSymbol": "SPY"}])

@@ -10,7 +10,6 @@ import orjson
 import pytest
 
 import fastfeed
-from fastfeed._records_meta import LAYOUTS
 from fastfeed.polygon import AsyncStreamClient, StreamCluster, StreamServicePrefix
 from fastfeed.sim import PolygonServer
 
@@ -18,17 +17,6 @@ pytestmark = pytest.mark.timeout(40)
 
 KEY = "sekrit-key-123"
 
-# wire keys fastfeed's records know, per ev (unknown keys such as the simulator's "zz_future"
-# are not carried; everything else must be identical)
-KNOWN: dict[str, set[str]] = {}
-for _lay in LAYOUTS.values():
-    if _lay["feed"] == "polygon":
-        for _ev in _lay["rtypes"]:
-            KNOWN[_ev] = {"ev", _lay["symbol"]["wire"]} | {f["wire"] for f in _lay["fields"]}
-
-
-def _host(srv: PolygonServer) -> str:
-    return f"ws://{srv.host_port}"
 
 
 def _wire_events(srv: PolygonServer, evs: set[str]) -> list[dict[str, Any]]:
@@ -38,11 +26,6 @@ def _wire_events(srv: PolygonServer, evs: set[str]) -> list[dict[str, Any]]:
             if d.get("ev") in evs:
                 out.append(d)
     return out
-
-
-def _known(d: dict[str, Any]) -> dict[str, Any]:
-    keep = KNOWN[d["ev"]]
-    return {k: v for k, v in d.items() if k in keep}
 
 
 async def _collect(client: AsyncStreamClient, box: list[Any], n: int) -> None:
@@ -55,7 +38,7 @@ async def test_dicts_equal_orjson_of_sent_frames(quirks: bool) -> None:
     async with PolygonServer(cluster="stocks", api_key=KEY, rate=3000, events_per_frame=20,
                              quirks=quirks) as srv:
         got: dict[str, list[dict[str, Any]]] = {"T": [], "Q": [], "AM": []}
-        async with AsyncStreamClient(KEY, StreamCluster.STOCKS, host=_host(srv)) as client:
+        async with AsyncStreamClient(KEY, StreamCluster.STOCKS, host=srv.client_host) as client:
             await client.subscribe_stock_trades(["AAPL", "msft"], got["T"].append)
             await client.subscribe_stock_quotes(None, got["Q"].append)
             await client.subscribe_stock_minute_aggregates("all", got["AM"].append)
@@ -67,17 +50,14 @@ async def test_dicts_equal_orjson_of_sent_frames(quirks: bool) -> None:
             assert len(wire) == len(items)
             for mine, theirs in zip(items, wire):
                 assert type(mine) is dict
-                if quirks:
-                    assert mine == _known(theirs)
-                else:
-                    assert mine == theirs
-                    assert {k: type(v) for k, v in mine.items()} == \
-                        {k: type(v) for k, v in theirs.items()}
+                assert mine == theirs    # unknown keys (quirks) included: nothing dropped
+                assert {k: type(v) for k, v in mine.items()} == \
+                    {k: type(v) for k, v in theirs.items()}
 
 
 async def test_subscription_messages_and_symbol_rules() -> None:
     async with PolygonServer(cluster="options", api_key=KEY, rate=None) as srv:
-        client = AsyncStreamClient(KEY, "options", host=_host(srv))
+        client = AsyncStreamClient(KEY, "options", host=srv.client_host)
         try:
             await client.subscribe_option_trades(["spy251219c00650000", "O:AAPL250117C00220000"])
             await client.subscribe_option_quotes(None)
@@ -110,7 +90,7 @@ async def test_async_handlers_awaited_in_order_and_change_handler() -> None:
             active -= 1
 
         other: list[dict[str, Any]] = []
-        async with AsyncStreamClient(KEY, "stocks", host=_host(srv)) as client:
+        async with AsyncStreamClient(KEY, "stocks", host=srv.client_host) as client:
             await client.subscribe_stock_trades(["AAPL"], slow)
             await _collect(client, seen, 50)
             await client.change_handler(StreamServicePrefix.STOCK_TRADES, other.append)
@@ -130,7 +110,7 @@ async def test_handler_exception_logged_no_reconnect(caplog: pytest.LogCaptureFi
             if n % 7 == 0:
                 raise RuntimeError("user bug")
 
-        client = AsyncStreamClient(KEY, "stocks", host=_host(srv))
+        client = AsyncStreamClient(KEY, "stocks", host=srv.client_host)
         try:
             await client.subscribe_stock_trades(None, bad)
             with caplog.at_level(logging.ERROR, logger="fastfeed.polygon"):
@@ -152,7 +132,7 @@ async def test_handler_exception_reraised_when_asked() -> None:
         def bad(d: dict[str, Any]) -> None:
             raise KeyError("boom")
 
-        async with AsyncStreamClient(KEY, "stocks", host=_host(srv),
+        async with AsyncStreamClient(KEY, "stocks", host=srv.client_host,
                                      handler_errors="raise") as client:
             await client.subscribe_stock_trades(None, bad)
             with pytest.raises(KeyError):
@@ -164,7 +144,7 @@ async def test_reconnect_resubscribes_once_and_counter_resets() -> None:
     async with PolygonServer(cluster="stocks", api_key=KEY, rate=2000, events_per_frame=5,
                              close_after_frames=15, close_code=1011) as srv:
         got: list[dict[str, Any]] = []
-        client = AsyncStreamClient(KEY, "stocks", host=_host(srv))
+        client = AsyncStreamClient(KEY, "stocks", host=srv.client_host)
         try:
             await client.subscribe_stock_trades(["AAPL", "MSFT"], got.append)
             await client.subscribe_stock_quotes(["AAPL"], got.append)
@@ -188,7 +168,7 @@ async def test_reconnect_resubscribes_once_and_counter_resets() -> None:
 
 async def test_running_out_of_attempts_raises_typed_error() -> None:
     async with PolygonServer(cluster="stocks", api_key=KEY, rate=1000, events_per_frame=5) as srv:
-        client = AsyncStreamClient(KEY, "stocks", host=_host(srv))
+        client = AsyncStreamClient(KEY, "stocks", host=srv.client_host)
         try:
             await client.subscribe_stock_trades(None, lambda d: None)
             await client.handle_messages()
@@ -203,7 +183,7 @@ async def test_running_out_of_attempts_raises_typed_error() -> None:
 
 async def test_no_reconnect_mode_raises_connection_closed() -> None:
     async with PolygonServer(cluster="stocks", api_key=KEY, rate=1000, events_per_frame=5) as srv:
-        client = AsyncStreamClient(KEY, "stocks", host=_host(srv))
+        client = AsyncStreamClient(KEY, "stocks", host=srv.client_host)
         try:
             await client.subscribe_stock_trades(None, lambda d: None)
             await client.handle_messages()
@@ -218,7 +198,7 @@ async def test_no_reconnect_mode_raises_connection_closed() -> None:
 async def test_auth_failure_raises_and_key_never_leaks(caplog: pytest.LogCaptureFixture) -> None:
     async with PolygonServer(cluster="stocks", api_key=KEY) as srv:
         bad_key = "WRONG-KEY-zzz"
-        client = AsyncStreamClient(bad_key, "stocks", host=_host(srv))
+        client = AsyncStreamClient(bad_key, "stocks", host=srv.client_host)
         with caplog.at_level(logging.DEBUG):
             with pytest.raises(fastfeed.AuthenticationError) as ei:
                 await client.subscribe_stock_trades(["AAPL"])
@@ -231,8 +211,8 @@ async def test_auth_failure_raises_and_key_never_leaks(caplog: pytest.LogCapture
 
 async def test_max_connections_is_typed() -> None:
     async with PolygonServer(cluster="stocks", api_key=KEY, rate=500, max_connections=1) as srv:
-        first = AsyncStreamClient(KEY, "stocks", host=_host(srv))
-        second = AsyncStreamClient(KEY, "stocks", host=_host(srv))
+        first = AsyncStreamClient(KEY, "stocks", host=srv.client_host)
+        second = AsyncStreamClient(KEY, "stocks", host=srv.client_host)
         statuses: list[dict[str, Any]] = []
         try:
             await first.subscribe_stock_trades(None, lambda d: None)
@@ -250,7 +230,7 @@ async def test_max_connections_is_typed() -> None:
 async def test_slow_consumer_status_reaches_status_handler() -> None:
     async with PolygonServer(cluster="stocks", api_key=KEY, rate=500) as srv:
         statuses: list[Any] = []
-        client = AsyncStreamClient(KEY, "stocks", host=_host(srv))
+        client = AsyncStreamClient(KEY, "stocks", host=srv.client_host)
         try:
             await client.change_handler("status", statuses.append, deliver="event")
             await client.subscribe_stock_trades(None, lambda d: None)
@@ -272,7 +252,7 @@ async def test_fast_paths(deliver: str) -> None:
     async with PolygonServer(cluster="stocks", api_key=KEY, rate=5000, events_per_frame=20,
                              quirks=False) as srv:
         got: list[Any] = []
-        async with AsyncStreamClient(KEY, "stocks", host=_host(srv)) as client:
+        async with AsyncStreamClient(KEY, "stocks", host=srv.client_host) as client:
             await client.subscribe_stock_trades(None, got.append, deliver=deliver)  # type: ignore[arg-type]
             while sum(len(x) if deliver == "batch" else 1 for x in got) < 100:
                 await client.handle_messages()
@@ -303,7 +283,7 @@ async def test_batch_handler_reads_the_ring_in_place_and_errors_are_logged(
             if calls[0] == 2:
                 raise RuntimeError("handler bug")
 
-        async with AsyncStreamClient(KEY, "stocks", host=_host(srv)) as client:
+        async with AsyncStreamClient(KEY, "stocks", host=srv.client_host) as client:
             await client.subscribe_stock_trades(None, handler, deliver="batch")  # type: ignore[arg-type]
             while len(dicts) < 200 or calls[0] < 3:
                 await client.handle_messages()
@@ -315,7 +295,7 @@ async def test_batch_handler_reads_the_ring_in_place_and_errors_are_logged(
 async def test_reconnect_method_after_closed_connection() -> None:
     async with PolygonServer(cluster="stocks", api_key=KEY, rate=1000, events_per_frame=5) as srv:
         got: list[dict[str, Any]] = []
-        client = AsyncStreamClient(KEY, "stocks", host=_host(srv))
+        client = AsyncStreamClient(KEY, "stocks", host=srv.client_host)
         try:
             await client.subscribe_stock_trades(["AAPL"], got.append)
             await client.handle_messages()

@@ -24,8 +24,7 @@ def wire_events(srv: PolygonServer, types: set[str]) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("deliver", ["dict", "event"])
 async def test_handlers_get_trades_and_quotes_in_wire_order(deliver: str) -> None:
     async with PolygonServer(rate=20_000, events_per_frame=25, seed=11, quirks=False) as srv:
-        host = "ws://" + srv.url.split("/")[2]
-        client = AsyncStreamClient("key", "stocks", host=host)
+        client = AsyncStreamClient("key", "stocks", host=srv.client_host)
         got: list[dict[str, Any]] = []
 
         def handler(msg: Any) -> None:
@@ -50,8 +49,7 @@ async def test_handlers_get_trades_and_quotes_in_wire_order(deliver: str) -> Non
 @pytest.mark.timeout(60)
 async def test_unknown_wire_keys_are_counted_not_silently_lost() -> None:
     async with PolygonServer(rate=20_000, events_per_frame=25, seed=12, quirks=True) as srv:
-        host = "ws://" + srv.url.split("/")[2]
-        client = AsyncStreamClient("key", "stocks", host=host)
+        client = AsyncStreamClient("key", "stocks", host=srv.client_host)
         got: list[dict[str, Any]] = []
         await client.change_handler("Q", got.append)
         await client.subscribe_stock_trades(None, got.append)

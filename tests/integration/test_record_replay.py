@@ -343,13 +343,15 @@ async def test_replay_api_get_event_latest_batches_and_pacing(tmp_path: Any) -> 
         latest = s.latest(Quote, live_q[-1].event_symbol)
         assert latest is not None and latest.event_symbol == live_q[-1].event_symbol
         assert s.stats["events"] >= len(live_q)
-    rest = 0
-    while s.get_event_nowait(Quote) is not None:   # what the shared cursor still holds
-        rest += 1
-    assert rest + 1 == n
-    from fastfeed.errors import ConnectionClosedOK
+        rest = 0
+        while s.get_event_nowait(Quote) is not None:   # what the shared cursor still holds
+            rest += 1
+        assert rest + 1 == n
+        from fastfeed.errors import ConnectionClosedOK, StreamerClosedError
 
-    with pytest.raises(ConnectionClosedOK):        # closed at the end of the recording
+        with pytest.raises(ConnectionClosedOK):        # closed at the end of the recording
+            await s.get_event(Quote)
+    with pytest.raises(StreamerClosedError):           # and closed for good by the user
         await s.get_event(Quote)
     # paced: never faster than the recorded span / speed
     got = await replay_all(path, Quote, source="raw")

@@ -14,11 +14,19 @@ from fastfeed._connection import (
     ConnectionManager,
     DesiredSubscriptions,
     Endpoint,
+    ConnectionState,
     backoff,
     process_exception,
+    safe_url,
 )
 from fastfeed._native._testcore import CountingCore
-from fastfeed.errors import AuthenticationError, ConnectionClosedError
+from fastfeed.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectionClosedError,
+    ConnectionFailedError,
+    StreamerClosedError,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -62,14 +70,24 @@ def test_process_exception() -> None:
     assert process_exception(ConnectionClosedError(1012)) is None
     assert process_exception(WSInvalidStatusError("x", response=_Resp(502))) is None
     assert process_exception(WSInvalidStatusError("x", response=_Resp(503))) is None
-    assert isinstance(process_exception(WSInvalidStatusError("x", response=_Resp(401))),
-                      AuthenticationError)
-    e404 = WSInvalidStatusError("x", response=_Resp(404))
-    assert process_exception(e404) is e404
+    assert process_exception(WSInvalidStatusError("x", response=_Resp(429))) is None
+    e401 = process_exception(WSInvalidStatusError("x", response=_Resp(401)), "wss://h/p")
+    assert isinstance(e401, AuthenticationError) and e401.status == 401
+    assert "wss://h/p" in str(e401) and isinstance(e401.__cause__, WSInvalidStatusError)
+    e404 = process_exception(WSInvalidStatusError("x", response=_Resp(404)), "wss://h/p")
+    assert isinstance(e404, ConfigurationError) and e404.status == 404 and "404" in str(e404)
+    e200 = process_exception(WSInvalidStatusError("x", response=_Resp(200)))
+    assert isinstance(e200, ConfigurationError) and "not a websocket" in str(e200)
     tls = ssl.SSLCertVerificationError("verify failed")
-    assert process_exception(tls) is tls          # an OSError, but never retried
+    etls = process_exception(tls)                 # an OSError, but never retried
+    assert isinstance(etls, ConnectionFailedError) and etls.__cause__ is tls
     bug = KeyError("x")
     assert process_exception(bug) is bug
+
+
+def test_safe_url_drops_query_and_credentials() -> None:
+    assert safe_url("wss://user:pw@h.io:443/a/b?token=SECRET#x") == "wss://h.io:443/a/b"
+    assert safe_url("ws://127.0.0.1:5/stocks") == "ws://127.0.0.1:5/stocks"
 
 
 def test_desired_subscriptions_is_a_set() -> None:
@@ -119,13 +137,20 @@ async def test_loop_backs_off_on_502_then_connects() -> None:
         async def on_reco(s: Any, tag: str) -> None:
             events.append("reconnect:" + tag)
 
+        states: list[tuple[str, str]] = []
         m = _Manager(srv.url, backoff_config=BackoffConfig(1.0, 0.5, 2.0, 2.0),
                      disconnect_fn=on_disc, disconnect_args=("D",),
-                     reconnect_fn=on_reco, reconnect_args=("R",))
+                     reconnect_fn=on_reco, reconnect_args=("R",),
+                     on_state_change=lambda old, new: states.append((old.value, new.value)))
+        m.stability_window = 0.0   # every connection counts as stable: immediate reconnect
         await asyncio.wait_for(m.start(), 10)
         assert m.slept == [0.5, 0.5, 1.0, 2.0]     # random()*initial, min, min*f, capped
-        assert srv.upgrades_rejected == 4 and m.ready
-        # a connection that was up and drops reconnects at once (no delay)
+        assert srv.upgrades_rejected == 4 and m.ready and m.state is ConnectionState.READY
+        assert m.n_failed_attempts == 4 and m.n_reconnects == 0
+        assert states[:3] == [("closed", "connecting"), ("connecting", "backing_off"),
+                              ("backing_off", "connecting")]
+        assert states[-2:] == [("connecting", "handshaking"), ("handshaking", "ready")]
+        # a connection that was up (and stable) and drops reconnects at once (no delay)
         m.slept.clear()
         srv.inject("close", code=1012)
         for _ in range(200):
@@ -140,6 +165,22 @@ async def test_loop_backs_off_on_502_then_connects() -> None:
         n = srv.connections_total
         await asyncio.sleep(0.2)
         assert srv.connections_total == n           # close() never reconnects
+        assert m.state is ConnectionState.CLOSED and states[-1][1] == "closed"
+
+
+async def test_unstable_connection_backs_off() -> None:
+    from fastfeed.sim import DXLinkServer
+
+    async with DXLinkServer(rate=None) as srv:
+        m = _Manager(srv.url, backoff_config=BackoffConfig(1.0, 0.5, 2.0, 2.0))
+        await asyncio.wait_for(m.start(), 10)
+        srv.inject("close", code=1012)              # ready for far less than stability_window
+        for _ in range(500):
+            if m.n_reconnects:
+                break
+            await asyncio.sleep(0.01)
+        assert m.n_reconnects == 1 and m.slept == [0.5]   # backed off (random()*initial)
+        await m.close()
 
 
 async def test_fatal_upgrade_status_reaches_start() -> None:
@@ -152,16 +193,43 @@ async def test_fatal_upgrade_status_reaches_start() -> None:
         assert m.slept == []
 
 
-async def test_connection_refused_retries_until_closed() -> None:
+async def test_connection_refused_first_connect_fails_within_open_timeout() -> None:
     import socket
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    m = _Manager(f"ws://127.0.0.1:{port}/", backoff_config=BackoffConfig(0.0, 0.0, 0.0, 1.0))
-    task = asyncio.ensure_future(m.start())
-    await asyncio.sleep(0.2)
-    assert len(m.slept) >= 2 and not task.done()
+    m = _Manager(f"ws://127.0.0.1:{port}/x?token=SECRET",
+                 backoff_config=BackoffConfig(0.01, 0.01, 0.05, 1.0))
+    m._sleep = asyncio.sleep
+    m.open_timeout = 0.5
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    with pytest.raises(ConnectionFailedError) as ei:
+        await asyncio.wait_for(m.start(), 5)
+    assert loop.time() - t0 < 0.5 + 0.3
+    assert f"127.0.0.1:{port}/x" in str(ei.value) and "SECRET" not in str(ei.value)
+    assert isinstance(ei.value.__cause__, OSError)
+    assert m.n_failed_attempts >= 2 and m.state is ConnectionState.CLOSED
+    with pytest.raises(ConnectionFailedError):    # the streamer stays failed
+        await m.start()
+
+
+async def test_closed_manager_refuses_use() -> None:
+    m = _Manager("ws://127.0.0.1:9/")
     await m.close()
-    with pytest.raises((ConnectionClosedError, asyncio.CancelledError)):
-        await asyncio.wait_for(task, 5)
+    with pytest.raises(StreamerClosedError):
+        await m.start()
+
+
+async def test_first_connect_fails_at_once_when_the_next_delay_cannot_fit() -> None:
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    m = _Manager(f"ws://127.0.0.1:{port}/", backoff_config=BackoffConfig(60.0, 60.0, 60.0, 1.0))
+    m._rand = lambda: 1.0
+    with pytest.raises(ConnectionFailedError):
+        await asyncio.wait_for(m.start(), 5)
+    assert m.n_failed_attempts == 1 and m.slept == []   # no pointless wait until open_timeout

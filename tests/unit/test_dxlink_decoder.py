@@ -173,7 +173,10 @@ def test_enum_codes_are_small_and_names_recoverable():
     dec.feed(feed_data(["Trade", ["A", 0, 0, 0, 0, "Q", 0, "ZERO_UP", False, 1.0, 0.0, 1.0, 1.0, 1.0,
                                   "B", 0, 0, 0, 0, "Q", 0, "NEWVALUE", False, 1.0, 0.0, 1.0, 1.0, 1.0]]))
     arr = np.asarray(dec.drain("Trade"))
-    assert list(arr["tick_direction"]) == [enum_code("Direction", "ZERO_UP"), 0]
+    # an unknown name is kept under a code of its own (never None), and counted
+    assert list(arr["tick_direction"]) == [enum_code("Direction", "ZERO_UP"), enum_code("Direction", "NEWVALUE")]
+    assert enum_name("Direction", int(arr["tick_direction"][1])) == "NEWVALUE"
+    assert dec.stats["unknown_enums"] == 1
     assert enum_name("Direction", int(arr["tick_direction"][0])) == "ZERO_UP"
     assert dec.enum_name("Direction", 0) is None
 
@@ -209,7 +212,8 @@ def test_full_format_and_missing_keys():
          "shortSaleRestriction": "ACTIVE", "tradingStatus": "HALTED", "statusReason": ""},
     ]}
     text = json.dumps(msg)
-    assert dec.feed(text) == 4
+    assert dec.feed(text) == 5          # Order is decoded too (a generated record type)
+    assert dec.drain("Order")[0].price == 1.0
     q = list(dec.drain(Quote))
     assert [e.event_symbol for e in q] == ["MSFT", "IBM"]
     assert q[1].bid_price == 188.02 and math.isnan(q[1].ask_price) and q[1].bid_exchange_code == ""
@@ -217,7 +221,7 @@ def test_full_format_and_missing_keys():
     assert c.vwap == 12.5 and c.count == 3.0
     p = dec.drain(Profile)[0]
     assert p.description is None and p.status_reason == "" and p.trading_status == "HALTED"
-    assert dec.stats["skipped"] == 1
+    assert dec.stats["skipped"] == 0
 
 
 def test_feed_config_order_unknown_and_missing_fields_per_channel():
@@ -317,14 +321,47 @@ def test_truncations_never_crash():
         assert ev.ask_size == 4.0 and ev.event_symbol == "A"
 
 
-def test_good_pairs_published_bad_pair_not():
+def test_a_bad_value_costs_only_its_event():
     dec = fastfeed.DXLinkDecoder()
     bad_pair = ["Quote", ["B", 0, 0, 0, 0, "Q", 0, "Q", "oops", 2.0, 3.0, 4.0, "C", 0, 0, 0, 0, "Q", 0, "Q", 1, 1, 1, 1]]
-    with pytest.raises(ProtocolError) as ei:
+    with pytest.raises(ProtocolError, match="bidPrice") as ei:
         dec.feed(feed_data(GOOD + bad_pair + GOOD + ["Greeks", [".X", 0, 0, 1, 2, 0, 1, 1, 1, 1, 1, 1, 1]]))
-    assert ei.value.events_written == 3
-    assert [e.event_symbol for e in dec.drain(Quote)] == ["A", "A"]
+    assert ei.value.events_written == 4
+    assert [e.event_symbol for e in dec.drain(Quote)] == ["A", "C", "A"]
     assert len(dec.drain(Greeks)) == 1
+    assert dec.stats["bad_events"] == 1
+
+
+def test_a_broken_pair_is_dropped_whole():
+    """A values array whose length is not a multiple of the field count cannot be split into
+    events: the whole pair is dropped (reported), the other pairs are published."""
+    dec = fastfeed.DXLinkDecoder()
+    short = ["Quote", ["B", 0, 0, 0, 0, "Q", 0, "Q", 1.0, 2.0, 3.0]]
+    with pytest.raises(ProtocolError, match="multiple") as ei:
+        dec.feed(feed_data(GOOD + short + GOOD))
+    assert ei.value.events_written == 2
+    assert [e.event_symbol for e in dec.drain(Quote)] == ["A", "A"]
+
+
+@pytest.mark.parametrize("row, field", [
+    # tastytrade SDK test shapes: a string in `sequence`, "NaN" in an int field, a float in a long
+    (["T", 0, 0, 0, "bad", "Q", 0, "UP", False, 1.0, 0.0, 1.0, 1.0, 1.0], "sequence"),
+    (["T", 0, 0, "NaN", 0, "Q", 0, "UP", False, 1.0, 0.0, 1.0, 1.0, 1.0], "timeNanoPart"),
+    (["T", 0, 1.5, 0, 0, "Q", 0, "UP", False, 1.0, 0.0, 1.0, 1.0, 1.0], "time"),
+    (["T", 0, 0, 0, 0, "QQ", 0, "UP", False, 1.0, 0.0, 1.0, 1.0, 1.0], "exchangeCode"),
+    (["T", 0, 0, 0, 0, "Q", 0, "UP", "yes", 1.0, 0.0, 1.0, 1.0, 1.0], "extendedTradingHours"),
+    (["T", 0, 0, 0, 0, "Q", 0, 7, False, 1.0, 0.0, 1.0, 1.0, 1.0], "tickDirection"),
+    (["T", 0, 0, 0, 0, "Q", 0, "UP", False, [1.0], 0.0, 1.0, 1.0, 1.0], "price"),
+])
+def test_each_kind_of_bad_value_drops_one_event(row, field):
+    dec = fastfeed.DXLinkDecoder()
+    good = ["G", 0, 0, 0, 0, "Q", 0, "UP", False, 2.5, 0.0, 1.0, 1.0, 1.0]
+    with pytest.raises(ProtocolError) as ei:
+        dec.feed(feed_data(["Trade", good + row + good]))
+    assert ei.value.field == field and ei.value.event_type == "Trade"
+    assert ei.value.events_written == 2
+    assert [e.event_symbol for e in dec.drain(Trade)] == ["G", "G"]
+    assert dec.stats["bad_events"] == 1 and dec.stats["errors"] == 1
 
 
 def test_message_too_large():
@@ -346,3 +383,57 @@ def test_summary_openinterest_integer_and_enums():
     s = dec.drain(Summary)[0]
     assert s.open_interest == 12345.0 and s.day_close_price_type == "FINAL"
     assert s.prev_day_close_price_type == "REGULAR" and s.prev_day_volume == 1e9
+
+
+def test_unknown_enum_strings_are_kept_and_counted():
+    """tastytrade's SDK test rows: Summary with enum names the spec does not list, +-Infinity
+    and NaN. The names come back from the event (never None), each occurrence is counted."""
+    dec = fastfeed.DXLinkDecoder()
+    row = ["SPY", 0, 0, "foo", 0, "bar", 0, "Infinity", "-Infinity", "NaN", 1.0, 2.0, 3.0]
+    assert dec.feed(feed_data(["Summary", row + row])) == 2
+    for s in dec.drain(Summary):
+        assert s.day_close_price_type == "foo" and s.prev_day_close_price_type == "bar"
+        assert s.to_dict()["dayClosePriceType"] == "foo"
+        assert s.day_open_price == math.inf and s.day_high_price == -math.inf
+    assert dec.stats["unknown_enums"] == 4
+    # known names keep their spec codes; an event built from Python with the new name agrees
+    assert Summary(event_symbol="X", day_close_price_type="foo").day_close_price_type == "foo"
+    assert Summary(event_symbol="X", day_close_price_type="FINAL").record == \
+        Summary(event_symbol="X", day_close_price_type="FINAL").record
+
+
+def test_new_event_types_decode_in_compact_and_full():
+    from fastfeed.dxfeed import AnalyticOrder, OptionSale, Order, Series, SpreadOrder
+    dec = fastfeed.DXLinkDecoder()
+    head = [0, 0, 7235129486797176832, 1700000000000, 5, 6, "NTV", "NEW", 1, 2, 3, 1.5, 100.0, 0.0, 4, "Q",
+            "BUY", "ORDER", 9, "NaN", "NaN"]
+    data = ["Order", ["AAPL", *head, "MM"], "SpreadOrder", ["AAPL", *head, "SPREAD"],
+            "AnalyticOrder", ["AAPL", *head, "MM", 1.0, 2.0, 3.0, "NATIVE"],
+            "OptionSale", [".A", 0, 0, 1, 2, 3, 4, "X", 1.5, 2.0, 1.4, 1.6, "cond", "", "SELL", False, True, True,
+                           "NEW", 100.5, 0.3, 0.5, ".AAPL"],
+            "Series", ["AAPL", 0, 0, 1, 2, 3, 20500, 0.3, 1.0, 2.0, 0.5, 101.0, 0.1, 0.05],
+            {"eventType": "Order", "eventSymbol": "IBM", "price": 2.5, "orderSide": "SELL"}]
+    assert dec.feed(feed_data(data)) == 6
+    o = list(dec.drain(Order))
+    assert o[0].index == 7235129486797176832 and o[0].source == "NTV" and o[0].action == "NEW"
+    assert o[0].order_side == "BUY" and o[0].scope == "ORDER" and o[0].market_maker == "MM"
+    assert o[1].event_symbol == "IBM" and o[1].price == 2.5 and o[1].order_side == "SELL"
+    assert dec.drain(SpreadOrder)[0].spread_symbol == "SPREAD"
+    a = dec.drain(AnalyticOrder)[0]
+    assert (a.iceberg_peak_size, a.iceberg_type) == (1.0, "NATIVE")
+    s = dec.drain(OptionSale)[0]
+    assert s.option_symbol == ".AAPL" and s.underlying_price == 100.5 and s.aggressor_side == "SELL"
+    assert dec.drain(Series)[0].expiration == 20500
+
+
+def test_configuration_and_message_events_are_skipped_and_counted():
+    """The dxLink spec's Configuration and Message events (an ``attachment`` object) have no
+    record: skipped in both formats and counted; the frame's other events are published."""
+    dec = fastfeed.DXLinkDecoder()
+    data = ["Configuration", ["Configuration", "X", 0, 1, {"a": [1, {"b": None}]}],
+            GOOD[0], GOOD[1],
+            {"eventType": "Message", "eventSymbol": "M", "eventTime": 0, "attachment": {"k": "v"}},
+            "Message", ["M", 0, {}]]
+    assert dec.feed(feed_data(data)) == 1
+    assert dec.stats["skipped"] == 3 and dec.stats["errors"] == 0
+    assert [e.event_symbol for e in dec.drain(Quote)] == ["A"]

@@ -12,19 +12,24 @@ import math
 import struct
 from decimal import Decimal
 
-from fastfeed._records_meta import ENUMS, LAYOUTS
+from fastfeed._records_meta import LAYOUTS
 from fastfeed.dxfeed import EVENT_CLASSES
 
 DX_TYPES = tuple(EVENT_CLASSES)
 NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
-def kinds(event_type: str) -> dict[str, str]:
-    out = {"eventSymbol": "symbol", "eventType": "evtype"}
+SYMBOL = {"base": "symbol", "enum": None}
+EVTYPE = {"base": "evtype", "enum": None}
+
+
+def kinds(event_type: str) -> dict[str, dict]:
+    """wire name (and alias) -> the generated field metadata (``base``, ``enum``, ...)."""
+    out = {"eventSymbol": SYMBOL, "eventType": EVTYPE}
     for f in LAYOUTS[event_type]["fields"]:
-        out[f["wire"]] = f["kind"]
+        out[f["wire"]] = f
         for a in f["aliases"]:
-            out[a] = f["kind"]
+            out[a] = f
     return out
 
 
@@ -35,7 +40,8 @@ def canonical(event_type: str, name: str) -> str:
     return name
 
 
-def default(kind: str):
+def default(f: dict):
+    kind = f["base"]
     if kind == "f64":
         return math.nan
     if kind in ("i64", "i32"):
@@ -47,10 +53,11 @@ def default(kind: str):
     return None   # str, enum, symbol
 
 
-def convert(kind: str, raw):
-    """Expected decoded value of JSON value ``raw`` (numbers as text) in a slot of ``kind``."""
+def convert(f: dict, raw):
+    """Expected decoded value of JSON value ``raw`` (numbers as text) in field ``f``'s slot."""
+    kind = f["base"]
     if raw is None:
-        return default(kind)
+        return default(f)
     if kind == "f64":
         return NONFINITE[raw] if raw in NONFINITE else float(raw)
     if kind in ("i64", "i32"):
@@ -61,9 +68,7 @@ def convert(kind: str, raw):
         return raw
     if kind == "char":
         return "" if raw in ("", "\x00") else raw
-    if kind.startswith("enum:"):
-        return raw if raw in ENUMS[kind[5:]] else None
-    return raw   # str / symbol
+    return raw   # str / symbol / enum (unknown enum names are kept too)
 
 
 def reference_decode(message: str | bytes, fields_by_type: dict[str, list[str]] | None = None):
@@ -104,7 +109,7 @@ def reference_decode(message: str | bytes, fields_by_type: dict[str, list[str]] 
 def expected_defaults(event_type: str) -> dict:
     ev = {"eventSymbol": None}
     for f in LAYOUTS[event_type]["fields"]:
-        ev[f["wire"]] = default(f["kind"])
+        ev[f["wire"]] = default(f)
     return ev
 
 

@@ -10,7 +10,10 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import pytest
+
 import fastfeed
+from fastfeed import ProtocolError
 from fastfeed._records_meta import ENUMS, LAYOUTS
 from fastfeed.dxfeed import EVENT_CLASSES
 from test_dxlink_helpers import assert_event, convert, default, java_double, kinds
@@ -29,7 +32,8 @@ double_text = st.one_of(
 text_st = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 
 
-def value_text(kind):
+def value_text(f):
+    kind = f["base"]
     if kind == "f64":
         return double_text
     if kind == "i64":
@@ -44,13 +48,14 @@ def value_text(kind):
                          st.sampled_from(['""', '"\\u0000"']))
     if kind in ("str", "symbol"):
         return st.one_of(text_st.map(json.dumps), st.just("null") if kind == "str" else text_st.map(json.dumps))
-    if kind.startswith("enum:"):
-        return st.sampled_from(ENUMS[kind[5:]]).map(json.dumps)
+    if kind == "enum":
+        # the spec's names and names it does not list (kept, never None)
+        return st.one_of(st.sampled_from(ENUMS[f["enum"]]), st.sampled_from(["foo", "bar", "NEW_ONE"])).map(json.dumps)
     raise AssertionError(kind)
 
 
-def with_null(kind, strat):
-    return st.one_of(strat, st.just("null")) if kind != "symbol" else strat
+def with_null(f, strat):
+    return st.one_of(strat, st.just("null")) if f["base"] != "symbol" else strat
 
 
 @st.composite
@@ -69,8 +74,22 @@ def event_type_and_fields(draw):
     return t, fields
 
 
+BAD_TEXT = {
+    "f64": ['"x"', "[1]", "{}", "true"],
+    "i64": ['"bad"', '"NaN"', "1.5", "true", "[]"],
+    "i32": ['"bad"', '"NaN"', "1.5", "4294967296", "-2147483649"],
+    "bool": ["1", '"true"', "[]"],
+    "char": ['"ab"', "5", "[]"],
+    "enum": ["7", "true", "{}"],
+    "str": ["5", "true", "[]"],
+    "symbol": ["5", "false"],
+}
+
+
 @st.composite
-def message(draw):
+def message(draw, bad=False):
+    """(eventFields, FEED_DATA text, expected events). ``bad``: some events carry one value of
+    the wrong type; they are not expected (a bad value costs its own event only)."""
     pairs = draw(st.lists(event_type_and_fields(), min_size=1, max_size=4, unique_by=lambda p: p[0]))
     full = draw(st.booleans())
     config = {t: f for t, f in pairs}
@@ -89,10 +108,16 @@ def message(draw):
                     texts[name] = draw(with_null(k[name], value_text(k[name])))
                 else:
                     texts[name] = draw(st.sampled_from(['{"a":[1,2]}', "null", "12.5", '"x"', "[]"]))
+            decoded = [nm for nm in texts if nm in k and nm != "eventType"]
+            if bad and decoded and draw(st.booleans()):
+                victim = draw(st.sampled_from(decoded))
+                texts[victim] = draw(st.sampled_from(BAD_TEXT[k[victim]["base"]]))
+                events.append(texts)
+                continue
             events.append(texts)
             exp = {"eventSymbol": None}
             for f in LAYOUTS[t]["fields"]:
-                exp[f["wire"]] = default(f["kind"])
+                exp[f["wire"]] = default(f)
             for name, txt in texts.items():
                 if name in k and name != "eventType":
                     raw = json.loads(txt, parse_float=str, parse_int=str)
@@ -126,3 +151,49 @@ def test_random_events_round_trip(msg):
         assert len(got) == len(exp)
         for i, (g, e) in enumerate(zip(got, exp)):
             assert_event(g, e, f"{t}[{i}]")
+
+
+def _events(dec):
+    return [(t, e.to_dict()) for t in TYPES for e in dec.drain(t)]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(message(bad=True))
+def test_bad_values_cost_only_their_events(msg):
+    config, text, expected = msg
+    dec = fastfeed.DXLinkDecoder()
+    dec.feed(json.dumps({"type": "FEED_CONFIG", "channel": 5, "dataFormat": "COMPACT",
+                         "aggregationPeriod": 0.1, "eventFields": config}))
+    try:
+        n = dec.feed(text.encode())
+        raised = False
+    except ProtocolError as e:
+        n = e.events_written
+        raised = True
+    assert n == len(expected)
+    assert raised == (dec.stats["bad_events"] > 0)
+    got = _events(dec)
+    for t in TYPES:
+        g = [d for tt, d in got if tt == t]
+        e = [d for tt, d in expected if tt == t]
+        assert len(g) == len(e)
+        for i, (a, b) in enumerate(zip(g, e)):
+            assert_event(a, b, f"{t}[{i}]")
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(message())
+def test_requested_fields_equal_announced_fields(msg):
+    """FEED_SETUP (sent) + a FEED_CONFIG without eventFields decodes exactly like a FEED_CONFIG
+    that announces the same fields."""
+    config, text, expected = msg
+    announced = fastfeed.DXLinkDecoder()
+    announced.feed(json.dumps({"type": "FEED_CONFIG", "channel": 5, "dataFormat": "COMPACT",
+                               "aggregationPeriod": 0.1, "eventFields": config}))
+    requested = fastfeed.DXLinkDecoder()
+    requested.feed(json.dumps({"type": "FEED_SETUP", "channel": 5, "acceptDataFormat": "COMPACT",
+                               "acceptEventFields": config}), sent=True)
+    requested.feed(json.dumps({"type": "FEED_CONFIG", "channel": 5, "dataFormat": "COMPACT",
+                               "aggregationPeriod": 0.1}))
+    assert announced.feed(text) == requested.feed(text) == len(expected)
+    assert json.dumps(_events(announced)) == json.dumps(_events(requested))

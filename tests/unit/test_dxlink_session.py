@@ -158,3 +158,39 @@ def test_matches_tastytrade_13_transcript():
     assert req == next(m for m in theirs if m["type"] == "CHANNEL_REQUEST" and m["channel"] == 7)
     s.feed('{"type":"CHANNEL_OPENED","channel":7,"service":"FEED","parameters":{}}')
     assert sent(s)[0] == their_setup
+
+
+def test_desired_subscriptions_are_owned_and_replayed_on_every_authorized():
+    from fastfeed.dxlink.session import DXLinkSession as PySession
+
+    assert DXLinkSession is PySession                     # the old import path still works
+    s = DXLinkSession()
+    assert s.want("Quote", ["SPY"], aggregation_period=0.5) == ["SPY"]
+    assert s.want("Quote", ["SPY"]) == []                  # a set: no duplicate
+    handshake(s)
+    assert sent(s) == []                                   # nothing before AUTHORIZED
+    opened = '{"type":"CHANNEL_OPENED","channel":7,"service":"FEED","parameters":{}}'
+    for _ in range(2):                                     # first connection, then a reconnect
+        s.feed('{"type":"AUTH_STATE","channel":0,"state":"AUTHORIZED"}')
+        assert [(m["type"], m["channel"]) for m in sent(s)] == [("CHANNEL_REQUEST", 7)]
+        s.feed(opened)
+        setup, sub = sent(s)
+        assert setup["acceptAggregationPeriod"] == 0.5
+        assert sub["add"] == [{"type": "Quote", "symbol": "SPY"}]
+        s.connection_lost()
+        handshake(s)
+    s.feed('{"type":"AUTH_STATE","channel":0,"state":"AUTHORIZED"}')
+    s.feed(opened)
+    sent(s)
+    assert s.want("Quote", ["AAPL"]) == ["AAPL"]           # authorized: sent at once
+    assert sent(s)[0]["add"] == [{"type": "Quote", "symbol": "AAPL"}]
+    assert s.unwant("Quote", ["SPY"]) == ["SPY"]
+    assert sent(s)[0]["remove"] == [{"type": "Quote", "symbol": "SPY"}]
+    assert s.types_on(7) == ["Quote"]
+    s.feed('{"type":"CHANNEL_CLOSED","channel":7}')        # the server dropped the channel
+    s.replay_type("Quote")
+    assert [m["type"] for m in sent(s)] == ["CHANNEL_REQUEST"]
+    s.feed(opened)
+    assert sent(s)[1]["add"] == [{"type": "Quote", "symbol": "AAPL"}]
+    s.unwant_all("Quote")
+    assert sent(s) == [{"type": "CHANNEL_CANCEL", "channel": 7}] and not s.desired.items

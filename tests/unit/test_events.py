@@ -25,8 +25,8 @@ TT_13_2_3_ORDER = {
 }
 
 
-def value_strategy(kind: str) -> st.SearchStrategy[Any]:
-    base = kind.split("|")[0]
+def value_strategy(f: dict[str, Any]) -> st.SearchStrategy[Any]:
+    base = f["base"]
     if base == "f64":
         return st.floats(allow_nan=True, allow_infinity=True)
     if base == "i64":
@@ -35,21 +35,21 @@ def value_strategy(kind: str) -> st.SearchStrategy[Any]:
         return st.integers(-(2**31), 2**31 - 1)
     if base == "bool":
         return st.booleans()
-    if base.startswith("enum:"):
-        return st.sampled_from(ENUMS[base[5:]])
+    if base == "enum":
+        return st.sampled_from(ENUMS[f["enum"]])
     if base == "char":
         return st.characters(min_codepoint=1, max_codepoint=0x10FFFF, blacklist_categories=("Cs",))
     if base == "str":
         return st.one_of(st.none(), st.text(max_size=30))
-    if base.startswith("fixstr:"):
-        n = int(base[7:])
+    if base == "fixstr":
+        n = f["n"]
         return st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=n)
-    if base.startswith("i32arr:"):
-        return st.lists(st.integers(-(2**31), 2**31 - 1), max_size=int(base[7:]))
-    if base.startswith("levels:"):
+    if base == "i32arr":
+        return st.lists(st.integers(-(2**31), 2**31 - 1), max_size=f["n"])
+    if base == "levels":
         num = st.floats(allow_nan=False, allow_infinity=False, width=64)
         return st.lists(st.tuples(num, num).map(list), max_size=5)
-    raise AssertionError(kind)
+    raise AssertionError(base)
 
 
 def same(a: Any, b: Any) -> bool:
@@ -69,11 +69,11 @@ def test_dxfeed_defaults_both_spellings_repr_and_fields(cls: type) -> None:
     for f in lay["fields"]:
         snake, camel = getattr(ev, f["attr"]), getattr(ev, f["wire"])
         assert same(snake, camel)
-        if f["kind"] == "f64":
+        if f["base"] == "f64":
             assert math.isnan(snake)          # slots not sent are NaN
-        elif f["kind"] in ("i64", "i32"):
+        elif f["base"] in ("i64", "i32"):
             assert snake == 0
-        elif f["kind"] == "char":
+        elif f["base"] == "char":
             assert snake == ""
     assert ev.eventSymbol == ev.event_symbol == "SPY"
     text = repr(ev)
@@ -96,7 +96,7 @@ def test_quote_repr_matches_the_tastytrade_style() -> None:
 @given(data=st.data())
 def test_dxfeed_random_records_round_trip(cls: type, data: st.DataObject) -> None:
     lay = LAYOUTS[cls.__name__]
-    values = {f["attr"]: data.draw(value_strategy(f["kind"]), label=f["attr"]) for f in lay["fields"]}
+    values = {f["attr"]: data.draw(value_strategy(f), label=f["attr"]) for f in lay["fields"]}
     sym = data.draw(st.text(min_size=1, max_size=20))
     ev = cls(event_symbol=sym, **values)
     for f in lay["fields"]:
@@ -127,7 +127,7 @@ def test_polygon_to_dict_has_exactly_the_keys_given(cls: type, data: st.DataObje
         elif kind == "fixstr:32|int":
             v = data.draw(st.one_of(st.integers(0, 10**15), st.text(alphabet="0123456789", min_size=1, max_size=20)))
         else:
-            v = data.draw(value_strategy(kind))
+            v = data.draw(value_strategy(f))
         wire[f["wire"]] = v
     sym_key = lay["symbol"]["wire"]
     with_symbol = data.draw(st.booleans())

@@ -40,8 +40,9 @@ def same(a, b) -> bool:
 
 
 def known(obj: dict) -> dict:
+    """What to_dict() gives: the known keys (layout order), then the others in wire order."""
     keys = KNOWN_KEYS[obj["ev"]]
-    return {k: v for k, v in obj.items() if k in keys}
+    return {**{k: v for k, v in obj.items() if k in keys}, **{k: v for k, v in obj.items() if k not in keys}}
 
 
 def drain_all(dec) -> dict[str, list[dict]]:
@@ -159,14 +160,16 @@ def test_big_exact_values():
     check_frame(frame, 1)
 
 
-def test_l2_depth_beyond_capacity_is_counted():
-    levels = [[100.0 + i, 1.0] for i in range(130)]
+def test_l2_depth_beyond_capacity_is_kept_and_counted():
+    """The record holds the first 100 levels; the whole list is kept beside it (spill)."""
+    levels = [[100.0 + i, 1.0 if i % 2 else 2] for i in range(130)]
     frame = orjson.dumps([{"ev": "XL2", "pair": "BTC-USD", "b": levels, "a": levels[:3], "t": 1}])
     dec = fastfeed.PolygonDecoder("crypto")
     assert dec.feed(frame) == 1
     (book,) = list(dec.drain(Level2Book))
-    assert book.bid_prices == levels[:100]
+    assert book.bid_prices == levels and book.to_dict() == orjson.loads(frame)[0]
     assert book.ask_prices == levels[:3]
+    assert same(book.bid_prices, levels)
     rec = book.record
     lay = LAYOUTS["Level2Book"]
     b = next(f for f in lay["fields"] if f["wire"] == "b")
@@ -175,23 +178,29 @@ def test_l2_depth_beyond_capacity_is_counted():
     assert dec.stats["dropped_items"] == 30
 
 
-def test_condition_overflow_is_counted():
-    frame = orjson.dumps([{"ev": "T", "sym": "A", "c": list(range(11))}])
+def test_condition_overflow_is_kept_and_counted():
+    frame = orjson.dumps([{"ev": "T", "sym": "A", "c": list(range(11)), "p": 1, "c": [1, 2]}]
+                         )[:-2] + b',"c":' + orjson.dumps(list(range(11))) + b"}]"
     dec = fastfeed.PolygonDecoder()
     assert dec.feed(frame) == 1
     (t,) = list(dec.drain("T"))
-    assert t.conditions == list(range(8))
+    assert t.conditions == list(range(11))      # last value of the duplicated key, whole
     f = next(f for f in LAYOUTS["EquityTrade"]["fields"] if f["wire"] == "c")
-    assert t.record[f["dropped_offset"]] == 3
+    assert t.record[f["dropped_offset"]] == 3 and dec.stats["dropped_items"] == 3
+    # a long list, then a short one under the same key: the short one wins
+    dec.feed(b'[{"ev":"T","sym":"A","c":[0,1,2,3,4,5,6,7,8,9],"c":[5]}]')
+    (t,) = list(dec.drain("T"))
+    assert t.conditions == [5] and t.to_dict()["c"] == [5]
+    assert fastfeed.polygon_events.EquityTrade(conditions=list(range(12))).conditions == list(range(12))
 
 
-def test_long_string_truncated_and_counted():
+def test_long_string_kept_whole():
     frame = orjson.dumps([{"ev": "T", "sym": "A", "i": "x" * 31 + "é" + "y"}])
     dec = fastfeed.PolygonDecoder()
     assert dec.feed(frame) == 1
     (t,) = list(dec.drain("T"))
-    assert t.id == "x" * 31  # cut at a UTF-8 boundary
-    assert dec.stats["truncated_strings"] == 1
+    assert t.id == "x" * 31 + "é" + "y"
+    assert dec.stats["spilled_strings"] == 1 and "truncated_strings" not in dec.stats
 
 
 def test_escaped_strings_and_keys():

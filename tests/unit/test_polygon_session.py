@@ -134,7 +134,14 @@ def test_channels_no_uppercase_and_errors():
     with pytest.raises(ValueError):
         pg.build_channels("stocks", "T", ["A,B"])
     with pytest.raises(ValueError):
-        pg.build_channels("futures", "T", ["A"])
+        pg.build_channels("futures/eurex", "T", ["A"])  # futures/cme etc. are clusters
+    with pytest.raises(ValueError):
+        pg.build_channels("bonds", "T", ["A"])
+    with pytest.raises(ValueError):
+        pg.build_channels("futures/cme", "LULD", ["ESZ5"])
+    # Massive's futures markets: T, Q, A, AM, symbols as given
+    assert pg.build_channels("futures", "Q", ["ESZ5"]) == ["Q.ESZ5"]
+    assert pg.build_channels("futures/cme", "AM", None) == ["AM.*"]
 
 
 def test_long_subscriptions_are_split():

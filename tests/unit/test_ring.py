@@ -329,3 +329,22 @@ def test_call_with_batch_across_the_end_of_the_buffer_and_with_gaps() -> None:
     assert (n, gaps, seen[-1][1]) == (2, 10, [22, 23])
     n, gaps, _r, _e = cons.call_with_batch(handler)
     assert (n, gaps, seen[-1][1]) == (6, 0, list(range(24, 30)))
+
+
+def test_push_filtered_keeps_only_the_symbols_in_the_bitmap() -> None:
+    ring = make_ring(16)
+    cons = ring.consumer()
+    recs = bytearray()
+    for sid, seq in ((1, 10), (2, 11), (9, 12), (17, 13), (2, 14)):
+        r = bytearray(quote(seq))
+        struct.pack_into("<I", r, 4, sid)
+        recs += r
+    allowed = bytearray(2)
+    allowed[0] |= 1 << 2          # id 2
+    allowed[1] |= 1 << (9 - 8)    # id 9; id 17 is beyond the bitmap: left out
+    assert ring.push_filtered(recs, allowed) == 3
+    assert seqs(cons.drain()) == [11, 12, 14]
+    assert ring.push_filtered(recs, b"") == 0
+    assert ring.published == 3
+    with pytest.raises(ValueError):
+        ring.push_filtered(recs[:-1], allowed)

@@ -38,4 +38,5 @@ cdef class ProtocolCore:
 
     cdef RecordRing _add_ring(self, str layout, str wire_type, int rtype, uint64_t capacity, int policy)
     cdef Py_ssize_t feed_ptr(self, const char *data, Py_ssize_t size) noexcept
+    cdef object _feed(self, object message)
     cpdef bint under_pressure(self)

@@ -86,6 +86,10 @@ cdef class ProtocolCore:
         published (``err.events_written``), no half-written event is ever visible, and the next
         ``feed()`` works.
         """
+        return self._feed(message)
+
+    cdef object _feed(self, object message):
+        """feed()'s body, for subclasses whose feed() takes more arguments (a C call)."""
         cdef Py_buffer view
         cdef Py_ssize_t n
         cdef bytes encoded
@@ -162,4 +166,7 @@ cdef class ProtocolCore:
             "errors": self.n_errors,
             "skipped": self.n_skipped,
             "overflowed": self.n_overflowed,
+            # the decoder's symbol table (symtab.h): its size and its cap
+            "symbols": len(self.symbols),
+            "max_symbols": self.symbols.max_count,
         }

@@ -1,6 +1,17 @@
 # Declarations of the plain-C ring and symbol table (src_cython/include/fastfeed/{ring,symtab}.h).
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 
+cdef extern from "fastfeed/spill.h" nogil:
+    ctypedef struct ff_spill:
+        uint32_t tail
+        uint32_t head
+        uint64_t used
+        uint64_t records
+        uint64_t relocated
+    void ff_spill_read(const ff_spill *sp, uint32_t pos, uint32_t n, void *dst)
+    void ff_spill_range(const ff_spill *sp, const unsigned char *rec, uint64_t count, uint32_t size,
+                        uint32_t *lo, uint32_t *n)
+
 cdef extern from "fastfeed/ring.h" nogil:
     enum:
         FF_DROP_OLDEST
@@ -24,6 +35,9 @@ cdef extern from "fastfeed/ring.h" nogil:
         uint64_t overflowed
         ff_consumer *consumers
         uint32_t n_consumers
+        unsigned char *latest
+        uint32_t latest_cap
+        ff_spill spill
     int ff_ring_init(ff_ring *r, uint32_t rec_size, uint64_t capacity, int policy, uint64_t max_capacity)
     void ff_ring_free(ff_ring *r)
     void *ff_ring_slot(ff_ring *r, uint64_t k)

@@ -1,3 +1,4 @@
+from libc.stdint cimport uint32_t
 from fastfeed._native.symbols cimport SymbolTable
 
 cdef class _Event:
@@ -5,6 +6,17 @@ cdef class _Event:
     cdef bytes _raw
     cdef const char *_p
     cdef SymbolTable _symtab
+    cdef bytes _spill               # spill bytes its record refers to (None: nothing spilled)
+    cdef uint32_t _spill_base       # spill-log position of _spill[0]
 
-# Make an event of class `cls` (a subclass of _Event) from one record (copied).
-cdef _Event make_event(type cls, const char *rec, Py_ssize_t size, SymbolTable symtab)
+# Make an event of class `cls` (a subclass of _Event) from one record (copied); `spill` holds the
+# spill-log bytes from position `spill_base` on that the record refers to (see spill.h).
+cdef _Event make_event(type cls, const char *rec, Py_ssize_t size, SymbolTable symtab,
+                       bytes spill=*, uint32_t spill_base=*)
+
+# A spilled string slot's text (the slot at `slot` holds offset and length in the record's range).
+cdef str spill_text(const char *rec, const char *slot, bytes spill, uint32_t base)
+# A list longer than its inline slot (field `bit`), read whole from the spill (json.loads).
+cdef object spill_list(const char *rec, int bit, bytes spill, uint32_t base)
+# The keys without a slot of a record, as a dict in wire order (None when there are none).
+cdef object spill_extras(const char *rec, bytes spill, uint32_t base)

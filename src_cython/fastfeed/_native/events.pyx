@@ -16,6 +16,8 @@ cdef extern from "<string.h>" nogil:
 
 from fastfeed._native.symbols cimport SymbolTable
 
+import json
+
 from fastfeed._records_meta import ENUMS, LAYOUTS
 
 cdef enum FieldKind:
@@ -38,6 +40,25 @@ cdef enum AltMeaning:
     ALT_OTHER_NUMBER = 1   # f64 slot got an int / i64 slot got an integral float
     ALT_STRING = 2         # i64 slot got a decimal string ("x": "44")
     ALT_INT = 3            # fixstr slot got a JSON integer
+
+#: Every dxFeed enum's names: code k is names[k-1]. The spec's names first, then names met on
+#: the wire (or given to a constructor) that the spec does not list, appended by
+#: ``enum_code_add`` so that an unknown enum string is kept, never lost. Codes fit a uint8.
+ENUM_NAMES: dict = {name: list(values) for name, values in ENUMS.items()}
+MAX_ENUM_CODES = 255
+
+
+def enum_code_add(str enum, str name):
+    """The code of ``name`` in ``enum``, adding it when new; 0 when the enum is full."""
+    names = ENUM_NAMES[enum]
+    try:
+        return names.index(name) + 1
+    except ValueError:
+        if len(names) >= MAX_ENUM_CODES:
+            return 0
+        names.append(name)
+        return len(names)
+
 
 cdef SymbolTable _default_symbols = SymbolTable()
 _RTYPE_TO_WIRE = {}
@@ -63,6 +84,68 @@ cdef inline bint _bit(const char *p, Py_ssize_t off, int bit) noexcept:
     return ((<const uint64_t *>(p + off))[0] >> bit) & 1
 
 
+# --- spill (fastfeed/spill.h): values kept beside the record ------------------------------------
+
+DEF SPILL_KEY = 2
+DEF SPILL_RAW = 3
+DEF SPILL_HDR = 5
+
+
+cdef inline Py_ssize_t _spill_index(const char *rec, uint32_t off, uint32_t n, bytes spill,
+                                    uint32_t base) except -1:
+    cdef uint32_t pos = (<const uint32_t *>(rec + 32))[0]
+    cdef uint32_t i = <uint32_t>(pos + off - base)
+    if spill is None or <Py_ssize_t>i + <Py_ssize_t>n > len(spill):
+        raise RuntimeError("spilled value not held by this event (record copied without its spill)")
+    return i
+
+
+cdef str spill_text(const char *rec, const char *slot, bytes spill, uint32_t base):
+    cdef uint32_t off = (<const uint32_t *>slot)[0]
+    cdef uint32_t n = (<const uint32_t *>slot)[1]
+    cdef Py_ssize_t i = _spill_index(rec, off, n, spill, base)
+    return PyBytes_AS_STRING(spill)[i:i + n].decode("utf-8", "surrogatepass")
+
+
+cdef object spill_list(const char *rec, int bit, bytes spill, uint32_t base):
+    cdef uint64_t ref = (<const uint64_t *>(rec + 32))[0]
+    cdef uint32_t total = <uint32_t>(ref >> 32)
+    cdef uint32_t k = 0, n
+    cdef Py_ssize_t i = _spill_index(rec, 0, total, spill, base)
+    cdef const char *b = PyBytes_AS_STRING(spill) + i
+    while k + SPILL_HDR <= total:
+        memcpy(&n, b + k + 1, 4)
+        if <uint8_t>b[k] == SPILL_RAW and n >= 1 and <uint8_t>b[k + SPILL_HDR] == bit:
+            return json.loads(b[k + SPILL_HDR + 1:k + SPILL_HDR + n])
+        k += SPILL_HDR + n
+    raise RuntimeError("spilled list not found in the record's spill range")
+
+
+cdef object spill_extras(const char *rec, bytes spill, uint32_t base):
+    cdef uint64_t ref = (<const uint64_t *>(rec + 32))[0]
+    cdef uint32_t total = <uint32_t>(ref >> 32)
+    cdef uint32_t k = 0, n
+    cdef Py_ssize_t i
+    cdef const char *b
+    if total == 0:
+        return None
+    i = _spill_index(rec, 0, total, spill, base)
+    b = PyBytes_AS_STRING(spill) + i
+    members = []
+    while k + SPILL_HDR <= total:
+        memcpy(&n, b + k + 1, 4)
+        if <uint8_t>b[k] == SPILL_KEY:
+            members.append(b[k + SPILL_HDR:k + SPILL_HDR + n])
+        k += SPILL_HDR + n
+    if not members:
+        return None
+    text = b"{" + b",".join(members) + b"}"
+    try:
+        return json.loads(text)
+    except ValueError:    # not UTF-8 (a skipped value is not validated): as json.loads of text
+        return json.loads(text.decode("utf-8", "replace"))
+
+
 cdef class Field:
     """Descriptor reading one field of an event's record (C switch on the field kind)."""
     cdef readonly str name          # wire name
@@ -73,17 +156,19 @@ cdef class Field:
     cdef int bit                    # polygon presence/alt bit (-1 for dxFeed fields)
     cdef Py_ssize_t n               # fixstr size / array capacity
     cdef Py_ssize_t n_off, drop_off, alt_off
-    cdef tuple names                # enum names
+    cdef list names                 # enum names (the live ENUM_NAMES list)
+    cdef str enum_name              # enum of a K_ENUM field
 
     def __init__(self, dict f, int bit=-1, str kind_override=None):
-        kind = kind_override or f["kind"]
-        base, _, alt = kind.partition("|")
+        # the generated metadata's kind parts (tools/gen_records.py kind_parts)
+        base = kind_override or f["base"]
+        alt = f.get("alt") or ""
         self.name = f.get("wire", "")
         self.attr = f.get("attr", "")
         self.off = f.get("offset", 0)
         self.bit = bit
         self.n = 0
-        self.names = ()
+        self.names = []
         self.alt_meaning = ALT_NONE
         if base == "f64":
             self.kind = K_F64
@@ -95,25 +180,26 @@ cdef class Field:
             self.kind = K_I32
         elif base == "bool":
             self.kind = K_BOOL
-        elif base.startswith("enum:"):
+        elif base == "enum":
             self.kind = K_ENUM
-            self.names = tuple(ENUMS[base[5:]])
+            self.enum_name = f["enum"]
+            self.names = ENUM_NAMES[f["enum"]]
         elif base == "char":
             self.kind = K_CHAR
         elif base == "str":
             self.kind = K_STR
-        elif base.startswith("fixstr:"):
+        elif base == "fixstr":
             self.kind = K_FIXSTR
-            self.n = int(base[7:])
+            self.n = f["n"]
             self.alt_meaning = ALT_INT if alt == "int" else ALT_NONE
-        elif base.startswith("i32arr:"):
+        elif base == "i32arr":
             self.kind = K_I32ARR
-            self.n = int(base[7:])
+            self.n = f["n"]
             self.n_off = f["n_offset"]
             self.drop_off = f["dropped_offset"]
-        elif base.startswith("levels:"):
+        elif base == "levels":
             self.kind = K_LEVELS
-            self.n = int(base[7:])
+            self.n = f["n"]
             self.n_off = f["n_offset"]
             self.drop_off = f["dropped_offset"]
             self.alt_off = f["alt_offset"]
@@ -127,7 +213,7 @@ cdef class Field:
             self.kind = K_EVTYPE
             self.off = 0
         else:
-            raise ValueError(f"unknown field kind {kind!r}")
+            raise ValueError(f"unknown field kind {base!r}")
 
     @property
     def kind_name(self):
@@ -184,11 +270,17 @@ cdef class Field:
             u = (<const uint32_t *>(p + self.off))[0]
             return ev._symtab.get(u)
         elif self.kind == K_FIXSTR:
+            if self.bit >= 0 and _bit(p, 24, 32 + self.bit):
+                s = spill_text(p, p + self.off, ev._spill, ev._spill_base)
+                return int(s) if self.alt(p) else s
             cnt = strnlen(p + self.off, self.n)
             s = (p + self.off)[:cnt].decode("utf-8", "replace")
             if self.alt(p):
                 return int(s)
             return s
+        elif (self.kind == K_I32ARR or self.kind == K_LEVELS) and self.bit >= 0 and \
+                _bit(p, 24, 32 + self.bit):
+            return spill_list(p, self.bit, ev._spill, ev._spill_base)
         elif self.kind == K_I32ARR:
             cnt = (<const uint8_t *>(p + self.n_off))[0]
             return [(<const int32_t *>(p + self.off))[k] for k in range(min(cnt, self.n))]
@@ -207,8 +299,10 @@ cdef class Field:
             return _RTYPE_TO_WIRE.get((<const uint16_t *>p)[0])
         return None
 
-    cdef int write(self, char *p, object value, SymbolTable symtab) except -1:
-        """Store ``value`` (Python) in the record at ``p`` (used by the constructor)."""
+    cdef int write(self, char *p, object value, SymbolTable symtab, bytearray spill=None) except -1:
+        """Store ``value`` (Python) in the record at ``p`` (used by the constructor); a string
+        longer than its slot goes whole into ``spill`` (the record's spill range, spill.h)."""
+        cdef uint32_t ref[2]
         cdef Py_ssize_t k, cnt
         cdef bytes b
         if value is None:
@@ -230,7 +324,10 @@ cdef class Field:
         elif self.kind == K_BOOL:
             (<uint8_t *>(p + self.off))[0] = 1 if value else 0
         elif self.kind == K_ENUM:
-            (<uint8_t *>(p + self.off))[0] = self.names.index(value) + 1
+            k = enum_code_add(self.enum_name, value)
+            if k == 0:
+                raise ValueError(f"{self.attr}: too many distinct names for this enum")
+            (<uint8_t *>(p + self.off))[0] = k
         elif self.kind == K_CHAR:
             (<uint32_t *>(p + self.off))[0] = ord(value) if value else 0
         elif self.kind == K_STR or self.kind == K_SYMBOL:
@@ -238,15 +335,23 @@ cdef class Field:
         elif self.kind == K_FIXSTR:
             if self.bit >= 0 and isinstance(value, int) and self.alt_meaning == ALT_INT:
                 (<uint64_t *>(p + 24))[0] |= (<uint64_t>1) << self.bit
-            b = str(value).encode("utf-8")[:self.n]
+            b = str(value).encode("utf-8", "surrogatepass")
             memset(p + self.off, 0, self.n)
-            memcpy(p + self.off, <const char *>b, len(b))
+            if (len(b) > self.n or b"\0" in b) and spill is not None and self.bit >= 0:
+                spill += bytes((1,)) + len(b).to_bytes(4, "little")
+                ref[0] = len(spill)
+                ref[1] = len(b)
+                spill += b
+                memcpy(p + self.off, ref, 8)
+                (<uint64_t *>(p + 24))[0] |= (<uint64_t>1) << (32 + self.bit)
+            else:
+                memcpy(p + self.off, <const char *>b, min(len(b), self.n))
         elif self.kind == K_I32ARR:
             cnt = len(value)
             for k in range(min(cnt, self.n)):
                 (<int32_t *>(p + self.off))[k] = value[k]
             (<uint8_t *>(p + self.n_off))[0] = min(cnt, self.n)
-            (<uint8_t *>(p + self.drop_off))[0] = max(0, cnt - self.n)
+            (<uint8_t *>(p + self.drop_off))[0] = min(255, max(0, cnt - self.n))
         elif self.kind == K_LEVELS:
             cnt = len(value)
             for k in range(min(cnt, self.n)):
@@ -255,24 +360,36 @@ cdef class Field:
                 (<double *>(p + self.off))[2 * k + 1] = size
                 (<uint8_t *>(p + self.alt_off))[k] = (1 if isinstance(price, int) else 0) | (2 if isinstance(size, int) else 0)
             (<uint16_t *>(p + self.n_off))[0] = min(cnt, self.n)
-            (<uint16_t *>(p + self.drop_off))[0] = max(0, cnt - self.n)
+            (<uint16_t *>(p + self.drop_off))[0] = min(65535, max(0, cnt - self.n))
         elif self.kind == K_TSRECV:
             (<int64_t *>(p + 8))[0] = int(value)
+        if ((self.kind == K_I32ARR or self.kind == K_LEVELS) and len(value) > self.n and
+                spill is not None and self.bit >= 0):
+            # the whole list, beside the record (spill.h FF_SPILL_RAW)
+            b = json.dumps([list(x) for x in value] if self.kind == K_LEVELS else list(value),
+                           separators=(",", ":")).encode()
+            spill += bytes((SPILL_RAW,)) + (len(b) + 1).to_bytes(4, "little") + bytes((self.bit,))
+            spill += b
+            (<uint64_t *>(p + 24))[0] |= (<uint64_t>1) << (32 + self.bit)
         return 0
 
     def __repr__(self):
         return f"<field {self.attr} ({self.kind_name} at {self.off})>"
 
 
-cdef _Event make_event(type cls, const char *rec, Py_ssize_t size, SymbolTable symtab):
+cdef _Event make_event(type cls, const char *rec, Py_ssize_t size, SymbolTable symtab,
+                       bytes spill=None, uint32_t spill_base=0):
     cdef _Event ev = _Event.__new__(cls)
     ev._raw = PyBytes_FromStringAndSize(rec, size)
     ev._p = PyBytes_AS_STRING(ev._raw)
     ev._symtab = symtab
+    if spill is not None and size >= 40 and (<const uint64_t *>(rec + 32))[0] >> 32:
+        ev._spill = spill
+        ev._spill_base = spill_base
     return ev
 
 
-def _rebuild(cls, raw, strings):
+def _rebuild(cls, raw, strings, spill=None, spill_base=0):
     cdef SymbolTable st = SymbolTable()
     for s in strings:
         st.intern_str(s)
@@ -280,6 +397,8 @@ def _rebuild(cls, raw, strings):
     ev._raw = bytes(raw)
     ev._p = PyBytes_AS_STRING(ev._raw)
     ev._symtab = st
+    ev._spill = spill
+    ev._spill_base = spill_base
     return ev
 
 
@@ -300,11 +419,16 @@ cdef class _Event:
         cdef Field f
         (<uint16_t *>p)[0] = kwargs.pop("_rtype", cls._RTYPE)
         lookup = cls._BY_NAME
+        cdef bytearray spill = bytearray()
         for key, value in kwargs.items():
             f = lookup.get(key)
             if f is None:
                 raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {key!r}")
-            f.write(p, value, _default_symbols)
+            f.write(p, value, _default_symbols, spill)
+        if spill:
+            (<uint64_t *>(p + 32))[0] = (<uint64_t>len(spill)) << 32
+            self._spill = bytes(spill)
+            self._spill_base = 0
         self._raw = bytes(rec)
         self._p = PyBytes_AS_STRING(self._raw)
         self._symtab = _default_symbols
@@ -326,9 +450,24 @@ cdef class _Event:
                 continue
             yield f, f.read(self)
 
+    @property
+    def extra(self):
+        """The keys the wire had that fastfeed has no slot for, with the values ``json.loads``
+        gives, in wire order (``{}`` when there were none; polygon events only)."""
+        if self._spill is None:
+            return {}
+        d = spill_extras(self._p, self._spill, self._spill_base)
+        return {} if d is None else d
+
     def to_dict(self):
-        """The event as a dict keyed by wire names (polygon: exactly the keys the wire had)."""
-        return {f.name: v for f, v in self._items()}
+        """The event as a dict keyed by wire names (polygon: exactly the keys the wire had: the
+        record's slots, then the keys without a slot in wire order)."""
+        d = {f.name: v for f, v in self._items()}
+        if self._spill is not None:
+            x = spill_extras(self._p, self._spill, self._spill_base)
+            if x is not None:
+                d.update(x)
+        return d
 
     def _key(self):
         out = []
@@ -338,12 +477,15 @@ cdef class _Event:
             elif isinstance(v, list):
                 v = repr(v)
             out.append((f.name, v))
+        if self._spill is not None:
+            out.append(("", repr(self.extra)))
         return tuple(out)
 
     def __eq__(self, other):
         if type(other) is not type(self):
             return NotImplemented
-        if (<_Event>other)._raw == self._raw and (<_Event>other)._symtab is self._symtab:
+        if ((<_Event>other)._raw == self._raw and (<_Event>other)._symtab is self._symtab and
+                (<_Event>other)._spill is self._spill):
             return True
         return self._key() == (<_Event>other)._key()
 
@@ -360,7 +502,8 @@ cdef class _Event:
         return f"{cls.__name__}({', '.join(parts)})"
 
     def __reduce__(self):
-        return (_rebuild, (type(self), self._raw, self._symtab.strings()))
+        return (_rebuild, (type(self), self._raw, self._symtab.strings(), self._spill,
+                           self._spill_base))
 
     def __copy__(self):
         return self
@@ -404,7 +547,7 @@ def build_class_fields(cls, str layout):
     tmpl = bytearray(lay["size"])
     import struct
     for fmeta in lay["fields"]:
-        if fmeta["kind"] == "f64":
+        if fmeta["base"] == "f64":
             struct.pack_into("<d", tmpl, fmeta["offset"], float("nan"))
     cls.LAYOUT = layout
     cls._ORDER = tuple(order)

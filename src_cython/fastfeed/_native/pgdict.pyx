@@ -2,8 +2,9 @@
 """polygon records -> plain ``dict`` per event, and handler dispatch loops (the compat dict path).
 
 ``fastfeed.polygon.AsyncStreamClient`` hands handlers one ``dict`` per event with exactly the
-wire keys and values (what ``orjson.loads`` of the frame gives, minus keys fastfeed does not
-know). Building those dicts from records through ``event.to_dict()`` costs a Python generator
+wire keys and values (what ``json.loads`` of the frame gives: the record's slots, then the keys
+fastfeed has no slot for in wire order, read from the batch's spill copy like strings longer than
+their slot). Building those dicts from records through ``event.to_dict()`` costs a Python generator
 and a descriptor call per field; here one C loop per batch builds each dict directly from the
 record (pre-sized dict, interned key objects, symbol strings shared from the SymbolTable).
 
@@ -31,7 +32,7 @@ cdef extern from "Python.h":
     object _PyDict_NewPresized(Py_ssize_t minused)
     object PyLong_FromDouble(double v)
 
-from fastfeed._native.events cimport make_event
+from fastfeed._native.events cimport make_event, spill_extras, spill_list, spill_text
 from fastfeed._native.ring cimport EventBatch
 from fastfeed._native.symbols cimport SymbolTable
 
@@ -172,7 +173,7 @@ cdef object _levels(const char *p, FSpec *s):
     return out
 
 
-cdef dict _build(Plan plan, const char *p, SymbolTable symtab):
+cdef dict _build(Plan plan, const char *p, SymbolTable symtab, bytes spill, uint32_t base):
     cdef dict d = _PyDict_NewPresized(plan.nspec + 2)
     cdef int i
     cdef FSpec *s
@@ -209,10 +210,15 @@ cdef dict _build(Plan plan, const char *p, SymbolTable symtab):
         elif s.kind == K_BOOL:
             v = (<const uint8_t *>(p + s.off))[0] != 0
         elif s.kind == K_FIXSTR or s.kind == K_FIXSTRINT:
-            cnt = strnlen(p + s.off, s.n)
-            v = PyUnicode_DecodeUTF8(p + s.off, cnt, "replace")
+            if (alt >> (32 + s.bit)) & 1:
+                v = spill_text(p, p + s.off, spill, base)
+            else:
+                cnt = strnlen(p + s.off, s.n)
+                v = PyUnicode_DecodeUTF8(p + s.off, cnt, "replace")
             if s.kind == K_FIXSTRINT and s.bit >= 0 and (alt >> s.bit) & 1:
                 v = int(v)
+        elif (s.kind == K_I32ARR or s.kind == K_LEVELS) and (alt >> (32 + s.bit)) & 1:
+            v = spill_list(p, s.bit, spill, base)
         elif s.kind == K_I32ARR:
             cnt = (<const uint8_t *>(p + s.n_off))[0]
             if cnt > s.n:
@@ -227,6 +233,10 @@ cdef dict _build(Plan plan, const char *p, SymbolTable symtab):
         else:
             continue
         PyDict_SetItem(d, <object>s.key, v)
+    if (<const uint64_t *>(p + 32))[0] >> 32:
+        x = spill_extras(p, spill, base)
+        if x is not None:
+            d.update(x)
     return d
 
 
@@ -247,7 +257,7 @@ def record_to_dict(EventBatch batch, Py_ssize_t i):
     cdef Plan plan = _plan_of(rec)
     if plan is None:
         raise ValueError("not a polygon record")
-    return _build(plan, rec, batch.symbols)
+    return _build(plan, rec, batch.symbols, batch._spill, batch._spill_base)
 
 
 def to_dicts(EventBatch batch):
@@ -261,7 +271,7 @@ def to_dicts(EventBatch batch):
         plan = _plan_of(rec)
         if plan is None:
             raise ValueError("not a polygon record")
-        d = _build(plan, rec, batch.symbols)
+        d = _build(plan, rec, batch.symbols, batch._spill, batch._spill_base)
         Py_INCREF(d)
         PyList_SET_ITEM(out, k, d)
     return out
@@ -279,7 +289,7 @@ def dispatch_dicts(EventBatch batch, Py_ssize_t start, handler):
         plan = _plan_of(rec)
         if plan is None:
             continue
-        d = _build(plan, rec, symtab)
+        d = _build(plan, rec, symtab, batch._spill, batch._spill_base)
         try:
             r = handler(d)
         except Exception as exc:
@@ -301,7 +311,7 @@ def dispatch_events(EventBatch batch, Py_ssize_t start, handler):
     cdef type cls = batch.event_class
     cdef SymbolTable symtab = batch.symbols
     for k in range(start, n):
-        ev = make_event(cls, batch._buf + k * size, size, symtab)
+        ev = make_event(cls, batch._buf + k * size, size, symtab, batch._spill, batch._spill_base)
         try:
             r = handler(ev)
         except Exception as exc:
@@ -390,9 +400,9 @@ def dispatch_merged(list batches, list handlers, list as_dicts, bytes order, Py_
             plan = _plan_of(rec)
             if plan is None:
                 continue
-            item = _build(plan, rec, eb.symbols)
+            item = _build(plan, rec, eb.symbols, eb._spill, eb._spill_base)
         else:
-            item = make_event(eb.event_class, rec, eb._rec_size, eb.symbols)
+            item = make_event(eb.event_class, rec, eb._rec_size, eb.symbols, eb._spill, eb._spill_base)
         try:
             r = handler(item)
         except Exception as exc:

@@ -14,8 +14,10 @@ over the clusters (options ``T`` is a stocks ``T`` without ``i``/``z``; indices 
 ``CA``/``CAS``/``XA``/``XAS``) drains the class's first ev code (``cls.EV_CODES[0]``); use the
 wire code (``drain("AM")``) for the others.
 
-Values. Keys in any order; unknown keys skipped; a missing key leaves its presence bit clear,
-so ``to_dict()`` has exactly the wire's known keys. Integers stay integers and floats floats
+Values. Keys in any order; a missing key leaves its presence bit clear, so ``to_dict()`` has
+exactly the wire's keys: the record's slots in layout order, then the keys fastfeed has no slot
+for, in wire order, with the values ``json.loads`` gives for their raw text (kept in the ring's
+spill log, like strings longer than their slot; ``event.extra`` is that dict). Integers stay integers and floats floats
 (the record's ``alt`` bit). Timestamps are stored as sent (ms, µs or ns). Escaped strings are
 unescaped. A duplicated key: the last value wins (as in ``orjson``).
 
@@ -44,11 +46,19 @@ known key with a value of the wrong JSON      that event skipped (``n_skipped``)
   int slot, non-canonical decimal string)
 invalid UTF-8 / lone surrogate in a string    that event skipped (``n_skipped``)         yes
   the decoder stores (symbol, ``i``, ``ds``…)
-fixed-size string longer than its slot        kept, truncated (at a UTF-8 boundary),     no
-  (``i`` > 32 bytes) or containing NUL        ``stats["truncated_strings"]`` += 1
-more array items than inline capacity         first N kept, rest counted per event       no
-  (``c``/``i`` > 8 codes, XL2 > 100 levels)   (``*_dropped`` field) and in
-                                              ``stats["dropped_items"]``
+fixed-size string longer than its slot        kept whole in the ring's spill log         no
+  (``i`` > 32 bytes) or containing NUL        (``stats["spilled_strings"]`` += 1)
+key without a slot (``"foo": {...}``)         kept with its raw JSON value (spill log),  no
+                                              in ``to_dict()`` / ``event.extra``, counted
+                                              in ``stats["unknown_keys"]``
+new symbol while the symbol table holds       that event skipped (``n_skipped`` and      yes:
+  ``max_symbols``                             ``stats["symbols_refused"]``), logged once ``Symbol-``
+                                                                                         ``TableFull``
+more array items than inline capacity         the record holds the first N (numpy        no
+  (``c``/``i`` > 8 codes, XL2 > 100 levels)   views), the whole list is kept in the
+                                              spill log (events / dicts return it);
+                                              counted per event (``*_dropped`` field)
+                                              and in ``stats["dropped_items"]``
 full back-pressure ring at max size           event counted in ``n_overflowed``          no
 ``status`` object                             typed control event in ``control``         no
 ============================================  =========================================  ======
@@ -59,6 +69,7 @@ appears in a repr, log or exception).
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
@@ -71,7 +82,12 @@ import orjson
 
 from fastfeed._native.core import ring_capacity_for, DEFAULT_RING_BYTES
 from fastfeed._records_meta import LAYOUTS
-from fastfeed.errors import ProtocolError
+from fastfeed.errors import ProtocolError, SymbolTableFull
+from fastfeed._native.symbols cimport SymbolTable
+
+import logging
+
+_log = logging.getLogger("fastfeed.polygon")
 
 cdef extern from "fastfeed/polygon_scan.h":
     ctypedef uint32_t (*ff_pg_intern_fn)(void *ctx, const char *s, size_t n) noexcept
@@ -104,6 +120,8 @@ cdef extern from "fastfeed/polygon_scan.h" nogil:
         FF_PGE_BAD_STRING
         FF_PGE_STATUS
         FF_PGE_TOO_LARGE
+        FF_PGE_SYMTAB_FULL
+        FF_PGE_SPILL
     enum:
         FF_PG_MAX_LAYOUTS
 
@@ -136,7 +154,8 @@ cdef extern from "fastfeed/polygon_scan.h" nogil:
         uint64_t n_unknown_ev
         uint64_t n_unknown_keys
         uint64_t n_status
-        uint64_t n_truncated_str
+        uint64_t n_spilled_str
+        uint64_t n_symtab_full
         uint64_t n_overflowed
         uint64_t n_dropped_items
         int err
@@ -174,6 +193,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+DEFAULT_MAX_SYMBOLS = 1_000_000
 
 _REASONS = {
     FF_PGE_EMPTY: "empty message",
@@ -189,6 +209,8 @@ _REASONS = {
     FF_PGE_BAD_STRING: "invalid string: bad UTF-8 or escape (event skipped)",
     FF_PGE_STATUS: "bad status message",
     FF_PGE_TOO_LARGE: "message too large",
+    FF_PGE_SYMTAB_FULL: "symbol table full (max_symbols): events of new symbols skipped",
+    FF_PGE_SPILL: "spill storage exhausted (event skipped)",
 }
 
 _KINDS = {
@@ -354,7 +376,8 @@ cdef inline str _text(const char *s, size_t n, size_t limit=64):
 # Decoder
 # --------------------------------------------------------------------------------------------
 
-CLUSTERS = ("stocks", "options", "forex", "crypto", "indices")
+CLUSTERS = ("stocks", "options", "forex", "crypto", "indices",
+            "futures", "futures/cme", "futures/cbot", "futures/nymex", "futures/comex")
 
 # subscription prefixes per cluster (polygon-protocol §3; FMV business host, LV/AM launchpad)
 CLUSTER_PREFIXES = {
@@ -364,6 +387,10 @@ CLUSTER_PREFIXES = {
     "crypto": ("XT", "XQ", "XA", "XAS", "XL2", "FMV", "AM", "LV"),
     "indices": ("A", "AM", "V"),
 }
+# Massive's futures markets (all of them, or one exchange): trades, quotes (with bid / ask
+# timestamps ``bt``/``at``), aggregates (with ``n`` trades and ``dv`` total value, an integer)
+for _c in CLUSTERS[5:]:
+    CLUSTER_PREFIXES[_c] = ("T", "Q", "A", "AM")
 
 # per-symbol prefix the polygon package adds for these clusters
 _SYMBOL_PREFIX = {"options": "O:", "indices": "I:"}
@@ -373,7 +400,10 @@ cdef class PolygonDecoder(ProtocolCore):
     """Decoder of polygon/Massive websocket messages into records (see the module docstring).
 
     ``PolygonDecoder(cluster="stocks", *, ring_bytes=8 MiB, policy="drop_oldest",
-    max_message_size=64 MiB)``. ``feed(message) -> int`` decodes one whole message (bytes,
+    max_message_size=64 MiB, max_symbols=1_000_000)``. ``cluster`` is one of ``CLUSTERS``
+    (``"futures"`` and ``"futures/cme"`` ... included); ``max_symbols`` caps the symbol table (its
+    size is ``stats["symbols"]``): past it, events of new symbols are skipped, counted and
+    reported as ``SymbolTableFull``. ``feed(message) -> int`` decodes one whole message (bytes,
     bytearray, memoryview or str); ``drain(event_type) -> EventBatch`` returns what was
     published for an event class or wire ``ev`` code since the last drain.
     """
@@ -383,6 +413,8 @@ cdef class PolygonDecoder(ProtocolCore):
     cdef public Py_ssize_t max_message_size
     cdef list _keep                  # template records (bytes) referenced by the C tables
     cdef object _status_exc
+    cdef bint _full_logged
+    cdef public list raw_frames      # when a list: every message fed is appended as a str
 
     def __cinit__(self, *args, **kwargs):
         self._d = <ff_pg_dec *>calloc(1, sizeof(ff_pg_dec))
@@ -396,13 +428,17 @@ cdef class PolygonDecoder(ProtocolCore):
         self._d = NULL
 
     def __init__(self, str cluster="stocks", *, Py_ssize_t ring_bytes=DEFAULT_RING_BYTES,
-                 str policy="drop_oldest", Py_ssize_t max_message_size=DEFAULT_MAX_MESSAGE_SIZE):
+                 str policy="drop_oldest", Py_ssize_t max_message_size=DEFAULT_MAX_MESSAGE_SIZE,
+                 Py_ssize_t max_symbols=DEFAULT_MAX_SYMBOLS):
         if cluster not in CLUSTERS:
             raise ValueError(f"unknown polygon cluster {cluster!r} (one of {', '.join(CLUSTERS)})")
         if policy not in ("drop_oldest", "backpressure"):
             raise ValueError(f"unknown overflow policy {policy!r}")
         if self.rings:
             raise RuntimeError("PolygonDecoder.__init__ called twice")
+        if not 1 <= max_symbols <= 0xFFFFFFF0:
+            raise ValueError("max_symbols must be between 1 and 2**32 - 16")
+        self.symbols = SymbolTable(max_symbols)
         self.cluster = cluster
         self.feed_name = "polygon"
         self.max_message_size = max_message_size
@@ -498,6 +534,8 @@ cdef class PolygonDecoder(ProtocolCore):
         cdef Py_ssize_t n
         self.n_messages += 1
         self.n_bytes += <uint64_t>size
+        if self.raw_frames is not None:
+            self.raw_frames.append(PyUnicode_DecodeUTF8(data, size, "surrogateescape"))
         if self.max_message_size > 0 and size > self.max_message_size:
             d.err = FF_PGE_TOO_LARGE
             d.err_off = 0
@@ -526,7 +564,11 @@ cdef class PolygonDecoder(ProtocolCore):
         reason = _REASONS.get(d.err, "malformed message")
         if d.err == FF_PGE_STATUS and self._status_exc is not None:
             reason = f"{reason}: {type(self._status_exc).__name__}"
-        err = ProtocolError(
+        if d.err == FF_PGE_SYMTAB_FULL and not self._full_logged:
+            self._full_logged = True
+            _log.warning("polygon: symbol table full (max_symbols=%d): events of new symbols are "
+                         "skipped (stats['symbols_refused'])", self.symbols.max_count)
+        err = (SymbolTableFull if d.err == FF_PGE_SYMTAB_FULL else ProtocolError)(
             "polygon",
             reason,
             event_type=_text(d.err_ev, d.err_ev_n),
@@ -556,10 +598,21 @@ cdef class PolygonDecoder(ProtocolCore):
             unknown_ev=self._d.n_unknown_ev,
             unknown_keys=self._d.n_unknown_keys,
             status=self._d.n_status,
-            truncated_strings=self._d.n_truncated_str,
+            spilled_strings=self._d.n_spilled_str,
+            spill_bytes=self._spill_bytes(),
             dropped_items=self._d.n_dropped_items,
+            symbols_refused=self._d.n_symtab_full,
         )
         return s
+
+    cdef uint64_t _spill_bytes(self):
+        """Bytes held by the rings' spill logs (long strings, keys without a slot)."""
+        cdef uint64_t total = 0
+        cdef int i
+        for i in range(FF_RT_MAX):
+            if self.rptr[i] != NULL:
+                total += <uint32_t>(self.rptr[i].spill.head - self.rptr[i].spill.tail)
+        return total
 
     def __repr__(self):
         return f"<{type(self).__name__} cluster={self.cluster!r} events={self._d.n_events}>"
@@ -626,107 +679,12 @@ def split_params(channels, Py_ssize_t max_bytes=4000):
     return out
 
 
-cdef class PolygonSession(PolygonDecoder):
-    """The polygon connection sequence on top of the decoder (sans-I/O).
+# PolygonSession: typed Python in fastfeed/polygon/session.py (issue #12); the name still
+# resolves here (lazily: that module imports this one).
 
-    ``PolygonSession(cluster="stocks", api_key=None, *, max_params_bytes=4000, **decoder)``.
-    States: ``"connecting"`` (until the server's ``connected``), ``"connected"``,
-    ``"authenticating"`` (``auth`` sent), ``"authenticated"``, ``"auth_failed"``,
-    ``"closed"`` (``auth_timeout``, ``max_connections``, ``force_disconnect``,
-    ``slow_consumer``). With an ``api_key``, ``auth`` is queued when ``connected`` arrives.
-    ``subscribe``/``unsubscribe`` update the desired channel set; messages are queued at once
-    when authenticated, else when ``auth_success`` arrives (and again after each reconnect:
-    call ``connection_lost()`` then feed the new connection's messages).
-    """
 
-    cdef object _api_key
-    cdef readonly str state
-    cdef public Py_ssize_t max_params_bytes
-    cdef dict _desired              # channel -> None (insertion-ordered set)
-    cdef readonly object last_status
-
-    def __init__(self, str cluster="stocks", api_key=None, *, Py_ssize_t max_params_bytes=4000,
-                 **kwargs):
-        PolygonDecoder.__init__(self, cluster, **kwargs)
-        if api_key is not None and not isinstance(api_key, str):
-            raise TypeError("api_key must be a str")
-        self._api_key = api_key
-        self.state = "connecting"
-        self.max_params_bytes = max_params_bytes
-        self._desired = {}
-        self.last_status = None
-
-    def __repr__(self):
-        return (f"<PolygonSession cluster={self.cluster!r} state={self.state!r} "
-                f"channels={len(self._desired)}>")
-
-    @property
-    def subscriptions(self):
-        """The desired channels (``"T.AAPL"``...), in subscription order."""
-        return tuple(self._desired)
-
-    @property
-    def has_api_key(self):
-        return self._api_key is not None
-
-    def _redact(self, text):
-        if isinstance(text, str) and self._api_key and self._api_key in text:
-            return text.replace(self._api_key, "***")
-        return text
-
-    def auth(self, api_key=None):
-        """Queue ``{"action":"auth","params":KEY}`` (the key given here or at construction)."""
-        if api_key is not None:
-            if not isinstance(api_key, str):
-                raise TypeError("api_key must be a str")
-            self._api_key = api_key
-        if not self._api_key:
-            raise ValueError("no API key")
-        self.outbox.append(orjson.dumps({"action": "auth", "params": self._api_key}))
-        self.state = "authenticating"
-
-    def _queue(self, str action, channels):
-        for params in split_params(channels, self.max_params_bytes):
-            self.outbox.append(orjson.dumps({"action": action, "params": params}))
-
-    def subscribe(self, str prefix, symbols=None, *, bint force_uppercase=True):
-        """Add channels; returns them (``["T.AAPL", ...]``). Sent now when authenticated."""
-        chans = build_channels(self.cluster, prefix, symbols, force_uppercase)
-        new = [c for c in chans if c not in self._desired]
-        for c in new:
-            self._desired[c] = None
-        if new and self.state == "authenticated":
-            self._queue("subscribe", new)
-        return chans
-
-    def unsubscribe(self, str prefix, symbols=None, *, bint force_uppercase=True):
-        """Remove channels; returns them. Sent now when authenticated."""
-        chans = build_channels(self.cluster, prefix, symbols, force_uppercase)
-        for c in chans:
-            self._desired.pop(c, None)
-        if self.state == "authenticated":
-            self._queue("unsubscribe", chans)
-        return chans
-
-    def connection_lost(self):
-        """Forget the connection state (keep the desired channels for the next connection)."""
-        self.state = "connecting"
-
-    def _on_status(self, event):
-        if event.message is not None:
-            event.message = self._redact(event.message)
-        self.last_status = event
-        cls = type(event)
-        if cls is Connected:
-            self.state = "connected"
-            if self._api_key:
-                self.auth()
-        elif cls is AuthSuccess:
-            self.state = "authenticated"
-            if self._desired:
-                self._queue("subscribe", list(self._desired))
-        elif cls is AuthFailed:
-            self.state = "auth_failed"
-        elif cls in (AuthTimeout, MaxConnections, ForceDisconnect, SlowConsumer):
-            self.state = "closed"
-        self.control.append(event)
+def __getattr__(name):
+    if name == "PolygonSession":
+        from fastfeed.polygon.session import PolygonSession
+        return PolygonSession
+    raise AttributeError(f"module 'fastfeed._native.polygon' has no attribute {name!r}")

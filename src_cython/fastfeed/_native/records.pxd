@@ -12,6 +12,12 @@ cdef extern from "fastfeed/records.h" nogil:
     const int FF_RT_TIMEANDSALE
     const int FF_RT_THEOPRICE
     const int FF_RT_UNDERLYING
+    const int FF_RT_ORDER
+    const int FF_RT_SPREADORDER
+    const int FF_RT_ANALYTICORDER
+    const int FF_RT_OPTIONSALE
+    const int FF_RT_SERIES
+    const int FF_RT_DOMSNAPSHOT
     const int FF_RT_PG_T
     const int FF_RT_PG_Q
     const int FF_RT_PG_A
@@ -29,6 +35,7 @@ cdef extern from "fastfeed/records.h" nogil:
     const int FF_RT_PG_V
     const int FF_RT_PG_FMV
     const int FF_RT_PG_LV
+    const int FF_RT_DX_MAX
     const int FF_RT_MAX
 
     ctypedef struct ff_header:
@@ -240,6 +247,161 @@ cdef extern from "fastfeed/records.h" nogil:
         int32_t event_flags
         int32_t sequence
 
+    ctypedef struct ff_dx_order:
+        uint16_t rtype
+        uint16_t flags
+        uint32_t symbol_id
+        int64_t ts_recv
+        int64_t event_time
+        int64_t index
+        int64_t time
+        int64_t action_time
+        int64_t order_id
+        int64_t aux_order_id
+        double price
+        double size
+        double executed_size
+        int64_t count
+        int64_t trade_id
+        double trade_price
+        double trade_size
+        int32_t event_flags
+        int32_t time_nano_part
+        int32_t sequence
+        uint32_t source
+        uint32_t exchange_code
+        uint32_t market_maker
+        uint8_t action
+        uint8_t order_side
+        uint8_t scope
+        uint8_t _reserved[5]
+
+    ctypedef struct ff_dx_spread_order:
+        uint16_t rtype
+        uint16_t flags
+        uint32_t symbol_id
+        int64_t ts_recv
+        int64_t event_time
+        int64_t index
+        int64_t time
+        int64_t action_time
+        int64_t order_id
+        int64_t aux_order_id
+        double price
+        double size
+        double executed_size
+        int64_t count
+        int64_t trade_id
+        double trade_price
+        double trade_size
+        int32_t event_flags
+        int32_t time_nano_part
+        int32_t sequence
+        uint32_t source
+        uint32_t exchange_code
+        uint32_t spread_symbol
+        uint8_t action
+        uint8_t order_side
+        uint8_t scope
+        uint8_t _reserved[5]
+
+    ctypedef struct ff_dx_analytic_order:
+        uint16_t rtype
+        uint16_t flags
+        uint32_t symbol_id
+        int64_t ts_recv
+        int64_t event_time
+        int64_t index
+        int64_t time
+        int64_t action_time
+        int64_t order_id
+        int64_t aux_order_id
+        double price
+        double size
+        double executed_size
+        int64_t count
+        int64_t trade_id
+        double trade_price
+        double trade_size
+        double iceberg_peak_size
+        double iceberg_hidden_size
+        double iceberg_executed_size
+        int32_t event_flags
+        int32_t time_nano_part
+        int32_t sequence
+        uint32_t source
+        uint32_t exchange_code
+        uint32_t market_maker
+        uint8_t action
+        uint8_t order_side
+        uint8_t scope
+        uint8_t iceberg_type
+        uint8_t _reserved[4]
+
+    ctypedef struct ff_dx_option_sale:
+        uint16_t rtype
+        uint16_t flags
+        uint32_t symbol_id
+        int64_t ts_recv
+        int64_t event_time
+        int64_t index
+        int64_t time
+        double price
+        double size
+        double bid_price
+        double ask_price
+        double underlying_price
+        double volatility
+        double delta
+        int32_t event_flags
+        int32_t time_nano_part
+        int32_t sequence
+        uint32_t exchange_code
+        uint32_t exchange_sale_conditions
+        uint32_t trade_through_exempt
+        uint32_t option_symbol
+        uint8_t aggressor_side
+        uint8_t spread_leg
+        uint8_t extended_trading_hours
+        uint8_t valid_tick
+        uint8_t type
+        uint8_t _reserved[7]
+
+    ctypedef struct ff_dx_series:
+        uint16_t rtype
+        uint16_t flags
+        uint32_t symbol_id
+        int64_t ts_recv
+        int64_t event_time
+        int64_t index
+        int64_t time
+        double volatility
+        double call_volume
+        double put_volume
+        double put_call_ratio
+        double forward_price
+        double dividend
+        double interest
+        int32_t event_flags
+        int32_t sequence
+        int32_t expiration
+        uint8_t _reserved[4]
+
+    ctypedef struct ff_dx_dom_snapshot:
+        uint16_t rtype
+        uint16_t flags
+        uint32_t symbol_id
+        int64_t ts_recv
+        int64_t time
+        double bids[100][2]
+        double asks[100][2]
+        uint16_t bids_n
+        uint16_t bids_dropped
+        uint16_t asks_n
+        uint16_t asks_dropped
+        uint8_t bids_alt[100]
+        uint8_t asks_alt[100]
+
     ctypedef struct ff_pg_equity_trade:
         uint16_t rtype
         uint16_t flags
@@ -247,6 +409,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         int64_t exchange
         int64_t tape
         double price
@@ -255,6 +418,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t sequence_number
         int64_t trf_id
         int64_t trf_timestamp
+        int64_t participant_timestamp
         int32_t conditions[8]
         char id[32]
         char fractional_shares[32]
@@ -269,6 +433,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         int64_t bid_exchange_id
         double bid_price
         double bid_size
@@ -281,6 +446,9 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t tape
         int64_t trf_id
         int64_t trf_timestamp
+        int64_t participant_timestamp
+        int64_t bid_timestamp
+        int64_t ask_timestamp
         int32_t indicators[8]
         uint8_t indicators_n
         uint8_t indicators_dropped
@@ -293,6 +461,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double volume
         double accumulated_volume
         double official_open_price
@@ -305,6 +474,7 @@ cdef extern from "fastfeed/records.h" nogil:
         double average_size
         int64_t start_timestamp
         int64_t end_timestamp
+        int64_t transactions
         uint8_t otc
         char fractional_volume[32]
         char fractional_accumulated_volume[32]
@@ -317,6 +487,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double high_price
         double low_price
         int64_t tape
@@ -334,6 +505,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         int64_t timestamp
         int64_t auction_time
         int64_t symbol_sequence
@@ -350,6 +522,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         int64_t exchange_id
         double ask_price
         double bid_price
@@ -362,6 +535,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double open
         double close
         double high
@@ -379,6 +553,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double price
         int64_t timestamp
         double size
@@ -397,6 +572,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double bid_price
         double bid_size
         double ask_price
@@ -412,6 +588,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double bid_prices[100][2]
         double ask_prices[100][2]
         int64_t timestamp
@@ -431,6 +608,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double value
         int64_t timestamp
 
@@ -441,6 +619,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double fmv
         int64_t timestamp
 
@@ -451,6 +630,7 @@ cdef extern from "fastfeed/records.h" nogil:
         int64_t ts_recv
         uint64_t present
         uint64_t alt
+        uint64_t spill
         double value
         int64_t timestamp
 

@@ -27,6 +27,8 @@ cdef class EventBatch:
     cdef Py_ssize_t _strides[1]
     cdef int _exports
     cdef bint _borrowed             # _buf points into a ring (only during Consumer.call_with_batch)
+    cdef readonly bytes _spill      # the spill-log bytes its records refer to (None: none spilled)
+    cdef uint32_t _spill_base       # spill-log position of _spill[0]
     cdef int _own(self) except -1
 
 cdef class Consumer:

@@ -2,7 +2,7 @@
 
 from cpython.buffer cimport (PyBUF_FORMAT, PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release,
                              PyObject_GetBuffer)
-from cpython.bytes cimport PyBytes_AS_STRING
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.ref cimport Py_REFCNT
 from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
@@ -12,10 +12,12 @@ from fastfeed._native.cring cimport (
     FF_BACKPRESSURE, FF_DROP_OLDEST, ff_ring_add_consumer, ff_ring_available,
     ff_ring_enable_latest, ff_ring_free, ff_ring_init, ff_ring_latest, ff_ring_min_cursor,
     ff_ring_pressure, ff_ring_publish, ff_ring_read, ff_ring_remove_consumer, ff_ring_set_weak,
-    ff_ring_slot,
+    ff_ring_slot, ff_spill, ff_spill_range, ff_spill_read,
 )
 from fastfeed._native.events cimport _Event, make_event
 from fastfeed._native.symbols cimport SymbolTable
+
+from types import GenericAlias
 
 from fastfeed._records_meta import LAYOUTS
 
@@ -36,6 +38,26 @@ DROP_OLDEST = FF_DROP_OLDEST
 BACKPRESSURE = FF_BACKPRESSURE
 
 cdef char _EMPTY[8]
+
+
+cdef bytes _spill_copy(const ff_spill *sp, uint32_t lo, uint32_t n):
+    cdef bytes b = PyBytes_FromStringAndSize(NULL, n)
+    ff_spill_read(sp, lo, n, PyBytes_AS_STRING(b))
+    return b
+
+
+cdef inline int _attach_spill(EventBatch batch, const ff_spill *sp) except -1:
+    """Give ``batch`` a copy of the spill-log range its records use (spill.h); free when the
+    ring's log was never written."""
+    cdef uint32_t lo, n
+    if sp.used == 0 or batch._n == 0:
+        return 0
+    ff_spill_range(sp, <const unsigned char *>batch._buf, <uint64_t>batch._n,
+                   <uint32_t>batch._rec_size, &lo, &n)
+    if n:
+        batch._spill = _spill_copy(sp, lo, n)
+        batch._spill_base = lo
+    return 0
 
 _class_registry = {}   # layout name -> event class (filled by fastfeed.dxfeed / fastfeed.polygon_events)
 
@@ -147,7 +169,13 @@ cdef class RecordRing:
             return None
         if self.event_class is None:
             self.event_class = event_class_for(self.layout)
-        return make_event(self.event_class, rec, self.r.rec_size, self.symbols)
+        cdef bytes spill = None
+        cdef uint64_t ref = 0
+        if self.r.spill.used and self.r.rec_size >= 40:
+            ref = (<const uint64_t *>(rec + 32))[0]
+            if ref >> 32:
+                spill = _spill_copy(&self.r.spill, <uint32_t>ref, <uint32_t>(ref >> 32))
+        return make_event(self.event_class, rec, self.r.rec_size, self.symbols, spill, <uint32_t>ref)
 
     def push(self, records):
         """Publish records given as a bytes-like of whole records (tests, replay tools)."""
@@ -166,6 +194,33 @@ cdef class RecordRing:
             memcpy(dst, &view[i * size], size)
         ff_ring_publish(&self.r, <uint64_t>n)
         return n
+
+    def push_filtered(self, records, const unsigned char[::1] allowed):
+        """Publish the records whose symbol id has its bit set in ``allowed`` (a bitmap indexed
+        by symbol id, LSB first; ids beyond it are left out). Returns the number published.
+        The hub's consumers use it to keep only their own subscriptions' symbols."""
+        cdef const unsigned char[::1] view = memoryview(records).cast("B")
+        cdef Py_ssize_t size = self.r.rec_size
+        if view.shape[0] % size:
+            raise ValueError("length is not a multiple of the record size")
+        cdef Py_ssize_t n = view.shape[0] // size
+        cdef uint64_t nbits = <uint64_t>allowed.shape[0] * 8
+        cdef Py_ssize_t i
+        cdef uint64_t k = 0
+        cdef uint32_t sid
+        cdef void *dst
+        for i in range(n):
+            memcpy(&sid, &view[i * size + 4], 4)
+            if sid >= nbits or not (allowed[sid >> 3] & (1 << (sid & 7))):
+                continue
+            dst = ff_ring_slot(&self.r, k)
+            if dst == NULL:
+                ff_ring_publish(&self.r, k)
+                raise BufferError("back-pressure ring is full at its maximum capacity")
+            memcpy(dst, &view[i * size], size)
+            k += 1
+        ff_ring_publish(&self.r, k)
+        return k
 
     def __repr__(self):
         return (f"RecordRing({self.wire_type!r}, capacity={self.r.capacity}, policy={self.policy!r}, "
@@ -257,6 +312,7 @@ cdef class Consumer:
         if batch._buf == NULL:
             raise MemoryError()
         batch._n = <Py_ssize_t>ff_ring_read(&ring.r, self._idx, batch._buf, avail)
+        _attach_spill(batch, &ring.r.spill)
         return batch
 
     def drain_into(self, buffer):
@@ -313,6 +369,7 @@ cdef class Consumer:
         batch._buf = <char *>ring.r.buf + start * ring.r.rec_size
         batch._n = <Py_ssize_t>avail
         batch._borrowed = True
+        _attach_spill(batch, &ring.r.spill)
         ring.r.consumers[self._idx].cursor += avail
         got = <uint64_t>batch._n
         try:
@@ -343,10 +400,17 @@ cdef class EventBatch:
         self.gaps = 0
         self._exports = 0
         self._borrowed = False
+        self._spill = None
+        self._spill_base = 0
 
     def __dealloc__(self):
         if not self._borrowed:
             free(self._buf)
+
+    @classmethod
+    def __class_getitem__(cls, item):
+        """``EventBatch[Quote]`` (the stubs make the class generic) at run time too."""
+        return GenericAlias(cls, item)
 
     cdef int _own(self) except -1:
         """Copy borrowed records into memory of the batch's own (see call_with_batch)."""
@@ -380,13 +444,15 @@ cdef class EventBatch:
             k += self._n
         if k < 0 or k >= self._n:
             raise IndexError("EventBatch index out of range")
-        return make_event(self.event_class, self._buf + k * self._rec_size, self._rec_size, self.symbols)
+        return make_event(self.event_class, self._buf + k * self._rec_size, self._rec_size, self.symbols,
+                          self._spill, self._spill_base)
 
     def __iter__(self):
         cdef Py_ssize_t k
         cdef type cls = self.event_class
         for k in range(self._n):
-            yield make_event(cls, self._buf + k * self._rec_size, self._rec_size, self.symbols)
+            yield make_event(cls, self._buf + k * self._rec_size, self._rec_size, self.symbols,
+                             self._spill, self._spill_base)
 
     def __bool__(self):
         return self._n > 0
@@ -409,9 +475,10 @@ cdef class EventBatch:
         return self.symbols.get(sid)
 
     def to_numpy(self):
-        """A numpy structured array viewing the records (no copy; needs numpy)."""
-        import numpy as np
-        from fastfeed.records import dtype_for
+        """A numpy structured array viewing the records (no copy; needs numpy: the
+        ``fastfeed[numpy]`` extra; without it, an ImportError says so)."""
+        from fastfeed.records import dtype_for, require_numpy
+        np = require_numpy()
         return np.frombuffer(self, dtype=dtype_for(self.event_class.LAYOUT), count=self._n)
 
     def tobytes(self):

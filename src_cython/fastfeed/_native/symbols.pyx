@@ -57,6 +57,11 @@ cdef class SymbolTable:
         return s in self._ids
 
     @property
+    def max_count(self):
+        """The most strings the table holds (interning more is refused and counted)."""
+        return self._t.max_count
+
+    @property
     def refused(self):
         """Strings not interned because the table reached its maximum size."""
         return self._t.refused

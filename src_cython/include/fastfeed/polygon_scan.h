@@ -4,8 +4,12 @@
  * Every event object is written in place into the ring of its record type (ff_ring_slot) and
  * becomes visible only when the whole object was valid (ff_ring_publish once per ring at the
  * end of the message).  Keys may come in any order (the object is scanned ahead for "ev" when
- * it is not the first key), unknown keys are skipped, missing keys leave their presence bit
- * clear.  The per-layout key tables (packed key -> kind / offset / bit) are filled by the
+ * it is not the first key), missing keys leave their presence bit clear.  Nothing is cut or
+ * dropped: a string longer than its slot, a list longer than its inline capacity and a key
+ * without a slot (its raw JSON member) go to the spill log of the record's ring (spill.h,
+ * ff_pg_spill; only on the general path, so events that need none pay nothing for it); a new
+ * symbol while the symbol table is full skips its event (FF_PGE_SYMTAB_FULL).  The per-layout
+ * key tables (packed key -> kind / offset / bit) are filled by the
  * Cython wrapper (polygon.pyx) from fastfeed._records_meta, so this file knows no layout.
  *
  * Error model (see the module docstring of polygon.pyx for the per-case decisions):
@@ -61,7 +65,9 @@ enum {
     FF_PGE_WRONG_TYPE,   /* a known key with a value of the wrong type (event skipped) */
     FF_PGE_BAD_STRING,   /* invalid UTF-8 or escape in a string value (event skipped) */
     FF_PGE_STATUS,       /* a status object the wrapper could not handle */
-    FF_PGE_TOO_LARGE     /* message larger than max_message_size (set by the wrapper) */
+    FF_PGE_TOO_LARGE,    /* message larger than max_message_size (set by the wrapper) */
+    FF_PGE_SYMTAB_FULL,  /* a new symbol while the symbol table is at max_symbols (skipped) */
+    FF_PGE_SPILL         /* spill storage exhausted (> 1 GiB per ring or out of memory; skipped) */
 };
 
 #define FF_PG_HASH_BITS 6
@@ -132,7 +138,9 @@ typedef struct ff_pg_dec {
     uint64_t n_unknown_ev;
     uint64_t n_unknown_keys;        /* keys skipped because no record slot exists for them */
     uint64_t n_status;
-    uint64_t n_truncated_str;       /* fixstr values longer than their slot (or with NUL) */
+    uint64_t n_spilled_str;         /* fixstr values longer than their slot (or with a NUL byte),
+                                       kept whole in the ring's spill log */
+    uint64_t n_symtab_full;         /* events skipped: new symbol, symbol table full */
     uint64_t n_overflowed;          /* refused by a full back-pressure ring */
     uint64_t n_dropped_items;       /* array items / book levels beyond the inline capacity */
     /* first fault of the message in hand */
@@ -142,6 +150,10 @@ typedef struct ff_pg_dec {
     size_t err_key_n;
     const char *err_ev;
     size_t err_ev_n;
+    /* spill of the event in hand (spill.h): its ring, whether it spilled, where its range starts */
+    ff_ring *cur_ring;
+    int sp_on;
+    uint32_t sp_start;
 } ff_pg_dec;
 
 static inline uint32_t ff_pg_pack(const char *s, size_t n)
@@ -506,21 +518,107 @@ static inline void ff_pg_setbit(char *rec, int bit, int on)
     *alt = on ? (*alt | m) : (*alt & ~m);
 }
 
-static inline void ff_pg_fixstr_store(ff_pg_dec *d, char *dst, size_t cap, const char *s, size_t n,
-                                      int has_nul)
+/* Release the spill of records the ring has overwritten (spill.h).  A released record that is
+ * still the ring's latest one for its symbol keeps its bytes: they move to the head of the log
+ * and the latest copy is pointed at them. */
+static FF_NOINLINE void ff_pg_spill_reclaim(ff_ring *r)
 {
-    size_t m = n;
-    if (FF_UNLIKELY(m > cap)) {
-        m = cap;
-        while (m > 0 && ((unsigned char)s[m] & 0xC0) == 0x80)
-            m--; /* do not cut a UTF-8 sequence */
-        d->n_truncated_str++;
+    ff_spill *sp = &r->spill;
+    while (sp->q_n) {
+        ff_spill_rec ce = sp->q[sp->q_first];
+        if (ce.seq + r->capacity > r->head)
+            break;
+        sp->q_first = (sp->q_first + 1) & (sp->q_cap - 1);
+        sp->q_n--;
+        if (r->latest_on && ce.sid < r->latest_cap) {
+            uint8_t *lrec = r->latest + (size_t)ce.sid * r->rec_size;
+            uint64_t ref;
+            uint16_t rt;
+            memcpy(&rt, lrec, 2);
+            memcpy(&ref, lrec + 32, 8);
+            /* the source stays retained: tail <= ce.pos until the loop sets it below */
+            if (rt && ref == (((uint64_t)ce.len << 32) | ce.pos) &&
+                ff_spill_reserve(sp, ce.len) == 0) {
+                uint32_t np = sp->head, p = ce.pos, left = ce.len;
+                while (left) {
+                    uint32_t o = p & (sp->cap - 1);
+                    uint32_t run = sp->cap - o;
+                    if (run > left)
+                        run = left;
+                    ff_spill_write(sp, sp->buf + o, run);
+                    p += run;
+                    left -= run;
+                }
+                sp->used -= ce.len;
+                ref = ((uint64_t)ce.len << 32) | np;
+                memcpy(lrec + 32, &ref, 8);
+                if (ff_spill_push(sp, r->head, np, ce.len, ce.sid) == 0) {
+                    sp->records--;
+                    sp->relocated++;
+                }
+            }
+        }
+        sp->tail = sp->q_n ? sp->q[sp->q_first].pos : sp->head;
     }
-    if (FF_UNLIKELY(has_nul) && memchr(s, 0, m) != NULL)
-        d->n_truncated_str++;
-    memcpy(dst, s, m);
-    if (m < cap)
-        memset(dst + m, 0, cap - m);
+    if (!sp->q_n)
+        sp->tail = sp->head;
+}
+
+/* Append one piece of the event in hand to its ring's spill log; *off = the piece's data offset
+ * in the event's spill range.  0, or -1 when the log cannot hold it. */
+static FF_NOINLINE int ff_pg_spill(ff_pg_dec *d, int tag, int prefix, const char *s, size_t n,
+                                   uint32_t *off)
+{
+    ff_spill *sp = &d->cur_ring->spill;
+    int fail = 0;
+    uint32_t pos;
+    if (!d->sp_on) {
+        ff_pg_spill_reclaim(d->cur_ring);
+        d->sp_start = sp->head;
+        d->sp_on = 1;
+    }
+    pos = ff_spill_piece(sp, tag, prefix, s, n, &fail);
+    if (fail)
+        return -1;
+    *off = pos - d->sp_start;
+    return 0;
+}
+
+/* A list longer than its inline slot (v .. q: its raw JSON text): kept whole in the spill log
+ * (FF_SPILL_RAW, alt bit 32 + bit).  0 or a fault code. */
+static inline int ff_pg_spill_list(ff_pg_dec *d, const ff_pg_field *f, char *rec, const char *v,
+                                   const char *q)
+{
+    uint32_t off;
+    if (ff_pg_spill(d, FF_SPILL_RAW, f->bit, v, (size_t)(q - v), &off) != 0)
+        return FF_PGE_SPILL;
+    *(uint64_t *)(rec + 24) |= (uint64_t)1 << (32 + f->bit);
+    return 0;
+}
+
+/* Store a string value in a fixstr slot: inline when it fits and has no NUL byte, else whole in
+ * the spill log (the slot then holds offset and length; alt bit 32 + bit).  0 or a fault code. */
+static inline int ff_pg_fixstr_set(ff_pg_dec *d, const ff_pg_field *f, char *rec, const char *s,
+                                   size_t n, int may_nul)
+{
+    char *dst = rec + f->off;
+    uint64_t sbit = (uint64_t)1 << (32 + f->bit);
+    if (FF_UNLIKELY(n > f->n) || (FF_UNLIKELY(may_nul) && memchr(s, 0, n) != NULL)) {
+        uint32_t ref[2];
+        if (ff_pg_spill(d, FF_SPILL_STR, -1, s, n, &ref[0]) != 0)
+            return FF_PGE_SPILL;
+        ref[1] = (uint32_t)n;
+        memset(dst, 0, f->n);
+        memcpy(dst, ref, 8);
+        *(uint64_t *)(rec + 24) |= sbit;
+        d->n_spilled_str++;
+        return 0;
+    }
+    memcpy(dst, s, n);
+    if (n < f->n)
+        memset(dst + n, 0, f->n - n);
+    *(uint64_t *)(rec + 24) &= ~sbit;
+    return 0;
 }
 
 /* After a list item: skip white space, then ',' (another item follows: *more = 1, returns the
@@ -679,13 +777,17 @@ static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, c
             q = ff_pg_number(p, end, &num);
             if (FF_UNLIKELY(q == NULL))
                 return NULL;
-            if (num.kind != FF_NUM_INT || (size_t)(q - p) > f->n ||
-                (num.i == 0 && c == '-')) {
+            /* any JSON integer (beyond int64 too: the digits are kept as text) */
+            if ((num.kind != FF_NUM_INT && num.kind != FF_NUM_BIGINT) ||
+                (num.kind == FF_NUM_INT && num.i == 0 && c == '-')) {
                 *bad = FF_PGE_WRONG_TYPE;
                 return q;
             }
-            memcpy(rec + f->off, p, (size_t)(q - p));
-            memset(rec + f->off + (q - p), 0, f->n - (size_t)(q - p));
+            {
+                int b2 = ff_pg_fixstr_set(d, f, rec, p, (size_t)(q - p), 0);
+                if (b2)
+                    *bad = b2;
+            }
             ff_pg_setbit(rec, f->bit, 1);
             return q;
         }
@@ -705,11 +807,18 @@ static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, c
         if (FF_UNLIKELY(sbad)) {
             *bad = FF_PGE_BAD_STRING;
         } else if (f->kind == FF_PGK_SYMBOL) {
-            ((ff_header *)rec)->symbol_id = ff_pg_intern(d, s, n, s + n);
+            uint32_t id = ff_pg_intern(d, s, n, s + n);
+            ((ff_header *)rec)->symbol_id = id;
+            if (FF_UNLIKELY(id == 0)) {
+                *bad = FF_PGE_SYMTAB_FULL;
+                d->n_symtab_full++;
+            }
         } else {
             /* only unescaped text (in tmp / big) can contain a NUL byte */
             int unescaped = big != NULL || (s >= tmp && s < tmp + sizeof tmp);
-            ff_pg_fixstr_store(d, rec + f->off, f->n, s, n, unescaped);
+            int b2 = ff_pg_fixstr_set(d, f, rec, s, n, unescaped);
+            if (b2)
+                *bad = b2;
             ff_pg_setbit(rec, f->bit, 0);
         }
         free(big);
@@ -745,7 +854,11 @@ static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, c
                 break;
             }
         }
+        *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << (32 + f->bit));
         if (dropped) {
+            int b2 = ff_pg_spill_list(d, f, rec, p, q);
+            if (b2)
+                *bad = b2;
             d->n_dropped_items += dropped;
             if (dropped > 255)
                 dropped = 255;
@@ -814,6 +927,12 @@ static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, c
                     continue;
                 break;
             }
+        }
+        *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << (32 + f->bit));
+        if (dropped) {
+            int b2 = ff_pg_spill_list(d, f, rec, p, q);
+            if (b2)
+                *bad = b2;
         }
         d->n_dropped_items += dropped;
         if (dropped > 65535)
@@ -962,6 +1081,48 @@ static FF_ALWAYS_INLINE const char *ff_pg_i32arr_fast(const char *v, const char 
     return NULL;
 }
 
+/* Book levels [[p,s],[p,s],...] (the XL2 lane): every number in ff_pg_f64_fast's spelling, no
+ * white space, at most cap levels.  Stores prices/sizes and the per-level alt flags; returns
+ * past the closing ']' with *cnt levels, or NULL (the caller takes the general path from the
+ * list's start, which decodes any spelling the same way and keeps longer books whole; giving
+ * up early keeps books with other spellings at the general path's speed). */
+static FF_ALWAYS_INLINE const char *ff_pg_levels_fast(const char *v, const char *lim, double *lv,
+                                                      uint8_t *flags, unsigned cap,
+                                                      unsigned *cnt)
+{
+    const char *q = v + 1;
+    unsigned k = 0;
+    if (FF_UNLIKELY(lim - v < 40))
+        return NULL;
+    if (*q == ']') {
+        *cnt = 0;
+        return q + 1;
+    }
+    for (;;) {
+        int i0, i1;
+        if (FF_UNLIKELY(lim - q < 40 || *q != '[' || k >= cap))
+            return NULL;
+        q = ff_pg_f64_fast(q + 1, &lv[2 * k], &i0);
+        if (FF_UNLIKELY(q == NULL || *q != ','))
+            return NULL;
+        q = ff_pg_f64_fast(q + 1, &lv[2 * k + 1], &i1);
+        if (FF_UNLIKELY(q == NULL || *q != ']'))
+            return NULL;
+        flags[k] = (uint8_t)(i0 | (i1 << 1));
+        k++;
+        q++;
+        if (FF_LIKELY(*q == ',')) {
+            q++;
+            continue;
+        }
+        if (FF_LIKELY(*q == ']')) {
+            *cnt = k;
+            return q + 1;
+        }
+        return NULL;
+    }
+}
+
 /* The common cases (a plain number into an f64 / i64 slot) inline, the rest out of line. */
 static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_field *f,
                                                      char *rec, const char *p, const char *end,
@@ -1029,6 +1190,17 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
         if (FF_LIKELY(q != NULL)) {
             *(uint8_t *)(rec + f->n_off) = (uint8_t)cnt;
             *(uint8_t *)(rec + f->drop_off) = 0;
+            *alt &= ~(f->mask << 32);
+            return q;
+        }
+    } else if (f->kind == FF_PGK_LEVELS && *p == '[') {
+        unsigned cnt;
+        q = ff_pg_levels_fast(p, end, (double *)(rec + f->off), (uint8_t *)(rec + f->alt_off),
+                              f->n, &cnt);
+        if (FF_LIKELY(q != NULL)) {
+            *(uint16_t *)(rec + f->n_off) = (uint16_t)cnt;
+            *(uint16_t *)(rec + f->drop_off) = 0;
+            *alt &= ~(f->mask << 32);
             return q;
         }
     } else if ((f->kind == FF_PGK_SYMBOL || f->kind == FF_PGK_FIXSTR) && *p == '"') {
@@ -1042,7 +1214,12 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
         }
         if (FF_LIKELY(q != NULL && !esc)) {
             if (f->kind == FF_PGK_SYMBOL) {
-                ((ff_header *)rec)->symbol_id = ff_pg_intern(d, sv, n, end);
+                uint32_t id = ff_pg_intern(d, sv, n, end);
+                ((ff_header *)rec)->symbol_id = id;
+                if (FF_UNLIKELY(id == 0)) {
+                    *bad = FF_PGE_SYMTAB_FULL;
+                    d->n_symtab_full++;
+                }
                 return q;
             }
             if (FF_LIKELY(n <= f->n)) {
@@ -1054,7 +1231,7 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
                     memcpy(dst, sv, n);
                     memset(dst + n, 0, f->n - n);
                 }
-                *alt &= ~((uint64_t)1 << f->bit);
+                *alt &= ~(f->mask | (f->mask << 32));
                 return q;
             }
         }
@@ -1431,6 +1608,8 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
             goto next;
         }
         ff_pg_init_record(L, rec, evs->rtype, d->ts_recv);
+        d->cur_ring = ring;
+        d->sp_on = 0;
         ((ff_header *)rec)->flags = d->seq++;   /* wire order (mod 2^16) across event types */
 
         /* main pass over the keys */
@@ -1478,7 +1657,7 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                         altv = isint ? (altv | pf->mask) : (altv & ~pf->mask);
                     } else if (pf->kind == FF_PGK_SYMBOL) {
                         uint32_t id;
-                        if (*v != '"' || (q = ff_pg_symbol_fast(d, v, &id)) == NULL)
+                        if (*v != '"' || (q = ff_pg_symbol_fast(d, v, &id)) == NULL || id == 0)
                             break;
                         ((ff_header *)rec)->symbol_id = id;
                     } else if (pf->kind == FF_PGK_FIXSTR) {
@@ -1507,7 +1686,7 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                             memcpy(dst, sv, n);
                             memset(dst + n, 0, pf->n - n);
                         }
-                        altv &= ~pf->mask;
+                        altv &= ~(pf->mask | (pf->mask << 32));
                     } else if (pf->kind == FF_PGK_I64S) {
                         uint64_t x;
                         if (*v != '"' || (q = ff_pg_uint_str_fast(v, &x)) == NULL)
@@ -1521,6 +1700,16 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                             break;
                         *(uint8_t *)(rec + pf->n_off) = (uint8_t)cnt;
                         *(uint8_t *)(rec + pf->drop_off) = 0;
+                        altv &= ~(pf->mask << 32);
+                    } else if (pf->kind == FF_PGK_LEVELS) {
+                        unsigned cnt;
+                        if (*v != '[' || (q = ff_pg_levels_fast(v, lim, (double *)(rec + pf->off),
+                                                                (uint8_t *)(rec + pf->alt_off),
+                                                                pf->n, &cnt)) == NULL)
+                            break;
+                        *(uint16_t *)(rec + pf->n_off) = (uint16_t)cnt;
+                        *(uint16_t *)(rec + pf->drop_off) = 0;
+                        altv &= ~(pf->mask << 32);
                     } else {
                         break;
                     }
@@ -1590,8 +1779,19 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                     pf = NULL;  /* after an unknown key: no prediction, prevf kept */
                 }
                 if (f == NULL) {
-                    d->n_unknown_keys++;   /* a key fastfeed has no slot for: visible in stats */
-                    p = ff_skip_value(p, end);
+                    /* a key fastfeed has no slot for: kept with its raw JSON text (the member
+                     * from the key's opening quote to the end of its value) in the spill log */
+                    const char *q = ff_skip_value(p, end);
+                    uint32_t off;
+                    d->n_unknown_keys++;
+                    if (q != NULL && ff_pg_spill(d, FF_SPILL_KEY, -1, ks - 1,
+                                                 (size_t)(q - (ks - 1)), &off) != 0 && !bad) {
+                        bad = FF_PGE_SPILL;
+                        bad_at = p;
+                        bad_key = ks;
+                        bad_kn = kn;
+                    }
+                    p = q;
                 } else if (FF_UNLIKELY(f->kind == FF_PGK_EV)) {
                     uint32_t code2;
                     int st2, is2;
@@ -1644,6 +1844,16 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
     object_done:
         *(uint64_t *)(rec + 16) |= pres;
         *(uint64_t *)(rec + 24) = altv;
+        if (FF_UNLIKELY(d->sp_on)) {
+            /* the event's spill range; its FIFO entry keeps it while the ring holds the record */
+            uint32_t len = ring->spill.head - d->sp_start;
+            *(uint64_t *)(rec + 32) = ((uint64_t)len << 32) | d->sp_start;
+            if (!bad && ff_spill_push(&ring->spill, ring->head + d->k[evs->rtype], d->sp_start,
+                                      len, ((ff_header *)rec)->symbol_id) != 0) {
+                bad = FF_PGE_SPILL;
+                bad_at = obj;
+            }
+        }
         if (FF_LIKELY(!bad)) {
             d->k[evs->rtype]++;
             published++;

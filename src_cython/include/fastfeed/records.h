@@ -16,6 +16,12 @@
 #define FF_RT_TIMEANDSALE 8
 #define FF_RT_THEOPRICE 9
 #define FF_RT_UNDERLYING 10
+#define FF_RT_ORDER 11
+#define FF_RT_SPREADORDER 12
+#define FF_RT_ANALYTICORDER 13
+#define FF_RT_OPTIONSALE 14
+#define FF_RT_SERIES 15
+#define FF_RT_DOMSNAPSHOT 16
 #define FF_RT_PG_T 32
 #define FF_RT_PG_Q 33
 #define FF_RT_PG_A 34
@@ -33,6 +39,7 @@
 #define FF_RT_PG_V 46
 #define FF_RT_PG_FMV 47
 #define FF_RT_PG_LV 48
+#define FF_RT_DX_MAX 15   /* last FEED_DATA event type */
 #define FF_RT_MAX 49
 
 /* Common header of every record: 16 bytes. */
@@ -461,6 +468,322 @@ _Static_assert(offsetof(ff_dx_underlying, put_call_ratio) == 88, "Underlying.put
 _Static_assert(offsetof(ff_dx_underlying, event_flags) == 96, "Underlying.event_flags");
 _Static_assert(offsetof(ff_dx_underlying, sequence) == 100, "Underlying.sequence");
 
+/* dxfeed Order (Order) */
+typedef struct ff_dx_order {
+    uint16_t rtype;
+    uint16_t flags;
+    uint32_t symbol_id;
+    int64_t ts_recv;
+    int64_t event_time;
+    int64_t index;
+    int64_t time;
+    int64_t action_time;
+    int64_t order_id;
+    int64_t aux_order_id;
+    double price;
+    double size;
+    double executed_size;
+    int64_t count;
+    int64_t trade_id;
+    double trade_price;
+    double trade_size;
+    int32_t event_flags;
+    int32_t time_nano_part;
+    int32_t sequence;
+    uint32_t source;
+    uint32_t exchange_code;
+    uint32_t market_maker;
+    uint8_t action;
+    uint8_t order_side;
+    uint8_t scope;
+    uint8_t _reserved[5];
+} ff_dx_order;
+_Static_assert(sizeof(ff_dx_order) == 152, "Order size");
+_Static_assert(offsetof(ff_dx_order, rtype) == 0, "Order.rtype");
+_Static_assert(offsetof(ff_dx_order, flags) == 2, "Order.flags");
+_Static_assert(offsetof(ff_dx_order, symbol_id) == 4, "Order.symbol_id");
+_Static_assert(offsetof(ff_dx_order, ts_recv) == 8, "Order.ts_recv");
+_Static_assert(offsetof(ff_dx_order, event_time) == 16, "Order.event_time");
+_Static_assert(offsetof(ff_dx_order, index) == 24, "Order.index");
+_Static_assert(offsetof(ff_dx_order, time) == 32, "Order.time");
+_Static_assert(offsetof(ff_dx_order, action_time) == 40, "Order.action_time");
+_Static_assert(offsetof(ff_dx_order, order_id) == 48, "Order.order_id");
+_Static_assert(offsetof(ff_dx_order, aux_order_id) == 56, "Order.aux_order_id");
+_Static_assert(offsetof(ff_dx_order, price) == 64, "Order.price");
+_Static_assert(offsetof(ff_dx_order, size) == 72, "Order.size");
+_Static_assert(offsetof(ff_dx_order, executed_size) == 80, "Order.executed_size");
+_Static_assert(offsetof(ff_dx_order, count) == 88, "Order.count");
+_Static_assert(offsetof(ff_dx_order, trade_id) == 96, "Order.trade_id");
+_Static_assert(offsetof(ff_dx_order, trade_price) == 104, "Order.trade_price");
+_Static_assert(offsetof(ff_dx_order, trade_size) == 112, "Order.trade_size");
+_Static_assert(offsetof(ff_dx_order, event_flags) == 120, "Order.event_flags");
+_Static_assert(offsetof(ff_dx_order, time_nano_part) == 124, "Order.time_nano_part");
+_Static_assert(offsetof(ff_dx_order, sequence) == 128, "Order.sequence");
+_Static_assert(offsetof(ff_dx_order, source) == 132, "Order.source");
+_Static_assert(offsetof(ff_dx_order, exchange_code) == 136, "Order.exchange_code");
+_Static_assert(offsetof(ff_dx_order, market_maker) == 140, "Order.market_maker");
+_Static_assert(offsetof(ff_dx_order, action) == 144, "Order.action");
+_Static_assert(offsetof(ff_dx_order, order_side) == 145, "Order.order_side");
+_Static_assert(offsetof(ff_dx_order, scope) == 146, "Order.scope");
+_Static_assert(offsetof(ff_dx_order, _reserved) == 147, "Order._reserved");
+
+/* dxfeed SpreadOrder (SpreadOrder) */
+typedef struct ff_dx_spread_order {
+    uint16_t rtype;
+    uint16_t flags;
+    uint32_t symbol_id;
+    int64_t ts_recv;
+    int64_t event_time;
+    int64_t index;
+    int64_t time;
+    int64_t action_time;
+    int64_t order_id;
+    int64_t aux_order_id;
+    double price;
+    double size;
+    double executed_size;
+    int64_t count;
+    int64_t trade_id;
+    double trade_price;
+    double trade_size;
+    int32_t event_flags;
+    int32_t time_nano_part;
+    int32_t sequence;
+    uint32_t source;
+    uint32_t exchange_code;
+    uint32_t spread_symbol;
+    uint8_t action;
+    uint8_t order_side;
+    uint8_t scope;
+    uint8_t _reserved[5];
+} ff_dx_spread_order;
+_Static_assert(sizeof(ff_dx_spread_order) == 152, "SpreadOrder size");
+_Static_assert(offsetof(ff_dx_spread_order, rtype) == 0, "SpreadOrder.rtype");
+_Static_assert(offsetof(ff_dx_spread_order, flags) == 2, "SpreadOrder.flags");
+_Static_assert(offsetof(ff_dx_spread_order, symbol_id) == 4, "SpreadOrder.symbol_id");
+_Static_assert(offsetof(ff_dx_spread_order, ts_recv) == 8, "SpreadOrder.ts_recv");
+_Static_assert(offsetof(ff_dx_spread_order, event_time) == 16, "SpreadOrder.event_time");
+_Static_assert(offsetof(ff_dx_spread_order, index) == 24, "SpreadOrder.index");
+_Static_assert(offsetof(ff_dx_spread_order, time) == 32, "SpreadOrder.time");
+_Static_assert(offsetof(ff_dx_spread_order, action_time) == 40, "SpreadOrder.action_time");
+_Static_assert(offsetof(ff_dx_spread_order, order_id) == 48, "SpreadOrder.order_id");
+_Static_assert(offsetof(ff_dx_spread_order, aux_order_id) == 56, "SpreadOrder.aux_order_id");
+_Static_assert(offsetof(ff_dx_spread_order, price) == 64, "SpreadOrder.price");
+_Static_assert(offsetof(ff_dx_spread_order, size) == 72, "SpreadOrder.size");
+_Static_assert(offsetof(ff_dx_spread_order, executed_size) == 80, "SpreadOrder.executed_size");
+_Static_assert(offsetof(ff_dx_spread_order, count) == 88, "SpreadOrder.count");
+_Static_assert(offsetof(ff_dx_spread_order, trade_id) == 96, "SpreadOrder.trade_id");
+_Static_assert(offsetof(ff_dx_spread_order, trade_price) == 104, "SpreadOrder.trade_price");
+_Static_assert(offsetof(ff_dx_spread_order, trade_size) == 112, "SpreadOrder.trade_size");
+_Static_assert(offsetof(ff_dx_spread_order, event_flags) == 120, "SpreadOrder.event_flags");
+_Static_assert(offsetof(ff_dx_spread_order, time_nano_part) == 124, "SpreadOrder.time_nano_part");
+_Static_assert(offsetof(ff_dx_spread_order, sequence) == 128, "SpreadOrder.sequence");
+_Static_assert(offsetof(ff_dx_spread_order, source) == 132, "SpreadOrder.source");
+_Static_assert(offsetof(ff_dx_spread_order, exchange_code) == 136, "SpreadOrder.exchange_code");
+_Static_assert(offsetof(ff_dx_spread_order, spread_symbol) == 140, "SpreadOrder.spread_symbol");
+_Static_assert(offsetof(ff_dx_spread_order, action) == 144, "SpreadOrder.action");
+_Static_assert(offsetof(ff_dx_spread_order, order_side) == 145, "SpreadOrder.order_side");
+_Static_assert(offsetof(ff_dx_spread_order, scope) == 146, "SpreadOrder.scope");
+_Static_assert(offsetof(ff_dx_spread_order, _reserved) == 147, "SpreadOrder._reserved");
+
+/* dxfeed AnalyticOrder (AnalyticOrder) */
+typedef struct ff_dx_analytic_order {
+    uint16_t rtype;
+    uint16_t flags;
+    uint32_t symbol_id;
+    int64_t ts_recv;
+    int64_t event_time;
+    int64_t index;
+    int64_t time;
+    int64_t action_time;
+    int64_t order_id;
+    int64_t aux_order_id;
+    double price;
+    double size;
+    double executed_size;
+    int64_t count;
+    int64_t trade_id;
+    double trade_price;
+    double trade_size;
+    double iceberg_peak_size;
+    double iceberg_hidden_size;
+    double iceberg_executed_size;
+    int32_t event_flags;
+    int32_t time_nano_part;
+    int32_t sequence;
+    uint32_t source;
+    uint32_t exchange_code;
+    uint32_t market_maker;
+    uint8_t action;
+    uint8_t order_side;
+    uint8_t scope;
+    uint8_t iceberg_type;
+    uint8_t _reserved[4];
+} ff_dx_analytic_order;
+_Static_assert(sizeof(ff_dx_analytic_order) == 176, "AnalyticOrder size");
+_Static_assert(offsetof(ff_dx_analytic_order, rtype) == 0, "AnalyticOrder.rtype");
+_Static_assert(offsetof(ff_dx_analytic_order, flags) == 2, "AnalyticOrder.flags");
+_Static_assert(offsetof(ff_dx_analytic_order, symbol_id) == 4, "AnalyticOrder.symbol_id");
+_Static_assert(offsetof(ff_dx_analytic_order, ts_recv) == 8, "AnalyticOrder.ts_recv");
+_Static_assert(offsetof(ff_dx_analytic_order, event_time) == 16, "AnalyticOrder.event_time");
+_Static_assert(offsetof(ff_dx_analytic_order, index) == 24, "AnalyticOrder.index");
+_Static_assert(offsetof(ff_dx_analytic_order, time) == 32, "AnalyticOrder.time");
+_Static_assert(offsetof(ff_dx_analytic_order, action_time) == 40, "AnalyticOrder.action_time");
+_Static_assert(offsetof(ff_dx_analytic_order, order_id) == 48, "AnalyticOrder.order_id");
+_Static_assert(offsetof(ff_dx_analytic_order, aux_order_id) == 56, "AnalyticOrder.aux_order_id");
+_Static_assert(offsetof(ff_dx_analytic_order, price) == 64, "AnalyticOrder.price");
+_Static_assert(offsetof(ff_dx_analytic_order, size) == 72, "AnalyticOrder.size");
+_Static_assert(offsetof(ff_dx_analytic_order, executed_size) == 80, "AnalyticOrder.executed_size");
+_Static_assert(offsetof(ff_dx_analytic_order, count) == 88, "AnalyticOrder.count");
+_Static_assert(offsetof(ff_dx_analytic_order, trade_id) == 96, "AnalyticOrder.trade_id");
+_Static_assert(offsetof(ff_dx_analytic_order, trade_price) == 104, "AnalyticOrder.trade_price");
+_Static_assert(offsetof(ff_dx_analytic_order, trade_size) == 112, "AnalyticOrder.trade_size");
+_Static_assert(offsetof(ff_dx_analytic_order, iceberg_peak_size) == 120, "AnalyticOrder.iceberg_peak_size");
+_Static_assert(offsetof(ff_dx_analytic_order, iceberg_hidden_size) == 128, "AnalyticOrder.iceberg_hidden_size");
+_Static_assert(offsetof(ff_dx_analytic_order, iceberg_executed_size) == 136, "AnalyticOrder.iceberg_executed_size");
+_Static_assert(offsetof(ff_dx_analytic_order, event_flags) == 144, "AnalyticOrder.event_flags");
+_Static_assert(offsetof(ff_dx_analytic_order, time_nano_part) == 148, "AnalyticOrder.time_nano_part");
+_Static_assert(offsetof(ff_dx_analytic_order, sequence) == 152, "AnalyticOrder.sequence");
+_Static_assert(offsetof(ff_dx_analytic_order, source) == 156, "AnalyticOrder.source");
+_Static_assert(offsetof(ff_dx_analytic_order, exchange_code) == 160, "AnalyticOrder.exchange_code");
+_Static_assert(offsetof(ff_dx_analytic_order, market_maker) == 164, "AnalyticOrder.market_maker");
+_Static_assert(offsetof(ff_dx_analytic_order, action) == 168, "AnalyticOrder.action");
+_Static_assert(offsetof(ff_dx_analytic_order, order_side) == 169, "AnalyticOrder.order_side");
+_Static_assert(offsetof(ff_dx_analytic_order, scope) == 170, "AnalyticOrder.scope");
+_Static_assert(offsetof(ff_dx_analytic_order, iceberg_type) == 171, "AnalyticOrder.iceberg_type");
+_Static_assert(offsetof(ff_dx_analytic_order, _reserved) == 172, "AnalyticOrder._reserved");
+
+/* dxfeed OptionSale (OptionSale) */
+typedef struct ff_dx_option_sale {
+    uint16_t rtype;
+    uint16_t flags;
+    uint32_t symbol_id;
+    int64_t ts_recv;
+    int64_t event_time;
+    int64_t index;
+    int64_t time;
+    double price;
+    double size;
+    double bid_price;
+    double ask_price;
+    double underlying_price;
+    double volatility;
+    double delta;
+    int32_t event_flags;
+    int32_t time_nano_part;
+    int32_t sequence;
+    uint32_t exchange_code;
+    uint32_t exchange_sale_conditions;
+    uint32_t trade_through_exempt;
+    uint32_t option_symbol;
+    uint8_t aggressor_side;
+    uint8_t spread_leg;
+    uint8_t extended_trading_hours;
+    uint8_t valid_tick;
+    uint8_t type;
+    uint8_t _reserved[7];
+} ff_dx_option_sale;
+_Static_assert(sizeof(ff_dx_option_sale) == 136, "OptionSale size");
+_Static_assert(offsetof(ff_dx_option_sale, rtype) == 0, "OptionSale.rtype");
+_Static_assert(offsetof(ff_dx_option_sale, flags) == 2, "OptionSale.flags");
+_Static_assert(offsetof(ff_dx_option_sale, symbol_id) == 4, "OptionSale.symbol_id");
+_Static_assert(offsetof(ff_dx_option_sale, ts_recv) == 8, "OptionSale.ts_recv");
+_Static_assert(offsetof(ff_dx_option_sale, event_time) == 16, "OptionSale.event_time");
+_Static_assert(offsetof(ff_dx_option_sale, index) == 24, "OptionSale.index");
+_Static_assert(offsetof(ff_dx_option_sale, time) == 32, "OptionSale.time");
+_Static_assert(offsetof(ff_dx_option_sale, price) == 40, "OptionSale.price");
+_Static_assert(offsetof(ff_dx_option_sale, size) == 48, "OptionSale.size");
+_Static_assert(offsetof(ff_dx_option_sale, bid_price) == 56, "OptionSale.bid_price");
+_Static_assert(offsetof(ff_dx_option_sale, ask_price) == 64, "OptionSale.ask_price");
+_Static_assert(offsetof(ff_dx_option_sale, underlying_price) == 72, "OptionSale.underlying_price");
+_Static_assert(offsetof(ff_dx_option_sale, volatility) == 80, "OptionSale.volatility");
+_Static_assert(offsetof(ff_dx_option_sale, delta) == 88, "OptionSale.delta");
+_Static_assert(offsetof(ff_dx_option_sale, event_flags) == 96, "OptionSale.event_flags");
+_Static_assert(offsetof(ff_dx_option_sale, time_nano_part) == 100, "OptionSale.time_nano_part");
+_Static_assert(offsetof(ff_dx_option_sale, sequence) == 104, "OptionSale.sequence");
+_Static_assert(offsetof(ff_dx_option_sale, exchange_code) == 108, "OptionSale.exchange_code");
+_Static_assert(offsetof(ff_dx_option_sale, exchange_sale_conditions) == 112, "OptionSale.exchange_sale_conditions");
+_Static_assert(offsetof(ff_dx_option_sale, trade_through_exempt) == 116, "OptionSale.trade_through_exempt");
+_Static_assert(offsetof(ff_dx_option_sale, option_symbol) == 120, "OptionSale.option_symbol");
+_Static_assert(offsetof(ff_dx_option_sale, aggressor_side) == 124, "OptionSale.aggressor_side");
+_Static_assert(offsetof(ff_dx_option_sale, spread_leg) == 125, "OptionSale.spread_leg");
+_Static_assert(offsetof(ff_dx_option_sale, extended_trading_hours) == 126, "OptionSale.extended_trading_hours");
+_Static_assert(offsetof(ff_dx_option_sale, valid_tick) == 127, "OptionSale.valid_tick");
+_Static_assert(offsetof(ff_dx_option_sale, type) == 128, "OptionSale.type");
+_Static_assert(offsetof(ff_dx_option_sale, _reserved) == 129, "OptionSale._reserved");
+
+/* dxfeed Series (Series) */
+typedef struct ff_dx_series {
+    uint16_t rtype;
+    uint16_t flags;
+    uint32_t symbol_id;
+    int64_t ts_recv;
+    int64_t event_time;
+    int64_t index;
+    int64_t time;
+    double volatility;
+    double call_volume;
+    double put_volume;
+    double put_call_ratio;
+    double forward_price;
+    double dividend;
+    double interest;
+    int32_t event_flags;
+    int32_t sequence;
+    int32_t expiration;
+    uint8_t _reserved[4];
+} ff_dx_series;
+_Static_assert(sizeof(ff_dx_series) == 112, "Series size");
+_Static_assert(offsetof(ff_dx_series, rtype) == 0, "Series.rtype");
+_Static_assert(offsetof(ff_dx_series, flags) == 2, "Series.flags");
+_Static_assert(offsetof(ff_dx_series, symbol_id) == 4, "Series.symbol_id");
+_Static_assert(offsetof(ff_dx_series, ts_recv) == 8, "Series.ts_recv");
+_Static_assert(offsetof(ff_dx_series, event_time) == 16, "Series.event_time");
+_Static_assert(offsetof(ff_dx_series, index) == 24, "Series.index");
+_Static_assert(offsetof(ff_dx_series, time) == 32, "Series.time");
+_Static_assert(offsetof(ff_dx_series, volatility) == 40, "Series.volatility");
+_Static_assert(offsetof(ff_dx_series, call_volume) == 48, "Series.call_volume");
+_Static_assert(offsetof(ff_dx_series, put_volume) == 56, "Series.put_volume");
+_Static_assert(offsetof(ff_dx_series, put_call_ratio) == 64, "Series.put_call_ratio");
+_Static_assert(offsetof(ff_dx_series, forward_price) == 72, "Series.forward_price");
+_Static_assert(offsetof(ff_dx_series, dividend) == 80, "Series.dividend");
+_Static_assert(offsetof(ff_dx_series, interest) == 88, "Series.interest");
+_Static_assert(offsetof(ff_dx_series, event_flags) == 96, "Series.event_flags");
+_Static_assert(offsetof(ff_dx_series, sequence) == 100, "Series.sequence");
+_Static_assert(offsetof(ff_dx_series, expiration) == 104, "Series.expiration");
+_Static_assert(offsetof(ff_dx_series, _reserved) == 108, "Series._reserved");
+
+/* dxfeed DomSnapshot (DomSnapshot) */
+typedef struct ff_dx_dom_snapshot {
+    uint16_t rtype;
+    uint16_t flags;
+    uint32_t symbol_id;
+    int64_t ts_recv;
+    int64_t time;
+    double bids[100][2];
+    double asks[100][2];
+    uint16_t bids_n;
+    uint16_t bids_dropped;
+    uint16_t asks_n;
+    uint16_t asks_dropped;
+    uint8_t bids_alt[100];
+    uint8_t asks_alt[100];
+} ff_dx_dom_snapshot;
+_Static_assert(sizeof(ff_dx_dom_snapshot) == 3432, "DomSnapshot size");
+_Static_assert(offsetof(ff_dx_dom_snapshot, rtype) == 0, "DomSnapshot.rtype");
+_Static_assert(offsetof(ff_dx_dom_snapshot, flags) == 2, "DomSnapshot.flags");
+_Static_assert(offsetof(ff_dx_dom_snapshot, symbol_id) == 4, "DomSnapshot.symbol_id");
+_Static_assert(offsetof(ff_dx_dom_snapshot, ts_recv) == 8, "DomSnapshot.ts_recv");
+_Static_assert(offsetof(ff_dx_dom_snapshot, time) == 16, "DomSnapshot.time");
+_Static_assert(offsetof(ff_dx_dom_snapshot, bids) == 24, "DomSnapshot.bids");
+_Static_assert(offsetof(ff_dx_dom_snapshot, asks) == 1624, "DomSnapshot.asks");
+_Static_assert(offsetof(ff_dx_dom_snapshot, bids_n) == 3224, "DomSnapshot.bids_n");
+_Static_assert(offsetof(ff_dx_dom_snapshot, bids_dropped) == 3226, "DomSnapshot.bids_dropped");
+_Static_assert(offsetof(ff_dx_dom_snapshot, asks_n) == 3228, "DomSnapshot.asks_n");
+_Static_assert(offsetof(ff_dx_dom_snapshot, asks_dropped) == 3230, "DomSnapshot.asks_dropped");
+_Static_assert(offsetof(ff_dx_dom_snapshot, bids_alt) == 3232, "DomSnapshot.bids_alt");
+_Static_assert(offsetof(ff_dx_dom_snapshot, asks_alt) == 3332, "DomSnapshot.asks_alt");
+
 /* polygon EquityTrade (T) */
 typedef struct ff_pg_equity_trade {
     uint16_t rtype;
@@ -469,6 +792,7 @@ typedef struct ff_pg_equity_trade {
     int64_t ts_recv;
     uint64_t present;
     uint64_t alt;
+    uint64_t spill;
     int64_t exchange;
     int64_t tape;
     double price;
@@ -477,6 +801,7 @@ typedef struct ff_pg_equity_trade {
     int64_t sequence_number;
     int64_t trf_id;
     int64_t trf_timestamp;
+    int64_t participant_timestamp;
     int32_t conditions[8];
     char id[32];
     char fractional_shares[32];
@@ -484,27 +809,29 @@ typedef struct ff_pg_equity_trade {
     uint8_t conditions_dropped;
     uint8_t _reserved[6];
 } ff_pg_equity_trade;
-_Static_assert(sizeof(ff_pg_equity_trade) == 200, "EquityTrade size");
+_Static_assert(sizeof(ff_pg_equity_trade) == 216, "EquityTrade size");
 _Static_assert(offsetof(ff_pg_equity_trade, rtype) == 0, "EquityTrade.rtype");
 _Static_assert(offsetof(ff_pg_equity_trade, flags) == 2, "EquityTrade.flags");
 _Static_assert(offsetof(ff_pg_equity_trade, symbol_id) == 4, "EquityTrade.symbol_id");
 _Static_assert(offsetof(ff_pg_equity_trade, ts_recv) == 8, "EquityTrade.ts_recv");
 _Static_assert(offsetof(ff_pg_equity_trade, present) == 16, "EquityTrade.present");
 _Static_assert(offsetof(ff_pg_equity_trade, alt) == 24, "EquityTrade.alt");
-_Static_assert(offsetof(ff_pg_equity_trade, exchange) == 32, "EquityTrade.exchange");
-_Static_assert(offsetof(ff_pg_equity_trade, tape) == 40, "EquityTrade.tape");
-_Static_assert(offsetof(ff_pg_equity_trade, price) == 48, "EquityTrade.price");
-_Static_assert(offsetof(ff_pg_equity_trade, size) == 56, "EquityTrade.size");
-_Static_assert(offsetof(ff_pg_equity_trade, timestamp) == 64, "EquityTrade.timestamp");
-_Static_assert(offsetof(ff_pg_equity_trade, sequence_number) == 72, "EquityTrade.sequence_number");
-_Static_assert(offsetof(ff_pg_equity_trade, trf_id) == 80, "EquityTrade.trf_id");
-_Static_assert(offsetof(ff_pg_equity_trade, trf_timestamp) == 88, "EquityTrade.trf_timestamp");
-_Static_assert(offsetof(ff_pg_equity_trade, conditions) == 96, "EquityTrade.conditions");
-_Static_assert(offsetof(ff_pg_equity_trade, id) == 128, "EquityTrade.id");
-_Static_assert(offsetof(ff_pg_equity_trade, fractional_shares) == 160, "EquityTrade.fractional_shares");
-_Static_assert(offsetof(ff_pg_equity_trade, conditions_n) == 192, "EquityTrade.conditions_n");
-_Static_assert(offsetof(ff_pg_equity_trade, conditions_dropped) == 193, "EquityTrade.conditions_dropped");
-_Static_assert(offsetof(ff_pg_equity_trade, _reserved) == 194, "EquityTrade._reserved");
+_Static_assert(offsetof(ff_pg_equity_trade, spill) == 32, "EquityTrade.spill");
+_Static_assert(offsetof(ff_pg_equity_trade, exchange) == 40, "EquityTrade.exchange");
+_Static_assert(offsetof(ff_pg_equity_trade, tape) == 48, "EquityTrade.tape");
+_Static_assert(offsetof(ff_pg_equity_trade, price) == 56, "EquityTrade.price");
+_Static_assert(offsetof(ff_pg_equity_trade, size) == 64, "EquityTrade.size");
+_Static_assert(offsetof(ff_pg_equity_trade, timestamp) == 72, "EquityTrade.timestamp");
+_Static_assert(offsetof(ff_pg_equity_trade, sequence_number) == 80, "EquityTrade.sequence_number");
+_Static_assert(offsetof(ff_pg_equity_trade, trf_id) == 88, "EquityTrade.trf_id");
+_Static_assert(offsetof(ff_pg_equity_trade, trf_timestamp) == 96, "EquityTrade.trf_timestamp");
+_Static_assert(offsetof(ff_pg_equity_trade, participant_timestamp) == 104, "EquityTrade.participant_timestamp");
+_Static_assert(offsetof(ff_pg_equity_trade, conditions) == 112, "EquityTrade.conditions");
+_Static_assert(offsetof(ff_pg_equity_trade, id) == 144, "EquityTrade.id");
+_Static_assert(offsetof(ff_pg_equity_trade, fractional_shares) == 176, "EquityTrade.fractional_shares");
+_Static_assert(offsetof(ff_pg_equity_trade, conditions_n) == 208, "EquityTrade.conditions_n");
+_Static_assert(offsetof(ff_pg_equity_trade, conditions_dropped) == 209, "EquityTrade.conditions_dropped");
+_Static_assert(offsetof(ff_pg_equity_trade, _reserved) == 210, "EquityTrade._reserved");
 
 /* polygon EquityQuote (Q) */
 typedef struct ff_pg_equity_quote {
@@ -514,6 +841,7 @@ typedef struct ff_pg_equity_quote {
     int64_t ts_recv;
     uint64_t present;
     uint64_t alt;
+    uint64_t spill;
     int64_t bid_exchange_id;
     double bid_price;
     double bid_size;
@@ -526,34 +854,41 @@ typedef struct ff_pg_equity_quote {
     int64_t tape;
     int64_t trf_id;
     int64_t trf_timestamp;
+    int64_t participant_timestamp;
+    int64_t bid_timestamp;
+    int64_t ask_timestamp;
     int32_t indicators[8];
     uint8_t indicators_n;
     uint8_t indicators_dropped;
     uint8_t _reserved[6];
 } ff_pg_equity_quote;
-_Static_assert(sizeof(ff_pg_equity_quote) == 168, "EquityQuote size");
+_Static_assert(sizeof(ff_pg_equity_quote) == 200, "EquityQuote size");
 _Static_assert(offsetof(ff_pg_equity_quote, rtype) == 0, "EquityQuote.rtype");
 _Static_assert(offsetof(ff_pg_equity_quote, flags) == 2, "EquityQuote.flags");
 _Static_assert(offsetof(ff_pg_equity_quote, symbol_id) == 4, "EquityQuote.symbol_id");
 _Static_assert(offsetof(ff_pg_equity_quote, ts_recv) == 8, "EquityQuote.ts_recv");
 _Static_assert(offsetof(ff_pg_equity_quote, present) == 16, "EquityQuote.present");
 _Static_assert(offsetof(ff_pg_equity_quote, alt) == 24, "EquityQuote.alt");
-_Static_assert(offsetof(ff_pg_equity_quote, bid_exchange_id) == 32, "EquityQuote.bid_exchange_id");
-_Static_assert(offsetof(ff_pg_equity_quote, bid_price) == 40, "EquityQuote.bid_price");
-_Static_assert(offsetof(ff_pg_equity_quote, bid_size) == 48, "EquityQuote.bid_size");
-_Static_assert(offsetof(ff_pg_equity_quote, ask_exchange_id) == 56, "EquityQuote.ask_exchange_id");
-_Static_assert(offsetof(ff_pg_equity_quote, ask_price) == 64, "EquityQuote.ask_price");
-_Static_assert(offsetof(ff_pg_equity_quote, ask_size) == 72, "EquityQuote.ask_size");
-_Static_assert(offsetof(ff_pg_equity_quote, condition) == 80, "EquityQuote.condition");
-_Static_assert(offsetof(ff_pg_equity_quote, timestamp) == 88, "EquityQuote.timestamp");
-_Static_assert(offsetof(ff_pg_equity_quote, sequence_number) == 96, "EquityQuote.sequence_number");
-_Static_assert(offsetof(ff_pg_equity_quote, tape) == 104, "EquityQuote.tape");
-_Static_assert(offsetof(ff_pg_equity_quote, trf_id) == 112, "EquityQuote.trf_id");
-_Static_assert(offsetof(ff_pg_equity_quote, trf_timestamp) == 120, "EquityQuote.trf_timestamp");
-_Static_assert(offsetof(ff_pg_equity_quote, indicators) == 128, "EquityQuote.indicators");
-_Static_assert(offsetof(ff_pg_equity_quote, indicators_n) == 160, "EquityQuote.indicators_n");
-_Static_assert(offsetof(ff_pg_equity_quote, indicators_dropped) == 161, "EquityQuote.indicators_dropped");
-_Static_assert(offsetof(ff_pg_equity_quote, _reserved) == 162, "EquityQuote._reserved");
+_Static_assert(offsetof(ff_pg_equity_quote, spill) == 32, "EquityQuote.spill");
+_Static_assert(offsetof(ff_pg_equity_quote, bid_exchange_id) == 40, "EquityQuote.bid_exchange_id");
+_Static_assert(offsetof(ff_pg_equity_quote, bid_price) == 48, "EquityQuote.bid_price");
+_Static_assert(offsetof(ff_pg_equity_quote, bid_size) == 56, "EquityQuote.bid_size");
+_Static_assert(offsetof(ff_pg_equity_quote, ask_exchange_id) == 64, "EquityQuote.ask_exchange_id");
+_Static_assert(offsetof(ff_pg_equity_quote, ask_price) == 72, "EquityQuote.ask_price");
+_Static_assert(offsetof(ff_pg_equity_quote, ask_size) == 80, "EquityQuote.ask_size");
+_Static_assert(offsetof(ff_pg_equity_quote, condition) == 88, "EquityQuote.condition");
+_Static_assert(offsetof(ff_pg_equity_quote, timestamp) == 96, "EquityQuote.timestamp");
+_Static_assert(offsetof(ff_pg_equity_quote, sequence_number) == 104, "EquityQuote.sequence_number");
+_Static_assert(offsetof(ff_pg_equity_quote, tape) == 112, "EquityQuote.tape");
+_Static_assert(offsetof(ff_pg_equity_quote, trf_id) == 120, "EquityQuote.trf_id");
+_Static_assert(offsetof(ff_pg_equity_quote, trf_timestamp) == 128, "EquityQuote.trf_timestamp");
+_Static_assert(offsetof(ff_pg_equity_quote, participant_timestamp) == 136, "EquityQuote.participant_timestamp");
+_Static_assert(offsetof(ff_pg_equity_quote, bid_timestamp) == 144, "EquityQuote.bid_timestamp");
+_Static_assert(offsetof(ff_pg_equity_quote, ask_timestamp) == 152, "EquityQuote.ask_timestamp");
+_Static_assert(offsetof(ff_pg_equity_quote, indicators) == 160, "EquityQuote.indicators");
+_Static_assert(offsetof(ff_pg_equity_quote, indicators_n) == 192, "EquityQuote.indicators_n");
+_Static_assert(offsetof(ff_pg_equity_quote, indicators_dropped) == 193, "EquityQuote.indicators_dropped");
+_Static_assert(offsetof(ff_pg_equity_quote, _reserved) == 194, "EquityQuote._reserved");
 
 /* polygon EquityAgg (A, AM) */
 typedef struct ff_pg_equity_agg {
@@ -563,6 +898,7 @@ typedef struct ff_pg_equity_agg {
     int64_t ts_recv;
     uint64_t present;
     uint64_t alt;
+    uint64_t spill;
     double volume;
     double accumulated_volume;
     double official_open_price;
@@ -575,34 +911,37 @@ typedef struct ff_pg_equity_agg {
     double average_size;
     int64_t start_timestamp;
     int64_t end_timestamp;
+    int64_t transactions;
     uint8_t otc;
     char fractional_volume[32];
     char fractional_accumulated_volume[32];
     uint8_t _reserved[7];
 } ff_pg_equity_agg;
-_Static_assert(sizeof(ff_pg_equity_agg) == 200, "EquityAgg size");
+_Static_assert(sizeof(ff_pg_equity_agg) == 216, "EquityAgg size");
 _Static_assert(offsetof(ff_pg_equity_agg, rtype) == 0, "EquityAgg.rtype");
 _Static_assert(offsetof(ff_pg_equity_agg, flags) == 2, "EquityAgg.flags");
 _Static_assert(offsetof(ff_pg_equity_agg, symbol_id) == 4, "EquityAgg.symbol_id");
 _Static_assert(offsetof(ff_pg_equity_agg, ts_recv) == 8, "EquityAgg.ts_recv");
 _Static_assert(offsetof(ff_pg_equity_agg, present) == 16, "EquityAgg.present");
 _Static_assert(offsetof(ff_pg_equity_agg, alt) == 24, "EquityAgg.alt");
-_Static_assert(offsetof(ff_pg_equity_agg, volume) == 32, "EquityAgg.volume");
-_Static_assert(offsetof(ff_pg_equity_agg, accumulated_volume) == 40, "EquityAgg.accumulated_volume");
-_Static_assert(offsetof(ff_pg_equity_agg, official_open_price) == 48, "EquityAgg.official_open_price");
-_Static_assert(offsetof(ff_pg_equity_agg, vwap) == 56, "EquityAgg.vwap");
-_Static_assert(offsetof(ff_pg_equity_agg, open) == 64, "EquityAgg.open");
-_Static_assert(offsetof(ff_pg_equity_agg, close) == 72, "EquityAgg.close");
-_Static_assert(offsetof(ff_pg_equity_agg, high) == 80, "EquityAgg.high");
-_Static_assert(offsetof(ff_pg_equity_agg, low) == 88, "EquityAgg.low");
-_Static_assert(offsetof(ff_pg_equity_agg, aggregate_vwap) == 96, "EquityAgg.aggregate_vwap");
-_Static_assert(offsetof(ff_pg_equity_agg, average_size) == 104, "EquityAgg.average_size");
-_Static_assert(offsetof(ff_pg_equity_agg, start_timestamp) == 112, "EquityAgg.start_timestamp");
-_Static_assert(offsetof(ff_pg_equity_agg, end_timestamp) == 120, "EquityAgg.end_timestamp");
-_Static_assert(offsetof(ff_pg_equity_agg, otc) == 128, "EquityAgg.otc");
-_Static_assert(offsetof(ff_pg_equity_agg, fractional_volume) == 129, "EquityAgg.fractional_volume");
-_Static_assert(offsetof(ff_pg_equity_agg, fractional_accumulated_volume) == 161, "EquityAgg.fractional_accumulated_volume");
-_Static_assert(offsetof(ff_pg_equity_agg, _reserved) == 193, "EquityAgg._reserved");
+_Static_assert(offsetof(ff_pg_equity_agg, spill) == 32, "EquityAgg.spill");
+_Static_assert(offsetof(ff_pg_equity_agg, volume) == 40, "EquityAgg.volume");
+_Static_assert(offsetof(ff_pg_equity_agg, accumulated_volume) == 48, "EquityAgg.accumulated_volume");
+_Static_assert(offsetof(ff_pg_equity_agg, official_open_price) == 56, "EquityAgg.official_open_price");
+_Static_assert(offsetof(ff_pg_equity_agg, vwap) == 64, "EquityAgg.vwap");
+_Static_assert(offsetof(ff_pg_equity_agg, open) == 72, "EquityAgg.open");
+_Static_assert(offsetof(ff_pg_equity_agg, close) == 80, "EquityAgg.close");
+_Static_assert(offsetof(ff_pg_equity_agg, high) == 88, "EquityAgg.high");
+_Static_assert(offsetof(ff_pg_equity_agg, low) == 96, "EquityAgg.low");
+_Static_assert(offsetof(ff_pg_equity_agg, aggregate_vwap) == 104, "EquityAgg.aggregate_vwap");
+_Static_assert(offsetof(ff_pg_equity_agg, average_size) == 112, "EquityAgg.average_size");
+_Static_assert(offsetof(ff_pg_equity_agg, start_timestamp) == 120, "EquityAgg.start_timestamp");
+_Static_assert(offsetof(ff_pg_equity_agg, end_timestamp) == 128, "EquityAgg.end_timestamp");
+_Static_assert(offsetof(ff_pg_equity_agg, transactions) == 136, "EquityAgg.transactions");
+_Static_assert(offsetof(ff_pg_equity_agg, otc) == 144, "EquityAgg.otc");
+_Static_assert(offsetof(ff_pg_equity_agg, fractional_volume) == 145, "EquityAgg.fractional_volume");
+_Static_assert(offsetof(ff_pg_equity_agg, fractional_accumulated_volume) == 177, "EquityAgg.fractional_accumulated_volume");
+_Static_assert(offsetof(ff_pg_equity_agg, _reserved) == 209, "EquityAgg._reserved");
 
 /* polygon LimitUpLimitDown (LULD) */
 typedef struct ff_pg_limit_up_limit_down {
@@ -612,6 +951,7 @@ typedef struct ff_pg_limit_up_limit_down {
     int64_t ts_recv;
     uint64_t present;
     uint64_t alt;
+    uint64_t spill;
     double high_price;
     double low_price;
     int64_t tape;
@@ -622,22 +962,23 @@ typedef struct ff_pg_limit_up_limit_down {
     uint8_t indicators_dropped;
     uint8_t _reserved[6];
 } ff_pg_limit_up_limit_down;
-_Static_assert(sizeof(ff_pg_limit_up_limit_down) == 112, "LimitUpLimitDown size");
+_Static_assert(sizeof(ff_pg_limit_up_limit_down) == 120, "LimitUpLimitDown size");
 _Static_assert(offsetof(ff_pg_limit_up_limit_down, rtype) == 0, "LimitUpLimitDown.rtype");
 _Static_assert(offsetof(ff_pg_limit_up_limit_down, flags) == 2, "LimitUpLimitDown.flags");
 _Static_assert(offsetof(ff_pg_limit_up_limit_down, symbol_id) == 4, "LimitUpLimitDown.symbol_id");
 _Static_assert(offsetof(ff_pg_limit_up_limit_down, ts_recv) == 8, "LimitUpLimitDown.ts_recv");
 _Static_assert(offsetof(ff_pg_limit_up_limit_down, present) == 16, "LimitUpLimitDown.present");
 _Static_assert(offsetof(ff_pg_limit_up_limit_down, alt) == 24, "LimitUpLimitDown.alt");
-_Static_assert(offsetof(ff_pg_limit_up_limit_down, high_price) == 32, "LimitUpLimitDown.high_price");
-_Static_assert(offsetof(ff_pg_limit_up_limit_down, low_price) == 40, "LimitUpLimitDown.low_price");
-_Static_assert(offsetof(ff_pg_limit_up_limit_down, tape) == 48, "LimitUpLimitDown.tape");
-_Static_assert(offsetof(ff_pg_limit_up_limit_down, timestamp) == 56, "LimitUpLimitDown.timestamp");
-_Static_assert(offsetof(ff_pg_limit_up_limit_down, sequence_number) == 64, "LimitUpLimitDown.sequence_number");
-_Static_assert(offsetof(ff_pg_limit_up_limit_down, indicators) == 72, "LimitUpLimitDown.indicators");
-_Static_assert(offsetof(ff_pg_limit_up_limit_down, indicators_n) == 104, "LimitUpLimitDown.indicators_n");
-_Static_assert(offsetof(ff_pg_limit_up_limit_down, indicators_dropped) == 105, "LimitUpLimitDown.indicators_dropped");
-_Static_assert(offsetof(ff_pg_limit_up_limit_down, _reserved) == 106, "LimitUpLimitDown._reserved");
+_Static_assert(offsetof(ff_pg_limit_up_limit_down, spill) == 32, "LimitUpLimitDown.spill");
+_Static_assert(offsetof(ff_pg_limit_up_limit_down, high_price) == 40, "LimitUpLimitDown.high_price");
+_Static_assert(offsetof(ff_pg_limit_up_limit_down, low_price) == 48, "LimitUpLimitDown.low_price");
+_Static_assert(offsetof(ff_pg_limit_up_limit_down, tape) == 56, "LimitUpLimitDown.tape");
+_Static_assert(offsetof(ff_pg_limit_up_limit_down, timestamp) == 64, "LimitUpLimitDown.timestamp");
+_Static_assert(offsetof(ff_pg_limit_up_limit_down, sequence_number) == 72, "LimitUpLimitDown.sequence_number");
+_Static_assert(offsetof(ff_pg_limit_up_limit_down, indicators) == 80, "LimitUpLimitDown.indicators");
+_Static_assert(offsetof(ff_pg_limit_up_limit_down, indicators_n) == 112, "LimitUpLimitDown.indicators_n");
+_Static_assert(offsetof(ff_pg_limit_up_limit_down, indicators_dropped) == 113, "LimitUpLimitDown.indicators_dropped");
+_Static_assert(offsetof(ff_pg_limit_up_limit_down, _reserved) == 114, "LimitUpLimitDown._reserved");
 
 /* polygon Imbalance (NOI) */
 typedef struct ff_pg_imbalance {
@@ -647,6 +988,7 @@ typedef struct ff_pg_imbalance {
     int64_t ts_recv;
     uint64_t present;
     uint64_t alt;
+    uint64_t spill;
     int64_t timestamp;
     int64_t auction_time;
     int64_t symbol_sequence;
@@ -656,21 +998,22 @@ typedef struct ff_pg_imbalance {
     double book_clearing_price;
     char auction_type[8];
 } ff_pg_imbalance;
-_Static_assert(sizeof(ff_pg_imbalance) == 96, "Imbalance size");
+_Static_assert(sizeof(ff_pg_imbalance) == 104, "Imbalance size");
 _Static_assert(offsetof(ff_pg_imbalance, rtype) == 0, "Imbalance.rtype");
 _Static_assert(offsetof(ff_pg_imbalance, flags) == 2, "Imbalance.flags");
 _Static_assert(offsetof(ff_pg_imbalance, symbol_id) == 4, "Imbalance.symbol_id");
 _Static_assert(offsetof(ff_pg_imbalance, ts_recv) == 8, "Imbalance.ts_recv");
 _Static_assert(offsetof(ff_pg_imbalance, present) == 16, "Imbalance.present");
 _Static_assert(offsetof(ff_pg_imbalance, alt) == 24, "Imbalance.alt");
-_Static_assert(offsetof(ff_pg_imbalance, timestamp) == 32, "Imbalance.timestamp");
-_Static_assert(offsetof(ff_pg_imbalance, auction_time) == 40, "Imbalance.auction_time");
-_Static_assert(offsetof(ff_pg_imbalance, symbol_sequence) == 48, "Imbalance.symbol_sequence");
-_Static_assert(offsetof(ff_pg_imbalance, exchange_id) == 56, "Imbalance.exchange_id");
-_Static_assert(offsetof(ff_pg_imbalance, imbalance_quantity) == 64, "Imbalance.imbalance_quantity");
-_Static_assert(offsetof(ff_pg_imbalance, paired_quantity) == 72, "Imbalance.paired_quantity");
-_Static_assert(offsetof(ff_pg_imbalance, book_clearing_price) == 80, "Imbalance.book_clearing_price");
-_Static_assert(offsetof(ff_pg_imbalance, auction_type) == 88, "Imbalance.auction_type");
+_Static_assert(offsetof(ff_pg_imbalance, spill) == 32, "Imbalance.spill");
+_Static_assert(offsetof(ff_pg_imbalance, timestamp) == 40, "Imbalance.timestamp");
+_Static_assert(offsetof(ff_pg_imbalance, auction_time) == 48, "Imbalance.auction_time");
+_Static_assert(offsetof(ff_pg_imbalance, symbol_sequence) == 56, "Imbalance.symbol_sequence");
+_Static_assert(offsetof(ff_pg_imbalance, exchange_id) == 64, "Imbalance.exchange_id");
+_Static_assert(offsetof(ff_pg_imbalance, imbalance_quantity) == 72, "Imbalance.imbalance_quantity");
+_Static_assert(offsetof(ff_pg_imbalance, paired_quantity) == 80, "Imbalance.paired_quantity");
+_Static_assert(offsetof(ff_pg_imbalance, book_clearing_price) == 88, "Imbalance.book_clearing_price");
+_Static_assert(offsetof(ff_pg_imbalance, auction_type) == 96, "Imbalance.auction_type");
 
 /* polygon ForexQuote (C) */
 typedef struct ff_pg_forex_quote {
@@ -680,22 +1023,24 @@ typedef struct ff_pg_forex_quote {
     int64_t ts_recv;
     uint64_t present;
     uint64_t alt;
+    uint64_t spill;
     int64_t exchange_id;
     double ask_price;
     double bid_price;
     int64_t timestamp;
 } ff_pg_forex_quote;
-_Static_assert(sizeof(ff_pg_forex_quote) == 64, "ForexQuote size");
+_Static_assert(sizeof(ff_pg_forex_quote) == 72, "ForexQuote size");
 _Static_assert(offsetof(ff_pg_forex_quote, rtype) == 0, "ForexQuote.rtype");
 _Static_assert(offsetof(ff_pg_forex_quote, flags) == 2, "ForexQuote.flags");
 _Static_assert(offsetof(ff_pg_forex_quote, symbol_id) == 4, "ForexQuote.symbol_id");
 _Static_assert(offsetof(ff_pg_forex_quote, ts_recv) == 8, "ForexQuote.ts_recv");
 _Static_assert(offsetof(ff_pg_forex_quote, present) == 16, "ForexQuote.present");
 _Static_assert(offsetof(ff_pg_forex_quote, alt) == 24, "ForexQuote.alt");
-_Static_assert(offsetof(ff_pg_forex_quote, exchange_id) == 32, "ForexQuote.exchange_id");
-_Static_assert(offsetof(ff_pg_forex_quote, ask_price) == 40, "ForexQuote.ask_price");
-_Static_assert(offsetof(ff_pg_forex_quote, bid_price) == 48, "ForexQuote.bid_price");
-_Static_assert(offsetof(ff_pg_forex_quote, timestamp) == 56, "ForexQuote.timestamp");
+_Static_assert(offsetof(ff_pg_forex_quote, spill) == 32, "ForexQuote.spill");
+_Static_assert(offsetof(ff_pg_forex_quote, exchange_id) == 40, "ForexQuote.exchange_id");
+_Static_assert(offsetof(ff_pg_forex_quote, ask_price) == 48, "ForexQuote.ask_price");
+_Static_assert(offsetof(ff_pg_forex_quote, bid_price) == 56, "ForexQuote.bid_price");
+_Static_assert(offsetof(ff_pg_forex_quote, timestamp) == 64, "ForexQuote.timestamp");
 
 /* polygon CurrencyAgg (CA, CAS, XA, XAS) */
 typedef struct ff_pg_currency_agg {
@@ -705,6 +1050,7 @@ typedef struct ff_pg_currency_agg {
     int64_t ts_recv;
     uint64_t present;
     uint64_t alt;
+    uint64_t spill;
     double open;
     double close;
     double high;
@@ -715,22 +1061,23 @@ typedef struct ff_pg_currency_agg {
     int64_t start_timestamp;
     int64_t end_timestamp;
 } ff_pg_currency_agg;
-_Static_assert(sizeof(ff_pg_currency_agg) == 104, "CurrencyAgg size");
+_Static_assert(sizeof(ff_pg_currency_agg) == 112, "CurrencyAgg size");
 _Static_assert(offsetof(ff_pg_currency_agg, rtype) == 0, "CurrencyAgg.rtype");
 _Static_assert(offsetof(ff_pg_currency_agg, flags) == 2, "CurrencyAgg.flags");
 _Static_assert(offsetof(ff_pg_currency_agg, symbol_id) == 4, "CurrencyAgg.symbol_id");
 _Static_assert(offsetof(ff_pg_currency_agg, ts_recv) == 8, "CurrencyAgg.ts_recv");
 _Static_assert(offsetof(ff_pg_currency_agg, present) == 16, "CurrencyAgg.present");
 _Static_assert(offsetof(ff_pg_currency_agg, alt) == 24, "CurrencyAgg.alt");
-_Static_assert(offsetof(ff_pg_currency_agg, open) == 32, "CurrencyAgg.open");
-_Static_assert(offsetof(ff_pg_currency_agg, close) == 40, "CurrencyAgg.close");
-_Static_assert(offsetof(ff_pg_currency_agg, high) == 48, "CurrencyAgg.high");
-_Static_assert(offsetof(ff_pg_currency_agg, low) == 56, "CurrencyAgg.low");
-_Static_assert(offsetof(ff_pg_currency_agg, volume) == 64, "CurrencyAgg.volume");
-_Static_assert(offsetof(ff_pg_currency_agg, vwap) == 72, "CurrencyAgg.vwap");
-_Static_assert(offsetof(ff_pg_currency_agg, avg_trade_size) == 80, "CurrencyAgg.avg_trade_size");
-_Static_assert(offsetof(ff_pg_currency_agg, start_timestamp) == 88, "CurrencyAgg.start_timestamp");
-_Static_assert(offsetof(ff_pg_currency_agg, end_timestamp) == 96, "CurrencyAgg.end_timestamp");
+_Static_assert(offsetof(ff_pg_currency_agg, spill) == 32, "CurrencyAgg.spill");
+_Static_assert(offsetof(ff_pg_currency_agg, open) == 40, "CurrencyAgg.open");
+_Static_assert(offsetof(ff_pg_currency_agg, close) == 48, "CurrencyAgg.close");
+_Static_assert(offsetof(ff_pg_currency_agg, high) == 56, "CurrencyAgg.high");
+_Static_assert(offsetof(ff_pg_currency_agg, low) == 64, "CurrencyAgg.low");
+_Static_assert(offsetof(ff_pg_currency_agg, volume) == 72, "CurrencyAgg.volume");
+_Static_assert(offsetof(ff_pg_currency_agg, vwap) == 80, "CurrencyAgg.vwap");
+_Static_assert(offsetof(ff_pg_currency_agg, avg_trade_size) == 88, "CurrencyAgg.avg_trade_size");
+_Static_assert(offsetof(ff_pg_currency_agg, start_timestamp) == 96, "CurrencyAgg.start_timestamp");
+_Static_assert(offsetof(ff_pg_currency_agg, end_timestamp) == 104, "CurrencyAgg.end_timestamp");
 
 /* polygon CryptoTrade (XT) */
 typedef struct ff_pg_crypto_trade {
@@ -740,6 +1087,7 @@ typedef struct ff_pg_crypto_trade {
     int64_t ts_recv;
     uint64_t present;
     uint64_t alt;
+    uint64_t spill;
     double price;
     int64_t timestamp;
     double size;
@@ -751,23 +1099,24 @@ typedef struct ff_pg_crypto_trade {
     char id[32];
     uint8_t _reserved[6];
 } ff_pg_crypto_trade;
-_Static_assert(sizeof(ff_pg_crypto_trade) == 144, "CryptoTrade size");
+_Static_assert(sizeof(ff_pg_crypto_trade) == 152, "CryptoTrade size");
 _Static_assert(offsetof(ff_pg_crypto_trade, rtype) == 0, "CryptoTrade.rtype");
 _Static_assert(offsetof(ff_pg_crypto_trade, flags) == 2, "CryptoTrade.flags");
 _Static_assert(offsetof(ff_pg_crypto_trade, symbol_id) == 4, "CryptoTrade.symbol_id");
 _Static_assert(offsetof(ff_pg_crypto_trade, ts_recv) == 8, "CryptoTrade.ts_recv");
 _Static_assert(offsetof(ff_pg_crypto_trade, present) == 16, "CryptoTrade.present");
 _Static_assert(offsetof(ff_pg_crypto_trade, alt) == 24, "CryptoTrade.alt");
-_Static_assert(offsetof(ff_pg_crypto_trade, price) == 32, "CryptoTrade.price");
-_Static_assert(offsetof(ff_pg_crypto_trade, timestamp) == 40, "CryptoTrade.timestamp");
-_Static_assert(offsetof(ff_pg_crypto_trade, size) == 48, "CryptoTrade.size");
-_Static_assert(offsetof(ff_pg_crypto_trade, exchange) == 56, "CryptoTrade.exchange");
-_Static_assert(offsetof(ff_pg_crypto_trade, received_timestamp) == 64, "CryptoTrade.received_timestamp");
-_Static_assert(offsetof(ff_pg_crypto_trade, conditions) == 72, "CryptoTrade.conditions");
-_Static_assert(offsetof(ff_pg_crypto_trade, conditions_n) == 104, "CryptoTrade.conditions_n");
-_Static_assert(offsetof(ff_pg_crypto_trade, conditions_dropped) == 105, "CryptoTrade.conditions_dropped");
-_Static_assert(offsetof(ff_pg_crypto_trade, id) == 106, "CryptoTrade.id");
-_Static_assert(offsetof(ff_pg_crypto_trade, _reserved) == 138, "CryptoTrade._reserved");
+_Static_assert(offsetof(ff_pg_crypto_trade, spill) == 32, "CryptoTrade.spill");
+_Static_assert(offsetof(ff_pg_crypto_trade, price) == 40, "CryptoTrade.price");
+_Static_assert(offsetof(ff_pg_crypto_trade, timestamp) == 48, "CryptoTrade.timestamp");
+_Static_assert(offsetof(ff_pg_crypto_trade, size) == 56, "CryptoTrade.size");
+_Static_assert(offsetof(ff_pg_crypto_trade, exchange) == 64, "CryptoTrade.exchange");
+_Static_assert(offsetof(ff_pg_crypto_trade, received_timestamp) == 72, "CryptoTrade.received_timestamp");
+_Static_assert(offsetof(ff_pg_crypto_trade, conditions) == 80, "CryptoTrade.conditions");
+_Static_assert(offsetof(ff_pg_crypto_trade, conditions_n) == 112, "CryptoTrade.conditions_n");
+_Static_assert(offsetof(ff_pg_crypto_trade, conditions_dropped) == 113, "CryptoTrade.conditions_dropped");
+_Static_assert(offsetof(ff_pg_crypto_trade, id) == 114, "CryptoTrade.id");
+_Static_assert(offsetof(ff_pg_crypto_trade, _reserved) == 146, "CryptoTrade._reserved");
 
 /* polygon CryptoQuote (XQ) */
 typedef struct ff_pg_crypto_quote {
@@ -777,6 +1126,7 @@ typedef struct ff_pg_crypto_quote {
     int64_t ts_recv;
     uint64_t present;
     uint64_t alt;
+    uint64_t spill;
     double bid_price;
     double bid_size;
     double ask_price;
@@ -785,20 +1135,21 @@ typedef struct ff_pg_crypto_quote {
     int64_t exchange_id;
     int64_t received_timestamp;
 } ff_pg_crypto_quote;
-_Static_assert(sizeof(ff_pg_crypto_quote) == 88, "CryptoQuote size");
+_Static_assert(sizeof(ff_pg_crypto_quote) == 96, "CryptoQuote size");
 _Static_assert(offsetof(ff_pg_crypto_quote, rtype) == 0, "CryptoQuote.rtype");
 _Static_assert(offsetof(ff_pg_crypto_quote, flags) == 2, "CryptoQuote.flags");
 _Static_assert(offsetof(ff_pg_crypto_quote, symbol_id) == 4, "CryptoQuote.symbol_id");
 _Static_assert(offsetof(ff_pg_crypto_quote, ts_recv) == 8, "CryptoQuote.ts_recv");
 _Static_assert(offsetof(ff_pg_crypto_quote, present) == 16, "CryptoQuote.present");
 _Static_assert(offsetof(ff_pg_crypto_quote, alt) == 24, "CryptoQuote.alt");
-_Static_assert(offsetof(ff_pg_crypto_quote, bid_price) == 32, "CryptoQuote.bid_price");
-_Static_assert(offsetof(ff_pg_crypto_quote, bid_size) == 40, "CryptoQuote.bid_size");
-_Static_assert(offsetof(ff_pg_crypto_quote, ask_price) == 48, "CryptoQuote.ask_price");
-_Static_assert(offsetof(ff_pg_crypto_quote, ask_size) == 56, "CryptoQuote.ask_size");
-_Static_assert(offsetof(ff_pg_crypto_quote, timestamp) == 64, "CryptoQuote.timestamp");
-_Static_assert(offsetof(ff_pg_crypto_quote, exchange_id) == 72, "CryptoQuote.exchange_id");
-_Static_assert(offsetof(ff_pg_crypto_quote, received_timestamp) == 80, "CryptoQuote.received_timestamp");
+_Static_assert(offsetof(ff_pg_crypto_quote, spill) == 32, "CryptoQuote.spill");
+_Static_assert(offsetof(ff_pg_crypto_quote, bid_price) == 40, "CryptoQuote.bid_price");
+_Static_assert(offsetof(ff_pg_crypto_quote, bid_size) == 48, "CryptoQuote.bid_size");
+_Static_assert(offsetof(ff_pg_crypto_quote, ask_price) == 56, "CryptoQuote.ask_price");
+_Static_assert(offsetof(ff_pg_crypto_quote, ask_size) == 64, "CryptoQuote.ask_size");
+_Static_assert(offsetof(ff_pg_crypto_quote, timestamp) == 72, "CryptoQuote.timestamp");
+_Static_assert(offsetof(ff_pg_crypto_quote, exchange_id) == 80, "CryptoQuote.exchange_id");
+_Static_assert(offsetof(ff_pg_crypto_quote, received_timestamp) == 88, "CryptoQuote.received_timestamp");
 
 /* polygon Level2Book (XL2) */
 typedef struct ff_pg_level_2_book {
@@ -808,6 +1159,7 @@ typedef struct ff_pg_level_2_book {
     int64_t ts_recv;
     uint64_t present;
     uint64_t alt;
+    uint64_t spill;
     double bid_prices[100][2];
     double ask_prices[100][2];
     int64_t timestamp;
@@ -820,24 +1172,25 @@ typedef struct ff_pg_level_2_book {
     uint8_t bid_prices_alt[100];
     uint8_t ask_prices_alt[100];
 } ff_pg_level_2_book;
-_Static_assert(sizeof(ff_pg_level_2_book) == 3464, "Level2Book size");
+_Static_assert(sizeof(ff_pg_level_2_book) == 3472, "Level2Book size");
 _Static_assert(offsetof(ff_pg_level_2_book, rtype) == 0, "Level2Book.rtype");
 _Static_assert(offsetof(ff_pg_level_2_book, flags) == 2, "Level2Book.flags");
 _Static_assert(offsetof(ff_pg_level_2_book, symbol_id) == 4, "Level2Book.symbol_id");
 _Static_assert(offsetof(ff_pg_level_2_book, ts_recv) == 8, "Level2Book.ts_recv");
 _Static_assert(offsetof(ff_pg_level_2_book, present) == 16, "Level2Book.present");
 _Static_assert(offsetof(ff_pg_level_2_book, alt) == 24, "Level2Book.alt");
-_Static_assert(offsetof(ff_pg_level_2_book, bid_prices) == 32, "Level2Book.bid_prices");
-_Static_assert(offsetof(ff_pg_level_2_book, ask_prices) == 1632, "Level2Book.ask_prices");
-_Static_assert(offsetof(ff_pg_level_2_book, timestamp) == 3232, "Level2Book.timestamp");
-_Static_assert(offsetof(ff_pg_level_2_book, exchange_id) == 3240, "Level2Book.exchange_id");
-_Static_assert(offsetof(ff_pg_level_2_book, received_timestamp) == 3248, "Level2Book.received_timestamp");
-_Static_assert(offsetof(ff_pg_level_2_book, bid_prices_n) == 3256, "Level2Book.bid_prices_n");
-_Static_assert(offsetof(ff_pg_level_2_book, bid_prices_dropped) == 3258, "Level2Book.bid_prices_dropped");
-_Static_assert(offsetof(ff_pg_level_2_book, ask_prices_n) == 3260, "Level2Book.ask_prices_n");
-_Static_assert(offsetof(ff_pg_level_2_book, ask_prices_dropped) == 3262, "Level2Book.ask_prices_dropped");
-_Static_assert(offsetof(ff_pg_level_2_book, bid_prices_alt) == 3264, "Level2Book.bid_prices_alt");
-_Static_assert(offsetof(ff_pg_level_2_book, ask_prices_alt) == 3364, "Level2Book.ask_prices_alt");
+_Static_assert(offsetof(ff_pg_level_2_book, spill) == 32, "Level2Book.spill");
+_Static_assert(offsetof(ff_pg_level_2_book, bid_prices) == 40, "Level2Book.bid_prices");
+_Static_assert(offsetof(ff_pg_level_2_book, ask_prices) == 1640, "Level2Book.ask_prices");
+_Static_assert(offsetof(ff_pg_level_2_book, timestamp) == 3240, "Level2Book.timestamp");
+_Static_assert(offsetof(ff_pg_level_2_book, exchange_id) == 3248, "Level2Book.exchange_id");
+_Static_assert(offsetof(ff_pg_level_2_book, received_timestamp) == 3256, "Level2Book.received_timestamp");
+_Static_assert(offsetof(ff_pg_level_2_book, bid_prices_n) == 3264, "Level2Book.bid_prices_n");
+_Static_assert(offsetof(ff_pg_level_2_book, bid_prices_dropped) == 3266, "Level2Book.bid_prices_dropped");
+_Static_assert(offsetof(ff_pg_level_2_book, ask_prices_n) == 3268, "Level2Book.ask_prices_n");
+_Static_assert(offsetof(ff_pg_level_2_book, ask_prices_dropped) == 3270, "Level2Book.ask_prices_dropped");
+_Static_assert(offsetof(ff_pg_level_2_book, bid_prices_alt) == 3272, "Level2Book.bid_prices_alt");
+_Static_assert(offsetof(ff_pg_level_2_book, ask_prices_alt) == 3372, "Level2Book.ask_prices_alt");
 
 /* polygon IndexValue (V) */
 typedef struct ff_pg_index_value {
@@ -847,18 +1200,20 @@ typedef struct ff_pg_index_value {
     int64_t ts_recv;
     uint64_t present;
     uint64_t alt;
+    uint64_t spill;
     double value;
     int64_t timestamp;
 } ff_pg_index_value;
-_Static_assert(sizeof(ff_pg_index_value) == 48, "IndexValue size");
+_Static_assert(sizeof(ff_pg_index_value) == 56, "IndexValue size");
 _Static_assert(offsetof(ff_pg_index_value, rtype) == 0, "IndexValue.rtype");
 _Static_assert(offsetof(ff_pg_index_value, flags) == 2, "IndexValue.flags");
 _Static_assert(offsetof(ff_pg_index_value, symbol_id) == 4, "IndexValue.symbol_id");
 _Static_assert(offsetof(ff_pg_index_value, ts_recv) == 8, "IndexValue.ts_recv");
 _Static_assert(offsetof(ff_pg_index_value, present) == 16, "IndexValue.present");
 _Static_assert(offsetof(ff_pg_index_value, alt) == 24, "IndexValue.alt");
-_Static_assert(offsetof(ff_pg_index_value, value) == 32, "IndexValue.value");
-_Static_assert(offsetof(ff_pg_index_value, timestamp) == 40, "IndexValue.timestamp");
+_Static_assert(offsetof(ff_pg_index_value, spill) == 32, "IndexValue.spill");
+_Static_assert(offsetof(ff_pg_index_value, value) == 40, "IndexValue.value");
+_Static_assert(offsetof(ff_pg_index_value, timestamp) == 48, "IndexValue.timestamp");
 
 /* polygon FairMarketValue (FMV) */
 typedef struct ff_pg_fair_market_value {
@@ -868,18 +1223,20 @@ typedef struct ff_pg_fair_market_value {
     int64_t ts_recv;
     uint64_t present;
     uint64_t alt;
+    uint64_t spill;
     double fmv;
     int64_t timestamp;
 } ff_pg_fair_market_value;
-_Static_assert(sizeof(ff_pg_fair_market_value) == 48, "FairMarketValue size");
+_Static_assert(sizeof(ff_pg_fair_market_value) == 56, "FairMarketValue size");
 _Static_assert(offsetof(ff_pg_fair_market_value, rtype) == 0, "FairMarketValue.rtype");
 _Static_assert(offsetof(ff_pg_fair_market_value, flags) == 2, "FairMarketValue.flags");
 _Static_assert(offsetof(ff_pg_fair_market_value, symbol_id) == 4, "FairMarketValue.symbol_id");
 _Static_assert(offsetof(ff_pg_fair_market_value, ts_recv) == 8, "FairMarketValue.ts_recv");
 _Static_assert(offsetof(ff_pg_fair_market_value, present) == 16, "FairMarketValue.present");
 _Static_assert(offsetof(ff_pg_fair_market_value, alt) == 24, "FairMarketValue.alt");
-_Static_assert(offsetof(ff_pg_fair_market_value, fmv) == 32, "FairMarketValue.fmv");
-_Static_assert(offsetof(ff_pg_fair_market_value, timestamp) == 40, "FairMarketValue.timestamp");
+_Static_assert(offsetof(ff_pg_fair_market_value, spill) == 32, "FairMarketValue.spill");
+_Static_assert(offsetof(ff_pg_fair_market_value, fmv) == 40, "FairMarketValue.fmv");
+_Static_assert(offsetof(ff_pg_fair_market_value, timestamp) == 48, "FairMarketValue.timestamp");
 
 /* polygon LaunchpadValue (LV) */
 typedef struct ff_pg_launchpad_value {
@@ -889,18 +1246,20 @@ typedef struct ff_pg_launchpad_value {
     int64_t ts_recv;
     uint64_t present;
     uint64_t alt;
+    uint64_t spill;
     double value;
     int64_t timestamp;
 } ff_pg_launchpad_value;
-_Static_assert(sizeof(ff_pg_launchpad_value) == 48, "LaunchpadValue size");
+_Static_assert(sizeof(ff_pg_launchpad_value) == 56, "LaunchpadValue size");
 _Static_assert(offsetof(ff_pg_launchpad_value, rtype) == 0, "LaunchpadValue.rtype");
 _Static_assert(offsetof(ff_pg_launchpad_value, flags) == 2, "LaunchpadValue.flags");
 _Static_assert(offsetof(ff_pg_launchpad_value, symbol_id) == 4, "LaunchpadValue.symbol_id");
 _Static_assert(offsetof(ff_pg_launchpad_value, ts_recv) == 8, "LaunchpadValue.ts_recv");
 _Static_assert(offsetof(ff_pg_launchpad_value, present) == 16, "LaunchpadValue.present");
 _Static_assert(offsetof(ff_pg_launchpad_value, alt) == 24, "LaunchpadValue.alt");
-_Static_assert(offsetof(ff_pg_launchpad_value, value) == 32, "LaunchpadValue.value");
-_Static_assert(offsetof(ff_pg_launchpad_value, timestamp) == 40, "LaunchpadValue.timestamp");
+_Static_assert(offsetof(ff_pg_launchpad_value, spill) == 32, "LaunchpadValue.spill");
+_Static_assert(offsetof(ff_pg_launchpad_value, value) == 40, "LaunchpadValue.value");
+_Static_assert(offsetof(ff_pg_launchpad_value, timestamp) == 48, "LaunchpadValue.timestamp");
 
 /* Layout table for C-level layout tests and for the Python layout test. */
 typedef struct ff_member_desc { const char *record; const char *member; uint32_t offset; uint32_t size; } ff_member_desc;
@@ -1099,12 +1458,162 @@ static const ff_member_desc FF_LAYOUT_TABLE[] = {
     {"Underlying", "event_flags", (uint32_t)offsetof(ff_dx_underlying, event_flags), (uint32_t)sizeof(((ff_dx_underlying *)0)->event_flags)},
     {"Underlying", "sequence", (uint32_t)offsetof(ff_dx_underlying, sequence), (uint32_t)sizeof(((ff_dx_underlying *)0)->sequence)},
     {"Underlying", "<size>", 0, (uint32_t)sizeof(ff_dx_underlying)},
+    {"Order", "rtype", (uint32_t)offsetof(ff_dx_order, rtype), (uint32_t)sizeof(((ff_dx_order *)0)->rtype)},
+    {"Order", "flags", (uint32_t)offsetof(ff_dx_order, flags), (uint32_t)sizeof(((ff_dx_order *)0)->flags)},
+    {"Order", "symbol_id", (uint32_t)offsetof(ff_dx_order, symbol_id), (uint32_t)sizeof(((ff_dx_order *)0)->symbol_id)},
+    {"Order", "ts_recv", (uint32_t)offsetof(ff_dx_order, ts_recv), (uint32_t)sizeof(((ff_dx_order *)0)->ts_recv)},
+    {"Order", "event_time", (uint32_t)offsetof(ff_dx_order, event_time), (uint32_t)sizeof(((ff_dx_order *)0)->event_time)},
+    {"Order", "index", (uint32_t)offsetof(ff_dx_order, index), (uint32_t)sizeof(((ff_dx_order *)0)->index)},
+    {"Order", "time", (uint32_t)offsetof(ff_dx_order, time), (uint32_t)sizeof(((ff_dx_order *)0)->time)},
+    {"Order", "action_time", (uint32_t)offsetof(ff_dx_order, action_time), (uint32_t)sizeof(((ff_dx_order *)0)->action_time)},
+    {"Order", "order_id", (uint32_t)offsetof(ff_dx_order, order_id), (uint32_t)sizeof(((ff_dx_order *)0)->order_id)},
+    {"Order", "aux_order_id", (uint32_t)offsetof(ff_dx_order, aux_order_id), (uint32_t)sizeof(((ff_dx_order *)0)->aux_order_id)},
+    {"Order", "price", (uint32_t)offsetof(ff_dx_order, price), (uint32_t)sizeof(((ff_dx_order *)0)->price)},
+    {"Order", "size", (uint32_t)offsetof(ff_dx_order, size), (uint32_t)sizeof(((ff_dx_order *)0)->size)},
+    {"Order", "executed_size", (uint32_t)offsetof(ff_dx_order, executed_size), (uint32_t)sizeof(((ff_dx_order *)0)->executed_size)},
+    {"Order", "count", (uint32_t)offsetof(ff_dx_order, count), (uint32_t)sizeof(((ff_dx_order *)0)->count)},
+    {"Order", "trade_id", (uint32_t)offsetof(ff_dx_order, trade_id), (uint32_t)sizeof(((ff_dx_order *)0)->trade_id)},
+    {"Order", "trade_price", (uint32_t)offsetof(ff_dx_order, trade_price), (uint32_t)sizeof(((ff_dx_order *)0)->trade_price)},
+    {"Order", "trade_size", (uint32_t)offsetof(ff_dx_order, trade_size), (uint32_t)sizeof(((ff_dx_order *)0)->trade_size)},
+    {"Order", "event_flags", (uint32_t)offsetof(ff_dx_order, event_flags), (uint32_t)sizeof(((ff_dx_order *)0)->event_flags)},
+    {"Order", "time_nano_part", (uint32_t)offsetof(ff_dx_order, time_nano_part), (uint32_t)sizeof(((ff_dx_order *)0)->time_nano_part)},
+    {"Order", "sequence", (uint32_t)offsetof(ff_dx_order, sequence), (uint32_t)sizeof(((ff_dx_order *)0)->sequence)},
+    {"Order", "source", (uint32_t)offsetof(ff_dx_order, source), (uint32_t)sizeof(((ff_dx_order *)0)->source)},
+    {"Order", "exchange_code", (uint32_t)offsetof(ff_dx_order, exchange_code), (uint32_t)sizeof(((ff_dx_order *)0)->exchange_code)},
+    {"Order", "market_maker", (uint32_t)offsetof(ff_dx_order, market_maker), (uint32_t)sizeof(((ff_dx_order *)0)->market_maker)},
+    {"Order", "action", (uint32_t)offsetof(ff_dx_order, action), (uint32_t)sizeof(((ff_dx_order *)0)->action)},
+    {"Order", "order_side", (uint32_t)offsetof(ff_dx_order, order_side), (uint32_t)sizeof(((ff_dx_order *)0)->order_side)},
+    {"Order", "scope", (uint32_t)offsetof(ff_dx_order, scope), (uint32_t)sizeof(((ff_dx_order *)0)->scope)},
+    {"Order", "_reserved", (uint32_t)offsetof(ff_dx_order, _reserved), (uint32_t)sizeof(((ff_dx_order *)0)->_reserved)},
+    {"Order", "<size>", 0, (uint32_t)sizeof(ff_dx_order)},
+    {"SpreadOrder", "rtype", (uint32_t)offsetof(ff_dx_spread_order, rtype), (uint32_t)sizeof(((ff_dx_spread_order *)0)->rtype)},
+    {"SpreadOrder", "flags", (uint32_t)offsetof(ff_dx_spread_order, flags), (uint32_t)sizeof(((ff_dx_spread_order *)0)->flags)},
+    {"SpreadOrder", "symbol_id", (uint32_t)offsetof(ff_dx_spread_order, symbol_id), (uint32_t)sizeof(((ff_dx_spread_order *)0)->symbol_id)},
+    {"SpreadOrder", "ts_recv", (uint32_t)offsetof(ff_dx_spread_order, ts_recv), (uint32_t)sizeof(((ff_dx_spread_order *)0)->ts_recv)},
+    {"SpreadOrder", "event_time", (uint32_t)offsetof(ff_dx_spread_order, event_time), (uint32_t)sizeof(((ff_dx_spread_order *)0)->event_time)},
+    {"SpreadOrder", "index", (uint32_t)offsetof(ff_dx_spread_order, index), (uint32_t)sizeof(((ff_dx_spread_order *)0)->index)},
+    {"SpreadOrder", "time", (uint32_t)offsetof(ff_dx_spread_order, time), (uint32_t)sizeof(((ff_dx_spread_order *)0)->time)},
+    {"SpreadOrder", "action_time", (uint32_t)offsetof(ff_dx_spread_order, action_time), (uint32_t)sizeof(((ff_dx_spread_order *)0)->action_time)},
+    {"SpreadOrder", "order_id", (uint32_t)offsetof(ff_dx_spread_order, order_id), (uint32_t)sizeof(((ff_dx_spread_order *)0)->order_id)},
+    {"SpreadOrder", "aux_order_id", (uint32_t)offsetof(ff_dx_spread_order, aux_order_id), (uint32_t)sizeof(((ff_dx_spread_order *)0)->aux_order_id)},
+    {"SpreadOrder", "price", (uint32_t)offsetof(ff_dx_spread_order, price), (uint32_t)sizeof(((ff_dx_spread_order *)0)->price)},
+    {"SpreadOrder", "size", (uint32_t)offsetof(ff_dx_spread_order, size), (uint32_t)sizeof(((ff_dx_spread_order *)0)->size)},
+    {"SpreadOrder", "executed_size", (uint32_t)offsetof(ff_dx_spread_order, executed_size), (uint32_t)sizeof(((ff_dx_spread_order *)0)->executed_size)},
+    {"SpreadOrder", "count", (uint32_t)offsetof(ff_dx_spread_order, count), (uint32_t)sizeof(((ff_dx_spread_order *)0)->count)},
+    {"SpreadOrder", "trade_id", (uint32_t)offsetof(ff_dx_spread_order, trade_id), (uint32_t)sizeof(((ff_dx_spread_order *)0)->trade_id)},
+    {"SpreadOrder", "trade_price", (uint32_t)offsetof(ff_dx_spread_order, trade_price), (uint32_t)sizeof(((ff_dx_spread_order *)0)->trade_price)},
+    {"SpreadOrder", "trade_size", (uint32_t)offsetof(ff_dx_spread_order, trade_size), (uint32_t)sizeof(((ff_dx_spread_order *)0)->trade_size)},
+    {"SpreadOrder", "event_flags", (uint32_t)offsetof(ff_dx_spread_order, event_flags), (uint32_t)sizeof(((ff_dx_spread_order *)0)->event_flags)},
+    {"SpreadOrder", "time_nano_part", (uint32_t)offsetof(ff_dx_spread_order, time_nano_part), (uint32_t)sizeof(((ff_dx_spread_order *)0)->time_nano_part)},
+    {"SpreadOrder", "sequence", (uint32_t)offsetof(ff_dx_spread_order, sequence), (uint32_t)sizeof(((ff_dx_spread_order *)0)->sequence)},
+    {"SpreadOrder", "source", (uint32_t)offsetof(ff_dx_spread_order, source), (uint32_t)sizeof(((ff_dx_spread_order *)0)->source)},
+    {"SpreadOrder", "exchange_code", (uint32_t)offsetof(ff_dx_spread_order, exchange_code), (uint32_t)sizeof(((ff_dx_spread_order *)0)->exchange_code)},
+    {"SpreadOrder", "spread_symbol", (uint32_t)offsetof(ff_dx_spread_order, spread_symbol), (uint32_t)sizeof(((ff_dx_spread_order *)0)->spread_symbol)},
+    {"SpreadOrder", "action", (uint32_t)offsetof(ff_dx_spread_order, action), (uint32_t)sizeof(((ff_dx_spread_order *)0)->action)},
+    {"SpreadOrder", "order_side", (uint32_t)offsetof(ff_dx_spread_order, order_side), (uint32_t)sizeof(((ff_dx_spread_order *)0)->order_side)},
+    {"SpreadOrder", "scope", (uint32_t)offsetof(ff_dx_spread_order, scope), (uint32_t)sizeof(((ff_dx_spread_order *)0)->scope)},
+    {"SpreadOrder", "_reserved", (uint32_t)offsetof(ff_dx_spread_order, _reserved), (uint32_t)sizeof(((ff_dx_spread_order *)0)->_reserved)},
+    {"SpreadOrder", "<size>", 0, (uint32_t)sizeof(ff_dx_spread_order)},
+    {"AnalyticOrder", "rtype", (uint32_t)offsetof(ff_dx_analytic_order, rtype), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->rtype)},
+    {"AnalyticOrder", "flags", (uint32_t)offsetof(ff_dx_analytic_order, flags), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->flags)},
+    {"AnalyticOrder", "symbol_id", (uint32_t)offsetof(ff_dx_analytic_order, symbol_id), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->symbol_id)},
+    {"AnalyticOrder", "ts_recv", (uint32_t)offsetof(ff_dx_analytic_order, ts_recv), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->ts_recv)},
+    {"AnalyticOrder", "event_time", (uint32_t)offsetof(ff_dx_analytic_order, event_time), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->event_time)},
+    {"AnalyticOrder", "index", (uint32_t)offsetof(ff_dx_analytic_order, index), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->index)},
+    {"AnalyticOrder", "time", (uint32_t)offsetof(ff_dx_analytic_order, time), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->time)},
+    {"AnalyticOrder", "action_time", (uint32_t)offsetof(ff_dx_analytic_order, action_time), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->action_time)},
+    {"AnalyticOrder", "order_id", (uint32_t)offsetof(ff_dx_analytic_order, order_id), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->order_id)},
+    {"AnalyticOrder", "aux_order_id", (uint32_t)offsetof(ff_dx_analytic_order, aux_order_id), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->aux_order_id)},
+    {"AnalyticOrder", "price", (uint32_t)offsetof(ff_dx_analytic_order, price), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->price)},
+    {"AnalyticOrder", "size", (uint32_t)offsetof(ff_dx_analytic_order, size), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->size)},
+    {"AnalyticOrder", "executed_size", (uint32_t)offsetof(ff_dx_analytic_order, executed_size), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->executed_size)},
+    {"AnalyticOrder", "count", (uint32_t)offsetof(ff_dx_analytic_order, count), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->count)},
+    {"AnalyticOrder", "trade_id", (uint32_t)offsetof(ff_dx_analytic_order, trade_id), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->trade_id)},
+    {"AnalyticOrder", "trade_price", (uint32_t)offsetof(ff_dx_analytic_order, trade_price), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->trade_price)},
+    {"AnalyticOrder", "trade_size", (uint32_t)offsetof(ff_dx_analytic_order, trade_size), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->trade_size)},
+    {"AnalyticOrder", "iceberg_peak_size", (uint32_t)offsetof(ff_dx_analytic_order, iceberg_peak_size), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->iceberg_peak_size)},
+    {"AnalyticOrder", "iceberg_hidden_size", (uint32_t)offsetof(ff_dx_analytic_order, iceberg_hidden_size), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->iceberg_hidden_size)},
+    {"AnalyticOrder", "iceberg_executed_size", (uint32_t)offsetof(ff_dx_analytic_order, iceberg_executed_size), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->iceberg_executed_size)},
+    {"AnalyticOrder", "event_flags", (uint32_t)offsetof(ff_dx_analytic_order, event_flags), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->event_flags)},
+    {"AnalyticOrder", "time_nano_part", (uint32_t)offsetof(ff_dx_analytic_order, time_nano_part), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->time_nano_part)},
+    {"AnalyticOrder", "sequence", (uint32_t)offsetof(ff_dx_analytic_order, sequence), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->sequence)},
+    {"AnalyticOrder", "source", (uint32_t)offsetof(ff_dx_analytic_order, source), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->source)},
+    {"AnalyticOrder", "exchange_code", (uint32_t)offsetof(ff_dx_analytic_order, exchange_code), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->exchange_code)},
+    {"AnalyticOrder", "market_maker", (uint32_t)offsetof(ff_dx_analytic_order, market_maker), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->market_maker)},
+    {"AnalyticOrder", "action", (uint32_t)offsetof(ff_dx_analytic_order, action), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->action)},
+    {"AnalyticOrder", "order_side", (uint32_t)offsetof(ff_dx_analytic_order, order_side), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->order_side)},
+    {"AnalyticOrder", "scope", (uint32_t)offsetof(ff_dx_analytic_order, scope), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->scope)},
+    {"AnalyticOrder", "iceberg_type", (uint32_t)offsetof(ff_dx_analytic_order, iceberg_type), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->iceberg_type)},
+    {"AnalyticOrder", "_reserved", (uint32_t)offsetof(ff_dx_analytic_order, _reserved), (uint32_t)sizeof(((ff_dx_analytic_order *)0)->_reserved)},
+    {"AnalyticOrder", "<size>", 0, (uint32_t)sizeof(ff_dx_analytic_order)},
+    {"OptionSale", "rtype", (uint32_t)offsetof(ff_dx_option_sale, rtype), (uint32_t)sizeof(((ff_dx_option_sale *)0)->rtype)},
+    {"OptionSale", "flags", (uint32_t)offsetof(ff_dx_option_sale, flags), (uint32_t)sizeof(((ff_dx_option_sale *)0)->flags)},
+    {"OptionSale", "symbol_id", (uint32_t)offsetof(ff_dx_option_sale, symbol_id), (uint32_t)sizeof(((ff_dx_option_sale *)0)->symbol_id)},
+    {"OptionSale", "ts_recv", (uint32_t)offsetof(ff_dx_option_sale, ts_recv), (uint32_t)sizeof(((ff_dx_option_sale *)0)->ts_recv)},
+    {"OptionSale", "event_time", (uint32_t)offsetof(ff_dx_option_sale, event_time), (uint32_t)sizeof(((ff_dx_option_sale *)0)->event_time)},
+    {"OptionSale", "index", (uint32_t)offsetof(ff_dx_option_sale, index), (uint32_t)sizeof(((ff_dx_option_sale *)0)->index)},
+    {"OptionSale", "time", (uint32_t)offsetof(ff_dx_option_sale, time), (uint32_t)sizeof(((ff_dx_option_sale *)0)->time)},
+    {"OptionSale", "price", (uint32_t)offsetof(ff_dx_option_sale, price), (uint32_t)sizeof(((ff_dx_option_sale *)0)->price)},
+    {"OptionSale", "size", (uint32_t)offsetof(ff_dx_option_sale, size), (uint32_t)sizeof(((ff_dx_option_sale *)0)->size)},
+    {"OptionSale", "bid_price", (uint32_t)offsetof(ff_dx_option_sale, bid_price), (uint32_t)sizeof(((ff_dx_option_sale *)0)->bid_price)},
+    {"OptionSale", "ask_price", (uint32_t)offsetof(ff_dx_option_sale, ask_price), (uint32_t)sizeof(((ff_dx_option_sale *)0)->ask_price)},
+    {"OptionSale", "underlying_price", (uint32_t)offsetof(ff_dx_option_sale, underlying_price), (uint32_t)sizeof(((ff_dx_option_sale *)0)->underlying_price)},
+    {"OptionSale", "volatility", (uint32_t)offsetof(ff_dx_option_sale, volatility), (uint32_t)sizeof(((ff_dx_option_sale *)0)->volatility)},
+    {"OptionSale", "delta", (uint32_t)offsetof(ff_dx_option_sale, delta), (uint32_t)sizeof(((ff_dx_option_sale *)0)->delta)},
+    {"OptionSale", "event_flags", (uint32_t)offsetof(ff_dx_option_sale, event_flags), (uint32_t)sizeof(((ff_dx_option_sale *)0)->event_flags)},
+    {"OptionSale", "time_nano_part", (uint32_t)offsetof(ff_dx_option_sale, time_nano_part), (uint32_t)sizeof(((ff_dx_option_sale *)0)->time_nano_part)},
+    {"OptionSale", "sequence", (uint32_t)offsetof(ff_dx_option_sale, sequence), (uint32_t)sizeof(((ff_dx_option_sale *)0)->sequence)},
+    {"OptionSale", "exchange_code", (uint32_t)offsetof(ff_dx_option_sale, exchange_code), (uint32_t)sizeof(((ff_dx_option_sale *)0)->exchange_code)},
+    {"OptionSale", "exchange_sale_conditions", (uint32_t)offsetof(ff_dx_option_sale, exchange_sale_conditions), (uint32_t)sizeof(((ff_dx_option_sale *)0)->exchange_sale_conditions)},
+    {"OptionSale", "trade_through_exempt", (uint32_t)offsetof(ff_dx_option_sale, trade_through_exempt), (uint32_t)sizeof(((ff_dx_option_sale *)0)->trade_through_exempt)},
+    {"OptionSale", "option_symbol", (uint32_t)offsetof(ff_dx_option_sale, option_symbol), (uint32_t)sizeof(((ff_dx_option_sale *)0)->option_symbol)},
+    {"OptionSale", "aggressor_side", (uint32_t)offsetof(ff_dx_option_sale, aggressor_side), (uint32_t)sizeof(((ff_dx_option_sale *)0)->aggressor_side)},
+    {"OptionSale", "spread_leg", (uint32_t)offsetof(ff_dx_option_sale, spread_leg), (uint32_t)sizeof(((ff_dx_option_sale *)0)->spread_leg)},
+    {"OptionSale", "extended_trading_hours", (uint32_t)offsetof(ff_dx_option_sale, extended_trading_hours), (uint32_t)sizeof(((ff_dx_option_sale *)0)->extended_trading_hours)},
+    {"OptionSale", "valid_tick", (uint32_t)offsetof(ff_dx_option_sale, valid_tick), (uint32_t)sizeof(((ff_dx_option_sale *)0)->valid_tick)},
+    {"OptionSale", "type", (uint32_t)offsetof(ff_dx_option_sale, type), (uint32_t)sizeof(((ff_dx_option_sale *)0)->type)},
+    {"OptionSale", "_reserved", (uint32_t)offsetof(ff_dx_option_sale, _reserved), (uint32_t)sizeof(((ff_dx_option_sale *)0)->_reserved)},
+    {"OptionSale", "<size>", 0, (uint32_t)sizeof(ff_dx_option_sale)},
+    {"Series", "rtype", (uint32_t)offsetof(ff_dx_series, rtype), (uint32_t)sizeof(((ff_dx_series *)0)->rtype)},
+    {"Series", "flags", (uint32_t)offsetof(ff_dx_series, flags), (uint32_t)sizeof(((ff_dx_series *)0)->flags)},
+    {"Series", "symbol_id", (uint32_t)offsetof(ff_dx_series, symbol_id), (uint32_t)sizeof(((ff_dx_series *)0)->symbol_id)},
+    {"Series", "ts_recv", (uint32_t)offsetof(ff_dx_series, ts_recv), (uint32_t)sizeof(((ff_dx_series *)0)->ts_recv)},
+    {"Series", "event_time", (uint32_t)offsetof(ff_dx_series, event_time), (uint32_t)sizeof(((ff_dx_series *)0)->event_time)},
+    {"Series", "index", (uint32_t)offsetof(ff_dx_series, index), (uint32_t)sizeof(((ff_dx_series *)0)->index)},
+    {"Series", "time", (uint32_t)offsetof(ff_dx_series, time), (uint32_t)sizeof(((ff_dx_series *)0)->time)},
+    {"Series", "volatility", (uint32_t)offsetof(ff_dx_series, volatility), (uint32_t)sizeof(((ff_dx_series *)0)->volatility)},
+    {"Series", "call_volume", (uint32_t)offsetof(ff_dx_series, call_volume), (uint32_t)sizeof(((ff_dx_series *)0)->call_volume)},
+    {"Series", "put_volume", (uint32_t)offsetof(ff_dx_series, put_volume), (uint32_t)sizeof(((ff_dx_series *)0)->put_volume)},
+    {"Series", "put_call_ratio", (uint32_t)offsetof(ff_dx_series, put_call_ratio), (uint32_t)sizeof(((ff_dx_series *)0)->put_call_ratio)},
+    {"Series", "forward_price", (uint32_t)offsetof(ff_dx_series, forward_price), (uint32_t)sizeof(((ff_dx_series *)0)->forward_price)},
+    {"Series", "dividend", (uint32_t)offsetof(ff_dx_series, dividend), (uint32_t)sizeof(((ff_dx_series *)0)->dividend)},
+    {"Series", "interest", (uint32_t)offsetof(ff_dx_series, interest), (uint32_t)sizeof(((ff_dx_series *)0)->interest)},
+    {"Series", "event_flags", (uint32_t)offsetof(ff_dx_series, event_flags), (uint32_t)sizeof(((ff_dx_series *)0)->event_flags)},
+    {"Series", "sequence", (uint32_t)offsetof(ff_dx_series, sequence), (uint32_t)sizeof(((ff_dx_series *)0)->sequence)},
+    {"Series", "expiration", (uint32_t)offsetof(ff_dx_series, expiration), (uint32_t)sizeof(((ff_dx_series *)0)->expiration)},
+    {"Series", "_reserved", (uint32_t)offsetof(ff_dx_series, _reserved), (uint32_t)sizeof(((ff_dx_series *)0)->_reserved)},
+    {"Series", "<size>", 0, (uint32_t)sizeof(ff_dx_series)},
+    {"DomSnapshot", "rtype", (uint32_t)offsetof(ff_dx_dom_snapshot, rtype), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->rtype)},
+    {"DomSnapshot", "flags", (uint32_t)offsetof(ff_dx_dom_snapshot, flags), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->flags)},
+    {"DomSnapshot", "symbol_id", (uint32_t)offsetof(ff_dx_dom_snapshot, symbol_id), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->symbol_id)},
+    {"DomSnapshot", "ts_recv", (uint32_t)offsetof(ff_dx_dom_snapshot, ts_recv), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->ts_recv)},
+    {"DomSnapshot", "time", (uint32_t)offsetof(ff_dx_dom_snapshot, time), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->time)},
+    {"DomSnapshot", "bids", (uint32_t)offsetof(ff_dx_dom_snapshot, bids), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->bids)},
+    {"DomSnapshot", "asks", (uint32_t)offsetof(ff_dx_dom_snapshot, asks), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->asks)},
+    {"DomSnapshot", "bids_n", (uint32_t)offsetof(ff_dx_dom_snapshot, bids_n), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->bids_n)},
+    {"DomSnapshot", "bids_dropped", (uint32_t)offsetof(ff_dx_dom_snapshot, bids_dropped), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->bids_dropped)},
+    {"DomSnapshot", "asks_n", (uint32_t)offsetof(ff_dx_dom_snapshot, asks_n), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->asks_n)},
+    {"DomSnapshot", "asks_dropped", (uint32_t)offsetof(ff_dx_dom_snapshot, asks_dropped), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->asks_dropped)},
+    {"DomSnapshot", "bids_alt", (uint32_t)offsetof(ff_dx_dom_snapshot, bids_alt), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->bids_alt)},
+    {"DomSnapshot", "asks_alt", (uint32_t)offsetof(ff_dx_dom_snapshot, asks_alt), (uint32_t)sizeof(((ff_dx_dom_snapshot *)0)->asks_alt)},
+    {"DomSnapshot", "<size>", 0, (uint32_t)sizeof(ff_dx_dom_snapshot)},
     {"EquityTrade", "rtype", (uint32_t)offsetof(ff_pg_equity_trade, rtype), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->rtype)},
     {"EquityTrade", "flags", (uint32_t)offsetof(ff_pg_equity_trade, flags), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->flags)},
     {"EquityTrade", "symbol_id", (uint32_t)offsetof(ff_pg_equity_trade, symbol_id), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->symbol_id)},
     {"EquityTrade", "ts_recv", (uint32_t)offsetof(ff_pg_equity_trade, ts_recv), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->ts_recv)},
     {"EquityTrade", "present", (uint32_t)offsetof(ff_pg_equity_trade, present), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->present)},
     {"EquityTrade", "alt", (uint32_t)offsetof(ff_pg_equity_trade, alt), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->alt)},
+    {"EquityTrade", "spill", (uint32_t)offsetof(ff_pg_equity_trade, spill), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->spill)},
     {"EquityTrade", "exchange", (uint32_t)offsetof(ff_pg_equity_trade, exchange), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->exchange)},
     {"EquityTrade", "tape", (uint32_t)offsetof(ff_pg_equity_trade, tape), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->tape)},
     {"EquityTrade", "price", (uint32_t)offsetof(ff_pg_equity_trade, price), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->price)},
@@ -1113,6 +1622,7 @@ static const ff_member_desc FF_LAYOUT_TABLE[] = {
     {"EquityTrade", "sequence_number", (uint32_t)offsetof(ff_pg_equity_trade, sequence_number), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->sequence_number)},
     {"EquityTrade", "trf_id", (uint32_t)offsetof(ff_pg_equity_trade, trf_id), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->trf_id)},
     {"EquityTrade", "trf_timestamp", (uint32_t)offsetof(ff_pg_equity_trade, trf_timestamp), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->trf_timestamp)},
+    {"EquityTrade", "participant_timestamp", (uint32_t)offsetof(ff_pg_equity_trade, participant_timestamp), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->participant_timestamp)},
     {"EquityTrade", "conditions", (uint32_t)offsetof(ff_pg_equity_trade, conditions), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->conditions)},
     {"EquityTrade", "id", (uint32_t)offsetof(ff_pg_equity_trade, id), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->id)},
     {"EquityTrade", "fractional_shares", (uint32_t)offsetof(ff_pg_equity_trade, fractional_shares), (uint32_t)sizeof(((ff_pg_equity_trade *)0)->fractional_shares)},
@@ -1126,6 +1636,7 @@ static const ff_member_desc FF_LAYOUT_TABLE[] = {
     {"EquityQuote", "ts_recv", (uint32_t)offsetof(ff_pg_equity_quote, ts_recv), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->ts_recv)},
     {"EquityQuote", "present", (uint32_t)offsetof(ff_pg_equity_quote, present), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->present)},
     {"EquityQuote", "alt", (uint32_t)offsetof(ff_pg_equity_quote, alt), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->alt)},
+    {"EquityQuote", "spill", (uint32_t)offsetof(ff_pg_equity_quote, spill), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->spill)},
     {"EquityQuote", "bid_exchange_id", (uint32_t)offsetof(ff_pg_equity_quote, bid_exchange_id), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->bid_exchange_id)},
     {"EquityQuote", "bid_price", (uint32_t)offsetof(ff_pg_equity_quote, bid_price), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->bid_price)},
     {"EquityQuote", "bid_size", (uint32_t)offsetof(ff_pg_equity_quote, bid_size), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->bid_size)},
@@ -1138,6 +1649,9 @@ static const ff_member_desc FF_LAYOUT_TABLE[] = {
     {"EquityQuote", "tape", (uint32_t)offsetof(ff_pg_equity_quote, tape), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->tape)},
     {"EquityQuote", "trf_id", (uint32_t)offsetof(ff_pg_equity_quote, trf_id), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->trf_id)},
     {"EquityQuote", "trf_timestamp", (uint32_t)offsetof(ff_pg_equity_quote, trf_timestamp), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->trf_timestamp)},
+    {"EquityQuote", "participant_timestamp", (uint32_t)offsetof(ff_pg_equity_quote, participant_timestamp), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->participant_timestamp)},
+    {"EquityQuote", "bid_timestamp", (uint32_t)offsetof(ff_pg_equity_quote, bid_timestamp), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->bid_timestamp)},
+    {"EquityQuote", "ask_timestamp", (uint32_t)offsetof(ff_pg_equity_quote, ask_timestamp), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->ask_timestamp)},
     {"EquityQuote", "indicators", (uint32_t)offsetof(ff_pg_equity_quote, indicators), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->indicators)},
     {"EquityQuote", "indicators_n", (uint32_t)offsetof(ff_pg_equity_quote, indicators_n), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->indicators_n)},
     {"EquityQuote", "indicators_dropped", (uint32_t)offsetof(ff_pg_equity_quote, indicators_dropped), (uint32_t)sizeof(((ff_pg_equity_quote *)0)->indicators_dropped)},
@@ -1149,6 +1663,7 @@ static const ff_member_desc FF_LAYOUT_TABLE[] = {
     {"EquityAgg", "ts_recv", (uint32_t)offsetof(ff_pg_equity_agg, ts_recv), (uint32_t)sizeof(((ff_pg_equity_agg *)0)->ts_recv)},
     {"EquityAgg", "present", (uint32_t)offsetof(ff_pg_equity_agg, present), (uint32_t)sizeof(((ff_pg_equity_agg *)0)->present)},
     {"EquityAgg", "alt", (uint32_t)offsetof(ff_pg_equity_agg, alt), (uint32_t)sizeof(((ff_pg_equity_agg *)0)->alt)},
+    {"EquityAgg", "spill", (uint32_t)offsetof(ff_pg_equity_agg, spill), (uint32_t)sizeof(((ff_pg_equity_agg *)0)->spill)},
     {"EquityAgg", "volume", (uint32_t)offsetof(ff_pg_equity_agg, volume), (uint32_t)sizeof(((ff_pg_equity_agg *)0)->volume)},
     {"EquityAgg", "accumulated_volume", (uint32_t)offsetof(ff_pg_equity_agg, accumulated_volume), (uint32_t)sizeof(((ff_pg_equity_agg *)0)->accumulated_volume)},
     {"EquityAgg", "official_open_price", (uint32_t)offsetof(ff_pg_equity_agg, official_open_price), (uint32_t)sizeof(((ff_pg_equity_agg *)0)->official_open_price)},
@@ -1161,6 +1676,7 @@ static const ff_member_desc FF_LAYOUT_TABLE[] = {
     {"EquityAgg", "average_size", (uint32_t)offsetof(ff_pg_equity_agg, average_size), (uint32_t)sizeof(((ff_pg_equity_agg *)0)->average_size)},
     {"EquityAgg", "start_timestamp", (uint32_t)offsetof(ff_pg_equity_agg, start_timestamp), (uint32_t)sizeof(((ff_pg_equity_agg *)0)->start_timestamp)},
     {"EquityAgg", "end_timestamp", (uint32_t)offsetof(ff_pg_equity_agg, end_timestamp), (uint32_t)sizeof(((ff_pg_equity_agg *)0)->end_timestamp)},
+    {"EquityAgg", "transactions", (uint32_t)offsetof(ff_pg_equity_agg, transactions), (uint32_t)sizeof(((ff_pg_equity_agg *)0)->transactions)},
     {"EquityAgg", "otc", (uint32_t)offsetof(ff_pg_equity_agg, otc), (uint32_t)sizeof(((ff_pg_equity_agg *)0)->otc)},
     {"EquityAgg", "fractional_volume", (uint32_t)offsetof(ff_pg_equity_agg, fractional_volume), (uint32_t)sizeof(((ff_pg_equity_agg *)0)->fractional_volume)},
     {"EquityAgg", "fractional_accumulated_volume", (uint32_t)offsetof(ff_pg_equity_agg, fractional_accumulated_volume), (uint32_t)sizeof(((ff_pg_equity_agg *)0)->fractional_accumulated_volume)},
@@ -1172,6 +1688,7 @@ static const ff_member_desc FF_LAYOUT_TABLE[] = {
     {"LimitUpLimitDown", "ts_recv", (uint32_t)offsetof(ff_pg_limit_up_limit_down, ts_recv), (uint32_t)sizeof(((ff_pg_limit_up_limit_down *)0)->ts_recv)},
     {"LimitUpLimitDown", "present", (uint32_t)offsetof(ff_pg_limit_up_limit_down, present), (uint32_t)sizeof(((ff_pg_limit_up_limit_down *)0)->present)},
     {"LimitUpLimitDown", "alt", (uint32_t)offsetof(ff_pg_limit_up_limit_down, alt), (uint32_t)sizeof(((ff_pg_limit_up_limit_down *)0)->alt)},
+    {"LimitUpLimitDown", "spill", (uint32_t)offsetof(ff_pg_limit_up_limit_down, spill), (uint32_t)sizeof(((ff_pg_limit_up_limit_down *)0)->spill)},
     {"LimitUpLimitDown", "high_price", (uint32_t)offsetof(ff_pg_limit_up_limit_down, high_price), (uint32_t)sizeof(((ff_pg_limit_up_limit_down *)0)->high_price)},
     {"LimitUpLimitDown", "low_price", (uint32_t)offsetof(ff_pg_limit_up_limit_down, low_price), (uint32_t)sizeof(((ff_pg_limit_up_limit_down *)0)->low_price)},
     {"LimitUpLimitDown", "tape", (uint32_t)offsetof(ff_pg_limit_up_limit_down, tape), (uint32_t)sizeof(((ff_pg_limit_up_limit_down *)0)->tape)},
@@ -1188,6 +1705,7 @@ static const ff_member_desc FF_LAYOUT_TABLE[] = {
     {"Imbalance", "ts_recv", (uint32_t)offsetof(ff_pg_imbalance, ts_recv), (uint32_t)sizeof(((ff_pg_imbalance *)0)->ts_recv)},
     {"Imbalance", "present", (uint32_t)offsetof(ff_pg_imbalance, present), (uint32_t)sizeof(((ff_pg_imbalance *)0)->present)},
     {"Imbalance", "alt", (uint32_t)offsetof(ff_pg_imbalance, alt), (uint32_t)sizeof(((ff_pg_imbalance *)0)->alt)},
+    {"Imbalance", "spill", (uint32_t)offsetof(ff_pg_imbalance, spill), (uint32_t)sizeof(((ff_pg_imbalance *)0)->spill)},
     {"Imbalance", "timestamp", (uint32_t)offsetof(ff_pg_imbalance, timestamp), (uint32_t)sizeof(((ff_pg_imbalance *)0)->timestamp)},
     {"Imbalance", "auction_time", (uint32_t)offsetof(ff_pg_imbalance, auction_time), (uint32_t)sizeof(((ff_pg_imbalance *)0)->auction_time)},
     {"Imbalance", "symbol_sequence", (uint32_t)offsetof(ff_pg_imbalance, symbol_sequence), (uint32_t)sizeof(((ff_pg_imbalance *)0)->symbol_sequence)},
@@ -1203,6 +1721,7 @@ static const ff_member_desc FF_LAYOUT_TABLE[] = {
     {"ForexQuote", "ts_recv", (uint32_t)offsetof(ff_pg_forex_quote, ts_recv), (uint32_t)sizeof(((ff_pg_forex_quote *)0)->ts_recv)},
     {"ForexQuote", "present", (uint32_t)offsetof(ff_pg_forex_quote, present), (uint32_t)sizeof(((ff_pg_forex_quote *)0)->present)},
     {"ForexQuote", "alt", (uint32_t)offsetof(ff_pg_forex_quote, alt), (uint32_t)sizeof(((ff_pg_forex_quote *)0)->alt)},
+    {"ForexQuote", "spill", (uint32_t)offsetof(ff_pg_forex_quote, spill), (uint32_t)sizeof(((ff_pg_forex_quote *)0)->spill)},
     {"ForexQuote", "exchange_id", (uint32_t)offsetof(ff_pg_forex_quote, exchange_id), (uint32_t)sizeof(((ff_pg_forex_quote *)0)->exchange_id)},
     {"ForexQuote", "ask_price", (uint32_t)offsetof(ff_pg_forex_quote, ask_price), (uint32_t)sizeof(((ff_pg_forex_quote *)0)->ask_price)},
     {"ForexQuote", "bid_price", (uint32_t)offsetof(ff_pg_forex_quote, bid_price), (uint32_t)sizeof(((ff_pg_forex_quote *)0)->bid_price)},
@@ -1214,6 +1733,7 @@ static const ff_member_desc FF_LAYOUT_TABLE[] = {
     {"CurrencyAgg", "ts_recv", (uint32_t)offsetof(ff_pg_currency_agg, ts_recv), (uint32_t)sizeof(((ff_pg_currency_agg *)0)->ts_recv)},
     {"CurrencyAgg", "present", (uint32_t)offsetof(ff_pg_currency_agg, present), (uint32_t)sizeof(((ff_pg_currency_agg *)0)->present)},
     {"CurrencyAgg", "alt", (uint32_t)offsetof(ff_pg_currency_agg, alt), (uint32_t)sizeof(((ff_pg_currency_agg *)0)->alt)},
+    {"CurrencyAgg", "spill", (uint32_t)offsetof(ff_pg_currency_agg, spill), (uint32_t)sizeof(((ff_pg_currency_agg *)0)->spill)},
     {"CurrencyAgg", "open", (uint32_t)offsetof(ff_pg_currency_agg, open), (uint32_t)sizeof(((ff_pg_currency_agg *)0)->open)},
     {"CurrencyAgg", "close", (uint32_t)offsetof(ff_pg_currency_agg, close), (uint32_t)sizeof(((ff_pg_currency_agg *)0)->close)},
     {"CurrencyAgg", "high", (uint32_t)offsetof(ff_pg_currency_agg, high), (uint32_t)sizeof(((ff_pg_currency_agg *)0)->high)},
@@ -1230,6 +1750,7 @@ static const ff_member_desc FF_LAYOUT_TABLE[] = {
     {"CryptoTrade", "ts_recv", (uint32_t)offsetof(ff_pg_crypto_trade, ts_recv), (uint32_t)sizeof(((ff_pg_crypto_trade *)0)->ts_recv)},
     {"CryptoTrade", "present", (uint32_t)offsetof(ff_pg_crypto_trade, present), (uint32_t)sizeof(((ff_pg_crypto_trade *)0)->present)},
     {"CryptoTrade", "alt", (uint32_t)offsetof(ff_pg_crypto_trade, alt), (uint32_t)sizeof(((ff_pg_crypto_trade *)0)->alt)},
+    {"CryptoTrade", "spill", (uint32_t)offsetof(ff_pg_crypto_trade, spill), (uint32_t)sizeof(((ff_pg_crypto_trade *)0)->spill)},
     {"CryptoTrade", "price", (uint32_t)offsetof(ff_pg_crypto_trade, price), (uint32_t)sizeof(((ff_pg_crypto_trade *)0)->price)},
     {"CryptoTrade", "timestamp", (uint32_t)offsetof(ff_pg_crypto_trade, timestamp), (uint32_t)sizeof(((ff_pg_crypto_trade *)0)->timestamp)},
     {"CryptoTrade", "size", (uint32_t)offsetof(ff_pg_crypto_trade, size), (uint32_t)sizeof(((ff_pg_crypto_trade *)0)->size)},
@@ -1247,6 +1768,7 @@ static const ff_member_desc FF_LAYOUT_TABLE[] = {
     {"CryptoQuote", "ts_recv", (uint32_t)offsetof(ff_pg_crypto_quote, ts_recv), (uint32_t)sizeof(((ff_pg_crypto_quote *)0)->ts_recv)},
     {"CryptoQuote", "present", (uint32_t)offsetof(ff_pg_crypto_quote, present), (uint32_t)sizeof(((ff_pg_crypto_quote *)0)->present)},
     {"CryptoQuote", "alt", (uint32_t)offsetof(ff_pg_crypto_quote, alt), (uint32_t)sizeof(((ff_pg_crypto_quote *)0)->alt)},
+    {"CryptoQuote", "spill", (uint32_t)offsetof(ff_pg_crypto_quote, spill), (uint32_t)sizeof(((ff_pg_crypto_quote *)0)->spill)},
     {"CryptoQuote", "bid_price", (uint32_t)offsetof(ff_pg_crypto_quote, bid_price), (uint32_t)sizeof(((ff_pg_crypto_quote *)0)->bid_price)},
     {"CryptoQuote", "bid_size", (uint32_t)offsetof(ff_pg_crypto_quote, bid_size), (uint32_t)sizeof(((ff_pg_crypto_quote *)0)->bid_size)},
     {"CryptoQuote", "ask_price", (uint32_t)offsetof(ff_pg_crypto_quote, ask_price), (uint32_t)sizeof(((ff_pg_crypto_quote *)0)->ask_price)},
@@ -1261,6 +1783,7 @@ static const ff_member_desc FF_LAYOUT_TABLE[] = {
     {"Level2Book", "ts_recv", (uint32_t)offsetof(ff_pg_level_2_book, ts_recv), (uint32_t)sizeof(((ff_pg_level_2_book *)0)->ts_recv)},
     {"Level2Book", "present", (uint32_t)offsetof(ff_pg_level_2_book, present), (uint32_t)sizeof(((ff_pg_level_2_book *)0)->present)},
     {"Level2Book", "alt", (uint32_t)offsetof(ff_pg_level_2_book, alt), (uint32_t)sizeof(((ff_pg_level_2_book *)0)->alt)},
+    {"Level2Book", "spill", (uint32_t)offsetof(ff_pg_level_2_book, spill), (uint32_t)sizeof(((ff_pg_level_2_book *)0)->spill)},
     {"Level2Book", "bid_prices", (uint32_t)offsetof(ff_pg_level_2_book, bid_prices), (uint32_t)sizeof(((ff_pg_level_2_book *)0)->bid_prices)},
     {"Level2Book", "ask_prices", (uint32_t)offsetof(ff_pg_level_2_book, ask_prices), (uint32_t)sizeof(((ff_pg_level_2_book *)0)->ask_prices)},
     {"Level2Book", "timestamp", (uint32_t)offsetof(ff_pg_level_2_book, timestamp), (uint32_t)sizeof(((ff_pg_level_2_book *)0)->timestamp)},
@@ -1279,6 +1802,7 @@ static const ff_member_desc FF_LAYOUT_TABLE[] = {
     {"IndexValue", "ts_recv", (uint32_t)offsetof(ff_pg_index_value, ts_recv), (uint32_t)sizeof(((ff_pg_index_value *)0)->ts_recv)},
     {"IndexValue", "present", (uint32_t)offsetof(ff_pg_index_value, present), (uint32_t)sizeof(((ff_pg_index_value *)0)->present)},
     {"IndexValue", "alt", (uint32_t)offsetof(ff_pg_index_value, alt), (uint32_t)sizeof(((ff_pg_index_value *)0)->alt)},
+    {"IndexValue", "spill", (uint32_t)offsetof(ff_pg_index_value, spill), (uint32_t)sizeof(((ff_pg_index_value *)0)->spill)},
     {"IndexValue", "value", (uint32_t)offsetof(ff_pg_index_value, value), (uint32_t)sizeof(((ff_pg_index_value *)0)->value)},
     {"IndexValue", "timestamp", (uint32_t)offsetof(ff_pg_index_value, timestamp), (uint32_t)sizeof(((ff_pg_index_value *)0)->timestamp)},
     {"IndexValue", "<size>", 0, (uint32_t)sizeof(ff_pg_index_value)},
@@ -1288,6 +1812,7 @@ static const ff_member_desc FF_LAYOUT_TABLE[] = {
     {"FairMarketValue", "ts_recv", (uint32_t)offsetof(ff_pg_fair_market_value, ts_recv), (uint32_t)sizeof(((ff_pg_fair_market_value *)0)->ts_recv)},
     {"FairMarketValue", "present", (uint32_t)offsetof(ff_pg_fair_market_value, present), (uint32_t)sizeof(((ff_pg_fair_market_value *)0)->present)},
     {"FairMarketValue", "alt", (uint32_t)offsetof(ff_pg_fair_market_value, alt), (uint32_t)sizeof(((ff_pg_fair_market_value *)0)->alt)},
+    {"FairMarketValue", "spill", (uint32_t)offsetof(ff_pg_fair_market_value, spill), (uint32_t)sizeof(((ff_pg_fair_market_value *)0)->spill)},
     {"FairMarketValue", "fmv", (uint32_t)offsetof(ff_pg_fair_market_value, fmv), (uint32_t)sizeof(((ff_pg_fair_market_value *)0)->fmv)},
     {"FairMarketValue", "timestamp", (uint32_t)offsetof(ff_pg_fair_market_value, timestamp), (uint32_t)sizeof(((ff_pg_fair_market_value *)0)->timestamp)},
     {"FairMarketValue", "<size>", 0, (uint32_t)sizeof(ff_pg_fair_market_value)},
@@ -1297,6 +1822,7 @@ static const ff_member_desc FF_LAYOUT_TABLE[] = {
     {"LaunchpadValue", "ts_recv", (uint32_t)offsetof(ff_pg_launchpad_value, ts_recv), (uint32_t)sizeof(((ff_pg_launchpad_value *)0)->ts_recv)},
     {"LaunchpadValue", "present", (uint32_t)offsetof(ff_pg_launchpad_value, present), (uint32_t)sizeof(((ff_pg_launchpad_value *)0)->present)},
     {"LaunchpadValue", "alt", (uint32_t)offsetof(ff_pg_launchpad_value, alt), (uint32_t)sizeof(((ff_pg_launchpad_value *)0)->alt)},
+    {"LaunchpadValue", "spill", (uint32_t)offsetof(ff_pg_launchpad_value, spill), (uint32_t)sizeof(((ff_pg_launchpad_value *)0)->spill)},
     {"LaunchpadValue", "value", (uint32_t)offsetof(ff_pg_launchpad_value, value), (uint32_t)sizeof(((ff_pg_launchpad_value *)0)->value)},
     {"LaunchpadValue", "timestamp", (uint32_t)offsetof(ff_pg_launchpad_value, timestamp), (uint32_t)sizeof(((ff_pg_launchpad_value *)0)->timestamp)},
     {"LaunchpadValue", "<size>", 0, (uint32_t)sizeof(ff_pg_launchpad_value)},

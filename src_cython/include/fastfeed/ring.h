@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fastfeed/spill.h"
+
 enum { FF_DROP_OLDEST = 0, FF_BACKPRESSURE = 1 };
 
 typedef struct ff_consumer {
@@ -56,6 +58,8 @@ typedef struct ff_ring {
     uint64_t bp_limit;      /* back-pressure: seqs below it are known writable (slowest cursor +
                                capacity when last computed; cursors only move forward, so it
                                stays safe until a consumer is added / made strong) */
+    ff_spill spill;         /* side storage of values that do not fit a record (spill.h; written
+                               by the polygon decoder, copied out by drains) */
 } ff_ring;
 
 /* Copy one record inline (fixed-size chunks the compiler turns into vector moves): records are
@@ -93,6 +97,7 @@ static inline int ff_ring_init(ff_ring *r, uint32_t rec_size, uint64_t capacity,
 }
 
 static inline void ff_ring_free(ff_ring *r) {
+    ff_spill_free(&r->spill);
     free(r->latest);
     r->latest = NULL;
     free(r->buf);

@@ -1,50 +1,4 @@
-"""Drop-in for the ``polygon`` package's ``AsyncStreamClient`` (pssolanki111, v1.2.8), on fastfeed.
-
-::
-
-    from fastfeed.polygon import AsyncStreamClient, StreamCluster
-
-    async def on_trade(msg: dict) -> None:      # or a plain def
-        print(msg["sym"], msg["p"])
-
-    async with AsyncStreamClient(KEY, StreamCluster.STOCKS) as client:
-        await client.subscribe_stock_trades(["AAPL", "MSFT"], on_trade)
-        while True:
-            await client.handle_messages()        # or handle_messages(reconnect=True)
-
-Same names, parameters, defaults, enum values, channel prefixes and symbol rules as the
-package; handlers get one plain ``dict`` per event with the wire keys and values. Differences
-(all deliberate fixes of the package's defects, polygon-api.md §1.7):
-
-* it connects on websockets >= 14 (D1): the transport is picows, frames go straight into C
-  records (``fastfeed.PolygonDecoder``) and dicts are built from them in C;
-* ``host`` may be a URL with a scheme (``ws://127.0.0.1:8765``): the URL is then
-  ``{host}/{cluster}``, else ``wss://{host}/{cluster}``;
-* after a reconnect the subscriptions are sent once (D2, D6: the *current* set, not a log of
-  every (un)subscribe); ``change_handler`` works for every prefix (D3);
-* an exception in a handler is logged and never triggers a reconnect (D4); pass
-  ``handler_errors="raise"`` to have ``handle_messages`` re-raise it;
-* async handlers are awaited one event at a time, in order (D5: no task per event);
-* running out of reconnection attempts raises :class:`fastfeed.ReconnectionExhausted` (never
-  ``sys.exit``), ``auth_failed`` raises :class:`fastfeed.AuthenticationError`,
-  ``max_connections`` raises :class:`fastfeed.MaxConnectionsError`; the attempt counter resets
-  after every successful connection; ``close_stream()`` before connecting is a no-op (D7);
-* an ``ev`` without a handler is ignored (the package raised ``KeyError``);
-* a ``str`` of symbols without a ``.`` is one ticker (``"AAPL"`` -> ``T.AAPL``); a ``str`` with
-  a ``.`` is sent verbatim as channels (``"T.AAPL,Q.MSFT"``), as the package does;
-* dict and event handlers are called in wire order, across ``ev`` codes too (records carry a
-  wire sequence; ``deliver="batch"`` handlers get one batch per type and socket read); wire
-  keys fastfeed's records do not know (a field polygon adds in future) are not in the dicts:
-  the decoder counts them (``stats``) so the gap is visible.
-
-Beyond the package: ``deliver="event"`` hands handlers fastfeed event objects
-(``fastfeed.polygon_events``) and ``deliver="batch"`` whole :class:`fastfeed.EventBatch` es
-(zero-copy, the fast path); ``stats``; ``listen`` / ``listen_batches`` / ``latest`` of
-:class:`fastfeed.streamer.Streamer`; the fan-out API ``stream_filter`` / ``add_handler`` /
-``send`` / ``exit`` / ``present_ws`` (dict events). Status events (``slow_consumer``,
-``max_connections``, ...) reach the ``"status"`` handler as dicts (``deliver="event"``: typed
-``PolygonStatus`` objects).
-"""
+"""The polygon/Massive client ``AsyncStreamClient`` (see the ``fastfeed.polygon`` docstring)."""
 
 from __future__ import annotations
 
@@ -53,6 +7,7 @@ import collections
 import enum
 import inspect
 import logging
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
@@ -64,7 +19,6 @@ from fastfeed.errors import (
     ConnectionClosedError,
     ConnectionClosedOK,
     MaxConnectionsError,
-    ReconnectionExhausted,
 )
 from fastfeed.streamer import Streamer
 
@@ -151,14 +105,6 @@ def _enum_value(val: Any) -> str | None:
     return None
 
 
-class _Stop(Exception):
-    """Raised by ``_endpoint`` to end the reconnect loop with ``error``."""
-
-    def __init__(self, error: BaseException) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
 _MERGED = object()  # backlog tag: a wire-order run over several batches
 
 
@@ -185,7 +131,10 @@ class AsyncStreamClient(FanoutMixin, Streamer):
     connection is replaced when nothing (not even a pong) arrived for ``ping_interval +
     ping_timeout`` s (``None`` disables). ``max_message_size``: largest message accepted.
     ``max_memory_queue``, ``read_limit``, ``write_limit`` are accepted and kept for
-    compatibility (fastfeed's bounded rings replace the websockets queue).
+    compatibility (fastfeed's bounded rings replace the websockets queue). ``ssl_context``:
+    TLS settings for ``wss://`` (default: verified). ``open_timeout``: seconds to connect and
+    authenticate (default 10). ``on_state_change=`` / ``reconnect_fn=`` / ``disconnect_fn=``:
+    see :class:`fastfeed.streamer.Streamer`.
     """
 
     def __init__(
@@ -202,9 +151,11 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         *,
         handler_errors: Literal["log", "raise"] = "log",
         overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest",
+        ssl_context: ssl.SSLContext | None = None,
+        open_timeout: float | None = None,
         **streamer_kwargs: Any,
     ) -> None:
-        from fastfeed._native.polygon import PolygonSession
+        from fastfeed.polygon.session import PolygonSession
 
         cluster_s = _enum_value(cluster)
         host_s = _enum_value(host)
@@ -232,6 +183,9 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         self._ping_timeout = ping_timeout
         self._max_message_size = max_message_size
         self.max_message_size = max_message_size
+        self._ssl_context = ssl_context
+        if open_timeout is not None:
+            self.open_timeout = float(open_timeout)
         self._max_memory_queue = max_memory_queue
         self._read_limit = read_limit
         self._write_limit = write_limit
@@ -244,15 +198,16 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         self._backlog: list[tuple[Any, ...]] = []
         # reconnect policy (handle_messages arguments)
         self._reconnect_enabled = False
-        self._max_attempts: int | None = 5
-        self._attempts = 0
-        self._attempted = False
+        self.max_reconnect_attempts = 5
         self._user_restart = False
         self._close_was_clean = False
         self._last_ping = 0.0
         #: ``slow_consumer`` statuses received
         self.slow_consumer_count = 0
         self._set_delay(5)
+        # reconnection_delay is for reconnects; the first connection retries (HTTP 5xx/429,
+        # refused) inside open_timeout with the websockets backoff (WEBSOCKETS_BACKOFF_*)
+        self.first_backoff_config = BackoffConfig.from_env()
         self._handlers["status"] = _Entry(self._default_process_message, "dict")
 
     def __repr__(self) -> str:
@@ -281,37 +236,30 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         self._rand = lambda: 1.0
 
     async def _endpoint(self) -> Endpoint:
-        if self._attempted:
-            if self._user_restart:
-                self._user_restart = False
-            else:
-                code, reason = self._last_close
-                if not self._reconnect_enabled:
-                    cls = ConnectionClosedOK if code in (1000, 1001) else ConnectionClosedError
-                    raise _Stop(cls(code, reason))
-                if self._close_was_clean and code in (1000, 1001):
-                    raise _Stop(ConnectionClosedOK(code, reason))
-                self._attempts += 1
-                if self._max_attempts is not None and self._attempts > self._max_attempts:
-                    raise _Stop(ReconnectionExhausted(
-                        f"polygon: gave up after {self._max_attempts} reconnection attempts "
-                        f"(last close code {code})"))
-                log.warning("polygon: reconnecting (attempt %d/%s)", self._attempts,
-                            self._max_attempts if self._max_attempts is not None else "inf")
-        self._attempted = True
-        return Endpoint(self._url)
+        if self.n_ready and not self._user_restart:
+            log.warning("polygon: reconnecting (failed attempts so far: %d/%s)",
+                        self._consecutive_failures,
+                        self.max_reconnect_attempts if self.max_reconnect_attempts else "inf")
+        self._user_restart = False
+        return Endpoint(self._url, ssl_context=self._ssl_context)
 
-    def process_exception(self, exc: BaseException) -> BaseException | None:
-        if isinstance(exc, _Stop):
-            return exc.error
-        fatal = super().process_exception(exc)
-        if fatal is None and not self._reconnect_enabled:
-            return exc
-        return fatal
+    def _stop_after_loss(self) -> BaseException | None:
+        code, reason = self._last_close
+        if not self._reconnect_enabled:
+            cls = ConnectionClosedOK if code in (1000, 1001) else ConnectionClosedError
+            return cls(code, reason)
+        if self._close_was_clean:
+            return ConnectionClosedOK(code, reason)
+        return None
 
     def _connection_ended(self, listener: Any) -> None:
         if listener is self._listener:
-            self._close_was_clean = bool(listener.close_received)
+            # the server closed a ready connection normally (1000/1001): the stream is over
+            hs = getattr(getattr(listener, "transport", None), "close_handshake", None)
+            recv = getattr(hs, "recv", None)
+            self._close_was_clean = bool(
+                self._ready and recv is not None and getattr(hs, "recv_then_sent", False)
+                and int(recv.code) in (1000, 1001))
             # reset the session here, not in _on_open: the server's first frames (connected,
             # auth_success) may be decoded before the manager gets to run _on_open
             self._core.connection_lost()
@@ -324,9 +272,11 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         from fastfeed._native.polygon import (
             AuthFailed,
             AuthSuccess,
+            AuthTimeout,
             ForceDisconnect,
             MaxConnections,
             SlowConsumer,
+            StatusError,
         )
 
         for ev in events:
@@ -344,10 +294,11 @@ class AsyncStreamClient(FanoutMixin, Streamer):
                             "connection", ev.message)
             elif cls is ForceDisconnect:
                 log.warning("polygon: server sent force_disconnect (%s)", ev.message)
+            elif cls is AuthTimeout:
+                log.warning("polygon: server sent auth_timeout (%s)", ev.message)
+            elif cls is StatusError:
+                self._record_server_error("error", ev.message or "", None)
         self._on_wake_data()
-
-    def _on_ready(self, reconnected: bool) -> None:
-        self._attempts = 0
 
     def _silence_timeout(self) -> float | None:
         if self._ping_interval is None or self._ping_timeout is None:
@@ -387,9 +338,11 @@ class AsyncStreamClient(FanoutMixin, Streamer):
                 raise self._error
         except Exception:
             # statuses that explain the failure (auth_failed, max_connections) still reach
-            # the status handler
+            # the status handler, and events received before it their handlers
             while self._status_q:
                 await self._run_status(self._status_q.popleft())
+            if self._has_pending():
+                await self._dispatch_available()
             raise
 
     async def login(self, key: str | None = None) -> None:
@@ -415,8 +368,9 @@ class AsyncStreamClient(FanoutMixin, Streamer):
             self._error = None
             self._task = None
             self._ready_event = None
-            self._attempts = 0
-            self._user_restart = self._attempted
+            self._consecutive_failures = 0
+            self._delays = None
+            self._user_restart = True
             await self.start()
         except Exception as exc:
             return False, f"Reconnect Failed. Exception: {type(exc).__name__}: {exc}"
@@ -649,11 +603,11 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         if reconnect:
             if max_reconnection_attempts is False:
                 log.warning("polygon: unlimited reconnection attempts")
-                self._max_attempts = None
+                self.max_reconnect_attempts = None
             elif isinstance(max_reconnection_attempts, int):
                 if max_reconnection_attempts < 1:
                     raise ValueError("max_reconnection_attempts must be >= 1 or False")
-                self._max_attempts = int(max_reconnection_attempts)
+                self.max_reconnect_attempts = int(max_reconnection_attempts)
             else:
                 raise ValueError("max_reconnection_attempts must be an int or False")
             self._set_delay(reconnection_delay)
@@ -694,6 +648,7 @@ class AsyncStreamClient(FanoutMixin, Streamer):
 
     async def _modify_sub(self, symbols: Any = None, action: str = "subscribe",
                           _prefix: str = "T.", force_uppercase_symbols: bool = True) -> None:
+        self._check_usable()
         prefix = _prefix.rstrip(".")
         core = self._core
         for p, syms in self._channels_of(prefix, symbols, force_uppercase_symbols):

@@ -1,0 +1,19 @@
+"""fastfeed.hub -- one upstream connection, many consumer processes.
+
+``python -m fastfeed.hub`` holds the upstream connections (credentials from the environment
+only) and publishes every decoded record batch, unchanged, to consumer processes on the same
+machine through iceoryx2 shared memory. A consumer keeps the streamer API::
+
+    async with fastfeed.hub.connect("ipc://main") as streamer:
+        await streamer.subscribe(Quote, ["SPY"])
+        async for quote in streamer.listen(Quote): ...
+
+Subscriptions of all consumers are merged by the hub, reference-counted, sent upstream once and
+removed when the last consumer leaves. Needs the ``hub`` extra (``pip install
+'fastfeed[hub]'``: iceoryx2).
+"""
+
+from fastfeed.hub._client import HubStreamer, connect
+from fastfeed.hub._server import Hub
+
+__all__ = ["Hub", "HubStreamer", "connect"]

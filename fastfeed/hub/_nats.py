@@ -1,0 +1,265 @@
+"""The hub over NATS (layer 7): the same messages as shared memory, to other machines.
+
+Subjects (core NATS, at most once): ``ff.<hub>.<feed>.<event type>`` carries the data messages
+(envelope + records, exactly the shared-memory bytes), ``ff.<hub>.<feed>.sym`` the symbol
+messages, both published by the hub's one connection in stream order (NATS keeps a
+publisher's order for a subscriber, so a consumer of ``ff.<hub>.<feed>.>`` sees the stream as
+the hub sent it; lost messages show as sequence gaps and are counted). Requests go to
+``ff.<hub>.ctl`` (request-reply): ``info``, ``hello``, ``subscribe``, ``unsubscribe`` as on the
+control socket, plus ``lease`` (every ``lease_interval`` seconds: a consumer silent for
+the hub's lease (``NATS_LEASE`` seconds by default) is dropped and its subscriptions released) and ``bye``.
+
+Nothing crossing NATS carries credentials: records, symbols, counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from fastfeed.errors import ConnectionClosedError
+from fastfeed.hub._client import HubStreamer
+
+__all__ = ["NATS_LEASE", "NatsHubStreamer", "NatsSink", "subject_prefix"]
+
+log = logging.getLogger("fastfeed.hub")
+
+#: seconds without a lease renewal after which the hub drops a NATS consumer
+NATS_LEASE = 5.0
+_PENDING = 64 * 1024 * 1024
+
+
+def subject_prefix(hub: str) -> str:
+    if not hub or any(c in hub for c in ".*> \t\r\n"):
+        raise ValueError(f"hub name {hub!r} cannot be a NATS subject token")
+    return f"ff.{hub}."
+
+
+async def _nats_connect(url: str, name: str, **kw: Any) -> Any:
+    try:
+        import nats
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise ImportError("the NATS hub needs nats-py: pip install 'fastfeed[hub]'") from exc
+
+    async def on_error(exc: Exception) -> None:   # reconnect attempts: not worth a traceback
+        log.debug("NATS %s: %s: %s", name, type(exc).__name__, exc)
+
+    return await nats.connect(url, name=name, allow_reconnect=True, max_reconnect_attempts=-1,
+                              reconnect_time_wait=0.2, connect_timeout=2,
+                              pending_size=_PENDING, error_cb=on_error, **kw)
+
+
+class NatsSink:
+    """The hub's NATS side: an ordered publish queue and the request handler."""
+
+    def __init__(self, nc: Any, hub: Any, lease: float = NATS_LEASE) -> None:
+        self.nc = nc
+        self.hub = hub
+        self.lease = lease
+        self.prefix = subject_prefix(hub.name)
+        self._q: list[tuple[str, bytes]] = []
+        self._lock = asyncio.Lock()
+        self._consumers: dict[str, Any] = {}
+        self._expiry: asyncio.Task[None] | None = None
+        self.published = 0
+        self.errors = 0
+
+    @classmethod
+    async def connect(cls, url: str, hub: Any, lease: float = NATS_LEASE) -> NatsSink:
+        self = cls(await _nats_connect(url, f"fastfeed-hub-{hub.name}"), hub, lease)
+        await self.nc.subscribe(self.prefix + "ctl", cb=self._on_request)
+        self._expiry = asyncio.get_running_loop().create_task(self._expire())
+        return self
+
+    def queue(self, subject: str, payload: bytes) -> None:
+        self._q.append((self.prefix + subject, payload))
+
+    async def flush_queue(self) -> None:
+        """Publish what is queued, in order (a failure is counted; shared memory goes on)."""
+        async with self._lock:
+            q, self._q = self._q, []
+            for subject, data in q:
+                try:
+                    await self.nc.publish(subject, data)
+                    self.published += 1
+                except Exception as exc:  # noqa: BLE001 - e.g. outbound buffer full
+                    self.errors += 1
+                    if self.errors == 1 or self.errors % 1000 == 0:
+                        log.error("hub: NATS publish failed (%d so far): %s", self.errors, exc)
+
+    async def _on_request(self, msg: Any) -> None:
+        try:
+            req = orjson.loads(msg.data)
+            key = str(req["consumer"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return
+        op = req.get("op")
+        c = self._consumers.get(key)
+        known = c is not None
+        reply: dict[str, Any]
+        if op == "bye":
+            if c is not None:
+                del self._consumers[key]
+                await self.hub._remove_consumer(c)
+            reply = {"id": req.get("id"), "ok": True}
+        else:
+            if c is None:
+                c = self._consumers[key] = self.hub._new_consumer(None)
+                c.feed = req.get("feed")
+            c.lease = time.monotonic()
+            if op == "lease":
+                reply = {"id": req.get("id"), "ok": True}
+            else:
+                reply = await self.hub._handle(c, req)
+        reply["known"] = known
+        if msg.reply:
+            await msg.respond(orjson.dumps(reply))
+        await self.flush_queue()   # a hello may have queued a symbols message
+
+    async def _expire(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.lease / 4))
+            now = time.monotonic()
+            for key, c in list(self._consumers.items()):
+                if now - c.lease > self.lease:
+                    log.info("hub: NATS consumer %s silent for %.1f s: dropped", key, self.lease)
+                    del self._consumers[key]
+                    await self.hub._remove_consumer(c)
+
+    async def close(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        try:
+            await self.flush_queue()
+            await asyncio.wait_for(self.nc.close(), 5)
+        except Exception as exc:  # noqa: BLE001 - closing: nothing left to protect
+            log.debug("hub: NATS close: %s", exc)
+
+
+class NatsHubStreamer(HubStreamer):
+    """A :class:`HubStreamer` fed over NATS (another machine). Use
+    ``fastfeed.hub.connect("nats://HOST:PORT/HUBNAME")``."""
+
+    #: seconds between lease renewals (the hub drops a consumer silent for NATS_LEASE)
+    lease_interval: float = 1.0
+
+    def __init__(self, server_url: str, name: str, feed: str = "dxlink") -> None:
+        super().__init__(name, feed)
+        self.server_url = server_url
+        self._prefix = subject_prefix(name)
+        self._consumer_id = uuid.uuid4().hex
+        self._nc: Any = None
+        self._nsub: Any = None
+        self._early: list[bytes] = []
+        self._lease_task: asyncio.Task[None] | None = None
+        self.n_resubscribes = 0
+
+    def __repr__(self) -> str:
+        state = "ready" if self._ready else ("closed" if self._closed else "connecting")
+        return f"<fastfeed.hub.NatsHubStreamer {self.hub_name} {self.feed} {state}>"
+
+    async def _open_control(self) -> None:
+        if self._nc is None:
+            try:
+                self._nc = await _nats_connect(self.server_url, f"fastfeed-consumer-{self.feed}")
+            except (TimeoutError, OSError) as exc:
+                raise ConnectionClosedError(None, f"NATS: {exc}") from None
+            except Exception as exc:  # noqa: BLE001 - nats.errors.NoServersError and co
+                raise ConnectionClosedError(None, f"NATS: {type(exc).__name__}: {exc}") from None
+
+    async def _open_stream(self, info: dict[str, Any]) -> None:
+        if self._nsub is None:
+            self._nsub = await self._nc.subscribe(
+                f"{self._prefix}{self.feed}.>", cb=self._on_msg,
+                pending_msgs_limit=65536, pending_bytes_limit=_PENDING)
+
+    def _stream_ready(self) -> None:
+        early, self._early = self._early, []
+        got = 0
+        for data in early:
+            got += self._take(memoryview(data))
+        if got:
+            self._on_wake_data()
+        if self._lease_task is None:
+            self._lease_task = asyncio.get_running_loop().create_task(self._lease())
+
+    async def _on_msg(self, msg: Any) -> None:
+        if not self._ready:
+            self._early.append(msg.data)   # before the snapshot: applied after it
+            return
+        if self._take(memoryview(msg.data)):
+            self._on_wake_data()
+
+    async def _request(self, msg: dict[str, Any]) -> dict[str, Any]:
+        nc = self._nc
+        if nc is None:
+            raise ConnectionClosedError(None, "not connected to NATS")
+        msg["consumer"] = self._consumer_id
+        msg.setdefault("feed", self.feed)
+        try:
+            reply = await nc.request(self._prefix + "ctl", orjson.dumps(msg),
+                                     timeout=self.request_timeout)
+        except Exception as exc:  # noqa: BLE001 - timeouts, no responders, closed
+            raise ConnectionClosedError(None, f"hub request failed: {type(exc).__name__}: "
+                                        f"{exc}") from None
+        out: dict[str, Any] = orjson.loads(reply.data)
+        return out
+
+    def _resync(self) -> None:
+        asyncio.get_running_loop().create_task(self._resync_task())
+
+    async def _resync_task(self) -> None:
+        try:
+            hello = await self._request({"op": "hello"})
+        except ConnectionClosedError as exc:
+            log.debug("hub resync failed: %s", exc)
+            return
+        if hello.get("ok"):
+            self._add_symbols((int(i), str(s)) for i, s in hello["symbols"])
+
+    async def _lease(self) -> None:
+        """Renew the lease; a hub that does not know this consumer (it restarted, or dropped
+        it during an outage) gets the subscriptions again."""
+        while not (self._closed or self._closing):
+            await asyncio.sleep(self.lease_interval)
+            try:
+                reply = await self._request({"op": "lease"})
+                if not reply.get("known"):
+                    self.n_resubscribes += 1
+                    hello = await self._request({"op": "hello"})
+                    if hello.get("ok"):
+                        self._add_symbols((int(i), str(s)) for i, s in hello["symbols"])
+                    await self._resubscribe()
+            except ConnectionClosedError as exc:
+                log.debug("hub lease not renewed: %s", exc)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+        nc, self._nc = self._nc, None
+        if nc is not None:
+            try:
+                await nc.request(self._prefix + "ctl", orjson.dumps(
+                    {"op": "bye", "consumer": self._consumer_id}), timeout=1)
+            except Exception as exc:  # noqa: BLE001 - the lease expires anyway
+                log.debug("hub bye: %s", exc)
+            try:
+                await asyncio.wait_for(nc.close(), 5)
+            except Exception as exc:  # noqa: BLE001 - closing
+                log.debug("NATS close: %s", exc)
+        await super().close()
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        out = super().stats
+        nc = self._nc
+        out["nats_reconnects"] = int(nc.stats.get("reconnects", 0)) if nc is not None else 0
+        out["resubscribes"] = self.n_resubscribes
+        return out

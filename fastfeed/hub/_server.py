@@ -1,0 +1,420 @@
+"""The hub process (layer 7): one upstream streamer per feed, its record batches published to
+every consumer process through shared memory, subscriptions merged and reference-counted.
+
+``Hub(name, upstreams)`` where ``upstreams`` maps a feed name (``"dxlink"``) to a started-on-
+demand streamer with the public streamer API (``subscribe``, ``unsubscribe``,
+``listen_batches``). For each event type some consumer subscribed, one pump task iterates the
+streamer's ``listen_batches`` and publishes every batch as it is (one envelope + the records);
+symbols new since the last message are published first, on the same ordered stream.
+
+Subscriptions: ``(feed, type, symbol)`` -> set of consumer connections. The first consumer
+asking for a key subscribes upstream, the last one leaving (unsubscribe, close, or its process
+dying: the control connection ends) unsubscribes upstream. Credentials stay in the upstream
+streamers: nothing the hub publishes carries them.
+
+A consumer that stalls never slows the hub (drop-oldest streams): its shared-memory buffer
+recycles its oldest samples, and its wake-ups are skipped while its socket buffer is full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import time
+from collections.abc import Iterable
+from typing import Any, Self
+
+from fastfeed.hub._control import WAKE, FrameReader, encode, socket_path
+from fastfeed.hub._shm import ShmPublisher, ShmSettings, new_node, service_name
+from fastfeed.hub._wire import (
+    ENVELOPE,
+    FEEDS,
+    KIND_DATA,
+    KIND_ERROR,
+    KIND_SYMBOLS,
+    MAGIC,
+    VERSION,
+    layout_hash,
+    pack_symbols,
+)
+
+__all__ = ["Hub"]
+
+log = logging.getLogger("fastfeed.hub")
+
+#: wake-ups are skipped for a consumer whose socket has this many bytes unsent (it is stalled;
+#: it drains everything when it runs again)
+WAKE_SKIP_BYTES = 4096
+#: records per message at most this many bytes (NATS' default max_payload is 1 MB)
+MAX_MESSAGE_BYTES = 64 * 1024
+
+
+class _Consumer:
+    """A consumer streamer: on the control socket (``writer``) or over NATS (``lease``: the
+    last time it was heard of; it is dropped when silent for ``NATS_LEASE`` seconds)."""
+
+    __slots__ = ("cid", "feed", "lease", "skipped_wakes", "subs", "writer")
+
+    def __init__(self, cid: int, writer: asyncio.StreamWriter | None) -> None:
+        self.cid = cid
+        self.writer = writer
+        self.lease = 0.0
+        self.feed: str | None = None
+        self.subs: set[tuple[str, str]] = set()   # (type, symbol)
+        self.skipped_wakes = 0
+
+
+class _Feed:
+    """One upstream streamer and its shared-memory stream."""
+
+    def __init__(self, name: str, streamer: Any, publisher: ShmPublisher, code: int) -> None:
+        self.name = name
+        self.streamer = streamer
+        self.pub = publisher
+        self.code = code
+        self.seq = 1                      # next message sequence number
+        self.rec_seq: dict[int, int] = {}  # rtype -> next record sequence number
+        self.sent_symbols = 0             # hub symbol ids 1..sent_symbols were published
+        self.symbols: Any = None          # the streamer's SymbolTable (from its first batch)
+        self.hub_gaps = 0
+        self.publish_errors = 0
+        self.failed: BaseException | None = None
+        self.refs: dict[tuple[str, str], set[int]] = {}
+        self.pumps: dict[str, asyncio.Task[None]] = {}
+        self.started = False
+        self.lock = asyncio.Lock()
+
+
+class Hub:
+    """See the module docstring. ``async with Hub(...)`` or ``start()`` / ``close()``."""
+
+    def __init__(self, name: str, upstreams: dict[str, Any],
+                 settings: dict[str, ShmSettings] | None = None,
+                 nats_url: str | None = None, nats_lease: float | None = None) -> None:
+        for feed in upstreams:
+            if feed not in FEEDS:
+                raise ValueError(f"unknown feed {feed!r} (known: {', '.join(FEEDS)})")
+        self.name = name
+        self.path = socket_path(name)
+        self.publisher_id = int.from_bytes(secrets.token_bytes(8), "little") or 1
+        self._upstreams = upstreams
+        self._settings = settings or {}
+        self._feeds: dict[str, _Feed] = {}
+        self._consumers: dict[int, _Consumer] = {}
+        self._next_cid = 1
+        self._server: asyncio.AbstractServer | None = None
+        self._node: Any = None
+        self._closed = False
+        #: set when the hub should stop (an upstream failed for good: ``error``)
+        self.done = asyncio.Event()
+        self.error: BaseException | None = None
+        self._nats_url = nats_url
+        self._nats_lease = nats_lease
+        self._nats: Any = None
+        self.n_wakes = 0
+        self.n_skipped_wakes = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> Self:
+        self._node = new_node()
+        for feed, streamer in self._upstreams.items():
+            settings = self._settings.get(feed) or ShmSettings()
+            pub = ShmPublisher(self._node, service_name(self.name, feed), settings)
+            self._feeds[feed] = _Feed(feed, streamer, pub, FEEDS[feed])
+        try:
+            os.unlink(self.path)   # a previous hub of this name that died
+        except FileNotFoundError:
+            pass
+        self._server = await asyncio.start_unix_server(self._serve, path=self.path)
+        os.chmod(self.path, 0o600)
+        if self._nats_url:
+            from fastfeed.hub._nats import NATS_LEASE, NatsSink
+
+            self._nats = await NatsSink.connect(self._nats_url, self,
+                                                self._nats_lease or NATS_LEASE)
+        return self
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._server is not None:
+            self._server.close()
+        for f in self._feeds.values():   # publishing stops first
+            for t in f.pumps.values():
+                t.cancel()
+            await asyncio.gather(*f.pumps.values(), return_exceptions=True)
+        if self._nats is not None:
+            await self._nats.close()
+        for c in list(self._consumers.values()):
+            if c.writer is not None:
+                c.writer.close()
+        for f in self._feeds.values():
+            if f.started:
+                await f.streamer.close()
+            f.pub.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def url(self) -> str:
+        return f"ipc://{self.name}"
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"consumers": len(self._consumers), "wakes": self.n_wakes,
+                               "skipped_wakes": self.n_skipped_wakes}
+        for name, f in self._feeds.items():
+            out[name] = {"messages": f.pub.sent, "bytes": f.pub.bytes, "hub_gaps": f.hub_gaps,
+                         "publish_errors": f.publish_errors,
+                         "subscriptions": sorted(f"{t}:{s}" for t, s in f.refs)}
+        if self._nats is not None:
+            out["nats"] = {"published": self._nats.published, "errors": self._nats.errors}
+        return out
+
+    # ------------------------------------------------------------------ publishing
+
+    def _publish_symbols(self, f: _Feed) -> None:
+        syms = f.symbols
+        n = len(syms)
+        if n <= f.sent_symbols:
+            return
+        first = f.sent_symbols + 1
+        items = [(i, syms[i]) for i in range(first, n + 1)]
+        body = pack_symbols(items)
+        self._emit(f, (MAGIC, VERSION, KIND_SYMBOLS, f.code, 0, 0, len(items), self.publisher_id,
+                       f.seq, first, f.hub_gaps, time.time_ns(), layout_hash(), 0),
+                   body, len(body), "sym")
+        f.seq += 1
+        f.sent_symbols = n
+
+    def _publish_batch(self, f: _Feed, rtype: int, etype: str, batch: Any) -> None:
+        if f.symbols is None:
+            f.symbols = batch.symbols
+        if batch.gaps:
+            f.hub_gaps += int(batch.gaps)
+        self._publish_symbols(f)
+        total = len(batch)
+        rsize = batch.record_size
+        view = memoryview(batch).cast("B")
+        step = max(1, MAX_MESSAGE_BYTES // rsize)   # a backlog drained at once is split
+        for start in range(0, total, step):
+            n = min(step, total - start)
+            first = f.rec_seq.get(rtype, 1)
+            self._emit(f, (MAGIC, VERSION, KIND_DATA, f.code, rtype, rsize, n,
+                           self.publisher_id, f.seq, first, f.hub_gaps, time.time_ns(),
+                           layout_hash(), 0),
+                       view[start * rsize:(start + n) * rsize], n * rsize, etype)
+            f.seq += 1
+            f.rec_seq[rtype] = first + n
+        self._wake()
+
+    def _emit(self, f: _Feed, fields: tuple[Any, ...], body: Any, nbytes: int,
+              subject: str) -> None:
+        """One message to every transport: shared memory now, NATS at the pump's next await
+        (in order: the NATS sink keeps a queue)."""
+        f.pub.send(fields, body, nbytes)
+        if self._nats is not None:
+            self._nats.queue(f"{f.name}.{subject}", ENVELOPE.pack(*fields) + bytes(body))
+
+    def _wake(self) -> None:
+        """A wake-up to every consumer, right after the sample is visible (a consumer reads
+        every waiting sample per wake-up, so a skipped one costs nothing but latency)."""
+        self.n_wakes += 1
+        for c in self._consumers.values():
+            w = c.writer
+            if w is None or w.is_closing():
+                continue
+            if w.transport.get_write_buffer_size() > WAKE_SKIP_BYTES:
+                c.skipped_wakes += 1
+                self.n_skipped_wakes += 1
+                continue
+            w.write(WAKE)
+
+    # ------------------------------------------------------------------ subscriptions
+
+    async def _ensure_started(self, f: _Feed) -> None:
+        if not f.started:
+            f.started = True
+            await f.streamer.start()
+
+    async def _subscribe(self, c: _Consumer, etype: str, symbols: list[str]) -> None:
+        assert c.feed is not None
+        f = self._feeds[c.feed]
+        async with f.lock:
+            await self._ensure_started(f)
+            new = []
+            for s in symbols:
+                holders = f.refs.setdefault((etype, s), set())
+                if not holders:
+                    new.append(s)
+                holders.add(c.cid)
+                c.subs.add((etype, s))
+            if etype not in f.pumps:
+                # the cursor exists before the upstream subscription: nothing is missed
+                gen = f.streamer.listen_batches(etype)
+                f.pumps[etype] = asyncio.get_running_loop().create_task(self._pump_gen(f, etype, gen))
+            if new:
+                await f.streamer.subscribe(etype, new)
+
+    async def _pump_gen(self, f: _Feed, etype: str, gen: Any) -> None:
+        rtype = _rtype_of(f.streamer, etype)
+        try:
+            async for batch in gen:
+                try:
+                    self._publish_batch(f, rtype, etype, batch)
+                    if self._nats is not None:
+                        await self._nats.flush_queue()
+                except Exception as exc:  # noqa: BLE001 - e.g. shm exhausted: count, go on
+                    f.hub_gaps += len(batch)
+                    f.publish_errors += 1
+                    if f.publish_errors == 1 or f.publish_errors % 1000 == 0:
+                        log.error("hub: %s %s batch not published (%d so far): %s",
+                                  f.name, etype, f.publish_errors, exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the upstream streamer failed for good
+            log.error("hub: the %s upstream failed: %s", f.name, exc)
+            self._fail_feed(f, exc)
+            if self._nats is not None:
+                await self._nats.flush_queue()
+
+    def _fail_feed(self, f: _Feed, exc: BaseException) -> None:
+        """Tell the feed's consumers (their iterators raise it), then stop the hub: a
+        supervisor restarting it is better than a hub that serves nothing."""
+        if f.failed is not None:
+            return
+        f.failed = exc
+        text = f"{type(exc).__name__}: {exc}".encode()
+        self._emit(f, (MAGIC, VERSION, KIND_ERROR, f.code, 0, 0, 0, self.publisher_id, f.seq, 0,
+                       f.hub_gaps, time.time_ns(), layout_hash(), 0), text, len(text), "err")
+        f.seq += 1
+        self._wake()
+        self.error = exc
+        self.done.set()
+
+    async def _unsubscribe(self, c: _Consumer, etype: str, symbols: Iterable[str]) -> None:
+        if c.feed is None:
+            return
+        f = self._feeds[c.feed]
+        async with f.lock:
+            gone = []
+            for s in symbols:
+                key = (etype, s)
+                c.subs.discard(key)
+                holders = f.refs.get(key)
+                if holders is None:
+                    continue
+                holders.discard(c.cid)
+                if not holders:
+                    del f.refs[key]
+                    gone.append(s)
+            if gone and f.started:
+                await f.streamer.unsubscribe(etype, gone)
+
+    async def _drop(self, c: _Consumer) -> None:
+        by_type: dict[str, list[str]] = {}
+        for etype, s in list(c.subs):
+            by_type.setdefault(etype, []).append(s)
+        for etype, syms in by_type.items():
+            try:
+                await self._unsubscribe(c, etype, syms)
+            except Exception:
+                log.exception("hub: unsubscribe after a consumer left failed")
+
+    # ------------------------------------------------------------------ control connections
+
+    def _info(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Where a feed's stream is and its QoS (the consumer opens its subscriber with it
+        before asking for the snapshot, so nothing after the snapshot is missed)."""
+        feed = msg.get("feed")
+        if feed not in self._feeds:
+            return {"op": "info", "ok": False,
+                    "error": f"this hub has no feed {feed!r} (it has {sorted(self._feeds)})"}
+        f = self._feeds[feed]
+        return {"op": "info", "ok": True, "service": service_name(self.name, feed),
+                "qos": f.pub.settings.as_dict(), "layout_hash": layout_hash()}
+
+    def _hello(self, c: _Consumer, msg: dict[str, Any]) -> dict[str, Any]:
+        """The snapshot: publisher id, stream position, every symbol published so far."""
+        feed = msg.get("feed")
+        if feed not in self._feeds:
+            return {"op": "hello", "ok": False, "error": f"this hub has no feed {feed!r}"}
+        c.feed = feed
+        f = self._feeds[feed]
+        if f.symbols is not None:
+            self._publish_symbols(f)   # everything interned so far is in the snapshot below
+        syms = f.symbols
+        snapshot = [[i, syms[i]] for i in range(1, f.sent_symbols + 1)] if syms is not None else []
+        return {"op": "hello", "ok": True, "publisher": self.publisher_id, "seq": f.seq,
+                "rec": {str(k): v for k, v in f.rec_seq.items()}, "symbols": snapshot}
+
+    def _new_consumer(self, writer: asyncio.StreamWriter | None) -> _Consumer:
+        c = _Consumer(self._next_cid, writer)
+        self._next_cid += 1
+        self._consumers[c.cid] = c
+        return c
+
+    async def _remove_consumer(self, c: _Consumer) -> None:
+        if self._consumers.pop(c.cid, None) is not None:
+            await self._drop(c)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        c = self._new_consumer(writer)
+        frames = FrameReader()
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                _, msgs = frames.feed(data)
+                for msg in msgs:
+                    reply = await self._handle(c, msg)
+                    if not writer.is_closing():
+                        writer.write(encode(reply))
+        except (ConnectionError, OSError):
+            pass
+        except Exception:
+            log.exception("hub: consumer %d sent something unusable; dropped", c.cid)
+        finally:
+            await self._remove_consumer(c)
+            writer.close()
+
+    async def _handle(self, c: _Consumer, msg: dict[str, Any]) -> dict[str, Any]:
+        """A consumer's request -> the reply (whatever the transport)."""
+        op = msg.get("op")
+        if op in ("info", "hello"):
+            out = self._info(msg) if op == "info" else self._hello(c, msg)
+            out["id"] = msg.get("id")
+            return out
+        reply: dict[str, Any] = {"id": msg.get("id"), "ok": True}
+        try:
+            etype = str(msg["type"])
+            symbols = [str(s) for s in msg.get("symbols", [])]
+            if c.feed is None:
+                raise ValueError("hello first")
+            if op == "subscribe":
+                await self._subscribe(c, etype, symbols)
+            elif op == "unsubscribe":
+                await self._unsubscribe(c, etype, symbols)
+            else:
+                raise ValueError(f"unknown op {op!r}")
+        except Exception as exc:  # noqa: BLE001 - any failure is the consumer's answer
+            reply = {"id": msg.get("id"), "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        return reply
+
+
+def _rtype_of(streamer: Any, etype: str) -> int:
+    """The rtype of a wire type's records (the streamer's ring for that type)."""
+    return int(streamer._ring(etype).rtype)

@@ -1,0 +1,57 @@
+"""``massive.websocket``'s names (``from fastfeed.massive.websocket import WebSocketClient``)."""
+
+from __future__ import annotations
+
+from fastfeed.massive._client import WebSocketClient
+from fastfeed.massive._models import (
+    MARKET_EVENT_MAP,
+    CryptoQuote,
+    CryptoTrade,
+    CurrencyAgg,
+    EquityAgg,
+    EquityQuote,
+    EquityTrade,
+    EventType,
+    FairMarketValue,
+    Feed,
+    ForexQuote,
+    FuturesAgg,
+    FuturesQuote,
+    FuturesTrade,
+    Imbalance,
+    IndexValue,
+    LaunchpadValue,
+    Level2Book,
+    LimitUpLimitDown,
+    Market,
+    WebSocketMessage,
+    parse,
+    parse_single,
+)
+
+__all__ = [
+    "MARKET_EVENT_MAP",
+    "CryptoQuote",
+    "CryptoTrade",
+    "CurrencyAgg",
+    "EquityAgg",
+    "EquityQuote",
+    "EquityTrade",
+    "EventType",
+    "FairMarketValue",
+    "Feed",
+    "ForexQuote",
+    "FuturesAgg",
+    "FuturesQuote",
+    "FuturesTrade",
+    "Imbalance",
+    "IndexValue",
+    "LaunchpadValue",
+    "Level2Book",
+    "LimitUpLimitDown",
+    "Market",
+    "WebSocketClient",
+    "WebSocketMessage",
+    "parse",
+    "parse_single",
+]
