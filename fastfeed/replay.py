@@ -130,7 +130,9 @@ def _as_ns(t: datetime | float | None) -> int | None:
     return int(t)
 
 
-Step = tuple[int, dict[str, Any]]     # (ts_recv ns, {wire: records})
+#: (ts_recv ns, {wire: (records, spill, spill_base)}): the spill-log bytes the records'
+#: ``spill`` members refer to, as an ``EventBatch`` holds them (``None``: none spilled)
+Step = tuple[int, dict[str, tuple[Any, Any, int]]]
 
 
 class Player:
@@ -228,12 +230,12 @@ class Player:
             yield cur_ts, out
 
     @staticmethod
-    def _drain(consumers: dict[str, Any]) -> dict[str, Any]:
+    def _drain(consumers: dict[str, Any]) -> dict[str, tuple[Any, Any, int]]:
         out = {}
         for wire, cons in consumers.items():
             if cons.available:
                 batch = cons.drain()
-                out[wire] = batch.to_numpy()
+                out[wire] = (batch.to_numpy(), batch._spill, batch._spill_base)
         return out
 
     # -------------------------------------------------------------- columns
@@ -253,16 +255,17 @@ class Player:
             if arr is not None:
                 heads[k] = [arr, 0]
         while heads:
-            bound = min(int(a["ts_recv"][min(len(a), p + _CHUNK) - 1]) for a, p in heads.values())
-            out: dict[str, Any] = {}
+            bound = min(int(a["ts_recv"][min(len(a), p + _CHUNK) - 1])
+                        for (a, _s), p in heads.values())
+            out: dict[str, tuple[Any, Any, int]] = {}
             first = None
             done = []
             for k in list(heads):
-                arr, pos = heads[k]
+                (arr, spill), pos = heads[k]
                 ts = arr["ts_recv"]
                 end = pos + int(np.searchsorted(ts[pos:], bound, side="right"))
                 if end > pos:
-                    out[wires[k]] = arr[pos:end]
+                    out[wires[k]] = (arr[pos:end], spill, 0)
                     t0 = int(ts[pos])
                     first = t0 if first is None else min(first, t0)
                 heads[k][1] = end
@@ -287,10 +290,11 @@ class Player:
             keep &= ts <= self.end
         return arr[keep]
 
-    def _type_batches(self, wire: str) -> Iterator[Any]:
-        """The records of one type, segment by segment, batch by batch, through one reused
-        buffer (a batch is delivered -- copied into the rings -- before the next is made)."""
-        from fastfeed.record._columns import new_records, spec_for, to_records
+    def _type_batches(self, wire: str) -> Iterator[tuple[Any, Any]]:
+        """The records of one type and the spill bytes they refer to, segment by segment,
+        batch by batch, through one reused buffer (a batch is delivered -- copied into the
+        rings -- before the next is made)."""
+        from fastfeed.record._columns import new_records, spec_for, spill_data, to_records
         from fastfeed.record._read import column_segments, read_segment_table
 
         intern = self.symbols.intern_str
@@ -308,7 +312,7 @@ class Player:
                     buf = new_records(spec, max(n, _CHUNK))
                 arr = self._keep(to_records(b, spec, intern, out=buf[:n]))
                 if len(arr):
-                    yield arr
+                    yield arr, spill_data(b, spec)
 
     def _layout_of(self, table: Any, wire: str) -> str:
         meta = table.schema.metadata or {}
@@ -419,13 +423,13 @@ class _ReplayMixin:
                 if delay > 0:
                     await asyncio.sleep(delay)
             n = 0
-            for wire, arr in parts.items():
+            for wire, (arr, spill, base) in parts.items():
                 ring = rings.get(wire)
                 if ring is None:
                     continue
                 arr = self._filter(wire, arr)
                 if len(arr):
-                    ring.push(arr.view("u1"))
+                    ring.push(arr.view("u1"), spill, base)
                     n += len(arr)
             core.n_messages = player.n_messages
             core.n_bytes = player.n_bytes

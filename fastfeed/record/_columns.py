@@ -19,6 +19,10 @@ everything else                        the C type (``double``, ``int64``, ``int3
                                        ``uint8`` enum codes, ``uint32`` char code points,
                                        ``uint16`` ``flags``, polygon ``present``/``alt``
                                        key bitmaps as ``uint64``)
+polygon ``spill``                      ``binary``: the record's values kept outside its
+                                       slots (``fastfeed/spill.h``: strings longer than
+                                       their slot, unknown keys, long lists), empty when
+                                       none; replay gives them back to the ring's spill log
 =====================================  ====================================================
 
 The schema metadata holds ``fastfeed.layout``, ``fastfeed.wire_type`` and the record size, so a
@@ -32,7 +36,7 @@ from typing import Any
 
 from fastfeed._records_meta import LAYOUTS
 
-__all__ = ["ColumnBuffers", "ColumnSpec", "spec_for", "to_arrow", "to_records"]
+__all__ = ["ColumnBuffers", "ColumnSpec", "spec_for", "spill_data", "to_arrow", "to_records"]
 
 
 class ColumnSpec:
@@ -65,6 +69,9 @@ class ColumnSpec:
                 continue
             if name == "ts_recv":
                 self.columns.append((name, name, "ts", pa.timestamp("ns", tz="UTC")))
+                continue
+            if name == "spill" and m["field"] is None:
+                self.columns.append((name, name, "spill", pa.binary()))
                 continue
             kind = kinds.get(name, "") if m["field"] == name else ""
             sub = np.dtype(tuple(npt) if isinstance(npt, (list, tuple)) else npt)
@@ -117,23 +124,29 @@ class ColumnBuffers:
         self.spec = spec
         self.cap = 0
         self.cols: list[Any] = []
+        #: (first row, rows, spill bytes, spill base) of the pieces last filled that spilled
+        self._spills: list[tuple[int, int, Any, int]] = []
 
-    def fill(self, pieces: list[tuple[Any, int]]) -> int:
-        """Copy the members of ``pieces`` (``(records array, n)``) into the columns, in order;
-        returns the number of rows."""
+    def fill(self, pieces: list[tuple[Any, int, Any, int]]) -> int:
+        """Copy the members of ``pieces`` (``(records array, n, spill, spill_base)``, spill as
+        ``Consumer.drain_into`` gives it) into the columns, in order; returns the number of
+        rows."""
         import numpy as np
 
         from fastfeed._native.columns import gather
 
         spec = self.spec
-        total = sum(n for _a, n in pieces)
+        total = sum(p[1] for p in pieces)
         if total > self.cap:
             self.cap = max(total, 4096)
             self.cols = [np.empty((self.cap,) + d.shape, dtype=d.base) for d in spec.col_dtypes]
         pos = 0
-        for arr, n in pieces:
+        self._spills = []
+        for arr, n, spill, base in pieces:
             if not n:
                 continue
+            if spill is not None:
+                self._spills.append((pos, n, spill, base))
             outs = [c[pos:pos + n].view(np.uint8).reshape(-1) for c in self.cols]
             gather(np.ascontiguousarray(arr[:n]).view(np.uint8), spec.size, spec.members, outs)
             pos += n
@@ -142,26 +155,61 @@ class ColumnBuffers:
     def batch(self, n: int, dictionary: Any, wire_type: str) -> Any:
         """A ``pyarrow.RecordBatch`` of the first ``n`` rows (it reads the buffers in place:
         write it before the next ``fill``)."""
-        return _batch(self.spec, [c[:n] for c in self.cols], dictionary, wire_type)
+        return _batch(self.spec, [c[:n] for c in self.cols], dictionary, wire_type,
+                      self._spills)
 
 
-def to_arrow(records: Any, spec: ColumnSpec, dictionary: Any, wire_type: str) -> Any:
+def to_arrow(records: Any, spec: ColumnSpec, dictionary: Any, wire_type: str,
+             spill: Any = None, spill_base: int = 0) -> Any:
     """A ``pyarrow.RecordBatch`` of ``records`` (numpy array of ``spec.dtype``).
 
     ``dictionary``: a ``pyarrow`` string array indexed by symbol id (entry 0 unused) -- the
-    recording's symbol table at the time of the batch.
+    recording's symbol table at the time of the batch. ``spill``/``spill_base``: the spill-log
+    bytes the records refer to (``EventBatch._spill`` / ``_spill_base``).
     """
     bufs = ColumnBuffers(spec)
-    n = bufs.fill([(records, len(records))])
+    n = bufs.fill([(records, len(records), spill, spill_base)])
     return bufs.batch(n, dictionary, wire_type)
 
 
-def _batch(spec: ColumnSpec, cols: list[Any], dictionary: Any, wire_type: str) -> Any:
+def _spill_column(refs: Any, spills: list[tuple[int, int, Any, int]]) -> Any:
+    """The ``binary`` column of the records' spilled bytes (``refs``: their ``spill`` members,
+    ``spills``: (first row, rows, spill bytes, base) of the rows that have any)."""
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(refs)
+    lens = (refs >> np.uint64(32)).astype(np.int64)
+    offs = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lens, out=offs[1:])
+    total = int(offs[-1])
+    if total >= 1 << 31:
+        raise ValueError("more than 2 GiB of spilled values in one batch")
+    data = np.zeros(total, dtype=np.uint8)
+    for first, rows, spill, base in spills:
+        sl = slice(first, first + rows)
+        ln = lens[sl]
+        m = ln > 0
+        if not m.any():
+            continue
+        rel = ((refs[sl] & np.uint64(0xFFFFFFFF)).astype(np.int64) - base) & 0xFFFFFFFF
+        lo, hi = int(offs[first]), int(offs[first + rows])
+        src = np.frombuffer(spill, dtype=np.uint8)
+        idx = np.repeat(rel[m] - offs[sl][m], ln[m]) + np.arange(lo, hi)
+        data[lo:hi] = src[idx]
+    return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offs.astype(np.int32)),
+                                                  pa.py_buffer(data)])
+
+
+def _batch(spec: ColumnSpec, cols: list[Any], dictionary: Any, wire_type: str,
+           spills: list[tuple[int, int, Any, int]] | None = None) -> Any:
     import pyarrow as pa
 
     arrays = []
     for (_col, _member, role, typ), v in zip(spec.columns, cols, strict=True):
-        if role == "dict":
+        if role == "spill":
+            arrays.append(_spill_column(v, spills or []))
+        elif role == "dict":
             arrays.append(_dict_column(v, dictionary))
         elif role == "ts":
             arrays.append(pa.array(v, type=pa.int64()).view(typ))
@@ -189,6 +237,36 @@ def _batch(spec: ColumnSpec, cols: list[Any], dictionary: Any, wire_type: str) -
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
+def _spill_refs(c: Any) -> Any:
+    """The ``spill`` members for a ``binary`` spill column: (length << 32) | offset of each
+    value in the column's data buffer (0 when empty)."""
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(c)
+    if c.type != pa.binary():
+        c = c.cast(pa.binary())
+    offs = np.frombuffer(c.buffers()[1], dtype=np.int32)[c.offset:c.offset + n + 1]
+    offs = offs.astype(np.uint64)
+    lens = offs[1:] - offs[:-1]
+    return np.where(lens > 0, (lens << np.uint64(32)) | offs[:-1], np.uint64(0))
+
+
+def spill_data(batch: Any, spec: ColumnSpec) -> Any:
+    """The bytes the ``spill`` members of :func:`to_records` refer to (``None``: none)."""
+    import pyarrow as pa
+
+    if not any(role == "spill" for _c, _m, role, _t in spec.columns):
+        return None
+    c = batch.column("spill")
+    if isinstance(c, pa.ChunkedArray):
+        c = c.combine_chunks()
+    if c.type != pa.binary():
+        c = c.cast(pa.binary())
+    data = c.buffers()[2]
+    return data if data is not None and data.size else None
+
+
 def new_records(spec: ColumnSpec, n: int) -> Any:
     """``n`` zeroed records of ``spec`` with their ``rtype`` set (for :func:`to_records`)."""
     import numpy as np
@@ -202,7 +280,9 @@ def to_records(batch: Any, spec: ColumnSpec, intern: Any, out: Any = None) -> An
     """Records (numpy array of ``spec.dtype``) from an Arrow batch/table of ``spec``'s columns.
 
     ``intern(str) -> int`` gives the symbol id to store for a dictionary string (the replay's
-    symbol table). Every other field is restored to the exact bytes recorded. ``out``: a
+    symbol table). Every other field is restored to the exact bytes recorded, except the
+    ``spill`` member: it refers to the ``binary`` column's values (position = offset in
+    :func:`spill_data`, which the replay hands to ``RecordRing.push``). ``out``: a
     contiguous array of ``spec.dtype`` and ``batch.num_rows`` records from :func:`new_records`
     (padding zero, ``rtype`` set) to fill -- reused, it saves an allocation per batch.
     """
@@ -229,6 +309,8 @@ def to_records(batch: Any, spec: ColumnSpec, intern: Any, out: Any = None) -> An
             v = ids[idx + 1]
         elif role == "ts":
             v = c.view(pa.int64()).to_numpy(zero_copy_only=False)
+        elif role == "spill":
+            v = _spill_refs(c)
         elif role == "fixstr":
             v = np.array([b"" if s is None else s.encode() for s in c.to_pylist()], dtype=dt)
         elif role == "array":

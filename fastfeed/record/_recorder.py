@@ -54,7 +54,7 @@ class _ColumnFile:
         from fastfeed.record._columns import ColumnBuffers
 
         self.buffers = ColumnBuffers(spec)
-        self.pending: list[tuple[Any, int]] = []
+        self.pending: list[tuple[Any, int, Any, int]] = []
         self.pending_rows = 0
         self.first_pending = 0.0
         self._writer: Any = None
@@ -208,7 +208,7 @@ class _Writer(threading.Thread):
             _, names, _size = item
             self.names.extend(names)
         elif kind == "cols":
-            _, wire, layout, arr, n, _size = item
+            _, wire, layout, arr, n, spill, base, _size = item
             cf = self.cols.get(wire)
             if cf is None:
                 from fastfeed.record._columns import spec_for
@@ -217,7 +217,7 @@ class _Writer(threading.Thread):
                                                    wire, spec_for(layout), self.rec.parquet)
             if not cf.pending:
                 cf.first_pending = now
-            cf.pending.append((arr, n))
+            cf.pending.append((arr, n, spill, base))
             cf.pending_rows += n
             if cf.pending_rows >= self.rec.batch_rows:
                 self._write_pending(cf, now)
@@ -237,7 +237,7 @@ class _Writer(threading.Thread):
         cf.pending, cf.pending_rows = [], 0
         try:
             n = cf.buffers.fill(pieces)
-            for arr, _n in pieces:
+            for arr, _n, _s, _b in pieces:
                 self.rec._recycle(cf.wire, arr)
             batch = cf.buffers.batch(n, self._dictionary(), cf.wire)
             cf.write(batch, now, self.rec.roll_bytes, self.rec.roll_seconds)
@@ -454,7 +454,7 @@ class Recorder:
         for wire, cons in self._consumers.items():
             while cons.available:
                 arr = self._buffer_for(wire, cons.ring.layout)
-                n, gaps = cons.drain_into(arr)
+                n, gaps, spill, base = cons.drain_into(arr)
                 if gaps:
                     self.n_dropped_records += gaps
                     self._warn(f"{wire}: the recorder fell a ring behind; {gaps} records lost")
@@ -462,7 +462,8 @@ class Recorder:
                     self._recycle(wire, arr)
                     break
                 self.n_records += n
-                self._put(("cols", wire, cons.ring.layout, arr, n, n * arr.itemsize), n,
+                size = n * arr.itemsize + (len(spill) if spill is not None else 0)
+                self._put(("cols", wire, cons.ring.layout, arr, n, spill, base, size), n,
                           "records")
 
     def _buffer_for(self, wire: str, layout: str) -> Any:
