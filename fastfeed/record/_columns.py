@@ -54,6 +54,10 @@ class ColumnSpec:
         self.size = int(lay["size"])
         self.rtype = int(next(iter(lay["rtypes"].values())))
         kinds = {f["attr"]: f["kind"] for f in lay["fields"]}
+        #: polygon fixstr member -> its field bit (alt bit 32 + bit: the value is spilled)
+        self.str_bits: dict[str, int] = {
+            f["attr"]: int(f["bit"]) for f in lay["fields"]
+            if str(f["kind"]).startswith("fixstr") and f.get("bit") is not None}
         dx = lay["feed"] == "dxfeed"
         self.symbol_attr = str(lay["symbol"]["attr"])
         # (column name, member name, role, arrow type)
@@ -201,25 +205,71 @@ def _spill_column(refs: Any, spills: list[tuple[int, int, Any, int]]) -> Any:
                                                   pa.py_buffer(data)])
 
 
+def _fixstr_column(v: Any, alt: Any, bit: int, spill_col: Any) -> Any:
+    """A polygon fixed-string column: the slot's text, or the whole spilled string where the
+    value did not fit its slot (alt bit 32 + ``bit``; the slot holds its offset and length in
+    the record's spill bytes)."""
+    import numpy as np
+    import pyarrow as pa
+
+    rows = np.nonzero((alt >> np.uint64(32 + bit)) & np.uint64(1))[0]
+    if not len(rows):
+        return _text_column(v)
+    vals = [b.decode("utf-8", "replace") for b in v.tolist()]
+    slots = v.view(np.uint8).reshape(len(v), -1)[:, :8].copy().view("<u4")
+    for i in rows.tolist():
+        off, ln = int(slots[i, 0]), int(slots[i, 1])
+        rec = spill_col[i].as_py() or b""
+        vals[i] = rec[off:off + ln].decode("utf-8", "replace")
+    return pa.array(vals, type=pa.string())
+
+
+def _text_column(v: Any) -> Any:
+    import pyarrow as pa
+
+    arr = pa.array(v, type=pa.binary())
+    try:
+        return arr.cast(pa.string())
+    except pa.ArrowInvalid:
+        return pa.array([b.decode("utf-8", "replace") for b in v.tolist()], type=pa.string())
+
+
+def _spilled_str_slot(rec: bytes, text: bytes, used: set[int]) -> bytes:
+    """The fixstr slot (u32 offset, u32 length) of ``text`` spilled in a record's spill bytes
+    ``rec`` (its FF_SPILL_STR piece; ``used``: offsets already given to the record's other
+    string fields)."""
+    import struct
+
+    p = 0
+    while p + 5 <= len(rec):
+        tag = rec[p]
+        (n,) = struct.unpack_from("<I", rec, p + 1)
+        if tag == 1 and p + 5 not in used and rec[p + 5:p + 5 + n] == text:
+            used.add(p + 5)
+            return struct.pack("<II", p + 5, n)
+        p += 5 + n
+    raise ValueError("a spilled string is not in its record's spill bytes")
+
+
 def _batch(spec: ColumnSpec, cols: list[Any], dictionary: Any, wire_type: str,
            spills: list[tuple[int, int, Any, int]] | None = None) -> Any:
     import pyarrow as pa
 
     arrays = []
-    for (_col, _member, role, typ), v in zip(spec.columns, cols, strict=True):
+    by_member = {m: v for (_c, m, _r, _t), v in zip(spec.columns, cols, strict=True)}
+    spill_col: Any = None
+    for (_col, member, role, typ), v in zip(spec.columns, cols, strict=True):
         if role == "spill":
-            arrays.append(_spill_column(v, spills or []))
+            spill_col = _spill_column(v, spills or [])
+            arrays.append(spill_col)
+        elif role == "fixstr" and member in spec.str_bits and spill_col is not None:
+            arrays.append(_fixstr_column(v, by_member["alt"], spec.str_bits[member], spill_col))
         elif role == "dict":
             arrays.append(_dict_column(v, dictionary))
         elif role == "ts":
             arrays.append(pa.array(v, type=pa.int64()).view(typ))
         elif role == "fixstr":
-            arr = pa.array(v, type=pa.binary())
-            try:
-                arrays.append(arr.cast(pa.string()))
-            except pa.ArrowInvalid:
-                arrays.append(pa.array([b.decode("utf-8", "replace") for b in v.tolist()],
-                                       type=pa.string()))
+            arrays.append(_text_column(v))
         elif role == "array":
             out: Any = pa.array(v.reshape(-1))
             t = typ
@@ -295,6 +345,7 @@ def to_records(batch: Any, spec: ColumnSpec, intern: Any, out: Any = None) -> An
     if out is None:
         out = new_records(spec, n)
     ins = []
+    used: dict[int, set[int]] = {}     # row -> spill offsets given to its spilled strings
     for (col, _member, role, _typ), dt in zip(spec.columns, spec.col_dtypes, strict=True):
         c = batch.column(col)
         if isinstance(c, pa.ChunkedArray):
@@ -312,7 +363,17 @@ def to_records(batch: Any, spec: ColumnSpec, intern: Any, out: Any = None) -> An
         elif role == "spill":
             v = _spill_refs(c)
         elif role == "fixstr":
-            v = np.array([b"" if s is None else s.encode() for s in c.to_pylist()], dtype=dt)
+            texts = [b"" if s is None else s.encode() for s in c.to_pylist()]
+            bit = spec.str_bits.get(_member)
+            if bit is not None and "spill" in batch.schema.names:
+                alt = batch.column("alt").to_numpy(zero_copy_only=False).astype(np.uint64)
+                rows = np.nonzero((alt >> np.uint64(32 + bit)) & np.uint64(1))[0]
+                if len(rows):
+                    recs = batch.column("spill").to_pylist()
+                    for i in rows.tolist():
+                        texts[i] = _spilled_str_slot(recs[i] or b"", texts[i],
+                                                     used.setdefault(i, set()))
+            v = np.array(texts, dtype=dt)
         elif role == "array":
             flat = c
             while pa.types.is_fixed_size_list(flat.type):

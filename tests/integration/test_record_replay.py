@@ -360,3 +360,97 @@ async def test_replay_api_get_event_latest_batches_and_pacing(tmp_path: Any) -> 
     again = await replay_all(path, Quote, source="raw", speed=4.0)
     assert time.monotonic() - t0 >= span / 4.0 * 0.9
     assert [key(e) for e in again] == [key(e) for e in got]
+
+
+async def test_polygon_spilled_values_replay_from_columns(tmp_path: Any) -> None:
+    """Values that do not fit a record's slots (ids longer than 32 bytes, keys fastfeed does
+    not know, condition lists longer than 8) are recorded and replayed exactly, from the
+    columns as from the raw capture (independent plain-websockets server)."""
+    import glob
+
+    import orjson
+    import pyarrow.parquet as pq
+    import websockets
+
+    from fastfeed.polygon import AsyncStreamClient
+
+    n_events = 60
+
+    def trade(q: int) -> dict[str, Any]:
+        ev: dict[str, Any] = {"ev": "T", "sym": "AAPL" if q % 3 else "MSFT", "x": 4,
+                              "i": str(q), "z": 3, "p": 100.5 + q / 100, "s": 100,
+                              "t": 1767312000000 + q, "q": q}
+        if q % 2:
+            ev["i"] = f"trade-id-{q:06d}-" + "x" * (30 + q % 7)      # > 32 bytes
+        if q % 3 == 1:
+            ev["zz_unknown"] = {"nested": [q, "a\u00e9", None], "flag": True}
+        if q % 5 == 2:
+            ev["c"] = list(range(1, 12 + q % 4))                       # > 8 conditions
+        return ev
+
+    async def handler(ws: Any) -> None:
+        def status(s: str, m: str) -> str:
+            return orjson.dumps([{"ev": "status", "status": s, "message": m}]).decode()
+
+        await ws.send(status("connected", "Connected Successfully"))
+        await ws.recv()
+        await ws.send(status("auth_success", "authenticated"))
+        sub = orjson.loads(await ws.recv())
+        for ch in sub["params"].split(","):
+            await ws.send(status("success", f"subscribed to: {ch}"))
+        for k in range(0, n_events, 6):
+            await ws.send(orjson.dumps([trade(k + j) for j in range(6)]).decode())
+        await ws.wait_closed()
+
+    path = str(tmp_path / "spill")
+    live: list[dict[str, Any]] = []
+    done = asyncio.Event()
+
+    def on_trade(msg: dict[str, Any]) -> None:
+        live.append(msg)
+        if len(live) >= n_events:
+            done.set()
+
+    async with websockets.serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        client = AsyncStreamClient("k", "stocks", host=f"ws://127.0.0.1:{port}")
+        rec = client.record(path)
+        await client.subscribe_stock_trades(["AAPL", "MSFT"], on_trade)
+        task = asyncio.ensure_future(client.handle_messages(reconnect=False))
+        await asyncio.wait_for(done.wait(), 30)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.close_stream()
+        assert rec.stats["dropped_records"] == 0
+
+    # what was delivered live holds the values whole (the feature under test needs them)
+    assert len(live) == n_events
+    assert live[1]["i"] == trade(1)["i"] and len(live[1]["i"]) > 32
+    assert live[1]["zz_unknown"] == trade(1)["zz_unknown"]
+    assert live[2]["c"] == trade(2)["c"]
+    # the columns carry each record's spilled bytes (empty when none)
+    files = sorted(glob.glob(os.path.join(path, "columns", "T", "*.parquet")))
+    assert files
+    col = pq.read_table(files).column("spill").to_pylist()
+    assert len(col) == n_events
+    assert col[0] == b"" and all(col[q] for q in range(n_events) if q % 2)
+    for source in ("columns", "raw"):
+        got: list[dict[str, Any]] = []
+        replay = fastfeed.replay.open(path, source=source)
+        await replay.subscribe_stock_trades(["AAPL", "MSFT"], got.append)
+        await asyncio.wait_for(replay.handle_messages(reconnect=True), 30)
+        assert got == live, source
+        # and as event objects, through listen_batches / latest
+        replay = fastfeed.replay.open(path, source=source)
+        from fastfeed.polygon_events import EquityTrade
+
+        seen: list[dict[str, Any]] = []
+        async with replay:
+            await replay.subscribe_stock_trades(["AAPL", "MSFT"])
+            async for batch in replay.listen_batches(EquityTrade):
+                seen.extend(ev.to_dict() for ev in batch)
+            last = replay.latest(EquityTrade, "MSFT")
+        assert [d["i"] for d in seen] == [m["i"] for m in live], source
+        assert [d.get("zz_unknown") for d in seen] == [m.get("zz_unknown") for m in live]
+        assert last is not None
+        assert last.to_dict() == [d for d in seen if d["sym"] == "MSFT"][-1]
