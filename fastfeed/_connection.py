@@ -421,6 +421,8 @@ class ConnectionManager:
             maxlen=self.server_errors_kept)
         self._frames_done = 0
         self._last_close: tuple[int | None, str] = (None, "")
+        #: the attached fastfeed.record Recorder (``Streamer.record``), if any
+        self._recorder: Any = None
         # injectable for tests
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._rand: Callable[[], float] = random.random
@@ -575,6 +577,24 @@ class ConnectionManager:
         """The fatal error that stopped the streamer, if any."""
         return self._error
 
+    def record(self, path: Any, *, raw: bool = True, columns: bool = True,
+               **options: Any) -> Any:
+        """Record this streamer into the directory ``path`` (see :mod:`fastfeed.record`):
+        ``raw`` every message of both directions (zstd), ``columns`` the decoded records
+        (Arrow IPC, compacted to Parquet; market-data streamers). Returns the
+        :class:`fastfeed.record.Recorder`; ``close()`` of the streamer (or ``await
+        recorder.aclose()``) finishes the files. Call it before connecting for a raw capture
+        that replays (it must hold the connection's handshake)."""
+        from fastfeed.record import Recorder
+
+        if self._recorder is not None:
+            raise RuntimeError("this streamer is already recording")
+        rec = Recorder(self, path, raw=raw, columns=columns, **options)
+        self._recorder = rec
+        if self._listener is not None:
+            rec.attach(self._listener)
+        return rec
+
     def _lifecycle_stats(self) -> dict[str, Any]:
         return {
             "state": self._state.value,
@@ -687,6 +707,8 @@ class ConnectionManager:
             tasks = list(self._callback_tasks)
             await asyncio.gather(*tasks, return_exceptions=True)
             self._callback_tasks.difference_update(tasks)
+        if self._recorder is not None:
+            await self._recorder.aclose()
 
     async def _after_close(self) -> None:
         """Hook: end what the subclass runs beside the connection (e.g. the fan-out pump)."""
@@ -732,6 +754,8 @@ class ConnectionManager:
         was_ready = self._ready
         self._ready = False
         self._frames_done += int(listener.n_frames)
+        if self._recorder is not None:
+            self._recorder.detach(listener)
         self._last_close = (listener.close_code, listener.close_reason)
         transport = getattr(listener, "transport", None)
         hs = getattr(transport, "close_handshake", None)
@@ -764,6 +788,8 @@ class ConnectionManager:
                 self._fail(exc)
             if core.outbox and self._listener is not None:
                 self._listener.flush()
+        if self._recorder is not None:
+            self._recorder.on_wake()
         self._on_wake_data()
 
     def _on_protocol_error(self, err: BaseException) -> None:
@@ -796,6 +822,13 @@ class ConnectionManager:
         from picows import ws_connect
 
         factory = self._make_listener
+        if self._recorder is not None:
+            recorder = self._recorder
+
+            def factory() -> Any:
+                listener = self._make_listener()
+                recorder.attach(listener)     # captures from the first frame on
+                return listener
         kwargs: dict[str, Any] = {}
         if ep.extra_headers:
             kwargs["extra_headers"] = ep.extra_headers

@@ -9,6 +9,11 @@ from typing_extensions import disjoint_base
 from fastfeed._native.core import ProtocolCore
 
 DEFAULT_MAX_MESSAGE_SIZE: int
+CAPTURE_HEADER: str
+CAPTURE_RECV: int
+CAPTURE_SENT: int
+CAPTURE_NOTE: int
+CAPTURE_BINARY: int
 
 def monotonic_ns() -> int: ...
 
@@ -38,6 +43,13 @@ class FeedListener(WSListener):
     close_code: int | None
     close_reason: str
     close_received: bool
+    capture_limit: int
+    capture_flush_bytes: int
+    on_capture: Callable[[], None] | None
+    capture_sent_filter: Callable[[bytes], bytes] | None
+    n_captured: int
+    n_capture_dropped: int
+    n_capture_dropped_bytes: int
     def __new__(cls, core: Any, on_wake: Callable[[], None] | None = ...,
                 on_disconnect: Callable[[FeedListener], None] | None = ...,
                 on_error: Callable[[BaseException], None] | None = ...,
@@ -49,6 +61,14 @@ class FeedListener(WSListener):
     def pause(self) -> None: ...
     def resume(self) -> None: ...
     def maybe_resume(self) -> bool: ...
+    def start_capture(self, buffer: Any, flush_bytes: int = ...,
+                      on_capture: Callable[[], None] | None = ...,
+                      sent_filter: Callable[[bytes], bytes] | None = ...) -> None: ...
+    def swap_capture(self, new_buffer: Any) -> tuple[Any, int, int]: ...
+    def stop_capture(self) -> tuple[Any, int, int]: ...
+    def capture_note(self, payload: bytes, ts_ns: int = ...) -> bool: ...
+    @property
+    def capture_len(self) -> int: ...
     @property
     def idle_ns(self) -> int: ...
     @property

@@ -53,6 +53,8 @@ cdef extern from "fastfeed/ring.h" nogil:
     uint64_t ff_ring_min_cursor(const ff_ring *r)
     void ff_ring_enable_latest(ff_ring *r)
     const void *ff_ring_latest(const ff_ring *r, uint32_t sid)
+    int ff_ring_spill_put(ff_ring *r, unsigned char *rec, const unsigned char *src, uint32_t len,
+                          uint64_t seq)
 
 cdef extern from "fastfeed/symtab.h" nogil:
     ctypedef struct ff_symtab:

@@ -28,7 +28,7 @@ cdef class EventBatch:
     cdef int _exports
     cdef bint _borrowed             # _buf points into a ring (only during Consumer.call_with_batch)
     cdef readonly bytes _spill      # the spill-log bytes its records refer to (None: none spilled)
-    cdef uint32_t _spill_base       # spill-log position of _spill[0]
+    cdef readonly uint32_t _spill_base       # spill-log position of _spill[0]
     cdef int _own(self) except -1
 
 cdef class Consumer:

@@ -1,6 +1,7 @@
 """Bounded record rings with fan-out cursors, and the EventBatch they drain into."""
 
-from cpython.buffer cimport PyBUF_FORMAT, PyBUF_WRITABLE
+from cpython.buffer cimport (PyBUF_FORMAT, PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release,
+                             PyObject_GetBuffer)
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.ref cimport Py_REFCNT
 from libc.stdint cimport uint32_t, uint64_t
@@ -11,7 +12,7 @@ from fastfeed._native.cring cimport (
     FF_BACKPRESSURE, FF_DROP_OLDEST, ff_ring_add_consumer, ff_ring_available,
     ff_ring_enable_latest, ff_ring_free, ff_ring_init, ff_ring_latest, ff_ring_min_cursor,
     ff_ring_pressure, ff_ring_publish, ff_ring_read, ff_ring_remove_consumer, ff_ring_set_weak,
-    ff_ring_slot, ff_spill, ff_spill_range, ff_spill_read,
+    ff_ring_slot, ff_ring_spill_put, ff_spill, ff_spill_range, ff_spill_read,
 )
 from fastfeed._native.events cimport _Event, make_event
 from fastfeed._native.symbols cimport SymbolTable
@@ -176,21 +177,42 @@ cdef class RecordRing:
                 spill = _spill_copy(&self.r.spill, <uint32_t>ref, <uint32_t>(ref >> 32))
         return make_event(self.event_class, rec, self.r.rec_size, self.symbols, spill, <uint32_t>ref)
 
-    def push(self, records):
-        """Publish records given as a bytes-like of whole records (tests, replay tools)."""
+    def push(self, records, spill=None, uint32_t spill_base=0):
+        """Publish records given as a bytes-like of whole records (tests, replay tools).
+
+        ``spill``: the spill-log bytes the records' ``spill`` members refer to (spill.h; as an
+        ``EventBatch`` holds them: position ``spill_base`` is ``spill[0]``). Each record that
+        spilled gets its bytes appended to this ring's log, so its values read back whole."""
         cdef const unsigned char[::1] view = memoryview(records).cast("B")
+        cdef const unsigned char[::1] sp
         cdef Py_ssize_t size = self.r.rec_size
         if view.shape[0] % size:
             raise ValueError("length is not a multiple of the record size")
         cdef Py_ssize_t n = view.shape[0] // size
         cdef Py_ssize_t i
-        cdef void *dst
+        cdef unsigned char *dst
+        cdef bint has_spill = spill is not None and size >= 40
+        cdef uint64_t ref
+        cdef uint32_t ln, rel
+        if has_spill:
+            sp = memoryview(spill).cast("B")
         for i in range(n):
-            dst = ff_ring_slot(&self.r, <uint64_t>i)
+            dst = <unsigned char *>ff_ring_slot(&self.r, <uint64_t>i)
             if dst == NULL:
                 ff_ring_publish(&self.r, <uint64_t>i)
                 raise BufferError("back-pressure ring is full at its maximum capacity")
             memcpy(dst, &view[i * size], size)
+            if has_spill:
+                memcpy(&ref, dst + 32, 8)
+                ln = <uint32_t>(ref >> 32)
+                if ln:
+                    rel = <uint32_t>ref - spill_base
+                    if <uint64_t>rel + ln > <uint64_t>sp.shape[0]:
+                        ff_ring_publish(&self.r, <uint64_t>i)
+                        raise ValueError("a record's spill range is outside the spill given")
+                    if ff_ring_spill_put(&self.r, dst, &sp[rel], ln, self.r.head + <uint64_t>i):
+                        ff_ring_publish(&self.r, <uint64_t>i)
+                        raise MemoryError("the ring's spill log cannot hold the record's values")
         ff_ring_publish(&self.r, <uint64_t>n)
         return n
 
@@ -313,6 +335,37 @@ cdef class Consumer:
         batch._n = <Py_ssize_t>ff_ring_read(&ring.r, self._idx, batch._buf, avail)
         _attach_spill(batch, &ring.r.spill)
         return batch
+
+    def drain_into(self, buffer):
+        """Move as many records as fit into the writable bytes-like ``buffer`` (no allocation:
+        the recorder reuses its buffers). Returns ``(n, gaps, spill, spill_base)``: records
+        copied, records lost to drop-oldest overflow since the last report, and (as an
+        ``EventBatch`` holds them) a copy of the spill-log range the records use (``None``
+        when none spilled; log position ``spill_base`` is ``spill[0]``)."""
+        cdef RecordRing ring = self.ring
+        cdef Py_buffer view
+        cdef uint64_t avail, room, got
+        cdef uint32_t lo = 0, sn = 0
+        if self._idx < 0:
+            return 0, 0, None, 0
+        avail = ff_ring_available(&ring.r, self._idx)
+        gaps = self._new_gaps()
+        if avail == 0:
+            return 0, gaps, None, 0
+        PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
+        try:
+            room = <uint64_t>view.len // ring.r.rec_size
+            if avail > room:
+                avail = room
+            got = ff_ring_read(&ring.r, self._idx, <char *>view.buf, avail) if avail else 0
+            if got and ring.r.spill.used and ring.r.rec_size >= 40:
+                ff_spill_range(&ring.r.spill, <const unsigned char *>view.buf, got,
+                               ring.r.rec_size, &lo, &sn)
+        finally:
+            PyBuffer_Release(&view)
+        if sn:
+            return got, gaps, _spill_copy(&ring.r.spill, lo, sn), lo
+        return got, gaps, None, 0
 
     def call_with_batch(self, handler):
         """Drain the available records up to the end of the ring's buffer (all of them unless

@@ -1,3 +1,4 @@
+from cpython.buffer cimport Py_buffer
 from libc.stdint cimport int64_t, uint64_t
 from picows.picows cimport WSFrame, WSListener, WSTransport
 from fastfeed._native.core cimport ProtocolCore
@@ -39,9 +40,23 @@ cdef class FeedListener(WSListener):
     cdef readonly object close_code      # int or None (received from the peer, or sent by us)
     cdef readonly str close_reason
     cdef readonly bint close_received
+    # capture (fastfeed.record): whole messages of both directions appended to a C buffer
+    cdef Py_buffer _cap_view             # the caller's buffer being filled (held while capturing)
+    cdef object _cap_obj
+    cdef char *_cap
+    cdef Py_ssize_t _cap_len
+    cdef readonly Py_ssize_t capture_limit     # 0 = not capturing; else the buffer's size
+    cdef readonly Py_ssize_t capture_flush_bytes
+    cdef public object on_capture        # callable() -> None: the buffer passed flush_bytes
+    cdef public object capture_sent_filter  # callable(bytes) -> bytes for sent messages (redaction)
+    cdef readonly uint64_t n_captured          # messages appended
+    cdef uint64_t _cap_taken
+    cdef readonly uint64_t n_capture_dropped   # messages not captured (buffer full)
+    cdef readonly uint64_t n_capture_dropped_bytes
 
     cdef void _feed(self, const char *data, Py_ssize_t size) noexcept
     cdef int _append_fragment(self, const char *data, Py_ssize_t size) except -1
     cdef void _oversize(self) noexcept
+    cdef void _capture(self, int kind, int64_t ts, const char *data, Py_ssize_t size) noexcept
     cdef int _end_of_read(self) except -1
     cpdef Py_ssize_t flush(self) except -1

@@ -21,12 +21,21 @@ reassembly an oversize message; ``close_code`` is 1009 and ``close_received`` fa
 malformed message is counted (``n_errors``), handed to ``on_error`` and skipped; it never raises
 out of ``on_ws_frame``. The exception picows keeps for a disconnect it initiated (e.g. an
 oversize frame) is retrieved here, so asyncio never logs "Future exception was never retrieved".
+
+Capture (``start_capture``, used by ``fastfeed.record``): every whole message received (as fed
+to the core, stamped with the read's ``ts_recv``) and every message sent is appended to a
+buffer the caller provides, with a 16-byte header (``CAPTURE_HEADER``); no Python call per
+message. Python swaps in a fresh buffer (``swap_capture``, no copy) on a timer, or from
+``on_capture()``, which the listener calls at the end of a socket read once the buffer holds
+``flush_bytes``. A message that does not fit the buffer is not captured, only counted
+(``n_capture_dropped``): the feed goes on.
 """
 
+from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.list cimport PyList_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy
 
@@ -50,11 +59,25 @@ cdef extern from *:
     int64_t ff_tr_realtime_ns() nogil
     int64_t ff_tr_monotonic_ns() nogil
 
+cdef packed struct ff_cap_hdr:
+    int64_t ts_ns          # CLOCK_REALTIME ns (receive time of the read / send time)
+    uint32_t length        # payload bytes that follow
+    uint8_t kind           # CAPTURE_RECV / CAPTURE_SENT / CAPTURE_NOTE
+    uint8_t flags          # CAPTURE_BINARY for a BINARY message
+    uint16_t reserved
+
 import logging
 
 _log = logging.getLogger("fastfeed.transport")
 
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+
+#: capture record header: <q ts_ns, I length, B kind, B flags, H reserved> (16 bytes)
+CAPTURE_HEADER = "<qIBBH"
+CAPTURE_RECV = 0
+CAPTURE_SENT = 1
+CAPTURE_NOTE = 2
+CAPTURE_BINARY = 1
 
 
 def monotonic_ns():
@@ -139,6 +162,8 @@ cdef class FeedListener(WSListener):
 
     def __dealloc__(self):
         free(self._frag)
+        if self._cap_obj is not None:
+            PyBuffer_Release(&self._cap_view)
 
     # ------------------------------------------------------------------ picows callbacks
 
@@ -222,6 +247,8 @@ cdef class FeedListener(WSListener):
 
     cdef void _feed(self, const char *data, Py_ssize_t size) noexcept:
         cdef ProtocolCore core = self.core
+        if self.capture_limit:
+            self._capture(CAPTURE_RECV, core.ts_recv, data, size)
         cdef Py_ssize_t n = core.feed_ptr(data, size)
         if n > 0:
             self._pending_events += <uint64_t>n
@@ -265,8 +292,32 @@ cdef class FeedListener(WSListener):
         self._frag_len = need
         return 0
 
+    cdef void _capture(self, int kind, int64_t ts, const char *data, Py_ssize_t size) noexcept:
+        cdef Py_ssize_t need = self._cap_len + <Py_ssize_t>sizeof(ff_cap_hdr) + size
+        cdef ff_cap_hdr *h
+        if need > self.capture_limit or size > 0xFFFFFFFF:
+            self.n_capture_dropped += 1
+            self.n_capture_dropped_bytes += <uint64_t>size
+            return
+        h = <ff_cap_hdr *>(self._cap + self._cap_len)
+        h.ts_ns = ts
+        h.length = <uint32_t>size
+        h.kind = <uint8_t>kind
+        h.flags = CAPTURE_BINARY if (kind == CAPTURE_RECV and self.core.binary) else 0
+        h.reserved = 0
+        if size:
+            memcpy(self._cap + self._cap_len + sizeof(ff_cap_hdr), data, size)
+        self._cap_len = need
+        self.n_captured += 1
+
     cdef int _end_of_read(self) except -1:
         self._new_read = True
+        if self._cap_len >= self.capture_flush_bytes and self.capture_limit \
+                and self.on_capture is not None:
+            try:
+                self.on_capture()
+            except Exception:
+                _log.exception("on_capture callback failed")
         if self._pending_events or self._pending_control:
             self._pending_events = 0
             self._pending_control = False
@@ -305,6 +356,8 @@ cdef class FeedListener(WSListener):
             return 0
         self.core.outbox = []
         for msg in out:
+            if self.capture_limit:
+                self._capture_sent(msg)
             self.transport.send(WSMsgType.TEXT, msg)
         self.n_sent += <uint64_t>n
         return n
@@ -313,6 +366,8 @@ cdef class FeedListener(WSListener):
         """Send one TEXT message (bytes or str) now."""
         if self.transport is None or not self.connected:
             return False
+        if self.capture_limit:
+            self._capture_sent(message)
         self.transport.send(WSMsgType.TEXT, message)
         self.n_sent += 1
         return True
@@ -362,6 +417,78 @@ cdef class FeedListener(WSListener):
             self.resume()
             return True
         return False
+
+    # ------------------------------------------------------------------ capture
+
+    def _capture_sent(self, message):
+        cdef bytes b = message.encode("utf-8", "surrogatepass") if isinstance(message, str) \
+            else bytes(message)
+        if self.capture_sent_filter is not None:
+            b = self.capture_sent_filter(b)
+        self._capture(CAPTURE_SENT, ff_tr_realtime_ns(), b, len(b))
+
+    def start_capture(self, buffer, Py_ssize_t flush_bytes=1 << 20, on_capture=None,
+                      sent_filter=None):
+        """Append every whole message (both directions) to the writable bytes-like ``buffer``
+        (what does not fit is counted in ``n_capture_dropped``); ``on_capture()`` runs at the
+        end of a read once ``flush_bytes`` are held -- it should ``swap_capture`` a fresh
+        buffer in; ``sent_filter(bytes) -> bytes`` rewrites each sent message before it is
+        captured (the recorder removes credentials)."""
+        self._hold(buffer)
+        self.capture_flush_bytes = flush_bytes
+        self.on_capture = on_capture
+        self.capture_sent_filter = sent_filter
+
+    def _hold(self, buffer):
+        if self._cap_obj is not None:
+            raise RuntimeError("already capturing")
+        PyObject_GetBuffer(buffer, &self._cap_view, PyBUF_SIMPLE | PyBUF_WRITABLE)
+        self._cap_obj = buffer
+        self._cap = <char *>self._cap_view.buf
+        self._cap_len = 0
+        self.capture_limit = self._cap_view.len
+
+    def _release(self):
+        cdef Py_ssize_t n = self._cap_len
+        obj = self._cap_obj
+        if obj is not None:
+            PyBuffer_Release(&self._cap_view)
+            self._cap_obj = None
+        self._cap = NULL
+        self._cap_len = 0
+        self.capture_limit = 0
+        count = self.n_captured - self._cap_taken
+        self._cap_taken = self.n_captured
+        return obj, n, count
+
+    def swap_capture(self, new_buffer):
+        """Go on capturing into ``new_buffer``; returns ``(old buffer, bytes in it, messages)``
+        -- no copy (the recorder hands the old buffer to its writer thread)."""
+        if self._cap_obj is None:
+            raise RuntimeError("not capturing")
+        out = self._release()
+        self._hold(new_buffer)
+        return out
+
+    def stop_capture(self):
+        """Stop capturing; returns ``(buffer, bytes in it, messages)`` (buffer None if not
+        capturing)."""
+        self.on_capture = None
+        self.capture_sent_filter = None
+        return self._release()
+
+    def capture_note(self, bytes payload, int64_t ts_ns=0):
+        """Append a CAPTURE_NOTE record (connection open/close markers) in stream order."""
+        if not self.capture_limit:
+            return False
+        self._capture(CAPTURE_NOTE, ts_ns if ts_ns else ff_tr_realtime_ns(), payload,
+                      len(payload))
+        return True
+
+    @property
+    def capture_len(self):
+        """Bytes captured into the current buffer."""
+        return self._cap_len
 
     @property
     def idle_ns(self):

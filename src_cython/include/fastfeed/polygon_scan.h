@@ -518,52 +518,6 @@ static inline void ff_pg_setbit(char *rec, int bit, int on)
     *alt = on ? (*alt | m) : (*alt & ~m);
 }
 
-/* Release the spill of records the ring has overwritten (spill.h).  A released record that is
- * still the ring's latest one for its symbol keeps its bytes: they move to the head of the log
- * and the latest copy is pointed at them. */
-static FF_NOINLINE void ff_pg_spill_reclaim(ff_ring *r)
-{
-    ff_spill *sp = &r->spill;
-    while (sp->q_n) {
-        ff_spill_rec ce = sp->q[sp->q_first];
-        if (ce.seq + r->capacity > r->head)
-            break;
-        sp->q_first = (sp->q_first + 1) & (sp->q_cap - 1);
-        sp->q_n--;
-        if (r->latest_on && ce.sid < r->latest_cap) {
-            uint8_t *lrec = r->latest + (size_t)ce.sid * r->rec_size;
-            uint64_t ref;
-            uint16_t rt;
-            memcpy(&rt, lrec, 2);
-            memcpy(&ref, lrec + 32, 8);
-            /* the source stays retained: tail <= ce.pos until the loop sets it below */
-            if (rt && ref == (((uint64_t)ce.len << 32) | ce.pos) &&
-                ff_spill_reserve(sp, ce.len) == 0) {
-                uint32_t np = sp->head, p = ce.pos, left = ce.len;
-                while (left) {
-                    uint32_t o = p & (sp->cap - 1);
-                    uint32_t run = sp->cap - o;
-                    if (run > left)
-                        run = left;
-                    ff_spill_write(sp, sp->buf + o, run);
-                    p += run;
-                    left -= run;
-                }
-                sp->used -= ce.len;
-                ref = ((uint64_t)ce.len << 32) | np;
-                memcpy(lrec + 32, &ref, 8);
-                if (ff_spill_push(sp, r->head, np, ce.len, ce.sid) == 0) {
-                    sp->records--;
-                    sp->relocated++;
-                }
-            }
-        }
-        sp->tail = sp->q_n ? sp->q[sp->q_first].pos : sp->head;
-    }
-    if (!sp->q_n)
-        sp->tail = sp->head;
-}
-
 /* Append one piece of the event in hand to its ring's spill log; *off = the piece's data offset
  * in the event's spill range.  0, or -1 when the log cannot hold it. */
 static FF_NOINLINE int ff_pg_spill(ff_pg_dec *d, int tag, int prefix, const char *s, size_t n,
@@ -573,7 +527,7 @@ static FF_NOINLINE int ff_pg_spill(ff_pg_dec *d, int tag, int prefix, const char
     int fail = 0;
     uint32_t pos;
     if (!d->sp_on) {
-        ff_pg_spill_reclaim(d->cur_ring);
+        ff_ring_spill_reclaim(d->cur_ring);
         d->sp_start = sp->head;
         d->sp_on = 1;
     }

@@ -196,6 +196,70 @@ static inline const void *ff_ring_latest(const ff_ring *r, uint32_t sid) {
     return rtype ? rec : NULL;
 }
 
+/* Release the spill of records the ring has overwritten (spill.h).  A released record that is
+ * still the ring's latest one for its symbol keeps its bytes: they move to the head of the log
+ * and the latest copy is pointed at them. */
+static inline void ff_ring_spill_reclaim(ff_ring *r)
+{
+    ff_spill *sp = &r->spill;
+    while (sp->q_n) {
+        ff_spill_rec ce = sp->q[sp->q_first];
+        if (ce.seq + r->capacity > r->head)
+            break;
+        sp->q_first = (sp->q_first + 1) & (sp->q_cap - 1);
+        sp->q_n--;
+        if (r->latest_on && ce.sid < r->latest_cap) {
+            uint8_t *lrec = r->latest + (size_t)ce.sid * r->rec_size;
+            uint64_t ref;
+            uint16_t rt;
+            memcpy(&rt, lrec, 2);
+            memcpy(&ref, lrec + 32, 8);
+            /* the source stays retained: tail <= ce.pos until the loop sets it below */
+            if (rt && ref == (((uint64_t)ce.len << 32) | ce.pos) &&
+                ff_spill_reserve(sp, ce.len) == 0) {
+                uint32_t np = sp->head, p = ce.pos, left = ce.len;
+                while (left) {
+                    uint32_t o = p & (sp->cap - 1);
+                    uint32_t run = sp->cap - o;
+                    if (run > left)
+                        run = left;
+                    ff_spill_write(sp, sp->buf + o, run);
+                    p += run;
+                    left -= run;
+                }
+                sp->used -= ce.len;
+                ref = ((uint64_t)ce.len << 32) | np;
+                memcpy(lrec + 32, &ref, 8);
+                if (ff_spill_push(sp, r->head, np, ce.len, ce.sid) == 0) {
+                    sp->records--;
+                    sp->relocated++;
+                }
+            }
+        }
+        sp->tail = sp->q_n ? sp->q[sp->q_first].pos : sp->head;
+    }
+    if (!sp->q_n)
+        sp->tail = sp->head;
+}
+
+/* Give the record rec (a claimed slot, to be published as sequence seq) its spill: the len
+ * bytes at src are appended to the ring's log and its spill member pointed at them (replay of a
+ * recording; the decoders write the log piece by piece).  0, or -1 when the log cannot hold it. */
+static inline int ff_ring_spill_put(ff_ring *r, uint8_t *rec, const uint8_t *src, uint32_t len,
+                                    uint64_t seq) {
+    ff_spill *sp = &r->spill;
+    uint64_t ref;
+    uint32_t pos, sid;
+    ff_ring_spill_reclaim(r);
+    if (ff_spill_reserve(sp, len) != 0) return -1;
+    pos = sp->head;
+    ff_spill_write(sp, src, len);
+    ref = ((uint64_t)len << 32) | pos;
+    memcpy(rec + 32, &ref, 8);
+    memcpy(&sid, rec + 4, sizeof(sid)); /* ff_header.symbol_id */
+    return ff_spill_push(sp, seq, pos, len, sid);
+}
+
 static inline void ff_ring_abandon(ff_ring *r) { r->claimed = 0; }
 
 /* Register a consumer; it starts at head (new records only) or at the oldest intact record.

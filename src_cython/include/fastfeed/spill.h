@@ -16,7 +16,7 @@
  * spill of every record still held by its ring (a FIFO of (seq, position, length, symbol) per
  * spilled record: an entry is released when the ring has overwritten that record's slot, unless
  * the record is the ring's latest one for its symbol -- then its bytes move to the head of the
- * log, see ff_pg_spill_reclaim in polygon_scan.h).  A drained batch copies the range its records
+ * log, see ff_ring_spill_reclaim in ring.h).  A drained batch copies the range its records
  * use, so batches and event objects own their spill: it stays valid forever.
  *
  * Nothing here runs unless a value needs it: a ring whose log was never written (used == 0)

@@ -1,0 +1,6 @@
+"""Stub of fastfeed._native.columns (records <-> per-member buffers)."""
+
+from typing import Any
+
+def gather(records: Any, rec_size: int, members: list[tuple[int, int]], outs: list[Any]) -> None: ...
+def scatter(records: Any, rec_size: int, members: list[tuple[int, int]], ins: list[Any]) -> None: ...

@@ -1,0 +1,182 @@
+"""Units of fastfeed.record: columns <-> records byte for byte, Consumer.drain_into, the raw
+segment format (torn last block), redaction."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from fastfeed._records_meta import LAYOUTS
+from fastfeed.record._columns import ColumnBuffers, spec_for, spill_data, to_arrow, to_records
+from fastfeed.record._raw import (
+    NOTE,
+    RECV,
+    SENT,
+    RawWriter,
+    encode_records,
+    iter_messages,
+    read_segment,
+    redact,
+)
+from fastfeed.records import dtype_for
+
+
+def random_records(layout: str, n: int, rng: np.random.Generator) -> Any:
+    """Records with random bytes in every member (NaN payloads, any ints), zero padding,
+    symbol and string ids in 1..99."""
+    spec = spec_for(layout)
+    arr = np.zeros(n, dtype_for(layout))
+    raw = arr.view(np.uint8).reshape(n, -1)
+    raw[:] = rng.integers(0, 256, raw.shape, dtype=np.uint8)
+    for m in LAYOUTS[layout]["members"]:
+        if m["np"] is None:
+            raw[:, m["offset"]:m["offset"] + m["size"]] = 0
+    arr["rtype"] = spec.rtype
+    for _c, member, role, _t in spec.columns:
+        if role == "dict":
+            arr[member] = rng.integers(0, 100, n)
+        elif role == "fixstr":
+            arr[member] = [b"x" * int(k) for k in rng.integers(0, arr.dtype[member].itemsize, n)]
+    if "spill" in arr.dtype.names:
+        arr["spill"] = 0      # see add_spill
+        for bit in spec.str_bits.values():   # no string spilled (the integration test has)
+            arr["alt"] &= ~np.uint64(1 << (32 + bit))
+    return arr
+
+
+def add_spill(arr: Any, rng: np.random.Generator, base: int = 0xFFFFFF00) -> tuple[bytes, int]:
+    """Give about a third of the records spilled values: their ``spill`` members refer to the
+    returned bytes, whose first byte is at spill-log position ``base`` (near 2^32: wraps)."""
+    n = len(arr)
+    lens = rng.integers(1, 60, n) * (rng.random(n) < 0.3)
+    starts = 7 + np.concatenate([[0], np.cumsum(lens)[:-1]])
+    data = rng.integers(0, 256, 7 + int(lens.sum()), dtype=np.uint8).tobytes()
+    pos = (starts + base) & 0xFFFFFFFF
+    arr["spill"] = np.where(lens > 0, (lens.astype(np.uint64) << np.uint64(32))
+                            | pos.astype(np.uint64), np.uint64(0))
+    return data, base
+
+
+def spilled(arr: Any, spill: Any, base: int) -> list[bytes]:
+    """Each record's spilled bytes (b"" when none)."""
+    out = []
+    for ref in arr["spill"].tolist():
+        ln, pos = ref >> 32, ref & 0xFFFFFFFF
+        rel = (pos - base) & 0xFFFFFFFF
+        out.append(bytes(memoryview(spill)[rel:rel + ln]) if ln else b"")
+    return out
+
+
+def assert_same(back: Any, arr: Any, spill: Any, base: int, back_spill: Any,
+                back_base: int = 0) -> None:
+    """``back`` holds ``arr``'s records byte for byte, its spill members aside: those refer to
+    ``back_spill`` (first byte at position ``back_base``) and give the same bytes."""
+    if "spill" not in arr.dtype.names:
+        assert back.tobytes() == arr.tobytes()
+        return
+    assert spilled(back, back_spill, back_base) == spilled(arr, spill, base)
+    a, b = (np.frombuffer(bytearray(x.tobytes()), np.uint8).reshape(len(x), -1)
+            for x in (arr, back))
+    a[:, 32:40] = b[:, 32:40] = 0         # the spill member (spill.h)
+    assert b.tobytes() == a.tobytes()
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_columns_round_trip_is_byte_exact(layout: str) -> None:
+    rng = np.random.default_rng(hash(layout) & 0xFFFF)
+    n = 300 if LAYOUTS[layout]["size"] > 1000 else 5000
+    arr = random_records(layout, n, rng)
+    spill, base = add_spill(arr, rng) if "spill" in arr.dtype.names else (None, 0)
+    names = [""] + [f"S{i}" for i in range(1, 100)]
+    spec = spec_for(layout)
+    batch = to_arrow(arr, spec, pa.array(names), layout, spill, base)
+    assert batch.schema.names[0] == LAYOUTS[layout]["symbol"]["attr"]
+    assert batch.schema.field("ts_recv").type == pa.timestamp("ns", tz="UTC")
+    back = to_records(batch, spec, names.index)
+    assert_same(back, arr, spill, base, spill_data(batch, spec))
+    # pieces through reused buffers, and through an Arrow IPC stream
+    bufs = ColumnBuffers(spec)
+    k = bufs.fill([(arr[: n // 3], n // 3, spill, base), (arr[n // 3:], n - n // 3, spill, base)])
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as w:
+        w.write_batch(bufs.batch(k, pa.array(names), layout))
+    b2 = pa.ipc.open_stream(sink.getvalue()).read_all().to_batches()[0]
+    assert_same(to_records(b2, spec, names.index), arr, spill, base, spill_data(b2, spec))
+    # and back into a ring: its events read the spilled values
+    if spill is not None:
+        from fastfeed._native.ring import RecordRing
+        from fastfeed._native.symbols import SymbolTable
+
+        ring = RecordRing(layout, layout, spec.rtype, SymbolTable(), 1 << 16, "drop_oldest")
+        cons = ring.consumer()
+        ring.push(to_records(b2, spec, names.index).view(np.uint8), spill_data(b2, spec), 0)
+        got = cons.drain()
+        assert_same(got.to_numpy(), arr, spill, base, got._spill, got._spill_base)
+
+
+def test_dxfeed_time_fields_are_arrow_timestamps() -> None:
+    spec = spec_for("Quote")
+    types = {c: t for c, _m, _r, t in spec.columns}
+    assert types["event_time"] == pa.timestamp("ms", tz="UTC")
+    assert types["bid_price"] == pa.float64()
+    assert pa.types.is_dictionary(types["event_symbol"])
+
+
+def test_drain_into_reuses_the_buffer_and_reports_gaps() -> None:
+    from fastfeed._native.ring import RecordRing
+    from fastfeed._native.symbols import SymbolTable
+
+    ring = RecordRing("Quote", "Quote", 1, SymbolTable(), 64, "drop_oldest")
+    cons = ring.consumer()
+    recs = np.zeros(10, dtype_for("Quote"))
+    recs["rtype"] = 1
+    recs["bid_price"] = np.arange(10)
+    ring.push(recs.view(np.uint8))
+    buf = np.zeros(4, dtype_for("Quote"))
+    n, gaps, sp, _base = cons.drain_into(buf)
+    assert (n, gaps, sp) == (4, 0, None) and list(buf["bid_price"]) == [0, 1, 2, 3]
+    n, gaps, _sp, _base = cons.drain_into(buf)
+    assert n == 4 and list(buf["bid_price"]) == [4, 5, 6, 7]
+    for _ in range(10):                     # overflow the 64-record ring
+        ring.push(recs.view(np.uint8))
+    total = 0
+    lost = 0
+    while True:
+        n, gaps, _sp, _base = cons.drain_into(buf)
+        lost += gaps
+        if not n:
+            break
+        total += n
+    assert lost > 0 and total == 64 and total + lost == 110 - 8
+
+
+def test_raw_segments_torn_last_block(tmp_path: Any) -> None:
+    import time
+
+    w = RawWriter(str(tmp_path), {"feed": "dxlink"}, roll_bytes=1 << 40, roll_seconds=None)
+    items = [(1, NOTE, 0, b'{"event":"open","conn":1}'), (2, RECV, 0, b"hello"),
+             (3, SENT, 0, b"world")]
+    w.write(encode_records(items), 3, time.monotonic())
+    w.write(encode_records([(4, RECV, 1, b"x" * 1000)]), 1, time.monotonic())
+    w.close()
+    seg = os.path.join(str(tmp_path), "raw-000001.ffraw")
+    full = [(m.ts_ns, m.kind, m.flags, m.payload) for m in iter_messages(str(tmp_path))]
+    assert full == [*items, (4, RECV, 1, b"x" * 1000)]
+    with open(seg, "r+b") as f:             # a kill in the middle of the last block
+        f.truncate(os.path.getsize(seg) - 5)
+    got = [(m.ts_ns, m.kind, m.flags, m.payload) for m in iter_messages(str(tmp_path))]
+    assert got == items
+    _h, blocks, torn = read_segment(seg)
+    assert len(list(blocks)) == 1 and torn == [1]
+
+
+def test_redact_removes_credentials_only() -> None:
+    assert redact(b'{"type":"AUTH","channel":0,"token":"s3cr\\"et"}') == \
+        b'{"type":"AUTH","channel":0,"token":"***"}'
+    assert redact(b'{"action":"auth","params":"KEY"}') == b'{"action":"auth","params":"***"}'
+    sub = b'{"action":"subscribe","params":"T.AAPL"}'
+    assert redact(sub) == sub
