@@ -178,9 +178,12 @@ class ServerError:
 _AUTH_STATUS = frozenset({401, 403})
 
 #: default spin window of the idle strategy (``idle_spin_us``), chosen by measurement
-#: (``python -m fastfeed.bench --scenario latency-dxlink``): it covers the gap between frames
-#: of a steady stream, so such a stream never waits for an idle vCPU to wake up
-DEFAULT_IDLE_SPIN_US = 1000.0
+#: (``python -m fastfeed.bench --scenario latency-dxlink``, clients ff-listen / ff-listen-nospin):
+#: 2.5x the 100 us frame gap of a 10 k events/s stream, so such a stream never waits for an
+#: idle vCPU to wake up (p50 ~11 us instead of ~33 us when a core is free); 1000 us measured
+#: the same at that rate but kept a 1 k events/s stream spinning ~all the time (the CPU cost is
+#: about window x frame rate while frames are further apart than the window; idle: none)
+DEFAULT_IDLE_SPIN_US = 250.0
 
 
 # ---------------------------------------------------------------------------------- backoff
