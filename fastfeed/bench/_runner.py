@@ -565,6 +565,8 @@ def _worker(cfg: dict[str, Any]) -> dict[str, Any]:
                                                                 sdk=True),
             "ff-listen-busypoll": lambda: scenarios.ff_dxlink_client(url, kind, dur, True, nf,
                                                                      busy_poll=True),
+            "ff-listen-nospin": lambda: scenarios.ff_dxlink_client(url, kind, dur, True, nf,
+                                                                   idle_spin_us=0),
             "tastytrade-streamer": lambda: peers.tastytrade_streamer_client(url, kind, dur, nf),
             "websockets-orjson": lambda: peers.websockets_dxlink_client(url, kind, dur, nf),
         }[cl.name]

@@ -88,6 +88,8 @@ CLIENTS: dict[str, Client] = {c.name: c for c in (
                                     "dxlink-mixed")),
     Client("ff-listen-busypoll", "e2e", "fastfeed listen() objects, busy_poll=True",
            ("dxlink",), True, latency=True, latency_only=True),
+    Client("ff-listen-nospin", "e2e", "fastfeed listen() objects, idle_spin_us=0 (no spin)",
+           ("dxlink",), True, latency=True, latency_only=True),
     Client("ff-dicts", "e2e", "fastfeed AsyncStreamClient dict handler", ("polygon",), True,
            latency=True),
     Client("tastytrade-decode", "decode", "tastytrade decode path (json + _map_message)",
@@ -191,8 +193,9 @@ def _dx_classes(kind: str) -> list[Any]:
 
 async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool,
                            frames: int | None = None, busy_poll: bool = False,
-                           sdk: bool = False) -> Sample:
-    """``sdk=True``: listen() with tastytrade's own classes (SDK-faithful events)."""
+                           sdk: bool = False, idle_spin_us: float | None = None) -> Sample:
+    """``sdk=True``: listen() with tastytrade's own classes (SDK-faithful events);
+    ``idle_spin_us``: the streamer's idle strategy (``None``: its default)."""
     (Streamer,) = _import("fastfeed.tastytrade", "DXLinkStreamer")
     classes = _import("tastytrade.dxfeed", *peers.dx_kind(kind)[0]) if sdk else _dx_classes(kind)
     if not objects and not hasattr(Streamer, "listen_batches"):
@@ -209,7 +212,7 @@ async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool,
     # back-pressure: a consumer slower than the flat-out server pauses the socket instead of
     # losing events, so the rate measured is what the consumer really takes in
     cm = Streamer(peers.FakeTastytradeSession(peers.budget_url(url, frames)),
-                  overflow="backpressure", **({"busy_poll": True} if busy_poll else {}))
+                  overflow="backpressure", busy_poll=busy_poll, idle_spin_us=idle_spin_us)
     streamer = await cm.__aenter__()
 
     async def consume_batches(cls: Any) -> None:

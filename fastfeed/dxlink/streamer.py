@@ -78,6 +78,7 @@ class DXLinkStreamer(SDKEventsMixin, FanoutMixin, Streamer):
         overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest",
         ring_bytes: int | None = None,
         busy_poll: bool = False,
+        idle_spin_us: float | None = None,
         on_state_change: StateCallback | None = None,
         max_reconnect_attempts: int | None = None,
         max_message_size: int | None = None,
@@ -89,8 +90,12 @@ class DXLinkStreamer(SDKEventsMixin, FanoutMixin, Streamer):
         counts the loss in ``stats["gaps"]`` (a stale quote is worth less than a fresh one);
         ``"backpressure"`` stops reading the socket until the slowest consumer catches up
         (nothing is lost here; the server buffers, and may disconnect a client that stays slow).
-        ``busy_poll=True``: the event loop never sleeps while the streamer is open (lowest
-        latency, one core kept busy). ``on_state_change(old, new)``: called on every
+        ``idle_spin_us``: after data, the event loop keeps polling for this many microseconds
+        before it may sleep in epoll (default ``fastfeed._connection.DEFAULT_IDLE_SPIN_US``;
+        0: sleep at once), so a steady stream never waits for the CPU to wake up while an
+        idle streamer costs almost nothing. ``busy_poll=True``: the extreme setting, the
+        event loop never sleeps while the streamer is open (lowest latency, one core kept
+        busy). ``on_state_change(old, new)``: called on every
         :class:`fastfeed.ConnectionState` change (e.g. to mark prices stale while not
         ``ready``). ``max_reconnect_attempts``: consecutive failed attempts before
         :class:`fastfeed.ReconnectionExhausted` (default: unlimited). ``max_message_size``:
@@ -108,7 +113,8 @@ class DXLinkStreamer(SDKEventsMixin, FanoutMixin, Streamer):
         core = _new_core(overflow, ring_bytes, max_message_size)
         super().__init__(core, reconnect_fn=reconnect_fn, reconnect_args=reconnect_args,
                          disconnect_fn=disconnect_fn, disconnect_args=disconnect_args,
-                         logger=log, busy_poll=busy_poll, on_state_change=on_state_change,
+                         logger=log, busy_poll=busy_poll, idle_spin_us=idle_spin_us,
+                         on_state_change=on_state_change,
                          max_reconnect_attempts=max_reconnect_attempts)
         self.max_message_size = int(core.max_message_size)
         self._desired = core.desired     # the session owns the desired subscriptions + replay
