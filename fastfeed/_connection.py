@@ -148,7 +148,7 @@ Callback = Callable[..., Awaitable[None]]
 StateCallback = Callable[["ConnectionState", "ConnectionState"], Any]
 
 
-class ConnectionState(str, enum.Enum):
+class ConnectionState(enum.StrEnum):
     """Where a streamer's connection is (``streamer.state``); see the module docstring."""
 
     CONNECTING = "connecting"
@@ -156,9 +156,6 @@ class ConnectionState(str, enum.Enum):
     READY = "ready"
     BACKING_OFF = "backing_off"
     CLOSED = "closed"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -547,7 +544,7 @@ class ConnectionManager:
             return
         try:
             r = cb(old, new)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a user callback's error is logged, never fatal
             self._log.exception("on_state_change raised")
             return
         if r is not None and inspect.isawaitable(r):
@@ -556,7 +553,7 @@ class ConnectionManager:
                     await r
                 except asyncio.CancelledError:
                     raise
-                except Exception:
+                except Exception:  # noqa: BLE001 - a user callback's error is logged, never fatal
                     self._log.exception("on_state_change raised")
 
             t = asyncio.get_running_loop().create_task(run())
@@ -729,12 +726,12 @@ class ConnectionManager:
             if done_fut is not None and not done_fut.done() and listener is not None:
                 try:
                     await asyncio.wait_for(asyncio.shield(done_fut), 2.0)
-                except (asyncio.TimeoutError, asyncio.CancelledError):
+                except (TimeoutError, asyncio.CancelledError):
                     pass
             task.cancel()
             try:
                 await task
-            except (asyncio.CancelledError, Exception):
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the loop task's own failure was already reported
                 pass
         if self._listener is not None:  # cancelled before the disconnect was seen
             self._connection_ended(self._listener)
@@ -770,7 +767,7 @@ class ConnectionManager:
                 await fn(self, *args)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception:  # noqa: BLE001 - a user callback's error is logged, never fatal
                 self._log.exception("%s raised", what)
 
         t = asyncio.get_running_loop().create_task(run())
@@ -785,7 +782,7 @@ class ConnectionManager:
                 await asyncio.wait_for(transport.wait_disconnected(), 5.0)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - how the transport ended is only logged (its error was handled already)
                 self._log.debug("transport ended with %s: %s", type(exc).__name__, exc)
 
         t = asyncio.get_running_loop().create_task(run())
@@ -830,7 +827,7 @@ class ConnectionManager:
             core.control = []
             try:
                 self._on_control(events)
-            except Exception as exc:  # a bug in a hook must not kill the loop silently
+            except Exception as exc:  # noqa: BLE001 - a bug in a hook fails the streamer with that error, never silently
                 self._log.exception("control handling failed")
                 self._fail(exc)
             if core.outbox and self._listener is not None:
@@ -953,7 +950,7 @@ class ConnectionManager:
                     listener = await asyncio.wait_for(self._connect_once(ep), budget)
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - every connect failure goes through process_exception (retry or typed error)
                     fatal = self.process_exception(exc)
                     if fatal is not None:
                         if fatal is exc and not isinstance(exc, FastFeedError) and isinstance(
@@ -999,7 +996,7 @@ class ConnectionManager:
                         wait = max(0.01, deadline - loop.time())
                     try:
                         await asyncio.wait_for(asyncio.shield(self._conn_ready), wait)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
                     if self._error is not None or self._closing:
                         break
@@ -1012,7 +1009,7 @@ class ConnectionManager:
                             listener.close(1000, "")
                             try:
                                 await asyncio.wait_for(asyncio.shield(self._conn_done), 2.0)
-                            except asyncio.TimeoutError:
+                            except TimeoutError:
                                 listener.abort()
                                 self._connection_ended(listener)
                         else:
@@ -1081,7 +1078,7 @@ class ConnectionManager:
         while not done.done():
             try:
                 await asyncio.wait_for(asyncio.shield(done), self._tick_interval())
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             if done.done():
                 break

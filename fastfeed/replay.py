@@ -324,7 +324,7 @@ def _looks_like_data(feed: str, payload: Any) -> bool:
     head = bytes(payload[:64])
     if feed == "dxlink":
         return b'"FEED_DATA"' in head
-    return not (b'"status"' in head)
+    return b'"status"' not in head
 
 
 class _ReplayMixin:

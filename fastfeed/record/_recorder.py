@@ -99,7 +99,7 @@ class _ColumnFile:
             try:
                 if obj is not None:
                     obj.close()
-            except Exception:  # noqa: BLE001, S110 - already failing: the error is counted
+            except Exception:  # noqa: BLE001 - already failing: the error is counted
                 pass
         self._writer = None
         self._sink = None

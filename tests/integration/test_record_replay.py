@@ -238,7 +238,7 @@ async def test_killed_recording_readable_up_to_last_batch(tmp_path: Any) -> None
     proc = _spawn(path, "kill")
     try:
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 40)
-        assert line.startswith("READY"), proc.stderr.read() if not line else line
+        assert line.startswith("READY"), line or proc.stderr.read()
         written = int(line.split()[1])
     finally:
         proc.send_signal(signal.SIGKILL)
