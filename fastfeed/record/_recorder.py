@@ -287,14 +287,19 @@ class Recorder:
         if not raw and not columns:
             raise ValueError("record at least one of raw, columns")
         # import now (fail now, and never stall the writer's first batch on an import)
-        if columns:
-            import numpy  # noqa: F401
-            import pyarrow.ipc
-            import pyarrow.parquet  # noqa: F401
+        try:
+            if columns:
+                import numpy  # noqa: F401
+                import pyarrow.ipc
+                import pyarrow.parquet  # noqa: F401
 
-            import fastfeed.record._columns  # noqa: F401
-        if raw:
-            import zstandard  # noqa: F401
+                import fastfeed.record._columns  # noqa: F401
+            if raw:
+                import zstandard  # noqa: F401
+        except ImportError as exc:
+            raise ImportError(
+                f"recording needs numpy, pyarrow and zstandard ({exc}): "
+                "pip install 'fastfeed[record]'") from exc
         self.streamer = streamer
         self.path = os.fspath(path)
         self.raw = raw
