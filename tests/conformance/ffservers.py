@@ -49,6 +49,17 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+async def assert_fds_back_to(n: int, timeout: float = 5.0) -> None:
+    """The process's open descriptors come back to ``n`` (asyncio's plain loop closes a
+    transport's socket a few loop iterations after ``close()`` returns: wait for that condition,
+    bounded, instead of reading it at one instant)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while open_fds() > n:
+        assert loop.time() < deadline, f"{open_fds()} open descriptors, {n} before"
+        await asyncio.sleep(0.01)
+
+
 def assert_no_tasks_left(before: set[asyncio.Task[Any]], package: str = "fastfeed") -> None:
     """No task running code of ``package`` and created since ``before`` is still pending."""
     def ours(t: asyncio.Task[Any]) -> bool:

@@ -15,7 +15,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from ffservers import DXLinkScript, Session, assert_no_tasks_left, open_fds, unreachable_url
+from ffservers import (
+    DXLinkScript,
+    Session,
+    assert_fds_back_to,
+    assert_no_tasks_left,
+    open_fds,
+    unreachable_url,
+)
 from websockets.asyncio.server import ServerConnection
 
 from fastfeed import (
@@ -402,7 +409,7 @@ async def test_dxlink_misuse_after_close_and_from_another_loop() -> None:
         with pytest.raises(StreamerClosedError):
             await st.get_event(Quote)
         assert_no_tasks_left(before)
-        assert open_fds() <= fds                       # the socket is closed
+        await assert_fds_back_to(fds)                  # the socket is closed
 
 
 async def test_dxlink_fanout_is_in_wire_order_across_types() -> None:
@@ -410,17 +417,25 @@ async def test_dxlink_fanout_is_in_wire_order_across_types() -> None:
     script.interleave_trades = True
     async with script.make() as srv, streamer(srv.url) as st:
         seen: list[tuple[str, int]] = []
-        st.add_handler(lambda ev: seen.append((type(ev).__name__, int(
-            ev.bid_price if isinstance(ev, Quote) else ev.price))))
+        total: list[int] = []                      # known once the server has sent everything
+        all_seen = asyncio.Event()
+
+        def handler(ev: Any) -> None:
+            seen.append((type(ev).__name__, int(
+                ev.bid_price if isinstance(ev, Quote) else ev.price)))
+            if total and len(seen) >= total[0]:
+                all_seen.set()
+
+        st.add_handler(handler)
         await st.subscribe(Trade, ["SPY"])
         await st.subscribe(Quote, ["SPY"])
         await srv.wait_for(lambda: len(script.sent) >= 200)
-        total = len(script.sent) + len(script.sent_trades)
-
-        async def until_all() -> None:
-            while len(seen) < total:
-                await st._wait()
-        await asyncio.wait_for(until_all(), 10)
+        total.append(len(script.sent) + len(script.sent_trades))
+        if len(seen) >= total[0]:
+            all_seen.set()
+        # synchronise on the handler having seen everything (not on the streamer's wake-ups:
+        # the fan-out pump may publish after this task's last wake-up)
+        await asyncio.wait_for(all_seen.wait(), 30)
         assert st.stats["parse_errors"] == 0
     assert script.sent_trades and len(seen) == len(script.wire)
     assert seen == script.wire                     # Trade, Quote, Trade, Quote ... as sent

@@ -12,7 +12,14 @@ import json
 from typing import Any
 
 import pytest
-from ffservers import PolygonScript, ScriptedServer, assert_no_tasks_left, open_fds, unreachable_url
+from ffservers import (
+    PolygonScript,
+    ScriptedServer,
+    assert_fds_back_to,
+    assert_no_tasks_left,
+    open_fds,
+    unreachable_url,
+)
 from websockets.asyncio.server import ServerConnection
 
 from fastfeed import (
@@ -249,7 +256,7 @@ async def test_polygon_misuse_after_close_and_nothing_left() -> None:
         with pytest.raises(StreamerClosedError):
             c.stream_filter()
         assert_no_tasks_left(before)
-        assert open_fds() <= fds                       # the socket is closed
+        await assert_fds_back_to(fds)                  # the socket is closed
     assert states[-1] == "closed"
 
 
