@@ -183,14 +183,14 @@ class _Writer(threading.Thread):
                 continue
             size = item[-1]
             try:
-                self._handle(item)
+                self._process(item)
             except Exception as exc:  # noqa: BLE001 - counted and logged; the writer goes on
                 rec._write_failed(item, exc)
             finally:
                 rec._dequeued(size)
                 self.cpu_ns = time.thread_time_ns()
 
-    def _handle(self, item: tuple[Any, ...]) -> None:
+    def _process(self, item: tuple[Any, ...]) -> None:
         kind = item[0]
         now = time.monotonic()
         if kind == "raw":
