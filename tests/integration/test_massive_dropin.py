@@ -111,7 +111,7 @@ async def test_same_objects_as_massive(cluster: str) -> None:
     assert len(got) >= 300
     assert {m.event_type for m in got} >= set(evs)
     assert len(got) <= len(expected)
-    for i, (mine, ref) in enumerate(zip(got, expected, strict=True)):
+    for i, (mine, ref) in enumerate(zip(got, expected[:len(got)], strict=True)):
         _assert_same(mine, ref, f"{cluster} #{i} {ref.event_type}")
 
 

@@ -95,7 +95,7 @@ async def test_massive_parses_every_event_type(cluster: str) -> None:
         sent = [e for r in srv.sent for e in orjson.loads(r.data) if e.get("ev") != "status"]
         # massive parses in order; every model is the next data event of the frames sent
         assert len(got) <= len(sent)
-        for model, wire in zip(got, sent, strict=True):
+        for model, wire in zip(got, sent[:len(got)], strict=True):
             assert model.event_type == wire["ev"]
             assert type(model) is want[wire["ev"]], (wire["ev"], type(model))
             for attr, key in FIELDS[type(model)].items():
