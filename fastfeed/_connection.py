@@ -121,6 +121,7 @@ from fastfeed.errors import (
     AuthenticationError,
     ConfigurationError,
     ConnectionClosedError,
+    ConnectionClosedOK,
     ConnectionFailedError,
     EventLoopError,
     FastFeedError,
@@ -507,7 +508,9 @@ class ConnectionManager:
         """Fatal: stop reconnecting and deliver ``exc`` to every consumer."""
         if self._error is None and not self._closing:
             self._error = exc
-            self._log.error("streamer stopped: %s: %s", type(exc).__name__, exc)
+            # a normal close the caller asked to end on (reconnect=False) is not an error
+            level = logging.INFO if isinstance(exc, ConnectionClosedOK) else logging.ERROR
+            self._log.log(level, "streamer stopped: %s: %s", type(exc).__name__, exc)
         for fut in (self._conn_ready, self._conn_done):
             if fut is not None and not fut.done():
                 fut.set_result(None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import ssl
 from typing import Any
 
@@ -233,3 +234,15 @@ async def test_first_connect_fails_at_once_when_the_next_delay_cannot_fit() -> N
     with pytest.raises(ConnectionFailedError):
         await asyncio.wait_for(m.start(), 5)
     assert m.n_failed_attempts == 1 and m.slept == []   # no pointless wait until open_timeout
+
+
+def test_a_normal_close_that_ends_the_stream_is_not_logged_as_an_error(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from fastfeed.errors import ConnectionClosedError, ConnectionClosedOK
+
+    with caplog.at_level(logging.INFO, logger="fastfeed.connection"):
+        _Manager("ws://127.0.0.1:9/")._fail(ConnectionClosedOK(1000, "bye"))  # reconnect=False
+        _Manager("ws://127.0.0.1:9/")._fail(ConnectionClosedError(1011, "crash"))
+    levels = [(r.levelno, r.getMessage().split(":")[1].strip()) for r in caplog.records
+              if "streamer stopped" in r.getMessage()]
+    assert levels == [(logging.INFO, "ConnectionClosedOK"), (logging.ERROR, "ConnectionClosedError")]
