@@ -2,54 +2,8 @@
 
 from __future__ import annotations
 
-from fastfeed.massive._models import (
-    MARKET_EVENT_MAP,
-    CryptoQuote,
-    CryptoTrade,
-    CurrencyAgg,
-    EquityAgg,
-    EquityQuote,
-    EquityTrade,
-    EventType,
-    FairMarketValue,
-    Feed,
-    ForexQuote,
-    FuturesAgg,
-    FuturesQuote,
-    FuturesTrade,
-    Imbalance,
-    IndexValue,
-    LaunchpadValue,
-    Level2Book,
-    LimitUpLimitDown,
-    Market,
-    WebSocketMessage,
-    parse,
-    parse_single,
-)
+from fastfeed.massive import _models
+from fastfeed.massive._models import *  # noqa: F403 - the names of massive.websocket.models
 
-__all__ = [
-    "MARKET_EVENT_MAP",
-    "CryptoQuote",
-    "CryptoTrade",
-    "CurrencyAgg",
-    "EquityAgg",
-    "EquityQuote",
-    "EquityTrade",
-    "EventType",
-    "FairMarketValue",
-    "Feed",
-    "ForexQuote",
-    "FuturesAgg",
-    "FuturesQuote",
-    "FuturesTrade",
-    "Imbalance",
-    "IndexValue",
-    "LaunchpadValue",
-    "Level2Book",
-    "LimitUpLimitDown",
-    "Market",
-    "WebSocketMessage",
-    "parse",
-    "parse_single",
-]
+__all__: list[str] = []
+__all__ += _models.__all__
