@@ -199,13 +199,7 @@ class HubStreamer(FanoutMixin, Streamer):
         self._drain_shm()
 
     def _connection_lost(self) -> None:
-        sock, self._sock = self._sock, None
-        if sock is not None:
-            try:
-                asyncio.get_running_loop().remove_reader(sock.fileno())
-            except (RuntimeError, ValueError):
-                pass
-            sock.close()
+        self._connection_lost_quiet()
         self._ready = False
         for fut in self._pending.values():
             if not fut.done():
@@ -230,6 +224,7 @@ class HubStreamer(FanoutMixin, Streamer):
             return
 
     def _connection_lost_quiet(self) -> None:
+        """Close the control socket (no reconnect, no waiter failed)."""
         sock, self._sock = self._sock, None
         if sock is not None:
             try:

@@ -63,26 +63,8 @@ decoder ``fastfeed.PolygonDecoder``), ``fastfeed.polygon_events`` (event classes
 
 from __future__ import annotations
 
-from fastfeed.polygon.client import (
-    DELAYED_HOST,
-    HOST,
-    STREAM_CLUSTER_PREFIX_MAP,
-    AsyncStreamClient,
-    Deliver,
-    StreamCluster,
-    StreamHost,
-    StreamServicePrefix,
-    ensure_prefix,
-)
+from fastfeed.polygon import client
+from fastfeed.polygon.client import *  # noqa: F403 - the package's public names are the client's
 
-__all__ = [
-    "AsyncStreamClient",
-    "StreamCluster",
-    "StreamHost",
-    "StreamServicePrefix",
-    "HOST",
-    "DELAYED_HOST",
-    "STREAM_CLUSTER_PREFIX_MAP",
-    "ensure_prefix",
-    "Deliver",
-]
+__all__: list[str] = []
+__all__ += client.__all__
