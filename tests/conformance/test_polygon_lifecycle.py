@@ -272,3 +272,29 @@ async def test_polygon_and_dxlink_take_an_ssl_context() -> None:
     assert (await c._endpoint()).ssl_context is ctx
     st = DXLinkStreamer(Session("wss://example.invalid/realtime"), ssl_context=ctx)
     assert (await st._endpoint()).ssl_context is ctx
+
+
+async def test_polygon_flood_of_malformed_frames_is_counted_and_the_log_summarised(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A server sending hundreds of malformed frames: each is counted and skipped, the stream
+    goes on, and the log gets the first few one by one and then a summary, not a line each."""
+    script = PolygonScript(total=60)
+    bad = 500
+
+    async def flood(ws: ServerConnection) -> None:
+        for i in range(bad):
+            await ws.send('[{"ev":"T","sym":"AAPL","p":' + str(i))   # cut mid-value
+    script.faults[20] = flood
+    got: list[int] = []
+    caplog.set_level("WARNING", logger="fastfeed")
+    async with script.make() as srv:
+        c, _ = client(host_of(srv))
+        await c.subscribe_stock_trades(["AAPL"], lambda m: got.append(m["q"]))
+        await run_until(c, lambda: len(script.sent) >= 60 and len(got) >= len(script.sent))
+        assert c.stats["parse_errors"] == bad and c.error is None
+        await c.close_stream()
+    assert got == script.sent == list(range(1, 61))
+    lines = [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()]
+    one_by_one = [m for m in lines if m.startswith("malformed message skipped")]
+    assert len(one_by_one) == 10                 # PROTOCOL_ERRORS_LOGGED
+    assert len(lines) <= 10 + 1 + 1              # + "summarised" notice + at most one summary
