@@ -77,7 +77,8 @@ async def test_polygon_server_never_answers_auth_first_connect_raises() -> None:
         t0 = loop.time()
         with pytest.raises(ConnectionFailedError) as ei:
             await c.subscribe_stock_trades(["AAPL"], lambda m: None)
-        assert loop.time() - t0 < 0.6 + 0.5
+        assert srv.connections == 1          # one attempt, no retry before raising
+        assert loop.time() - t0 < 0.6 + 3.0   # within open_timeout (slack: a busy box)
         assert "not ready" in str(ei.value) and "KEY" not in str(ei.value)
         await c.close_stream()
     assert "ready" not in states and states[-1] == "closed"
@@ -121,7 +122,7 @@ async def test_polygon_unreachable_url_first_connect_raises_within_open_timeout(
     t0 = loop.time()
     with pytest.raises(ConnectionFailedError) as ei:
         await c.subscribe_stock_trades(["AAPL"], lambda m: None)
-    assert loop.time() - t0 < 0.5 + 0.5
+    assert loop.time() - t0 < 0.5 + 3.0   # refused at once (slack: a busy box)
     assert host in str(ei.value) and isinstance(ei.value.__cause__, OSError)
     await c.close_stream()
 
