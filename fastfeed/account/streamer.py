@@ -53,7 +53,6 @@ from fastfeed.account.events import (
 from fastfeed.account.session import (
     AccountSession,
     Event,
-    MalformedMessage,
     Notification,
     Ready,
     RequestAcked,
@@ -303,7 +302,7 @@ class AlertStreamer(ConnectionManager):
 
     def _sync_token(self) -> None:
         """Hand the session's current token to the protocol (read before anything is sent)."""
-        self.protocol.set_token(self.session.session_token)
+        self.protocol.set_token(str(self.session.session_token))
 
     def _take_output(self) -> None:
         """Move the protocol's messages to the transport's outbox and act on its events."""
@@ -387,43 +386,35 @@ class AlertStreamer(ConnectionManager):
 
     def _on_event(self, ev: Event) -> None:
         """What the protocol reports, turned into the streamer's reactions."""
-        kind = type(ev)
-        if kind is Notification:
-            assert isinstance(ev, Notification)
+        if isinstance(ev, Notification):
             q = self._queue(ev.type)
             q.push(_Entry(ev.message))
             self._check_pressure(q, ev.type)
-        elif kind is RequestAcked:
-            assert isinstance(ev, RequestAcked)
+        elif isinstance(ev, RequestAcked):
             self._auth_failures = 0    # the token was accepted
             self._resolve(ev.action, None)
-        elif kind is Ready:
-            assert isinstance(ev, Ready)
+        elif isinstance(ev, Ready):
             failures = self._auth_failures
             self._set_ready()
             if not ev.authorized:
                 # nothing was asked of the server yet: the token is judged by its first
                 # answer (an ok acknowledgement resets the count of refusals)
                 self._auth_failures = failures
-        elif kind is RequestRejected:
-            assert isinstance(ev, RequestRejected)
-            if ev.opening:
+        elif isinstance(ev, RequestRejected):
+            if ev.opening:     # nothing can be received on this connection
                 self._fail(ev.error)
             else:
                 self._resolve(ev.action, ev.error)
-        elif kind is TokenRefused:
-            assert isinstance(ev, TokenRefused)
+        elif isinstance(ev, TokenRefused):
             # reconnect with fresh credentials once, then AuthenticationError (the pending
             # subscribe_* calls stay pending across the retry: the subscriptions are replayed)
             self._auth_failed(str(ev.error))
-        elif kind is UnknownMessage:
-            assert isinstance(ev, UnknownMessage)
+        elif isinstance(ev, UnknownMessage):
             q = self._queue(_UNKNOWN)
             q.push(_Entry(ev.message))
             self._check_pressure(q, _UNKNOWN)
-        elif kind is MalformedMessage:
-            assert isinstance(ev, MalformedMessage)
-            self._on_protocol_error(ev.error)
+        else:
+            self._on_protocol_error(ev.error)   # MalformedMessage: counted, logged, skipped
 
     def _resolve(self, action: str, error: BaseException | None) -> None:
         for w in self._waiters.pop(action, []):
