@@ -25,7 +25,7 @@ shared-memory stream instead of a websocket:
   consumers, so a busy consumer costs the hub no system call (``idle_spin_us=0``: the hub
   wakes it after every message; ``busy_poll=True``: it never parks);
 * the hub's stream carries every consumer's symbols: records of symbols this streamer did not
-  subscribe are left out in C (``RecordRing.push_filtered``), so it sees what a direct
+  subscribe are left out in C (``RecordRing.select``), so it sees what a direct
   streamer with its subscriptions would see (``"*"`` keeps everything);
 * symbol mappings arrive on the same ordered stream and a snapshot comes with the hello, so
   the local table holds every symbol before any record naming it. Hub ids equal local ids in
@@ -78,11 +78,13 @@ __all__ = ["HubStreamer", "connect"]
 log = logging.getLogger("fastfeed.hub")
 
 
-def _new_core(feed: str, overflow: str) -> Any:
+def _new_core(feed: str, overflow: str, ring_bytes: int | None) -> Any:
     if feed == "dxlink":
         from fastfeed._native.dxlink import DXLinkDecoder
 
-        return DXLinkDecoder(policy=overflow)
+        if ring_bytes is None:
+            return DXLinkDecoder(policy=overflow)
+        return DXLinkDecoder(policy=overflow, ring_bytes=ring_bytes)
     raise ValueError(f"feed {feed!r} is not served over the hub yet (dxlink is)")
 
 
@@ -110,12 +112,15 @@ class HubStreamer(FanoutMixin, Streamer):
 
     def __init__(self, name: str, feed: str = "dxlink", *, busy_poll: bool = False,
                  idle_spin_us: float | None = None,
-                 overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest") -> None:
+                 overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest",
+                 ring_bytes: int | None = None) -> None:
         """``idle_spin_us``: after data the event loop keeps polling shared memory for this many
         microseconds before it parks (default: the streamers' ``DEFAULT_IDLE_SPIN_US``; 0: park
         at once, the hub wakes this streamer after every message); ``busy_poll=True``: it polls
         on every iteration and never parks (the lowest latency, one core kept busy).
-        ``overflow``: see the module docstring."""
+        ``overflow``: see the module docstring; ``ring_bytes``: about how many bytes of records
+        each event type's ring -- and each ``listen_batches`` iterator -- holds (as on
+        ``DXLinkStreamer``)."""
         if feed not in FEEDS:
             raise ValueError(f"unknown feed {feed!r}")
         if overflow not in ("drop_oldest", "backpressure"):
@@ -124,7 +129,7 @@ class HubStreamer(FanoutMixin, Streamer):
             idle_spin_us = DEFAULT_IDLE_SPIN_US
         if not idle_spin_us >= 0:
             raise ValueError("idle_spin_us must be >= 0")
-        super().__init__(_new_core(feed, overflow))
+        super().__init__(_new_core(feed, overflow, ring_bytes))
         self.busy_poll = busy_poll
         self.idle_spin_us = float(idle_spin_us)
         self.overflow = overflow
@@ -653,17 +658,18 @@ class HubStreamer(FanoutMixin, Streamer):
 
 def connect(url: str, feed: str = "dxlink", *, busy_poll: bool = False,
             idle_spin_us: float | None = None,
-            overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest") -> HubStreamer:
+            overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest",
+            ring_bytes: int | None = None) -> HubStreamer:
     """A streamer fed by the hub at ``url``: ``"ipc://NAME"`` (shared memory, this machine) or
     ``"nats://HOST:PORT/NAME"`` (NATS; NAME defaults to ``main``)::
 
         async with fastfeed.hub.connect("ipc://main") as streamer:
             await streamer.subscribe(Quote, ["SPY"])
 
-    ``busy_poll``, ``idle_spin_us``, ``overflow``: as on :class:`HubStreamer`.
+    ``busy_poll``, ``idle_spin_us``, ``overflow``, ``ring_bytes``: as on :class:`HubStreamer`.
     """
     kw: dict[str, Any] = {"busy_poll": busy_poll, "idle_spin_us": idle_spin_us,
-                          "overflow": overflow}
+                          "overflow": overflow, "ring_bytes": ring_bytes}
     if url.startswith("ipc://"):
         return HubStreamer(url[len("ipc://"):], feed, **kw)
     if url.startswith(("nats://", "tls://")):

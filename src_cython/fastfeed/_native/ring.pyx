@@ -228,36 +228,10 @@ cdef class RecordRing:
         ff_ring_publish(&self.r, <uint64_t>n)
         return n
 
-    def push_filtered(self, records, const unsigned char[::1] allowed):
-        """Publish the records whose symbol id has its bit set in ``allowed`` (a bitmap indexed
-        by symbol id, LSB first; ids beyond it are left out). Returns the number published.
-        The hub's consumers use it to keep only their own subscriptions' symbols."""
-        cdef const unsigned char[::1] view = memoryview(records).cast("B")
-        cdef Py_ssize_t size = self.r.rec_size
-        if view.shape[0] % size:
-            raise ValueError("length is not a multiple of the record size")
-        cdef Py_ssize_t n = view.shape[0] // size
-        cdef uint64_t nbits = <uint64_t>allowed.shape[0] * 8
-        cdef Py_ssize_t i
-        cdef uint64_t k = 0
-        cdef uint32_t sid
-        cdef void *dst
-        for i in range(n):
-            memcpy(&sid, &view[i * size + 4], 4)
-            if sid >= nbits or not (allowed[sid >> 3] & (1 << (sid & 7))):
-                continue
-            dst = ff_ring_slot(&self.r, k)
-            if dst == NULL:
-                ff_ring_publish(&self.r, k)
-                raise BufferError("back-pressure ring is full at its maximum capacity")
-            memcpy(dst, &view[i * size], size)
-            k += 1
-        ff_ring_publish(&self.r, k)
-        return k
-
     def select(self, records, const unsigned char[::1] allowed):
-        """The records whose symbol id has its bit set in ``allowed`` (as in
-        :meth:`push_filtered`) as ``bytes``; ``None`` when every record is kept (no copy)."""
+        """The records whose symbol id has its bit set in ``allowed`` (a bitmap indexed by
+        symbol id, LSB first; ids beyond it are left out) as ``bytes``; ``None`` when every
+        record is kept (no copy). The hub's consumers keep only their own symbols with it."""
         cdef const unsigned char[::1] view = memoryview(records).cast("B")
         cdef Py_ssize_t size = self.r.rec_size
         if view.shape[0] % size:
