@@ -140,6 +140,7 @@ class HubStreamer(FanoutMixin, Streamer):
         #: zero-copy batches handed out (weakly): detached when the loan limit is reached
         self._lent: collections.deque[weakref.ref[Any]] = collections.deque()
         self._retry: asyncio.TimerHandle | None = None
+        self._more: asyncio.Handle | None = None
         self.hub_name = name
         self.feed = feed
         self.path = socket_path(name)
@@ -197,7 +198,7 @@ class HubStreamer(FanoutMixin, Streamer):
         if self._closed or self._closing:
             return
         sub = self._sub
-        if sub is not None and sub.has_samples():
+        if sub is not None and self._more is None and sub.has_samples():
             self._drain_shm()
         if self.busy_poll or time.monotonic() < self._spin_until:
             assert self._loop is not None
@@ -329,8 +330,9 @@ class HubStreamer(FanoutMixin, Streamer):
         if self._poller is not None:
             self._poller.cancel()
             self._poller = None
-        if self._retry is not None:
-            self._retry.cancel()
+        for handle in (self._retry, self._more):
+            if handle is not None:
+                handle.cancel()
         self._connection_lost_quiet()
         if self._sub is not None:
             self._sub.close()
@@ -417,10 +419,16 @@ class HubStreamer(FanoutMixin, Streamer):
         if sub is None or not self._ready or self._held:   # not before the snapshot is applied
             return
         got = 0
+        # at most half the loan limit per turn: the iterators take their batches in between,
+        # so a consumer that keeps up never holds more samples than it may (no copies)
+        budget = sub.loans // 2
         while True:
             if self.overflow == "backpressure" and self._full():
                 self._held = True
                 break
+            if budget == 0:
+                break
+            budget -= 1
             try:
                 r = sub.receive()
             except LoanLimitReached:
@@ -436,6 +444,12 @@ class HubStreamer(FanoutMixin, Streamer):
         if got:
             self._on_wake_data()
             self._keep_polling()
+        if budget == 0 and self._more is None and self._loop is not None:
+            self._more = self._loop.call_soon(self._drain_more)   # after the iterators' turn
+
+    def _drain_more(self) -> None:
+        self._more = None
+        self._drain_shm()
 
     def _full(self) -> bool:
         """Back-pressure: an iterator or a ring of this streamer is full."""

@@ -131,6 +131,7 @@ class ShmSubscriber:
     def __init__(self, node: Any, name: str, settings: ShmSettings) -> None:
         self._service = settings.open_service(node, name)
         self._sub = self._service.subscriber_builder().create()
+        self.loans = settings.loans
 
     def has_samples(self) -> bool:
         return bool(self._sub.has_samples())
