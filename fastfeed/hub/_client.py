@@ -19,11 +19,12 @@ shared-memory stream instead of a websocket:
   while an iterator or ring is full -- the hub's own QoS then applies (its drop-oldest service
   recycles this consumer's oldest samples, counted as lost messages; a back-pressure hub
   waits);
-* wake-ups (iceoryx2's binding has no file descriptor to wait on): after data the event loop
-  keeps polling shared memory for ``idle_spin_us`` (the streamers' idle strategy), then parks
-  and tells the hub so on the control socket; the hub writes a wake-up only to parked
-  consumers, so a busy consumer costs the hub no system call (``idle_spin_us=0``: the hub
-  wakes it after every message; ``busy_poll=True``: it never parks);
+* wake-ups (iceoryx2's binding has no file descriptor to wait on): by default the hub writes
+  a wake-up on the control socket after every message and the event loop sleeps in epoll
+  until it comes (``HUB_IDLE_SPIN_US``: measured the cheapest here). With ``idle_spin_us``
+  the loop keeps polling shared memory for that long after data (the streamers' idle
+  strategy), then parks and tells the hub so; the hub then wakes only parked consumers, so a
+  busy one costs it no system call. ``busy_poll=True``: it polls and never parks;
 * the hub's stream carries every consumer's symbols: records of symbols this streamer did not
   subscribe are left out in C (``RecordRing.select``), so it sees what a direct
   streamer with its subscriptions would see (``"*"`` keeps everything);
@@ -49,7 +50,7 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from typing import Any, Literal
 
-from fastfeed._connection import DEFAULT_IDLE_SPIN_US, _as_symbols
+from fastfeed._connection import _as_symbols
 from fastfeed._fanout import FanoutMixin
 from fastfeed.errors import (
     ConnectionClosedError,
@@ -76,6 +77,15 @@ from fastfeed.streamer import Streamer
 __all__ = ["HubStreamer", "connect"]
 
 log = logging.getLogger("fastfeed.hub")
+
+#: default ``idle_spin_us`` of hub consumers: 0, a wake-up per message, chosen by measurement
+#: (``python bench/bench_hub.py``, 2-vCPU VM shared with other work): a hub setup runs three
+#: processes or more (upstream simulator/server, hub, consumers), and a consumer that spins
+#: takes the CPU the others need -- a woken consumer saw a sample 3.9 us p50 after it was sent,
+#: one polling for 250 us after data 2-8 ms (starved of CPU), an iceoryx2 event + waiter thread
+#: 11 us; two consumers received 1.75-2.35 M records/s each without the spin, 1.31-2.14 M
+#: with it. With a core free per consumer, ``idle_spin_us=250`` or ``busy_poll`` may do better.
+HUB_IDLE_SPIN_US = 0.0
 
 
 def _new_core(feed: str, overflow: str, ring_bytes: int | None) -> Any:
@@ -115,9 +125,9 @@ class HubStreamer(FanoutMixin, Streamer):
                  overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest",
                  ring_bytes: int | None = None) -> None:
         """``idle_spin_us``: after data the event loop keeps polling shared memory for this many
-        microseconds before it parks (default: the streamers' ``DEFAULT_IDLE_SPIN_US``; 0: park
-        at once, the hub wakes this streamer after every message); ``busy_poll=True``: it polls
-        on every iteration and never parks (the lowest latency, one core kept busy).
+        microseconds before it parks (default ``HUB_IDLE_SPIN_US`` = 0: it sleeps at once and
+        the hub wakes it after every message); ``busy_poll=True``: it polls on every
+        iteration and never parks (one core kept busy).
         ``overflow``: see the module docstring; ``ring_bytes``: about how many bytes of records
         each event type's ring -- and each ``listen_batches`` iterator -- holds (as on
         ``DXLinkStreamer``)."""
@@ -126,7 +136,7 @@ class HubStreamer(FanoutMixin, Streamer):
         if overflow not in ("drop_oldest", "backpressure"):
             raise ValueError(f"overflow must be 'drop_oldest' or 'backpressure', not {overflow!r}")
         if idle_spin_us is None:
-            idle_spin_us = DEFAULT_IDLE_SPIN_US
+            idle_spin_us = HUB_IDLE_SPIN_US
         if not idle_spin_us >= 0:
             raise ValueError("idle_spin_us must be >= 0")
         super().__init__(_new_core(feed, overflow, ring_bytes))

@@ -228,7 +228,7 @@ class Hub:
         (in order: the NATS sink keeps a queue)."""
         f.pub.send(fields, body, nbytes)
         if self._nats is not None:
-            self._nats.queue(f"{f.name}.{subject}", ENVELOPE.pack(*fields) + bytes(body))
+            self._nats.queue(f"{f.name}.{subject}", b"".join((ENVELOPE.pack(*fields), body)))
 
     def _wake(self) -> None:
         """A wake-up to every consumer, right after the sample is visible (a consumer reads

@@ -28,7 +28,9 @@ async def _hub(r: Rig, *args: str) -> Proc:
 
 async def test_batches_read_shared_memory_in_place_and_give_it_back(rig: Rig) -> None:
     await _hub(rig, "--buffer", "64")
-    async with fastfeed.hub.connect(f"ipc://{rig.name}") as st:
+    async with fastfeed.hub.connect(f"ipc://{rig.name}", idle_spin_us=250) as st, \
+            fastfeed.hub.connect(f"ipc://{rig.name}") as plain:
+        await plain.subscribe(Quote, ["SPY"])
         batches = st.listen_batches(Quote)
         objs = st.listen(Quote)   # the ring copy of the same stream
         await st.subscribe(Quote, ["SPY", "AAPL"])
@@ -56,8 +58,10 @@ async def test_batches_read_shared_memory_in_place_and_give_it_back(rig: Rig) ->
             assert b.borrowed
         del b
         assert st.stats["detached_batches"] == detached
-        # between frames (600 a second here) the streamer parked and the hub woke it
+        # between frames (600 a second here) the spinning streamer parked and the hub woke it;
+        # the default one never spins: the hub wakes it after every message
         assert st.stats["parks"] > 0
+        assert plain.stats["parks"] == 0 and plain.stats["events"] > 0
         assert st.stats["gaps"] == 0 and st.stats["lost_messages"] == 0
 
 
