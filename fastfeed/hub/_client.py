@@ -471,9 +471,12 @@ class HubStreamer(FanoutMixin, Streamer):
 
     def _note_drained(self, gaps: int, cls_name: str) -> None:
         super()._note_drained(gaps, cls_name)
-        if self._held and not self._full():
+        self._unhold()
+
+    def _unhold(self) -> None:
+        """Back-pressure: read shared memory again once every iterator and ring has room."""
+        if self._held and not self._full() and self._loop is not None:
             self._held = False
-            assert self._loop is not None
             self._loop.call_soon(self._drain_shm)
 
     def _relieve(self) -> bool:
@@ -622,6 +625,7 @@ class HubStreamer(FanoutMixin, Streamer):
             cursors = self._cursors.get(int(cur.ring.rtype), [])
             if cur in cursors:
                 cursors.remove(cur)
+                self._unhold()   # it may have been the full one
 
     # ------------------------------------------------------------------ subscriptions
 
