@@ -53,7 +53,8 @@ class RecordRing:
     def select(self, records: bytes | bytearray | memoryview,
                allowed: bytes | bytearray) -> bytes | None: ...
     def batch_over(self, records: bytes | bytearray | memoryview, owner: object = ...,
-                   gaps: int = ...) -> EventBatch[Any]: ...
+                   gaps: int = ..., spill: bytes | None = ...,
+                   spill_base: int = ...) -> EventBatch[Any]: ...
 
 @disjoint_base
 class Consumer:

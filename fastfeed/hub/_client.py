@@ -157,7 +157,7 @@ class HubStreamer(FanoutMixin, Streamer):
         self.url = f"ipc://{name}"
         self._sock: socket.socket | None = None
         self._frames = FrameReader()
-        self._sub: ShmSubscriber | None = None
+        self._shm_sub: ShmSubscriber | None = None
         self._node: Any = None
         self._by_rtype = {int(r.rtype): r for r in self._core.rings.values()}
         self._tracker = StreamTracker()
@@ -207,7 +207,7 @@ class HubStreamer(FanoutMixin, Streamer):
         self._poller = None
         if self._closed or self._closing:
             return
-        sub = self._sub
+        sub = self._shm_sub
         if sub is not None and self._more is None and sub.has_samples():
             self._drain_shm()
         if self.busy_poll or time.monotonic() < self._spin_until:
@@ -286,10 +286,10 @@ class HubStreamer(FanoutMixin, Streamer):
     async def _open_stream(self, info: dict[str, Any]) -> None:
         if self._node is None:
             self._node = new_node()
-        if self._sub is not None:
-            self._sub.close()
-        self._sub = ShmSubscriber(self._node, str(info["service"]),
-                                  ShmSettings.from_dict(info["qos"]))
+        if self._shm_sub is not None:
+            self._shm_sub.close()
+        self._shm_sub = ShmSubscriber(self._node, str(info["service"]),
+                                      ShmSettings.from_dict(info["qos"]))
 
     def _stream_ready(self) -> None:
         self._drain_shm()
@@ -344,9 +344,9 @@ class HubStreamer(FanoutMixin, Streamer):
             if handle is not None:
                 handle.cancel()
         self._connection_lost_quiet()
-        if self._sub is not None:
-            self._sub.close()
-            self._sub = None
+        if self._shm_sub is not None:
+            self._shm_sub.close()
+            self._shm_sub = None
         self._closed = True
         self._ready = False
         self._wake_all()
@@ -425,7 +425,7 @@ class HubStreamer(FanoutMixin, Streamer):
         self._filters_dirty = False
 
     def _drain_shm(self) -> None:
-        sub = self._sub
+        sub = self._shm_sub
         if sub is None or not self._ready or self._held:   # not before the snapshot is applied
             return
         got = 0

@@ -378,3 +378,21 @@ def test_batch_over_reads_in_place_keeps_its_owner_and_detaches() -> None:
     assert len(ring.batch_over(b"")) == 0
     with pytest.raises(ValueError):
         ring.batch_over(mem[:-1])
+
+
+def test_batch_over_reads_spilled_values() -> None:
+    """A hub message carries the spill its polygon records refer to: the batch reads it."""
+    import json
+
+    import fastfeed
+
+    long_id = "7" * 20 + "-trade-id-beyond-the-32-byte-slot-\u00e9"
+    dec = fastfeed.PolygonDecoder()
+    dec.feed(json.dumps([{"ev": "T", "sym": "AAPL", "i": long_id, "p": 1.5},
+                         {"ev": "T", "sym": "AAPL", "i": "short", "p": 2}]).encode())
+    batch = dec.drain("T")
+    assert batch._spill is not None
+    ring = dec.rings["T"]
+    over = ring.batch_over(memoryview(batch.tobytes()), None, 0, batch._spill, batch._spill_base)
+    assert [e.id for e in over] == [long_id, "short"]
+    assert over.detach() and [e.id for e in over] == [long_id, "short"]

@@ -255,11 +255,14 @@ cdef class RecordRing:
                 dst += size
         return out
 
-    def batch_over(self, records, owner=None, uint64_t gaps=0):
+    def batch_over(self, records, owner=None, uint64_t gaps=0, bytes spill=None,
+                   uint32_t spill_base=0):
         """An EventBatch of this ring's type reading ``records`` (a bytes-like of whole records,
         e.g. a hub's shared-memory sample) in place: no copy. It keeps ``records`` and
         ``owner`` (what keeps that memory valid, e.g. the sample) referenced while it lives --
-        buffer exports (numpy) included -- or until :meth:`EventBatch.detach`."""
+        buffer exports (numpy) included -- or until :meth:`EventBatch.detach`. ``spill``: the
+        spill-log bytes the records' ``spill`` members refer to, position ``spill_base`` first
+        (as an ``EventBatch`` holds them; see :meth:`push`)."""
         cdef const unsigned char[::1] view = memoryview(records).cast("B")
         cdef Py_ssize_t size = self.r.rec_size
         if view.shape[0] % size:
@@ -270,6 +273,9 @@ cdef class RecordRing:
             batch._buf = <char *>&view[0]
             batch._borrowed = True
             batch._owner = (records, owner)
+            if spill:
+                batch._spill = spill
+                batch._spill_base = spill_base
         batch.gaps = gaps
         return batch
 
