@@ -63,6 +63,21 @@ async def test_batches_read_shared_memory_in_place_and_give_it_back(rig: Rig) ->
         assert st.stats["parks"] > 0
         assert plain.stats["parks"] == 0 and plain.stats["events"] > 0
         assert st.stats["gaps"] == 0 and st.stats["lost_messages"] == 0
+        # numpy arrays of every loaned sample kept: reading stalls, counted (and logged), and
+        # resumes when they are let go
+        arrays = []
+        nxt = asyncio.ensure_future(batches.__anext__())
+        deadline = asyncio.get_running_loop().time() + TIMEOUT
+        while st.stats["loan_stalls"] == 0:
+            done, _ = await asyncio.wait({nxt}, timeout=0.02)
+            if done:
+                arrays.append(nxt.result().to_numpy())
+                nxt = asyncio.ensure_future(batches.__anext__())
+            assert asyncio.get_running_loop().time() < deadline   # (waiting batches are
+            # copied out first: it takes at least `loans` arrays of shared-memory batches)
+        assert all(len(a) for a in arrays)
+        arrays.clear()
+        assert (await asyncio.wait_for(nxt, TIMEOUT)).borrowed
 
 
 async def test_backpressure_consumer_loses_nothing_drop_oldest_counts_its_drops(
