@@ -80,6 +80,7 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
     n = 0
     t_end = 0.0
     t0 = 0.0
+    cpu0 = 0.0
     warm_until = time.monotonic() + args.warmup
     counting = False
     async for batch in it:
@@ -95,6 +96,7 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
             if now >= warm_until:
                 counting = True
                 t0 = now
+                cpu0 = time.process_time()
                 t_end = now + args.seconds
                 print("counting", flush=True)
             continue
@@ -102,7 +104,9 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
         if now >= t_end:
             break
     dt = time.monotonic() - t0
-    out: dict[str, Any] = {"rate": n / dt, "n": n, "stats": {
+    cpu = time.process_time() - cpu0
+    out: dict[str, Any] = {"rate": n / dt, "n": n, "cpu_us_per_krec": cpu / max(n, 1) * 1e9,
+                           "stats": {
         k: v for k, v in st.stats.items() if k in (
             "gaps", "transport_gaps", "hub_gaps", "lost_messages", "events")}}
     if lat:
@@ -460,7 +464,8 @@ def _versions() -> dict[str, str]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     res: dict[str, Any] = {"versions": _versions(), "load_before": os.getloadavg(),
                            "direct": [], "hub1": [], "hub2": [], "hub1_cpu": [], "hub2_cpu": [],
-                           "ratio1": [], "ratio2": [], "lat": [], "nats1": [], "nats1_cpu": []}
+                           "ratio1": [], "ratio2": [], "lat": [], "nats1": [], "nats1_cpu": [],
+                           "cpu_direct": [], "cpu_hub1": [], "cpu_hub1_hub": [], "cpu_nats1": []}
     w = args.warmup
     tmp = tempfile.mkdtemp(prefix="bench-hub-")
     nats = _Nats(tmp)
@@ -495,6 +500,10 @@ def _run(args: argparse.Namespace, res: dict[str, Any], nats: _Nats, w: float) -
                                                    False)], 120, hub.proc.pid)
             finally:
                 hub.stop()
+            res["cpu_direct"].append(d[0]["cpu_us_per_krec"])
+            res["cpu_hub1"].append(h1[0]["cpu_us_per_krec"])
+            res["cpu_hub1_hub"].append(cpu1 / h1[0]["rate"] * 1e9)
+            res["cpu_nats1"].append(hn[0]["cpu_us_per_krec"])
             res["nats1"].append(hn[0]["rate"])
             res["nats1_cpu"].append(cpun)
             res["direct"].append(d[0]["rate"])
@@ -561,9 +570,14 @@ def report_throughput(res: dict[str, Any]) -> None:
     print(f"  hub CPU: {statistics.median(c1):.2f} CPU-s/s with one consumer, "
           f"{statistics.median(c2):.2f} per consumer with two; "
           f"{statistics.median(res['nats1_cpu']):.2f} with one NATS consumer")
+    print("  CPU per 1000 records (less sensitive to load than rates), microseconds: direct "
+          f"streamer {_med(res['cpu_direct'])}, shared-memory consumer {_med(res['cpu_hub1'])} "
+          f"+ hub {_med(res['cpu_hub1_hub'])}, NATS consumer {_med(res['cpu_nats1'])}")
 
 
 def report_latency(res: dict[str, Any]) -> None:
+    if not res["lat"]:
+        return
     def f(xs: list[float]) -> str:
         return f"{statistics.median(xs):.1f} ({min(xs):.1f}..{max(xs):.1f})"
 
