@@ -148,8 +148,10 @@ class NatsHubStreamer(HubStreamer):
     #: seconds between lease renewals (the hub drops a consumer silent for NATS_LEASE)
     lease_interval: float = 1.0
 
-    def __init__(self, server_url: str, name: str, feed: str = "dxlink") -> None:
-        super().__init__(name, feed)
+    def __init__(self, server_url: str, name: str, feed: str = "dxlink", **kw: Any) -> None:
+        """``kw``: as :class:`HubStreamer` (the idle spin keeps the event loop polling the
+        NATS socket after data)."""
+        super().__init__(name, feed, **kw)
         self.server_url = server_url
         self._prefix = subject_prefix(name)
         self._consumer_id = uuid.uuid4().hex
@@ -194,6 +196,10 @@ class NatsHubStreamer(HubStreamer):
             return
         if self._take(memoryview(msg.data)):
             self._on_wake_data()
+        self._keep_polling()
+
+    def _park(self) -> None:
+        """Nothing to tell: NATS delivers on its socket, which the event loop watches."""
 
     async def _request(self, msg: dict[str, Any]) -> dict[str, Any]:
         nc = self._nc
