@@ -63,7 +63,18 @@ def _discard(rec: Any) -> Any:
     return handle
 
 
-async def run_live(url: str, frames: int, mode: str, path: str) -> dict[str, Any]:
+def proc_cpu_ns(pid: int) -> int:
+    """User + system CPU time of process ``pid`` so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return (int(fields[11]) + int(fields[12])) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+async def run_live(url: str, frames: int, mode: str, path: str,
+                   sim_pid: int = 0) -> dict[str, Any]:
     from fastfeed.bench.peers import budget_url
     from fastfeed.dxfeed import Quote
     from fastfeed.tastytrade import DXLinkStreamer
@@ -77,7 +88,7 @@ async def run_live(url: str, frames: int, mode: str, path: str) -> dict[str, Any
         if mode.endswith("/discard"):
             # the feed-side cost alone: the writer thread takes the data and drops it (what
             # recording costs when the writer has a core of its own)
-            rec._writer._handle = _discard(rec)
+            rec._writer._process = _discard(rec)  # type: ignore[method-assign]
     batches = streamer.listen_batches(Quote)
     n = 0
     t0 = t1 = 0.0
@@ -88,17 +99,22 @@ async def run_live(url: str, frames: int, mode: str, path: str) -> dict[str, Any
             if not n:
                 t0 = time.perf_counter()
                 c0 = time.thread_time_ns()
+                p0 = time.process_time_ns()
+                s0 = proc_cpu_ns(sim_pid)
                 n0 = len(batch)
             n += len(batch)
             if n >= want:
                 t1 = time.perf_counter()
                 c1 = time.thread_time_ns()
+                p1 = time.process_time_ns()
+                s1 = proc_cpu_ns(sim_pid)
                 break
         stats = dict(rec.stats) if rec is not None else {}
     if rec is not None:
         stats = dict(rec.stats)       # after close: everything written
-    return {"rate": (n - n0) / (t1 - t0), "events": n, "stats": stats,
-            "loop_ns": (c1 - c0) / (n - n0)}
+    m = n - n0
+    return {"rate": m / (t1 - t0), "events": n, "stats": stats, "loop_ns": (c1 - c0) / m,
+            "proc_ns": (p1 - p0) / m, "sim_ns": (s1 - s0) / m, "wall_ns": (t1 - t0) * 1e9 / m}
 
 
 async def run_replay(path: str) -> dict[str, float]:
@@ -159,16 +175,20 @@ def main() -> int:
     rates: dict[str, list[float]] = {m: [] for m in MODES}
     loop_ns: dict[str, list[float]] = {m: [] for m in MODES}
     writer_ns: dict[str, list[float]] = {m: [] for m in MODES}
+    cpu: dict[str, dict[str, list[float]]] = {m: {"proc_ns": [], "sim_ns": [], "wall_ns": []}
+                                              for m in MODES}
     last: dict[str, dict[str, Any]] = {}
     try:
         runner(run_live(url, 2000, "none", os.path.join(tmp, "warm")))   # warm-up
         for r in range(a.repeats):
             for mode in MODES:
                 path = os.path.join(tmp, f"{mode}-{r}")
-                res = runner(run_live(url, a.frames, mode, path))
+                res = runner(run_live(url, a.frames, mode, path, proc.pid))
                 rates[mode].append(res["rate"])
                 loop_ns[mode].append(res["loop_ns"])
                 writer_ns[mode].append(res["stats"].get("writer_cpu_ns", 0) / res["events"])
+                for k, v in cpu[mode].items():
+                    v.append(res[k])
                 last[mode] = {**res, "path": path}
                 if (r < a.repeats - 1 and mode != "columns") or mode.endswith("discard"):
                     shutil.rmtree(path, ignore_errors=True)
@@ -191,6 +211,14 @@ def main() -> int:
               f"({(1 - med / base) * 100:+.1f} % cost)  loop {lns:6.1f} ns "
               f"({(lns / base_ns - 1) * 100:+.1f} %), writer "
               f"{statistics.median(writer_ns[mode]):6.1f} ns")
+    print("CPU per event in the measured window (medians): wall ns, simulator process, this "
+          "process (all threads); the machine has "
+          f"{os.cpu_count()} cores = {os.cpu_count()} x wall of CPU")
+    for mode in MODES:
+        c = {k: statistics.median(v) for k, v in cpu[mode].items()}
+        print(f"  {mode:20s} wall {c['wall_ns']:6.1f} ns  simulator {c['sim_ns']:6.1f} ns  "
+              f"streamer process {c['proc_ns']:6.1f} ns  idle "
+              f"{(os.cpu_count() or 1) * c['wall_ns'] - c['sim_ns'] - c['proc_ns']:6.1f} ns")
     for mode in MODES[1:4]:
         st = last[mode]["stats"]
         print(f"  {mode}: dropped messages {st.get('dropped_messages')}, dropped records "

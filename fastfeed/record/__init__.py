@@ -37,7 +37,8 @@ from fastfeed.record._raw import (
     redact,
 )
 from fastfeed.record._read import column_segments, column_types, read_columns, read_meta
-from fastfeed.record._recorder import META_FILE, Recorder, compact
+from fastfeed.record._recorder import META_FILE, Recorder
+from fastfeed.record._writer import compact
 
 __all__ = [
     "NOTE",
