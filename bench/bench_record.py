@@ -53,16 +53,6 @@ def start_server() -> tuple[subprocess.Popen[str], str]:
     return proc, line.split()[1]
 
 
-def _discard(rec: Any) -> Any:
-    def handle(item: tuple[Any, ...]) -> None:
-        if item[0] == "raw":
-            rec._raw_pool.put(item[1])
-        elif item[0] == "cols":
-            rec._recycle(item[1], item[3])
-
-    return handle
-
-
 def proc_cpu_ns(pid: int) -> int:
     """User + system CPU time of process ``pid`` so far (Linux ``/proc``; 0 elsewhere)."""
     try:
@@ -83,12 +73,11 @@ async def run_live(url: str, frames: int, mode: str, path: str,
     streamer = DXLinkStreamer(Session(budget_url(url, frames)), overflow="backpressure")
     rec = None
     if mode != "none":
+        # "/discard": the feed-side cost alone, the writer process takes the data and drops
+        # it (what recording costs the feed when the writer has a core of its own)
         rec = streamer.record(path, raw="raw" in mode, columns="columns" in mode,
-                              nice=NICE)
-        if mode.endswith("/discard"):
-            # the feed-side cost alone: the writer thread takes the data and drops it (what
-            # recording costs when the writer has a core of its own)
-            rec._writer._process = _discard(rec)  # type: ignore[method-assign]
+                              nice=NICE, discard=mode.endswith("/discard"))
+        rec.sync()          # the writer process has started
     batches = streamer.listen_batches(Quote)
     n = 0
     t0 = t1 = 0.0

@@ -41,6 +41,7 @@ from fastfeed.record._recorder import META_FILE, Recorder
 from fastfeed.record._writer import compact
 
 __all__ = [
+    "LAYERS",
     "NOTE",
     "RECV",
     "SENT",
@@ -53,7 +54,26 @@ __all__ = [
     "iter_messages",
     "read_columns",
     "read_meta",
+    "record_streamers",
 ]
+
+#: the recording layers (``python -m fastfeed.hub --record-layers raw,columns``)
+LAYERS = ("raw", "columns")
+
+
+def record_streamers(streamers: dict[str, Any], directory: str | os.PathLike[str],
+                     layers: str | Iterable[str] = LAYERS, **options: Any) -> list[Recorder]:
+    """``streamer.record(directory/NAME, ...)`` for each ``NAME: streamer`` (the hub records its
+    upstream streamers this way). ``layers``: "raw", "columns" or both (comma-separated or an
+    iterable). Returns the recorders (closing a streamer finishes its recording)."""
+    chosen = {x.strip() for x in (layers.split(",") if isinstance(layers, str) else layers)
+              if x.strip()}
+    unknown = chosen - set(LAYERS)
+    if unknown or not chosen:
+        raise ValueError(f"recording layers: {sorted(unknown) or 'none'} (known: raw, columns)")
+    return [s.record(os.path.join(os.fspath(directory), name), raw="raw" in chosen,
+                     columns="columns" in chosen, **options)
+            for name, s in streamers.items()]
 
 
 def _feed_types(feed: str) -> dict[str, str]:

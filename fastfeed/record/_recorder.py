@@ -82,8 +82,9 @@ class Recorder:
     ``max_buffer_bytes`` is counted as dropped); ``level`` is the zstd level of the raw capture
     (1: about 2 GB/s and 40x on the bench's DXLink Quote frames here; 3: 1.3 GB/s, the same
     ratio). ``stats`` counts what was written and what was lost (never silently).
-    Works with any streamer that has a decoder core (``streamer._core``): raw capture needs a
-    websocket transport (``attach``), columns only the core's rings.
+    Records a websocket streamer (made by its ``record()``: raw and columns) or any other
+    streamer over a decoder core, e.g. a hub consumer: ``Recorder(fastfeed.hub.connect(url),
+    path, raw=False)`` records the columns of what it receives (close it with ``aclose()``).
     """
 
     def __init__(self, streamer: Any, path: str | os.PathLike[str], *, raw: bool = True,
@@ -173,10 +174,28 @@ class Recorder:
             "level": int(level), "parquet": bool(parquet), "nice": int(nice),
             "slot_bytes": self._slot, "arena_bytes": self._nslots * self._slot,
             "discard": bool(discard)}))
+        self._hooked: Any = None
+        if hasattr(streamer, "_recorder"):
+            # a websocket streamer: its connection manager calls attach / detach / on_wake
+            self._events: Any = lambda: int(core.n_events)
+        else:
+            # e.g. a hub consumer (records arrive decoded): columns only, drained when the
+            # streamer wakes its consumers
+            if raw:
+                raise ValueError(f"{type(streamer).__name__} has no websocket to capture: "
+                                 "record it with raw=False")
+            self._events = lambda: int(streamer.n_events)
+            self._hooked = streamer._on_wake_data
+
+            def wake() -> None:
+                self.on_wake()
+                self._hooked()
+
+            streamer._on_wake_data = wake
         if columns:
             for wire, ring in core.rings.items():
                 self._consumers[wire] = ring.consumer(weak=True)
-            self._last_events = int(core.n_events)
+            self._last_events = self._events()
         self._schedule()
 
     # -------------------------------------------------------------- hooks (loop thread)
@@ -211,7 +230,7 @@ class Recorder:
 
     def on_wake(self) -> None:
         """Once per socket read with news: drain the columns every ``flush_events`` events."""
-        if self._consumers and int(self._core.n_events) - self._last_events >= self.flush_events:
+        if self._consumers and self._events() - self._last_events >= self.flush_events:
             self._drain_columns()
 
     # -------------------------------------------------------------- loop side
@@ -279,7 +298,7 @@ class Recorder:
 
     def _drain_columns(self) -> None:
         core = self._core
-        self._last_events = int(core.n_events)
+        self._last_events = self._events()
         symbols = core.symbols
         n_sym = len(symbols)
         if n_sym > self._sym_sent:
@@ -452,6 +471,9 @@ class Recorder:
             self._timer = None
         for cons in self._consumers.values():
             cons.close()
+        if self._hooked is not None:
+            del self.streamer._on_wake_data     # the class's method again
+            self._hooked = None
         self._send(("stop",))
 
     def _finish(self, timeout: float) -> None:
