@@ -380,7 +380,8 @@ def serve(arena_fd: int, sock_fd: int) -> int:
             os.nice(int(cfg["nice"]))
         except OSError:
             pass
-    arena = mmap.mmap(arena_fd, int(cfg["arena_bytes"]))
+    arena = mmap.mmap(arena_fd, int(cfg["arena_bytes"]),
+                      flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
     if cfg["columns"]:       # import now, not while the first records wait in the arena
         import pyarrow.ipc
         import pyarrow.parquet  # noqa: F401
