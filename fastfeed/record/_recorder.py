@@ -25,6 +25,7 @@ import json
 import logging
 import mmap
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -143,6 +144,7 @@ class Recorder:
         self._cap_drops: dict[int, int] = {}     # id(listener) -> capture drops counted
         self._closed = False
         self._stopping = False
+        self._final_gaps = 0
         self._last_log = 0.0
         self._out = bytearray()
         self._reader = FrameReader()
@@ -157,7 +159,7 @@ class Recorder:
         self.n_raw_messages = 0       # messages handed to the writer
         self.n_records = 0            # records handed to the writer
         self.n_dropped_messages = 0   # not handed over: capture buffer full
-        self.n_dropped_records = 0    # not handed over: the ring cursor fell behind
+        self.n_dropped_records = 0    # not handed over: left in the rings when recording stopped
         self.n_dropped_bytes = 0
         os.makedirs(self.path, exist_ok=True)
         with open(os.path.join(self.path, META_FILE), "w") as f:
@@ -169,7 +171,7 @@ class Recorder:
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-c", _CHILD, str(self._fd), str(child.fileno())], pass_fds=(self._fd, child.fileno()), env=env,
-                stdin=subprocess.DEVNULL)
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         finally:
             child.close()
         self.writer_pid = self._proc.pid
@@ -277,6 +279,7 @@ class Recorder:
     def _take_raw(self, listener: Any, stop: bool) -> None:
         """Swap a free slot into the listener (no copy) and hand the full one over."""
         dropped = int(listener.n_capture_dropped)
+        self._note_capture_drops(listener, dropped)
         if stop:
             buf, n, count = listener.stop_capture()
         elif listener.capture_len:
@@ -286,7 +289,6 @@ class Recorder:
             buf, n, count = listener.swap_capture(self._views[slot])
         else:
             return
-        self._note_capture_drops(listener, dropped)
         if buf is None:
             return
         old = self._slot_of[id(buf)]
@@ -317,18 +319,23 @@ class Recorder:
                 slot = self._take_slot()
                 if slot is None:         # the cursor waits; if the ring laps it, gaps count
                     break
-                size = cons.ring.record_size
-                view = self._views[slot][:(self._slot // size) * size]
-                n, gaps, spill, base = cons.drain_into(view)
-                del view
-                if gaps:
-                    self.n_dropped_records += gaps
-                    self._warn(f"{wire}: the recorder fell a ring behind; {gaps} records lost")
-                if not n:
-                    self._free.append(slot)
+                if not self._drain_slot(wire, cons, slot):
                     break
-                self.n_records += n
-                self._send(("cols", wire, cons.ring.layout, slot, n, spill, base))
+
+    def _drain_slot(self, wire: str, cons: Any, slot: int) -> int:
+        """Move the records of ``cons`` that fit into ``slot`` and hand them over."""
+        size = cons.ring.record_size
+        view = self._views[slot][:(self._slot // size) * size]
+        n, gaps, spill, base = cons.drain_into(view)
+        del view
+        if gaps:        # counted by the cursor (``_ring_gaps``)
+            self._warn(f"{wire}: the recorder fell a ring behind; {gaps} records lost")
+        if not n:
+            self._free.append(slot)
+            return 0
+        self.n_records += n
+        self._send(("cols", wire, cons.ring.layout, slot, n, spill, base))
+        return int(n)
 
     # -------------------------------------------------------------- the writer's socket
 
@@ -401,31 +408,19 @@ class Recorder:
         self._warn(what)
 
     def _wait(self, done: Any, timeout: float) -> bool:
-        """Block (this thread) until ``done()`` or ``timeout`` s, reading the writer's answers."""
+        """Block (this thread) until ``done()`` or ``timeout`` s, sending what is queued for
+        the writer and reading its answers (both at once: neither side can block the other)."""
         deadline = time.monotonic() + timeout
         while not done() and not self._dead:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            self._sock.settimeout(min(left, 1.0))
-            try:
-                if self._out:
-                    sent = self._sock.send(self._out)
-                    del self._out[:sent]
-                    continue
-                data = self._sock.recv(1 << 16)
-            except TimeoutError:
-                continue
-            except OSError as exc:
-                self._writer_died(exc)
-                break
-            finally:
-                self._sock.setblocking(False)
-            if not data:
-                self._writer_died(None)
-                break
-            for msg in self._reader.feed(data):
-                self._on_message(msg)
+            readable, writable, _ = select.select(
+                [self._sock], [self._sock] if self._out else [], [], min(left, 1.0))
+            if writable:
+                self._flush_out()
+            if readable:
+                self._poll()
         return bool(done())
 
     def _warn(self, msg: str) -> None:
@@ -446,7 +441,8 @@ class Recorder:
                "records": self.n_records,
                "records_written": int(st.get("records_written", 0)),
                "dropped_messages": self.n_dropped_messages + int(st.get("dropped_messages", 0)),
-               "dropped_records": self.n_dropped_records + int(st.get("dropped_records", 0)),
+               "dropped_records": self.n_dropped_records + self._ring_gaps()
+               + int(st.get("dropped_records", 0)),
                "dropped_bytes": self.n_dropped_bytes + int(st.get("dropped_bytes", 0)),
                "errors": int(st.get("errors", 0)),
                "queued_bytes": (self._nslots - len(self._free)) * self._slot,
@@ -465,11 +461,41 @@ class Recorder:
         self._send(("sync", seq))
         return self._wait(lambda: self._synced >= seq, timeout)
 
+    def _ring_gaps(self) -> int:
+        """Records the ring cursors lost (the ring lapped them while no slot was free)."""
+        if self._stopping:
+            return self._final_gaps
+        return sum(int(c.gaps) for c in self._consumers.values())
+
+    def _hand_over_rest(self, timeout: float) -> None:
+        """At the end: drain what the rings hold now, waiting (bounded) for free slots; what
+        is left is counted as not recorded."""
+        left = {w: int(c.available) for w, c in self._consumers.items()}
+        deadline = time.monotonic() + timeout
+        while any(left.values()) and not self._dead:
+            if not self._free and not self._wait(lambda: bool(self._free),
+                                                 deadline - time.monotonic()):
+                break
+            before = self.n_records
+            for wire, cons in self._consumers.items():
+                if left[wire] and self._free:
+                    slot = self._free.pop()
+                    n = self._drain_slot(wire, cons, slot)
+                    left[wire] = max(0, left[wire] - n) if n else 0
+            if self.n_records == before:
+                break
+        self._final_gaps = sum(int(c.gaps) for c in self._consumers.values())
+        self.n_dropped_records += sum(left.values())
+        if any(left.values()):
+            self._count_error_once(f"{sum(left.values())} records not recorded: no free buffer "
+                                   "when recording stopped")
+
     def _stop(self) -> None:
         """Loop side of closing: hand everything over, end the captures, tell the writer."""
         if self._stopping:
             return
         self.flush()
+        self._hand_over_rest(10.0)
         for listener in list(self._listeners):
             self.detach(listener)
         self._stopping = True

@@ -475,3 +475,40 @@ async def test_polygon_spilled_values_replay_from_columns(tmp_path: Any) -> None
         assert [d.get("zz_unknown") for d in seen] == [m.get("zz_unknown") for m in live]
         assert last is not None
         assert last.to_dict() == [d for d in seen if d["sym"] == "MSFT"][-1]
+
+
+async def test_stalled_writer_every_record_is_written_or_counted(tmp_path: Any) -> None:
+    """A writer that cannot keep up (stopped with SIGSTOP while the feed runs flat out): the
+    feed goes on, and every record the streamer decoded is either in the recording or counted
+    as not recorded -- also those still in the rings when recording stops."""
+    import signal
+
+    from fastfeed.record import read_columns
+
+    path = str(tmp_path / "stalled")
+    async with DXLinkServer(token="sim-token", rate=None, events_per_frame=100) as srv:
+        s = DXLinkStreamer(Session(srv.url))
+        rec = s.record(path, max_buffer_bytes=256 * 1024, flush_events=500,
+                       flush_interval=0.02, parquet=False)
+        assert rec.sync()
+        os.kill(rec.writer_pid, signal.SIGSTOP)
+        n = 0
+        it = s.listen_batches(Quote)
+        async with s:
+            try:
+                await s.subscribe(Quote, ["SPY", "AAPL"])
+                async for batch in it:
+                    n += len(batch)
+                    if n >= 150_000:        # > the ring (65536 Quotes) + the arena's slots
+                        break
+                st = rec.stats
+            finally:
+                os.kill(rec.writer_pid, signal.SIGCONT)
+        assert st["dropped_records"] > 0 and st["dropped_messages"] > 0
+    st = rec.stats
+    published = s._core.rings["Quote"].published
+    assert published >= n
+    assert st["records_written"] + st["dropped_records"] == published
+    assert st["errors"] == 0
+    table = read_columns(path, "Quote")
+    assert table.num_rows == st["records_written"]
