@@ -270,8 +270,9 @@ class Recorder:
             self._take_raw(listener, stop=False)
 
     def _take_slot(self) -> int | None:
-        if not self._free:
-            self._poll()
+        """A free slot, the one freed last first: the fewer slots in use, the more of the
+        arena stays in the caches (copying into a cold slot costs the loop ~4x more)."""
+        self._poll()
         if not self._free or self._dead:
             return None
         return self._free.pop()
