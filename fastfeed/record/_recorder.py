@@ -523,11 +523,14 @@ class Recorder:
             self._count_error_once("the writer process did not finish in time: killed")
         self._closed = True
         self._sock.close()
-        for v in self._views:
-            v.release()
-        self._arena.release()
-        self._mm.close()
-        os.close(self._fd)
+        os.close(self._fd)          # the mapping stays until the views are gone
+        try:
+            for v in self._views:
+                v.release()
+            self._arena.release()
+            self._mm.close()
+        except BufferError:         # a slot still held (a capture never stopped): the
+            pass                    # garbage collector unmaps it once released
         if getattr(self.streamer, "_recorder", None) is self:
             self.streamer._recorder = None
 

@@ -203,6 +203,7 @@ class _Writer:
         self.cols: dict[str, _ColumnFile] = {}
         self.compactor: _Compactor | None = None
         self.lock = threading.Lock()
+        self._cpu_read = 0.0
         self.stats: dict[str, Any] = {
             "raw_written": 0, "records_written": 0, "dropped_messages": 0,
             "dropped_records": 0, "dropped_bytes": 0, "errors": 0, "raw_bytes": 0,
@@ -236,7 +237,10 @@ class _Writer:
 
     def report(self) -> dict[str, Any]:
         st = self.stats
-        st["writer_cpu_ns"] = time.process_time_ns()
+        now = time.monotonic()
+        if now - self._cpu_read >= 0.2:     # (a process-wide clock: not free with threads)
+            self._cpu_read = now
+            st["writer_cpu_ns"] = time.process_time_ns()
         if self.raw is not None:
             st["raw_bytes"] = self.raw.bytes_in
             st["raw_file_bytes"] = self.raw.bytes_out
@@ -358,6 +362,27 @@ def _recv(sock: socket.socket, reader: FrameReader, timeout: float | None) -> li
     return reader.feed(data)
 
 
+def _warm_up(layouts: set[str]) -> None:
+    """Build and write one row of every layout in memory before saying ready: the imports
+    done lazily on the way (pyarrow.compute alone takes ~1 s on a busy machine) must not
+    happen while the first records wait in the arena."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet
+
+    from fastfeed.record._columns import ColumnBuffers, spec_for
+
+    dictionary = pa.array([""], type=pa.string())
+    for layout in sorted(layouts):
+        spec = spec_for(layout)
+        bufs = ColumnBuffers(spec)
+        bufs.append(np.zeros(1, dtype=spec.dtype), 1)
+        batch = bufs.batch(1, dictionary, layout)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, batch.schema) as w:
+            w.write_batch(batch)
+
+
 def serve(arena_fd: int, sock_fd: int) -> int:
     for name in ("SIGINT", "SIGTERM", "SIGXFSZ"):
         # the feed process decides when recording ends (Ctrl-C reaches the whole process
@@ -389,14 +414,8 @@ def serve(arena_fd: int, sock_fd: int) -> int:
             pass
     arena = mmap.mmap(arena_fd, int(cfg["arena_bytes"]),
                       flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
-    if cfg["columns"]:       # import now, not while the first records wait in the arena
-        import pyarrow.ipc
-        import pyarrow.parquet  # noqa: F401
-
-        from fastfeed.record._columns import spec_for
-
-        for layout in set(cfg["header"]["types"].values()):
-            spec_for(layout)
+    if cfg["columns"]:
+        _warm_up(set(cfg["header"]["types"].values()))
     writer = _Writer(cfg, arena, sock)
     writer.send(("ready", os.getpid(), writer.report()))
     batch_seconds = float(cfg["batch_seconds"])
@@ -417,6 +436,7 @@ def serve(arena_fd: int, sock_fd: int) -> int:
             break
         msgs = got
     writer.close()
+    writer._cpu_read = 0.0
     writer.send(("closed", writer.report()))
     sock.close()
     return 0
