@@ -7,6 +7,8 @@
     async with streamer: ...                      # closing the streamer finishes the files
 
     python -m fastfeed.record dxlink ws://127.0.0.1:8765 rec/ --token T --subscribe Quote:SPY,AAPL
+    python -m fastfeed.hub --record rec/                 # the hub records its upstreams
+    python -m fastfeed.record hub ipc://main rec/ --subscribe Quote:SPY   # a hub consumer
 
 A recording is a directory: ``meta.json``; ``raw/raw-NNNNNN.ffraw`` (every message of both
 directions with its receive time, zstd blocks; see :mod:`fastfeed.record._raw`);
@@ -15,7 +17,8 @@ stream), one column per record field (see :mod:`fastfeed.record._columns`).
 :func:`fastfeed.replay.open` plays it back through the streamers' API;
 :func:`read_columns` gives a type's records as a ``pyarrow.Table``; pandas, polars and DuckDB
 read the Parquet files directly. :func:`import_jsonl` turns a JSON-lines transcript of both
-directions into a raw recording.
+directions into a raw recording. The writing happens in a writer process fed through shared
+memory (:mod:`fastfeed.record._recorder`, :mod:`fastfeed.record._writer`).
 """
 
 from __future__ import annotations
