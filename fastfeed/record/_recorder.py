@@ -89,7 +89,9 @@ class Recorder:
     cores the feed gets the CPU first (if the writer then falls behind, what does not fit
     ``max_buffer_bytes`` is counted as dropped); ``level`` is the zstd level of the raw capture
     (1: about 2 GB/s and 40x on the bench's DXLink Quote frames here; 3: 1.3 GB/s, the same
-    ratio). ``stats`` counts what was written and what was lost (never silently).
+    ratio); ``discard=True`` makes the writer drop what it is handed (the bench's measure of
+    what the hand-over alone costs the feed). ``stats`` counts what was written and what was
+    lost (never silently).
     Records a websocket streamer (made by its ``record()``: raw and columns) or any other
     streamer over a decoder core, e.g. a hub consumer: ``Recorder(fastfeed.hub.connect(url),
     path, raw=False)`` records the columns of what it receives (close it with ``aclose()``).
@@ -108,6 +110,9 @@ class Recorder:
         if missing:
             raise ImportError(f"recording needs numpy, pyarrow and zstandard (missing: "
                               f"{', '.join(missing)}): pip install 'fastfeed[record]'")
+        if raw and hasattr(streamer, "hub_name"):
+            raise ValueError(f"{type(streamer).__name__} has no websocket to capture (a hub "
+                             "consumer): record it with raw=False")
         self.streamer = streamer
         self.path = os.fspath(path)
         self.raw = raw
@@ -170,8 +175,9 @@ class Recorder:
         env["PYTHONPATH"] = _PKG_PARENT + (os.pathsep + pp if pp else "")
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-c", _CHILD, str(self._fd), str(child.fileno())], pass_fds=(self._fd, child.fileno()), env=env,
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+                [sys.executable, "-c", _CHILD, str(self._fd), str(child.fileno())],
+                pass_fds=(self._fd, child.fileno()), env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL)
         finally:
             child.close()
         self.writer_pid = self._proc.pid
@@ -183,24 +189,22 @@ class Recorder:
             "level": int(level), "parquet": bool(parquet), "nice": int(nice),
             "slot_bytes": self._slot, "arena_bytes": self._nslots * self._slot,
             "discard": bool(discard)}))
-        self._hooked: Any = None
-        if hasattr(streamer, "_recorder"):
-            # a websocket streamer: its connection manager calls attach / detach / on_wake
-            self._events: Any = lambda: int(core.n_events)
+        # the columns are drained when the streamer wakes its consumers (every streamer calls
+        # ``_on_wake_data`` when records arrived); records counted by the decoder, or by the
+        # streamer when they arrive decoded (a hub consumer's ``n_events``)
+        if hasattr(streamer, "hub_name"):
+            self._events: Any = lambda: int(streamer.n_events)
         else:
-            # e.g. a hub consumer (records arrive decoded): columns only, drained when the
-            # streamer wakes its consumers
-            if raw:
-                raise ValueError(f"{type(streamer).__name__} has no websocket to capture: "
-                                 "record it with raw=False")
-            self._events = lambda: int(streamer.n_events)
-            self._hooked = streamer._on_wake_data
+            self._events = lambda: int(core.n_events)
+        self._own_hook = "_on_wake_data" in getattr(streamer, "__dict__", {})
+        self._hooked: Any = streamer._on_wake_data
 
-            def wake() -> None:
-                self.on_wake()
-                self._hooked()
+        def wake() -> None:
+            self.on_wake()
+            self._hooked()
 
-            streamer._on_wake_data = wake
+        self._wake = wake
+        streamer._on_wake_data = wake
         if columns:
             for wire, ring in core.rings.items():
                 self._consumers[wire] = ring.consumer(weak=True)
@@ -505,9 +509,11 @@ class Recorder:
             self._timer = None
         for cons in self._consumers.values():
             cons.close()
-        if self._hooked is not None:
-            del self.streamer._on_wake_data     # the class's method again
-            self._hooked = None
+        if self.streamer.__dict__.get("_on_wake_data") is self._wake:    # unhook
+            if self._own_hook:
+                self.streamer._on_wake_data = self._hooked
+            else:
+                del self.streamer._on_wake_data
         self._send(("stop",))
 
     def _finish(self, timeout: float) -> None:

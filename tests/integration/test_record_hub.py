@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
+import fastfeed.hub
 import fastfeed.replay
 from fastfeed._native.dxlink import DXLinkDecoder
 from fastfeed.dxfeed import Quote
-from fastfeed.record import read_meta
+from fastfeed.record import Recorder, read_meta
 from fastfeed.sim import DXLinkServer
 
 pytestmark = pytest.mark.timeout(90)
@@ -85,7 +86,8 @@ async def _replayed(path: str, source: str) -> list[tuple[str, str]]:
 
 
 async def test_hub_records_its_upstream_and_a_consumer_records_what_it_receives(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FASTFEED_HUB_DIR", str(tmp_path))   # for the consumer in this process
     name = "r" + uuid.uuid4().hex[:10]
     hub_rec = tmp_path / "hub-rec"
     cons_rec = str(tmp_path / "consumer-rec")
@@ -100,6 +102,15 @@ async def test_hub_records_its_upstream_and_a_consumer_records_what_it_receives(
             assert (await _line(rec.stderr)).startswith("recording hub into")
             await _until(lambda: len(srv.live) == 1, "the hub's upstream connection")
             conn = next(iter(srv.live))
+            # a consumer in this process: its records are handed to the writer as they
+            # arrive (the streamer's wake-up), not by the timer (an hour here)
+            async with fastfeed.hub.connect(f"ipc://{name}") as st:
+                own = Recorder(st, str(tmp_path / "own-rec"), raw=False, flush_events=1,
+                               flush_interval=3600)
+                await st.subscribe(Quote, ["SPY"])
+                await _until(lambda: own.stats["records"] >= 50, "records handed over")
+                await own.aclose()
+            assert own.stats["records_written"] == own.stats["records"] >= 50
             await _until(lambda: len(_sent(srv, conn)) >= 600, "600 quotes sent")
             code, err = await _stop(rec)
             assert code == 0, err[-2000:]
@@ -122,3 +133,11 @@ async def test_hub_records_its_upstream_and_a_consumer_records_what_it_receives(
     assert len(got) >= 100
     k = sent.index(got[0])
     assert got == sent[k:k + len(got)]
+
+
+def test_a_hub_consumer_has_no_raw_capture(tmp_path: Path) -> None:
+    from fastfeed.hub import HubStreamer
+
+    with pytest.raises(ValueError, match="raw=False"):
+        Recorder(HubStreamer("never-started"), str(tmp_path / "rec"), raw=True)
+    assert not (tmp_path / "rec").exists()      # refused before anything was started
