@@ -6,7 +6,8 @@ Flags (or ``--config FILE``, a JSON object with the same keys, flags win): ``--n
 hub's name: consumers connect to ``ipc://NAME``), ``--feeds`` (comma-separated, default
 ``dxlink``), ``--overflow`` (``drop_oldest`` | ``backpressure``), ``--buffer`` (samples a
 consumer may lag before drop-oldest recycles its oldest), ``--max-consumers``, ``--nats nats://HOST:PORT`` (also publish over NATS, for other machines:
-consumers connect to ``nats://HOST:PORT/NAME``).
+consumers connect to ``nats://HOST:PORT/NAME``), ``--record DIR`` (record every upstream
+into ``DIR/FEED``, see :mod:`fastfeed.record`) with ``--record-layers`` (``raw,columns``).
 
 Credentials come from the environment only (never the command line, never logged, never
 published): ``FASTFEED_DXLINK_URL`` and ``FASTFEED_DXLINK_TOKEN`` (a DXLink quote token).
@@ -54,6 +55,9 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--nats", help="also publish to this NATS server (nats://HOST:PORT)")
     p.add_argument("--nats-lease", type=float, dest="nats_lease",
                    help="seconds after which a silent NATS consumer is dropped (default 5)")
+    p.add_argument("--record", help="record every upstream into DIR/FEED (fastfeed.record)")
+    p.add_argument("--record-layers", dest="record_layers",
+                   help="what to record: raw, columns or raw,columns (default)")
     ns = p.parse_args(argv)
     opts: dict[str, Any] = {"name": "main", "feeds": "dxlink", "overflow": "drop_oldest",
                             "buffer": 256, "max_consumers": 16}
@@ -67,7 +71,14 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
 async def serve(opts: dict[str, Any]) -> None:
     feeds = [f.strip() for f in str(opts["feeds"]).split(",") if f.strip()]
     settings = ShmSettings(opts["overflow"], opts["buffer"], opts["max_consumers"])
-    hub = Hub(str(opts["name"]), {f: _upstream(f) for f in feeds},
+    upstreams = {f: _upstream(f) for f in feeds}
+    recorders: list[Any] = []
+    if opts.get("record"):
+        from fastfeed.record import LAYERS, record_streamers
+
+        recorders = record_streamers(upstreams, opts["record"],
+                                     opts.get("record_layers") or LAYERS)
+    hub = Hub(str(opts["name"]), upstreams,
               dict.fromkeys(feeds, settings), nats_url=opts.get("nats"), nats_lease=opts.get("nats_lease"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -79,6 +90,8 @@ async def serve(opts: dict[str, Any]) -> None:
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         for w in waiters:
             w.cancel()
+    for rec in recorders:      # (an upstream never started is not closed by the hub)
+        await rec.aclose()
     print(f"fastfeed.hub {hub.url} stopped: {json.dumps(hub.stats)}", file=sys.stderr, flush=True)
     if hub.error is not None:
         raise SystemExit(f"fastfeed.hub {hub.url}: upstream failed: {hub.error}")
