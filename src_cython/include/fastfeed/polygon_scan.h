@@ -156,8 +156,7 @@ typedef struct ff_pg_dec {
     const char *err_ev;
     size_t err_ev_n;
     /* spill of the event in hand (spill.h): its ring, whether it spilled, where its range starts */
-    ff_ring *cur_ring;
-    int sp_on;
+    int sp_on;                      /* set by the first piece, cleared when the event ends */
     uint32_t sp_start;
 } ff_pg_dec;
 
@@ -505,14 +504,15 @@ static inline void ff_pg_setbit(char *rec, int bit, int on)
 
 /* Append one piece of the event in hand to its ring's spill log; *off = the piece's data offset
  * in the event's spill range.  0, or -1 when the log cannot hold it. */
-static FF_NOINLINE int ff_pg_spill(ff_pg_dec *d, int tag, int prefix, const char *s, size_t n,
-                                   uint32_t *off)
+static FF_NOINLINE int ff_pg_spill(ff_pg_dec *d, const char *rec, int tag, int prefix,
+                                   const char *s, size_t n, uint32_t *off)
 {
-    ff_spill *sp = &d->cur_ring->spill;
+    ff_ring *ring = d->rings[((const ff_header *)rec)->rtype];  /* the record's own ring */
+    ff_spill *sp = &ring->spill;
     int fail = 0;
     uint32_t pos;
     if (!d->sp_on) {
-        ff_ring_spill_reclaim(d->cur_ring);
+        ff_ring_spill_reclaim(ring);
         d->sp_start = sp->head;
         d->sp_on = 1;
     }
@@ -529,7 +529,7 @@ static inline int ff_pg_spill_list(ff_pg_dec *d, const ff_pg_field *f, char *rec
                                    const char *q)
 {
     uint32_t off;
-    if (ff_pg_spill(d, FF_SPILL_RAW, f->bit, v, (size_t)(q - v), &off) != 0)
+    if (ff_pg_spill(d, rec, FF_SPILL_RAW, f->bit, v, (size_t)(q - v), &off) != 0)
         return FF_PGE_SPILL;
     *(uint64_t *)(rec + 24) |= (uint64_t)1 << (32 + f->bit);
     return 0;
@@ -544,7 +544,7 @@ static inline int ff_pg_fixstr_set(ff_pg_dec *d, const ff_pg_field *f, char *rec
     uint64_t sbit = (uint64_t)1 << (32 + f->bit);
     if (FF_UNLIKELY(n > f->n) || (FF_UNLIKELY(may_nul) && memchr(s, 0, n) != NULL)) {
         uint32_t ref[2];
-        if (ff_pg_spill(d, FF_SPILL_STR, -1, s, n, &ref[0]) != 0)
+        if (ff_pg_spill(d, rec, FF_SPILL_STR, -1, s, n, &ref[0]) != 0)
             return FF_PGE_SPILL;
         ref[1] = (uint32_t)n;
         memset(dst, 0, f->n);
@@ -1465,6 +1465,7 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
 
     d->err = FF_PGE_OK;
     d->n_touched = 0;
+    d->sp_on = 0;   /* no event in hand (a malformed one may have left it set) */
     p = ff_skip_ws(p, end);
     if (FF_UNLIKELY(p >= end)) {
         ff_pg_fault(d, FF_PGE_EMPTY, buf, p, NULL, 0, NULL, 0);
@@ -1623,8 +1624,6 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
             goto next;
         }
         ff_pg_init_record(L, rec, evs->rtype, d->ts_recv);
-        d->cur_ring = ring;
-        d->sp_on = 0;
         ((ff_header *)rec)->flags = d->seq++;   /* wire order (mod 2^16) across event types */
 
         /* main pass over the keys */
@@ -1809,7 +1808,7 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                     const char *q = ff_skip_value(p, end);
                     uint32_t off;
                     d->n_unknown_keys++;
-                    if (q != NULL && ff_pg_spill(d, FF_SPILL_KEY, -1, ks - 1,
+                    if (q != NULL && ff_pg_spill(d, rec, FF_SPILL_KEY, -1, ks - 1,
                                                  (size_t)(q - (ks - 1)), &off) != 0 && !bad) {
                         bad = FF_PGE_SPILL;
                         bad_at = p;
@@ -1869,9 +1868,16 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
     object_done:
         *(uint64_t *)(rec + 16) |= pres;
         *(uint64_t *)(rec + 24) = altv;
-        if (FF_UNLIKELY(d->sp_on)) {
+        if (FF_LIKELY(!(bad | d->sp_on))) {
+            /* the usual event: valid, nothing spilled (one test for both) */
+            d->k[evs->rtype]++;
+            published++;
+            goto next;
+        }
+        if (d->sp_on) {
             /* the event's spill range; its FIFO entry keeps it while the ring holds the record */
             uint32_t len = ring->spill.head - d->sp_start;
+            d->sp_on = 0;
             *(uint64_t *)(rec + 32) = ((uint64_t)len << 32) | d->sp_start;
             if (!bad && ff_spill_push(&ring->spill, ring->head + d->k[evs->rtype], d->sp_start,
                                       len, ((ff_header *)rec)->symbol_id) != 0) {
@@ -1879,7 +1885,7 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                 bad_at = obj;
             }
         }
-        if (FF_LIKELY(!bad)) {
+        if (!bad) {
             d->k[evs->rtype]++;
             published++;
         } else {
