@@ -873,6 +873,7 @@ stop:
 
 /* A book-levels value at p (at '['; lim >= end bounds the lane's reads): the lane, then the
  * general parser from the first level the lane did not take.  Same contract as ff_pg_value. */
+FF_TARGET_CLONES_V3
 static FF_NOINLINE const char *ff_pg_levels_value(ff_pg_dec *d, const ff_pg_field *f, char *rec,
                                                   const char *p, const char *end,
                                                   const char *lim, int *bad)
