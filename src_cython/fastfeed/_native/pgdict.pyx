@@ -32,8 +32,8 @@ cdef extern from "Python.h":
     object _PyDict_NewPresized(Py_ssize_t minused)
     object PyLong_FromDouble(double v)
 
-from fastfeed._native.events cimport make_event, spill_extras, spill_list, spill_text
-from fastfeed._native.ring cimport EventBatch
+from fastfeed._native.events cimport spill_extras, spill_list, spill_text
+from fastfeed._native.ring cimport EventBatch, batch_event
 from fastfeed._native.symbols cimport SymbolTable
 
 from fastfeed._records_meta import LAYOUTS
@@ -307,11 +307,9 @@ def dispatch_events(EventBatch batch, Py_ssize_t start, handler):
     ``next_index - 1`` because its call returned ``value`` (not None) or raised ``value``.
     """
     cdef Py_ssize_t k, n = batch._n
-    cdef Py_ssize_t size = batch._rec_size
-    cdef type cls = batch.event_class
-    cdef SymbolTable symtab = batch.symbols
+    batch._own()   # the events read the batch's memory
     for k in range(start, n):
-        ev = make_event(cls, batch._buf + k * size, size, symtab, batch._spill, batch._spill_base)
+        ev = batch_event(batch, k)
         try:
             r = handler(ev)
         except Exception as exc:
@@ -402,7 +400,8 @@ def dispatch_merged(list batches, list handlers, list as_dicts, bytes order, Py_
                 continue
             item = _build(plan, rec, eb.symbols, eb._spill, eb._spill_base)
         else:
-            item = make_event(eb.event_class, rec, eb._rec_size, eb.symbols, eb._spill, eb._spill_base)
+            eb._own()   # the event reads the batch's memory
+            item = batch_event(eb, pos[b] - 1)
         try:
             r = handler(item)
         except Exception as exc:
