@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import time
 import warnings
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import Any
 
 from fastfeed._connection import ConnectionManager
@@ -208,20 +208,27 @@ class Streamer(ConnectionManager):
         event = sh.next()
         return event if model is None or event is None else wrap(model, event)
 
-    async def get_event(self, event_class: Any) -> Any:
-        """Wait for the next event of the shared per-type cursor.
+    def get_event(self, event_class: Any) -> Awaitable[Any]:
+        """Wait for the next event of the shared per-type cursor (``await get_event(cls)``).
 
-        An event already drained into the cursor is returned at once (no ring access, no
-        loop check); when the cursor must drain the ring, or the streamer is closed, the misuse
-        checks run first (``StreamerClosedError``, ``EventLoopError``)."""
+        While the batch the cursor drained last has events left, the awaitable returned is
+        already complete (no coroutine per event; it is taken by ``asyncio.create_task`` and
+        ``wait_for`` as a coroutine is) and the event is taken from the cursor by this call.
+        Otherwise it is a coroutine that runs the misuse checks (``StreamerClosedError``,
+        ``EventLoopError``), reads the ring and waits for the next event when awaited."""
         entry = self._cursors.get(event_class)
         sh, model = entry if entry is not None else self._cursor(event_class)
-        event = sh.buffered()
-        if event is None or self._closed or self._closing:
-            self._check_usable()
-            event = sh.next()
-            if event is None:
-                event = await self._wait_event(sh, self._wire_type(event_class))
+        if not (self._closed or self._closing):
+            ready = sh.ready(model)
+            if ready is not None:
+                return ready
+        return self._get_event(sh, model, event_class)
+
+    async def _get_event(self, sh: EventCursor, model: type | None, event_class: Any) -> Any:
+        self._check_usable()
+        event = sh.next()
+        if event is None:
+            event = await self._wait_event(sh, self._wire_type(event_class))
         return event if model is None else wrap(model, event)
 
     async def _wait_event(self, sh: EventCursor, wire_type: str) -> Any:

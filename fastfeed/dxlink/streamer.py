@@ -365,7 +365,8 @@ class DXLinkStreamer(SDKEventsMixin, FanoutMixin, Streamer):
         return super().listen_batches(event_class)
 
     if TYPE_CHECKING:
-        # typing only: at run time get_event is Streamer's (no extra coroutine per event)
+        # typing only: at run time get_event is Streamer's (a completed awaitable while
+        # events are buffered, no coroutine per event)
         @overload  # type: ignore[no-overload-impl]
         async def get_event(self, event_class: type[U]) -> U: ...
         @overload

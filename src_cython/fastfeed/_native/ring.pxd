@@ -63,4 +63,4 @@ cdef class EventStream(_EventMaker):
     cdef _finish(self)
 
 cdef class EventCursor(_EventMaker):
-    pass
+    cdef _Ready _ready

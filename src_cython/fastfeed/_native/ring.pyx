@@ -581,7 +581,9 @@ cdef extern from "Python.h":
 
 cdef class _Ready:
     """An awaitable that is already complete: ``await r`` gives ``r.value`` at once (what
-    ``EventStream.__anext__`` returns while events are buffered: no coroutine, no suspension)."""
+    ``EventStream.__anext__`` and ``get_event()`` return while events are buffered: no
+    coroutine, no suspension). It has the coroutine methods (``send``, ``throw``, ``close``),
+    so ``asyncio.create_task`` / ``ensure_future`` take it as they take a coroutine."""
 
     def __await__(self):
         return self
@@ -593,6 +595,20 @@ cdef class _Ready:
         v = self.value
         self.value = None
         raise StopIteration(v)
+
+    def send(self, arg):
+        v = self.value
+        self.value = None
+        raise StopIteration(v)
+
+    def throw(self, typ, val=None, tb=None):
+        self.value = None
+        if val is None:
+            raise typ
+        raise val
+
+    def close(self):
+        self.value = None
 
 
 cdef PySendResult _ready_send(PyObject *obj, PyObject *arg, PyObject **result) noexcept:
@@ -735,6 +751,18 @@ cdef class EventStream(_EventMaker):
         return f"<EventStream {self.wire_type} closed={self._done}>"
 
 
+cdef object _wrap_fn = None
+
+cdef object _lazy_wrap():
+    """``fastfeed._native.lazymodel.wrap`` (imported on first use: lazymodel cimports this
+    module)."""
+    global _wrap_fn
+    if _wrap_fn is None:
+        from fastfeed._native.lazymodel import wrap
+        _wrap_fn = wrap
+    return _wrap_fn
+
+
 cdef class EventCursor(_EventMaker):
     """``get_event()``'s shared cursor of one type (a weak ring cursor until first used)."""
 
@@ -742,12 +770,23 @@ cdef class EventCursor(_EventMaker):
         self.owner = owner
         self.consumer = consumer
 
-    def buffered(self):
-        """The next event of the batch drained last, or ``None`` (the ring is not read)."""
+    def ready(self, model=None):
+        """An already-completed awaitable of the next event of the batch drained last
+        (wrapped in ``model``: ``lazymodel.wrap``), or ``None`` when that batch is used up
+        (the ring is not read)."""
         cdef EventBatch b = self.batch
+        cdef _Ready r
         if b is None or self.pos >= b._n:
             return None
-        return self._item()
+        ev = self._item()
+        if model is not None:
+            ev = _lazy_wrap()(model, ev)
+        r = self._ready
+        if r is None or r.value is not None:     # the last one was not awaited (yet)
+            r = _Ready.__new__(_Ready)
+            self._ready = r
+        r.value = ev
+        return r
 
     def next(self):
         """The next event, or ``None`` when nothing is waiting."""
