@@ -37,11 +37,11 @@ import asyncio
 import time
 import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastfeed._connection import ConnectionManager
 from fastfeed._native.lazymodel import wrap
-from fastfeed._native.ring import EventCursor, EventStream
+from fastfeed._native.ring import EventCursor, EventStream, streamer_get_event
 from fastfeed.errors import ConnectionClosedOK, RingOverflowWarning
 
 __all__ = ["Streamer"]
@@ -208,21 +208,15 @@ class Streamer(ConnectionManager):
         event = sh.next()
         return event if model is None or event is None else wrap(model, event)
 
-    def get_event(self, event_class: Any) -> Awaitable[Any]:
-        """Wait for the next event of the shared per-type cursor (``await get_event(cls)``).
-
-        While the batch the cursor drained last has events left, the awaitable returned is
-        already complete (no coroutine per event; it is taken by ``asyncio.create_task`` and
-        ``wait_for`` as a coroutine is) and the event is taken from the cursor by this call.
-        Otherwise it is a coroutine that runs the misuse checks (``StreamerClosedError``,
-        ``EventLoopError``), reads the ring and waits for the next event when awaited."""
-        entry = self._cursors.get(event_class)
-        sh, model = entry if entry is not None else self._cursor(event_class)
-        if not (self._closed or self._closing):
-            ready = sh.ready(model)
-            if ready is not None:
-                return ready
-        return self._get_event(sh, model, event_class)
+    if TYPE_CHECKING:
+        def get_event(self, event_class: Any) -> Awaitable[Any]:
+            """Wait for the next event of the shared per-type cursor (``await
+            get_event(cls)``); see :func:`fastfeed._native.ring.streamer_get_event`."""
+            raise NotImplementedError
+    else:
+        # in C: an already-completed awaitable while the cursor has events buffered, else
+        # the coroutine _get_event (misuse checks, ring, wait)
+        get_event = streamer_get_event
 
     async def _get_event(self, sh: EventCursor, model: type | None, event_class: Any) -> Any:
         self._check_usable()

@@ -64,3 +64,4 @@ cdef class EventStream(_EventMaker):
 
 cdef class EventCursor(_EventMaker):
     cdef _Ready _ready
+    cpdef object ready(self, object model=*)

@@ -2,6 +2,7 @@
 per-event consumers over them: ``EventStream`` (``listen()``'s async iterator) and
 ``EventCursor`` (``get_event()``'s shared cursor)."""
 
+cimport cython
 from cpython.buffer cimport (PyBUF_FORMAT, PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release,
                              PyObject_GetBuffer)
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
@@ -770,7 +771,7 @@ cdef class EventCursor(_EventMaker):
         self.owner = owner
         self.consumer = consumer
 
-    def ready(self, model=None):
+    cpdef object ready(self, object model=None):
         """An already-completed awaitable of the next event of the batch drained last
         (wrapped in ``model``: ``lazymodel.wrap``), or ``None`` when that batch is used up
         (the ring is not read)."""
@@ -802,6 +803,30 @@ cdef class EventCursor(_EventMaker):
             self.batch = b
             self.pos = 0
         return self._item()
+
+
+@cython.binding(True)   # a method when set as a class attribute
+def streamer_get_event(self, event_class):
+    """``Streamer.get_event(event_class)``: wait for the next event of the shared per-type
+    cursor (``await streamer.get_event(cls)``).
+
+    While the batch the cursor drained last has events left, the awaitable returned is already
+    complete (no coroutine per event; ``asyncio.create_task`` and ``wait_for`` take it as they
+    take a coroutine) and the event is taken from the cursor by this call. Otherwise it is the
+    coroutine ``self._get_event(...)``, which runs the misuse checks (``StreamerClosedError``,
+    ``EventLoopError``), reads the ring and waits for the next event when awaited.
+    ``self._cursors`` maps the class asked for to ``(EventCursor, model or None)``.
+    """
+    entry = self._cursors.get(event_class)
+    if entry is None:
+        entry = self._cursor(event_class)
+    cdef EventCursor sh = <EventCursor?>(<tuple?>entry)[0]
+    model = (<tuple>entry)[1]
+    if not (self._closed or self._closing):
+        ready = sh.ready(model)
+        if ready is not None:
+            return ready
+    return self._get_event(sh, model, event_class)
 
 
 def c_layout_table():
