@@ -71,11 +71,9 @@ async def _run(mode: str, frames: list[bytes], n_frames: int, per_wake: int) -> 
     if mode == "get_event":
         assert st.get_event_nowait(Quote) is None   # creates the shared cursor
     t0 = time.process_time()
-    k = 0
     for i in range(0, n_frames, per_wake):
         for j in range(i, min(i + per_wake, n_frames)):
             core.feed(frames[j % len(frames)])
-        k += 1
         st._on_wake_data()
         await asyncio.sleep(0)
     await done

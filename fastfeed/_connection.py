@@ -187,8 +187,8 @@ DEFAULT_IDLE_SPIN_US = 250.0
 #: machine, where a spinner gets preempted and a sleeper gets woken first) ...
 SPIN_PREEMPTED_S = 300e-6
 #: ... this many times within SPIN_PREEMPT_WINDOW_S seconds of spinning: the loop then parks and
-#: spins again only after a back-off (doubling from SPIN_BACKOFF_MIN_S to SPIN_BACKOFF_MAX_S,
-#: reset by a window spun without losing the CPU)
+#: spins again only after a back-off (SPIN_BACKOFF_MIN_S, doubled up to SPIN_BACKOFF_MAX_S each
+#: time the CPU is lost again within 4 back-offs of the last one)
 SPIN_PREEMPTIONS = 2
 SPIN_PREEMPT_WINDOW_S = 1.0
 SPIN_BACKOFF_MIN_S = 1.0
@@ -416,6 +416,7 @@ class ConnectionManager:
         self.n_spin_backoffs = 0
         self._spin_resume_at = 0.0      # monotonic time before which data does not start a spin
         self._spin_backoff = SPIN_BACKOFF_MIN_S
+        self._spin_backed_off_at = -1e18
         self._spin_preempted_at: list[float] = []
         self.reconnect_fn = reconnect_fn
         self.reconnect_args = tuple(reconnect_args) if reconnect_args else ()
@@ -701,8 +702,6 @@ class ConnectionManager:
                 elif now >= deadline:            # quiet for the whole window: park in epoll
                     self._spin = None
                     self.n_spin_parks += 1
-                    if not self._spin_preempted_at:
-                        self._spin_backoff = SPIN_BACKOFF_MIN_S
                     return
             self._spin = loop.call_soon(spin)
 
@@ -716,8 +715,12 @@ class ConnectionManager:
             self._spin_preempted_at = recent
             return False
         self._spin_preempted_at = []
+        if now - self._spin_backed_off_at < 4 * self._spin_backoff:   # again: back off longer
+            self._spin_backoff = min(self._spin_backoff * 2, SPIN_BACKOFF_MAX_S)
+        else:
+            self._spin_backoff = SPIN_BACKOFF_MIN_S
+        self._spin_backed_off_at = now
         self._spin_resume_at = now + self._spin_backoff
-        self._spin_backoff = min(self._spin_backoff * 2, SPIN_BACKOFF_MAX_S)
         self.n_spin_backoffs += 1
         return True
 

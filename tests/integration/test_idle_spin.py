@@ -87,20 +87,27 @@ async def test_spinning_backs_off_while_the_thread_keeps_losing_its_cpu() -> Non
     async with DXLinkServer(rate=0, seed=6) as srv:
         st = DXLinkStreamer(srv.session(), idle_spin_us=50_000.0)
         t0 = 1000.0
+        lo, hi = conn.SPIN_BACKOFF_MIN_S, conn.SPIN_BACKOFF_MAX_S
         # one descheduled loop turn is tolerated ...
         assert not st._spin_lost_cpu(t0)
         # ... a second within SPIN_PREEMPT_WINDOW_S backs off for SPIN_BACKOFF_MIN_S
         assert st._spin_lost_cpu(t0 + 0.1)
         assert st.n_spin_backoffs == 1
-        assert st._spin_resume_at == t0 + 0.1 + conn.SPIN_BACKOFF_MIN_S
-        # the next back-off is twice as long, up to SPIN_BACKOFF_MAX_S
-        t1 = t0 + 5.0
+        assert st._spin_resume_at == t0 + 0.1 + lo
+        # losing the CPU again soon after backs off twice as long, up to SPIN_BACKOFF_MAX_S
+        t1 = t0 + 0.1 + lo + 0.5
         assert not st._spin_lost_cpu(t1) and st._spin_lost_cpu(t1 + 0.01)
-        assert st._spin_resume_at == t1 + 0.01 + 2 * conn.SPIN_BACKOFF_MIN_S
-        for k in range(10):
-            st._spin_lost_cpu(t1 + 10 + 10 * k)
-            st._spin_lost_cpu(t1 + 10.01 + 10 * k)
-        assert st._spin_backoff == conn.SPIN_BACKOFF_MAX_S
+        assert st._spin_resume_at == t1 + 0.01 + 2 * lo
+        t = t1 + 0.01
+        for _ in range(10):
+            t += st._spin_backoff + 0.5
+            st._spin_lost_cpu(t)
+            st._spin_lost_cpu(t + 0.01)
+        assert st._spin_backoff == hi
+        # long after the last back-off, the next one is short again
+        t += 10 * hi
+        st._spin_lost_cpu(t)
+        assert st._spin_lost_cpu(t + 0.01) and st._spin_backoff == lo
         # preemptions further apart than the window never back off
         st2 = DXLinkStreamer(srv.session())
         assert not any(st2._spin_lost_cpu(t0 + 2 * conn.SPIN_PREEMPT_WINDOW_S * k)
