@@ -8,6 +8,9 @@ repeat by repeat. Prints p50 / p99 / p99.9 / max in µs (the first 5 % of each r
 process's CPU time over wall time, and per GC generation the passes and the longest one.
 
     python bench/bench_latency.py [--spins 250,0] [--repeats 4] [--seconds 2] [--rate 10000]
+                                  [--idle-seconds 5]
+
+``--idle-seconds``: also the CPU share of a connected streamer with nothing subscribed (idle).
 """
 
 from __future__ import annotations
@@ -70,6 +73,42 @@ def _one(spin: float | None, seconds: float, rate: float) -> dict[str, Any]:
             "gc": gcs, "n": len(lat)}
 
 
+def _idle(seconds: float) -> float:
+    """CPU time over wall time of this process while a connected DXLinkStreamer (default
+    settings, a ``listen()`` waiting) receives nothing."""
+    from fastfeed.bench import peers
+    from fastfeed.dxfeed import Quote
+    from fastfeed.tastytrade import DXLinkStreamer
+
+    srv = subprocess.Popen(
+        [sys.executable, "-m", "fastfeed.bench._runner", "serve", "--scenario", "latency-dxlink"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    async def run() -> float:
+        async with DXLinkStreamer(peers.FakeTastytradeSession(url)) as st:
+            waiting = asyncio.ensure_future(st.listen(Quote).__anext__())
+            await asyncio.sleep(0.5)              # the handshake's spin window has passed
+            c0, w0 = time.process_time(), time.perf_counter()
+            await asyncio.sleep(seconds)
+            share = (time.process_time() - c0) / (time.perf_counter() - w0)
+            waiting.cancel()
+            return share
+
+    try:
+        assert srv.stdout is not None
+        url = srv.stdout.readline().split()[1]
+        try:
+            import uvloop
+            return float(uvloop.run(run()))
+        except ImportError:
+            return asyncio.run(run())
+    finally:
+        assert srv.stdin is not None
+        srv.stdin.close()
+        srv.terminate()
+        srv.wait()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spins", default="250,0",
@@ -77,6 +116,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--rate", type=float, default=10_000.0)
+    ap.add_argument("--idle-seconds", type=float, default=0.0)
     a = ap.parse_args()
     spins: list[float | None] = [None if s == "default" else float(s)
                                  for s in a.spins.split(",")]
@@ -98,6 +138,9 @@ def main() -> None:
             cells.append(f"{k} {statistics.median(v):.1f} [{min(v):.1f}-{max(v):.1f}]")
         cpu = statistics.median(x["cpu"] for x in rows)
         print(f"  idle_spin_us={key:>7}: {'  '.join(cells)} µs, CPU {cpu:.0%}")
+    if a.idle_seconds > 0:
+        print(f"idle (connected, nothing subscribed, {a.idle_seconds:g} s): "
+              f"{_idle(a.idle_seconds):.2%} of a core")
 
 
 if __name__ == "__main__":
