@@ -572,10 +572,14 @@ cdef extern from "Python.h":
         PYGEN_ERROR
         PYGEN_NEXT
     ctypedef PySendResult (*sendfunc)(PyObject *iter, PyObject *value, PyObject **result)
+    ctypedef PyObject *(*iternextfunc)(PyObject *)
     ctypedef struct PyAsyncMethods:
         sendfunc am_send
+    PyObject *PyExc_StopIteration
+    void PyErr_SetObject(PyObject *type, PyObject *value)
     ctypedef struct _TypeSlots "PyTypeObject":
         PyAsyncMethods *tp_as_async
+        iternextfunc tp_iternext
         Py_ssize_t tp_dictoffset
         Py_ssize_t tp_weaklistoffset
 
@@ -623,8 +627,20 @@ cdef PySendResult _ready_send(PyObject *obj, PyObject *arg, PyObject **result) n
     return PYGEN_RETURN
 
 
+cdef PyObject *_ready_iternext(PyObject *obj) noexcept:
+    # tp_iternext, what await uses on Python 3.12+: the value as StopIteration's, set without
+    # the traceback entry a Cython `raise` adds (that entry cost more than the event itself).
+    # An event or a model instance is never a tuple, which PyErr_SetObject would unpack.
+    cdef _Ready r = <_Ready>obj
+    cdef object v = r.value
+    r.value = None
+    PyErr_SetObject(PyExc_StopIteration, <PyObject *>v)
+    return NULL
+
+
 if (<_TypeSlots *>_Ready).tp_as_async != NULL:
     (<_TypeSlots *>_Ready).tp_as_async.am_send = _ready_send
+(<_TypeSlots *>_Ready).tp_iternext = _ready_iternext
 
 
 cdef class _EventMaker:
