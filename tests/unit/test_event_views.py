@@ -292,3 +292,21 @@ async def test_cursor_ready_not_awaited_yet_is_not_overwritten() -> None:
     assert cur.next().sequence == 0
     a, b, c = cur.ready(), cur.ready(), cur.ready()
     assert [(await x).sequence for x in (c, a, b)] == [3, 1, 2]
+
+
+# ------------------------------------------------------------------ Massive's model objects
+
+
+def test_massive_model_objects_read_spilled_strings_and_unknown_keys() -> None:
+    from fastfeed import PolygonDecoder
+    from fastfeed._native.pgmodels import build_models
+    from fastfeed.polygon_events import EquityTrade
+
+    dec = PolygonDecoder(cluster="stocks")
+    long_id = "7" * 80                       # longer than the record's slot: spilled
+    dec.feed(b'[{"ev":"T","sym":"AAPL","i":"' + long_id.encode() +
+             b'","x":4,"p":1.5,"s":3,"t":1,"q":2,"z":3,"zz":9}]')
+    batch = dec.drain("T")
+    (model,) = build_models([batch], [EquityTrade])
+    assert model.id == long_id and model.extra == {"zz": 9}
+    assert model.record == batch[0].record and model == batch[0]

@@ -25,14 +25,13 @@ from cpython.ref cimport Py_INCREF
 
 from fastfeed._native.events cimport _Event, view_event
 from fastfeed._native.ring cimport EventBatch
-from fastfeed._native.symbols cimport SymbolTable
 
 DEF MAX_MERGE = 64
 
 
-cdef inline object _model(type cls, bytes shared, const char *p, Py_ssize_t size,
-                          SymbolTable symtab):
-    return view_event(cls, shared, p, size, symtab)
+cdef inline object _model(type cls, bytes shared, const char *p, EventBatch eb):
+    # the batch's spill copy too: a string longer than its slot, an unknown key (spill.h)
+    return view_event(cls, shared, p, eb._rec_size, eb.symbols, eb._spill, eb._spill_base)
 
 
 def build_models(list batches, list classes, bytes order=None):
@@ -85,7 +84,7 @@ def build_models(list batches, list classes, bytes order=None):
             b = o[j]
             if base[b] != NULL:
                 item = _model(<type>classes[b], <bytes>shared[b], base[b] + pos[b] * size[b],
-                              size[b], (<EventBatch>batches[b]).symbols)
+                              <EventBatch>batches[b])
                 Py_INCREF(item)
                 PyList_SET_ITEM(out, k, item)
                 k += 1
@@ -96,7 +95,7 @@ def build_models(list batches, list classes, bytes order=None):
                 continue
             for j in range(cnt[b]):
                 item = _model(<type>classes[b], <bytes>shared[b], base[b] + j * size[b],
-                              size[b], (<EventBatch>batches[b]).symbols)
+                              <EventBatch>batches[b])
                 Py_INCREF(item)
                 PyList_SET_ITEM(out, k, item)
                 k += 1
