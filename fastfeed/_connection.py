@@ -182,6 +182,17 @@ _AUTH_STATUS = frozenset({401, 403})
 #: the same at that rate but kept a 1 k events/s stream spinning ~all the time (the CPU cost is
 #: about window x frame rate while frames are further apart than the window; idle: none)
 DEFAULT_IDLE_SPIN_US = 250.0
+#: the spinning thread is taken to have lost its CPU when one loop turn took this much more
+#: wall time than thread CPU time (the scheduler ran something else: a shared or overloaded
+#: machine, where a spinner gets preempted and a sleeper gets woken first) ...
+SPIN_PREEMPTED_S = 300e-6
+#: ... this many times within SPIN_PREEMPT_WINDOW_S seconds of spinning: the loop then parks and
+#: spins again only after a back-off (SPIN_BACKOFF_MIN_S, doubled up to SPIN_BACKOFF_MAX_S each
+#: time the CPU is lost again within 4 back-offs of the last one)
+SPIN_PREEMPTIONS = 2
+SPIN_PREEMPT_WINDOW_S = 1.0
+SPIN_BACKOFF_MIN_S = 1.0
+SPIN_BACKOFF_MAX_S = 16.0
 
 #: malformed messages of one connection logged one by one; later ones are summarised
 PROTOCOL_ERRORS_LOGGED = 10
@@ -406,6 +417,12 @@ class ConnectionManager:
         #: loop iterations spent polling (spin callbacks run) and times the loop was let park
         self.n_spin_callbacks = 0
         self.n_spin_parks = 0
+        #: times spinning was suspended because the spinning thread kept losing its CPU
+        self.n_spin_backoffs = 0
+        self._spin_resume_at = 0.0      # monotonic time before which data does not start a spin
+        self._spin_backoff = SPIN_BACKOFF_MIN_S
+        self._spin_backed_off_at = -1e18
+        self._spin_preempted_at: list[float] = []
         self.reconnect_fn = reconnect_fn
         self.reconnect_args = tuple(reconnect_args) if reconnect_args else ()
         self.disconnect_fn = disconnect_fn
@@ -655,22 +672,38 @@ class ConnectionManager:
 
     def _start_spin(self) -> None:
         """Keep one ready callback on the loop (epoll polls, never sleeps) until the spin
-        window has passed with no new data (never, with ``busy_poll``); then let it park."""
+        window has passed with no new data (never, with ``busy_poll``); then let it park.
+
+        Spinning pays only while the thread keeps its CPU: when a loop turn shows the thread
+        was descheduled (:data:`SPIN_PREEMPTED_S`) :data:`SPIN_PREEMPTIONS` times within
+        :data:`SPIN_PREEMPT_WINDOW_S`, the loop parks and data restarts the spin only after a
+        back-off (a spinner on a contended machine waits for its next time slice, which costs
+        far more than waking a sleeping thread). ``busy_poll`` never backs off."""
         loop = asyncio.get_running_loop()
         clock = time.monotonic
+        cpu_clock = time.thread_time
         window = self.idle_spin_us * 1e-6
         forever = self.busy_poll
         seen = self._data_wakes
-        deadline = clock() + window
+        last = clock()
+        last_cpu = cpu_clock()
+        deadline = last + window
 
         def spin() -> None:
-            nonlocal seen, deadline
+            nonlocal seen, deadline, last, last_cpu
             if self._closed or self._closing:
                 self._spin = None
                 return
             self.n_spin_callbacks += 1
             if not forever:
                 now = clock()
+                cpu = cpu_clock()
+                lost = (now - last) - (cpu - last_cpu) > SPIN_PREEMPTED_S
+                last, last_cpu = now, cpu
+                if lost and self._spin_lost_cpu(now):
+                    self._spin = None
+                    self.n_spin_parks += 1
+                    return
                 if self._data_wakes != seen:     # data since the last turn: re-arm the window
                     seen = self._data_wakes
                     deadline = now + window
@@ -682,10 +715,28 @@ class ConnectionManager:
 
         self._spin = loop.call_soon(spin)
 
+    def _spin_lost_cpu(self, now: float) -> bool:
+        """The spinning thread was descheduled: True when it is time to back off."""
+        recent = [t for t in self._spin_preempted_at if now - t < SPIN_PREEMPT_WINDOW_S]
+        recent.append(now)
+        if len(recent) < SPIN_PREEMPTIONS:
+            self._spin_preempted_at = recent
+            return False
+        self._spin_preempted_at = []
+        if now - self._spin_backed_off_at < 4 * self._spin_backoff:   # again: back off longer
+            self._spin_backoff = min(self._spin_backoff * 2, SPIN_BACKOFF_MAX_S)
+        else:
+            self._spin_backoff = SPIN_BACKOFF_MIN_S
+        self._spin_backed_off_at = now
+        self._spin_resume_at = now + self._spin_backoff
+        self.n_spin_backoffs += 1
+        return True
+
     def _note_data(self) -> None:
         """A socket read produced something: (re)start the spin window."""
         self._data_wakes += 1
-        if self._spin is None and self.idle_spin_us > 0 and not (self._closed or self._closing):
+        if (self._spin is None and self.idle_spin_us > 0 and not (self._closed or self._closing)
+                and (not self._spin_resume_at or time.monotonic() >= self._spin_resume_at)):
             self._start_spin()
 
     async def start(self) -> None:

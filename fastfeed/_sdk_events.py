@@ -42,9 +42,9 @@ from fastfeed._native.lazymodel import (
     INT,
     KEEP,
     NO_DEFAULT,
-    LazyBatch,
     LazyDict,
     LazyField,
+    LazyStream,
     wrap,
 )
 
@@ -178,6 +178,10 @@ class SDKEventsMixin:
     if TYPE_CHECKING:
         def _wire_type(self, event_class: Any) -> str: ...  # provided by Streamer
 
+        def _ring(self, event_class: Any) -> Any: ...  # provided by Streamer
+
+        def _check_usable(self) -> None: ...  # provided by ConnectionManager
+
     def _sdk_model(self, event_class: Any) -> type | None:
         mode = self._events_mode
         if mode == "fast" or (mode == "auto" and not is_sdk_class(event_class)):
@@ -188,28 +192,11 @@ class SDKEventsMixin:
         model = self._sdk_model(event_class)
         if model is None:
             return cast(AsyncIterator[Any], super().listen(event_class))  # type: ignore[misc]
-        return self._listen_sdk(super().listen_batches(event_class), model)  # type: ignore[misc]
+        self._check_usable()
+        return cast(AsyncIterator[Any], LazyStream(self, self._ring(event_class).consumer(), model))
 
-    @staticmethod
-    async def _listen_sdk(batches: AsyncIterator[Any], model: type) -> AsyncIterator[Any]:
-        try:
-            async for batch in batches:
-                for event in LazyBatch(batch, model):
-                    yield event
-        finally:
-            await batches.aclose()  # type: ignore[attr-defined]
-
-    def get_event_nowait(self, event_class: Any) -> Any:
-        event = super().get_event_nowait(event_class)  # type: ignore[misc]
-        model = self._sdk_model(event_class)
-        return event if model is None or event is None else wrap(model, event)
-
-    async def get_event(self, event_class: Any) -> Any:
-        event = await super().get_event(event_class)  # type: ignore[misc]
-        model = self._sdk_model(event_class)
-        if model is None or isinstance(event, model):  # Streamer.get_event may already have
-            return event                                # gone through get_event_nowait
-        return wrap(model, event)
+    def _model_of(self, event_class: Any) -> type | None:
+        return self._sdk_model(event_class)
 
     def latest(self, event_class: Any, symbol: str) -> Any:
         event = super().latest(event_class, symbol)  # type: ignore[misc]

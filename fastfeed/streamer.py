@@ -36,24 +36,15 @@ from __future__ import annotations
 import asyncio
 import time
 import warnings
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from typing import TYPE_CHECKING, Any
 
 from fastfeed._connection import ConnectionManager
+from fastfeed._native.lazymodel import wrap
+from fastfeed._native.ring import EventCursor, EventStream, streamer_get_event
 from fastfeed.errors import ConnectionClosedOK, RingOverflowWarning
 
 __all__ = ["Streamer"]
-
-
-class _Shared:
-    """The per-type cursor behind get_event / get_event_nowait."""
-
-    __slots__ = ("consumer", "batch", "pos")
-
-    def __init__(self, consumer: Any) -> None:
-        self.consumer = consumer
-        self.batch: Any = None
-        self.pos = 0
 
 
 class Streamer(ConnectionManager):
@@ -64,7 +55,9 @@ class Streamer(ConnectionManager):
     def __init__(self, core: Any, **kwargs: Any) -> None:
         super().__init__(core, **kwargs)
         self._waiters: list[asyncio.Future[None]] = []
-        self._shared: dict[str, _Shared] = {}
+        self._shared: dict[str, EventCursor] = {}   # by wire type
+        # the same, by the class (or name) asked for, with get_event's model for it
+        self._cursors: dict[Any, tuple[EventCursor, type | None]] = {}
         self._gaps = 0
         self._last_overflow_warning = 0.0
         self._type_errors: dict[str, BaseException] = {}
@@ -88,13 +81,13 @@ class Streamer(ConnectionManager):
             raise KeyError(f"unknown event type {key!r}") from None
         return ring
 
-    def _shared_for(self, event_class: Any) -> _Shared:
+    def _shared_for(self, event_class: Any) -> EventCursor:
         key = self._wire_type(event_class)
         sh = self._shared.get(key)
         if sh is None:
             # weak until get_event*/ is first used: an unused shared cursor must not hold back
             # a back-pressure ring (it would stall the feed) nor count gaps nobody asked for
-            sh = _Shared(self._ring(key).consumer(weak=True))
+            sh = EventCursor(self, self._ring(key).consumer(weak=True))
             self._shared[key] = sh
         return sh
 
@@ -188,49 +181,58 @@ class Streamer(ConnectionManager):
     def listen(self, event_class: Any) -> AsyncIterator[Any]:
         """Yield every event of ``event_class`` (this iterator's own cursor: fan-out).
 
-        The cursor is created by this call: events published after it are all seen.
+        The cursor is created by this call: events published after it are all seen. The
+        iterator (:class:`fastfeed._native.ring.EventStream`) is written in Cython: while the
+        last drained batch has events left, ``__anext__`` completes at once.
         """
         self._check_usable()
-        return self._listen(self._ring(event_class).consumer())
+        return EventStream(self, self._ring(event_class).consumer())
 
-    async def _listen(self, consumer: Any) -> AsyncIterator[Any]:
-        batches = self._listen_batches(consumer)
-        try:
-            async for batch in batches:
-                for event in batch:
-                    yield event
-        finally:
-            await batches.aclose()
+    def _model_of(self, event_class: Any) -> type | None:
+        """The class whose instances ``get_event(event_class)`` hands out instead of fastfeed's
+        events (wrapping them: ``fastfeed._native.lazymodel.wrap``), or None."""
+        return None
+
+    def _cursor(self, event_class: Any) -> tuple[EventCursor, type | None]:
+        """get_event's shared cursor of ``event_class``'s type and the model its events are
+        wrapped in (looked up once per class asked for)."""
+        entry = self._cursors.get(event_class)
+        if entry is None:
+            entry = (self._shared_for(event_class), self._model_of(event_class))
+            self._cursors[event_class] = entry
+        return entry
 
     def get_event_nowait(self, event_class: Any) -> Any:
         """The next event of the shared per-type cursor, or ``None`` when none is waiting."""
-        sh = self._shared_for(event_class)
-        if sh.consumer.weak:
-            sh.consumer.weak = False
-        batch = sh.batch
-        if batch is None or sh.pos >= len(batch):
-            batch = sh.consumer.drain()
-            if not batch:
-                sh.batch = None
-                return None
-            self._note_batch(batch)
-            sh.batch = batch
-            sh.pos = 0
-        event = batch[sh.pos]
-        sh.pos += 1
-        return event
+        sh, model = self._cursor(event_class)
+        event = sh.next()
+        return event if model is None or event is None else wrap(model, event)
 
-    async def get_event(self, event_class: Any) -> Any:
-        """Wait for the next event of the shared per-type cursor."""
+    if TYPE_CHECKING:
+        def get_event(self, event_class: Any) -> Awaitable[Any]:
+            """Wait for the next event of the shared per-type cursor (``await
+            get_event(cls)``); see :func:`fastfeed._native.ring.streamer_get_event`."""
+            raise NotImplementedError
+    else:
+        # in C: an already-completed awaitable while the cursor has events buffered, else
+        # the coroutine _get_event (misuse checks, ring, wait)
+        get_event = streamer_get_event
+
+    async def _get_event(self, sh: EventCursor, model: type | None, event_class: Any) -> Any:
         self._check_usable()
-        wire_type = self._wire_type(event_class)
+        event = sh.next()
+        if event is None:
+            event = await self._wait_event(sh, self._wire_type(event_class))
+        return event if model is None else wrap(model, event)
+
+    async def _wait_event(self, sh: EventCursor, wire_type: str) -> Any:
         while True:
-            event = self.get_event_nowait(event_class)
-            if event is not None:
-                return event
             if self._check_end(wire_type):
                 raise ConnectionClosedOK(1000, "streamer closed")
             await self._wait()
+            event = sh.next()
+            if event is not None:
+                return event
 
     def latest(self, event_class: Any, symbol: str) -> Any:
         """The last event received for ``symbol`` (``None`` if none yet). O(1), kept in C."""

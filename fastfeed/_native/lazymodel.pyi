@@ -4,6 +4,8 @@ from typing import Any
 
 from typing_extensions import disjoint_base
 
+from fastfeed._native.ring import Consumer, EventStream
+
 KEEP: int
 DECIMAL: int
 INT: int
@@ -25,6 +27,10 @@ class LazyBatch:
     def __iter__(self) -> LazyBatch: ...
     def __next__(self) -> Any: ...
     def __len__(self) -> int: ...
+
+@disjoint_base
+class LazyStream(EventStream[Any]):
+    def __init__(self, owner: Any, consumer: Consumer, model_cls: type) -> None: ...
 
 def wrap(model_cls: type, event: Any) -> Any: ...
 @disjoint_base

@@ -123,7 +123,9 @@ def aggregate(res: Results) -> dict[str, Any]:
             if not CLIENTS[ff].is_fastfeed:
                 continue
             for peer in clients:
-                if CLIENTS[peer].is_fastfeed:
+                # peers, and fastfeed's own batch path for its per-object end-to-end paths
+                if CLIENTS[peer].is_fastfeed and not (
+                        peer == "ff-batches" and ff != peer and CLIENTS[ff].mode == "e2e"):
                     continue
                 vals = [r[ff] / r[peer] for r in runs.values()
                         if ff in r and peer in r and r[peer] > 0]
@@ -150,6 +152,10 @@ TARGETS: list[tuple[str, str, str, str, str, str | None, float]] = [
      "dxlink-quote100", "ff-listen", "ratio", "tastytrade-streamer", 10.0),
     ("dx-e2e-sdk-vs-tt", "DXLink listen() SDK-faithful events >= 10x tastytrade's streamer",
      "dxlink-quote100", "ff-listen-sdk", "ratio", "tastytrade-streamer", 10.0),
+    ("dx-e2e-listen-vs-batches", "DXLink listen() objects >= 60% of listen_batches",
+     "dxlink-quote100", "ff-listen", "ratio", "ff-batches", 0.6),
+    ("dx-e2e-get-event-vs-batches", "DXLink get_event() objects >= 60% of listen_batches",
+     "dxlink-quote100", "ff-get-event", "ratio", "ff-batches", 0.6),
     ("pg-decode-rate", "polygon decode >= 8 M ev/s", "polygon-stocks100", "ff-decoder",
      "rate", None, 8e6),
     ("pg-decode-vs-orjson", "polygon decode >= 4x orjson + field access", "polygon-stocks100",
@@ -158,10 +164,10 @@ TARGETS: list[tuple[str, str, str, str, str, str | None, float]] = [
      "ff-batches", "rate", None, 8e6),
     ("pg-e2e-batches-1ev", "polygon 1-event frames, batch handler >= 5 M ev/s",
      "polygon-stocks1", "ff-batches", "rate", None, 5e6),
-    ("pg-dicts-vs-polygon", "polygon dict handlers >= 1.5x the polygon package",
-     "polygon-stocks100", "ff-dicts", "ratio", "polygon-pkg", 1.5),
-    ("pg-dicts-vs-massive", "polygon dict handlers >= 4x Massive", "polygon-stocks100",
-     "ff-dicts", "ratio", "massive", 4.0),
+    ("pg-dicts-vs-polygon", "polygon dict handlers >= 2.5x the polygon package",
+     "polygon-stocks100", "ff-dicts", "ratio", "polygon-pkg", 2.5),
+    ("pg-dicts-vs-massive", "polygon dict handlers >= 10x Massive", "polygon-stocks100",
+     "ff-dicts", "ratio", "massive", 10.0),
     ("dx-decode-vs-msgspec", "DXLink 100-Quote decode >= 6x msgspec typed Structs",
      "dxlink-quote100", "ff-decoder", "ratio", "msgspec-typed", 6.0),
     ("dx-tns-decode-vs-msgspec", "DXLink 100-TimeAndSale decode >= 4x msgspec typed Structs",
@@ -180,6 +186,8 @@ TARGETS: list[tuple[str, str, str, str, str, str | None, float]] = [
      "p50", None, 20.0),
     ("latency-dx-p99", "latency p99 <= 50 us (DXLink listen())", "latency-dxlink", "ff-listen",
      "p99", None, 50.0),
+    ("latency-dx-p999", "latency p99.9 <= 200 us (DXLink listen())", "latency-dxlink",
+     "ff-listen", "p999", None, 200.0),
     ("latency-dx-bp-p50", "latency p50 <= 20 us (DXLink listen(), busy_poll=True)",
      "latency-dxlink", "ff-listen-busypoll", "p50", None, 20.0),
     ("latency-dx-bp-p99", "latency p99 <= 50 us (DXLink listen(), busy_poll=True)",
@@ -187,7 +195,7 @@ TARGETS: list[tuple[str, str, str, str, str, str | None, float]] = [
 ]
 
 #: target kinds read from a client's latency percentiles (µs, lower is better)
-_LATENCY_KINDS = ("p50", "p99")
+_LATENCY_KINDS = ("p50", "p99", "p999")
 
 
 def check_targets(agg: dict[str, Any]) -> list[dict[str, Any]]:
@@ -613,7 +621,7 @@ def client_colours() -> dict[str, Any]:
     import matplotlib
 
     palette: list[Any] = [matplotlib.colormaps["tab10"](i) for i in range(10)]
-    palette += ["black", "gold", "navy", "lime"]
+    palette += ["black", "gold", "navy", "lime", "magenta", "teal"]
     return {name: palette[i % len(palette)] for i, name in enumerate(CLIENTS)}
 
 

@@ -306,7 +306,8 @@ def _read_result(p: subprocess.Popen[str], timeout: float) -> tuple[str, Any]:
 
 #: first-run guess of events/s per end-to-end client (100-event frames); later runs use the
 #: previous repetition's measured rate, so each burst lasts about ``duration`` seconds
-_GUESS = {"ff-batches": 5e6, "ff-listen": 1e6, "ff-listen-sdk": 8e5, "ff-dicts": 1e6,
+_GUESS = {"ff-batches": 5e6, "ff-listen": 3e6, "ff-get-event": 2e6, "ff-listen-sdk": 2e6,
+          "ff-dicts": 1e6,
           "tastytrade-streamer": 6e4,
           "websockets-orjson": 1e6, "massive": 2e5}
 
@@ -563,6 +564,8 @@ def _worker(cfg: dict[str, Any]) -> dict[str, Any]:
             "ff-listen": lambda: scenarios.ff_dxlink_client(url, kind, dur, True, nf),
             "ff-listen-sdk": lambda: scenarios.ff_dxlink_client(url, kind, dur, True, nf,
                                                                 sdk=True),
+            "ff-get-event": lambda: scenarios.ff_dxlink_client(url, kind, dur, True, nf,
+                                                               get_event=True),
             "ff-listen-busypoll": lambda: scenarios.ff_dxlink_client(url, kind, dur, True, nf,
                                                                      busy_poll=True),
             "ff-listen-nospin": lambda: scenarios.ff_dxlink_client(url, kind, dur, True, nf,

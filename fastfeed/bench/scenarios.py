@@ -82,6 +82,8 @@ CLIENTS: dict[str, Client] = {c.name: c for c in (
     Client("ff-batches", "e2e", "fastfeed batches (listen_batches / batch handler)",
            ("dxlink", "polygon"), True, latency=True),
     Client("ff-listen", "e2e", "fastfeed listen() objects", ("dxlink",), True, latency=True),
+    Client("ff-get-event", "e2e", "fastfeed get_event() objects", ("dxlink",), True,
+           only=("dxlink-quote100", "dxlink-quote1", "dxlink-greeks100")),
     Client("ff-listen-sdk", "e2e",
            "fastfeed listen() with tastytrade's classes (SDK-faithful, lazy Decimal)",
            ("dxlink",), True, only=("dxlink-quote100", "dxlink-quote1", "dxlink-greeks100",
@@ -193,9 +195,11 @@ def _dx_classes(kind: str) -> list[Any]:
 
 async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool,
                            frames: int | None = None, busy_poll: bool = False,
-                           sdk: bool = False, idle_spin_us: float | None = None) -> Sample:
+                           sdk: bool = False, idle_spin_us: float | None = None,
+                           get_event: bool = False) -> Sample:
     """``sdk=True``: listen() with tastytrade's own classes (SDK-faithful events);
-    ``idle_spin_us``: the streamer's idle strategy (``None``: its default)."""
+    ``idle_spin_us``: the streamer's idle strategy (``None``: its default); ``get_event=True``
+    (with ``objects``): ``await get_event(cls)`` in a loop instead of ``listen()``."""
     (Streamer,) = _import("fastfeed.tastytrade", "DXLinkStreamer")
     classes = _import("tastytrade.dxfeed", *peers.dx_kind(kind)[0]) if sdk else _dx_classes(kind)
     if not objects and not hasattr(Streamer, "listen_batches"):
@@ -259,9 +263,22 @@ async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool,
                 if clock.add(64, 0, lost_now()):
                     return
 
+    async def consume_get_event(cls: Any) -> None:
+        get = streamer.get_event
+        await get(cls)
+        if clock.add(1, 0):
+            return
+        while True:
+            for _ in range(64):
+                await get(cls)
+            if clock.add(64, 0, lost_now()):
+                return
+
     consume: Callable[[Any], Any]
     if latency:
         consume = latency_objects if objects else latency_batches
+    elif get_event:
+        consume = consume_get_event
     else:
         consume = consume_objects if objects else consume_batches
     tasks = [asyncio.ensure_future(consume(c)) for c in classes]

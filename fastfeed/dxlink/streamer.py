@@ -364,14 +364,13 @@ class DXLinkStreamer(SDKEventsMixin, FanoutMixin, Streamer):
         """Zero-copy ``EventBatch``es of ``event_class`` (at most one per socket read)."""
         return super().listen_batches(event_class)
 
-    @overload
-    async def get_event(self, event_class: type[U]) -> U: ...
-    @overload
-    async def get_event(self, event_class: str | type[Any]) -> Any: ...
-
-    async def get_event(self, event_class: Any) -> Any:
-        """Wait for the next event of ``event_class`` (one shared cursor per type)."""
-        return await super().get_event(event_class)
+    if TYPE_CHECKING:
+        # typing only: at run time get_event is Streamer's (a completed awaitable while
+        # events are buffered, no coroutine per event)
+        @overload  # type: ignore[no-overload-impl]
+        async def get_event(self, event_class: type[U]) -> U: ...
+        @overload
+        async def get_event(self, event_class: str | type[Any]) -> Any: ...
 
     @overload
     def get_event_nowait(self, event_class: type[U]) -> U | None: ...

@@ -1,15 +1,23 @@
 """Lazy event objects over fixed-layout records.
 
-An event object holds a private copy of one record (a ``bytes`` of the record size) and the
-SymbolTable its ids refer to. Attributes are C-level descriptors (``Field``) that read the record
-at a fixed offset; the same descriptor serves both spellings (``bid_price`` and ``bidPrice``).
-Event classes themselves are generated (``fastfeed/dxfeed.py``, ``fastfeed/polygon_events.py``).
+An event object reads one record in place: ``_p`` points into memory that ``_owner`` keeps
+alive -- a private ``bytes`` copy (constructed events, ``latest()``, unpickled events) or the
+``EventBatch`` it came from (events of ``listen()``, ``get_event()``, batch iteration and the
+polygon object handlers: no copy per event; a batch lives as long as one of its events). Attributes
+are C-level descriptors (``Field``) that read the record at a fixed offset; the same descriptor
+serves both spellings (``bid_price`` and ``bidPrice``). Event classes themselves are generated
+(``fastfeed/dxfeed.py``, ``fastfeed/polygon_events.py``).
 """
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.object cimport PyObject, PyTypeObject
 from libc.math cimport isnan
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport memcpy, memset
+from libc.string cimport memcmp, memcpy, memset
+
+cdef extern from "Python.h":
+    void PyObject_GC_UnTrack(void *op)
+    int PyType_IS_GC(PyTypeObject *tp)
 
 cdef extern from "<string.h>" nogil:
     size_t strnlen(const char *s, size_t maxlen)
@@ -380,24 +388,52 @@ cdef class Field:
 
 cdef _Event make_event(type cls, const char *rec, Py_ssize_t size, SymbolTable symtab,
                        bytes spill=None, uint32_t spill_base=0):
+    cdef bytes raw = PyBytes_FromStringAndSize(rec, size)
+    return view_event(cls, raw, PyBytes_AS_STRING(raw), size, symtab, spill, spill_base)
+
+
+cdef _Event new_event(type cls):
+    """A blank instance of ``cls`` (an ``_Event`` subclass). A class without an instance
+    ``__dict__`` (every generated one: ``__slots__ = ()``) has instances that refer only to
+    their record's owner, a SymbolTable and spill bytes -- none of which can refer back -- so
+    they can never be part of a cycle: they are taken out of the cyclic GC's tracking (a
+    consumer that keeps thousands of events does not make every collection walk them)."""
     cdef _Event ev = _Event.__new__(cls)
-    ev._raw = PyBytes_FromStringAndSize(rec, size)
-    ev._p = PyBytes_AS_STRING(ev._raw)
-    ev._symtab = symtab
+    if (<PyTypeObject *>cls).tp_dictoffset == 0 and PyType_IS_GC(<PyTypeObject *>cls):
+        PyObject_GC_UnTrack(<PyObject *>ev)
+    return ev
+
+
+cdef _Event view_event(type cls, object owner, const char *rec, Py_ssize_t size,
+                       SymbolTable symtab, bytes spill=None, uint32_t spill_base=0):
+    cdef _Event ev = new_event(cls)
+    set_event(ev, owner, rec, size, symtab, spill, spill_base)
+    return ev
+
+
+cdef int set_event(_Event ev, object owner, const char *rec, Py_ssize_t size, SymbolTable symtab,
+                   bytes spill, uint32_t spill_base) except -1:
+    if ev._owner is not owner:
+        ev._owner = owner
+    ev._p = rec
+    ev._size = <uint32_t>size
+    if ev._symtab is not symtab:
+        ev._symtab = symtab
     if spill is not None and size >= 40 and (<const uint64_t *>(rec + 32))[0] >> 32:
         ev._spill = spill
         ev._spill_base = spill_base
-    return ev
+    elif ev._spill is not None:
+        ev._spill = None
+        ev._spill_base = 0
+    return 0
 
 
 def _rebuild(cls, raw, strings, spill=None, spill_base=0):
     cdef SymbolTable st = SymbolTable()
     for s in strings:
         st.intern_str(s)
-    cdef _Event ev = _Event.__new__(cls)
-    ev._raw = bytes(raw)
-    ev._p = PyBytes_AS_STRING(ev._raw)
-    ev._symtab = st
+    cdef bytes rec = bytes(raw)
+    cdef _Event ev = view_event(cls, rec, PyBytes_AS_STRING(rec), PyBytes_GET_SIZE(rec), st)
     ev._spill = spill
     ev._spill_base = spill_base
     return ev
@@ -430,8 +466,10 @@ cdef class _Event:
             (<uint64_t *>(p + 32))[0] = (<uint64_t>len(spill)) << 32
             self._spill = bytes(spill)
             self._spill_base = 0
-        self._raw = bytes(rec)
-        self._p = PyBytes_AS_STRING(self._raw)
+        raw = bytes(rec)
+        self._owner = raw
+        self._p = PyBytes_AS_STRING(raw)
+        self._size = <uint32_t>len(raw)
         self._symtab = _default_symbols
 
     @property
@@ -442,7 +480,10 @@ cdef class _Event:
     @property
     def record(self):
         """The raw record bytes (``LAYOUT``'s C struct)."""
-        return self._raw
+        cdef object owner = self._owner
+        if type(owner) is bytes and PyBytes_GET_SIZE(owner) == self._size:
+            return owner
+        return PyBytes_FromStringAndSize(self._p, self._size)
 
     def _items(self):
         cdef Field f
@@ -485,8 +526,9 @@ cdef class _Event:
     def __eq__(self, other):
         if type(other) is not type(self):
             return NotImplemented
-        if ((<_Event>other)._raw == self._raw and (<_Event>other)._symtab is self._symtab and
-                (<_Event>other)._spill is self._spill):
+        cdef _Event o = <_Event>other
+        if (o._size == self._size and o._symtab is self._symtab and o._spill is self._spill and
+                (o._p == self._p or memcmp(o._p, self._p, self._size) == 0)):
             return True
         return self._key() == (<_Event>other)._key()
 
@@ -503,7 +545,7 @@ cdef class _Event:
         return f"{cls.__name__}({', '.join(parts)})"
 
     def __reduce__(self):
-        return (_rebuild, (type(self), self._raw, self._symtab.strings(), self._spill,
+        return (_rebuild, (type(self), self.record, self._symtab.strings(), self._spill,
                            self._spill_base))
 
     def __copy__(self):

@@ -18,8 +18,7 @@ cdef extern from "Python.h":
 from cpython.ref cimport PyObject
 from libc.math cimport isfinite, floor
 
-from fastfeed._native.events cimport make_event
-from fastfeed._native.ring cimport EventBatch
+from fastfeed._native.ring cimport EventBatch, EventStream, batch_event
 
 from decimal import Decimal as _Decimal
 
@@ -117,6 +116,7 @@ cdef class LazyBatch:
     def __init__(self, EventBatch batch, model_cls):
         if not isinstance(model_cls, type):
             raise TypeError("model_cls must be a class")
+        batch._own()   # its events read the batch's memory
         self.batch = batch
         self.model_cls = <type>model_cls
         self.ff_cls = batch.event_class
@@ -131,13 +131,29 @@ cdef class LazyBatch:
         if k >= b._n:
             raise StopIteration
         self.k = k + 1
-        ev = make_event(self.ff_cls, b._buf + k * b._rec_size, b._rec_size, b.symbols)
         o = _new(self.model_cls)
-        PyObject_GenericSetAttr(o, _FF, ev)
+        PyObject_GenericSetAttr(o, _FF, batch_event(b, k))
         return o
 
     def __len__(self):
         return self.batch._n - self.k
+
+
+cdef class LazyStream(EventStream):
+    """``listen()`` of an SDK class: an EventStream whose items are lazy ``model_cls`` instances
+    (each holding its fastfeed event, recycled once the instance is gone)."""
+    cdef type model_cls
+
+    def __init__(self, owner, consumer, model_cls):
+        if not isinstance(model_cls, type):
+            raise TypeError("model_cls must be a class")
+        EventStream.__init__(self, owner, consumer)
+        self.model_cls = <type>model_cls
+
+    cdef object _item(self):
+        o = _new(self.model_cls)
+        PyObject_GenericSetAttr(o, _FF, self._take())
+        return o
 
 
 cpdef object wrap(object model_cls, object event):

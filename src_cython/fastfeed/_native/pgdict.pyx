@@ -15,7 +15,7 @@ log or re-raise, then resumes).
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING
-from cpython.dict cimport PyDict_SetItem
+from cpython.dict cimport PyDict_Copy, PyDict_SetItem
 from cpython.float cimport PyFloat_FromDouble
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.long cimport PyLong_FromLongLong
@@ -29,11 +29,10 @@ cdef extern from "<string.h>" nogil:
     size_t strnlen(const char *s, size_t maxlen)
 
 cdef extern from "Python.h":
-    object _PyDict_NewPresized(Py_ssize_t minused)
     object PyLong_FromDouble(double v)
 
-from fastfeed._native.events cimport make_event, spill_extras, spill_list, spill_text
-from fastfeed._native.ring cimport EventBatch
+from fastfeed._native.events cimport spill_extras, spill_list, spill_text
+from fastfeed._native.ring cimport EventBatch, batch_event
 from fastfeed._native.symbols cimport SymbolTable
 
 from fastfeed._records_meta import LAYOUTS
@@ -69,6 +68,12 @@ cdef class Plan:
     cdef object ev_value
     cdef list _keys
     cdef readonly str layout
+    # per presence mask (the record's `present` bits): a template dict with the keys the record
+    # has, in wire order ("ev" already holding its value, the others None); a dict is a copy of
+    # it (one allocation, keys laid out already) whose values are then replaced
+    cdef dict _templates
+    cdef uint64_t _last_mask
+    cdef dict _last_template
 
     def __dealloc__(self):
         free(self.specs)
@@ -89,6 +94,8 @@ cdef Plan _make_plan(str layout, str ev, int rtype):
         raise MemoryError()
     p._keys = []
     p.ev_value = ev
+    p._templates = {}
+    p._last_template = None
     sym = lay["symbol"]
     p.sym_key = _intern(sym["wire"])
     p.sym_bit = sym.get("bit", -1)
@@ -173,16 +180,41 @@ cdef object _levels(const char *p, FSpec *s):
     return out
 
 
-cdef dict _build(Plan plan, const char *p, SymbolTable symtab, bytes spill, uint32_t base):
-    cdef dict d = _PyDict_NewPresized(plan.nspec + 2)
+DEF TEMPLATES_MAX = 256   # distinct presence masks kept per record type
+
+
+cdef dict _template(Plan plan, uint64_t present):
+    """The template dict of ``plan``'s records with the presence bits ``present``."""
     cdef int i
     cdef FSpec *s
+    if plan._last_template is not None and plan._last_mask == present:
+        return plan._last_template
+    t = plan._templates.get(present)
+    if t is None:
+        t = {_KEY_EV: plan.ev_value}
+        if plan.sym_bit < 0 or (present >> plan.sym_bit) & 1:
+            t[plan.sym_key] = None
+        for i in range(plan.nspec):
+            s = &plan.specs[i]
+            if s.bit < 0 or (present >> s.bit) & 1:
+                t[<object>s.key] = None
+        if len(plan._templates) >= TEMPLATES_MAX:
+            plan._templates.clear()
+        plan._templates[present] = t
+    plan._last_mask = present
+    plan._last_template = t
+    return t
+
+
+cdef dict _build(Plan plan, const char *p, SymbolTable symtab, bytes spill, uint32_t base):
     cdef uint64_t present = (<const uint64_t *>(p + 16))[0]
+    cdef dict d = PyDict_Copy(_template(plan, present))
+    cdef int i
+    cdef FSpec *s
     cdef uint64_t alt = (<const uint64_t *>(p + 24))[0]
     cdef double dv
     cdef int64_t iv
     cdef Py_ssize_t cnt, k
-    PyDict_SetItem(d, _KEY_EV, plan.ev_value)
     if plan.sym_bit < 0 or (present >> plan.sym_bit) & 1:
         PyDict_SetItem(d, plan.sym_key, symtab.get((<const uint32_t *>(p + 4))[0]))
     for i in range(plan.nspec):
@@ -307,11 +339,9 @@ def dispatch_events(EventBatch batch, Py_ssize_t start, handler):
     ``next_index - 1`` because its call returned ``value`` (not None) or raised ``value``.
     """
     cdef Py_ssize_t k, n = batch._n
-    cdef Py_ssize_t size = batch._rec_size
-    cdef type cls = batch.event_class
-    cdef SymbolTable symtab = batch.symbols
+    batch._own()   # the events read the batch's memory
     for k in range(start, n):
-        ev = make_event(cls, batch._buf + k * size, size, symtab, batch._spill, batch._spill_base)
+        ev = batch_event(batch, k)
         try:
             r = handler(ev)
         except Exception as exc:
@@ -402,7 +432,8 @@ def dispatch_merged(list batches, list handlers, list as_dicts, bytes order, Py_
                 continue
             item = _build(plan, rec, eb.symbols, eb._spill, eb._spill_base)
         else:
-            item = make_event(eb.event_class, rec, eb._rec_size, eb.symbols, eb._spill, eb._spill_base)
+            eb._own()   # the event reads the batch's memory
+            item = batch_event(eb, pos[b] - 1)
         try:
             r = handler(item)
         except Exception as exc:

@@ -21,28 +21,17 @@ otherwise be given references to anything.)
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.list cimport PyList_GET_SIZE, PyList_New, PyList_SET_ITEM
-from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF
 
-from fastfeed._native.events cimport _Event
+from fastfeed._native.events cimport _Event, view_event
 from fastfeed._native.ring cimport EventBatch
-from fastfeed._native.symbols cimport SymbolTable
-
-cdef extern from "Python.h":
-    void PyObject_GC_UnTrack(void *op)
 
 DEF MAX_MERGE = 64
 
 
-cdef inline object _model(type cls, bytes shared, const char *p, SymbolTable symtab,
-                          bint untrack):
-    cdef _Event ev = _Event.__new__(cls)
-    ev._raw = shared
-    ev._p = p
-    ev._symtab = symtab
-    if untrack:
-        PyObject_GC_UnTrack(<PyObject *>ev)
-    return ev
+cdef inline object _model(type cls, bytes shared, const char *p, EventBatch eb):
+    # the batch's spill copy too: a string longer than its slot, an unknown key (spill.h)
+    return view_event(cls, shared, p, eb._rec_size, eb.symbols, eb._spill, eb._spill_base)
 
 
 def build_models(list batches, list classes, bytes order=None):
@@ -56,7 +45,6 @@ def build_models(list batches, list classes, bytes order=None):
     cdef Py_ssize_t cnt[MAX_MERGE]
     cdef Py_ssize_t size[MAX_MERGE]
     cdef const char *base[MAX_MERGE]
-    cdef bint untrack[MAX_MERGE]
     cdef Py_ssize_t total = 0, kept = 0, j, b, k
     cdef EventBatch eb
     cdef type cls
@@ -67,13 +55,11 @@ def build_models(list batches, list classes, bytes order=None):
         cnt[b] = eb._n
         size[b] = eb._rec_size
         base[b] = NULL
-        untrack[b] = False
         total += eb._n
         if classes[b] is not None:
             cls = <type?>classes[b]
             if not issubclass(cls, _Event):
                 raise TypeError(f"{cls.__name__} is not an event class")
-            untrack[b] = (<PyTypeObject *>cls).tp_dictoffset == 0
             kept += eb._n
             if eb._n:
                 data = PyBytes_FromStringAndSize(eb._buf, eb._n * eb._rec_size)
@@ -98,7 +84,7 @@ def build_models(list batches, list classes, bytes order=None):
             b = o[j]
             if base[b] != NULL:
                 item = _model(<type>classes[b], <bytes>shared[b], base[b] + pos[b] * size[b],
-                              (<EventBatch>batches[b]).symbols, untrack[b])
+                              <EventBatch>batches[b])
                 Py_INCREF(item)
                 PyList_SET_ITEM(out, k, item)
                 k += 1
@@ -109,7 +95,7 @@ def build_models(list batches, list classes, bytes order=None):
                 continue
             for j in range(cnt[b]):
                 item = _model(<type>classes[b], <bytes>shared[b], base[b] + j * size[b],
-                              (<EventBatch>batches[b]).symbols, untrack[b])
+                              <EventBatch>batches[b])
                 Py_INCREF(item)
                 PyList_SET_ITEM(out, k, item)
                 k += 1

@@ -1,5 +1,6 @@
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from fastfeed._native.cring cimport ff_ring
+from fastfeed._native.events cimport _Event
 from fastfeed._native.symbols cimport SymbolTable
 
 cdef class RecordRing:
@@ -40,3 +41,29 @@ cdef class Consumer:
     cdef EventBatch _empty_batch(self)
     cdef uint64_t _new_gaps(self)
     cpdef EventBatch drain(self, Py_ssize_t max_records=*)
+
+cdef _Event batch_event(EventBatch b, Py_ssize_t k)
+
+cdef class _Ready:
+    cdef object value
+
+cdef class _EventMaker:
+    cdef readonly Consumer consumer
+    cdef object owner
+    cdef EventBatch batch
+    cdef Py_ssize_t pos
+    cdef list _pool
+    cdef Py_ssize_t _pool_i
+    cdef object _take(self)
+    cdef object _item(self)
+
+cdef class EventStream(_EventMaker):
+    cdef str wire_type
+    cdef _Ready _ready
+    cdef bint _started
+    cdef bint _done
+    cdef _finish(self)
+
+cdef class EventCursor(_EventMaker):
+    cdef _Ready _ready
+    cpdef object ready(self, object model=*)

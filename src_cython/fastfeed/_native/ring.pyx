@@ -1,9 +1,13 @@
-"""Bounded record rings with fan-out cursors, and the EventBatch they drain into."""
+"""Bounded record rings with fan-out cursors, the EventBatch they drain into, and the
+per-event consumers over them: ``EventStream`` (``listen()``'s async iterator) and
+``EventCursor`` (``get_event()``'s shared cursor)."""
 
+cimport cython
 from cpython.buffer cimport (PyBUF_FORMAT, PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release,
                              PyObject_GetBuffer)
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
-from cpython.ref cimport Py_REFCNT
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_REFCNT
 from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
@@ -14,7 +18,7 @@ from fastfeed._native.cring cimport (
     ff_ring_pressure, ff_ring_publish, ff_ring_read, ff_ring_remove_consumer, ff_ring_set_weak,
     ff_ring_slot, ff_ring_spill_put, ff_spill, ff_spill_range, ff_spill_read,
 )
-from fastfeed._native.events cimport _Event, make_event
+from fastfeed._native.events cimport _Event, make_event, new_event, set_event, view_event
 from fastfeed._native.symbols cimport SymbolTable
 
 from types import GenericAlias
@@ -470,7 +474,9 @@ cdef class EventBatch:
         return GenericAlias(cls, item)
 
     cdef int _own(self) except -1:
-        """Copy borrowed records into memory of the batch's own (see call_with_batch)."""
+        """Copy borrowed records into memory of the batch's own (see call_with_batch). Done
+        before an event object is made: events read the batch's memory, which must not move
+        (nor be overwritten by the ring) while they live."""
         cdef char *p
         if not self._borrowed:
             return 0
@@ -514,15 +520,14 @@ cdef class EventBatch:
             k += self._n
         if k < 0 or k >= self._n:
             raise IndexError("EventBatch index out of range")
-        return make_event(self.event_class, self._buf + k * self._rec_size, self._rec_size, self.symbols,
-                          self._spill, self._spill_base)
+        self._own()
+        return batch_event(self, k)
 
     def __iter__(self):
-        cdef Py_ssize_t k
-        cdef type cls = self.event_class
-        for k in range(self._n):
-            yield make_event(cls, self._buf + k * self._rec_size, self._rec_size, self.symbols,
-                             self._spill, self._spill_base)
+        self._own()
+        cdef _BatchIter it = _BatchIter.__new__(_BatchIter)
+        it.batch = self
+        return it
 
     def __bool__(self):
         return self._n > 0
@@ -582,6 +587,304 @@ cdef class EventBatch:
     def __repr__(self):
         name = self.event_class.__name__ if self.event_class is not None else "?"
         return f"EventBatch({name}, {self._n} events, gaps={self.gaps})"
+
+
+cdef _Event batch_event(EventBatch b, Py_ssize_t k):
+    """Event ``k`` of ``b`` (an owned batch), reading its record in the batch's memory."""
+    return view_event(b.event_class, b, b._buf + k * b._rec_size, b._rec_size, b.symbols,
+                      b._spill, b._spill_base)
+
+
+# --- per-event consumers -----------------------------------------------------------------------
+#
+# They (and batch iteration) hand out events that read their record in the batch drained from
+# the ring (one copy of the records per drain, none per event). Event objects are recycled: each
+# consumer keeps the last POOL events it made, and an event that nobody else refers to any more
+# (its reference count is 1: only the pool's) is pointed at the next record instead of
+# allocating a new one. Only events without __dict__ and weak references (the generated
+# classes) are pooled, so nobody can tell a recycled object from a new one; an event still
+# referred to anywhere is never touched.
+
+DEF POOL = 4   # a power of two; more than the events a simple loop keeps (the loop variable)
+
+
+cdef extern from "Python.h":
+    ctypedef enum PySendResult:
+        PYGEN_RETURN
+        PYGEN_ERROR
+        PYGEN_NEXT
+    ctypedef PySendResult (*sendfunc)(PyObject *iter, PyObject *value, PyObject **result)
+    ctypedef PyObject *(*iternextfunc)(PyObject *)
+    ctypedef struct PyAsyncMethods:
+        sendfunc am_send
+    PyObject *PyExc_StopIteration
+    void PyErr_SetObject(PyObject *type, PyObject *value)
+    ctypedef struct _TypeSlots "PyTypeObject":
+        PyAsyncMethods *tp_as_async
+        iternextfunc tp_iternext
+        Py_ssize_t tp_dictoffset
+        Py_ssize_t tp_weaklistoffset
+
+
+cdef class _Ready:
+    """An awaitable that is already complete: ``await r`` gives ``r.value`` at once (what
+    ``EventStream.__anext__`` and ``get_event()`` return while events are buffered: no
+    coroutine, no suspension). It has the coroutine methods (``send``, ``throw``, ``close``),
+    so ``asyncio.create_task`` / ``ensure_future`` take it as they take a coroutine."""
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        v = self.value
+        self.value = None
+        raise StopIteration(v)
+
+    def send(self, arg):
+        v = self.value
+        self.value = None
+        raise StopIteration(v)
+
+    def throw(self, typ, val=None, tb=None):
+        self.value = None
+        if val is None:
+            raise typ
+        raise val
+
+    def close(self):
+        self.value = None
+
+
+cdef PySendResult _ready_send(PyObject *obj, PyObject *arg, PyObject **result) noexcept:
+    # am_send (PEP 590's PyIter_Send, used by await on Python 3.10-3.11): the value without a
+    # StopIteration. tp_iternext (__next__ above) is the general path.
+    cdef _Ready r = <_Ready>obj
+    cdef object v = r.value
+    r.value = None
+    Py_INCREF(v)
+    result[0] = <PyObject *>v
+    return PYGEN_RETURN
+
+
+cdef PyObject *_ready_iternext(PyObject *obj) noexcept:
+    # tp_iternext, what await uses on Python 3.12+: the value as StopIteration's, set without
+    # the traceback entry a Cython `raise` adds (that entry cost more than the event itself).
+    # An event or a model instance is never a tuple, which PyErr_SetObject would unpack.
+    cdef _Ready r = <_Ready>obj
+    cdef object v = r.value
+    r.value = None
+    PyErr_SetObject(PyExc_StopIteration, <PyObject *>v)
+    return NULL
+
+
+if (<_TypeSlots *>_Ready).tp_as_async != NULL:
+    (<_TypeSlots *>_Ready).tp_as_async.am_send = _ready_send
+(<_TypeSlots *>_Ready).tp_iternext = _ready_iternext
+
+
+cdef class _EventMaker:
+    """Base of EventStream / EventCursor: the current batch and the recycled event objects."""
+
+    def __cinit__(self, *args, **kwargs):
+        self._pool = [None] * POOL
+        self._pool_i = 0
+        self.pos = 0
+
+    cdef object _take(self):
+        """The next event of the current batch (``pos < len(batch)``), a recycled object
+        where one is free."""
+        cdef EventBatch b = self.batch
+        cdef Py_ssize_t k = self.pos
+        cdef Py_ssize_t i = self._pool_i
+        cdef object ev = self._pool[i]
+        self.pos = k + 1
+        self._pool_i = (i + 1) & (POOL - 1)
+        if ev is not None and Py_REFCNT(ev) == 2 and type(ev) is b.event_class:
+            # 2: the pool's reference and `ev`'s
+            set_event(<_Event>ev, b, b._buf + k * b._rec_size, b._rec_size, b.symbols,
+                      b._spill, b._spill_base)
+            return ev
+        ev = batch_event(b, k)
+        if (<_TypeSlots *>b.event_class).tp_dictoffset == 0 and \
+                (<_TypeSlots *>b.event_class).tp_weaklistoffset == 0:
+            self._pool[i] = ev
+        return ev
+
+    cdef object _item(self):
+        """What the consumer hands out for the next record (overridden: SDK-faithful events)."""
+        return self._take()
+
+
+cdef class _BatchIter(_EventMaker):
+    """Iterator over an EventBatch's events (a plain iterator, not a generator)."""
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.pos >= self.batch._n:
+            raise StopIteration
+        return self._take()
+
+    def __length_hint__(self):
+        return self.batch._n - self.pos
+
+
+cdef class EventStream(_EventMaker):
+    """``listen()``'s async iterator: every event of one ring from its own cursor, in order.
+
+    ``__anext__`` returns an already-completed awaitable while the batch drained last has
+    events left, and a coroutine that waits for the next socket read otherwise. ``owner`` is
+    the streamer: ``owner._check_usable()`` (first iteration), ``owner._note_batch(batch)``
+    (each drain), ``owner._check_end(wire_type)`` (raise its error / True when closed) and
+    ``await owner._wait()`` (the next wake-up). Ends (``StopAsyncIteration``) when the streamer
+    closes or after ``aclose()``; an error ends it too, once raised.
+    """
+
+    def __init__(self, owner, Consumer consumer):
+        self.owner = owner
+        self.consumer = consumer
+        self.wire_type = str(consumer.ring.wire_type)
+        self._ready = _Ready.__new__(_Ready)
+        self._started = False
+        self._done = False
+
+    def __aiter__(self):
+        return self
+
+    def __anext__(self):
+        cdef EventBatch b = self.batch
+        cdef _Ready r
+        if b is not None and self.pos < b._n:
+            r = self._ready
+            if r.value is not None:          # an earlier __anext__ was never awaited
+                r = _Ready.__new__(_Ready)
+            r.value = self._item()
+            return r
+        return self._refill()
+
+    async def _refill(self):
+        owner = self.owner
+        try:
+            if not self._started:
+                self._started = True
+                if not self._done:
+                    owner._check_usable()
+            while True:
+                if self._done:
+                    raise StopAsyncIteration
+                batch = self.consumer.drain()
+                if batch:
+                    owner._note_batch(batch)
+                    self.batch = batch
+                    self.pos = 0
+                    return self._item()
+                if owner._check_end(self.wire_type):
+                    raise StopAsyncIteration
+                await owner._wait()
+        except BaseException:
+            self._finish()
+            raise
+
+    cdef _finish(self):
+        self._done = True
+        self.batch = None
+        if self.consumer is not None:
+            self.consumer.close()
+
+    def aclose(self):
+        """End the iteration and detach from the ring (events already handed out stay valid)."""
+        self._finish()
+        r = _Ready.__new__(_Ready)
+        return r
+
+    @property
+    def closed(self):
+        """True once the iteration has ended (closed streamer, error, ``aclose()``)."""
+        return self._done
+
+    def __repr__(self):
+        return f"<EventStream {self.wire_type} closed={self._done}>"
+
+
+cdef object _wrap_fn = None
+
+cdef object _lazy_wrap():
+    """``fastfeed._native.lazymodel.wrap`` (imported on first use: lazymodel cimports this
+    module)."""
+    global _wrap_fn
+    if _wrap_fn is None:
+        from fastfeed._native.lazymodel import wrap
+        _wrap_fn = wrap
+    return _wrap_fn
+
+
+cdef class EventCursor(_EventMaker):
+    """``get_event()``'s shared cursor of one type (a weak ring cursor until first used)."""
+
+    def __init__(self, owner, Consumer consumer):
+        self.owner = owner
+        self.consumer = consumer
+
+    cpdef object ready(self, object model=None):
+        """An already-completed awaitable of the next event of the batch drained last
+        (wrapped in ``model``: ``lazymodel.wrap``), or ``None`` when that batch is used up
+        (the ring is not read)."""
+        cdef EventBatch b = self.batch
+        cdef _Ready r
+        if b is None or self.pos >= b._n:
+            return None
+        ev = self._item()
+        if model is not None:
+            ev = _lazy_wrap()(model, ev)
+        r = self._ready
+        if r is None or r.value is not None:     # the last one was not awaited (yet)
+            r = _Ready.__new__(_Ready)
+            self._ready = r
+        r.value = ev
+        return r
+
+    def next(self):
+        """The next event, or ``None`` when nothing is waiting."""
+        cdef EventBatch b = self.batch
+        if b is None or self.pos >= b._n:
+            if self.consumer.weak:
+                self.consumer.weak = False
+            b = self.consumer.drain()
+            if not b:
+                self.batch = None
+                return None
+            self.owner._note_batch(b)
+            self.batch = b
+            self.pos = 0
+        return self._item()
+
+
+@cython.binding(True)   # a method when set as a class attribute
+def streamer_get_event(self, event_class):
+    """``Streamer.get_event(event_class)``: wait for the next event of the shared per-type
+    cursor (``await streamer.get_event(cls)``).
+
+    While the batch the cursor drained last has events left, the awaitable returned is already
+    complete (no coroutine per event; ``asyncio.create_task`` and ``wait_for`` take it as they
+    take a coroutine) and the event is taken from the cursor by this call. Otherwise it is the
+    coroutine ``self._get_event(...)``, which runs the misuse checks (``StreamerClosedError``,
+    ``EventLoopError``), reads the ring and waits for the next event when awaited.
+    ``self._cursors`` maps the class asked for to ``(EventCursor, model or None)``.
+    """
+    entry = self._cursors.get(event_class)
+    if entry is None:
+        entry = self._cursor(event_class)
+    cdef EventCursor sh = <EventCursor?>(<tuple?>entry)[0]
+    model = (<tuple>entry)[1]
+    if not (self._closed or self._closing):
+        ready = sh.ready(model)
+        if ready is not None:
+            return ready
+    return self._get_event(sh, model, event_class)
 
 
 def c_layout_table():

@@ -1,0 +1,312 @@
+"""Event objects that read their record in the batch's memory, recycled event objects, and the
+Cython consumers behind ``listen()`` (EventStream) and ``get_event()`` (EventCursor)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import gc
+import pickle
+from typing import Any
+
+import pytest
+
+from fastfeed._native.ring import EventBatch, EventCursor, EventStream, RecordRing
+from fastfeed._native.symbols import SymbolTable
+from fastfeed.dxfeed import Quote
+
+TIMEOUT = 5.0
+
+
+def make_ring(capacity: int = 8, policy: str = "drop_oldest") -> RecordRing:
+    return RecordRing("Quote", "Quote", 1, SymbolTable(), capacity, policy)
+
+
+def quote(seq: int) -> bytes:
+    return Quote(sequence=seq, bid_price=seq + 0.5).record
+
+
+def push(ring: RecordRing, first: int, n: int) -> None:
+    ring.push(b"".join(quote(first + i) for i in range(n)))
+
+
+class Owner:
+    """What EventStream / EventCursor need of a streamer, observable by the tests."""
+
+    def __init__(self) -> None:
+        self.batches: list[EventBatch[Any]] = []
+        self.waiters: list[asyncio.Future[None]] = []
+        self.closed = False
+        self.error: BaseException | None = None
+        self.usable_error: BaseException | None = None
+        self.parked = asyncio.Event()
+
+    def _check_usable(self) -> None:
+        if self.usable_error is not None:
+            raise self.usable_error
+
+    def _note_batch(self, batch: EventBatch[Any]) -> None:
+        self.batches.append(batch)
+
+    def _check_end(self, wire_type: str) -> bool:
+        if self.error is not None:
+            raise self.error
+        return self.closed
+
+    async def _wait(self) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.append(fut)
+        self.parked.set()
+        await fut
+
+    def wake(self) -> None:
+        waiters, self.waiters = self.waiters, []
+        for f in waiters:
+            if not f.done():
+                f.set_result(None)
+
+
+async def until_waiting(owner: Owner) -> None:
+    """Until the iterator parked on the owner (bounded)."""
+    await asyncio.wait_for(owner.parked.wait(), TIMEOUT)
+    owner.parked.clear()
+
+
+# ------------------------------------------------------------------ events read the batch
+
+
+def test_event_stays_valid_after_the_ring_overwrote_its_slot() -> None:
+    ring = make_ring(8)
+    cons = ring.consumer()
+    push(ring, 0, 8)
+    kept = list(cons.drain())
+    push(ring, 100, 8)                       # every slot of the ring written again
+    assert cons.drain().tobytes() != b""
+    assert [e.sequence for e in kept] == list(range(8))
+    assert [e.bid_price for e in kept] == [i + 0.5 for i in range(8)]
+
+
+def test_event_kept_from_a_borrowed_batch_is_copied_out_before_the_ring_moves_on() -> None:
+    ring = make_ring(8)
+    cons = ring.consumer()
+    push(ring, 0, 4)
+    kept: list[Any] = []
+
+    def handler(batch: EventBatch[Any]) -> None:
+        assert batch.borrowed                # reads the ring in place ...
+        kept.append(batch[1])                # ... until an event is made from it
+        assert not batch.borrowed
+        kept.extend(batch)
+
+    cons.call_with_batch(handler)
+    push(ring, 50, 8)                        # overwrites the slots the batch was lent
+    assert [e.sequence for e in kept] == [1, 0, 1, 2, 3]
+
+
+def test_an_event_keeps_its_batch_alive_and_reads_the_same_record() -> None:
+    ring = make_ring(8)
+    cons = ring.consumer()
+    push(ring, 7, 3)
+    ev = cons.drain()[2]
+    gc.collect()                             # the batch is referenced by the event only
+    assert ev.sequence == 9 and ev.record == quote(9)
+    assert ev == Quote(sequence=9, bid_price=9.5)
+    assert pickle.loads(pickle.dumps(ev)) == ev
+    assert copy.copy(ev) is ev and copy.deepcopy(ev) is ev
+    assert repr(ev) == repr(Quote(sequence=9, bid_price=9.5))
+
+
+# ------------------------------------------------------------------ recycled event objects
+
+
+def test_iteration_recycles_event_objects_nobody_keeps() -> None:
+    ring = make_ring(1024)
+    cons = ring.consumer()
+    push(ring, 0, 500)
+    ids = set()
+    total = 0
+    for ev in cons.drain():
+        ids.add(id(ev))
+        total += ev.sequence
+    assert total == sum(range(500))
+    assert len(ids) <= 5                     # a handful of objects served 500 events
+
+
+def test_recycling_never_touches_an_event_still_referred_to() -> None:
+    ring = make_ring(1024)
+    cons = ring.consumer()
+    push(ring, 0, 300)
+    kept = [ev for i, ev in enumerate(cons.drain()) if i % 3 == 0]
+    assert [e.sequence for e in kept] == list(range(0, 300, 3))
+    assert len({id(e) for e in kept}) == len(kept)
+    everything = list(cons.drain()) + list(ring.consumer(from_oldest=True).drain())
+    assert [e.sequence for e in everything] == list(range(300))
+    assert [e.sequence for e in kept] == list(range(0, 300, 3))
+
+
+# ------------------------------------------------------------------ EventStream (listen())
+
+
+async def test_stream_gives_every_event_in_order_without_suspending_while_buffered() -> None:
+    ring = make_ring(64)
+    owner = Owner()
+    it = EventStream(owner, ring.consumer())
+    push(ring, 0, 10)
+    first = await asyncio.wait_for(it.__anext__(), TIMEOUT)
+    assert first.sequence == 0 and len(owner.batches) == 1
+    nxt = it.__anext__()
+    assert not asyncio.iscoroutine(nxt) or not hasattr(nxt, "cr_frame")   # no coroutine frame
+    got = [await nxt] + [await it.__anext__() for _ in range(8)]
+    assert [e.sequence for e in got] == list(range(1, 10))
+    assert len(owner.batches) == 1           # one drain served the 10 events
+
+
+async def test_stream_waits_for_data_and_ends_when_closed() -> None:
+    ring = make_ring(64)
+    owner = Owner()
+    seen: list[int] = []
+
+    async def consume() -> None:
+        async for ev in EventStream(owner, ring.consumer()):
+            seen.append(ev.sequence)
+
+    task = asyncio.ensure_future(consume())
+    await until_waiting(owner)
+    push(ring, 0, 3)
+    owner.wake()
+    await until_waiting(owner)
+    assert seen == [0, 1, 2]
+    owner.closed = True
+    owner.wake()
+    await asyncio.wait_for(task, TIMEOUT)    # StopAsyncIteration ended the loop
+
+
+async def test_stream_error_is_raised_once_then_iteration_has_ended() -> None:
+    ring = make_ring(64)
+    owner = Owner()
+    cons = ring.consumer()
+    it = EventStream(owner, cons)
+    push(ring, 0, 2)
+    assert (await it.__anext__()).sequence == 0
+    owner.error = RuntimeError("feed failed")
+    assert (await it.__anext__()).sequence == 1   # what was received comes first
+    with pytest.raises(RuntimeError, match="feed failed"):
+        await it.__anext__()
+    assert it.closed and cons.closed
+    with pytest.raises(StopAsyncIteration):
+        await it.__anext__()
+
+
+async def test_stream_misuse_check_runs_on_the_first_iteration() -> None:
+    ring = make_ring(64)
+    owner = Owner()
+    owner.usable_error = RuntimeError("another event loop")
+    it = EventStream(owner, ring.consumer())
+    push(ring, 0, 1)
+    with pytest.raises(RuntimeError, match="another event loop"):
+        await it.__anext__()
+    with pytest.raises(StopAsyncIteration):
+        await it.__anext__()
+
+
+async def test_stream_cancelled_while_waiting_detaches_from_the_ring() -> None:
+    ring = make_ring(8, "backpressure")
+    owner = Owner()
+    cons = ring.consumer()
+    it = EventStream(owner, cons)
+    task = asyncio.ensure_future(it.__anext__())
+    await until_waiting(owner)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert it.closed and cons.closed         # a back-pressure ring no longer waits for it
+    push(ring, 0, 8)
+    push(ring, 8, 8)
+
+
+async def test_stream_aclose_ends_iteration_and_keeps_events_handed_out() -> None:
+    ring = make_ring(64)
+    owner = Owner()
+    cons = ring.consumer()
+    it = EventStream(owner, cons)
+    push(ring, 0, 5)
+    ev = await it.__anext__()
+    await it.aclose()
+    assert cons.closed
+    with pytest.raises(StopAsyncIteration):
+        await it.__anext__()
+    push(ring, 5, 64)
+    assert ev.sequence == 0
+
+
+async def test_stream_reports_drop_oldest_gaps_with_the_batch() -> None:
+    ring = make_ring(8)
+    owner = Owner()
+    it = EventStream(owner, ring.consumer())
+    push(ring, 0, 20)                        # 12 lost before the consumer read anything
+    got = [(await it.__anext__()).sequence for _ in range(8)]
+    assert got == list(range(12, 20))
+    assert [b.gaps for b in owner.batches] == [12]
+
+
+async def test_events_of_a_stream_are_not_aliased_by_recycling() -> None:
+    ring = make_ring(256)
+    owner = Owner()
+    it = EventStream(owner, ring.consumer())
+    push(ring, 0, 100)
+    kept = []
+    async for ev in it:
+        if ev.sequence % 7 == 0:
+            kept.append(ev)
+        if ev.sequence == 99:
+            break
+    assert [e.sequence for e in kept] == list(range(0, 100, 7))
+    assert [e.bid_price for e in kept] == [i + 0.5 for i in range(0, 100, 7)]
+
+
+# ------------------------------------------------------------------ EventCursor (get_event())
+
+
+async def test_cursor_ready_is_a_completed_awaitable_that_create_task_accepts() -> None:
+    ring = make_ring(64)
+    owner = Owner()
+    cur = EventCursor(owner, ring.consumer(weak=True))
+    assert cur.ready() is None and cur.next() is None
+    push(ring, 0, 3)
+    assert cur.next().sequence == 0          # drains the ring (makes the cursor strong)
+    assert not cur.consumer.weak
+    r = cur.ready()
+    assert r is not None
+    assert (await r).sequence == 1
+    task = asyncio.create_task(cur.ready())  # type: ignore[arg-type]
+    assert (await asyncio.wait_for(task, TIMEOUT)).sequence == 2
+    assert cur.ready() is None               # that batch is used up; the ring is not read
+    push(ring, 3, 1)
+    assert cur.ready() is None and cur.next().sequence == 3
+
+
+async def test_cursor_ready_not_awaited_yet_is_not_overwritten() -> None:
+    ring = make_ring(64)
+    cur = EventCursor(Owner(), ring.consumer())
+    push(ring, 0, 4)
+    assert cur.next().sequence == 0
+    a, b, c = cur.ready(), cur.ready(), cur.ready()
+    assert [(await x).sequence for x in (c, a, b)] == [3, 1, 2]
+
+
+# ------------------------------------------------------------------ Massive's model objects
+
+
+def test_massive_model_objects_read_spilled_strings_and_unknown_keys() -> None:
+    from fastfeed import PolygonDecoder
+    from fastfeed._native.pgmodels import build_models
+    from fastfeed.polygon_events import EquityTrade
+
+    dec = PolygonDecoder(cluster="stocks")
+    long_id = "7" * 80                       # longer than the record's slot: spilled
+    dec.feed(b'[{"ev":"T","sym":"AAPL","i":"' + long_id.encode() +
+             b'","x":4,"p":1.5,"s":3,"t":1,"q":2,"z":3,"zz":9}]')
+    batch = dec.drain("T")
+    (model,) = build_models([batch], [EquityTrade])
+    assert model.id == long_id and model.extra == {"zz": 9}
+    assert model.record == batch[0].record and model == batch[0]
