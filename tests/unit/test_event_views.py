@@ -294,6 +294,30 @@ async def test_cursor_ready_not_awaited_yet_is_not_overwritten() -> None:
     assert [(await x).sequence for x in (c, a, b)] == [3, 1, 2]
 
 
+async def test_cursor_event_of_an_awaitable_never_awaited_is_not_lost() -> None:
+    """get_event() takes its event when called (a completed awaitable): one dropped, closed or
+    cancelled before it was awaited gives its event back to the front of the cursor."""
+    ring = make_ring(64)
+    cur = EventCursor(Owner(), ring.consumer())
+    push(ring, 0, 6)
+    assert cur.next().sequence == 0
+    cur.ready()                                     # dropped at once: the cursor keeps it
+    assert (await cur.ready()).sequence == 1        # ... and hands it out next
+    r = cur.ready()
+    del r                                           # garbage
+    gc.collect()
+    assert cur.next().sequence == 2                 # get_event_nowait() sees it too
+    r = cur.ready()
+    r.close()                                       # what a never-started coroutine gets
+    assert (await cur.ready()).sequence == 3
+    task = asyncio.ensure_future(cur.ready())       # type: ignore[arg-type]
+    task.cancel()                                   # cancelled before it ran: thrown into
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [(await cur.ready()).sequence for _ in range(2)] == [4, 5]
+    assert cur.ready() is None
+
+
 # ------------------------------------------------------------------ Massive's model objects
 
 

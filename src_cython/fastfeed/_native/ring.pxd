@@ -46,6 +46,9 @@ cdef _Event batch_event(EventBatch b, Py_ssize_t k)
 
 cdef class _Ready:
     cdef object value
+    cdef object cursor      # get_event(): the EventCursor the event goes back to if not awaited
+    cdef object back        # ... and the event as the cursor handed it out (before any model)
+    cdef void _give_back(self)
 
 cdef class _EventMaker:
     cdef readonly Consumer consumer
@@ -66,4 +69,6 @@ cdef class EventStream(_EventMaker):
 
 cdef class EventCursor(_EventMaker):
     cdef _Ready _ready
+    cdef list _returned     # events of get_event() awaitables dropped or cancelled unawaited
+    cdef void _reclaim(self)
     cpdef object ready(self, object model=*)

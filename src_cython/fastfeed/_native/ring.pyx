@@ -641,21 +641,34 @@ cdef class _Ready:
     def __next__(self):
         v = self.value
         self.value = None
+        self.cursor = self.back = None
         raise StopIteration(v)
 
     def send(self, arg):
         v = self.value
         self.value = None
+        self.cursor = self.back = None
         raise StopIteration(v)
 
     def throw(self, typ, val=None, tb=None):
-        self.value = None
+        self._give_back()         # e.g. a task cancelled before it ran: the event is not lost
         if val is None:
             raise typ
         raise val
 
     def close(self):
+        self._give_back()
+
+    cdef void _give_back(self):
+        # a get_event() awaitable that will never be awaited (closed, thrown into, or garbage)
+        # returns its event to the front of its cursor: an event received is never lost
+        if self.value is not None and self.cursor is not None:
+            (<EventCursor>self.cursor)._give_back_event(self.back)
         self.value = None
+        self.cursor = self.back = None
+
+    def __dealloc__(self):
+        self._give_back()
 
 
 cdef PySendResult _ready_send(PyObject *obj, PyObject *arg, PyObject **result) noexcept:
@@ -664,6 +677,7 @@ cdef PySendResult _ready_send(PyObject *obj, PyObject *arg, PyObject **result) n
     cdef _Ready r = <_Ready>obj
     cdef object v = r.value
     r.value = None
+    r.cursor = r.back = None
     Py_INCREF(v)
     result[0] = <PyObject *>v
     return PYGEN_RETURN
@@ -676,6 +690,7 @@ cdef PyObject *_ready_iternext(PyObject *obj) noexcept:
     cdef _Ready r = <_Ready>obj
     cdef object v = r.value
     r.value = None
+    r.cursor = r.back = None
     PyErr_SetObject(PyExc_StopIteration, <PyObject *>v)
     return NULL
 
@@ -835,21 +850,43 @@ cdef class EventCursor(_EventMaker):
         (the ring is not read)."""
         cdef EventBatch b = self.batch
         cdef _Ready r
-        if b is None or self.pos >= b._n:
-            return None
-        ev = self._item()
-        if model is not None:
-            ev = _lazy_wrap()(model, ev)
+        if self._ready is not None and self._ready.value is not None:
+            self._reclaim()
         r = self._ready
+        if self._returned:
+            raw = self._returned.pop()
+        elif b is None or self.pos >= b._n:
+            return None
+        else:
+            raw = self._item()
+        ev = raw if model is None else _lazy_wrap()(model, raw)
         if r is None or r.value is not None:     # the last one was not awaited (yet)
             r = _Ready.__new__(_Ready)
             self._ready = r
         r.value = ev
+        r.cursor = self
+        r.back = raw
         return r
+
+    cdef void _reclaim(self):
+        # the last awaitable handed out, dropped unawaited (nothing but the cursor refers to it)
+        cdef _Ready r = self._ready
+        if r is not None and r.value is not None and Py_REFCNT(r) == 2:  # self._ready and r
+            r._give_back()
+
+    def _give_back_event(self, ev):
+        """Put ``ev`` (handed out by an awaitable never awaited) back in front of the others."""
+        if self._returned is None:
+            self._returned = []
+        self._returned.append(ev)          # a stack: the last given back is the earliest
 
     def next(self):
         """The next event, or ``None`` when nothing is waiting."""
         cdef EventBatch b = self.batch
+        if self._ready is not None and self._ready.value is not None:
+            self._reclaim()
+        if self._returned:
+            return self._returned.pop()
         if b is None or self.pos >= b._n:
             if self.consumer.weak:
                 self.consumer.weak = False
@@ -870,7 +907,10 @@ def streamer_get_event(self, event_class):
 
     While the batch the cursor drained last has events left, the awaitable returned is already
     complete (no coroutine per event; ``asyncio.create_task`` and ``wait_for`` take it as they
-    take a coroutine) and the event is taken from the cursor by this call. Otherwise it is the
+    take a coroutine) and the event is taken from the cursor by this call; an awaitable dropped,
+    closed or cancelled before it was awaited gives its event back to the front of the cursor
+    (so no event is lost; with several such awaitables outstanding at once, the order in which
+    they give back decides the order of those events). Otherwise it is the
     coroutine ``self._get_event(...)``, which runs the misuse checks (``StreamerClosedError``,
     ``EventLoopError``), reads the ring and waits for the next event when awaited.
     ``self._cursors`` maps the class asked for to ``(EventCursor, model or None)``.
