@@ -45,7 +45,14 @@ from typing import Any
 import orjson
 from picows import WSUpgradeRequest
 
-from fastfeed.sim._base import SimConnection, SimServer, parse_options, run_until_signal
+from fastfeed.sim._base import (
+    SimConnection,
+    SimServer,
+    add_common_cli_args,
+    cli_rate,
+    parse_options,
+    run_until_signal,
+)
 from fastfeed.sim.sessions import AccountSession
 
 __all__ = [
@@ -838,12 +845,6 @@ class AccountConnection(SimConnection):
 # ------------------------------------------------------------------------------- CLI
 
 
-def _rate(text: str) -> float | None:
-    if text.lower() in ("max", "none", "null", "flat", "flat-out", "inf"):
-        return None
-    return float(text)
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fastfeed.sim account")
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
@@ -851,7 +852,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--token", default=argparse.SUPPRESS,
                    help="access token clients must send ('none' = any)")
     p.add_argument("--script", default=argparse.SUPPRESS, help="'default' or 'none'")
-    p.add_argument("--rate", type=_rate, default=argparse.SUPPRESS,
+    p.add_argument("--rate", type=cli_rate, default=argparse.SUPPRESS,
                    help="notifications/s per connection, or 'max'")
     p.add_argument("--auto-orders", type=float, default=argparse.SUPPRESS,
                    help="order lifecycles per second per connected account")
@@ -860,15 +861,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--heartbeat-timeout", type=float, default=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=argparse.SUPPRESS)
     p.add_argument("--record", dest="record", action="store_true", default=False)
-    p.add_argument("--close-after-frames", type=int, default=argparse.SUPPRESS)
-    p.add_argument("--close-code", type=int, default=argparse.SUPPRESS)
-    p.add_argument("--drop-after-frames", type=int, default=argparse.SUPPRESS)
-    p.add_argument("--stall-after-frames", type=int, default=argparse.SUPPRESS)
-    p.add_argument("--malformed-every", type=int, default=argparse.SUPPRESS)
-    p.add_argument("--reject-first", type=int, default=argparse.SUPPRESS)
-    p.add_argument("--set", dest="opts", action="append", default=[], metavar="KEY=VALUE",
-                   help="any constructor option (JSON value)")
-    p.add_argument("--no-uvloop", action="store_true")
+    add_common_cli_args(p)
     return p
 
 

@@ -146,7 +146,7 @@ class HubStreamer(FanoutMixin, Streamer):
         self._poller: asyncio.Handle | None = None
         self._spin_until = 0.0
         self._held = False        # back-pressure: shared memory not read until iterators catch up
-        self._cursors: dict[int, list[_Cursor]] = {}
+        self._shm_cursors: dict[int, list[_Cursor]] = {}
         #: zero-copy batches handed out (weakly): detached when the loan limit is reached
         self._lent: collections.deque[weakref.ref[Any]] = collections.deque()
         self._retry: asyncio.TimerHandle | None = None
@@ -463,7 +463,7 @@ class HubStreamer(FanoutMixin, Streamer):
 
     def _full(self) -> bool:
         """Back-pressure: an iterator or a ring of this streamer is full."""
-        for cursors in self._cursors.values():
+        for cursors in self._shm_cursors.values():
             for cur in cursors:
                 if cur.records >= cur.ring.capacity:
                     return True
@@ -484,7 +484,7 @@ class HubStreamer(FanoutMixin, Streamer):
         shared memory (waiting ones first, then handed-out ones nothing exports) into memory of
         their own, which returns their samples. False when none could be released."""
         freed = 0
-        for cursors in self._cursors.values():
+        for cursors in self._shm_cursors.values():
             for cur in cursors:
                 for entry in cur.queue:
                     if entry[1] is not None:
@@ -571,7 +571,7 @@ class HubStreamer(FanoutMixin, Streamer):
         if not n:
             return 0
         ring.push(body)   # listen / get_event / latest / stream_filter
-        cursors = self._cursors.get(env.rtype)
+        cursors = self._shm_cursors.get(env.rtype)
         if cursors:
             entry = [body, sample, n]
             drop = self.overflow == "drop_oldest"
@@ -596,7 +596,7 @@ class HubStreamer(FanoutMixin, Streamer):
         streamer (this iterator's own cursor, created by this call)."""
         self._check_usable()
         cur = _Cursor(self._ring(event_class))
-        self._cursors.setdefault(int(cur.ring.rtype), []).append(cur)
+        self._shm_cursors.setdefault(int(cur.ring.rtype), []).append(cur)
         return self._listen_cursor(cur)
 
     async def _listen_cursor(self, cur: _Cursor) -> AsyncGenerator[Any, None]:
@@ -622,7 +622,7 @@ class HubStreamer(FanoutMixin, Streamer):
                     return
                 await self._wait()
         finally:
-            cursors = self._cursors.get(int(cur.ring.rtype), [])
+            cursors = self._shm_cursors.get(int(cur.ring.rtype), [])
             if cur in cursors:
                 cursors.remove(cur)
                 self._unhold()   # it may have been the full one

@@ -11,20 +11,14 @@ import argparse
 import sys
 from typing import Any
 
-from ._base import SimServer, parse_options, run_until_signal
-
-
-def _rate(text: str) -> float | None:
-    if text.lower() in ("max", "none", "null", "flat", "flat-out", "inf"):
-        return None
-    return float(text)
+from ._base import SimServer, add_common_cli_args, cli_rate, parse_options, run_until_signal
 
 
 def _parser(kind: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"python -m fastfeed.sim {kind}")
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
     p.add_argument("--port", type=int, default=0, help="port (0 = any free port)")
-    p.add_argument("--rate", type=_rate, default=argparse.SUPPRESS,
+    p.add_argument("--rate", type=cli_rate, default=argparse.SUPPRESS,
                    help="events/s per connection, or 'max' for flat-out")
     p.add_argument("--events-per-frame", type=int, default=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=argparse.SUPPRESS)
@@ -32,15 +26,7 @@ def _parser(kind: str) -> argparse.ArgumentParser:
     p.add_argument("--no-record", dest="record", action="store_false", default=False,
                    help="(default) do not keep a transcript")
     p.add_argument("--record", dest="record", action="store_true")
-    p.add_argument("--close-after-frames", type=int, default=argparse.SUPPRESS)
-    p.add_argument("--close-code", type=int, default=argparse.SUPPRESS)
-    p.add_argument("--drop-after-frames", type=int, default=argparse.SUPPRESS)
-    p.add_argument("--stall-after-frames", type=int, default=argparse.SUPPRESS)
-    p.add_argument("--malformed-every", type=int, default=argparse.SUPPRESS)
-    p.add_argument("--reject-first", type=int, default=argparse.SUPPRESS)
-    p.add_argument("--set", dest="opts", action="append", default=[], metavar="KEY=VALUE",
-                   help="any constructor option (JSON value)")
-    p.add_argument("--no-uvloop", action="store_true")
+    add_common_cli_args(p)
     if kind == "dxlink":
         p.add_argument("--token", default=argparse.SUPPRESS,
                        help="required quote token ('none' = no auth)")

@@ -20,6 +20,7 @@ Subclasses implement the protocol: :meth:`SimConnection.on_message` for client m
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import itertools
 import json
@@ -888,6 +889,25 @@ class SimConnection(WSListener):
             if self.loop is not None:
                 self.last_send = self.loop.time()
             await asyncio.sleep(0)
+
+
+def cli_rate(text: str) -> float | None:
+    """``--rate`` of the simulators' command lines: a number, or 'max' (flat-out: ``None``)."""
+    if text.lower() in ("max", "none", "null", "flat", "flat-out", "inf"):
+        return None
+    return float(text)
+
+
+def add_common_cli_args(p: Any) -> None:
+    """The fault-injection and run options every simulator's command line takes (an
+    ``argparse.ArgumentParser``): the options left out reach the constructor as its defaults."""
+    sup = argparse.SUPPRESS
+    for flag in ("--close-after-frames", "--close-code", "--drop-after-frames",
+                 "--stall-after-frames", "--malformed-every", "--reject-first"):
+        p.add_argument(flag, type=int, default=sup)
+    p.add_argument("--set", dest="opts", action="append", default=[], metavar="KEY=VALUE",
+                   help="any constructor option (JSON value)")
+    p.add_argument("--no-uvloop", action="store_true")
 
 
 def parse_options(pairs: Iterable[str]) -> dict[str, Any]:

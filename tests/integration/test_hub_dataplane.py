@@ -44,12 +44,14 @@ async def test_batches_read_shared_memory_in_place_and_give_it_back(rig: Rig) ->
         assert not held[0].borrowed   # the oldest were given their own copy, not lost
         n = sum(len(b) for b in held)
         expected = [(await asyncio.wait_for(objs.__anext__(), TIMEOUT)).record for _ in range(n)]
-        assert [q.record for b in held for q in b] == expected
         # a numpy view of a batch reads shared memory: the batch cannot be detached under it
         arr = held[-1].to_numpy()
         assert held[-1].detach() is False
         assert bytes(arr.tobytes()) == b"".join(expected[-len(held[-1]):])
         del arr
+        # event objects never read shared memory: iterating gives the batch its own copy first
+        assert [q.record for b in held for q in b] == expected
+        assert not any(b.borrowed for b in held)
         # batches that are let go give their samples back: no more copies are needed
         held.clear()
         detached = st.stats["detached_batches"]
@@ -96,7 +98,7 @@ async def test_backpressure_consumer_loses_nothing_drop_oldest_counts_its_drops(
         # full, the hub (a back-pressure service) then waits for it; drop-oldest keeps
         # reading and drops its iterator's oldest batches
         await rig.until(lambda: bp._held, "the back-pressure consumer to stop reading")
-        dr_cursor = next(iter(dr._cursors.values()))[0]
+        dr_cursor = next(iter(dr._shm_cursors.values()))[0]
         await rig.until(lambda: dr_cursor.pending_gaps > 0, "the drop-oldest consumer to drop")
         conn = next(iter(rig.srv.live))
         got: list[tuple[str, str]] = []
