@@ -38,7 +38,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, Self, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import orjson
 
@@ -735,6 +735,15 @@ class AlertStreamer(ConnectionManager):
     loop than the one the streamer was started on raises an error that says so.
     """
 
+    def __new__(cls, *args: Any, hub: str | None = None, **kwargs: Any) -> Self:
+        """``hub="ipc://NAME"`` / ``"nats://HOST:PORT/NAME"``: read the account stream a
+        fastfeed hub holds (JetStream) instead of tastytrade's, same API
+        (``fastfeed.hub._account``; the session's token is not used)."""
+        from fastfeed.hub._dropins import new_over_hub
+
+        obj: Self = new_over_hub(cls, hub)
+        return obj
+
     def __init__(
         self,
         session: Any,
@@ -751,6 +760,7 @@ class AlertStreamer(ConnectionManager):
         queue_size: int = 10_000,
         max_message_size: int | None = None,
         backoff_config: BackoffConfig | None = None,
+        hub: str | None = None,
     ) -> None:
         super().__init__(MessageCore(feed_name="account"), reconnect_fn=reconnect_fn,
                          reconnect_args=reconnect_args, disconnect_fn=disconnect_fn,

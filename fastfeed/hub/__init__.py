@@ -13,7 +13,8 @@ removed when the last consumer leaves. Needs the ``hub`` extra (``pip install
 'fastfeed[hub]'``: iceoryx2).
 """
 
+from fastfeed.hub._account import HubAlertStreamer
 from fastfeed.hub._client import HubStreamer, connect
 from fastfeed.hub._server import Hub
 
-__all__ = ["Hub", "HubStreamer", "connect"]
+__all__ = ["Hub", "HubAlertStreamer", "HubStreamer", "connect"]

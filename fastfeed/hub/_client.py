@@ -31,7 +31,7 @@ import itertools
 import logging
 import socket
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from fastfeed._connection import _as_symbols
 from fastfeed._fanout import FanoutMixin
@@ -52,22 +52,48 @@ from fastfeed.hub._wire import (
     StreamTracker,
     SymbolMap,
     layout_hash,
+    select_records,
     unpack_envelope,
+    unpack_spill,
     unpack_symbols,
 )
 from fastfeed.streamer import Streamer
 
-__all__ = ["HubStreamer", "connect"]
+if TYPE_CHECKING:
+    from fastfeed.hub._account import HubAlertStreamer
+
+__all__ = ["POLYGON_FEEDS", "HubStreamer", "connect", "parse_hub_url"]
+
+#: the polygon clusters a hub serves (feed names = cluster names)
+POLYGON_FEEDS = ("stocks", "options", "forex", "crypto", "indices", "futures")
 
 log = logging.getLogger("fastfeed.hub")
 
 
 def _new_core(feed: str) -> Any:
+    """The rings (and symbol table) of a consumer of ``feed``."""
     if feed == "dxlink":
         from fastfeed._native.dxlink import DXLinkDecoder
 
         return DXLinkDecoder()
-    raise ValueError(f"feed {feed!r} is not served over the hub yet (dxlink is)")
+    if feed in POLYGON_FEEDS:
+        from fastfeed.polygon.session import PolygonSession
+
+        return PolygonSession(feed)   # no key: it never connects, the hub fills its rings
+    raise ValueError(f"feed {feed!r} is not served as records (dxlink, {', '.join(POLYGON_FEEDS)}"
+                     " are; the account feed: fastfeed.hub.connect(url, 'account'))")
+
+
+def parse_hub_url(url: str) -> tuple[str | None, str]:
+    """``"ipc://NAME"`` -> ``(None, NAME)``; ``"nats://HOST:PORT/NAME"`` (or ``tls://``) ->
+    ``("nats://HOST:PORT", NAME)`` (NAME defaults to ``main``); ValueError otherwise."""
+    if url.startswith("ipc://"):
+        return None, url[len("ipc://"):]
+    if url.startswith(("nats://", "tls://")):
+        scheme, rest = url.split("://", 1)
+        server, _, name = rest.partition("/")
+        return f"{scheme}://{server}", name or "main"
+    raise ValueError(f"hub url must be ipc://NAME or nats://HOST:PORT/NAME, not {url!r}")
 
 
 class HubStreamer(FanoutMixin, Streamer):
@@ -85,15 +111,20 @@ class HubStreamer(FanoutMixin, Streamer):
         if feed not in FEEDS:
             raise ValueError(f"unknown feed {feed!r}")
         super().__init__(_new_core(feed))
+        self._init_hub(name, feed, busy_poll=busy_poll)
+
+    def _init_hub(self, name: str, feed: str, *, busy_poll: bool = False) -> None:
+        """The hub link's state (also used by the drop-ins pointed at a hub, whose own
+        ``__init__`` made the core: ``fastfeed.hub._dropins``)."""
         self.busy_poll = busy_poll
         self._poller: asyncio.Handle | None = None
         self.hub_name = name
         self.feed = feed
         self.path = socket_path(name)
-        self.url = f"ipc://{name}"
+        self._hub_url = f"ipc://{name}"
         self._sock: socket.socket | None = None
         self._frames = FrameReader()
-        self._sub: ShmSubscriber | None = None
+        self._shm_sub: ShmSubscriber | None = None
         self._node: Any = None
         self._by_rtype = {int(r.rtype): r for r in self._core.rings.values()}
         self._tracker = StreamTracker()
@@ -117,6 +148,11 @@ class HubStreamer(FanoutMixin, Streamer):
     def __repr__(self) -> str:
         state = "ready" if self._ready else ("closed" if self._closed else "connecting")
         return f"<fastfeed.hub.HubStreamer ipc://{self.hub_name} {self.feed} {state}>"
+
+    @property
+    def url(self) -> str:
+        """The hub's url (``ipc://NAME`` or ``nats://HOST:PORT/NAME``)."""
+        return self._hub_url
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -190,9 +226,9 @@ class HubStreamer(FanoutMixin, Streamer):
     async def _open_stream(self, info: dict[str, Any]) -> None:
         if self._node is None:
             self._node = new_node()
-        if self._sub is not None:
-            self._sub.close()
-        self._sub = ShmSubscriber(self._node, str(info["service"]),
+        if self._shm_sub is not None:
+            self._shm_sub.close()
+        self._shm_sub = ShmSubscriber(self._node, str(info["service"]),
                                   ShmSettings.from_dict(info["qos"]))
 
     def _stream_ready(self) -> None:
@@ -244,9 +280,9 @@ class HubStreamer(FanoutMixin, Streamer):
             self._poller.cancel()
             self._poller = None
         self._connection_lost_quiet()
-        if self._sub is not None:
-            self._sub.close()
-            self._sub = None
+        if self._shm_sub is not None:
+            self._shm_sub.close()
+            self._shm_sub = None
         self._closed = True
         self._ready = False
         self._wake_all()
@@ -324,7 +360,7 @@ class HubStreamer(FanoutMixin, Streamer):
         self._filters_dirty = False
 
     def _drain_shm(self) -> None:
-        sub = self._sub
+        sub = self._shm_sub
         if sub is None or not self._ready:   # not before the snapshot is applied
             return
         got = 0
@@ -375,14 +411,22 @@ class HubStreamer(FanoutMixin, Streamer):
         if ring is None or ring.record_size != env.record_size:
             self.n_bad += 1
             return 0
-        body: Any = mv[ENVELOPE_SIZE:ENVELOPE_SIZE + n * env.record_size]
+        end = ENVELOPE_SIZE + n * env.record_size
+        body: Any = mv[ENVELOPE_SIZE:end]
         if not self._map.identity:
             body = memoryview(bytearray(body))
             self._map.remap(body, env.record_size, n)
         if self._filters_dirty:
             self._build_filters()
         flt = self._filters.get(env.rtype)
-        if flt is None:
+        if env.spill:   # values kept beside the records (rare): the ring's log gets them
+            spill, base = unpack_spill(mv[end:end + env.spill])
+            if flt is not None:
+                body = select_records(body, env.record_size, n, flt)
+                self.n_filtered += n - len(body) // env.record_size
+                n = len(body) // env.record_size
+            ring.push(body, spill, base)
+        elif flt is None:
             ring.push(body)
         else:
             k = ring.push_filtered(body, flt)
@@ -448,21 +492,30 @@ class HubStreamer(FanoutMixin, Streamer):
         return out
 
 
-def connect(url: str, feed: str = "dxlink", *, busy_poll: bool = False) -> HubStreamer:
+@overload
+def connect(url: str, feed: Literal["account"], *,  # type: ignore[overload-overlap]
+            busy_poll: bool = False) -> HubAlertStreamer: ...
+@overload
+def connect(url: str, feed: str = "dxlink", *, busy_poll: bool = False) -> HubStreamer: ...
+def connect(url: str, feed: str = "dxlink", *,
+            busy_poll: bool = False) -> HubStreamer | HubAlertStreamer:
     """A streamer fed by the hub at ``url``: ``"ipc://NAME"`` (shared memory, this machine) or
-    ``"nats://HOST:PORT/NAME"`` (NATS; NAME defaults to ``main``)::
+    ``"nats://HOST:PORT/NAME"`` (NATS; NAME defaults to ``main``), for ``feed``: ``"dxlink"``,
+    a polygon cluster (``"stocks"``, ``"options"``, ...: the same streamer API over polygon
+    records) or ``"account"`` (an ``AlertStreamer``-like :class:`HubAlertStreamer`, through
+    JetStream)::
 
         async with fastfeed.hub.connect("ipc://main") as streamer:
             await streamer.subscribe(Quote, ["SPY"])
     """
-    if url.startswith("ipc://"):
-        return HubStreamer(url[len("ipc://"):], feed, busy_poll=busy_poll)
-    if url.startswith(("nats://", "tls://")):
-        from fastfeed.hub._nats import NatsHubStreamer
+    if feed == "account":
+        from fastfeed.hub._account import HubAlertStreamer
 
-        scheme, rest = url.split("://", 1)
-        server, _, name = rest.partition("/")
-        st = NatsHubStreamer(f"{scheme}://{server}", name or "main", feed)
-        st.url = f"{scheme}://{server}/{name or 'main'}"
-        return st
-    raise ValueError(f"hub url must be ipc://NAME or nats://HOST:PORT/NAME, not {url!r}")
+        parse_hub_url(url)   # ValueError now, not at start()
+        return HubAlertStreamer(hub=url)
+    server, name = parse_hub_url(url)
+    if server is None:
+        return HubStreamer(name, feed, busy_poll=busy_poll)
+    from fastfeed.hub._nats import NatsHubStreamer
+
+    return NatsHubStreamer(server, name, feed)

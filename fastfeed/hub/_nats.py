@@ -149,8 +149,12 @@ class NatsHubStreamer(HubStreamer):
     lease_interval: float = 1.0
 
     def __init__(self, server_url: str, name: str, feed: str = "dxlink") -> None:
-        super().__init__(name, feed)
         self.server_url = server_url
+        super().__init__(name, feed)
+
+    def _init_hub(self, name: str, feed: str, *, busy_poll: bool = False) -> None:
+        super()._init_hub(name, feed, busy_poll=busy_poll)
+        self._hub_url = f"{self.server_url}/{name}"
         self._prefix = subject_prefix(name)
         self._consumer_id = uuid.uuid4().hex
         self._nc: Any = None
