@@ -242,8 +242,8 @@ class AccountFeed:
         keys = [(action, v) for v in (values if action == ACCOUNTS else ["*"])]
         async with self.lock:
             if not self.started:
+                await self.up.start()   # raises (to this consumer) when it cannot connect
                 self.started = True
-                await self.up.start()
             new = []
             for k in keys:
                 holders = self.refs.setdefault(k, set())
@@ -507,6 +507,15 @@ class HubAlertStreamer(AlertStreamer):
         if self._held() < self.queue_size:
             self._room.set()
 
+    def _warn_unread(self) -> None:
+        """Reading stops at a full queue; say so once per type if nobody listens to it."""
+        for key, q in self._queues.items():
+            if len(q.items) >= self.queue_size and not q.cursors and not q.warned:
+                q.warned = True
+                log.warning("hub account stream: reading paused: %d unread %s notifications "
+                            "and nobody listens to them (listen() to that type or raise "
+                            "queue_size)", len(q.items), key)
+
     async def _fetch_loop(self) -> None:
         import nats.errors
         from nats.js.errors import NotFoundError
@@ -514,6 +523,7 @@ class HubAlertStreamer(AlertStreamer):
         while not (self._closed or self._closing):
             room = self.queue_size - self._held()
             if room <= 0:   # back-pressure: the backlog stays in JetStream
+                self._warn_unread()
                 self._room.clear()
                 await self._room.wait()
                 continue

@@ -26,6 +26,9 @@ pytestmark = pytest.mark.timeout(90)
 
 CONSUMER = str(Path(__file__).with_name("_hub_feed_consumer.py"))
 POLYGON_KEY = "pk-secret-polygon-key-0123"
+#: the hub's upstream reconnects at once (websockets' backoff variables)
+FAST_BACKOFF = {"WEBSOCKETS_BACKOFF_INITIAL_DELAY": "0.05", "WEBSOCKETS_BACKOFF_MIN_DELAY": "0.05",
+                "WEBSOCKETS_BACKOFF_MAX_DELAY": "0.2"}
 ACCOUNT_TOKEN = "acct-secret-session-token-4567"
 
 
@@ -53,6 +56,11 @@ class FeedRig:
         assert await p.line() == f"ready ipc://{self.name}"
         return p
 
+    async def stop(self) -> None:
+        """Every process, before the simulators stop (no upstream failure to report)."""
+        for p in self.procs:
+            await p.stop(signal.SIGKILL)
+
     async def consumer(self, mode: str, url: str, args: list[str], n: int,
                        queue: int | None = None) -> Proc:
         argv = [CONSUMER, mode, url, ",".join(args), str(n)]
@@ -73,8 +81,7 @@ async def frig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
     try:
         yield r
     finally:
-        for p in r.procs:
-            await p.stop(signal.SIGKILL)
+        await r.stop()
 
 
 @pytest.fixture
@@ -205,6 +212,7 @@ async def test_polygon_consumers_get_exactly_the_direct_events_subscriptions_mer
             await asyncio.sleep(0.05)
         assert later["gaps"] == 0
         assert srv.connections_total == 1
+        await frig.stop()
 
 
 async def test_account_stream_jetstream_exact_catch_up_backpressure_no_credentials(
@@ -215,7 +223,8 @@ async def test_account_stream_jetstream_exact_catch_up_backpressure_no_credentia
     try:
         async with AccountStreamerServer(token=ACCOUNT_TOKEN, script=None) as srv:
             await frig.hub("account", {"FASTFEED_ACCOUNT_TOKEN": ACCOUNT_TOKEN,
-                                       "FASTFEED_ACCOUNT_URL": srv.url}, nats=nats_url)
+                                       "FASTFEED_ACCOUNT_URL": srv.url, **FAST_BACKOFF},
+                           nats=nats_url)
             over_nats = f"{nats_url}/{frig.name}"
             a = await frig.consumer("account", over_nats, ["5WT00001"], 9)
             b = await frig.consumer("account", f"ipc://{frig.name}", ["5WT00002"], 9)
@@ -257,6 +266,16 @@ async def test_account_stream_jetstream_exact_catch_up_backpressure_no_credentia
             d.send("read")
             ev_d, _ = await _events(d, 18)
             assert ev_d == orders("5WT00001")
+            # the last consumer of 5WT00002 is killed: its lease expires and the hub stops
+            # asking for that account (the protocol cannot leave one: visible at the next
+            # upstream connection, which the simulator now forces)
+            await b.stop(signal.SIGKILL)
+            await asyncio.sleep(1.5)   # the hub's NATS lease (1 s) runs out
+            srv.inject("close", code=1012)
+            await until(lambda: srv.connections_total == 2 and any(
+                c.connected for c in srv.live.values()), "the hub's new upstream connection")
+            assert [c.accounts for c in srv.live.values()] == [["5WT00001"]]
+            await frig.stop()
         # the token never crossed NATS (nor did the account streamer's session)
         assert sniffer.seen and not sniffer.carries(ACCOUNT_TOKEN)
         assert not sniffer.carries("Bearer")
@@ -293,6 +312,7 @@ async def test_account_stream_survives_nats_and_hub_restarts(
             assert stats["publisher_restarts"] == 1
             assert stats["gaps"] == 0
             assert stats["resubscribes"] >= 1
+            await frig.stop()
 
 
 async def test_polygon_hub_restart_counted_and_resumed(frig: FeedRig) -> None:
@@ -317,17 +337,22 @@ async def test_polygon_hub_restart_counted_and_resumed(frig: FeedRig) -> None:
                 await asyncio.wait_for(client.handle_messages(), TIMEOUT)
             assert {d["sym"] for d in got} == {"AAPL"}
             assert client.stats["publisher_restarts"] == 1
+            await frig.stop()
 
 
-async def test_dxlink_dropin_over_nats_carries_no_token(
+async def test_one_hub_two_feeds_dropins_over_nats_carry_no_credentials(
         frig: FeedRig, jetstream: tuple[NatsServer, str]) -> None:
+    from fastfeed.polygon import AsyncStreamClient
+
     _, nats_url = jetstream
     sniffer = Sniffer()
     await sniffer.start(nats_url)
     try:
-        async with DXLinkServer(rate=2000, events_per_frame=5, seed=3) as srv:
-            env = {"FASTFEED_DXLINK_URL": srv.url, "FASTFEED_DXLINK_TOKEN": "sim-token"}
-            await frig.hub("dxlink", env, nats=nats_url)
+        async with DXLinkServer(rate=2000, events_per_frame=5, seed=3) as srv, \
+                PolygonServer(cluster="stocks", api_key=POLYGON_KEY, rate=1000, seed=4) as psrv:
+            env = {"FASTFEED_DXLINK_URL": srv.url, "FASTFEED_DXLINK_TOKEN": "sim-token",
+                   "FASTFEED_POLYGON_KEY": POLYGON_KEY, "FASTFEED_POLYGON_HOST": psrv.client_host}
+            await frig.hub("dxlink,stocks", env, nats=nats_url)
             for url in (f"ipc://{frig.name}", f"{nats_url}/{frig.name}"):
                 st = DXLinkStreamer(object(), hub=url)
                 assert isinstance(st, DXLinkStreamer)
@@ -339,6 +364,17 @@ async def test_dxlink_dropin_over_nats_carries_no_token(
                     await until(lambda: not any(s for c in srv.live
                                                 for s in srv.subscriptions(c).values()),
                                 "released upstream")
-        assert sniffer.seen and not sniffer.carries("sim-token")
+            got: list[dict[str, Any]] = []
+            async with AsyncStreamClient("unused", "stocks",
+                                         hub=f"{nats_url}/{frig.name}") as client:
+                await client.subscribe_stock_trades("MSFT", got.append)
+                while not got:
+                    await asyncio.wait_for(client.handle_messages(), TIMEOUT)
+                assert {d["sym"] for d in got} == {"MSFT"}
+                assert client.stats["gaps"] == 0
+            await until(lambda: not _upstream_polygon(psrv), "polygon released upstream")
+            await frig.stop()
+        assert sniffer.seen
+        assert not sniffer.carries("sim-token") and not sniffer.carries(POLYGON_KEY)
     finally:
         await sniffer.stop()
