@@ -126,6 +126,8 @@ class AccountFeed:
     retry_interval: float = 0.2
     #: seconds the stream keeps notifications (late joiners' catch-up window)
     max_age: float = 24 * 3600.0
+    #: seconds a stopping hub waits for JetStream to store the notifications it holds
+    drain_timeout: float = 5.0
 
     def __init__(self, hub: str, streamer: AccountUpstream, publisher: int, *,
                  on_fail: Callable[[BaseException], None] | None = None) -> None:
@@ -140,6 +142,7 @@ class AccountFeed:
         self.lock = asyncio.Lock()
         self.js: Any = None
         self._pump: asyncio.Task[None] | None = None
+        self._drained: asyncio.Event | None = None
         self.n = 0
         self.published = 0
         self.retries = 0
@@ -161,11 +164,22 @@ class AccountFeed:
         self._pump = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
-        if self._pump is not None:
-            self._pump.cancel()
-            await asyncio.gather(self._pump, return_exceptions=True)
+        """Stop reading upstream, store what is held (for ``drain_timeout`` s at most)."""
         if self.started:
             await self.up.close()
+        pump = self._pump
+        if pump is not None:
+            if self.up.held and not pump.done():
+                self._drained = asyncio.Event()
+                try:
+                    await asyncio.wait_for(self._drained.wait(), self.drain_timeout)
+                except TimeoutError:
+                    pass
+            if self.up.held:
+                log.error("hub: %d account notifications were not stored in JetStream before "
+                          "the hub stopped", len(self.up.held))
+            pump.cancel()
+            await asyncio.gather(pump, return_exceptions=True)
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -224,6 +238,8 @@ class AccountFeed:
             await self._publish(subject, orjson.dumps(msg), self._headers(msg))
             up.held.popleft()
             up._maybe_resume()
+            if not up.held and self._drained is not None:
+                self._drained.set()
 
     async def _publish_error(self, exc: BaseException) -> None:
         self.failed = exc

@@ -24,6 +24,7 @@ variable                   meaning
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable
 from types import SimpleNamespace
@@ -33,6 +34,8 @@ from fastfeed._connection import BackoffConfig
 from fastfeed.polygon import HOST, AsyncStreamClient
 
 __all__ = ["PolygonUpstream", "upstream_for"]
+
+log = logging.getLogger("fastfeed.hub")
 
 
 class PolygonUpstream(AsyncStreamClient):
@@ -49,6 +52,14 @@ class PolygonUpstream(AsyncStreamClient):
 
     def _set_handler(self, ev: str, fn: Any, deliver: str) -> None:
         """No handler cursors: nothing would drain them."""
+
+    def _on_control(self, events: list[Any]) -> None:
+        """Statuses act as for any client (errors counted, auth_failed fatal...); nobody
+        dispatches them here, so they are logged instead of queued."""
+        super()._on_control(events)
+        for ev in self._status_q:
+            log.debug("hub: polygon %s status %s: %s", self._cluster, ev.status, ev.message)
+        self._status_q.clear()
 
     async def subscribe(self, ev: str, symbols: Iterable[str]) -> None:
         chans = ",".join(f"{ev}.{s}" for s in symbols)
