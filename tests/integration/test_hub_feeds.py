@@ -5,9 +5,10 @@ all real components, every process and server stopped at the end."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,24 @@ async def until(cond: Callable[[], bool], what: str) -> None:
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+async def until_async(get: Callable[[], Awaitable[Any]], cond: Callable[[Any], bool],
+                      what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TIMEOUT
+    while not cond(await get()):
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def _hub_stats(nc: Any, name: str) -> dict[str, Any]:
+    """The hub's counters, asked over NATS (its control subject)."""
+    reply = await nc.request(f"ff.{name}.ctl", json.dumps(
+        {"op": "stats", "consumer": "test-observer", "feed": "account"}).encode(), timeout=5)
+    stats: dict[str, Any] = json.loads(reply.data)["stats"]
+    return stats
 
 
 class FeedRig:
@@ -270,7 +289,8 @@ async def test_account_stream_jetstream_exact_catch_up_backpressure_no_credentia
             # asking for that account (the protocol cannot leave one: visible at the next
             # upstream connection, which the simulator now forces)
             await b.stop(signal.SIGKILL)
-            await asyncio.sleep(1.5)   # the hub's NATS lease (1 s) runs out
+            await until_async(lambda: _hub_stats(sniffer.nc, frig.name),
+                              lambda st: st["account"]["released"] == 1, "lease expiry")
             srv.inject("close", code=1012)
             await until(lambda: srv.connections_total == 2 and any(
                 c.connected for c in srv.live.values()), "the hub's new upstream connection")
