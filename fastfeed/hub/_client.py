@@ -61,6 +61,7 @@ from fastfeed.streamer import Streamer
 
 if TYPE_CHECKING:
     from fastfeed.hub._account import HubAlertStreamer
+    from fastfeed.polygon import AsyncStreamClient
 
 __all__ = ["POLYGON_FEEDS", "HubStreamer", "connect", "parse_hub_url"]
 
@@ -496,14 +497,26 @@ class HubStreamer(FanoutMixin, Streamer):
 def connect(url: str, feed: Literal["account"], *,  # type: ignore[overload-overlap]
             busy_poll: bool = False) -> HubAlertStreamer: ...
 @overload
+def connect(url: str, feed: Literal["stocks", "options", "forex", "crypto", "indices",  # type: ignore[overload-overlap]
+                                    "futures"], *,
+            busy_poll: bool = False) -> AsyncStreamClient: ...
+@overload
 def connect(url: str, feed: str = "dxlink", *, busy_poll: bool = False) -> HubStreamer: ...
 def connect(url: str, feed: str = "dxlink", *,
-            busy_poll: bool = False) -> HubStreamer | HubAlertStreamer:
+            busy_poll: bool = False) -> HubStreamer | HubAlertStreamer | AsyncStreamClient:
     """A streamer fed by the hub at ``url``: ``"ipc://NAME"`` (shared memory, this machine) or
-    ``"nats://HOST:PORT/NAME"`` (NATS; NAME defaults to ``main``), for ``feed``: ``"dxlink"``,
-    a polygon cluster (``"stocks"``, ``"options"``, ...: the same streamer API over polygon
-    records) or ``"account"`` (an ``AlertStreamer``-like :class:`HubAlertStreamer`, through
-    JetStream)::
+    ``"nats://HOST:PORT/NAME"`` (NATS; NAME defaults to ``main``), for ``feed``:
+
+    * ``"dxlink"``: a :class:`HubStreamer` (``subscribe(Quote, symbols)``, ``listen``,
+      ``listen_batches``, ``get_event``, ``latest``, ``stream_filter``, ``stats``);
+    * a polygon cluster (``"stocks"``, ``"options"``, ...): a
+      :class:`fastfeed.polygon.AsyncStreamClient` reading from the hub (its handlers,
+      ``subscribe_*``, ``handle_messages``, and the streamer API above too: it is a
+      :class:`HubStreamer`);
+    * ``"account"``: an ``AlertStreamer`` reading the hub's JetStream account stream
+      (:class:`HubAlertStreamer`).
+
+    ::
 
         async with fastfeed.hub.connect("ipc://main") as streamer:
             await streamer.subscribe(Quote, ["SPY"])
@@ -513,6 +526,11 @@ def connect(url: str, feed: str = "dxlink", *,
 
         parse_hub_url(url)   # ValueError now, not at start()
         return HubAlertStreamer(hub=url)
+    if feed in POLYGON_FEEDS:
+        from fastfeed.polygon import AsyncStreamClient
+
+        parse_hub_url(url)
+        return AsyncStreamClient("unused", feed, hub=url, busy_poll=busy_poll)
     server, name = parse_hub_url(url)
     if server is None:
         return HubStreamer(name, feed, busy_poll=busy_poll)

@@ -35,7 +35,7 @@ def _link_init(self: Any, hub: str, feed: str) -> None:
     server, name = parse_hub_url(hub)
     if server is not None:
         self.server_url = server
-    self._init_hub(name, feed)
+    self._init_hub(name, feed, busy_poll=bool(getattr(self, "busy_poll", False)))
 
 
 class _DXLinkOverHub:
@@ -83,6 +83,17 @@ class _PolygonOverHub:
             await HubStreamer.start(st)
         elif st._error is not None:
             raise st._error
+
+    async def __aenter__(self) -> Any:
+        """Connects to the hub at once (a missing hub is an error here, not later)."""
+        await self._ensure_started()
+        return self
+
+    async def subscribe(self, event_class: Any, symbols: Iterable[str] | str,
+                        refresh_interval: float = 0.1) -> None:
+        """The streamer API's ``subscribe(type, symbols)`` (``"T"``, ``["AAPL"]``) too."""
+        await self._ensure_started()
+        await HubStreamer.subscribe(self, event_class, symbols)  # type: ignore[arg-type]
 
     async def _channels_changed(self, action: str, channels: list[str]) -> None:
         """The channels the session just added / removed, as hub subscriptions per ``ev``."""

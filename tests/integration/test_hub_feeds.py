@@ -343,10 +343,16 @@ async def test_polygon_hub_restart_counted_and_resumed(frig: FeedRig) -> None:
         env = {"FASTFEED_POLYGON_KEY": POLYGON_KEY, "FASTFEED_POLYGON_HOST": srv.client_host}
         hub = await frig.hub("stocks", env)
         got: list[dict[str, Any]] = []
-        async with AsyncStreamClient("unused", "stocks", hub=f"ipc://{frig.name}") as client:
+        # connect(url, cluster): the AsyncStreamClient API and the streamer API at once
+        async with fastfeed.hub.connect(f"ipc://{frig.name}", "stocks") as client:
+            assert isinstance(client, AsyncStreamClient)
+            batches = client.listen_batches("T")
             await client.subscribe_stock_trades(["AAPL"], got.append)
             while not got:
                 await asyncio.wait_for(client.handle_messages(), TIMEOUT)
+            batch = await asyncio.wait_for(batches.__anext__(), TIMEOUT)
+            assert {batch.symbol_of(i) for i in range(len(batch))} == {"AAPL"}
+            assert client.latest("T", "AAPL") is not None
             await hub.stop(signal.SIGKILL)
             await until(lambda: not client.ready, "the hub gone")
             await frig.hub("stocks", env)
