@@ -19,6 +19,7 @@ import fastfeed.hub
 from fastfeed._native.pgdict import to_dicts
 from fastfeed._native.polygon import PolygonDecoder
 from fastfeed.dxfeed import Quote
+from fastfeed.hub._account import stream_name
 from fastfeed.sim import AccountStreamerServer, DXLinkServer, PolygonServer
 from fastfeed.sim.account import order_lifecycle
 from fastfeed.tastytrade import AlertStreamer, DXLinkStreamer
@@ -321,10 +322,23 @@ async def test_account_stream_survives_nats_and_hub_restarts(
             pushed += srv.push_many(order_lifecycle("5WT00009", 2))
             await nats.start()   # same port, same store
             got += [await asyncio.wait_for(it.__anext__(), TIMEOUT) for _ in range(3)]
+            # the server forgets the consumer (e.g. its inactivity threshold ran out during a
+            # long outage): it is made again from the next stream sequence
+            import nats as nats_py
+
+            nc = await nats_py.connect(nats_url)
+            try:
+                await nc.jetstream().delete_consumer(stream_name(frig.name),
+                                                     st._psub._consumer)
+            finally:
+                await nc.close()
+            pushed += srv.push_many(order_lifecycle("5WT00009", 4))
+            got += [await asyncio.wait_for(it.__anext__(), TIMEOUT) for _ in range(3)]
+            assert st.stats["consumer_recreated"] == 1
             # the hub is killed: notifications wait at the account streamer until the new hub
             # (to which the consumer gives its subscriptions again) connects
             await hub.stop(signal.SIGKILL)
-            pushed += srv.push_many(order_lifecycle("5WT00009", 3))
+            pushed += srv.push_many(order_lifecycle("5WT00009", 5))
             await frig.hub("account", env, nats=nats_url)
             got += [await asyncio.wait_for(it.__anext__(), TIMEOUT) for _ in range(3)]
             assert got == [n.message for n in pushed]
