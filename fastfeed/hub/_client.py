@@ -230,7 +230,7 @@ class HubStreamer(FanoutMixin, Streamer):
         if self._shm_sub is not None:
             self._shm_sub.close()
         self._shm_sub = ShmSubscriber(self._node, str(info["service"]),
-                                  ShmSettings.from_dict(info["qos"]))
+                                      ShmSettings.from_dict(info["qos"]))
 
     def _stream_ready(self) -> None:
         self._drain_shm()

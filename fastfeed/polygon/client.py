@@ -664,12 +664,13 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         for p, syms in self._channels_of(prefix, symbols, force_uppercase_symbols):
             verbatim = p != prefix or (isinstance(symbols, str) and "." in symbols)
             upper = False if verbatim else force_uppercase_symbols
+            # the channels (a replay's core, which sends nothing, returns None)
             if action == "subscribe":
-                chans += core.subscribe(p, syms, force_uppercase=upper)
+                chans += core.subscribe(p, syms, force_uppercase=upper) or ()
                 if p not in self._handlers and p in core.rings:
                     self._set_handler(p, None, "dict")
             elif action == "unsubscribe":
-                chans += core.unsubscribe(p, syms, force_uppercase=upper)
+                chans += core.unsubscribe(p, syms, force_uppercase=upper) or ()
             else:
                 raise ValueError(f"unknown action {action!r}")
         await self._channels_changed(action, chans)
