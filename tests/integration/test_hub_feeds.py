@@ -346,6 +346,20 @@ async def test_account_stream_survives_nats_and_hub_restarts(
             assert stats["publisher_restarts"] == 1
             assert stats["gaps"] == 0
             assert stats["resubscribes"] >= 1
+            # a durable consumer resumes where the last one of its name stopped: a bot that
+            # restarts gets what it missed, and nothing twice
+            url = f"{nats_url}/{frig.name}"
+            async with AlertStreamer(None, hub=url, durable="bot1") as d1:
+                it1 = d1.listen("Order")
+                await d1.subscribe_accounts("5WT00009")
+                first = [await asyncio.wait_for(it1.__anext__(), TIMEOUT) for _ in pushed]
+            assert first == [n.message for n in pushed]   # catch-up, from the stream's start
+            pushed2 = srv.push_many(order_lifecycle("5WT00009", 6))
+            async with AlertStreamer(None, hub=url, durable="bot1") as d2:
+                it2 = d2.listen("Order")
+                await d2.subscribe_accounts("5WT00009")
+                again = [await asyncio.wait_for(it2.__anext__(), TIMEOUT) for _ in pushed2]
+                assert again == [n.message for n in pushed2]   # (a repeat would come first)
             await frig.stop()
 
 
