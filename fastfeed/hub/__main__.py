@@ -5,9 +5,12 @@
 Flags (or ``--config FILE``, a JSON object with the same keys, flags win): ``--name`` (the
 hub's name: consumers connect to ``ipc://NAME``), ``--feeds`` (comma-separated, default
 ``dxlink``; also the polygon clusters ``stocks``, ``options``, ``forex``, ``crypto``,
-``indices``, ``futures``, and ``account``, which needs ``--nats``: JetStream), ``--overflow`` (``drop_oldest`` | ``backpressure``), ``--buffer`` (samples a
-consumer may lag before drop-oldest recycles its oldest), ``--max-consumers``, ``--nats nats://HOST:PORT`` (also publish over NATS, for other machines:
-consumers connect to ``nats://HOST:PORT/NAME``).
+``indices``, ``futures``, and ``account``, which needs ``--nats``: JetStream), ``--overflow``
+(``drop_oldest`` | ``backpressure``), ``--buffer`` (samples a consumer may lag before
+drop-oldest recycles its oldest), ``--max-consumers``, ``--nats nats://HOST:PORT`` (also
+publish over NATS, for other machines: consumers connect to ``nats://HOST:PORT/NAME``),
+``--account-hold`` (account notifications held while JetStream does not store them, before
+the hub stops reading the account socket).
 
 Credentials come from the environment only (never the command line, never logged, never
 published): ``FASTFEED_DXLINK_URL`` and ``FASTFEED_DXLINK_TOKEN`` (a DXLink quote token);
@@ -42,6 +45,9 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--buffer", type=int)
     p.add_argument("--max-consumers", type=int, dest="max_consumers")
     p.add_argument("--nats", help="also publish to this NATS server (nats://HOST:PORT)")
+    p.add_argument("--account-hold", type=int, dest="account_hold",
+                   help="account notifications the hub holds while JetStream does not store "
+                        "them before it stops reading the account socket (default 10000)")
     p.add_argument("--nats-lease", type=float, dest="nats_lease",
                    help="seconds after which a silent NATS consumer is dropped (default 5)")
     ns = p.parse_args(argv)
@@ -60,7 +66,7 @@ async def serve(opts: dict[str, Any]) -> None:
     if "account" in feeds and not opts.get("nats"):
         raise SystemExit("fastfeed.hub: the account feed needs --nats nats://HOST:PORT "
                          "(a NATS server with JetStream)")
-    hub = Hub(str(opts["name"]), {f: upstream_for(f) for f in feeds},
+    hub = Hub(str(opts["name"]), {f: upstream_for(f, opts) for f in feeds},
               dict.fromkeys(feeds, settings), nats_url=opts.get("nats"),
               nats_lease=opts.get("nats_lease"))
     stop = asyncio.Event()

@@ -26,7 +26,9 @@ Consumer side (:class:`HubAlertStreamer`): :class:`fastfeed.tastytrade.AlertStre
   still holds for its accounts, so a consumer that starts late misses nothing) or only what
   is published after it started (``catch_up=False``); ``durable="NAME"`` resumes where the
   previous consumer of that name stopped (at least once: a notification it had received but
-  not yet acknowledged when it died comes again);
+  not yet acknowledged when it died comes again); catch-up covers the accounts subscribed
+  before reading starts (an account added later is followed from then on, as a direct
+  streamer would);
 * back-pressure: it fetches only while every type's queue has room (``queue_size``), so a
   consumer that does not read keeps its backlog in JetStream -- it never slows the hub or the
   other consumers;

@@ -80,8 +80,9 @@ def _need(*names: str) -> list[str]:
     return [str(v) for v in values]
 
 
-def upstream_for(feed: str) -> Any:
-    """The upstream streamer of ``feed`` (``SystemExit`` naming what is missing)."""
+def upstream_for(feed: str, opts: dict[str, Any] | None = None) -> Any:
+    """The upstream streamer of ``feed`` (``SystemExit`` naming what is missing); ``opts``:
+    the hub's options (``account_hold``)."""
     from fastfeed.hub._client import POLYGON_FEEDS
 
     if feed == "dxlink":
@@ -96,7 +97,9 @@ def upstream_for(feed: str) -> Any:
         from fastfeed.hub._account import AccountUpstream
 
         (token,) = _need("FASTFEED_ACCOUNT_TOKEN")
+        hold = (opts or {}).get("account_hold") or 10_000
         return AccountUpstream(SimpleNamespace(session_token=token),
-                               os.environ.get("FASTFEED_ACCOUNT_URL") or None)
+                               os.environ.get("FASTFEED_ACCOUNT_URL") or None,
+                               hold_limit=int(hold))
     raise SystemExit(f"fastfeed.hub: unknown feed {feed!r} (dxlink, account, "
                      f"{', '.join(POLYGON_FEEDS)})")

@@ -53,6 +53,25 @@ async def until_async(get: Callable[[], Awaitable[Any]], cond: Callable[[Any], b
         await asyncio.sleep(0.02)
 
 
+async def _ipc_stats(name: str) -> dict[str, Any]:
+    """The hub's counters, asked on its control socket (this machine)."""
+    from fastfeed.hub._control import FrameReader, encode, socket_path
+
+    reader, writer = await asyncio.open_unix_connection(socket_path(name))
+    try:
+        writer.write(encode({"op": "stats", "id": 1}))
+        frames = FrameReader()
+        while True:
+            data = await asyncio.wait_for(reader.read(65536), TIMEOUT)
+            assert data, "the hub closed its control socket"
+            for m in frames.feed(data)[1]:
+                if m.get("id") == 1:
+                    stats: dict[str, Any] = m["stats"]
+                    return stats
+    finally:
+        writer.close()
+
+
 async def _hub_stats(nc: Any, name: str) -> dict[str, Any]:
     """The hub's counters, asked over NATS (its control subject)."""
     reply = await nc.request(f"ff.{name}.ctl", json.dumps(
@@ -67,8 +86,10 @@ class FeedRig:
         self.name = "f" + uuid.uuid4().hex[:10]
         self.procs: list[Proc] = []
 
-    async def hub(self, feeds: str, env: dict[str, str], nats: str | None = None) -> Proc:
-        args = ["-m", "fastfeed.hub", "--name", self.name, "--feeds", feeds, "--buffer", "64"]
+    async def hub(self, feeds: str, env: dict[str, str], nats: str | None = None,
+                  *extra: str) -> Proc:
+        args = ["-m", "fastfeed.hub", "--name", self.name, "--feeds", feeds, "--buffer", "64",
+                *extra]
         if nats:
             args += ["--nats", nats, "--nats-lease", "1.0"]
         p = await _spawn(args, dict(_env(self.tmp), **env))
@@ -309,7 +330,7 @@ async def test_account_stream_survives_nats_and_hub_restarts(
     nats, nats_url = jetstream
     async with AccountStreamerServer(token=ACCOUNT_TOKEN, script=None) as srv:
         env = {"FASTFEED_ACCOUNT_TOKEN": ACCOUNT_TOKEN, "FASTFEED_ACCOUNT_URL": srv.url}
-        hub = await frig.hub("account", env, nats=nats_url)
+        hub = await frig.hub("account", env, nats_url, "--account-hold", "2")
         st = AlertStreamer(None, hub=f"{nats_url}/{frig.name}")   # the drop-in
         async with st:
             it = st.listen("Order")
@@ -317,11 +338,19 @@ async def test_account_stream_survives_nats_and_hub_restarts(
             await until(lambda: bool(srv.live), "upstream")
             pushed = srv.push_many(order_lifecycle("5WT00009", 1))
             got = [await asyncio.wait_for(it.__anext__(), TIMEOUT) for _ in range(3)]
-            # NATS goes away: the hub holds what arrives and retries; nothing is lost
+            # NATS goes away: the hub holds what arrives (2 at most, --account-hold) and
+            # retries; then it stops reading the account socket: nothing is lost
             await nats.stop(signal.SIGKILL)
-            pushed += srv.push_many(order_lifecycle("5WT00009", 2))
+            srv.set(rate=100)
+            for k in range(10):
+                pushed += srv.push_many(order_lifecycle("5WT00009", 10 + k))
+            conn = next(iter(srv.live))
+            await until(lambda: len(srv.sent_on(conn)) == len(pushed), "all 33 sent")
+            held = (await _ipc_stats(frig.name))["account"]
+            assert 2 <= held["held"] < 30 and held["published"] == 3
+            srv.set(rate=None)
             await nats.start()   # same port, same store
-            got += [await asyncio.wait_for(it.__anext__(), TIMEOUT) for _ in range(3)]
+            got += [await asyncio.wait_for(it.__anext__(), TIMEOUT) for _ in range(30)]
             # the server forgets the consumer (e.g. its inactivity threshold ran out during a
             # long outage): it is made again from the next stream sequence
             import nats as nats_py
