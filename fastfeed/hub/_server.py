@@ -265,9 +265,18 @@ class Hub:
     # ------------------------------------------------------------------ subscriptions
 
     async def _ensure_started(self, f: _Feed) -> None:
+        if f.failed is not None:
+            raise f.failed
         if not f.started:
             f.started = True
-            await f.streamer.start()
+            try:
+                await f.streamer.start()
+            except Exception as exc:   # e.g. a refused key: as fatal as a failure later on
+                log.error("hub: the %s upstream could not start: %s", f.name, exc)
+                self._fail_feed(f, exc)
+                if self._nats is not None:
+                    await self._nats.flush_queue()
+                raise
 
     async def _subscribe(self, c: _Consumer, etype: str, symbols: list[str]) -> None:
         assert c.feed is not None

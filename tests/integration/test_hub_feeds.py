@@ -392,6 +392,23 @@ async def test_account_stream_survives_nats_and_hub_restarts(
             await frig.stop()
 
 
+async def test_polygon_key_refused_reaches_the_consumers_and_stops_the_hub(
+        frig: FeedRig) -> None:
+    from fastfeed.errors import StreamerError, SubscriptionError
+
+    async with PolygonServer(cluster="stocks", api_key="the-right-key") as srv:
+        hub = await frig.hub("stocks", {"FASTFEED_POLYGON_KEY": POLYGON_KEY,
+                                        "FASTFEED_POLYGON_HOST": srv.client_host})
+        async with fastfeed.hub.connect(f"ipc://{frig.name}", "stocks") as st:
+            with pytest.raises(SubscriptionError, match="AuthenticationError") as refused:
+                await st.subscribe("T", ["AAPL"])
+            with pytest.raises(StreamerError, match="upstream failed: AuthenticationError") as e:
+                await asyncio.wait_for(st.get_event("T"), TIMEOUT)
+            assert POLYGON_KEY not in str(refused.value) + str(e.value)   # never the key
+        assert await asyncio.wait_for(hub.proc.wait(), TIMEOUT) == 1   # for a supervisor
+        assert srv.connections_total >= 1
+
+
 async def test_polygon_hub_restart_counted_and_resumed(frig: FeedRig) -> None:
     from fastfeed.polygon import AsyncStreamClient
 
