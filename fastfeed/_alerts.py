@@ -724,7 +724,9 @@ class AlertStreamer(ConnectionManager):
     ``wss://``), ``heartbeat_interval`` (s, default 15), ``liveness_timeout`` (s without any
     frame before the connection is replaced; default ``2 * heartbeat_interval + 10``),
     ``ack_timeout`` (s, default 10), ``queue_size`` (notifications per type before reading
-    pauses; default 10,000), ``max_message_size`` (bytes, default 64 MiB), ``backoff_config``.
+    pauses; default 10,000), ``max_message_size`` (bytes, default 64 MiB), ``backoff_config``,
+    ``hub`` (``"ipc://NAME"`` / ``"nats://HOST:PORT/NAME"``: read a fastfeed hub's account
+    stream instead, ``fastfeed.hub``; the session's token is not used).
 
     The socket is carried by the same :class:`~fastfeed._native.transport.FeedListener` as the
     market-data streamers, with a :class:`~fastfeed._native.transport.MessageCore` (every JSON

@@ -115,7 +115,9 @@ class DXLinkStreamer(SDKEventsMixin, FanoutMixin, Streamer):
         ``"auto"`` gives the tastytrade SDK's own event classes (``Decimal`` values,
         ``model_dump()``; see ``fastfeed._sdk_events``) when ``listen`` / ``get_event*`` /
         ``latest`` are given the SDK's class, fastfeed's float events otherwise; ``"sdk"``: the
-        SDK's classes always; ``"fast"``: fastfeed's always.
+        SDK's classes always; ``"fast"``: fastfeed's always. ``hub="ipc://NAME"`` /
+        ``"nats://HOST:PORT/NAME"``: read from a fastfeed hub instead of DXLink
+        (``fastfeed.hub``; the session is not used).
         """
         if overflow not in ("drop_oldest", "backpressure"):
             raise ValueError(f"overflow must be 'drop_oldest' or 'backpressure', not {overflow!r}")

@@ -134,7 +134,8 @@ class AsyncStreamClient(FanoutMixin, Streamer):
     compatibility (fastfeed's bounded rings replace the websockets queue). ``ssl_context``:
     TLS settings for ``wss://`` (default: verified). ``open_timeout``: seconds to connect and
     authenticate (default 10). ``on_state_change=`` / ``reconnect_fn=`` / ``disconnect_fn=``:
-    see :class:`fastfeed.streamer.Streamer`.
+    see :class:`fastfeed.streamer.Streamer`. ``hub="ipc://NAME"`` / ``"nats://HOST:PORT/NAME"``:
+    read from a fastfeed hub instead of polygon (``fastfeed.hub``; the key is not sent).
     """
 
     def __new__(cls, *args: Any, hub: str | None = None, **kwargs: Any) -> Self:
