@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -157,6 +158,20 @@ class Sniffer:
     def carries(self, secret: str) -> bool:
         s = secret.encode()
         return any(s in m for m in self.seen)
+
+
+def _shm_carries(since: float, *secrets: str) -> bool:
+    """Whether an iceoryx2 segment written since ``since`` holds one of ``secrets``; asserts
+    that the scan does read the hub's messages (a DXLink symbol is there)."""
+    seen_symbols = found = False
+    for seg in Path("/dev/shm").glob("iox2_*"):
+        if seg.stat().st_mtime < since - 1:
+            continue
+        data = seg.read_bytes()
+        found |= any(s.encode() in data for s in secrets)
+        seen_symbols |= b"SPY" in data
+    assert seen_symbols
+    return found
 
 
 async def _events(p: Proc, n: int) -> tuple[list[Any], dict[str, Any]]:
@@ -440,17 +455,19 @@ async def test_polygon_hub_restart_counted_and_resumed(frig: FeedRig) -> None:
             await frig.stop()
 
 
-async def test_one_hub_two_feeds_dropins_over_nats_carry_no_credentials(
+async def test_one_hub_two_feeds_dropins_carry_no_credentials_over_nats_or_shm(
         frig: FeedRig, jetstream: tuple[NatsServer, str]) -> None:
     from fastfeed.polygon import AsyncStreamClient
 
     _, nats_url = jetstream
     sniffer = Sniffer()
     await sniffer.start(nats_url)
+    token = f"dx-secret-{uuid.uuid4().hex}"
+    started = time.time()
     try:
-        async with DXLinkServer(rate=2000, events_per_frame=5, seed=3) as srv, \
+        async with DXLinkServer(token=token, rate=2000, events_per_frame=5, seed=3) as srv, \
                 PolygonServer(cluster="stocks", api_key=POLYGON_KEY, rate=1000, seed=4) as psrv:
-            env = {"FASTFEED_DXLINK_URL": srv.url, "FASTFEED_DXLINK_TOKEN": "sim-token",
+            env = {"FASTFEED_DXLINK_URL": srv.url, "FASTFEED_DXLINK_TOKEN": token,
                    "FASTFEED_POLYGON_KEY": POLYGON_KEY, "FASTFEED_POLYGON_HOST": psrv.client_host}
             await frig.hub("dxlink,stocks", env, nats=nats_url)
             for url in (f"ipc://{frig.name}", f"{nats_url}/{frig.name}"):
@@ -473,8 +490,10 @@ async def test_one_hub_two_feeds_dropins_over_nats_carry_no_credentials(
                 assert {d["sym"] for d in got} == {"MSFT"}
                 assert client.stats["gaps"] == 0
             await until(lambda: not _upstream_polygon(psrv), "polygon released upstream")
+            # nor in the shared memory the hub wrote (every iceoryx2 segment of this test)
+            assert not await asyncio.to_thread(_shm_carries, started, token, POLYGON_KEY)
             await frig.stop()
         assert sniffer.seen
-        assert not sniffer.carries("sim-token") and not sniffer.carries(POLYGON_KEY)
+        assert not sniffer.carries(token) and not sniffer.carries(POLYGON_KEY)
     finally:
         await sniffer.stop()
