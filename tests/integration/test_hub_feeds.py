@@ -165,9 +165,12 @@ def _shm_carries(since: float, *secrets: str) -> bool:
     that the scan does read the hub's messages (a DXLink symbol is there)."""
     seen_symbols = found = False
     for seg in Path("/dev/shm").glob("iox2_*"):
-        if seg.stat().st_mtime < since - 1:
+        try:   # other processes' segments come and go meanwhile
+            if seg.stat().st_mtime < since - 1:
+                continue
+            data = seg.read_bytes()
+        except FileNotFoundError:
             continue
-        data = seg.read_bytes()
         found |= any(s.encode() in data for s in secrets)
         seen_symbols |= b"SPY" in data
     assert seen_symbols
@@ -490,7 +493,9 @@ async def test_one_hub_two_feeds_dropins_carry_no_credentials_over_nats_or_shm(
                 assert {d["sym"] for d in got} == {"MSFT"}
                 assert client.stats["gaps"] == 0
             await until(lambda: not _upstream_polygon(psrv), "polygon released upstream")
-            # nor in the shared memory the hub wrote (every iceoryx2 segment of this test)
+            # nor in the shared memory the hub wrote (every iceoryx2 segment of this test: a
+            # spot check, samples are reused; the sniffer saw every message, and the hub sends
+            # the same bytes to both)
             assert not await asyncio.to_thread(_shm_carries, started, token, POLYGON_KEY)
             await frig.stop()
         assert sniffer.seen
