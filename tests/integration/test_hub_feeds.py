@@ -385,6 +385,9 @@ async def test_account_stream_survives_nats_and_hub_restarts(
             # the hub is killed: notifications wait at the account streamer until the new hub
             # (to which the consumer gives its subscriptions again) connects
             await hub.stop(signal.SIGKILL)
+            # (once the simulator saw the connection end: what it writes before, into the dead
+            # socket, nobody could receive -- the hub's crash is not what this checks)
+            await until(lambda: not srv.live, "the simulator noticing the hub is gone")
             pushed += srv.push_many(order_lifecycle("5WT00009", 5))
             await frig.hub("account", env, nats=nats_url)
             got += [await asyncio.wait_for(it.__anext__(), TIMEOUT) for _ in range(3)]
