@@ -232,7 +232,7 @@ async def test_polygon_consumers_get_exactly_the_direct_events_subscriptions_mer
         await frig.hub("stocks", {"FASTFEED_POLYGON_KEY": POLYGON_KEY,
                                   "FASTFEED_POLYGON_HOST": srv.client_host})
         url = f"ipc://{frig.name}"
-        n = 300
+        n = 400
         a = await frig.consumer("polygon", url, ["T.AAPL", "T.MSFT", "Q.MSFT"], n)
         b = await frig.consumer("massive", url, ["T.AAPL", "Q.AAPL"], n)
         (ev_a, st_a), (ev_b, st_b) = await asyncio.gather(_events(a, n), _events(b, n))
