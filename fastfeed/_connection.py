@@ -183,6 +183,11 @@ _AUTH_STATUS = frozenset({401, 403})
 #: about window x frame rate while frames are further apart than the window; idle: none)
 DEFAULT_IDLE_SPIN_US = 250.0
 
+#: malformed messages of one connection logged one by one; later ones are summarised
+PROTOCOL_ERRORS_LOGGED = 10
+#: at most one summary line of further malformed messages per this many seconds
+PROTOCOL_ERROR_LOG_INTERVAL = 10.0
+
 
 # ---------------------------------------------------------------------------------- backoff
 
@@ -427,6 +432,9 @@ class ConnectionManager:
         self._conn_done: asyncio.Future[None] | None = None
         self._auth_failures = 0
         self._auth_retry_pending = False
+        self._perr_count = 0            # malformed messages on this connection (log limiting)
+        self._perr_suppressed = 0
+        self._perr_logged_at = 0.0
         self._delays: Iterator[float] | None = None
         self._consecutive_failures = 0
         self._oversize_seen = False
@@ -840,7 +848,27 @@ class ConnectionManager:
         self._on_wake_data()
 
     def _on_protocol_error(self, err: BaseException) -> None:
-        self._log.warning("malformed message skipped: %s", err)
+        """Log a skipped malformed message (it is already counted by the core).
+
+        The first :data:`PROTOCOL_ERRORS_LOGGED` of a connection are logged one by one; after
+        that at most one summary line per :data:`PROTOCOL_ERROR_LOG_INTERVAL` seconds, with how
+        many were skipped since the last line, so a server that sends nothing but bad frames
+        cannot flood the log (or cost a formatted line per frame)."""
+        self._perr_count += 1
+        if self._perr_count <= PROTOCOL_ERRORS_LOGGED:
+            self._log.warning("malformed message skipped: %s", err)
+            if self._perr_count == PROTOCOL_ERRORS_LOGGED:
+                self._log.warning("further malformed messages on this connection are summarised "
+                                  "at most every %.0f s", PROTOCOL_ERROR_LOG_INTERVAL)
+            self._perr_logged_at = time.monotonic()
+            return
+        self._perr_suppressed += 1
+        now = time.monotonic()
+        if now - self._perr_logged_at >= PROTOCOL_ERROR_LOG_INTERVAL:
+            self._log.warning("%d more malformed messages skipped (last: %s)",
+                              self._perr_suppressed, err)
+            self._perr_suppressed = 0
+            self._perr_logged_at = now
 
     def _socket_factory(self) -> Callable[[Any], Any] | None:
         if not self.rcvbuf:
@@ -860,6 +888,7 @@ class ConnectionManager:
         """The picows listener of one connection (the Cython FeedListener feeding the core)."""
         from fastfeed._native.transport import FeedListener
 
+        self._perr_count = self._perr_suppressed = 0
         return FeedListener(self._core, on_wake=self._on_wake,
                             on_disconnect=self._connection_ended,
                             on_error=self._on_protocol_error,

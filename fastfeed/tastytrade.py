@@ -39,16 +39,17 @@ Sessions: either shape tastytrade has had -- ``dxlink_url`` + ``streamer_token``
 or ``await session._get("/api-quote-tokens")`` returning ``{"token", "dxlink-url"}`` (fetched
 again before every reconnect). The token is never logged or shown in a repr.
 
-``AlertStreamer`` (account events: orders, fills, balances, positions …) is implemented in
-``fastfeed._alerts`` and re-exported here, so both streamers come from one import.
+``AlertStreamer`` (account events: orders, fills, balances, positions …) is re-exported here,
+so both streamers come from one import.
 
 ``DXLinkStreamer`` lives in :mod:`fastfeed.dxlink.streamer` (beside the DXLink session), the
-account streamer in ``fastfeed._alerts``; this module is the tastytrade-shaped front door.
+account streamer in :mod:`fastfeed.account.streamer` (beside the account session); this module
+is the tastytrade-shaped front door.
 """
 
 from __future__ import annotations
 
-from fastfeed._alerts import AlertStreamer
+from fastfeed.account.streamer import AlertStreamer
 from fastfeed.dxlink.streamer import CANDLE_DEFAULT_FROM_TIME, DXLinkStreamer
 
 __all__ = ["DXLinkStreamer", "AlertStreamer", "CANDLE_DEFAULT_FROM_TIME"]

@@ -693,7 +693,7 @@ def _make_server(scenario: str, rate: float, stable: float = 1.0) -> Any:
                      events_per_frame=1)
 
     if sc.feed == "dxlink":
-        from fastfeed.sim.dxlink import DXLinkConnection, DXLinkServer
+        from fastfeed.dxlink.sim import DXLinkConnection, DXLinkServer
 
         class BenchDXConn(DXLinkConnection):
             def __init__(self, *a: Any) -> None:
@@ -756,8 +756,8 @@ def _make_server(scenario: str, rate: float, stable: float = 1.0) -> Any:
 
         return BenchDXServer(check_token=False, edge_rate=0.0, **knobs)
 
+    from fastfeed.polygon.sim import PolygonConnection, PolygonServer
     from fastfeed.sim.generators import cluster_of_path
-    from fastfeed.sim.polygon import PolygonConnection, PolygonServer
 
     class BenchPGConn(PolygonConnection):
         def __init__(self, *a: Any) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-import fastfeed.dxfeed as _dxfeed
+import fastfeed.dxlink.events as _events
 from fastfeed._native.core import DEFAULT_RING_BYTES
 from fastfeed._native.dxlink import DEFAULT_MAX_MESSAGE_SIZE, DXLinkDecoder
 from fastfeed._subscriptions import DesiredSubscriptions
@@ -89,7 +89,7 @@ def _to_ms(from_time: Any) -> int | None:
 
 
 def _fields_of(wire: str) -> list[str]:
-    cls = getattr(_dxfeed, wire)
+    cls = getattr(_events, wire)
     return list(cls.FIELDS)
 
 

@@ -51,7 +51,8 @@ from typing import Any
 
 import orjson
 
-from fastfeed._alerts import AlertStreamer
+from fastfeed.account import AlertStreamer
+from fastfeed.account.session import Notification, UnknownMessage
 from fastfeed.errors import ConnectionClosedError, StreamerClosedError, StreamerError
 
 __all__ = ["AccountFeed", "AccountUpstream", "HubAlertStreamer", "stream_name"]
@@ -85,12 +86,13 @@ class AccountUpstream(AlertStreamer):
         self.hold_limit = max(1, int(hold_limit))
         self.arrived = asyncio.Event()
 
-    def _notification(self, msg: dict[str, Any]) -> None:
-        self.n_notifications += 1
-        self._hold(msg)
-
-    def _unknown(self, msg: Any, type_: str) -> None:
-        self._hold(msg if isinstance(msg, dict) else {"raw": msg})
+    def _on_event(self, ev: Any) -> None:
+        """Notifications (of a known type or not) are held for JetStream, not queued for
+        ``listen``; the rest (acks, readiness, refusals) as for any ``AlertStreamer``."""
+        if isinstance(ev, (Notification, UnknownMessage)):
+            self._hold(ev.message)
+        else:
+            super()._on_event(ev)
 
     def _hold(self, msg: dict[str, Any]) -> None:
         self.held.append(msg)
@@ -117,9 +119,9 @@ class AccountUpstream(AlertStreamer):
     def release(self, action: str, values: Iterable[str]) -> None:
         """Not replayed after the next reconnect (the protocol cannot leave an account)."""
         if action == ACCOUNTS:
-            self._desired.remove(ACCOUNTS, list(values))
+            self.protocol.unwant_accounts(list(values))
         else:
-            self._desired.clear(action)
+            self.protocol.desired.clear(action)
 
 
 class AccountFeed:
@@ -473,30 +475,27 @@ class HubAlertStreamer(AlertStreamer):
         out: dict[str, Any] = orjson.loads(reply.data)
         return out
 
-    async def _request(self, action: str, value: Any) -> None:
-        """A subscription, asked of the hub (which merges it with everyone else's); no
-        credentials are sent."""
+    async def _request(self, action: str) -> None:
+        """A subscription the protocol now wants (every desired account, or a topic), asked
+        of the hub, which merges it with everyone else's; no credentials are sent."""
         from fastfeed.errors import SubscriptionError
 
         self._check_open()
         if not self._started:
             await self.start()
-        if action == ACCOUNTS:
-            symbols = list(value() if callable(value) else value)
-        else:
-            symbols = ["*"]
+        p = self.protocol
+        symbols = p.accounts if action == ACCOUNTS else ["*"]
         reply = await self._ctl({"op": "subscribe", "type": action, "symbols": symbols,
-                                 "value": value if action != ACCOUNTS else None})
+                                 "value": p.topics.get(action)})
         if not reply.get("ok"):
             raise SubscriptionError(f"{action} rejected by the hub: {reply.get('error')}")
         self._ensure_fetching()
 
     async def _resubscribe(self) -> None:
-        accounts = self._accounts()
-        if accounts:
-            await self._request(ACCOUNTS, accounts)
-        for action, value in self._topics().items():
-            await self._request(action, value)
+        if self.protocol.accounts:
+            await self._request(ACCOUNTS)
+        for action in self.protocol.topics:
+            await self._request(action)
 
     async def _lease(self) -> None:
         while True:
@@ -590,9 +589,6 @@ class HubAlertStreamer(AlertStreamer):
         if not self._wanted(headers):
             self.n_filtered += 1
             return
-        try:
-            msg = orjson.loads(m.data)
-        except orjson.JSONDecodeError:
-            self.n_malformed += 1
-            return
-        self._handle(msg)
+        self.protocol.receive_message(m.data)   # the notification, as if from the socket
+        for ev in self.protocol.events_received():
+            self._on_event(ev)

@@ -329,6 +329,10 @@ class HubStreamer(FanoutMixin, Streamer):
                 fut.set_result(msg)
             elif msg.get("op") == "hello" and msg.get("ok"):   # a resync after lost messages
                 self._add_symbols((int(i), str(s)) for i, s in msg["symbols"])
+            elif msg.get("op") == "error":   # the hub's upstream failed for good
+                self._drain_shm()   # what came before it first
+                self._fail(StreamerError(f"the hub's {self.feed} upstream failed: "
+                                         f"{msg.get('error')}"))
         self._drain_shm()
 
     # ------------------------------------------------------------------ the stream

@@ -117,7 +117,7 @@ class _PolygonOverHub:
 
 
 def _account_variant(base: type) -> type:
-    from fastfeed._alerts import AlertStreamer
+    from fastfeed.account import AlertStreamer
     from fastfeed.hub._account import HubAlertStreamer
 
     if base is AlertStreamer or issubclass(base, HubAlertStreamer):
@@ -134,7 +134,7 @@ def _account_variant(base: type) -> type:
 def hub_variant(base: type, hub: str) -> type:
     """The subclass of drop-in ``base`` that reads from hub ``hub`` (made once per base and
     transport)."""
-    from fastfeed._alerts import AlertStreamer
+    from fastfeed.account import AlertStreamer
 
     server, _ = parse_hub_url(hub)
     if issubclass(base, AlertStreamer):

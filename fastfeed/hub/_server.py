@@ -330,6 +330,12 @@ class Hub:
                        f.hub_gaps, time.time_ns(), layout_hash(), 0), text, len(text), "err")
         f.seq += 1
         self._wake()
+        # the control socket too: the hub exits next, and shared-memory samples a consumer had
+        # not read yet may go with it -- the socket delivers what was written before its end
+        frame = encode({"op": "error", "feed": f.name, "error": text.decode()})
+        for c in self._consumers.values():
+            if c.feed == f.name and c.writer is not None and not c.writer.is_closing():
+                c.writer.write(frame)
         self._upstream_failed(exc)
 
     def _upstream_failed(self, exc: BaseException) -> None:

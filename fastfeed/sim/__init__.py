@@ -1,4 +1,4 @@
-"""fastfeed.sim — local DXLink and polygon feed simulators (picows servers on 127.0.0.1).
+"""fastfeed.sim — local DXLink, polygon and account-streamer simulators (picows servers on 127.0.0.1).
 
     async with fastfeed.sim.DXLinkServer(rate=1000) as srv:
         ...  # DXLinkStreamer(srv.session()); srv.url, srv.token ("sim-token")
@@ -13,16 +13,27 @@
         ...  # proc.url
 
 Also ``python -m fastfeed.sim {dxlink,polygon,account} --port N ...``.
+
+Each simulator lives beside its feed (:mod:`fastfeed.dxlink.sim`, :mod:`fastfeed.polygon.sim`,
+:mod:`fastfeed.account.sim`); this package is their shared core (``_base``: the server and
+connection machinery, fault injection, ``spawn``; ``generators``; ``sessions``: the Session
+stand-ins ``srv.session()`` returns) and re-exports them. ``fastfeed.sim.dxlink``,
+``fastfeed.sim.polygon`` and ``fastfeed.sim.account`` are the old paths (the same objects).
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._base import Record, SimConnection, SimServer, SpawnedSim, spawn, ws_text_frame
-from .account import AccountStreamerServer
-from .dxlink import DXLinkServer
 from .generators import DXLinkGenerator, PolygonGenerator
-from .polygon import PolygonServer
 from .sessions import AccountSession, DXLinkSession
+
+if TYPE_CHECKING:
+    from fastfeed.account.sim import AccountStreamerServer
+    from fastfeed.dxlink.sim import DXLinkServer
+    from fastfeed.polygon.sim import PolygonServer
 
 __all__ = [
     "AccountStreamerServer",
@@ -39,3 +50,22 @@ __all__ = [
     "spawn",
     "ws_text_frame",
 ]
+
+# the feed simulators import this package's core: they are imported on first use
+_LAZY = {"AccountStreamerServer": "fastfeed.account.sim", "DXLinkServer": "fastfeed.dxlink.sim",
+         "PolygonServer": "fastfeed.polygon.sim"}
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("dxlink", "polygon", "account"):   # the old submodules, as before
+        return importlib.import_module(f"fastfeed.sim.{name}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fastfeed.sim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

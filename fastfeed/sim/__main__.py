@@ -8,8 +8,6 @@ be, e.g. ``--set rate=null --set events_per_frame=100``).
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import sys
 from typing import Any
 
@@ -59,12 +57,12 @@ def _parser(kind: str) -> argparse.ArgumentParser:
 
 def _make(kind: str, options: dict[str, Any]) -> SimServer:
     if kind == "dxlink":
-        from .dxlink import DXLinkServer
+        from fastfeed.dxlink.sim import DXLinkServer
 
         if options.get("token") in ("none", "None", ""):
             options["token"] = None
         return DXLinkServer(**options)
-    from .polygon import PolygonServer
+    from fastfeed.polygon.sim import PolygonServer
 
     return PolygonServer(**options)
 
@@ -73,16 +71,16 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     kinds = ("dxlink", "polygon", "account")
     if not argv or argv[0] not in kinds:
+        asked = bool(argv) and argv[0] in ("-h", "--help")
         print(f"usage: python -m fastfeed.sim {{{','.join(kinds)}}} [--port N] [options]\n"
-              f"       python -m fastfeed.sim KIND --help", file=sys.stderr)
-        return 2
+              f"       python -m fastfeed.sim KIND --help",
+              file=sys.stdout if asked else sys.stderr)
+        return 0 if asked else 2
     kind, rest = argv[0], argv[1:]
     if kind == "account":
-        if importlib.util.find_spec("fastfeed.sim.account") is None:
-            print("fastfeed.sim.account is not available", file=sys.stderr)
-            return 2
-        mod = importlib.import_module("fastfeed.sim.account")
-        return int(mod.main(rest) or 0)
+        from fastfeed.account.sim import main as account_main
+
+        return int(account_main(rest) or 0)
     ns = _parser(kind).parse_args(rest)
     options = {k: v for k, v in vars(ns).items() if k not in ("opts", "no_uvloop")}
     options.update(parse_options(ns.opts))

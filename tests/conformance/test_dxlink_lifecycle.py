@@ -91,7 +91,8 @@ async def test_dxlink_server_never_answers_setup_first_connect_raises() -> None:
         t0 = loop.time()
         with pytest.raises(ConnectionFailedError) as ei:
             await st.start()
-        assert loop.time() - t0 < 0.6 + 0.5
+        assert srv.connections == 1          # one attempt, no retry before raising
+        assert loop.time() - t0 < 0.6 + 3.0   # within open_timeout (slack: a busy box)
         assert "not ready" in str(ei.value) and "SECRET" not in str(ei.value)
         assert srv.url.split("?")[0] in str(ei.value)
     assert "ready" not in rec.states and rec.states[-1] == "closed"
@@ -309,7 +310,7 @@ async def test_dxlink_unreachable_url_first_connect_raises_within_open_timeout()
     t0 = loop.time()
     with pytest.raises(ConnectionFailedError) as ei:
         await st.start()
-    assert loop.time() - t0 < 0.5 + 0.5
+    assert loop.time() - t0 < 0.5 + 3.0   # refused at once (slack: a busy box)
     assert url.split("?")[0] in str(ei.value) and "SECRET" not in str(ei.value)
     assert isinstance(ei.value.__cause__, OSError)
 

@@ -77,7 +77,8 @@ async def test_polygon_server_never_answers_auth_first_connect_raises() -> None:
         t0 = loop.time()
         with pytest.raises(ConnectionFailedError) as ei:
             await c.subscribe_stock_trades(["AAPL"], lambda m: None)
-        assert loop.time() - t0 < 0.6 + 0.5
+        assert srv.connections == 1          # one attempt, no retry before raising
+        assert loop.time() - t0 < 0.6 + 3.0   # within open_timeout (slack: a busy box)
         assert "not ready" in str(ei.value) and "KEY" not in str(ei.value)
         await c.close_stream()
     assert "ready" not in states and states[-1] == "closed"
@@ -121,7 +122,7 @@ async def test_polygon_unreachable_url_first_connect_raises_within_open_timeout(
     t0 = loop.time()
     with pytest.raises(ConnectionFailedError) as ei:
         await c.subscribe_stock_trades(["AAPL"], lambda m: None)
-    assert loop.time() - t0 < 0.5 + 0.5
+    assert loop.time() - t0 < 0.5 + 3.0   # refused at once (slack: a busy box)
     assert host in str(ei.value) and isinstance(ei.value.__cause__, OSError)
     await c.close_stream()
 
@@ -272,3 +273,29 @@ async def test_polygon_and_dxlink_take_an_ssl_context() -> None:
     assert (await c._endpoint()).ssl_context is ctx
     st = DXLinkStreamer(Session("wss://example.invalid/realtime"), ssl_context=ctx)
     assert (await st._endpoint()).ssl_context is ctx
+
+
+async def test_polygon_flood_of_malformed_frames_is_counted_and_the_log_summarised(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A server sending hundreds of malformed frames: each is counted and skipped, the stream
+    goes on, and the log gets the first few one by one and then a summary, not a line each."""
+    script = PolygonScript(total=60)
+    bad = 500
+
+    async def flood(ws: ServerConnection) -> None:
+        for i in range(bad):
+            await ws.send('[{"ev":"T","sym":"AAPL","p":' + str(i))   # cut mid-value
+    script.faults[20] = flood
+    got: list[int] = []
+    caplog.set_level("WARNING", logger="fastfeed")
+    async with script.make() as srv:
+        c, _ = client(host_of(srv))
+        await c.subscribe_stock_trades(["AAPL"], lambda m: got.append(m["q"]))
+        await run_until(c, lambda: len(script.sent) >= 60 and len(got) >= len(script.sent))
+        assert c.stats["parse_errors"] == bad and c.error is None
+        await c.close_stream()
+    assert got == script.sent == list(range(1, 61))
+    lines = [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()]
+    one_by_one = [m for m in lines if m.startswith("malformed message skipped")]
+    assert len(one_by_one) == 10                 # PROTOCOL_ERRORS_LOGGED
+    assert len(lines) <= 10 + 1 + 1              # + "summarised" notice + at most one summary

@@ -12,20 +12,16 @@ import orjson
 import pytest
 
 from fastfeed import SubscriptionError
-from fastfeed._alerts import (
+from fastfeed._connection import BackoffConfig
+from fastfeed.alerts import (
     AccountBalance,
     InvalidAlert,
     PlacedOrder,
     QuoteAlert,
     Watchlist,
 )
-from fastfeed._connection import BackoffConfig
 from fastfeed.sim.account import AccountStreamerServer, order_data
-
-try:
-    from fastfeed.tastytrade import AlertStreamer  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - until the re-export line lands
-    from fastfeed._alerts import AlertStreamer
+from fastfeed.tastytrade import AlertStreamer
 
 pytestmark = pytest.mark.timeout(30)
 ACCOUNT = "5WT00000"
@@ -108,7 +104,7 @@ async def test_subscription_errors_are_typed() -> None:
         async with AlertStreamer(RotatingSession(), url=srv.url) as st:
             with pytest.raises(SubscriptionError, match="connect-not-completed"):
                 await st.subscribe_quote_alerts()
-            assert "quote-alerts-subscribe" not in st._topics()  # not replayed later
+            assert "quote-alerts-subscribe" not in st.protocol.topics  # not replayed later
             srv.set(ack_delay=0.5)
             st.ack_timeout = 0.1
             with pytest.raises(SubscriptionError, match="no acknowledgement"):

@@ -18,13 +18,9 @@ from tastytrade.order import PlacedComplexOrder as TTComplex
 from tastytrade.order import PlacedOrder as TTOrder
 from tastytrade.watchlists import Watchlist as TTWatchlist
 
-import fastfeed._alerts as ff
+import fastfeed.alerts as ff
 from fastfeed.sim.account import AccountStreamerServer
-
-try:
-    from fastfeed.tastytrade import AlertStreamer  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - until the re-export line lands
-    from fastfeed._alerts import AlertStreamer
+from fastfeed.tastytrade import AlertStreamer
 
 pytestmark = pytest.mark.timeout(30)
 ACCOUNT = "5WT00000"

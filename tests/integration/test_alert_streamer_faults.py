@@ -17,13 +17,9 @@ from typing import Any, ClassVar
 import pytest
 
 from fastfeed._connection import BackoffConfig
+from fastfeed.alerts import InvalidAlert, PlacedOrder
 from fastfeed.sim.account import AccountStreamerServer, order_data
-
-try:  # the drop-in is re-exported by fastfeed.tastytrade once the lead adds the line
-    from fastfeed.tastytrade import AlertStreamer  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover
-    from fastfeed._alerts import AlertStreamer
-from fastfeed._alerts import InvalidAlert, PlacedOrder
+from fastfeed.tastytrade import AlertStreamer
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -91,8 +91,8 @@ class FeedRig:
                   *extra: str) -> Proc:
         args = ["-m", "fastfeed.hub", "--name", self.name, "--feeds", feeds, "--buffer", "64",
                 *extra]
-        if nats:
-            args += ["--nats", nats, "--nats-lease", "1.0"]
+        if nats:   # a lease well above the consumers' renewal interval (1 s), even when busy
+            args += ["--nats", nats, "--nats-lease", "2.5"]
         p = await _spawn(args, dict(_env(self.tmp), **env))
         self.procs.append(p)
         assert await p.line() == f"ready ipc://{self.name}"
@@ -330,7 +330,8 @@ async def test_account_stream_jetstream_exact_catch_up_backpressure_no_credentia
             # upstream connection, which the simulator now forces)
             await b.stop(signal.SIGKILL)
             await until_async(lambda: _hub_stats(sniffer.nc, frig.name),
-                              lambda st: st["account"]["released"] == 1, "lease expiry")
+                              lambda st: st["account"]["subscriptions"] == ["connect:5WT00001"],
+                              "lease expiry")
             srv.inject("close", code=1012)
             await until(lambda: any(cid != conn and c.connected for cid, c in srv.live.items()),
                         "the hub's new upstream connection")

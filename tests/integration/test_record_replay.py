@@ -291,9 +291,9 @@ def test_import_jsonl_transcript(tmp_path: Any) -> None:
 
 
 async def test_account_streamer_raw_capture_without_secrets(tmp_path: Any) -> None:
-    from fastfeed._alerts import AlertStreamer
     from fastfeed.record import iter_messages
     from fastfeed.sim import AccountStreamerServer
+    from fastfeed.tastytrade import AlertStreamer
 
     class AccountSession:
         is_test = False
@@ -311,7 +311,7 @@ async def test_account_streamer_raw_capture_without_secrets(tmp_path: Any) -> No
         await st.start()
         try:
             await st.subscribe_accounts(["5WT00000"])
-            from fastfeed._alerts import PlacedOrder
+            from fastfeed.alerts import PlacedOrder
 
             it = st.listen(PlacedOrder)
             await asyncio.wait_for(anext(it), 10)

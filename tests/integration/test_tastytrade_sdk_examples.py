@@ -68,7 +68,7 @@ async def test_dxlink_streamer_docstring_example() -> None:
 
 
 async def test_alert_streamer_docstring_example(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fastfeed import _alerts
+    from fastfeed.account import streamer as _alerts
 
     code = _example(tt_streamer.AlertStreamer)
     assert "from tastytrade import Account, AlertStreamer" in code

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from fastfeed import _alerts
+from fastfeed.account import streamer as _alerts
 from fastfeed.errors import ConnectionClosedError, FastFeedError
 from fastfeed.tastytrade import AlertStreamer, DXLinkStreamer
 

@@ -101,8 +101,9 @@ cdef inline Py_ssize_t _spill_index(const char *rec, uint32_t off, uint32_t n, b
 
 
 cdef str spill_text(const char *rec, const char *slot, bytes spill, uint32_t base):
-    cdef uint32_t off = (<const uint32_t *>slot)[0]
-    cdef uint32_t n = (<const uint32_t *>slot)[1]
+    cdef uint32_t off, n
+    memcpy(&off, slot, 4)        # a string slot has no alignment: never load it as uint32_t
+    memcpy(&n, slot + 4, 4)
     cdef Py_ssize_t i = _spill_index(rec, off, n, spill, base)
     return PyBytes_AS_STRING(spill)[i:i + n].decode("utf-8", "surrogatepass")
 
