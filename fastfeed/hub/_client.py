@@ -6,13 +6,27 @@ shared-memory stream instead of a websocket:
 
 * the control socket (``_control``) carries subscribe / unsubscribe requests (merged by the
   hub) and the hub's wake-ups; the event loop watches it like any socket;
-* on a wake-up every waiting sample is read in place from shared memory, checked
-  (``_wire.unpack_envelope``), followed (``StreamTracker``: lost messages, lost records,
-  publisher restarts) and its records copied once into the local ring of their type -- from
-  there ``listen``, ``listen_batches``, ``get_event``, ``latest`` and ``stream_filter`` work
-  exactly as on a direct streamer (own cursors, fan-out, drop-oldest with counted gaps);
+* every waiting sample is read in place from shared memory, checked
+  (``_wire.unpack_envelope``) and followed (``StreamTracker``: lost messages, lost records,
+  publisher restarts). ``listen_batches`` yields batches that **read the shared-memory sample
+  itself** (no copy; ``RecordRing.batch_over``): the sample stays loaned to this process while
+  a batch (or a numpy array of it) is referenced and goes back to the hub after. The records
+  are also copied once into the local ring of their type, from which ``listen``,
+  ``get_event``, ``latest`` and ``stream_filter`` work exactly as on a direct streamer;
+* overflow is this streamer's own setting, as on a direct streamer: ``"drop_oldest"`` drops a
+  slow ``listen_batches`` iterator's oldest batches beyond its ring's capacity (counted in its
+  batches' ``gaps`` and ``stats["gaps"]``); ``"backpressure"`` stops reading shared memory
+  while an iterator or ring is full -- the hub's own QoS then applies (its drop-oldest service
+  recycles this consumer's oldest samples, counted as lost messages; a back-pressure hub
+  waits);
+* wake-ups (iceoryx2's binding has no file descriptor to wait on): by default the hub writes
+  a wake-up on the control socket after every message and the event loop sleeps in epoll
+  until it comes (``HUB_IDLE_SPIN_US``: measured the cheapest here). With ``idle_spin_us``
+  the loop keeps polling shared memory for that long after data (the streamers' idle
+  strategy), then parks and tells the hub so; the hub then wakes only parked consumers, so a
+  busy one costs it no system call. ``busy_poll=True``: it polls and never parks;
 * the hub's stream carries every consumer's symbols: records of symbols this streamer did not
-  subscribe are left out in C (``RecordRing.push_filtered``), so it sees what a direct
+  subscribe are left out in C (``RecordRing.select``), so it sees what a direct
   streamer with its subscriptions would see (``"*"`` keeps everything);
 * symbol mappings arrive on the same ordered stream and a snapshot comes with the hello, so
   the local table holds every symbol before any record naming it. Hub ids equal local ids in
@@ -27,10 +41,13 @@ resumes; consumers' iterators just wait meanwhile.
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import socket
-from collections.abc import Iterable
+import time
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from fastfeed._connection import _as_symbols
@@ -42,7 +59,7 @@ from fastfeed.errors import (
     SubscriptionError,
 )
 from fastfeed.hub._control import FrameReader, encode, socket_path
-from fastfeed.hub._shm import ShmSettings, ShmSubscriber, new_node
+from fastfeed.hub._shm import LoanLimitReached, ShmSettings, ShmSubscriber, new_node
 from fastfeed.hub._wire import (
     ENVELOPE_SIZE,
     FEEDS,
@@ -52,7 +69,6 @@ from fastfeed.hub._wire import (
     StreamTracker,
     SymbolMap,
     layout_hash,
-    select_records,
     unpack_envelope,
     unpack_spill,
     unpack_symbols,
@@ -70,17 +86,29 @@ POLYGON_FEEDS = ("stocks", "options", "forex", "crypto", "indices", "futures")
 
 log = logging.getLogger("fastfeed.hub")
 
+#: default ``idle_spin_us`` of hub consumers: 0, a wake-up per message, chosen by measurement
+#: (``python bench/bench_hub.py``, 2-vCPU VM shared with other work): a hub setup runs three
+#: processes or more (upstream simulator/server, hub, consumers), and a consumer that spins
+#: takes the CPU the others need -- a woken consumer saw a sample 3.9 us p50 after it was sent,
+#: one polling for 250 us after data 2-8 ms (starved of CPU), an iceoryx2 event + waiter thread
+#: 11 us; two consumers received 1.75-2.35 M records/s each without the spin, 1.31-2.14 M
+#: with it. With a core free per consumer, ``idle_spin_us=250`` or ``busy_poll`` may do better.
+HUB_IDLE_SPIN_US = 0.0
 
-def _new_core(feed: str) -> Any:
+
+def _new_core(feed: str, overflow: str, ring_bytes: int | None) -> Any:
     """The rings (and symbol table) of a consumer of ``feed``."""
+    kw: dict[str, Any] = {"policy": overflow}
+    if ring_bytes is not None:
+        kw["ring_bytes"] = ring_bytes
     if feed == "dxlink":
         from fastfeed._native.dxlink import DXLinkDecoder
 
-        return DXLinkDecoder()
+        return DXLinkDecoder(**kw)
     if feed in POLYGON_FEEDS:
         from fastfeed.polygon.session import PolygonSession
 
-        return PolygonSession(feed)   # no key: it never connects, the hub fills its rings
+        return PolygonSession(feed, **kw)   # no key: it never connects, the hub fills its rings
     raise ValueError(f"feed {feed!r} is not served as records (dxlink, {', '.join(POLYGON_FEEDS)}"
                      " are; the account feed: fastfeed.hub.connect(url, 'account'))")
 
@@ -97,6 +125,21 @@ def parse_hub_url(url: str) -> tuple[str | None, str]:
     raise ValueError(f"hub url must be ipc://NAME or nats://HOST:PORT/NAME, not {url!r}")
 
 
+class _Cursor:
+    """One ``listen_batches`` iterator: the hub messages it has not taken yet, each an entry
+    ``[records, owner, n, spill, spill_base]`` shared by every cursor of the type (``owner``:
+    the shared-memory sample the records are read from, or None once copied out; ``spill``:
+    the values beyond the records' slots, or None)."""
+
+    __slots__ = ("pending_gaps", "queue", "records", "ring")
+
+    def __init__(self, ring: Any) -> None:
+        self.ring = ring
+        self.queue: collections.deque[list[Any]] = collections.deque()
+        self.records = 0
+        self.pending_gaps = 0
+
+
 class HubStreamer(FanoutMixin, Streamer):
     """A streamer fed by a hub (see the module docstring). Use :func:`connect`."""
 
@@ -105,20 +148,45 @@ class HubStreamer(FanoutMixin, Streamer):
     #: seconds to wait for the hub's answer to a request
     request_timeout: float = 30.0
 
-    def __init__(self, name: str, feed: str = "dxlink", *, busy_poll: bool = False) -> None:
-        """``busy_poll=True``: the event loop also polls shared memory on every iteration and
-        never sleeps (the lowest latency, one core kept busy); by default it sleeps until the
-        hub's wake-up arrives on the control socket."""
+    def __init__(self, name: str, feed: str = "dxlink", *, busy_poll: bool = False,
+                 idle_spin_us: float | None = None,
+                 overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest",
+                 ring_bytes: int | None = None) -> None:
+        """``idle_spin_us``: after data the event loop keeps polling shared memory for this many
+        microseconds before it parks (default ``HUB_IDLE_SPIN_US`` = 0: it sleeps at once and
+        the hub wakes it after every message); ``busy_poll=True``: it polls on every
+        iteration and never parks (one core kept busy).
+        ``overflow``: see the module docstring; ``ring_bytes``: about how many bytes of records
+        each event type's ring -- and each ``listen_batches`` iterator -- holds (as on
+        ``DXLinkStreamer``)."""
         if feed not in FEEDS:
             raise ValueError(f"unknown feed {feed!r}")
-        super().__init__(_new_core(feed))
-        self._init_hub(name, feed, busy_poll=busy_poll)
+        if overflow not in ("drop_oldest", "backpressure"):
+            raise ValueError(f"overflow must be 'drop_oldest' or 'backpressure', not {overflow!r}")
+        super().__init__(_new_core(feed, overflow, ring_bytes))
+        self._init_hub(name, feed, busy_poll=busy_poll, idle_spin_us=idle_spin_us,
+                       overflow=overflow)
 
-    def _init_hub(self, name: str, feed: str, *, busy_poll: bool = False) -> None:
+    def _init_hub(self, name: str, feed: str, *, busy_poll: bool = False,
+                  idle_spin_us: float | None = None,
+                  overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest") -> None:
         """The hub link's state (also used by the drop-ins pointed at a hub, whose own
         ``__init__`` made the core: ``fastfeed.hub._dropins``)."""
+        if idle_spin_us is None:
+            idle_spin_us = HUB_IDLE_SPIN_US
+        if not idle_spin_us >= 0:
+            raise ValueError("idle_spin_us must be >= 0")
         self.busy_poll = busy_poll
+        self.idle_spin_us = float(idle_spin_us)
+        self.overflow = overflow
         self._poller: asyncio.Handle | None = None
+        self._spin_until = 0.0
+        self._held = False        # back-pressure: shared memory not read until iterators catch up
+        self._cursors: dict[int, list[_Cursor]] = {}
+        #: zero-copy batches handed out (weakly): detached when the loan limit is reached
+        self._lent: collections.deque[weakref.ref[Any]] = collections.deque()
+        self._retry: asyncio.TimerHandle | None = None
+        self._more: asyncio.Handle | None = None
         self.hub_name = name
         self.feed = feed
         self.path = socket_path(name)
@@ -144,6 +212,9 @@ class HubStreamer(FanoutMixin, Streamer):
         self.n_bad = 0
         self.n_resyncs = 0
         self.n_hub_reconnects = 0
+        self.n_parks = 0
+        self.n_detached = 0
+        self.n_loan_stalls = 0
         self.last_send_ns = 0
 
     def __repr__(self) -> str:
@@ -172,12 +243,41 @@ class HubStreamer(FanoutMixin, Streamer):
             self._poller = self._loop.call_soon(self._poll)
 
     def _poll(self) -> None:
+        """One turn of the polling loop: ``busy_poll`` (never ends) or the idle spin after data
+        (ends ``idle_spin_us`` after the last message: the streamer parks)."""
+        self._poller = None
         if self._closed or self._closing:
-            self._poller = None
             return
-        self._drain_shm()
-        assert self._loop is not None
-        self._poller = self._loop.call_soon(self._poll)
+        sub = self._shm_sub
+        if sub is not None and self._more is None and sub.has_samples():
+            self._drain_shm()
+        if self.busy_poll or time.monotonic() < self._spin_until:
+            assert self._loop is not None
+            self._poller = self._loop.call_soon(self._poll)
+        else:
+            self._park()
+
+    def _keep_polling(self) -> None:
+        """Data (or a wake-up) arrived: keep polling for ``idle_spin_us`` from now, then park."""
+        if self.busy_poll:
+            return
+        if self.idle_spin_us <= 0 or self._loop is None or self._closed or self._closing:
+            return
+        self._spin_until = time.monotonic() + self.idle_spin_us * 1e-6
+        if self._poller is None:
+            self._poller = self._loop.call_soon(self._poll)
+
+    def _park(self) -> None:
+        """Tell the hub this streamer sleeps until woken: it sends a wake-up after its next
+        message (at once if it published after ``seq``, the last message seen here)."""
+        sock = self._sock
+        if sock is None or not self._ready:
+            return
+        self.n_parks += 1
+        try:
+            sock.send(encode({"op": "park", "seq": self._tracker.next_seq - 1}))
+        except OSError:
+            pass   # the connection's end is seen by _on_readable
 
     async def _connect(self) -> None:
         """Control channel, then the stream (before the snapshot: nothing after it is
@@ -234,6 +334,7 @@ class HubStreamer(FanoutMixin, Streamer):
 
     def _stream_ready(self) -> None:
         self._drain_shm()
+        self._keep_polling()
 
     def _connection_lost(self) -> None:
         self._connection_lost_quiet()
@@ -280,6 +381,9 @@ class HubStreamer(FanoutMixin, Streamer):
         if self._poller is not None:
             self._poller.cancel()
             self._poller = None
+        for handle in (self._retry, self._more):
+            if handle is not None:
+                handle.cancel()
         self._connection_lost_quiet()
         if self._shm_sub is not None:
             self._shm_sub.close()
@@ -334,6 +438,7 @@ class HubStreamer(FanoutMixin, Streamer):
                 self._fail(StreamerError(f"the hub's {self.feed} upstream failed: "
                                          f"{msg.get('error')}"))
         self._drain_shm()
+        self._keep_polling()   # ends with a park: the hub wakes this streamer again
 
     # ------------------------------------------------------------------ the stream
 
@@ -366,26 +471,103 @@ class HubStreamer(FanoutMixin, Streamer):
 
     def _drain_shm(self) -> None:
         sub = self._shm_sub
-        if sub is None or not self._ready:   # not before the snapshot is applied
+        if sub is None or not self._ready or self._held:   # not before the snapshot is applied
             return
         got = 0
+        # at most half the loan limit per turn: the iterators take their batches in between,
+        # so a consumer that keeps up never holds more samples than it may (no copies)
+        budget = sub.loans // 2
         while True:
-            r = sub.receive()
+            if self.overflow == "backpressure" and self._full():
+                self._held = True
+                break
+            if budget == 0:
+                break
+            budget -= 1
+            try:
+                r = sub.receive()
+            except LoanLimitReached:
+                if self._relieve():
+                    continue
+                self._stall()
+                break
             if r is None:
                 break
             sample, mv = r
-            got += self._take(mv)
+            got += self._take(mv, sample)
             del sample, mv
         if got:
             self._on_wake_data()
+            self._keep_polling()
+        if budget == 0 and self._more is None and self._loop is not None:
+            self._more = self._loop.call_soon(self._drain_more)   # after the iterators' turn
+
+    def _drain_more(self) -> None:
+        self._more = None
+        self._drain_shm()
+
+    def _full(self) -> bool:
+        """Back-pressure: an iterator or a ring of this streamer is full."""
+        for cursors in self._cursors.values():
+            for cur in cursors:
+                if cur.records >= cur.ring.capacity:
+                    return True
+        return any(ring.pressure for ring in self._by_rtype.values())
+
+    def _note_drained(self, gaps: int, cls_name: str) -> None:
+        super()._note_drained(gaps, cls_name)
+        self._unhold()
+
+    def _unhold(self) -> None:
+        """Back-pressure: read shared memory again once every iterator and ring has room."""
+        if self._held and not self._full() and self._loop is not None:
+            self._held = False
+            self._loop.call_soon(self._drain_shm)
+
+    def _relieve(self) -> bool:
+        """The hub's loan limit per consumer is reached: copy the batches that still read
+        shared memory (waiting ones first, then handed-out ones nothing exports) into memory of
+        their own, which returns their samples. False when none could be released."""
+        freed = 0
+        for cursors in self._cursors.values():
+            for cur in cursors:
+                for entry in cur.queue:
+                    if entry[1] is not None:
+                        entry[0] = bytes(entry[0])
+                        entry[1] = None
+                        freed += 1
+        lent = self._lent
+        for _ in range(len(lent)):
+            batch = lent.popleft()()
+            if batch is None or not batch.borrowed:
+                continue
+            if batch.detach():
+                freed += 1
+            else:
+                lent.append(weakref.ref(batch))   # a buffer export reads it: still lent
+        self.n_detached += freed
+        return freed > 0
+
+    def _stall(self) -> None:
+        """Every loaned sample is held by a buffer export (numpy arrays of batches kept): read
+        again shortly; meanwhile the hub's QoS applies (counted losses or a waiting hub)."""
+        self.n_loan_stalls += 1
+        if self.n_loan_stalls == 1 or self.n_loan_stalls % 1000 == 0:
+            log.warning("hub consumer holds %d shared-memory batches with live buffer exports "
+                        "(numpy arrays): reading paused until some are released (%d times); "
+                        "copy what you keep (np.array(batch.to_numpy()))",
+                        len(self._lent), self.n_loan_stalls)
+        if self._loop is not None:
+            self._retry = self._loop.call_later(0.001, self._drain_shm)
 
     def _resync(self) -> None:
         """Messages were lost (maybe a symbols one): ask for the symbol snapshot again."""
         if self._sock is not None:
             self._sock.send(encode({"op": "hello", "feed": self.feed}))
 
-    def _take(self, mv: memoryview) -> int:
-        """Apply one hub message (envelope + body); returns the records delivered."""
+    def _take(self, mv: memoryview, sample: Any = None) -> int:
+        """Apply one hub message (envelope + body; ``sample``: what keeps ``mv`` valid, None
+        when it is not shared memory); returns the records delivered."""
         tracker = self._tracker
         try:
             env = unpack_envelope(mv)
@@ -421,27 +603,79 @@ class HubStreamer(FanoutMixin, Streamer):
         if not self._map.identity:
             body = memoryview(bytearray(body))
             self._map.remap(body, env.record_size, n)
+            sample = None
         if self._filters_dirty:
             self._build_filters()
         flt = self._filters.get(env.rtype)
-        if env.spill:   # values kept beside the records (rare): the ring's log gets them
+        spill: bytes | None = None
+        base = 0
+        if env.spill:   # values kept beside the records (rare, polygon): they go along
             spill, base = unpack_spill(mv[end:end + env.spill])
-            if flt is not None:
-                body = select_records(body, env.record_size, n, flt)
-                self.n_filtered += n - len(body) // env.record_size
-                n = len(body) // env.record_size
-            ring.push(body, spill, base)
-        elif flt is None:
-            ring.push(body)
-        else:
-            k = ring.push_filtered(body, flt)
-            self.n_filtered += n - k
-            n = k
+        if flt is not None:
+            kept = ring.select(body, flt)
+            if kept is not None:   # some records are other consumers' symbols
+                k = len(kept) // env.record_size
+                self.n_filtered += n - k
+                n, body, sample = k, kept, None
         self.last_send_ns = env.ts_send
-        if n:
-            self.n_events += n
-            self.n_batches += 1
+        if not n:
+            return 0
+        ring.push(body, spill, base)   # listen / get_event / latest / stream_filter
+        cursors = self._cursors.get(env.rtype)
+        if cursors:
+            entry = [body, sample, n, spill, base]
+            drop = self.overflow == "drop_oldest"
+            for cur in cursors:
+                cur.queue.append(entry)
+                cur.records += n
+                if drop:
+                    cap = cur.ring.capacity
+                    while cur.records > cap and len(cur.queue) > 1:
+                        old = cur.queue.popleft()
+                        cur.records -= old[2]
+                        cur.pending_gaps += old[2]
+        self.n_events += n
+        self.n_batches += 1
         return n
+
+    # ------------------------------------------------------------------ consumer API
+
+    def listen_batches(self, event_class: Any) -> AsyncIterator[Any]:
+        """Yield an EventBatch each time events of ``event_class`` arrive, reading the hub's
+        shared-memory sample in place (see the module docstring); fan-out as on a direct
+        streamer (this iterator's own cursor, created by this call)."""
+        self._check_usable()
+        cur = _Cursor(self._ring(event_class))
+        self._cursors.setdefault(int(cur.ring.rtype), []).append(cur)
+        return self._listen_cursor(cur)
+
+    async def _listen_cursor(self, cur: _Cursor) -> AsyncGenerator[Any, None]:
+        wire_type = str(cur.ring.wire_type)
+        q = cur.queue
+        lent = self._lent
+        try:
+            self._check_usable()
+            while True:
+                if q:
+                    records, owner, n, spill, base = q.popleft()
+                    cur.records -= n
+                    gaps, cur.pending_gaps = cur.pending_gaps, 0
+                    batch = cur.ring.batch_over(records, owner, gaps, spill, base)
+                    if owner is not None:
+                        if len(lent) >= 4096:
+                            lent.popleft()
+                        lent.append(weakref.ref(batch))
+                    self._note_batch(batch)
+                    yield batch
+                    continue
+                if self._check_end(wire_type):
+                    return
+                await self._wait()
+        finally:
+            cursors = self._cursors.get(int(cur.ring.rtype), [])
+            if cur in cursors:
+                cursors.remove(cur)
+                self._unhold()   # it may have been the full one
 
     # ------------------------------------------------------------------ subscriptions
 
@@ -494,20 +728,32 @@ class HubStreamer(FanoutMixin, Streamer):
         out["bad_messages"] = self.n_bad
         out["filtered"] = self.n_filtered
         out["hub_messages"] = self.n_messages_seen
+        out["parks"] = self.n_parks
+        out["detached_batches"] = self.n_detached
+        out["loan_stalls"] = self.n_loan_stalls
         return out
 
 
 @overload
 def connect(url: str, feed: Literal["account"], *,  # type: ignore[overload-overlap]
-            busy_poll: bool = False) -> HubAlertStreamer: ...
+            busy_poll: bool = False, idle_spin_us: float | None = None,
+            overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest",
+            ring_bytes: int | None = None) -> HubAlertStreamer: ...
 @overload
 def connect(url: str, feed: Literal["stocks", "options", "forex", "crypto", "indices",  # type: ignore[overload-overlap]
                                     "futures"], *,
-            busy_poll: bool = False) -> AsyncStreamClient: ...
+            busy_poll: bool = False, idle_spin_us: float | None = None,
+            overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest",
+            ring_bytes: int | None = None) -> AsyncStreamClient: ...
 @overload
-def connect(url: str, feed: str = "dxlink", *, busy_poll: bool = False) -> HubStreamer: ...
-def connect(url: str, feed: str = "dxlink", *,
-            busy_poll: bool = False) -> HubStreamer | HubAlertStreamer | AsyncStreamClient:
+def connect(url: str, feed: str = "dxlink", *, busy_poll: bool = False,
+            idle_spin_us: float | None = None,
+            overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest",
+            ring_bytes: int | None = None) -> HubStreamer: ...
+def connect(url: str, feed: str = "dxlink", *, busy_poll: bool = False,
+            idle_spin_us: float | None = None,
+            overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest",
+            ring_bytes: int | None = None) -> HubStreamer | HubAlertStreamer | AsyncStreamClient:
     """A streamer fed by the hub at ``url``: ``"ipc://NAME"`` (shared memory, this machine) or
     ``"nats://HOST:PORT/NAME"`` (NATS; NAME defaults to ``main``), for ``feed``:
 
@@ -524,6 +770,8 @@ def connect(url: str, feed: str = "dxlink", *,
 
         async with fastfeed.hub.connect("ipc://main") as streamer:
             await streamer.subscribe(Quote, ["SPY"])
+
+    ``busy_poll``, ``idle_spin_us``, ``overflow``, ``ring_bytes``: as on :class:`HubStreamer`.
     """
     if feed == "account":
         from fastfeed.hub._account import HubAlertStreamer
@@ -534,10 +782,15 @@ def connect(url: str, feed: str = "dxlink", *,
         from fastfeed.polygon import AsyncStreamClient
 
         parse_hub_url(url)
-        return AsyncStreamClient("unused", feed, hub=url, busy_poll=busy_poll)
+        if ring_bytes is not None:
+            raise ValueError("ring_bytes is not a setting of AsyncStreamClient (dxlink only)")
+        return AsyncStreamClient("unused", feed, hub=url, busy_poll=busy_poll,
+                                 idle_spin_us=idle_spin_us, overflow=overflow)
+    kw: dict[str, Any] = {"busy_poll": busy_poll, "idle_spin_us": idle_spin_us,
+                          "overflow": overflow, "ring_bytes": ring_bytes}
     server, name = parse_hub_url(url)
     if server is None:
-        return HubStreamer(name, feed, busy_poll=busy_poll)
+        return HubStreamer(name, feed, **kw)
     from fastfeed.hub._nats import NatsHubStreamer
 
-    return NatsHubStreamer(server, name, feed)
+    return NatsHubStreamer(server, name, feed, **kw)

@@ -12,9 +12,11 @@ connection from :class:`~fastfeed.hub.HubStreamer` -- or :class:`HubAlertStreame
 account stream): subscriptions go to the hub, which merges them with every other consumer's;
 the session, token or API key given is never sent anywhere (the hub holds its own).
 
-What differs from the vendor connection: market data from a hub is drop-oldest with counted
-gaps (``stats``; the hub's stream is where a slow consumer loses, never the hub); DXLink
-Candle history (``subscribe_candle``'s ``start_time``) and polygon ``status`` messages are not
+``overflow`` is the consumer's own setting, as for ``fastfeed.hub.connect`` (with
+``"backpressure"`` it stops reading the hub's stream while full; a drop-oldest hub then
+recycles its oldest samples, counted in ``stats``); ``idle_spin_us`` defaults to the hub
+consumers' (``HUB_IDLE_SPIN_US``). What differs from the vendor connection: DXLink Candle
+history (``subscribe_candle``'s ``start_time``) and polygon ``status`` messages are not
 carried; Massive's ``raw=True`` has no frames to give.
 """
 
@@ -31,11 +33,16 @@ __all__ = ["hub_variant", "new_over_hub"]
 _VARIANTS: dict[tuple[type, bool], type] = {}
 
 
-def _link_init(self: Any, hub: str, feed: str) -> None:
+def _link_init(self: Any, hub: str, feed: str, kwargs: dict[str, Any]) -> None:
+    """The hub link of a drop-in whose own ``__init__`` ran with ``kwargs``: its ``overflow``,
+    ``busy_poll`` and ``idle_spin_us`` are the consumer's settings (the idle spin's default is
+    the hub consumers' own, ``HUB_IDLE_SPIN_US``)."""
     server, name = parse_hub_url(hub)
     if server is not None:
         self.server_url = server
-    self._init_hub(name, feed, busy_poll=bool(getattr(self, "busy_poll", False)))
+    self._init_hub(name, feed, busy_poll=bool(kwargs.get("busy_poll", False)),
+                   idle_spin_us=kwargs.get("idle_spin_us"),
+                   overflow=kwargs.get("overflow", "drop_oldest"))
 
 
 class _DXLinkOverHub:
@@ -44,9 +51,8 @@ class _DXLinkOverHub:
     def __init__(self, session: Any = None, *args: Any, hub: str, **kwargs: Any) -> None:
         from fastfeed.dxlink.streamer import DXLinkStreamer
 
-        kwargs["overflow"] = "drop_oldest"
         DXLinkStreamer.__init__(self, session, *args, **kwargs)  # type: ignore[arg-type]
-        _link_init(self, hub, "dxlink")
+        _link_init(self, hub, "dxlink", kwargs)
 
     async def subscribe(self, event_class: Any, symbols: Iterable[str] | str,
                         refresh_interval: float = 0.1) -> None:
@@ -72,10 +78,9 @@ class _PolygonOverHub:
                  **kwargs: Any) -> None:
         from fastfeed.polygon import AsyncStreamClient
 
-        kwargs["overflow"] = "drop_oldest"
         AsyncStreamClient.__init__(self, api_key, cluster, *args, **kwargs)  # type: ignore[arg-type]
         st: Any = self
-        _link_init(self, hub, st._cluster)
+        _link_init(self, hub, st._cluster, kwargs)
 
     async def _ensure_started(self) -> None:
         st: Any = self

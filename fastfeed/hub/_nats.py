@@ -148,12 +148,14 @@ class NatsHubStreamer(HubStreamer):
     #: seconds between lease renewals (the hub drops a consumer silent for NATS_LEASE)
     lease_interval: float = 1.0
 
-    def __init__(self, server_url: str, name: str, feed: str = "dxlink") -> None:
+    def __init__(self, server_url: str, name: str, feed: str = "dxlink", **kw: Any) -> None:
+        """``kw``: as :class:`HubStreamer` (the idle spin keeps the event loop polling the
+        NATS socket after data)."""
         self.server_url = server_url
-        super().__init__(name, feed)
+        super().__init__(name, feed, **kw)
 
-    def _init_hub(self, name: str, feed: str, *, busy_poll: bool = False) -> None:
-        super()._init_hub(name, feed, busy_poll=busy_poll)
+    def _init_hub(self, name: str, feed: str, **kw: Any) -> None:
+        super()._init_hub(name, feed, **kw)
         self._hub_url = f"{self.server_url}/{name}"
         self._prefix = subject_prefix(name)
         self._consumer_id = uuid.uuid4().hex
@@ -198,6 +200,10 @@ class NatsHubStreamer(HubStreamer):
             return
         if self._take(memoryview(msg.data)):
             self._on_wake_data()
+        self._keep_polling()
+
+    def _park(self) -> None:
+        """Nothing to tell: NATS delivers on its socket, which the event loop watches."""
 
     async def _request(self, msg: dict[str, Any]) -> dict[str, Any]:
         nc = self._nc

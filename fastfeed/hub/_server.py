@@ -56,7 +56,7 @@ class _Consumer:
     """A consumer streamer: on the control socket (``writer``) or over NATS (``lease``: the
     last time it was heard of; it is dropped when silent for ``NATS_LEASE`` seconds)."""
 
-    __slots__ = ("cid", "feed", "lease", "skipped_wakes", "subs", "writer")
+    __slots__ = ("cid", "feed", "lease", "parked", "parks", "skipped_wakes", "subs", "writer")
 
     def __init__(self, cid: int, writer: asyncio.StreamWriter | None) -> None:
         self.cid = cid
@@ -65,6 +65,8 @@ class _Consumer:
         self.feed: str | None = None
         self.subs: set[tuple[str, str]] = set()   # (type, symbol)
         self.skipped_wakes = 0
+        self.parks = False    # it spins after data and says when it parks (op "park") ...
+        self.parked = False   # ... and is parked now: the next message wakes it
 
 
 class _Feed:
@@ -246,7 +248,7 @@ class Hub:
         (in order: the NATS sink keeps a queue)."""
         f.pub.send(fields, body, nbytes)
         if self._nats is not None:
-            self._nats.queue(f"{f.name}.{subject}", ENVELOPE.pack(*fields) + bytes(body))
+            self._nats.queue(f"{f.name}.{subject}", b"".join((ENVELOPE.pack(*fields), body)))
 
     def _wake(self) -> None:
         """A wake-up to every consumer, right after the sample is visible (a consumer reads
@@ -256,6 +258,10 @@ class Hub:
             w = c.writer
             if w is None or w.is_closing():
                 continue
+            if c.parks:   # awake consumers poll shared memory: no system call for them
+                if not c.parked:
+                    continue
+                c.parked = False
             if w.transport.get_write_buffer_size() > WAKE_SKIP_BYTES:
                 c.skipped_wakes += 1
                 self.n_skipped_wakes += 1
@@ -432,6 +438,9 @@ class Hub:
                     break
                 _, msgs = frames.feed(data)
                 for msg in msgs:
+                    if msg.get("op") == "park":
+                        self._park(c, msg)
+                        continue
                     reply = await self._handle(c, msg)
                     if not writer.is_closing():
                         writer.write(encode(reply))
@@ -442,6 +451,18 @@ class Hub:
         finally:
             await self._remove_consumer(c)
             writer.close()
+
+    def _park(self, c: _Consumer, msg: dict[str, Any]) -> None:
+        """A consumer parks after having seen message ``seq``: woken at once if a later one
+        exists, else by the next message (``_wake``). No reply."""
+        c.parks = True
+        f = self._feeds.get(c.feed) if c.feed else None
+        if f is not None and f.seq - 1 > int(msg.get("seq", 0)) and c.writer is not None:
+            c.parked = False
+            if not c.writer.is_closing():
+                c.writer.write(WAKE)
+        else:
+            c.parked = True
 
     async def _handle(self, c: _Consumer, msg: dict[str, Any]) -> dict[str, Any]:
         """A consumer's request -> the reply (whatever the transport)."""

@@ -7,8 +7,11 @@ feed, carrying the feed's envelopes (``_wire``) in order.
   subscriber's oldest unread sample is recycled; the consumer sees the jump in sequence numbers
   and counts it) with ``DiscardData``; ``"backpressure"`` = no safe overflow and
   ``RetryUntilDelivered`` (the hub waits for the slowest subscriber).
-* iceoryx2's Python binding exposes no file descriptor: consumers are woken through the hub's
-  control socket (``_control``), which the event loop watches like any socket.
+* A consumer may hold ``loans`` samples at once (its zero-copy batches); past that it
+  copies the oldest out (``LoanLimitReached``).
+* iceoryx2's Python binding exposes no file descriptor: a consumer polls ``has_samples()``
+  while it spins after data and is otherwise woken through the hub's control socket
+  (``_control``), which the event loop watches like any socket.
 
 iceoryx2 is an optional dependency (``pip install 'fastfeed[hub]'``); importing this module
 without it raises an ``ImportError`` naming the extra.
@@ -27,7 +30,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from fastfeed.hub._wire import ENVELOPE, ENVELOPE_SIZE
 
-__all__ = ["ShmPublisher", "ShmSettings", "ShmSubscriber", "service_name"]
+__all__ = ["LoanLimitReached", "ShmPublisher", "ShmSettings", "ShmSubscriber", "service_name"]
 
 iox.set_log_level_from_env_or(iox.LogLevel.Error)
 log = logging.getLogger("fastfeed.hub")
@@ -37,32 +40,39 @@ def service_name(hub: str, feed: str) -> str:
     return f"fastfeed/{hub}/{feed}"
 
 
+class LoanLimitReached(Exception):
+    """The consumer holds as many samples as the service lets it (``ShmSettings.loans``)."""
+
+
 class ShmSettings:
     """QoS of a feed's service (the hub and every consumer must agree; the hub decides and
     tells consumers in its hello message)."""
 
     def __init__(self, overflow: str = "drop_oldest", buffer: int = 256,
-                 max_subscribers: int = 16, initial_slice: int = 16384) -> None:
+                 max_subscribers: int = 16, initial_slice: int = 16384, loans: int = 32) -> None:
         if overflow not in ("drop_oldest", "backpressure"):
             raise ValueError(f"overflow must be 'drop_oldest' or 'backpressure', not {overflow!r}")
         self.overflow = overflow
         self.buffer = int(buffer)
         self.max_subscribers = int(max_subscribers)
         self.initial_slice = int(initial_slice)
+        self.loans = int(loans)
 
     def as_dict(self) -> dict[str, Any]:
         return {"overflow": self.overflow, "buffer": self.buffer,
-                "max_subscribers": self.max_subscribers, "initial_slice": self.initial_slice}
+                "max_subscribers": self.max_subscribers, "initial_slice": self.initial_slice,
+                "loans": self.loans}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ShmSettings:
         return cls(**{k: d[k] for k in ("overflow", "buffer", "max_subscribers",
-                                         "initial_slice") if k in d})
+                                         "initial_slice", "loans") if k in d})
 
     def open_service(self, node: Any, name: str) -> Any:
         return (node.service_builder(iox.ServiceName.new(name))
                 .publish_subscribe(iox.Slice[ctypes.c_uint8])
                 .subscriber_max_buffer_size(self.buffer)
+                .subscriber_max_borrowed_samples(self.loans)
                 .history_size(0)
                 .enable_safe_overflow(self.overflow == "drop_oldest")
                 .max_subscribers(self.max_subscribers)
@@ -121,9 +131,19 @@ class ShmSubscriber:
     def __init__(self, node: Any, name: str, settings: ShmSettings) -> None:
         self._service = settings.open_service(node, name)
         self._sub = self._service.subscriber_builder().create()
+        self.loans = settings.loans
+
+    def has_samples(self) -> bool:
+        return bool(self._sub.has_samples())
 
     def receive(self) -> tuple[Any, memoryview] | None:
-        sample = self._sub.receive()
+        """LoanLimitReached when this consumer already holds ``loans`` samples."""
+        try:
+            sample = self._sub.receive()
+        except iox.ReceiveError as exc:
+            if "ExceedsMaxBorrows" in str(exc):
+                raise LoanLimitReached(str(exc)) from None
+            raise
         if sample is None:
             return None
         ptr = sample.payload_ptr

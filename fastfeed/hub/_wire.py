@@ -61,7 +61,6 @@ __all__ = [
     "pack_envelope",
     "pack_spill",
     "pack_symbols",
-    "select_records",
     "unpack_envelope",
     "unpack_spill",
     "unpack_symbols",
@@ -160,21 +159,6 @@ def unpack_spill(section: bytes | bytearray | memoryview) -> tuple[bytes, int]:
     """Inverse of :func:`pack_spill`: ``(spill bytes, spill-log position of the first)``."""
     (base,) = _SPILL_BASE.unpack_from(section, 0)
     return bytes(section[_SPILL_BASE.size:]), base
-
-
-def select_records(records: memoryview, record_size: int, count: int,
-                   allowed: bytearray) -> bytes:
-    """The records whose symbol id has its bit set in ``allowed`` (``RecordRing.push_filtered``'s
-    rule), for the rare messages that carry spill (the ring's ``push`` keeps their spill)."""
-    mv = records.cast("B")
-    nbits = len(allowed) * 8
-    out = bytearray()
-    for i in range(count):
-        off = i * record_size
-        sid = int.from_bytes(mv[off + 4:off + 8], "little")
-        if sid < nbits and allowed[sid >> 3] & (1 << (sid & 7)):
-            out += mv[off:off + record_size]
-    return bytes(out)
 
 
 def pack_symbols(items: list[tuple[int, str]]) -> bytes:

@@ -260,10 +260,8 @@ class WebSocketClient:
                 opts[key] = kwargs[key]
         if kwargs.get("max_size") is not None:
             opts["max_message_size"] = int(kwargs["max_size"])
-        if self._hub is None:
-            opts["overflow"] = "backpressure"
-        stream = AsyncStreamClient(self.api_key, self.market_value, self._host, hub=self._hub,
-                                   **opts)
+        stream = AsyncStreamClient(self.api_key, self.market_value, self._host,
+                                   overflow="backpressure", hub=self._hub, **opts)
         self._pending = []
         self._sinks = set()
         await stream.change_handler("status", self._on_status, deliver="event")

@@ -18,7 +18,6 @@ from fastfeed.hub._wire import (
     VERSION,
     layout_hash,
     pack_spill,
-    select_records,
     unpack_envelope,
     unpack_spill,
 )
@@ -52,7 +51,7 @@ def test_spill_travels_with_the_records_and_reads_back_whole() -> None:
     # filtered: only AAPL (id 1), its values whole
     bits = bytearray(1)
     bits[0] = 1 << 1
-    keep = select_records(memoryview(msg)[ENVELOPE_SIZE:], env.record_size, n, bits)
+    keep = ring.select(memoryview(msg)[ENVELOPE_SIZE:ENVELOPE_SIZE + n * env.record_size], bits)
     ring.push(keep, spill, base)
     assert to_dicts(cons.drain()) == [d for d in to_dicts(batch) if d["sym"] == "AAPL"]
     assert pack_spill(None, 0) == b""

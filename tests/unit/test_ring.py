@@ -331,9 +331,8 @@ def test_call_with_batch_across_the_end_of_the_buffer_and_with_gaps() -> None:
     assert (n, gaps, seen[-1][1]) == (6, 0, list(range(24, 30)))
 
 
-def test_push_filtered_keeps_only_the_symbols_in_the_bitmap() -> None:
+def test_select_keeps_only_the_symbols_in_the_bitmap() -> None:
     ring = make_ring(16)
-    cons = ring.consumer()
     recs = bytearray()
     for sid, seq in ((1, 10), (2, 11), (9, 12), (17, 13), (2, 14)):
         r = bytearray(quote(seq))
@@ -342,9 +341,58 @@ def test_push_filtered_keeps_only_the_symbols_in_the_bitmap() -> None:
     allowed = bytearray(2)
     allowed[0] |= 1 << 2          # id 2
     allowed[1] |= 1 << (9 - 8)    # id 9; id 17 is beyond the bitmap: left out
-    assert ring.push_filtered(recs, allowed) == 3
-    assert seqs(cons.drain()) == [11, 12, 14]
-    assert ring.push_filtered(recs, b"") == 0
-    assert ring.published == 3
+    kept = ring.select(recs, allowed)
+    assert kept is not None
+    assert seqs(ring.batch_over(kept)) == [11, 12, 14]
+    assert ring.select(recs, b"") == b""
+    everyone = bytes([0xFF] * 3)
+    assert ring.select(recs, everyone) is None   # all kept: no copy made
     with pytest.raises(ValueError):
-        ring.push_filtered(recs[:-1], allowed)
+        ring.select(recs[:-1], allowed)
+
+
+def test_batch_over_reads_in_place_keeps_its_owner_and_detaches() -> None:
+    import numpy as np
+    ring = make_ring(16)
+    mem = bytearray(b"".join(quote(i) for i in range(5)))
+
+    class Owner:
+        released = False
+
+    owner = Owner()
+    batch = ring.batch_over(memoryview(mem), owner, 3)
+    assert batch.borrowed and len(batch) == 5 and batch.gaps == 3
+    assert seqs(batch) == [0, 1, 2, 3, 4]
+    arr = batch.to_numpy()   # a view of the borrowed memory, no copy
+    assert np.shares_memory(arr, np.frombuffer(mem, dtype=np.uint8))
+    assert batch.detach() is False   # the array still reads it
+    assert batch.borrowed
+    del arr
+    import sys
+    held = sys.getrefcount(owner)
+    assert batch.detach() is True    # its own copy now; the owner is let go
+    assert not batch.borrowed and sys.getrefcount(owner) == held - 1
+    mem[:] = bytes(len(mem))
+    assert seqs(batch) == [0, 1, 2, 3, 4]
+    assert batch.detach() is True
+    assert len(ring.batch_over(b"")) == 0
+    with pytest.raises(ValueError):
+        ring.batch_over(mem[:-1])
+
+
+def test_batch_over_reads_spilled_values() -> None:
+    """A hub message carries the spill its polygon records refer to: the batch reads it."""
+    import json
+
+    import fastfeed
+
+    long_id = "7" * 20 + "-trade-id-beyond-the-32-byte-slot-\u00e9"
+    dec = fastfeed.PolygonDecoder()
+    dec.feed(json.dumps([{"ev": "T", "sym": "AAPL", "i": long_id, "p": 1.5},
+                         {"ev": "T", "sym": "AAPL", "i": "short", "p": 2}]).encode())
+    batch = dec.drain("T")
+    assert batch._spill is not None
+    ring = dec.rings["T"]
+    over = ring.batch_over(memoryview(batch.tobytes()), None, 0, batch._spill, batch._spill_base)
+    assert [e.id for e in over] == [long_id, "short"]
+    assert over.detach() and [e.id for e in over] == [long_id, "short"]

@@ -26,7 +26,9 @@ cdef class EventBatch:
     cdef Py_ssize_t _shape[1]
     cdef Py_ssize_t _strides[1]
     cdef int _exports
-    cdef bint _borrowed             # _buf points into a ring (only during Consumer.call_with_batch)
+    cdef bint _borrowed             # _buf is not the batch's own memory (a ring's, a hub sample's)
+    cdef object _owner              # keeps borrowed memory valid (RecordRing.batch_over), or None
+    cdef object __weakref__
     cdef readonly bytes _spill      # the spill-log bytes its records refer to (None: none spilled)
     cdef readonly uint32_t _spill_base       # spill-log position of _spill[0]
     cdef int _own(self) except -1

@@ -59,6 +59,18 @@ cdef inline int _attach_spill(EventBatch batch, const ff_spill *sp) except -1:
         batch._spill_base = lo
     return 0
 
+cdef EventBatch _batch_of(RecordRing ring):
+    """An empty batch of ``ring``'s record type."""
+    cdef EventBatch batch = EventBatch.__new__(EventBatch)
+    if ring.event_class is None:
+        ring.event_class = event_class_for(ring.layout)
+    batch.event_class = ring.event_class
+    batch.symbols = ring.symbols
+    batch._format = ring._format
+    batch._rec_size = ring.r.rec_size
+    return batch
+
+
 _class_registry = {}   # layout name -> event class (filled by fastfeed.dxfeed / fastfeed.polygon_events)
 
 
@@ -216,32 +228,56 @@ cdef class RecordRing:
         ff_ring_publish(&self.r, <uint64_t>n)
         return n
 
-    def push_filtered(self, records, const unsigned char[::1] allowed):
-        """Publish the records whose symbol id has its bit set in ``allowed`` (a bitmap indexed
-        by symbol id, LSB first; ids beyond it are left out). Returns the number published.
-        The hub's consumers use it to keep only their own subscriptions' symbols."""
+    def select(self, records, const unsigned char[::1] allowed):
+        """The records whose symbol id has its bit set in ``allowed`` (a bitmap indexed by
+        symbol id, LSB first; ids beyond it are left out) as ``bytes``; ``None`` when every
+        record is kept (no copy). The hub's consumers keep only their own symbols with it."""
         cdef const unsigned char[::1] view = memoryview(records).cast("B")
         cdef Py_ssize_t size = self.r.rec_size
         if view.shape[0] % size:
             raise ValueError("length is not a multiple of the record size")
         cdef Py_ssize_t n = view.shape[0] // size
         cdef uint64_t nbits = <uint64_t>allowed.shape[0] * 8
-        cdef Py_ssize_t i
-        cdef uint64_t k = 0
+        cdef Py_ssize_t i, k = 0
         cdef uint32_t sid
-        cdef void *dst
         for i in range(n):
             memcpy(&sid, &view[i * size + 4], 4)
-            if sid >= nbits or not (allowed[sid >> 3] & (1 << (sid & 7))):
-                continue
-            dst = ff_ring_slot(&self.r, k)
-            if dst == NULL:
-                ff_ring_publish(&self.r, k)
-                raise BufferError("back-pressure ring is full at its maximum capacity")
-            memcpy(dst, &view[i * size], size)
-            k += 1
-        ff_ring_publish(&self.r, k)
-        return k
+            if sid < nbits and allowed[sid >> 3] & (1 << (sid & 7)):
+                k += 1
+        if k == n:
+            return None
+        cdef bytes out = PyBytes_FromStringAndSize(NULL, k * size)
+        cdef char *dst = PyBytes_AS_STRING(out)
+        for i in range(n):
+            memcpy(&sid, &view[i * size + 4], 4)
+            if sid < nbits and allowed[sid >> 3] & (1 << (sid & 7)):
+                memcpy(dst, &view[i * size], size)
+                dst += size
+        return out
+
+    def batch_over(self, records, owner=None, uint64_t gaps=0, bytes spill=None,
+                   uint32_t spill_base=0):
+        """An EventBatch of this ring's type reading ``records`` (a bytes-like of whole records,
+        e.g. a hub's shared-memory sample) in place: no copy. It keeps ``records`` and
+        ``owner`` (what keeps that memory valid, e.g. the sample) referenced while it lives --
+        buffer exports (numpy) included -- or until :meth:`EventBatch.detach`. ``spill``: the
+        spill-log bytes the records' ``spill`` members refer to, position ``spill_base`` first
+        (as an ``EventBatch`` holds them; see :meth:`push`)."""
+        cdef const unsigned char[::1] view = memoryview(records).cast("B")
+        cdef Py_ssize_t size = self.r.rec_size
+        if view.shape[0] % size:
+            raise ValueError("length is not a multiple of the record size")
+        cdef EventBatch batch = _batch_of(self)
+        batch._n = view.shape[0] // size
+        if batch._n:
+            batch._buf = <char *>&view[0]
+            batch._borrowed = True
+            batch._owner = (records, owner)
+            if spill:
+                batch._spill = spill
+                batch._spill_base = spill_base
+        batch.gaps = gaps
+        return batch
 
     def __repr__(self):
         return (f"RecordRing({self.wire_type!r}, capacity={self.r.capacity}, policy={self.policy!r}, "
@@ -300,15 +336,7 @@ cdef class Consumer:
 
     cdef EventBatch _empty_batch(self):
         """An empty batch of this ring's record type."""
-        cdef RecordRing ring = self.ring
-        cdef EventBatch batch = EventBatch.__new__(EventBatch)
-        if ring.event_class is None:
-            ring.event_class = event_class_for(ring.layout)
-        batch.event_class = ring.event_class
-        batch.symbols = ring.symbols
-        batch._format = ring._format
-        batch._rec_size = ring.r.rec_size
-        return batch
+        return _batch_of(self.ring)
 
     cdef uint64_t _new_gaps(self):
         """Records lost since the last report (call after ff_ring_available / catch-up)."""
@@ -454,12 +482,25 @@ cdef class EventBatch:
             memcpy(p, self._buf, self._n * self._rec_size)
         self._buf = p
         self._borrowed = False
+        self._owner = None
         return 0
+
+    def detach(self):
+        """Give a batch that reads memory in place (a hub's shared-memory sample) its own copy
+        and let that memory go. ``False`` (nothing done) while a buffer export -- a memoryview,
+        a numpy array -- still reads it."""
+        if not self._borrowed:
+            return True
+        if self._exports:
+            return False
+        self._own()
+        return True
 
     @property
     def borrowed(self):
-        """True while the batch reads the ring's memory in place (inside a batch handler that
-        has not kept it; see Consumer.call_with_batch)."""
+        """True while the batch reads memory it does not own in place: a ring's (inside a batch
+        handler that has not kept it; see Consumer.call_with_batch) or a hub's shared-memory
+        sample (RecordRing.batch_over; released when the batch is gone or detached)."""
         return self._borrowed
 
     def __len__(self):
@@ -518,7 +559,8 @@ cdef class EventBatch:
     def __getbuffer__(self, Py_buffer *buffer, int flags):
         if flags & PyBUF_WRITABLE:
             raise BufferError("EventBatch is read-only")
-        self._own()   # an export may outlive a borrowed batch's call: own the memory first
+        if self._owner is None:
+            self._own()   # an export may outlive a borrowed batch's call: own the memory first
         self._shape[0] = self._n
         self._strides[0] = self._rec_size
         buffer.buf = <void *>(self._buf if self._buf != NULL else _EMPTY)
