@@ -53,17 +53,18 @@ def start_server() -> tuple[subprocess.Popen[str], str]:
     return proc, line.split()[1]
 
 
-def _discard(rec: Any) -> Any:
-    def handle(item: tuple[Any, ...]) -> None:
-        if item[0] == "raw":
-            rec._raw_pool.put(item[1])
-        elif item[0] == "cols":
-            rec._recycle(item[1], item[3])
+def proc_cpu_ns(pid: int) -> int:
+    """User + system CPU time of process ``pid`` so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return (int(fields[11]) + int(fields[12])) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
-    return handle
 
-
-async def run_live(url: str, frames: int, mode: str, path: str) -> dict[str, Any]:
+async def run_live(url: str, frames: int, mode: str, path: str,
+                   sim_pid: int = 0) -> dict[str, Any]:
     from fastfeed.bench.peers import budget_url
     from fastfeed.dxfeed import Quote
     from fastfeed.tastytrade import DXLinkStreamer
@@ -72,12 +73,11 @@ async def run_live(url: str, frames: int, mode: str, path: str) -> dict[str, Any
     streamer = DXLinkStreamer(Session(budget_url(url, frames)), overflow="backpressure")
     rec = None
     if mode != "none":
+        # "/discard": the feed-side cost alone, the writer process takes the data and drops
+        # it (what recording costs the feed when the writer has a core of its own)
         rec = streamer.record(path, raw="raw" in mode, columns="columns" in mode,
-                              nice=NICE)
-        if mode.endswith("/discard"):
-            # the feed-side cost alone: the writer thread takes the data and drops it (what
-            # recording costs when the writer has a core of its own)
-            rec._writer._handle = _discard(rec)
+                              nice=NICE, discard=mode.endswith("/discard"))
+        rec.sync()          # the writer process has started
     batches = streamer.listen_batches(Quote)
     n = 0
     t0 = t1 = 0.0
@@ -88,17 +88,25 @@ async def run_live(url: str, frames: int, mode: str, path: str) -> dict[str, Any
             if not n:
                 t0 = time.perf_counter()
                 c0 = time.thread_time_ns()
+                p0 = time.process_time_ns()
+                w0 = rec.stats["writer_cpu_ns"] if rec is not None else 0
+                s0 = proc_cpu_ns(sim_pid)
                 n0 = len(batch)
             n += len(batch)
             if n >= want:
                 t1 = time.perf_counter()
                 c1 = time.thread_time_ns()
+                p1 = time.process_time_ns()
+                w1 = rec.stats["writer_cpu_ns"] if rec is not None else 0
+                s1 = proc_cpu_ns(sim_pid)
                 break
         stats = dict(rec.stats) if rec is not None else {}
     if rec is not None:
         stats = dict(rec.stats)       # after close: everything written
-    return {"rate": (n - n0) / (t1 - t0), "events": n, "stats": stats,
-            "loop_ns": (c1 - c0) / (n - n0)}
+    m = n - n0
+    return {"rate": m / (t1 - t0), "events": n, "stats": stats, "loop_ns": (c1 - c0) / m,
+            "writer_ns": (w1 - w0) / m, "writer_total_ns": stats.get("writer_cpu_ns", 0) / n,
+            "proc_ns": (p1 - p0) / m, "sim_ns": (s1 - s0) / m, "wall_ns": (t1 - t0) * 1e9 / m}
 
 
 async def run_replay(path: str) -> dict[str, float]:
@@ -145,10 +153,16 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=20000, help="100-Quote frames per run")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--nice", type=int, default=0, help="the recorder's writer-thread nice")
+    ap.add_argument("--nice", type=int, default=0, help="the recorder's writer-process nice")
+    ap.add_argument("--modes", default=",".join(MODES),
+                    help=f"comma-separated, of {', '.join(MODES)} (none is always run)")
     a = ap.parse_args()
     global NICE
     NICE = a.nice
+    modes = ["none"] + [m for m in a.modes.split(",") if m and m != "none"]
+    for m in modes:
+        if m not in MODES:
+            raise SystemExit(f"unknown mode {m!r}")
     try:
         import uvloop
         runner: Any = uvloop.run
@@ -156,60 +170,71 @@ def main() -> int:
         runner = asyncio.run
     tmp = tempfile.mkdtemp(prefix="ff-bench-record-")
     proc, url = start_server()
-    rates: dict[str, list[float]] = {m: [] for m in MODES}
-    loop_ns: dict[str, list[float]] = {m: [] for m in MODES}
-    writer_ns: dict[str, list[float]] = {m: [] for m in MODES}
-    last: dict[str, dict[str, Any]] = {}
+    res_of: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
+    last: dict[str, str] = {}
+    replays: list[dict[str, float]] = []
+    load = [os.getloadavg()[0]]
     try:
         runner(run_live(url, 2000, "none", os.path.join(tmp, "warm")))   # warm-up
         for r in range(a.repeats):
-            for mode in MODES:
-                path = os.path.join(tmp, f"{mode}-{r}")
-                res = runner(run_live(url, a.frames, mode, path))
-                rates[mode].append(res["rate"])
-                loop_ns[mode].append(res["loop_ns"])
-                writer_ns[mode].append(res["stats"].get("writer_cpu_ns", 0) / res["events"])
-                last[mode] = {**res, "path": path}
-                if (r < a.repeats - 1 and mode != "columns") or mode.endswith("discard"):
-                    shutil.rmtree(path, ignore_errors=True)
-        replays = [runner(run_replay(last["columns"]["path"])) for _ in range(a.repeats)]
+            order = modes[r % len(modes):] + modes[:r % len(modes)]    # rotate each repeat
+            for mode in order:
+                path = os.path.join(tmp, f"{mode.replace('/', '-')}-{r}")
+                res_of[mode].append(runner(run_live(url, a.frames, mode, path, proc.pid)))
+                if mode in last:
+                    shutil.rmtree(last[mode], ignore_errors=True)
+                last[mode] = path
+            load.append(os.getloadavg()[0])
+        if "columns" in last:
+            replays = [runner(run_replay(last["columns"])) for _ in range(a.repeats)]
     finally:
         if proc.stdin is not None:
             proc.stdin.close()
         proc.wait(10)
-    base = statistics.median(rates["none"])
-    print(f"# bench_record: {a.frames} frames x 100 Quotes per run, {a.repeats} runs each, "
-          f"interleaved; writer nice {a.nice}")
+
+    def med(mode: str, key: str) -> float:
+        return statistics.median(x[key] for x in res_of[mode])
+
+    def ratios(mode: str) -> list[float]:   # paired with the run without recording
+        return [x["rate"] / y["rate"] for x, y in zip(res_of[mode], res_of["none"],
+                                                       strict=True)]
+
+    print(f"# bench_record: {a.frames} frames x 100 Quotes per run, {a.repeats} runs of each "
+          f"mode, interleaved (order rotated); writer nice {a.nice}; load average during the "
+          f"runs {min(load):.1f}-{max(load):.1f} on {os.cpu_count()} cores")
     print(f"# {versions()}")
-    print(f"{'end to end listen_batches(Quote)':40s} {'median (min-max)':28s} vs none   "
-          "loop-thread CPU ns/event, writer-thread CPU ns/event (medians)")
-    base_ns = statistics.median(loop_ns["none"])
-    for mode in MODES:
-        med = statistics.median(rates[mode])
-        lns = statistics.median(loop_ns[mode])
-        print(f"  record {mode:32s} {fmt(rates[mode]):28s} {med / base:5.2f}x "
-              f"({(1 - med / base) * 100:+.1f} % cost)  loop {lns:6.1f} ns "
-              f"({(lns / base_ns - 1) * 100:+.1f} %), writer "
-              f"{statistics.median(writer_ns[mode]):6.1f} ns")
-    for mode in MODES[1:4]:
-        st = last[mode]["stats"]
-        print(f"  {mode}: dropped messages {st.get('dropped_messages')}, dropped records "
-              f"{st.get('dropped_records')}, errors {st.get('errors')}")
-    print(f"{'replay columns -> listen_batches':40s} "
-          f"{fmt([x['rate'] for x in replays]):28s} "
-          f"(incl. loading the files: {fmt([x['rate_with_load'] for x in replays])}; "
-          f"{replays[0]['events']} events)")
-    raw_path = last["raw"]["path"]
-    raw_bytes = sum(os.path.getsize(p) for p in glob.glob(os.path.join(raw_path, "raw", "*")))
-    pq_files = glob.glob(os.path.join(last["columns"]["path"], "columns", "Quote", "*.parquet"))
-    pq_bytes = sum(os.path.getsize(p) for p in pq_files)
-    wire = last["raw"]["stats"].get("raw_bytes", 0)
-    n_raw = last["raw"]["events"]
-    n_pq = last["columns"]["stats"].get("records_written", 0) or 1
-    print(f"bytes per million Quotes: raw capture (zstd) {raw_bytes / n_raw * 1e6 / 1e6:.1f} MB "
-          f"(wire {wire / n_raw * 1e6 / 1e6:.1f} MB), Parquet (zstd) "
-          f"{pq_bytes / n_pq * 1e6 / 1e6:.1f} MB, records in memory "
-          f"{88:.0f} MB")
+    print("end to end listen_batches(Quote)  rate: median (min-max)     vs none: median "
+          "(min-max) of paired ratios   CPU ns/event (medians): loop thread, writer process "
+          "(total: with its start and the Parquet compaction at close), simulator process; "
+          "wall ns/event")
+    for mode in modes:
+        rs = ratios(mode)
+        print(f"  {mode:18s} {fmt([x['rate'] for x in res_of[mode]]):26s} "
+              f"{statistics.median(rs):5.2f}x ({min(rs):.2f}-{max(rs):.2f})   "
+              f"loop {med(mode, 'loop_ns'):6.1f}  writer {med(mode, 'writer_ns'):6.1f} "
+              f"(total {med(mode, 'writer_total_ns'):6.1f})  "
+              f"sim {med(mode, 'sim_ns'):5.1f}  wall {med(mode, 'wall_ns'):6.1f}")
+    for mode in modes[1:]:
+        st = res_of[mode][-1]["stats"]
+        print(f"  {mode}: handed to the writer {st.get('raw_messages')} messages / "
+              f"{st.get('records')} records; not recorded {st.get('dropped_messages')} / "
+              f"{st.get('dropped_records')} (last run); errors {st.get('errors')}")
+    if replays:
+        print(f"replay columns -> listen_batches   "
+              f"{fmt([x['rate'] for x in replays]):26s} "
+              f"(incl. loading the files: {fmt([x['rate_with_load'] for x in replays])}; "
+              f"{replays[0]['events']} events)")
+    if "raw" in last and "columns" in last:
+        raw_st = res_of["raw"][-1]
+        raw_bytes = sum(os.path.getsize(p)
+                        for p in glob.glob(os.path.join(last["raw"], "raw", "*")))
+        pq_files = glob.glob(os.path.join(last["columns"], "columns", "Quote", "*.parquet"))
+        pq_bytes = sum(os.path.getsize(p) for p in pq_files)
+        n_raw = raw_st["events"]
+        n_pq = res_of["columns"][-1]["stats"].get("records_written", 0) or 1
+        print(f"bytes per million Quotes: raw capture (zstd) {raw_bytes / n_raw:.1f} MB "
+              f"(wire {raw_st['stats'].get('raw_bytes', 0) / n_raw:.1f} MB), Parquet (zstd) "
+              f"{pq_bytes / n_pq:.1f} MB, records in memory 88 MB")
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

@@ -12,6 +12,11 @@
 Nothing reads the Structs' fields afterwards, as the fastfeed decode rows read no field from
 Python: both sides turn the bytes into typed values. ``tests/unit/test_bench_msgspec.py`` checks
 that the Structs hold the same values as fastfeed's records for the bench's frames.
+
+``python -m fastfeed.bench.msgspec_peer [--rounds N] [--duration S] [SCENARIO ...]`` measures the
+decode rows side by side in one process: each round times fastfeed's decoder (the ``ff-decoder``
+row) then msgspec on the same frames, and the ratio of the two is taken within the round; it
+prints the medians with min-max over the rounds and the load average before and after.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any
 
 from fastfeed.bench.payloads import DX_FIELDS
 
-__all__ = ["available", "dxlink_decoder", "polygon_decoder"]
+__all__ = ["available", "dxlink_decoder", "main", "polygon_decoder", "side_by_side"]
 
 
 def available() -> bool:
@@ -209,3 +214,69 @@ def measure(feed: str, cluster: str, frames: list[bytes], events_per_pass: int,
         return n
 
     return DecodeLoop(frames, events_per_pass, sum(map(len, frames))).run(one_pass, duration)
+
+
+#: the decode scenarios with a msgspec target (scenario -> (feed, frame kind))
+SCENARIOS = {
+    "dxlink-quote100": ("dxlink", "quote100"),
+    "dxlink-tns100": ("dxlink", "tns100"),
+    "polygon-stocks100": ("polygon", "stocks100"),
+    "polygon-stocks1": ("polygon", "stocks1"),
+    "polygon-cryptol2": ("polygon", "cryptol2"),
+}
+
+
+def side_by_side(scenarios: list[str], rounds: int, duration: float) -> dict[str, list[tuple[float, float]]]:
+    """Per scenario, one ``(fastfeed ev/CPU-s, msgspec ev/CPU-s)`` pair per round; the rounds
+    interleave the scenarios and, within each, fastfeed and msgspec."""
+    from fastfeed.bench.payloads import POLYGON_KINDS, frame_set
+    from fastfeed.bench.scenarios import measure_ff_decoder
+
+    sets = {name: frame_set(*SCENARIOS[name]) for name in scenarios}
+    out: dict[str, list[tuple[float, float]]] = {name: [] for name in scenarios}
+    for _ in range(rounds):
+        for name in scenarios:
+            feed, kind = SCENARIOS[name]
+            fs = sets[name]
+            cluster = POLYGON_KINDS[kind][0] if feed == "polygon" else ""
+            a = measure_ff_decoder(feed, kind, fs.frames, fs.event_types, fs.total_events,
+                                   duration)
+            b = measure(feed, cluster, fs.frames, fs.total_events, duration)
+            out[name].append((a.events / a.cpu_s, b.events / b.cpu_s))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import os
+    import statistics
+
+    ap = argparse.ArgumentParser(prog="python -m fastfeed.bench.msgspec_peer",
+                                 description=side_by_side.__doc__)
+    ap.add_argument("scenarios", nargs="*", help=f"default: all of {', '.join(SCENARIOS)}")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--duration", type=float, default=0.5, help="seconds per measurement")
+    args = ap.parse_args(argv)
+    unknown = [n for n in args.scenarios if n not in SCENARIOS]
+    if unknown:
+        ap.error(f"unknown scenario {unknown[0]!r} (one of {', '.join(SCENARIOS)})")
+    if not available():
+        print("msgspec is not installed (pip install 'fastfeed[bench]')")
+        return 1
+    names = args.scenarios or list(SCENARIOS)
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    res = side_by_side(names, args.rounds, args.duration)
+    print(f"load average after: {os.getloadavg()[0]:.2f} (2 = both cores of a 2-core machine busy)")
+    print(f"{'scenario':20} {'fastfeed ev/CPU-s':>26} {'msgspec ev/CPU-s':>17} {'ratio median [min-max]':>24}")
+    for name, pairs in res.items():
+        ff = [a for a, _ in pairs]
+        ms = [b for _, b in pairs]
+        ratio = [a / b for a, b in pairs]
+        print(f"{name:20} {statistics.median(ff) / 1e6:7.2f} M [{min(ff) / 1e6:.2f}-{max(ff) / 1e6:.2f}]"
+              f" {statistics.median(ms) / 1e6:11.2f} M"
+              f" {statistics.median(ratio):8.2f}x [{min(ratio):.2f}-{max(ratio):.2f}]")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -10,7 +10,9 @@ hub's name: consumers connect to ``ipc://NAME``), ``--feeds`` (comma-separated, 
 drop-oldest recycles its oldest), ``--max-consumers``, ``--nats nats://HOST:PORT`` (also
 publish over NATS, for other machines: consumers connect to ``nats://HOST:PORT/NAME``),
 ``--account-hold`` (account notifications held while JetStream does not store them, before
-the hub stops reading the account socket).
+the hub stops reading the account socket), ``--record DIR`` (record every record feed's
+upstream into ``DIR/FEED``, see :mod:`fastfeed.record`) with ``--record-layers``
+(``raw,columns``).
 
 Credentials come from the environment only (never the command line, never logged, never
 published): ``FASTFEED_DXLINK_URL`` and ``FASTFEED_DXLINK_TOKEN`` (a DXLink quote token);
@@ -50,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
                         "them before it stops reading the account socket (default 10000)")
     p.add_argument("--nats-lease", type=float, dest="nats_lease",
                    help="seconds after which a silent NATS consumer is dropped (default 5)")
+    p.add_argument("--record", help="record every upstream into DIR/FEED (fastfeed.record)")
+    p.add_argument("--record-layers", dest="record_layers",
+                   help="what to record: raw, columns or raw,columns (default)")
     ns = p.parse_args(argv)
     opts: dict[str, Any] = {"name": "main", "feeds": "dxlink", "overflow": "drop_oldest",
                             "buffer": 256, "max_consumers": 16}
@@ -66,9 +71,16 @@ async def serve(opts: dict[str, Any]) -> None:
     if "account" in feeds and not opts.get("nats"):
         raise SystemExit("fastfeed.hub: the account feed needs --nats nats://HOST:PORT "
                          "(a NATS server with JetStream)")
-    hub = Hub(str(opts["name"]), {f: upstream_for(f, opts) for f in feeds},
-              dict.fromkeys(feeds, settings), nats_url=opts.get("nats"),
-              nats_lease=opts.get("nats_lease"))
+    upstreams = {f: upstream_for(f, opts) for f in feeds}
+    recorders: list[Any] = []
+    if opts.get("record"):
+        from fastfeed.record import LAYERS, record_streamers
+
+        # the record feeds (the account stream is kept by JetStream)
+        recorders = record_streamers({f: u for f, u in upstreams.items() if f != "account"},
+                                     opts["record"], opts.get("record_layers") or LAYERS)
+    hub = Hub(str(opts["name"]), upstreams, dict.fromkeys(feeds, settings),
+              nats_url=opts.get("nats"), nats_lease=opts.get("nats_lease"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -79,6 +91,8 @@ async def serve(opts: dict[str, Any]) -> None:
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         for w in waiters:
             w.cancel()
+    for rec in recorders:      # (an upstream never started is not closed by the hub)
+        await rec.aclose()
     print(f"fastfeed.hub {hub.url} stopped: {json.dumps(hub.stats)}", file=sys.stderr, flush=True)
     if hub.error is not None:
         raise SystemExit(f"fastfeed.hub {hub.url}: upstream failed: {hub.error}")

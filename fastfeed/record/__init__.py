@@ -7,6 +7,8 @@
     async with streamer: ...                      # closing the streamer finishes the files
 
     python -m fastfeed.record dxlink ws://127.0.0.1:8765 rec/ --token T --subscribe Quote:SPY,AAPL
+    python -m fastfeed.hub --record rec/                 # the hub records its upstreams
+    python -m fastfeed.record hub ipc://main rec/ --subscribe Quote:SPY   # a hub consumer
 
 A recording is a directory: ``meta.json``; ``raw/raw-NNNNNN.ffraw`` (every message of both
 directions with its receive time, zstd blocks; see :mod:`fastfeed.record._raw`);
@@ -15,7 +17,8 @@ stream), one column per record field (see :mod:`fastfeed.record._columns`).
 :func:`fastfeed.replay.open` plays it back through the streamers' API;
 :func:`read_columns` gives a type's records as a ``pyarrow.Table``; pandas, polars and DuckDB
 read the Parquet files directly. :func:`import_jsonl` turns a JSON-lines transcript of both
-directions into a raw recording.
+directions into a raw recording. The writing happens in a writer process fed through shared
+memory (:mod:`fastfeed.record._recorder`, :mod:`fastfeed.record._writer`).
 """
 
 from __future__ import annotations
@@ -37,9 +40,11 @@ from fastfeed.record._raw import (
     redact,
 )
 from fastfeed.record._read import column_segments, column_types, read_columns, read_meta
-from fastfeed.record._recorder import META_FILE, Recorder, compact
+from fastfeed.record._recorder import META_FILE, Recorder
+from fastfeed.record._writer import compact
 
 __all__ = [
+    "LAYERS",
     "NOTE",
     "RECV",
     "SENT",
@@ -52,7 +57,26 @@ __all__ = [
     "iter_messages",
     "read_columns",
     "read_meta",
+    "record_streamers",
 ]
+
+#: the recording layers (``python -m fastfeed.hub --record-layers raw,columns``)
+LAYERS = ("raw", "columns")
+
+
+def record_streamers(streamers: dict[str, Any], directory: str | os.PathLike[str],
+                     layers: str | Iterable[str] = LAYERS, **options: Any) -> list[Recorder]:
+    """``streamer.record(directory/NAME, ...)`` for each ``NAME: streamer`` (the hub records its
+    upstream streamers this way). ``layers``: "raw", "columns" or both (comma-separated or an
+    iterable). Returns the recorders (closing a streamer finishes its recording)."""
+    chosen = {x.strip() for x in (layers.split(",") if isinstance(layers, str) else layers)
+              if x.strip()}
+    unknown = chosen - set(LAYERS)
+    if unknown or not chosen:
+        raise ValueError(f"recording layers: {sorted(unknown) or 'none'} (known: raw, columns)")
+    return [s.record(os.path.join(os.fspath(directory), name), raw="raw" in chosen,
+                     columns="columns" in chosen, **options)
+            for name, s in streamers.items()]
 
 
 def _feed_types(feed: str) -> dict[str, str]:

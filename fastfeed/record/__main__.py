@@ -5,12 +5,16 @@
     python -m fastfeed.record dxlink wss://... rec/ --subscribe Quote:SPY,AAPL --subscribe Trade:SPY
     python -m fastfeed.record polygon wss://socket.polygon.io/stocks rec/ --subscribe T:AAPL
     python -m fastfeed.record dxlink sim rec/ --subscribe Quote:SPY --duration 10   # fastfeed.sim
+    python -m fastfeed.record hub ipc://main rec/ --subscribe Quote:SPY   # a hub consumer's view
     python -m fastfeed.record import transcript.jsonl rec/ [--feed dxlink] [--conn 1]
     python -m fastfeed.record info rec/
 
 The DXLink token comes from ``--token`` or ``$FASTFEED_DXLINK_TOKEN``, the polygon key from
 ``--api-key`` or ``$POLYGON_API_KEY`` (never printed). Recording stops on Ctrl-C / SIGTERM or
 after ``--duration`` seconds; the files are then closed (and the columns compacted to Parquet).
+``hub`` records the columns of what a consumer of a running ``python -m fastfeed.hub``
+receives (``ipc://NAME`` or ``nats://HOST:PORT/NAME``); the hub itself records its upstream
+connections, raw and columns, with ``python -m fastfeed.hub --record DIR``.
 """
 
 from __future__ import annotations
@@ -50,7 +54,17 @@ async def _record(a: argparse.Namespace) -> int:
         opts: dict[str, Any] = {"raw": not a.no_raw, "columns": not a.no_columns,
                                 "roll_bytes": int(a.roll_mb * 1024 * 1024),
                                 "roll_seconds": a.roll_seconds}
-        if a.feed == "dxlink":
+        if a.feed == "hub":
+            import fastfeed.hub
+            from fastfeed.record import Recorder
+
+            streamer: Any = fastfeed.hub.connect(url)
+            await stack.enter_async_context(streamer)
+            rec = Recorder(streamer, a.out, **dict(opts, raw=False))
+            stack.push_async_callback(rec.aclose)        # before the streamer closes
+            for etype, syms in _subs(a.subscribe):
+                await streamer.subscribe(etype, syms)
+        elif a.feed == "dxlink":
             from fastfeed.tastytrade import DXLinkStreamer
 
             class _Session:
@@ -58,7 +72,7 @@ async def _record(a: argparse.Namespace) -> int:
                 streamer_token = a.token or os.environ.get("FASTFEED_DXLINK_TOKEN") or "token"
                 proxy = None
 
-            streamer: Any = DXLinkStreamer(_Session())
+            streamer = DXLinkStreamer(_Session())
             rec = streamer.record(a.out, **opts)
             await stack.enter_async_context(streamer)
             for etype, syms in _subs(a.subscribe):
@@ -88,7 +102,7 @@ async def _record(a: argparse.Namespace) -> int:
                 loop.add_signal_handler(sig, stop.set)
             except (NotImplementedError, RuntimeError):
                 pass
-        print(f"recording {a.feed} into {a.out} (Ctrl-C to stop)", file=sys.stderr)
+        print(f"recording {a.feed} into {a.out} (Ctrl-C to stop)", file=sys.stderr, flush=True)
         try:
             await asyncio.wait_for(stop.wait(), a.duration)
         except TimeoutError:
@@ -130,6 +144,16 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--roll-mb", type=float, default=256.0)
         p.add_argument("--roll-seconds", type=float, default=3600.0)
         p.set_defaults(feed=feed)
+    p = sub.add_parser("hub", help="record the columns a consumer of a fastfeed hub receives")
+    p.add_argument("url", help="the hub: ipc://NAME or nats://HOST:PORT/NAME")
+    p.add_argument("out", help="recording directory")
+    p.add_argument("--subscribe", action="append", default=[],
+                   help="TYPE:SYM1,SYM2 (DXLink event type); repeatable")
+    p.add_argument("--duration", type=float, default=None, help="seconds (default: until "
+                   "Ctrl-C)")
+    p.add_argument("--roll-mb", type=float, default=256.0)
+    p.add_argument("--roll-seconds", type=float, default=3600.0)
+    p.set_defaults(feed="hub", no_raw=True, no_columns=False)
     p = sub.add_parser("import", help="import a JSON-lines transcript of both directions")
     p.add_argument("transcript")
     p.add_argument("out")

@@ -121,44 +121,64 @@ def _dict_column(ids: Any, dictionary: Any) -> Any:
 
 
 class ColumnBuffers:
-    """Reusable per-column buffers of one layout (the writer thread fills them batch after
-    batch: no fresh allocation, hence no page faults, per batch)."""
+    """Reusable per-column buffers of one layout (the writer fills them batch after batch: no
+    fresh allocation, hence no page faults, per batch). ``append`` gathers pieces of records as
+    they arrive (the records' buffer can be reused right after); ``batch`` reads the rows
+    gathered so far; ``reset`` starts the next batch."""
 
     def __init__(self, spec: ColumnSpec) -> None:
         self.spec = spec
         self.cap = 0
+        self.rows = 0
         self.cols: list[Any] = []
-        #: (first row, rows, spill bytes, spill base) of the pieces last filled that spilled
+        #: (first row, rows, spill bytes, spill base) of the pieces gathered that spilled
         self._spills: list[tuple[int, int, Any, int]] = []
 
-    def fill(self, pieces: list[tuple[Any, int, Any, int]]) -> int:
-        """Copy the members of ``pieces`` (``(records array, n, spill, spill_base)``, spill as
-        ``Consumer.drain_into`` gives it) into the columns, in order; returns the number of
-        rows."""
+    def _reserve(self, total: int) -> None:
+        import numpy as np
+
+        if total <= self.cap:
+            return
+        cap = max(total, 4096, 2 * self.cap)
+        cols = [np.empty((cap,) + d.shape, dtype=d.base) for d in self.spec.col_dtypes]
+        for new, old in zip(cols, self.cols, strict=False):
+            new[:self.rows] = old[:self.rows]
+        self.cols, self.cap = cols, cap
+
+    def reset(self) -> None:
+        self.rows = 0
+        self._spills = []
+
+    def append(self, arr: Any, n: int, spill: Any = None, base: int = 0) -> None:
+        """Gather the members of the first ``n`` records of ``arr`` (a numpy array of the
+        layout's dtype; ``spill``/``base`` as ``Consumer.drain_into`` gives them) after the rows
+        already held."""
         import numpy as np
 
         from fastfeed._native.columns import gather
 
+        if not n:
+            return
         spec = self.spec
-        total = sum(p[1] for p in pieces)
-        if total > self.cap:
-            self.cap = max(total, 4096)
-            self.cols = [np.empty((self.cap,) + d.shape, dtype=d.base) for d in spec.col_dtypes]
-        pos = 0
-        self._spills = []
+        pos = self.rows
+        self._reserve(pos + n)
+        if spill is not None:
+            self._spills.append((pos, n, spill, base))
+        outs = [c[pos:pos + n].view(np.uint8).reshape(-1) for c in self.cols]
+        gather(np.ascontiguousarray(arr[:n]).view(np.uint8), spec.size, spec.members, outs)
+        self.rows = pos + n
+
+    def fill(self, pieces: list[tuple[Any, int, Any, int]]) -> int:
+        """``reset`` then ``append`` each of ``pieces`` (``(records, n, spill, spill_base)``);
+        returns the number of rows."""
+        self.reset()
         for arr, n, spill, base in pieces:
-            if not n:
-                continue
-            if spill is not None:
-                self._spills.append((pos, n, spill, base))
-            outs = [c[pos:pos + n].view(np.uint8).reshape(-1) for c in self.cols]
-            gather(np.ascontiguousarray(arr[:n]).view(np.uint8), spec.size, spec.members, outs)
-            pos += n
-        return total
+            self.append(arr, n, spill, base)
+        return self.rows
 
     def batch(self, n: int, dictionary: Any, wire_type: str) -> Any:
         """A ``pyarrow.RecordBatch`` of the first ``n`` rows (it reads the buffers in place:
-        write it before the next ``fill``)."""
+        write it before the next ``append``)."""
         return _batch(self.spec, [c[:n] for c in self.cols], dictionary, wire_type,
                       self._spills)
 

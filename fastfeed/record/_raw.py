@@ -90,7 +90,7 @@ def encode_records(items: list[tuple[int, int, int, bytes]]) -> bytes:
 
 
 class RawWriter:
-    """Writes capture records into rolled segments under ``directory`` (writer thread only)."""
+    """Writes capture records into rolled segments under ``directory`` (the writer process only)."""
 
     def __init__(self, directory: str, header: dict[str, Any], *, roll_bytes: int,
                  roll_seconds: float | None, level: int = 3) -> None:

@@ -1,35 +1,41 @@
-"""The recorder: raw capture and columnar records of a live streamer, written off the hot path.
+"""The recorder: raw capture and columnar records of a live streamer, written off the hot path
+by a writer *process* (:mod:`fastfeed.record._writer`): compressing, building Arrow columns and
+writing never hold the feed process's GIL, so the event loop never waits for them.
 
-Loop side (:class:`Recorder`): the transport appends every message to its C capture buffer
-(no Python call per message); the recorder takes that buffer when the transport reports it full
-(once per socket read at most) and on a timer, and drains one *weak* ring cursor per event type
-(never holds the feed back) every ``flush_events`` events and on the timer. Each piece goes to
-one writer thread through a queue bounded in bytes (``max_buffer_bytes``): when the disk cannot
-keep up, the piece that does not fit is not queued; it is counted (``stats``) and logged at
-most every 10 s, and the feed goes on. Write errors (disk full, file size limit) are counted the
-same way; the segment is closed and the next write starts a new one.
+Feed side (:class:`Recorder`, on the event loop): the data goes through a shared-memory arena
+of ``max_buffer_bytes`` cut into slots. The transport appends every message to a capture slot
+in C (no Python call per message); the recorder hands the slot over when the transport reports
+it half full (once per socket read at most) or on a timer, and swaps a free one in. One *weak*
+ring cursor per event type (it never holds the feed back) is drained into a free slot every
+``flush_events`` events and on the timer: one ``memcpy`` of whole records. A message on a Unix
+socket tells the writer which slot holds what; it gives the slot back once written.
 
-Writer thread: raw blocks are compressed with zstd and appended to ``raw/raw-NNNNNN.ffraw``;
-records of each type are gathered into batches of up to ``batch_rows`` rows (or what arrived in
-``batch_seconds``) and appended to ``columns/<type>/seg-NNNNNN.arrows`` (Arrow IPC stream,
-flushed per batch). Segments roll at ``roll_bytes`` or ``roll_seconds``; a closed columns
-segment is compacted to ``.parquet`` (zstd) and its ``.arrows`` removed.
+Never blocking: when no slot is free (the writer or the disk cannot keep up), the capture
+buffer fills and the messages that do not fit are not captured, and the ring cursors fall
+behind; both are counted (``stats``: ``dropped_messages``, ``dropped_records``) and logged at
+most every 10 s, and the feed goes on. Write errors (disk full, file size limit) are counted
+the same way by the writer; the segment is closed and the next write starts a new one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import logging
+import mmap
 import os
-import queue
-import signal
-import threading
+import select
+import socket
+import subprocess
+import sys
+import tempfile
 import time
 from typing import Any, Self
 
 from fastfeed._version import __version__
-from fastfeed.record._raw import RawWriter, redact
+from fastfeed.record._raw import redact
+from fastfeed.record._writer import FrameReader, pack
 
 __all__ = ["META_FILE", "Recorder"]
 
@@ -37,245 +43,58 @@ log = logging.getLogger("fastfeed.record")
 
 META_FILE = "meta.json"
 _LOG_INTERVAL = 10.0
+_CHILD = ("import sys; from fastfeed.record._writer import serve; "
+          "sys.exit(serve(int(sys.argv[1]), int(sys.argv[2])))")
+_PKG_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _realtime_ns() -> int:
     return time.time_ns()
 
 
-class _ColumnFile:
-    """One event type's Arrow IPC segment (writer thread)."""
-
-    def __init__(self, directory: str, wire: str, spec: Any, parquet: bool) -> None:
-        self.directory = os.path.join(directory, wire)
-        self.wire = wire
-        self.spec = spec
-        self.parquet = parquet
-        from fastfeed.record._columns import ColumnBuffers
-
-        self.buffers = ColumnBuffers(spec)
-        self.pending: list[tuple[Any, int, Any, int]] = []
-        self.pending_rows = 0
-        self.first_pending = 0.0
-        self._writer: Any = None
-        self._sink: Any = None
-        self._path = ""
-        self.seg = 0
-        self.seg_bytes = 0
-        self.seg_start = 0.0
-        os.makedirs(self.directory, exist_ok=True)
-        self.seg = len([n for n in os.listdir(self.directory) if n.startswith("seg-")])
-
-    def open(self, now: float) -> None:
-        import pyarrow as pa
-
-        self.seg += 1
-        self._path = os.path.join(self.directory, f"seg-{self.seg:06d}.arrows")
-        self._sink = pa.OSFile(self._path, "wb")
-        opts = pa.ipc.IpcWriteOptions(emit_dictionary_deltas=True)
-        schema = self.spec.schema.with_metadata({**self.spec.schema.metadata,
-                                                 b"fastfeed.wire_type": self.wire.encode()})
-        self._writer = pa.ipc.new_stream(self._sink, schema, options=opts)
-        self.seg_bytes = 0
-        self.seg_start = now
-
-    def write(self, batch: Any, now: float, roll_bytes: int, roll_seconds: float | None) -> None:
-        if self._writer is None or self.seg_bytes >= roll_bytes or (
-                roll_seconds is not None and now - self.seg_start >= roll_seconds):
-            self.close()
-            self.open(now)
-        before = self._sink.tell()
-        try:
-            self._writer.write_batch(batch)
-            self._sink.flush()
-        except BaseException:
-            self._abandon()
-            raise
-        self.seg_bytes += self._sink.tell() - before
-
-    def _abandon(self) -> None:
-        """After a write error: drop the writer (the file keeps its complete batches)."""
-        for obj in (self._writer, self._sink):
-            try:
-                if obj is not None:
-                    obj.close()
-            except Exception:  # noqa: BLE001 - already failing: the error is counted
-                pass
-        self._writer = None
-        self._sink = None
-
-    def close(self) -> None:
-        if self._writer is None:
-            return
-        path = self._path
-        try:
-            self._writer.close()
-            self._sink.close()
-        finally:
-            self._writer = None
-            self._sink = None
-        if self.parquet:
-            compact(path)
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
 
 
-def compact(arrows_path: str) -> str | None:
-    """Convert one closed ``.arrows`` segment to ``.parquet`` (zstd); removes the ``.arrows``.
-
-    Returns the Parquet path (None when the segment held no complete batch)."""
-    import pyarrow.parquet as pq
-
-    from fastfeed.record._read import read_arrows
-
-    table = read_arrows(arrows_path)
-    out = arrows_path[: -len(".arrows")] + ".parquet"
-    if table is None or table.num_rows == 0:
-        os.remove(arrows_path)
-        return None
-    tmp = out + ".tmp"
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, out)
-    os.remove(arrows_path)
-    return out
+def _map(fd: int, size: int) -> mmap.mmap:
+    """Map the arena with its pages allocated now (Linux ``MAP_POPULATE``), not on first touch
+    by the feed's event loop (a page fault per 4 KiB written otherwise)."""
+    flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+    return mmap.mmap(fd, size, flags=flags)
 
 
-class _Writer(threading.Thread):
-    """The writer thread (see the module docstring)."""
-
-    def __init__(self, rec: Recorder) -> None:
-        super().__init__(name="fastfeed-recorder", daemon=True)
-        self.rec = rec
-        self.q: queue.Queue[tuple[Any, ...]] = queue.Queue()
-        self.names: list[str] = [""]
-        self._dict: Any = None
-        self._dict_len = -1
-        self.raw: RawWriter | None = None
-        self.cols: dict[str, _ColumnFile] = {}
-        self.cpu_ns = 0          # CPU time of the writer thread so far
-
-    # -------------------------------------------------------------- thread side
-
-    def run(self) -> None:
-        rec = self.rec
-        if rec.nice:
-            try:   # Linux: per-thread niceness (the loop thread keeps its priority)
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), rec.nice)
-            except (OSError, AttributeError):
-                pass
-        if rec.raw:
-            self.raw = RawWriter(os.path.join(rec.path, "raw"), rec.header,
-                                 roll_bytes=rec.roll_bytes, roll_seconds=rec.roll_seconds,
-                                 level=rec.level)
-        while True:
-            try:
-                item = self.q.get(timeout=rec.batch_seconds)
-            except queue.Empty:
-                self._flush_columns(time.monotonic(), force=False)
-                continue
-            kind = item[0]
-            if kind == "stop":
-                self._flush_columns(time.monotonic(), force=True)
-                self._close_all()
-                item[1].set()
-                return
-            if kind == "sync":
-                self._flush_columns(time.monotonic(), force=True)
-                item[1].set()
-                continue
-            size = item[-1]
-            try:
-                self._process(item)
-            except Exception as exc:  # noqa: BLE001 - counted and logged; the writer goes on
-                rec._write_failed(item, exc)
-            finally:
-                rec._dequeued(size)
-                self.cpu_ns = time.thread_time_ns()
-
-    def _process(self, item: tuple[Any, ...]) -> None:
-        kind = item[0]
-        now = time.monotonic()
-        if kind == "raw":
-            _, buf, n, count, _size = item
-            assert self.raw is not None
-            try:
-                self.raw.write(memoryview(buf)[:n], count, now)
-            except BaseException:
-                self.raw.close()      # the next write starts a new segment
-                raise
-            finally:
-                self.rec._raw_pool.put(buf)
-            self.rec.n_raw_written += count
-        elif kind == "syms":
-            _, names, _size = item
-            self.names.extend(names)
-        elif kind == "cols":
-            _, wire, layout, arr, n, spill, base, _size = item
-            cf = self.cols.get(wire)
-            if cf is None:
-                from fastfeed.record._columns import spec_for
-
-                cf = self.cols[wire] = _ColumnFile(os.path.join(self.rec.path, "columns"),
-                                                   wire, spec_for(layout), self.rec.parquet)
-            if not cf.pending:
-                cf.first_pending = now
-            cf.pending.append((arr, n, spill, base))
-            cf.pending_rows += n
-            if cf.pending_rows >= self.rec.batch_rows:
-                self._write_pending(cf, now)
-            else:
-                self._flush_columns(now, force=False)
-
-    def _dictionary(self) -> Any:
-        import pyarrow as pa
-
-        if self._dict_len != len(self.names):
-            self._dict = pa.array(self.names, type=pa.string())
-            self._dict_len = len(self.names)
-        return self._dict
-
-    def _write_pending(self, cf: _ColumnFile, now: float) -> None:
-        pieces, rows = cf.pending, cf.pending_rows
-        cf.pending, cf.pending_rows = [], 0
-        try:
-            n = cf.buffers.fill(pieces)
-            for arr, _n, _s, _b in pieces:
-                self.rec._recycle(cf.wire, arr)
-            batch = cf.buffers.batch(n, self._dictionary(), cf.wire)
-            cf.write(batch, now, self.rec.roll_bytes, self.rec.roll_seconds)
-            del batch
-        except Exception as exc:  # noqa: BLE001 - counted and logged; the writer goes on
-            self.rec._count_lost("records", rows, exc)
-            return
-        self.rec.n_records_written += rows
-
-    def _flush_columns(self, now: float, force: bool) -> None:
-        for cf in self.cols.values():
-            if cf.pending and (force or now - cf.first_pending >= self.rec.batch_seconds):
-                self._write_pending(cf, now)
-
-    def _close_all(self) -> None:
-        if self.raw is not None:
-            self.raw.close()
-        for cf in self.cols.values():
-            try:
-                cf.close()
-            except Exception as exc:  # noqa: BLE001 - counted and logged
-                self.rec._count_error("closing columns segment", exc)
+def _arena_fd(size: int) -> int:
+    """An anonymous shared-memory file of ``size`` bytes (nothing left behind by a crash)."""
+    memfd = getattr(os, "memfd_create", None)
+    if memfd is not None:
+        fd = int(memfd("fastfeed-record", 0))
+    else:                                   # not Linux: an unlinked temporary file
+        fd, name = tempfile.mkstemp(prefix="fastfeed-record-")
+        os.unlink(name)
+    os.ftruncate(fd, size)
+    return fd
 
 
 class Recorder:
     """Records a streamer (see the module docstring); made by ``streamer.record(path, ...)``.
 
-    ``max_buffer_bytes`` bounds the data waiting for the writer (raw bytes + record bytes).
-
     ``Recorder(streamer, path, raw=True, columns=True, roll_bytes=256 MiB,
     roll_seconds=3600, max_buffer_bytes=64 MiB, flush_interval=0.2, flush_events=16384,
-    batch_rows=65536, batch_seconds=1.0, level=1, parquet=True, nice=0)``; ``nice`` > 0 lowers
-    the writer thread's scheduling priority (Linux) so that, on a busy machine, the feed gets
-    the CPU first (if the writer then falls behind, what does not fit ``max_buffer_bytes`` is
-    counted as dropped); ``level`` is the zstd level
-    of the raw capture (1: about 1.4 GB/s and 16x on DXLink Quote frames here; 3: 0.85 GB/s,
-    the same ratio).
-    ``stats`` counts what was written and what was lost (never silently).
+    batch_rows=65536, batch_seconds=1.0, level=1, parquet=True, nice=0)``.
+    ``max_buffer_bytes`` bounds the data waiting for the writer (raw bytes + record bytes);
+    ``nice`` > 0 lowers the writer process's scheduling priority, so that on a machine short of
+    cores the feed gets the CPU first (if the writer then falls behind, what does not fit
+    ``max_buffer_bytes`` is counted as dropped); ``level`` is the zstd level of the raw capture
+    (1: about 2 GB/s and 40x on the bench's DXLink Quote frames here; 3: 1.3 GB/s, the same
+    ratio); ``discard=True`` makes the writer drop what it is handed (the bench's measure of
+    what the hand-over alone costs the feed). ``stats`` counts what was written and what was
+    lost (never silently).
+    Records a websocket streamer (made by its ``record()``: raw and columns) or any other
+    streamer over a decoder core, e.g. a hub consumer: ``Recorder(fastfeed.hub.connect(url),
+    path, raw=False)`` records the columns of what it receives (close it with ``aclose()``).
     """
 
     def __init__(self, streamer: Any, path: str | os.PathLike[str], *, raw: bool = True,
@@ -283,37 +102,23 @@ class Recorder:
                  roll_seconds: float | None = 3600.0, max_buffer_bytes: int = 64 * 1024 * 1024,
                  flush_interval: float = 0.2, flush_events: int = 16384,
                  batch_rows: int = 65536, batch_seconds: float = 1.0, level: int = 1,
-                 parquet: bool = True, nice: int = 0) -> None:
+                 parquet: bool = True, nice: int = 0, discard: bool = False) -> None:
         if not raw and not columns:
             raise ValueError("record at least one of raw, columns")
-        # import now (fail now, and never stall the writer's first batch on an import)
-        try:
-            if columns:
-                import numpy  # noqa: F401
-                import pyarrow.ipc
-                import pyarrow.parquet  # noqa: F401
-
-                import fastfeed.record._columns  # noqa: F401
-            if raw:
-                import zstandard  # noqa: F401
-        except ImportError as exc:
-            raise ImportError(
-                f"recording needs numpy, pyarrow and zstandard ({exc}): "
-                "pip install 'fastfeed[record]'") from exc
+        need = (["numpy", "pyarrow"] if columns else []) + (["zstandard"] if raw else [])
+        missing = [m for m in need if not _installed(m)]
+        if missing:
+            raise ImportError(f"recording needs numpy, pyarrow and zstandard (missing: "
+                              f"{', '.join(missing)}): pip install 'fastfeed[record]'")
+        if raw and hasattr(streamer, "hub_name"):
+            raise ValueError(f"{type(streamer).__name__} has no websocket to capture (a hub "
+                             "consumer): record it with raw=False")
         self.streamer = streamer
         self.path = os.fspath(path)
         self.raw = raw
         self.columns = columns
-        self.roll_bytes = int(roll_bytes)
-        self.roll_seconds = roll_seconds
-        self.max_buffer_bytes = int(max_buffer_bytes)
         self.flush_interval = float(flush_interval)
         self.flush_events = int(flush_events)
-        self.batch_rows = int(batch_rows)
-        self.batch_seconds = float(batch_seconds)
-        self.level = int(level)
-        self.parquet = parquet
-        self.nice = int(nice)
         core = streamer._core
         self._core = core
         self.header: dict[str, Any] = {
@@ -322,8 +127,19 @@ class Recorder:
             "cluster": getattr(streamer, "_cluster", None), "created_ns": _realtime_ns(),
             "types": {w: r.layout for w, r in core.rings.items()},
         }
-        self._lock = threading.Lock()
-        self._queued = 0
+        # the arena: slots of up to 4 MiB (a raw slot is handed over half full, so a socket
+        # read always fits after the threshold); at least 4 slots
+        total = max(int(max_buffer_bytes), 4 * 65536)
+        self._slot = min(4 << 20, max(65536, (total // 4) & ~4095))
+        self._nslots = total // self._slot
+        self._raw_flush = self._slot // 2
+        self._free: list[int] = list(range(self._nslots - 1, -1, -1))
+        self._fd = _arena_fd(self._nslots * self._slot)
+        self._mm = _map(self._fd, self._nslots * self._slot)
+        self._arena = memoryview(self._mm)
+        self._views = [self._arena[i * self._slot:(i + 1) * self._slot]
+                       for i in range(self._nslots)]
+        self._slot_of = {id(v): i for i, v in enumerate(self._views)}
         self._conn = 0
         self._consumers: dict[str, Any] = {}
         self._sym_sent = 0
@@ -331,46 +147,86 @@ class Recorder:
         self._timer: asyncio.TimerHandle | None = None
         self._listeners: list[Any] = []
         self._cap_drops: dict[int, int] = {}     # id(listener) -> capture drops counted
-        # reused buffers (loop thread takes, writer thread gives back): no page faults per take
-        self._raw_flush = min(1 << 20, self.max_buffer_bytes // 4)   # swap at this fill
-        self._raw_chunk = max(4 << 20, 4 * self._raw_flush)     # + one socket read of room
-        self._raw_pool: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-        self._col_chunk = 16384
-        self._col_pools: dict[str, queue.SimpleQueue[Any]] = {}
         self._closed = False
+        self._stopping = False
+        self._final_gaps = 0
         self._last_log = 0.0
-        # counters
+        self._out = bytearray()
+        self._reader = FrameReader()
+        self._synced = 0
+        self._sync_seq = 0
+        self._dead = False
+        self._ready = False
+        self._child_stats: dict[str, Any] = {}
+        self._reported = {"dropped_messages": 0, "dropped_records": 0, "errors": 0}
+        self.writer_pid = 0
+        # counters (feed side)
         self.n_raw_messages = 0       # messages handed to the writer
-        self.n_raw_written = 0
         self.n_records = 0            # records handed to the writer
-        self.n_records_written = 0
-        self.n_dropped_messages = 0   # not written: capture buffer full, queue full, disk error
-        self.n_dropped_records = 0
+        self.n_dropped_messages = 0   # not handed over: capture buffer full
+        self.n_dropped_records = 0    # not handed over: left in the rings when recording stopped
         self.n_dropped_bytes = 0
-        self.n_errors = 0
         os.makedirs(self.path, exist_ok=True)
         with open(os.path.join(self.path, META_FILE), "w") as f:
             json.dump(self.header, f)
-        _ignore_sigxfsz()
-        self._writer = _Writer(self)
-        self._writer.start()
+        self._sock, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        env = dict(os.environ)
+        pp = env.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = _PKG_PARENT + (os.pathsep + pp if pp else "")
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", _CHILD, str(self._fd), str(child.fileno())],
+                pass_fds=(self._fd, child.fileno()), env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL)
+        finally:
+            child.close()
+        self.writer_pid = self._proc.pid
+        self._sock.setblocking(False)
+        self._send(("config", {
+            "path": self.path, "header": self.header, "raw": raw, "columns": columns,
+            "roll_bytes": int(roll_bytes), "roll_seconds": roll_seconds,
+            "batch_rows": int(batch_rows), "batch_seconds": float(batch_seconds),
+            "level": int(level), "parquet": bool(parquet), "nice": int(nice),
+            "slot_bytes": self._slot, "arena_bytes": self._nslots * self._slot,
+            "discard": bool(discard)}))
+        # the columns are drained when the streamer wakes its consumers (every streamer calls
+        # ``_on_wake_data`` when records arrived); records counted by the decoder, or by the
+        # streamer when they arrive decoded (a hub consumer's ``n_events``)
+        if hasattr(streamer, "hub_name"):
+            self._events: Any = lambda: int(streamer.n_events)
+        else:
+            self._events = lambda: int(core.n_events)
+        self._own_hook = "_on_wake_data" in getattr(streamer, "__dict__", {})
+        self._hooked: Any = streamer._on_wake_data
+
+        def wake() -> None:
+            self.on_wake()
+            self._hooked()
+
+        self._wake = wake
+        streamer._on_wake_data = wake
         if columns:
             for wire, ring in core.rings.items():
                 self._consumers[wire] = ring.consumer(weak=True)
-            self._last_events = int(core.n_events)
+            self._last_events = self._events()
         self._schedule()
 
     # -------------------------------------------------------------- hooks (loop thread)
 
     def attach(self, listener: Any) -> None:
         """A new connection's listener (called before it receives anything)."""
-        if self._closed:
+        if self._closed or self._stopping:
             return
         self._schedule()
         if not self.raw:
             return
         self._conn += 1
-        listener.start_capture(self._raw_buffer(), self._raw_flush, self._take_raw_all, redact)
+        slot = self._take_slot()
+        if slot is None:
+            self._warn("no free buffer for the raw capture of a new connection")
+            return
+        listener.start_capture(self._views[slot], self._raw_flush, self._take_raw_all,
+                               redact)
         note = {"event": "open", "conn": self._conn}
         listener.capture_note(json.dumps(note).encode())
         self._listeners.append(listener)
@@ -387,13 +243,13 @@ class Recorder:
 
     def on_wake(self) -> None:
         """Once per socket read with news: drain the columns every ``flush_events`` events."""
-        if self._consumers and int(self._core.n_events) - self._last_events >= self.flush_events:
+        if self._consumers and self._events() - self._last_events >= self.flush_events:
             self._drain_columns()
 
     # -------------------------------------------------------------- loop side
 
     def _schedule(self) -> None:
-        if self._timer is not None or self._closed:
+        if self._timer is not None or self._closed or self._stopping:
             return
         try:
             loop = asyncio.get_running_loop()
@@ -407,7 +263,8 @@ class Recorder:
         self._schedule()
 
     def flush(self) -> None:
-        """Hand everything captured so far to the writer thread (loop thread)."""
+        """Hand everything captured so far to the writer (loop thread)."""
+        self._poll()
         self._take_raw_all()
         if self._consumers:
             self._drain_columns()
@@ -416,123 +273,160 @@ class Recorder:
         for listener in self._listeners:
             self._take_raw(listener, stop=False)
 
-    def _raw_buffer(self) -> bytearray:
-        try:
-            return self._raw_pool.get_nowait()
-        except queue.Empty:
-            return bytearray(self._raw_chunk)
+    def _take_slot(self) -> int | None:
+        """A free slot, the one freed last first: the fewer slots in use, the more of the
+        arena stays in the caches (copying into a cold slot costs the loop ~4x more)."""
+        self._poll()
+        if not self._free or self._dead:
+            return None
+        return self._free.pop()
 
     def _take_raw(self, listener: Any, stop: bool) -> None:
-        """Swap a fresh buffer into the listener (no copy) and queue the full one."""
+        """Swap a free slot into the listener (no copy) and hand the full one over."""
         dropped = int(listener.n_capture_dropped)
+        self._note_capture_drops(listener, dropped)
         if stop:
             buf, n, count = listener.stop_capture()
         elif listener.capture_len:
-            buf, n, count = listener.swap_capture(self._raw_buffer())
+            slot = self._take_slot()
+            if slot is None:      # the capture goes on in the same slot until it is full
+                return
+            buf, n, count = listener.swap_capture(self._views[slot])
         else:
             return
-        self._note_capture_drops(listener, dropped)
         if buf is None:
             return
+        old = self._slot_of[id(buf)]
         if n:
             self.n_raw_messages += count
-            self._put(("raw", buf, n, count, n), count, "messages")
+            self._send(("raw", old, n, count))
         else:
-            self._raw_pool.put(buf)
+            self._free.append(old)
 
     def _note_capture_drops(self, listener: Any, dropped: int) -> None:
         prev = self._cap_drops.get(id(listener), 0)
         if dropped > prev:
             self._cap_drops[id(listener)] = dropped
             self.n_dropped_messages += dropped - prev
-            self._warn(f"capture buffer full: {dropped - prev} messages not recorded")
+            self._warn(f"writer not keeping up: {dropped - prev} messages not recorded")
 
     def _drain_columns(self) -> None:
         core = self._core
-        self._last_events = int(core.n_events)
+        self._last_events = self._events()
         symbols = core.symbols
         n_sym = len(symbols)
         if n_sym > self._sym_sent:
             names = [symbols[i] for i in range(self._sym_sent + 1, n_sym + 1)]
             self._sym_sent = n_sym
-            self._writer.q.put(("syms", names, 0))    # never dropped: later batches need them
+            self._send(("syms", names))     # never dropped: later batches need them
         for wire, cons in self._consumers.items():
             while cons.available:
-                arr = self._buffer_for(wire, cons.ring.layout)
-                n, gaps, spill, base = cons.drain_into(arr)
-                if gaps:
-                    self.n_dropped_records += gaps
-                    self._warn(f"{wire}: the recorder fell a ring behind; {gaps} records lost")
-                if not n:
-                    self._recycle(wire, arr)
+                slot = self._take_slot()
+                if slot is None:         # the cursor waits; if the ring laps it, gaps count
                     break
-                self.n_records += n
-                size = n * arr.itemsize + (len(spill) if spill is not None else 0)
-                self._put(("cols", wire, cons.ring.layout, arr, n, spill, base, size), n,
-                          "records")
+                if not self._drain_slot(wire, cons, slot):
+                    break
 
-    def _buffer_for(self, wire: str, layout: str) -> Any:
-        """A records buffer of ``wire`` from its pool (reused: no page faults per drain)."""
-        pool = self._col_pools.get(wire)
-        if pool is None:
-            pool = self._col_pools[wire] = queue.SimpleQueue()
-        try:
-            return pool.get_nowait()
-        except queue.Empty:
-            import numpy as np
+    def _drain_slot(self, wire: str, cons: Any, slot: int) -> int:
+        """Move the records of ``cons`` that fit into ``slot`` and hand them over."""
+        size = cons.ring.record_size
+        view = self._views[slot][:(self._slot // size) * size]
+        n, gaps, spill, base = cons.drain_into(view)
+        del view
+        if gaps:        # counted by the cursor (``_ring_gaps``)
+            self._warn(f"{wire}: the recorder fell a ring behind; {gaps} records lost")
+        if not n:
+            self._free.append(slot)
+            return 0
+        self.n_records += n
+        self._send(("cols", wire, cons.ring.layout, slot, n, spill, base))
+        return int(n)
 
-            from fastfeed.records import dtype_for
+    # -------------------------------------------------------------- the writer's socket
 
-            return np.empty(self._col_chunk, dtype=dtype_for(layout))
-
-    def _recycle(self, wire: str, arr: Any) -> None:
-        self._col_pools[wire].put(arr)
-
-    def _put(self, item: tuple[Any, ...], count: int, what: str) -> None:
-        size = int(item[-1])
-        with self._lock:
-            if self._queued + size > self.max_buffer_bytes:
-                full = True
-            else:
-                full = False
-                self._queued += size
-        if full:
-            if item[0] == "raw":
-                self._raw_pool.put(item[1])
-            else:
-                self._recycle(item[1], item[3])
-            self.n_dropped_bytes += size
-            if what == "messages":
-                self.n_dropped_messages += count
-            else:
-                self.n_dropped_records += count
-            self._warn(f"disk not keeping up: {count} {what} not recorded")
+    def _send(self, msg: Any) -> None:
+        if self._dead:
             return
-        self._writer.q.put(item)
+        self._out += pack(msg)
+        self._flush_out()
 
-    # -------------------------------------------------------------- writer-thread callbacks
+    def _flush_out(self) -> None:
+        while self._out:
+            try:
+                sent = self._sock.send(self._out)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                self._writer_died(exc)
+                return
+            del self._out[:sent]
 
-    def _dequeued(self, size: int) -> None:
-        with self._lock:
-            self._queued -= size
+    def _poll(self) -> None:
+        """Take the writer's answers (freed slots, its counters) without blocking."""
+        if self._out:
+            self._flush_out()
+        while not self._dead:
+            try:
+                data = self._sock.recv(1 << 16)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                self._writer_died(exc)
+                return
+            if not data:
+                self._writer_died(None)
+                return
+            for msg in self._reader.feed(data):
+                self._on_message(msg)
 
-    def _write_failed(self, item: tuple[Any, ...], exc: BaseException) -> None:
-        if item[0] == "raw":
-            self._count_lost("messages", int(item[3]), exc, nbytes=int(item[2]))
-        else:
-            self._count_error("writing", exc)
+    def _on_message(self, msg: tuple[Any, ...]) -> None:
+        kind = msg[0]
+        if kind == "free":
+            self._free.append(msg[1])
+            self._child_stats = msg[2]
+        elif kind == "ready":
+            self._ready = True
+            self._child_stats = msg[2]
+        elif kind == "synced":
+            self._synced = max(self._synced, msg[1])
+            self._child_stats = msg[2]
+        elif kind == "closed":
+            self._child_stats = msg[1]
+            self._dead = True
+        st = self._child_stats
+        new = {k: int(st.get(k, 0)) - v for k, v in self._reported.items()}
+        if any(v > 0 for v in new.values()):
+            self._reported = {k: int(st.get(k, 0)) for k in self._reported}
+            self._warn(f"{new['dropped_messages']} messages, {new['dropped_records']} records "
+                       f"not recorded ({st.get('last_error')})")
 
-    def _count_lost(self, what: str, n: int, exc: BaseException, nbytes: int = 0) -> None:
-        if what == "messages":
-            self.n_dropped_messages += n
-        else:
-            self.n_dropped_records += n
-        self.n_dropped_bytes += nbytes
-        self._count_error(f"{n} {what} not recorded", exc)
+    def _writer_died(self, exc: BaseException | None) -> None:
+        if self._dead:
+            return
+        self._dead = True
+        if not self._stopping:
+            self._count_error_once(f"the writer process ended ({exc or 'closed'}); "
+                                   "what follows is not recorded")
 
-    def _count_error(self, what: str, exc: BaseException) -> None:
-        self.n_errors += 1
-        self._warn(f"{what}: {type(exc).__name__}: {exc}")
+    def _count_error_once(self, what: str) -> None:
+        self._last_log = 0.0
+        self._warn(what)
+
+    def _wait(self, done: Any, timeout: float) -> bool:
+        """Block (this thread) until ``done()`` or ``timeout`` s, sending what is queued for
+        the writer and reading its answers (both at once: neither side can block the other)."""
+        deadline = time.monotonic() + timeout
+        while not done() and not self._dead:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            readable, writable, _ = select.select(
+                [self._sock], [self._sock] if self._out else [], [], min(left, 1.0))
+            if writable:
+                self._flush_out()
+            if readable:
+                self._poll()
+        return bool(done())
 
     def _warn(self, msg: str) -> None:
         now = time.monotonic()
@@ -545,67 +439,120 @@ class Recorder:
     @property
     def stats(self) -> dict[str, int]:
         """What was handed to the writer, written, and lost (never silently)."""
-        out = {"raw_messages": self.n_raw_messages, "raw_written": self.n_raw_written,
-               "records": self.n_records, "records_written": self.n_records_written,
-               "dropped_messages": self.n_dropped_messages,
-               "dropped_records": self.n_dropped_records,
-               "dropped_bytes": self.n_dropped_bytes, "errors": self.n_errors,
-               "queued_bytes": self._queued, "writer_cpu_ns": self._writer.cpu_ns}
-        raw = self._writer.raw
-        if raw is not None:
-            out["raw_bytes"] = raw.bytes_in
-            out["raw_file_bytes"] = raw.bytes_out
+        if not self._closed:
+            self._poll()
+        st = self._child_stats
+        out = {"raw_messages": self.n_raw_messages, "raw_written": int(st.get("raw_written", 0)),
+               "records": self.n_records,
+               "records_written": int(st.get("records_written", 0)),
+               "dropped_messages": self.n_dropped_messages + int(st.get("dropped_messages", 0)),
+               "dropped_records": self.n_dropped_records + self._ring_gaps()
+               + int(st.get("dropped_records", 0)),
+               "dropped_bytes": self.n_dropped_bytes + int(st.get("dropped_bytes", 0)),
+               "errors": int(st.get("errors", 0)),
+               "queued_bytes": (self._nslots - len(self._free)) * self._slot,
+               "writer_cpu_ns": int(st.get("writer_cpu_ns", 0))}
+        if self.raw:
+            out["raw_bytes"] = int(st.get("raw_bytes", 0))
+            out["raw_file_bytes"] = int(st.get("raw_file_bytes", 0))
         return out
 
-    def sync(self, timeout: float = 30.0) -> None:
-        """Flush and wait until the writer thread has written everything queued (blocking)."""
+    def sync(self, timeout: float = 30.0) -> bool:
+        """Flush and wait until the writer has written everything handed over (blocking);
+        False if it did not answer within ``timeout`` seconds."""
         self.flush()
-        ev = threading.Event()
-        self._writer.q.put(("sync", ev))
-        ev.wait(timeout)
+        self._sync_seq += 1
+        seq = self._sync_seq
+        self._send(("sync", seq))
+        return self._wait(lambda: self._synced >= seq, timeout)
 
-    def close(self, timeout: float = 60.0) -> None:
-        """Write everything, close (and compact) the segments, stop the thread. Idempotent."""
-        if self._closed:
+    def _ring_gaps(self) -> int:
+        """Records the ring cursors lost (the ring lapped them while no slot was free)."""
+        if self._stopping:
+            return self._final_gaps
+        return sum(int(c.gaps) for c in self._consumers.values())
+
+    def _hand_over_rest(self, timeout: float) -> None:
+        """At the end: drain what the rings hold now, waiting (bounded) for free slots; what
+        is left is counted as not recorded."""
+        left = {w: int(c.available) for w, c in self._consumers.items()}
+        deadline = time.monotonic() + timeout
+        while any(left.values()) and not self._dead:
+            if not self._free and not self._wait(lambda: bool(self._free),
+                                                 deadline - time.monotonic()):
+                break
+            before = self.n_records
+            for wire, cons in self._consumers.items():
+                if left[wire] and self._free:
+                    slot = self._free.pop()
+                    n = self._drain_slot(wire, cons, slot)
+                    left[wire] = max(0, left[wire] - n) if n else 0
+            if self.n_records == before:
+                break
+        self._final_gaps = sum(int(c.gaps) for c in self._consumers.values())
+        self.n_dropped_records += sum(left.values())
+        if any(left.values()):
+            self._count_error_once(f"{sum(left.values())} records not recorded: no free buffer "
+                                   "when recording stopped")
+
+    def _stop(self) -> None:
+        """Loop side of closing: hand everything over, end the captures, tell the writer."""
+        if self._stopping:
             return
         self.flush()
+        self._hand_over_rest(10.0)
         for listener in list(self._listeners):
             self.detach(listener)
-        self._closed = True
+        self._stopping = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         for cons in self._consumers.values():
             cons.close()
-        ev = threading.Event()
-        self._writer.q.put(("stop", ev))
-        ev.wait(timeout)
+        if self.streamer.__dict__.get("_on_wake_data") is self._wake:    # unhook
+            if self._own_hook:
+                self.streamer._on_wake_data = self._hooked
+            else:
+                del self.streamer._on_wake_data
+        self._send(("stop",))
+
+    def _finish(self, timeout: float) -> None:
+        """Wait (blocking) for the writer to close its segments, then release everything."""
+        if self._closed:
+            return
+        self._wait(lambda: self._dead, timeout)
+        try:
+            self._proc.wait(max(1.0, timeout / 10))
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+            self._count_error_once("the writer process did not finish in time: killed")
+        self._closed = True
+        self._sock.close()
+        os.close(self._fd)          # the mapping stays until the views are gone
+        try:
+            for v in self._views:
+                v.release()
+            self._arena.release()
+            self._mm.close()
+        except BufferError:         # a slot still held (a capture never stopped): the
+            pass                    # garbage collector unmaps it once released
         if getattr(self.streamer, "_recorder", None) is self:
             self.streamer._recorder = None
 
-    async def aclose(self) -> None:
+    def close(self, timeout: float = 60.0) -> None:
+        """Write everything, close (and compact) the segments, stop the writer. Idempotent."""
+        self._stop()
+        self._finish(timeout)
+
+    async def aclose(self, timeout: float = 60.0) -> None:
         """``close()`` without blocking the event loop while the writer finishes."""
-        if self._closed:
-            return
-        self.flush()
-        for listener in list(self._listeners):
-            self.detach(listener)
-        await asyncio.get_running_loop().run_in_executor(None, self.close)
+        self._stop()
+        if not self._closed:
+            await asyncio.get_running_loop().run_in_executor(None, self._finish, timeout)
 
     async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-def _ignore_sigxfsz() -> None:
-    """A write past RLIMIT_FSIZE raises EFBIG (counted) instead of killing the process."""
-    sig = getattr(signal, "SIGXFSZ", None)
-    if sig is None or threading.current_thread() is not threading.main_thread():
-        return
-    try:
-        if signal.getsignal(sig) == signal.SIG_DFL:
-            signal.signal(sig, signal.SIG_IGN)
-    except (ValueError, OSError):
-        pass

@@ -83,3 +83,12 @@ def test_polygon_structs_hold_fastfeeds_values(kind: str) -> None:
                     assert _same(a[k], b[k]), (t, k, a[k], b[k])
                     compared += 1
     assert compared >= 6 * per * 6
+
+
+def test_side_by_side_runner() -> None:
+    """``python -m fastfeed.bench.msgspec_peer``: one (fastfeed, msgspec) pair per round."""
+    res = msgspec_peer.side_by_side(["polygon-stocks1", "dxlink-quote100"], 2, 0.01)
+    assert list(res) == ["polygon-stocks1", "dxlink-quote100"]
+    assert all(len(pairs) == 2 and all(a > 0 and b > 0 for a, b in pairs) for pairs in res.values())
+    with pytest.raises(SystemExit):
+        msgspec_peer.main(["no-such-scenario"])

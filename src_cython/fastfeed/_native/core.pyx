@@ -1,7 +1,7 @@
 """ProtocolCore: the base of the sans-I/O protocol cores (bytes in -> records, control, bytes out)."""
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memset
 
@@ -15,16 +15,9 @@ from fastfeed._records_meta import LAYOUTS
 cdef extern from "fastfeed/ring.h":
     pass
 
-cdef extern from *:
-    """
-    #include <time.h>
-    static inline int64_t ff_core_now_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-    }
-    """
-    int64_t ff_core_now_ns() nogil
+cdef extern from "fastfeed/clock.h" nogil:
+    int64_t ff_now_ns()     # CLOCK_REALTIME in ns: the clock of every record's ts_recv
+
 
 # Ring sizing: every ring gets about this many bytes (rounded to a power-of-two record count).
 DEFAULT_RING_BYTES = 8 * 1024 * 1024
@@ -40,7 +33,7 @@ def ring_capacity_for(str layout, Py_ssize_t ring_bytes=DEFAULT_RING_BYTES):
 
 def now_ns():
     """CLOCK_REALTIME in ns (the clock ts_recv uses)."""
-    return ff_core_now_ns()
+    return ff_now_ns()
 
 
 cdef class ProtocolCore:
@@ -91,27 +84,30 @@ cdef class ProtocolCore:
     cdef object _feed(self, object message):
         """feed()'s body, for subclasses whose feed() takes more arguments (a C call)."""
         cdef Py_buffer view
-        cdef Py_ssize_t n
+        cdef Py_ssize_t n, size
+        cdef const char *data
         cdef bytes encoded
-        if isinstance(message, str):
+        cdef bint release = False
+        if type(message) is bytes:    # the usual case: no buffer request
+            data = PyBytes_AS_STRING(message)
+            size = PyBytes_GET_SIZE(message)
+        elif isinstance(message, str):
             encoded = (<str>message).encode("utf-8", "surrogatepass")
-            if self.ts_recv == 0:
-                self.ts_recv = ff_core_now_ns()
-                n = self.feed_ptr(PyBytes_AS_STRING(encoded), len(encoded))
-                self.ts_recv = 0
-            else:
-                n = self.feed_ptr(PyBytes_AS_STRING(encoded), len(encoded))
+            data = PyBytes_AS_STRING(encoded)
+            size = PyBytes_GET_SIZE(encoded)
         else:
             PyObject_GetBuffer(message, &view, PyBUF_SIMPLE)
-            try:
-                if self.ts_recv == 0:
-                    self.ts_recv = ff_core_now_ns()
-                    n = self.feed_ptr(<const char *>view.buf, view.len)
-                    self.ts_recv = 0
-                else:
-                    n = self.feed_ptr(<const char *>view.buf, view.len)
-            finally:
-                PyBuffer_Release(&view)
+            release = True
+            data = <const char *>view.buf
+            size = view.len
+        if self.ts_recv == 0:
+            self.ts_recv = ff_now_ns()
+            n = self.feed_ptr(data, size)
+            self.ts_recv = 0
+        else:
+            n = self.feed_ptr(data, size)
+        if release:
+            PyBuffer_Release(&view)
         if n < 0 or self.error is not None:
             err = self.error
             self.error = None

@@ -463,7 +463,7 @@ cdef class FeedListener(WSListener):
 
     def swap_capture(self, new_buffer):
         """Go on capturing into ``new_buffer``; returns ``(old buffer, bytes in it, messages)``
-        -- no copy (the recorder hands the old buffer to its writer thread)."""
+        -- no copy (the recorder hands the old buffer to its writer process)."""
         if self._cap_obj is None:
             raise RuntimeError("not capturing")
         out = self._release()

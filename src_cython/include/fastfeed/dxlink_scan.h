@@ -428,7 +428,7 @@ static inline char *ff_dx_claim(ff_dxctx *c, int rt, uint64_t k)
 {
     char *rec = (char *)ff_ring_slot(c->ring[rt], c->committed[rt] + k);
     if (FF_UNLIKELY(rec == NULL)) rec = (char *)c->overflow_rec;
-    memcpy(rec, c->tmpl[rt], c->rec_size[rt]);
+    ff_rec_copy((uint8_t *)rec, (const uint8_t *)c->tmpl[rt], c->rec_size[rt]);
     ((uint16_t *)rec)[0] = (uint16_t)rt;
     ((uint16_t *)rec)[1] = c->seq++;   /* wire order (mod 2^16) across event types */
     memcpy(rec + 8, &c->ts_recv, 8);
@@ -481,6 +481,7 @@ ff_dx_skip_event(ff_dxctx *c, int rt, const char *p, const char *end, int left)
  * committed (an event with a bad value is dropped, counted in n_bad_events and reported in
  * c->err), or NULL when the array itself is broken (malformed JSON, a length that is not a
  * multiple of the field count): then nothing of the pair is committed. */
+FF_TARGET_CLONES_V3
 static const char *
 ff_dx_compact(ff_dxctx *c, int rt, int64_t chan, const char *p, const char *end)
 {
@@ -512,6 +513,14 @@ ff_dx_compact(ff_dxctx *c, int rt, int64_t chan, const char *p, const char *end)
         switch (f->kind) {
         case DXK_F64: {
             double d;
+#if FF_SWAR
+            /* the usual price / size spellings (d{1,7}(.d{1,7})?): one or two word steps */
+            if (FF_LIKELY(end - p >= 16)) {
+                int isint;
+                q = ff_f64_short(p, &d, &isint);
+                if (FF_LIKELY(q != NULL)) { memcpy(slot, &d, 8); goto done; }
+            }
+#endif
             if (FF_LIKELY((unsigned)(ch - '0') < 10u || ch == '-')) {
                 q = ff_fast_double(p, end, &d);
                 if (FF_LIKELY(q != NULL)) { memcpy(slot, &d, 8); goto done; }

@@ -30,10 +30,15 @@
 #include <string.h>
 
 #include "fastfeed/compat.h"
+#include "fastfeed/fastnum.h"
 #include "fastfeed/jsonscan.h"
 #include "fastfeed/numparse.h"
 #include "fastfeed/records.h"
 #include "fastfeed/ring.h"
+
+#if defined(__SSE2__)
+#  include <emmintrin.h>
+#endif
 
 /* field kinds */
 enum {
@@ -151,8 +156,7 @@ typedef struct ff_pg_dec {
     const char *err_ev;
     size_t err_ev_n;
     /* spill of the event in hand (spill.h): its ring, whether it spilled, where its range starts */
-    ff_ring *cur_ring;
-    int sp_on;
+    int sp_on;                      /* set by the first piece, cleared when the event ends */
     uint32_t sp_start;
 } ff_pg_dec;
 
@@ -358,26 +362,6 @@ static inline const char *ff_pg_string(const char *p, const char *end, const cha
 
 #define FF_PG_DIGIT(c) ((unsigned)((unsigned char)(c) - '0') < 10u)
 
-/* SWAR digits: the number of leading ASCII digits of the 8 bytes in w (0..8). */
-static FF_ALWAYS_INLINE unsigned ff_pg_ndigits8(uint64_t w)
-{
-    /* a byte below '0' gets its high bit from the subtraction, one above '9' from the
-     * addition (or from the subtraction when >= 0xBA); digit bytes get neither.  Borrows and
-     * carries only disturb bytes above the first non-digit, which the ctz ignores. */
-    uint64_t t = ((w - 0x3030303030303030ULL) | (w + 0x4646464646464646ULL)) &
-                 0x8080808080808080ULL;
-    return t ? (unsigned)__builtin_ctzll(t) >> 3 : 8u;
-}
-
-/* Value of the first n (1..8) digit bytes of w (first digit in the lowest byte). */
-static FF_ALWAYS_INLINE uint64_t ff_pg_digits_value(uint64_t w, unsigned n)
-{
-    w <<= 8 * (8 - n); /* low bytes become 0 = leading zeros */
-    w = (w & 0x0F0F0F0F0F0F0F0FULL) * 2561 >> 8;
-    w = (w & 0x00FF00FF00FF00FFULL) * 6553601 >> 16;
-    return (w & 0x0000FFFF0000FFFFULL) * 42949672960001ULL >> 32;
-}
-
 /* The same for n = 1..4 digits in the low bytes of w: two multiplies instead of three. */
 static FF_ALWAYS_INLINE uint64_t ff_pg_digits_value4(uint64_t w, unsigned n)
 {
@@ -396,7 +380,7 @@ static FF_ALWAYS_INLINE unsigned ff_pg_digits16(const char *q, uint64_t *v)
     uint64_t w;
     unsigned n;
     memcpy(&w, q, 8);
-    n = ff_pg_ndigits8(w);
+    n = ff_ndigits8(w);
     if (FF_UNLIKELY(n == 0)) {
         *v = 0;
         return 0;
@@ -404,19 +388,19 @@ static FF_ALWAYS_INLINE unsigned ff_pg_digits16(const char *q, uint64_t *v)
     if (n < 8) {
         /* per field the digit count is steady (ids, sizes, conditions: short), so this
          * branch predicts well */
-        *v = n <= 4 ? ff_pg_digits_value4(w, n) : ff_pg_digits_value(w, n);
+        *v = n <= 4 ? ff_pg_digits_value4(w, n) : ff_digits_value(w, n);
         return n;
     }
     {
-        uint64_t w2, hi = ff_pg_digits_value(w, 8);
+        uint64_t w2, hi = ff_digits_value(w, 8);
         unsigned n2;
         memcpy(&w2, q + 8, 8);
-        n2 = ff_pg_ndigits8(w2);
+        n2 = ff_ndigits8(w2);
         if (n2 == 0) {
             *v = hi;
             return 8;
         }
-        *v = hi * ff_pg_pow10u[n2] + ff_pg_digits_value(w2, n2);
+        *v = hi * ff_pg_pow10u[n2] + ff_digits_value(w2, n2);
         return 8 + n2;
     }
 }
@@ -520,14 +504,15 @@ static inline void ff_pg_setbit(char *rec, int bit, int on)
 
 /* Append one piece of the event in hand to its ring's spill log; *off = the piece's data offset
  * in the event's spill range.  0, or -1 when the log cannot hold it. */
-static FF_NOINLINE int ff_pg_spill(ff_pg_dec *d, int tag, int prefix, const char *s, size_t n,
-                                   uint32_t *off)
+static FF_NOINLINE int ff_pg_spill(ff_pg_dec *d, const char *rec, int tag, int prefix,
+                                   const char *s, size_t n, uint32_t *off)
 {
-    ff_spill *sp = &d->cur_ring->spill;
+    ff_ring *ring = d->rings[((const ff_header *)rec)->rtype];  /* the record's own ring */
+    ff_spill *sp = &ring->spill;
     int fail = 0;
     uint32_t pos;
     if (!d->sp_on) {
-        ff_ring_spill_reclaim(d->cur_ring);
+        ff_ring_spill_reclaim(ring);
         d->sp_start = sp->head;
         d->sp_on = 1;
     }
@@ -544,7 +529,7 @@ static inline int ff_pg_spill_list(ff_pg_dec *d, const ff_pg_field *f, char *rec
                                    const char *q)
 {
     uint32_t off;
-    if (ff_pg_spill(d, FF_SPILL_RAW, f->bit, v, (size_t)(q - v), &off) != 0)
+    if (ff_pg_spill(d, rec, FF_SPILL_RAW, f->bit, v, (size_t)(q - v), &off) != 0)
         return FF_PGE_SPILL;
     *(uint64_t *)(rec + 24) |= (uint64_t)1 << (32 + f->bit);
     return 0;
@@ -559,7 +544,7 @@ static inline int ff_pg_fixstr_set(ff_pg_dec *d, const ff_pg_field *f, char *rec
     uint64_t sbit = (uint64_t)1 << (32 + f->bit);
     if (FF_UNLIKELY(n > f->n) || (FF_UNLIKELY(may_nul) && memchr(s, 0, n) != NULL)) {
         uint32_t ref[2];
-        if (ff_pg_spill(d, FF_SPILL_STR, -1, s, n, &ref[0]) != 0)
+        if (ff_pg_spill(d, rec, FF_SPILL_STR, -1, s, n, &ref[0]) != 0)
             return FF_PGE_SPILL;
         ref[1] = (uint32_t)n;
         memset(dst, 0, f->n);
@@ -645,6 +630,268 @@ static FF_ALWAYS_INLINE const char *ff_pg_symbol_fast(ff_pg_dec *d, const char *
         return NULL;
     *id = ff_pg_symcache(d, sw, v + 1, n);
     return v + n + 2;
+}
+
+/* Book levels from q on (at a level, or at the list's ']' when cnt == 0), cnt levels already
+ * stored from the list that starts at p (its '['): any spelling, white space anywhere, levels
+ * beyond the inline capacity counted and the whole list kept in the spill log.  Stores the
+ * count, the dropped count and the alt bit; returns past the list, or NULL (malformed), *bad
+ * set for a wrong value type. */
+static FF_NOINLINE const char *ff_pg_levels_rest(ff_pg_dec *d, const ff_pg_field *f, char *rec,
+                                                 const char *p, const char *q, const char *end,
+                                                 unsigned cnt, int *bad)
+{
+    double *lv = (double *)(rec + f->off);
+    uint8_t *flags = (uint8_t *)(rec + f->alt_off);
+    uint64_t dropped = 0;
+    ff_num num;
+    q = ff_skip_ws(q, end);
+    if (cnt == 0 && q < end && *q == ']') {
+        q++;
+    } else {
+        int more;
+        for (;;) {
+            double v[2];
+            int isint[2];
+            int j;
+            if (FF_UNLIKELY(q >= end || *q != '['))
+                return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
+            q++;
+            for (j = 0; j < 2; j++) {
+                q = ff_skip_ws(q, end);
+                if (FF_UNLIKELY(q >= end || (*q != '-' && !FF_PG_DIGIT(*q))))
+                    return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
+                q = ff_pg_number_f(q, end, &num);
+                if (FF_UNLIKELY(q == NULL))
+                    return NULL;
+                if (num.kind == FF_NUM_FLOAT) {
+                    v[j] = num.d;
+                    isint[j] = 0;
+                } else if (num.kind == FF_NUM_INT && num.i <= FF_PG_2P53 &&
+                           num.i >= -FF_PG_2P53) {
+                    v[j] = (double)num.i;
+                    isint[j] = 1;
+                } else {
+                    return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
+                }
+                q = ff_skip_ws(q, end);
+                if (FF_UNLIKELY(q >= end))
+                    return NULL;
+                if (j == 0 && *q != ',')
+                    return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
+                if (j == 1 && *q != ']')
+                    return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
+                q++;
+            }
+            if (cnt < f->n) {
+                lv[2 * cnt] = v[0];
+                lv[2 * cnt + 1] = v[1];
+                flags[cnt] = (uint8_t)(isint[0] | (isint[1] << 1));
+                cnt++;
+            } else {
+                dropped++;
+            }
+            q = ff_pg_list_sep(q, end, &more);
+            if (FF_UNLIKELY(q == NULL))
+                return NULL;
+            if (more)
+                continue;
+            break;
+        }
+    }
+    *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << (32 + f->bit));
+    if (dropped) {
+        int b2 = ff_pg_spill_list(d, f, rec, p, q);
+        if (b2)
+            *bad = b2;
+    }
+    d->n_dropped_items += dropped;
+    if (dropped > 65535)
+        dropped = 65535;
+    *(uint16_t *)(rec + f->n_off) = (uint16_t)cnt;
+    *(uint16_t *)(rec + f->drop_off) = (uint16_t)dropped;
+    return q;
+}
+
+/* The book-level lane: [[p,s],[p,s],...] located by its brackets and commas first (one bit
+ * per byte over the 48 bytes from each level's '['), so that a level's two numbers are parsed
+ * from known bounds, with no branch on the data but the checks.  Every byte between two of
+ * these delimiters must belong to a number that ff_pg_lv_num (or ff_pg_lv_num_slow) accepts,
+ * so anything else -- white space, other values -- stops the lane at that level's start, and
+ * ff_pg_levels_rest goes on from there. */
+
+#if !defined(__SSE2__)
+/* High bit of every byte of w equal to c (exact: no borrow between bytes). */
+static FF_ALWAYS_INLINE uint64_t ff_pg_eq8(uint64_t w, uint8_t c)
+{
+    uint64_t x = w ^ (0x0101010101010101ULL * c);
+    return ~(((x & 0x7F7F7F7F7F7F7F7FULL) + 0x7F7F7F7F7F7F7F7FULL) | x) & 0x8080808080808080ULL;
+}
+#endif
+
+#define FF_PG_LV_WIN 48   /* bytes scanned per level: the longest level the lane takes */
+
+/* Bit i set when byte i of p[0..FF_PG_LV_WIN) is '[', ']' or ',' (*delims), '.' (*dots). */
+static FF_ALWAYS_INLINE void ff_pg_lv_masks(const char *p, uint64_t *delims, uint64_t *dots)
+{
+    uint64_t dm = 0, pm = 0;
+    int i;
+#if defined(__SSE2__)
+    const __m128i lb = _mm_set1_epi8('['), rb = _mm_set1_epi8(']'), cm = _mm_set1_epi8(',');
+    const __m128i dt = _mm_set1_epi8('.');
+    for (i = 0; i < FF_PG_LV_WIN / 16; i++) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i));
+        __m128i e = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, lb), _mm_cmpeq_epi8(x, rb)),
+                                 _mm_cmpeq_epi8(x, cm));
+        dm |= (uint64_t)(uint16_t)_mm_movemask_epi8(e) << (16 * i);
+        pm |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, dt)) << (16 * i);
+    }
+#else
+    for (i = 0; i < FF_PG_LV_WIN / 8; i++) {
+        uint64_t w, e, t;
+        memcpy(&w, p + 8 * i, 8);
+        e = ff_pg_eq8(w, '[') | ff_pg_eq8(w, ']') | ff_pg_eq8(w, ',');
+        t = ff_pg_eq8(w, '.');
+        /* the high bit of byte j -> bit j */
+        dm |= (((e >> 7) * 0x0102040810204080ULL) >> 56) << (8 * i);
+        pm |= (((t >> 7) * 0x0102040810204080ULL) >> 56) << (8 * i);
+    }
+#endif
+    *delims = dm;
+    *dots = pm;
+}
+
+/* A level number s[0..len) (len >= 0), *dots = the dot bits from s on: d{1,8}(.d{1,8})? with
+ * at most 15 digits and no leading zero -- ff_f64_short's arithmetic (Clinger: one exact
+ * division, the value float(text) gives).  1, or 0 for any other spelling. */
+static FF_ALWAYS_INLINE int ff_pg_lv_num(const char *s, unsigned len, uint64_t dots, double *out,
+                                         int *isint)
+{
+    uint64_t w, w2;
+    unsigned a, nf;
+    if (!FF_NUM_FAST_PATH || FF_UNLIKELY(len - 1u >= 16u))
+        return 0;
+    memcpy(&w, s, 8);
+    a = dots ? (unsigned)__builtin_ctzll(dots) : 64u;
+    if (a >= len) {
+        if (FF_UNLIKELY(len > 8 || ff_ndigits8(w) < len || ((uint8_t)w == '0' && len > 1)))
+            return 0;
+        *out = (double)(int64_t)ff_digits_value(w, len);
+        *isint = 1;
+        return 1;
+    }
+    nf = len - a - 1;
+    if (FF_UNLIKELY(a == 0 || nf == 0 || a > 8 || nf > 8 || a + nf > 15 ||
+                    ff_ndigits8(w) < a || ((uint8_t)w == '0' && a > 1)))
+        return 0;
+    memcpy(&w2, s + a + 1, 8);
+    if (FF_UNLIKELY(ff_ndigits8(w2) < nf))
+        return 0;
+    *out = (double)(ff_digits_value(w, a) * ff__pow10_u64[nf] + ff_digits_value(w2, nf)) /
+           ff__pow10_tab[nf];
+    *isint = 0;
+    return 1;
+}
+
+/* Any other level number (e.g. a sign or an exponent) that ends exactly at e: the general
+ * number parser on the number's own bytes.  1, or 0 when the text is not one such number. */
+static FF_NOINLINE int ff_pg_lv_num_slow(const char *s, const char *e, double *out, int *isint)
+{
+    ff_num num;
+    if (s >= e || (*s != '-' && !FF_PG_DIGIT(*s)) || ff_parse_number(s, e, &num) != e)
+        return 0;
+    if (num.kind == FF_NUM_FLOAT) {
+        *out = num.d;
+        *isint = 0;
+        return 1;
+    }
+    if (num.kind == FF_NUM_INT && num.i <= FF_PG_2P53 && num.i >= -FF_PG_2P53) {
+        *out = (double)num.i;
+        *isint = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* The lane from v (at the list's '['; lim bounds the reads, see ff_pg_decode).  Returns past
+ * the list's ']' with *done = 1, or the start of the first level it did not take (*done = 0);
+ * *cnt = the levels stored (at most cap). */
+static FF_ALWAYS_INLINE const char *ff_pg_levels_lane(const char *v, const char *lim, double *lv,
+                                                      uint8_t *flags, unsigned cap,
+                                                      unsigned *cnt, int *done)
+{
+    const char *q = v + 1;     /* the next level's '[' (or the list's ']') */
+    unsigned k = 0;
+    *done = 0;
+    if (FF_UNLIKELY(q >= lim))
+        goto stop;
+    if (*q == ']') {
+        *done = 1;
+        q++;
+        goto stop;
+    }
+    for (;;) {
+        uint64_t dm, pm, m1, m2, m3;
+        unsigned b1, b2, b3;
+        int i0, i1;
+        /* the level's delimiters: its '[' at bit 0, then ',' ']' and the separator */
+        if (FF_UNLIKELY(k >= cap || lim - q < FF_PG_LV_WIN + 16))
+            goto stop;
+        ff_pg_lv_masks(q, &dm, &pm);
+        m1 = dm & (dm - 1);
+        m2 = m1 & (m1 - 1);
+        m3 = m2 & (m2 - 1);
+        if (FF_UNLIKELY(!(dm & 1) || m3 == 0 || *q != '['))
+            goto stop;
+        b1 = (unsigned)__builtin_ctzll(m1);
+        b2 = (unsigned)__builtin_ctzll(m2);
+        b3 = (unsigned)__builtin_ctzll(m3);
+        if (FF_UNLIKELY(q[b1] != ',' || q[b2] != ']' || b3 != b2 + 1))
+            goto stop;
+        if (FF_UNLIKELY(!ff_pg_lv_num(q + 1, b1 - 1, pm >> 1, &lv[2 * k], &i0) &&
+                        !ff_pg_lv_num_slow(q + 1, q + b1, &lv[2 * k], &i0)))
+            goto stop;
+        if (FF_UNLIKELY(!ff_pg_lv_num(q + b1 + 1, b2 - b1 - 1, pm >> (b1 + 1), &lv[2 * k + 1],
+                                      &i1) &&
+                        !ff_pg_lv_num_slow(q + b1 + 1, q + b2, &lv[2 * k + 1], &i1)))
+            goto stop;
+        flags[k] = (uint8_t)(i0 | (i1 << 1));
+        k++;
+        if (FF_LIKELY(q[b3] == ',')) {
+            q += b3 + 1;
+            continue;
+        }
+        /* ']': the end of the list */
+        q += b3 + 1;
+        *done = 1;
+        break;
+    }
+stop:
+    *cnt = k;
+    return q;
+}
+
+/* A book-levels value at p (at '['; lim >= end bounds the lane's reads): the lane, then the
+ * general parser from the first level the lane did not take.  Same contract as ff_pg_value. */
+FF_TARGET_CLONES_V3
+static FF_NOINLINE const char *ff_pg_levels_value(ff_pg_dec *d, const ff_pg_field *f, char *rec,
+                                                  const char *p, const char *end,
+                                                  const char *lim, int *bad)
+{
+    unsigned cnt;
+    int done;
+    const char *q;
+    if (FF_UNLIKELY(*p != '['))
+        return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
+    q = ff_pg_levels_lane(p, lim, (double *)(rec + f->off), (uint8_t *)(rec + f->alt_off), f->n,
+                          &cnt, &done);
+    if (FF_LIKELY(done)) {
+        *(uint16_t *)(rec + f->n_off) = (uint16_t)cnt;
+        *(uint16_t *)(rec + f->drop_off) = 0;
+        *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << (32 + f->bit));
+        return q;
+    }
+    return ff_pg_levels_rest(d, f, rec, p, q, end, cnt, bad);
 }
 
 static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, char *rec,
@@ -821,80 +1068,8 @@ static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, c
         *(uint8_t *)(rec + f->drop_off) = (uint8_t)dropped;
         return q;
     }
-    case FF_PGK_LEVELS: {
-        double *lv = (double *)(rec + f->off);
-        uint8_t *flags = (uint8_t *)(rec + f->alt_off);
-        unsigned cnt = 0;
-        uint64_t dropped = 0;
-        if (FF_UNLIKELY(c != '['))
-            return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
-        q = ff_skip_ws(p + 1, end);
-        if (q < end && *q == ']') {
-            q++;
-        } else {
-            int more;
-            for (;;) {
-                double v[2];
-                int isint[2];
-                int j;
-                if (FF_UNLIKELY(q >= end || *q != '['))
-                    return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
-                q++;
-                for (j = 0; j < 2; j++) {
-                    q = ff_skip_ws(q, end);
-                    if (FF_UNLIKELY(q >= end || (*q != '-' && !FF_PG_DIGIT(*q))))
-                        return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
-                    q = ff_pg_number_f(q, end, &num);
-                    if (FF_UNLIKELY(q == NULL))
-                        return NULL;
-                    if (num.kind == FF_NUM_FLOAT) {
-                        v[j] = num.d;
-                        isint[j] = 0;
-                    } else if (num.kind == FF_NUM_INT && num.i <= FF_PG_2P53 &&
-                               num.i >= -FF_PG_2P53) {
-                        v[j] = (double)num.i;
-                        isint[j] = 1;
-                    } else {
-                        return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
-                    }
-                    q = ff_skip_ws(q, end);
-                    if (FF_UNLIKELY(q >= end))
-                        return NULL;
-                    if (j == 0 && *q != ',')
-                        return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
-                    if (j == 1 && *q != ']')
-                        return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
-                    q++;
-                }
-                if (cnt < f->n) {
-                    lv[2 * cnt] = v[0];
-                    lv[2 * cnt + 1] = v[1];
-                    flags[cnt] = (uint8_t)(isint[0] | (isint[1] << 1));
-                    cnt++;
-                } else {
-                    dropped++;
-                }
-                q = ff_pg_list_sep(q, end, &more);
-                if (FF_UNLIKELY(q == NULL))
-                    return NULL;
-                if (more)
-                    continue;
-                break;
-            }
-        }
-        *(uint64_t *)(rec + 24) &= ~((uint64_t)1 << (32 + f->bit));
-        if (dropped) {
-            int b2 = ff_pg_spill_list(d, f, rec, p, q);
-            if (b2)
-                *bad = b2;
-        }
-        d->n_dropped_items += dropped;
-        if (dropped > 65535)
-            dropped = 65535;
-        *(uint16_t *)(rec + f->n_off) = (uint16_t)cnt;
-        *(uint16_t *)(rec + f->drop_off) = (uint16_t)dropped;
-        return q;
-    }
+    case FF_PGK_LEVELS:
+        return ff_pg_levels_value(d, f, rec, p, end, end, bad);
     default:
         return ff_skip_value(p, end);
     }
@@ -944,67 +1119,6 @@ static FF_ALWAYS_INLINE const char *ff_pg_uint_str_fast(const char *v, uint64_t 
     return NULL;
 }
 
-/* d{1,7}(.d{1,7})? with at most 15 digits and no exponent at v: the digit value w and 10^nf
- * are exact doubles and one IEEE division is correctly rounded (Clinger), i.e. the value
- * float(text) gives -- the arithmetic of ff_pg_number_f.  *isint = 1 for the integer spelling.
- * Needs 16 readable bytes. */
-static FF_ALWAYS_INLINE const char *ff_pg_f64_fast(const char *v, double *out, int *isint)
-{
-    uint64_t w, x;
-    unsigned n;
-    if (!FF_NUM_FAST_PATH)
-        return NULL;
-    memcpy(&w, v, 8);
-    {
-        /* d+.d+ within these 8 bytes: one exact per-byte digit mask (no borrows between
-         * bytes), the two digit runs joined into one word, one SWAR conversion */
-        uint64_t y = w ^ 0x3030303030303030ULL;
-        uint64_t t = (((y & 0x7F7F7F7F7F7F7F7FULL) + 0x7676767676767676ULL) | y) &
-                     0x8080808080808080ULL;
-        unsigned a = (unsigned)__builtin_ctzll(t | (1ULL << 63)) >> 3;
-        uint64_t t2 = t & (t - 1);
-        unsigned m = (unsigned)__builtin_ctzll(t2 | (1ULL << 63)) >> 3;
-        if (FF_LIKELY(t2 != 0 && a >= 1 && (uint8_t)(w >> (8 * a)) == '.' && m > a + 1 &&
-                      ((uint8_t)w != '0' || a == 1))) {
-            uint8_t c2 = (uint8_t)(w >> (8 * m));
-            if (FF_LIKELY(c2 != 'e' && c2 != 'E')) {
-                unsigned nf = m - a - 1;
-                uint64_t lo = w & ((1ULL << (8 * a)) - 1);
-                uint64_t hi = (w >> (8 * (a + 1))) & ((1ULL << (8 * nf)) - 1);
-                x = ff_pg_digits_value(lo | (hi << (8 * a)), m - 1);
-                *out = (double)x / ff__pow10_tab[nf];
-                *isint = 0;
-                return v + m;
-            }
-        }
-    }
-    n = ff_pg_ndigits8(w);
-    if (FF_LIKELY(n >= 1 && n < 8 && ((uint8_t)w != '0' || n == 1))) {
-        uint8_t c = (uint8_t)(w >> (8 * n));
-        x = ff_pg_digits_value(w, n);
-        if (c == '.') {
-            uint64_t w2;
-            unsigned nf;
-            memcpy(&w2, v + n + 1, 8);
-            nf = ff_pg_ndigits8(w2);
-            if (FF_LIKELY(nf >= 1 && nf < 8 && n + nf <= 15)) {
-                uint8_t c2 = (uint8_t)(w2 >> (8 * nf));
-                if (FF_LIKELY(c2 != 'e' && c2 != 'E')) {
-                    x = x * ff__pow10_u64[nf] + ff_pg_digits_value(w2, nf);
-                    *out = (double)x / ff__pow10_tab[nf];
-                    *isint = 0;
-                    return v + n + 1 + nf;
-                }
-            }
-        } else if (FF_LIKELY(c != 'e' && c != 'E')) {
-            *out = (double)(int64_t)x;
-            *isint = 1;
-            return v + n;
-        }
-    }
-    return NULL;
-}
-
 /* [d{1,7}(,d{1,7})*] with no whitespace and no more items than cap.  Returns past ']' with
  * *cnt items stored, or NULL. */
 static FF_ALWAYS_INLINE const char *ff_pg_i32arr_fast(const char *v, const char *end,
@@ -1018,11 +1132,11 @@ static FF_ALWAYS_INLINE const char *ff_pg_i32arr_fast(const char *v, const char 
         unsigned n;
         uint8_t c;
         memcpy(&w, q, 8);
-        n = ff_pg_ndigits8(w);
+        n = ff_ndigits8(w);
         if (FF_UNLIKELY(n < 1 || n > 7 || ((uint8_t)w == '0' && n > 1)))
             return NULL;
         c = (uint8_t)(w >> (8 * n));
-        arr[k++] = (int32_t)ff_pg_digits_value(w, n);
+        arr[k++] = (int32_t)ff_digits_value(w, n);
         q += n + 1;
         if (c == ',')
             continue;
@@ -1033,48 +1147,6 @@ static FF_ALWAYS_INLINE const char *ff_pg_i32arr_fast(const char *v, const char 
         return NULL;
     }
     return NULL;
-}
-
-/* Book levels [[p,s],[p,s],...] (the XL2 lane): every number in ff_pg_f64_fast's spelling, no
- * white space, at most cap levels.  Stores prices/sizes and the per-level alt flags; returns
- * past the closing ']' with *cnt levels, or NULL (the caller takes the general path from the
- * list's start, which decodes any spelling the same way and keeps longer books whole; giving
- * up early keeps books with other spellings at the general path's speed). */
-static FF_ALWAYS_INLINE const char *ff_pg_levels_fast(const char *v, const char *lim, double *lv,
-                                                      uint8_t *flags, unsigned cap,
-                                                      unsigned *cnt)
-{
-    const char *q = v + 1;
-    unsigned k = 0;
-    if (FF_UNLIKELY(lim - v < 40))
-        return NULL;
-    if (*q == ']') {
-        *cnt = 0;
-        return q + 1;
-    }
-    for (;;) {
-        int i0, i1;
-        if (FF_UNLIKELY(lim - q < 40 || *q != '[' || k >= cap))
-            return NULL;
-        q = ff_pg_f64_fast(q + 1, &lv[2 * k], &i0);
-        if (FF_UNLIKELY(q == NULL || *q != ','))
-            return NULL;
-        q = ff_pg_f64_fast(q + 1, &lv[2 * k + 1], &i1);
-        if (FF_UNLIKELY(q == NULL || *q != ']'))
-            return NULL;
-        flags[k] = (uint8_t)(i0 | (i1 << 1));
-        k++;
-        q++;
-        if (FF_LIKELY(*q == ',')) {
-            q++;
-            continue;
-        }
-        if (FF_LIKELY(*q == ']')) {
-            *cnt = k;
-            return q + 1;
-        }
-        return NULL;
-    }
 }
 
 /* The common cases (a plain number into an f64 / i64 slot) inline, the rest out of line. */
@@ -1107,7 +1179,7 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
         if (FF_LIKELY(end - p >= 16)) {
             double x;
             int isint;
-            q = ff_pg_f64_fast(p, &x, &isint);
+            q = ff_f64_short(p, &x, &isint);
             if (FF_LIKELY(q != NULL)) {
                 *(double *)(rec + f->off) = x;
                 *alt = isint ? (*alt | f->mask) : (*alt & ~f->mask);
@@ -1144,16 +1216,6 @@ static FF_ALWAYS_INLINE const char *ff_pg_value_fast(ff_pg_dec *d, const ff_pg_f
         if (FF_LIKELY(q != NULL)) {
             *(uint8_t *)(rec + f->n_off) = (uint8_t)cnt;
             *(uint8_t *)(rec + f->drop_off) = 0;
-            *alt &= ~(f->mask << 32);
-            return q;
-        }
-    } else if (f->kind == FF_PGK_LEVELS && *p == '[') {
-        unsigned cnt;
-        q = ff_pg_levels_fast(p, end, (double *)(rec + f->off), (uint8_t *)(rec + f->alt_off),
-                              f->n, &cnt);
-        if (FF_LIKELY(q != NULL)) {
-            *(uint16_t *)(rec + f->n_off) = (uint16_t)cnt;
-            *(uint16_t *)(rec + f->drop_off) = 0;
             *alt &= ~(f->mask << 32);
             return q;
         }
@@ -1404,6 +1466,7 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
 
     d->err = FF_PGE_OK;
     d->n_touched = 0;
+    d->sp_on = 0;   /* no event in hand (a malformed one may have left it set) */
     p = ff_skip_ws(p, end);
     if (FF_UNLIKELY(p >= end)) {
         ff_pg_fault(d, FF_PGE_EMPTY, buf, p, NULL, 0, NULL, 0);
@@ -1562,8 +1625,6 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
             goto next;
         }
         ff_pg_init_record(L, rec, evs->rtype, d->ts_recv);
-        d->cur_ring = ring;
-        d->sp_on = 0;
         ((ff_header *)rec)->flags = d->seq++;   /* wire order (mod 2^16) across event types */
 
         /* main pass over the keys */
@@ -1604,7 +1665,7 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                     } else if (pf->kind == FF_PGK_F64) {
                         double x;
                         int isint;
-                        q = ff_pg_f64_fast(v, &x, &isint);
+                        q = ff_f64_short(v, &x, &isint);
                         if (FF_UNLIKELY(q == NULL))
                             break;
                         *(double *)(rec + pf->off) = x;
@@ -1656,14 +1717,24 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                         *(uint8_t *)(rec + pf->drop_off) = 0;
                         altv &= ~(pf->mask << 32);
                     } else if (pf->kind == FF_PGK_LEVELS) {
-                        unsigned cnt;
-                        if (*v != '[' || (q = ff_pg_levels_fast(v, lim, (double *)(rec + pf->off),
-                                                                (uint8_t *)(rec + pf->alt_off),
-                                                                pf->n, &cnt)) == NULL)
+                        /* a whole list per key: the lane, then the general code for what
+                         * it did not take (the alt bits go through the record) */
+                        int b = 0;
+                        if (*v != '[')
                             break;
-                        *(uint16_t *)(rec + pf->n_off) = (uint16_t)cnt;
-                        *(uint16_t *)(rec + pf->drop_off) = 0;
-                        altv &= ~(pf->mask << 32);
+                        *(uint64_t *)(rec + 24) = altv;
+                        q = ff_pg_levels_value(d, pf, rec, v, end, lim, &b);
+                        altv = *(uint64_t *)(rec + 24);
+                        if (FF_UNLIKELY(q == NULL)) {
+                            p = NULL;
+                            goto malformed;
+                        }
+                        if (FF_UNLIKELY(b != 0) && !bad) {
+                            bad = b;
+                            bad_at = v;
+                            bad_key = p + 1;
+                            bad_kn = (size_t)pf->adv - 3;
+                        }
                     } else {
                         break;
                     }
@@ -1738,7 +1809,7 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                     const char *q = ff_skip_value(p, end);
                     uint32_t off;
                     d->n_unknown_keys++;
-                    if (q != NULL && ff_pg_spill(d, FF_SPILL_KEY, -1, ks - 1,
+                    if (q != NULL && ff_pg_spill(d, rec, FF_SPILL_KEY, -1, ks - 1,
                                                  (size_t)(q - (ks - 1)), &off) != 0 && !bad) {
                         bad = FF_PGE_SPILL;
                         bad_at = p;
@@ -1798,9 +1869,16 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
     object_done:
         *(uint64_t *)(rec + 16) |= pres;
         *(uint64_t *)(rec + 24) = altv;
-        if (FF_UNLIKELY(d->sp_on)) {
+        if (FF_LIKELY(!(bad | d->sp_on))) {
+            /* the usual event: valid, nothing spilled (one test for both) */
+            d->k[evs->rtype]++;
+            published++;
+            goto next;
+        }
+        if (d->sp_on) {
             /* the event's spill range; its FIFO entry keeps it while the ring holds the record */
             uint32_t len = ring->spill.head - d->sp_start;
+            d->sp_on = 0;
             *(uint64_t *)(rec + 32) = ((uint64_t)len << 32) | d->sp_start;
             if (!bad && ff_spill_push(&ring->spill, ring->head + d->k[evs->rtype], d->sp_start,
                                       len, ((ff_header *)rec)->symbol_id) != 0) {
@@ -1808,7 +1886,7 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                 bad_at = obj;
             }
         }
-        if (FF_LIKELY(!bad)) {
+        if (!bad) {
             d->k[evs->rtype]++;
             published++;
         } else {
