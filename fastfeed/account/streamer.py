@@ -39,7 +39,7 @@ import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from fastfeed._connection import BackoffConfig, Callback, ConnectionManager, Endpoint
 from fastfeed._native.transport import MessageCore
@@ -163,7 +163,9 @@ class AlertStreamer(ConnectionManager):
     ``wss://``), ``heartbeat_interval`` (s, default 15), ``liveness_timeout`` (s without any
     frame before the connection is replaced; default ``2 * heartbeat_interval + 10``),
     ``ack_timeout`` (s, default 10), ``queue_size`` (notifications per type before reading
-    pauses; default 10,000), ``max_message_size`` (bytes, default 64 MiB), ``backoff_config``.
+    pauses; default 10,000), ``max_message_size`` (bytes, default 64 MiB), ``backoff_config``,
+    ``hub`` (``"ipc://NAME"`` / ``"nats://HOST:PORT/NAME"``: read a fastfeed hub's account
+    stream instead, ``fastfeed.hub``; the session's token is not used).
 
     The socket is carried by the same :class:`~fastfeed._native.transport.FeedListener` as the
     market-data streamers, with a :class:`~fastfeed._native.transport.MessageCore` (every JSON
@@ -175,6 +177,15 @@ class AlertStreamer(ConnectionManager):
     :meth:`close` raise :class:`~fastfeed.errors.StreamerClosedError`; use from another event
     loop than the one the streamer was started on raises an error that says so.
     """
+
+    def __new__(cls, *args: Any, hub: str | None = None, **kwargs: Any) -> Self:
+        """``hub="ipc://NAME"`` / ``"nats://HOST:PORT/NAME"``: read the account stream a
+        fastfeed hub holds (JetStream) instead of tastytrade's, same API
+        (``fastfeed.hub._account``; the session's token is not used)."""
+        from fastfeed.hub._dropins import new_over_hub
+
+        obj: Self = new_over_hub(cls, hub)
+        return obj
 
     def __init__(
         self,
@@ -192,6 +203,7 @@ class AlertStreamer(ConnectionManager):
         queue_size: int = 10_000,
         max_message_size: int | None = None,
         backoff_config: BackoffConfig | None = None,
+        hub: str | None = None,
     ) -> None:
         super().__init__(MessageCore(feed_name="account"), reconnect_fn=reconnect_fn,
                          reconnect_args=reconnect_args, disconnect_fn=disconnect_fn,

@@ -8,7 +8,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, overload
 
 from fastfeed._connection import Callback, Endpoint, StateCallback, _as_symbols
 from fastfeed._fanout import FanoutMixin
@@ -66,6 +66,14 @@ class DXLinkStreamer(SDKEventsMixin, FanoutMixin, Streamer):
     #: ... of this many seconds; then ``listen`` of its types raises SubscriptionError
     channel_reopen_window: float = 60.0
 
+    def __new__(cls, *args: Any, hub: str | None = None, **kwargs: Any) -> Self:
+        """``hub="ipc://NAME"`` / ``"nats://HOST:PORT/NAME"``: read from a fastfeed hub
+        instead of DXLink, same API (``fastfeed.hub._dropins``; the session is not used)."""
+        from fastfeed.hub._dropins import new_over_hub
+
+        obj: Self = new_over_hub(cls, hub)
+        return obj
+
     def __init__(
         self,
         session: Any,
@@ -84,6 +92,7 @@ class DXLinkStreamer(SDKEventsMixin, FanoutMixin, Streamer):
         max_message_size: int | None = None,
         open_timeout: float | None = None,
         events: EventsMode = "auto",
+        hub: str | None = None,
     ) -> None:
         """``overflow``: what happens when a consumer falls a whole ring (``ring_bytes``, about
         8 MB per event type by default) behind: ``"drop_oldest"`` keeps the newest events and
@@ -106,7 +115,9 @@ class DXLinkStreamer(SDKEventsMixin, FanoutMixin, Streamer):
         ``"auto"`` gives the tastytrade SDK's own event classes (``Decimal`` values,
         ``model_dump()``; see ``fastfeed._sdk_events``) when ``listen`` / ``get_event*`` /
         ``latest`` are given the SDK's class, fastfeed's float events otherwise; ``"sdk"``: the
-        SDK's classes always; ``"fast"``: fastfeed's always.
+        SDK's classes always; ``"fast"``: fastfeed's always. ``hub="ipc://NAME"`` /
+        ``"nats://HOST:PORT/NAME"``: read from a fastfeed hub instead of DXLink
+        (``fastfeed.hub``; the session is not used).
         """
         if overflow not in ("drop_oldest", "backpressure"):
             raise ValueError(f"overflow must be 'drop_oldest' or 'backpressure', not {overflow!r}")

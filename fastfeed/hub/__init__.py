@@ -10,10 +10,17 @@ machine through iceoryx2 shared memory. A consumer keeps the streamer API::
 
 Subscriptions of all consumers are merged by the hub, reference-counted, sent upstream once and
 removed when the last consumer leaves. Needs the ``hub`` extra (``pip install
-'fastfeed[hub]'``: iceoryx2).
+'fastfeed[hub]'``: iceoryx2, nats-py).
+
+Feeds: ``dxlink``, the polygon clusters (``connect(url, "stocks")`` gives an
+``AsyncStreamClient``) and ``account`` (``connect(url, "account")`` gives an
+``AlertStreamer``, over a JetStream stream: ``fastfeed.hub._account``). The drop-ins take
+``hub="ipc://NAME"`` / ``"nats://HOST:PORT/NAME"`` to read from a hub instead of the vendor
+(``fastfeed.hub._dropins``).
 """
 
+from fastfeed.hub._account import HubAlertStreamer
 from fastfeed.hub._client import HubStreamer, connect
 from fastfeed.hub._server import Hub
 
-__all__ = ["Hub", "HubStreamer", "connect"]
+__all__ = ["Hub", "HubAlertStreamer", "HubStreamer", "connect"]

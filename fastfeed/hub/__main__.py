@@ -4,13 +4,21 @@
 
 Flags (or ``--config FILE``, a JSON object with the same keys, flags win): ``--name`` (the
 hub's name: consumers connect to ``ipc://NAME``), ``--feeds`` (comma-separated, default
-``dxlink``), ``--overflow`` (``drop_oldest`` | ``backpressure``), ``--buffer`` (samples a
-consumer may lag before drop-oldest recycles its oldest), ``--max-consumers``, ``--nats nats://HOST:PORT`` (also publish over NATS, for other machines:
-consumers connect to ``nats://HOST:PORT/NAME``), ``--record DIR`` (record every upstream
-into ``DIR/FEED``, see :mod:`fastfeed.record`) with ``--record-layers`` (``raw,columns``).
+``dxlink``; also the polygon clusters ``stocks``, ``options``, ``forex``, ``crypto``,
+``indices``, ``futures``, and ``account``, which needs ``--nats``: JetStream), ``--overflow``
+(``drop_oldest`` | ``backpressure``), ``--buffer`` (samples a consumer may lag before
+drop-oldest recycles its oldest), ``--max-consumers``, ``--nats nats://HOST:PORT`` (also
+publish over NATS, for other machines: consumers connect to ``nats://HOST:PORT/NAME``),
+``--account-hold`` (account notifications held while JetStream does not store them, before
+the hub stops reading the account socket), ``--record DIR`` (record every record feed's
+upstream into ``DIR/FEED``, see :mod:`fastfeed.record`) with ``--record-layers``
+(``raw,columns``).
 
 Credentials come from the environment only (never the command line, never logged, never
-published): ``FASTFEED_DXLINK_URL`` and ``FASTFEED_DXLINK_TOKEN`` (a DXLink quote token).
+published): ``FASTFEED_DXLINK_URL`` and ``FASTFEED_DXLINK_TOKEN`` (a DXLink quote token);
+``FASTFEED_POLYGON_KEY`` (and ``FASTFEED_POLYGON_HOST``, default ``socket.polygon.io``);
+``FASTFEED_ACCOUNT_TOKEN`` (a tastytrade session token; ``FASTFEED_ACCOUNT_URL``, default
+tastytrade's streamer). See ``fastfeed.hub._upstreams``.
 The hub prints ``ready ipc://NAME`` on stdout once it serves, and stops on SIGINT / SIGTERM
 (exit code 0), or when an upstream fails for good, e.g. a refused token (its consumers get the
 error; exit code 1).
@@ -21,27 +29,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import sys
-from types import SimpleNamespace
 from typing import Any
 
 from fastfeed.hub._server import Hub
 from fastfeed.hub._shm import ShmSettings
-
-
-def _upstream(feed: str) -> Any:
-    if feed == "dxlink":
-        from fastfeed.tastytrade import DXLinkStreamer
-
-        url = os.environ.get("FASTFEED_DXLINK_URL")
-        token = os.environ.get("FASTFEED_DXLINK_TOKEN")
-        if not url or token is None:
-            raise SystemExit("fastfeed.hub: set FASTFEED_DXLINK_URL and FASTFEED_DXLINK_TOKEN "
-                             "in the environment for the dxlink feed")
-        return DXLinkStreamer(SimpleNamespace(dxlink_url=url, streamer_token=token))
-    raise SystemExit(f"fastfeed.hub: feed {feed!r} is not supported yet (dxlink is)")
+from fastfeed.hub._upstreams import upstream_for
 
 
 def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
@@ -53,6 +47,9 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--buffer", type=int)
     p.add_argument("--max-consumers", type=int, dest="max_consumers")
     p.add_argument("--nats", help="also publish to this NATS server (nats://HOST:PORT)")
+    p.add_argument("--account-hold", type=int, dest="account_hold",
+                   help="account notifications the hub holds while JetStream does not store "
+                        "them before it stops reading the account socket (default 10000)")
     p.add_argument("--nats-lease", type=float, dest="nats_lease",
                    help="seconds after which a silent NATS consumer is dropped (default 5)")
     p.add_argument("--record", help="record every upstream into DIR/FEED (fastfeed.record)")
@@ -71,15 +68,19 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
 async def serve(opts: dict[str, Any]) -> None:
     feeds = [f.strip() for f in str(opts["feeds"]).split(",") if f.strip()]
     settings = ShmSettings(opts["overflow"], opts["buffer"], opts["max_consumers"])
-    upstreams = {f: _upstream(f) for f in feeds}
+    if "account" in feeds and not opts.get("nats"):
+        raise SystemExit("fastfeed.hub: the account feed needs --nats nats://HOST:PORT "
+                         "(a NATS server with JetStream)")
+    upstreams = {f: upstream_for(f, opts) for f in feeds}
     recorders: list[Any] = []
     if opts.get("record"):
         from fastfeed.record import LAYERS, record_streamers
 
-        recorders = record_streamers(upstreams, opts["record"],
-                                     opts.get("record_layers") or LAYERS)
-    hub = Hub(str(opts["name"]), upstreams,
-              dict.fromkeys(feeds, settings), nats_url=opts.get("nats"), nats_lease=opts.get("nats_lease"))
+        # the record feeds (the account stream is kept by JetStream)
+        recorders = record_streamers({f: u for f, u in upstreams.items() if f != "account"},
+                                     opts["record"], opts.get("record_layers") or LAYERS)
+    hub = Hub(str(opts["name"]), upstreams, dict.fromkeys(feeds, settings),
+              nats_url=opts.get("nats"), nats_lease=opts.get("nats_lease"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

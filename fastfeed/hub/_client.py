@@ -48,7 +48,7 @@ import socket
 import time
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from fastfeed._connection import _as_symbols
 from fastfeed._fanout import FanoutMixin
@@ -70,11 +70,19 @@ from fastfeed.hub._wire import (
     SymbolMap,
     layout_hash,
     unpack_envelope,
+    unpack_spill,
     unpack_symbols,
 )
 from fastfeed.streamer import Streamer
 
-__all__ = ["HubStreamer", "connect"]
+if TYPE_CHECKING:
+    from fastfeed.hub._account import HubAlertStreamer
+    from fastfeed.polygon import AsyncStreamClient
+
+__all__ = ["POLYGON_FEEDS", "HubStreamer", "connect", "parse_hub_url"]
+
+#: the polygon clusters a hub serves (feed names = cluster names)
+POLYGON_FEEDS = ("stocks", "options", "forex", "crypto", "indices", "futures")
 
 log = logging.getLogger("fastfeed.hub")
 
@@ -89,19 +97,39 @@ HUB_IDLE_SPIN_US = 0.0
 
 
 def _new_core(feed: str, overflow: str, ring_bytes: int | None) -> Any:
+    """The rings (and symbol table) of a consumer of ``feed``."""
+    kw: dict[str, Any] = {"policy": overflow}
+    if ring_bytes is not None:
+        kw["ring_bytes"] = ring_bytes
     if feed == "dxlink":
         from fastfeed._native.dxlink import DXLinkDecoder
 
-        if ring_bytes is None:
-            return DXLinkDecoder(policy=overflow)
-        return DXLinkDecoder(policy=overflow, ring_bytes=ring_bytes)
-    raise ValueError(f"feed {feed!r} is not served over the hub yet (dxlink is)")
+        return DXLinkDecoder(**kw)
+    if feed in POLYGON_FEEDS:
+        from fastfeed.polygon.session import PolygonSession
+
+        return PolygonSession(feed, **kw)   # no key: it never connects, the hub fills its rings
+    raise ValueError(f"feed {feed!r} is not served as records (dxlink, {', '.join(POLYGON_FEEDS)}"
+                     " are; the account feed: fastfeed.hub.connect(url, 'account'))")
+
+
+def parse_hub_url(url: str) -> tuple[str | None, str]:
+    """``"ipc://NAME"`` -> ``(None, NAME)``; ``"nats://HOST:PORT/NAME"`` (or ``tls://``) ->
+    ``("nats://HOST:PORT", NAME)`` (NAME defaults to ``main``); ValueError otherwise."""
+    if url.startswith("ipc://"):
+        return None, url[len("ipc://"):]
+    if url.startswith(("nats://", "tls://")):
+        scheme, rest = url.split("://", 1)
+        server, _, name = rest.partition("/")
+        return f"{scheme}://{server}", name or "main"
+    raise ValueError(f"hub url must be ipc://NAME or nats://HOST:PORT/NAME, not {url!r}")
 
 
 class _Cursor:
     """One ``listen_batches`` iterator: the hub messages it has not taken yet, each an entry
-    ``[records, owner, n]`` shared by every cursor of the type (``owner``: the shared-memory
-    sample the records are read from, or None once copied out)."""
+    ``[records, owner, n, spill, spill_base]`` shared by every cursor of the type (``owner``:
+    the shared-memory sample the records are read from, or None once copied out; ``spill``:
+    the values beyond the records' slots, or None)."""
 
     __slots__ = ("pending_gaps", "queue", "records", "ring")
 
@@ -135,11 +163,19 @@ class HubStreamer(FanoutMixin, Streamer):
             raise ValueError(f"unknown feed {feed!r}")
         if overflow not in ("drop_oldest", "backpressure"):
             raise ValueError(f"overflow must be 'drop_oldest' or 'backpressure', not {overflow!r}")
+        super().__init__(_new_core(feed, overflow, ring_bytes))
+        self._init_hub(name, feed, busy_poll=busy_poll, idle_spin_us=idle_spin_us,
+                       overflow=overflow)
+
+    def _init_hub(self, name: str, feed: str, *, busy_poll: bool = False,
+                  idle_spin_us: float | None = None,
+                  overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest") -> None:
+        """The hub link's state (also used by the drop-ins pointed at a hub, whose own
+        ``__init__`` made the core: ``fastfeed.hub._dropins``)."""
         if idle_spin_us is None:
             idle_spin_us = HUB_IDLE_SPIN_US
         if not idle_spin_us >= 0:
             raise ValueError("idle_spin_us must be >= 0")
-        super().__init__(_new_core(feed, overflow, ring_bytes))
         self.busy_poll = busy_poll
         self.idle_spin_us = float(idle_spin_us)
         self.overflow = overflow
@@ -154,7 +190,7 @@ class HubStreamer(FanoutMixin, Streamer):
         self.hub_name = name
         self.feed = feed
         self.path = socket_path(name)
-        self.url = f"ipc://{name}"
+        self._hub_url = f"ipc://{name}"
         self._sock: socket.socket | None = None
         self._frames = FrameReader()
         self._shm_sub: ShmSubscriber | None = None
@@ -184,6 +220,11 @@ class HubStreamer(FanoutMixin, Streamer):
     def __repr__(self) -> str:
         state = "ready" if self._ready else ("closed" if self._closed else "connecting")
         return f"<fastfeed.hub.HubStreamer ipc://{self.hub_name} {self.feed} {state}>"
+
+    @property
+    def url(self) -> str:
+        """The hub's url (``ipc://NAME`` or ``nats://HOST:PORT/NAME``)."""
+        return self._hub_url
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -392,6 +433,10 @@ class HubStreamer(FanoutMixin, Streamer):
                 fut.set_result(msg)
             elif msg.get("op") == "hello" and msg.get("ok"):   # a resync after lost messages
                 self._add_symbols((int(i), str(s)) for i, s in msg["symbols"])
+            elif msg.get("op") == "error":   # the hub's upstream failed for good
+                self._drain_shm()   # what came before it first
+                self._fail(StreamerError(f"the hub's {self.feed} upstream failed: "
+                                         f"{msg.get('error')}"))
         self._drain_shm()
         self._keep_polling()   # ends with a park: the hub wakes this streamer again
 
@@ -553,7 +598,8 @@ class HubStreamer(FanoutMixin, Streamer):
         if ring is None or ring.record_size != env.record_size:
             self.n_bad += 1
             return 0
-        body: Any = mv[ENVELOPE_SIZE:ENVELOPE_SIZE + n * env.record_size]
+        end = ENVELOPE_SIZE + n * env.record_size
+        body: Any = mv[ENVELOPE_SIZE:end]
         if not self._map.identity:
             body = memoryview(bytearray(body))
             self._map.remap(body, env.record_size, n)
@@ -561,6 +607,10 @@ class HubStreamer(FanoutMixin, Streamer):
         if self._filters_dirty:
             self._build_filters()
         flt = self._filters.get(env.rtype)
+        spill: bytes | None = None
+        base = 0
+        if env.spill:   # values kept beside the records (rare, polygon): they go along
+            spill, base = unpack_spill(mv[end:end + env.spill])
         if flt is not None:
             kept = ring.select(body, flt)
             if kept is not None:   # some records are other consumers' symbols
@@ -570,10 +620,10 @@ class HubStreamer(FanoutMixin, Streamer):
         self.last_send_ns = env.ts_send
         if not n:
             return 0
-        ring.push(body)   # listen / get_event / latest / stream_filter
+        ring.push(body, spill, base)   # listen / get_event / latest / stream_filter
         cursors = self._shm_cursors.get(env.rtype)
         if cursors:
-            entry = [body, sample, n]
+            entry = [body, sample, n, spill, base]
             drop = self.overflow == "drop_oldest"
             for cur in cursors:
                 cur.queue.append(entry)
@@ -607,10 +657,10 @@ class HubStreamer(FanoutMixin, Streamer):
             self._check_usable()
             while True:
                 if q:
-                    records, owner, n = q.popleft()
+                    records, owner, n, spill, base = q.popleft()
                     cur.records -= n
                     gaps, cur.pending_gaps = cur.pending_gaps, 0
-                    batch = cur.ring.batch_over(records, owner, gaps)
+                    batch = cur.ring.batch_over(records, owner, gaps, spill, base)
                     if owner is not None:
                         if len(lent) >= 4096:
                             lent.popleft()
@@ -684,28 +734,63 @@ class HubStreamer(FanoutMixin, Streamer):
         return out
 
 
+@overload
+def connect(url: str, feed: Literal["account"], *,  # type: ignore[overload-overlap]
+            busy_poll: bool = False, idle_spin_us: float | None = None,
+            overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest",
+            ring_bytes: int | None = None) -> HubAlertStreamer: ...
+@overload
+def connect(url: str, feed: Literal["stocks", "options", "forex", "crypto", "indices",  # type: ignore[overload-overlap]
+                                    "futures"], *,
+            busy_poll: bool = False, idle_spin_us: float | None = None,
+            overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest",
+            ring_bytes: int | None = None) -> AsyncStreamClient: ...
+@overload
 def connect(url: str, feed: str = "dxlink", *, busy_poll: bool = False,
             idle_spin_us: float | None = None,
             overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest",
-            ring_bytes: int | None = None) -> HubStreamer:
+            ring_bytes: int | None = None) -> HubStreamer: ...
+def connect(url: str, feed: str = "dxlink", *, busy_poll: bool = False,
+            idle_spin_us: float | None = None,
+            overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest",
+            ring_bytes: int | None = None) -> HubStreamer | HubAlertStreamer | AsyncStreamClient:
     """A streamer fed by the hub at ``url``: ``"ipc://NAME"`` (shared memory, this machine) or
-    ``"nats://HOST:PORT/NAME"`` (NATS; NAME defaults to ``main``)::
+    ``"nats://HOST:PORT/NAME"`` (NATS; NAME defaults to ``main``), for ``feed``:
+
+    * ``"dxlink"``: a :class:`HubStreamer` (``subscribe(Quote, symbols)``, ``listen``,
+      ``listen_batches``, ``get_event``, ``latest``, ``stream_filter``, ``stats``);
+    * a polygon cluster (``"stocks"``, ``"options"``, ...): a
+      :class:`fastfeed.polygon.AsyncStreamClient` reading from the hub (its handlers,
+      ``subscribe_*``, ``handle_messages``, and the streamer API above too: it is a
+      :class:`HubStreamer`);
+    * ``"account"``: an ``AlertStreamer`` reading the hub's JetStream account stream
+      (:class:`HubAlertStreamer`).
+
+    ::
 
         async with fastfeed.hub.connect("ipc://main") as streamer:
             await streamer.subscribe(Quote, ["SPY"])
 
     ``busy_poll``, ``idle_spin_us``, ``overflow``, ``ring_bytes``: as on :class:`HubStreamer`.
     """
+    if feed == "account":
+        from fastfeed.hub._account import HubAlertStreamer
+
+        parse_hub_url(url)   # ValueError now, not at start()
+        return HubAlertStreamer(hub=url)
+    if feed in POLYGON_FEEDS:
+        from fastfeed.polygon import AsyncStreamClient
+
+        parse_hub_url(url)
+        if ring_bytes is not None:
+            raise ValueError("ring_bytes is not a setting of AsyncStreamClient (dxlink only)")
+        return AsyncStreamClient("unused", feed, hub=url, busy_poll=busy_poll,
+                                 idle_spin_us=idle_spin_us, overflow=overflow)
     kw: dict[str, Any] = {"busy_poll": busy_poll, "idle_spin_us": idle_spin_us,
                           "overflow": overflow, "ring_bytes": ring_bytes}
-    if url.startswith("ipc://"):
-        return HubStreamer(url[len("ipc://"):], feed, **kw)
-    if url.startswith(("nats://", "tls://")):
-        from fastfeed.hub._nats import NatsHubStreamer
+    server, name = parse_hub_url(url)
+    if server is None:
+        return HubStreamer(name, feed, **kw)
+    from fastfeed.hub._nats import NatsHubStreamer
 
-        scheme, rest = url.split("://", 1)
-        server, _, name = rest.partition("/")
-        st = NatsHubStreamer(f"{scheme}://{server}", name or "main", feed, **kw)
-        st.url = f"{scheme}://{server}/{name or 'main'}"
-        return st
-    raise ValueError(f"hub url must be ipc://NAME or nats://HOST:PORT/NAME, not {url!r}")
+    return NatsHubStreamer(server, name, feed, **kw)

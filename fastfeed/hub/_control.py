@@ -6,8 +6,9 @@ Frames are ``u32 length`` (little-endian) + an orjson object; a zero-length fram
 file descriptor to wait on, this socket is what the consumer's event loop waits on).
 
 Consumer -> hub: ``{"op": "hello", "feed": ...}``, ``{"op": "subscribe" | "unsubscribe",
-"id": n, "type": ..., "symbols": [...]}``; hub -> consumer: the hello reply (publisher id,
-stream position, symbol snapshot, QoS), ``{"id": n, "ok": bool, "error": str?}`` replies, and
+"id": n, "type": ..., "symbols": [...]}``, ``{"op": "stats"}`` (the hub's counters); hub -> consumer: the hello reply (publisher id,
+stream position, symbol snapshot, QoS), ``{"id": n, "ok": bool, "error": str?}`` replies,
+``{"op": "error", "feed", "error"}`` (the feed's upstream failed for good; the hub stops), and
 wake-ups. The connection's end is how each side learns that the other is gone (the hub then
 drops that consumer's subscriptions; the consumer reconnects).
 """

@@ -151,8 +151,12 @@ class NatsHubStreamer(HubStreamer):
     def __init__(self, server_url: str, name: str, feed: str = "dxlink", **kw: Any) -> None:
         """``kw``: as :class:`HubStreamer` (the idle spin keeps the event loop polling the
         NATS socket after data)."""
-        super().__init__(name, feed, **kw)
         self.server_url = server_url
+        super().__init__(name, feed, **kw)
+
+    def _init_hub(self, name: str, feed: str, **kw: Any) -> None:
+        super()._init_hub(name, feed, **kw)
+        self._hub_url = f"{self.server_url}/{name}"
         self._prefix = subject_prefix(name)
         self._consumer_id = uuid.uuid4().hex
         self._nc: Any = None

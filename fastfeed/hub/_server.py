@@ -37,6 +37,7 @@ from fastfeed.hub._wire import (
     MAGIC,
     VERSION,
     layout_hash,
+    pack_spill,
     pack_symbols,
 )
 
@@ -98,10 +99,15 @@ class Hub:
         for feed in upstreams:
             if feed not in FEEDS:
                 raise ValueError(f"unknown feed {feed!r} (known: {', '.join(FEEDS)})")
+        if "account" in upstreams and not nats_url:
+            raise ValueError("the account feed needs a NATS server (--nats): its notifications "
+                             "go through JetStream, so that none is lost")
         self.name = name
         self.path = socket_path(name)
         self.publisher_id = int.from_bytes(secrets.token_bytes(8), "little") or 1
-        self._upstreams = upstreams
+        self._upstreams = {k: v for k, v in upstreams.items() if k != "account"}
+        self._account_up = upstreams.get("account")
+        self._account: Any = None
         self._settings = settings or {}
         self._feeds: dict[str, _Feed] = {}
         self._consumers: dict[int, _Consumer] = {}
@@ -137,6 +143,12 @@ class Hub:
 
             self._nats = await NatsSink.connect(self._nats_url, self,
                                                 self._nats_lease or NATS_LEASE)
+        if self._account_up is not None:
+            from fastfeed.hub._account import AccountFeed
+
+            self._account = AccountFeed(self.name, self._account_up, self.publisher_id,
+                                        on_fail=self._upstream_failed)
+            await self._account.start(self._nats.nc)
         return self
 
     async def close(self) -> None:
@@ -149,6 +161,8 @@ class Hub:
             for t in f.pumps.values():
                 t.cancel()
             await asyncio.gather(*f.pumps.values(), return_exceptions=True)
+        if self._account is not None:
+            await self._account.close()
         if self._nats is not None:
             await self._nats.close()
         for c in list(self._consumers.values()):
@@ -183,6 +197,8 @@ class Hub:
                          "subscriptions": sorted(f"{t}:{s}" for t, s in f.refs)}
         if self._nats is not None:
             out["nats"] = {"published": self._nats.published, "errors": self._nats.errors}
+        if self._account is not None:
+            out["account"] = self._account.stats
         return out
 
     # ------------------------------------------------------------------ publishing
@@ -210,14 +226,18 @@ class Hub:
         total = len(batch)
         rsize = batch.record_size
         view = memoryview(batch).cast("B")
+        spill = pack_spill(batch._spill, batch._spill_base)   # b"" unless values spilled
         step = max(1, MAX_MESSAGE_BYTES // rsize)   # a backlog drained at once is split
         for start in range(0, total, step):
             n = min(step, total - start)
             first = f.rec_seq.get(rtype, 1)
+            body: Any = view[start * rsize:(start + n) * rsize]
+            if spill:   # rare (polygon values beyond their slots): each part carries it all
+                body = bytes(body) + spill
             self._emit(f, (MAGIC, VERSION, KIND_DATA, f.code, rtype, rsize, n,
                            self.publisher_id, f.seq, first, f.hub_gaps, time.time_ns(),
-                           layout_hash(), 0),
-                       view[start * rsize:(start + n) * rsize], n * rsize, etype)
+                           layout_hash(), len(spill)),
+                       body, n * rsize + len(spill), etype)
             f.seq += 1
             f.rec_seq[rtype] = first + n
         self._wake()
@@ -251,9 +271,18 @@ class Hub:
     # ------------------------------------------------------------------ subscriptions
 
     async def _ensure_started(self, f: _Feed) -> None:
+        if f.failed is not None:
+            raise f.failed
         if not f.started:
             f.started = True
-            await f.streamer.start()
+            try:
+                await f.streamer.start()
+            except Exception as exc:   # e.g. a refused key: as fatal as a failure later on
+                log.error("hub: the %s upstream could not start: %s", f.name, exc)
+                self._fail_feed(f, exc)
+                if self._nats is not None:
+                    await self._nats.flush_queue()
+                raise
 
     async def _subscribe(self, c: _Consumer, etype: str, symbols: list[str]) -> None:
         assert c.feed is not None
@@ -307,11 +336,25 @@ class Hub:
                        f.hub_gaps, time.time_ns(), layout_hash(), 0), text, len(text), "err")
         f.seq += 1
         self._wake()
+        # the control socket too: the hub exits next, and shared-memory samples a consumer had
+        # not read yet may go with it -- the socket delivers what was written before its end
+        frame = encode({"op": "error", "feed": f.name, "error": text.decode()})
+        for c in self._consumers.values():
+            if c.feed == f.name and c.writer is not None and not c.writer.is_closing():
+                c.writer.write(frame)
+        self._upstream_failed(exc)
+
+    def _upstream_failed(self, exc: BaseException) -> None:
         self.error = exc
         self.done.set()
 
     async def _unsubscribe(self, c: _Consumer, etype: str, symbols: Iterable[str]) -> None:
         if c.feed is None:
+            return
+        if c.feed == "account":
+            keys = [(etype, s) for s in symbols]
+            c.subs.difference_update(keys)
+            await self._account.unsubscribe(c.cid, keys)
             return
         f = self._feeds[c.feed]
         async with f.lock:
@@ -326,7 +369,7 @@ class Hub:
                 if not holders:
                     del f.refs[key]
                     gone.append(s)
-            if gone and f.started:
+            if gone and f.started and not self._closed:
                 await f.streamer.unsubscribe(etype, gone)
 
     async def _drop(self, c: _Consumer) -> None:
@@ -345,9 +388,12 @@ class Hub:
         """Where a feed's stream is and its QoS (the consumer opens its subscriber with it
         before asking for the snapshot, so nothing after the snapshot is missed)."""
         feed = msg.get("feed")
+        if feed == "account" and self._account is not None:
+            return {"op": "info", "ok": True, "nats": _public_url(str(self._nats_url)),
+                    "stream": self._account.stream}
         if feed not in self._feeds:
             return {"op": "info", "ok": False,
-                    "error": f"this hub has no feed {feed!r} (it has {sorted(self._feeds)})"}
+                    "error": f"this hub has no feed {feed!r} (it has {self._feed_names()})"}
         f = self._feeds[feed]
         return {"op": "info", "ok": True, "service": service_name(self.name, feed),
                 "qos": f.pub.settings.as_dict(), "layout_hash": layout_hash()}
@@ -355,6 +401,9 @@ class Hub:
     def _hello(self, c: _Consumer, msg: dict[str, Any]) -> dict[str, Any]:
         """The snapshot: publisher id, stream position, every symbol published so far."""
         feed = msg.get("feed")
+        if feed == "account" and self._account is not None:
+            c.feed = feed
+            return {"op": "hello", "ok": True, "publisher": self.publisher_id}
         if feed not in self._feeds:
             return {"op": "hello", "ok": False, "error": f"this hub has no feed {feed!r}"}
         c.feed = feed
@@ -365,6 +414,9 @@ class Hub:
         snapshot = [[i, syms[i]] for i in range(1, f.sent_symbols + 1)] if syms is not None else []
         return {"op": "hello", "ok": True, "publisher": self.publisher_id, "seq": f.seq,
                 "rec": {str(k): v for k, v in f.rec_seq.items()}, "symbols": snapshot}
+
+    def _feed_names(self) -> list[str]:
+        return sorted(self._feeds) + (["account"] if self._account is not None else [])
 
     def _new_consumer(self, writer: asyncio.StreamWriter | None) -> _Consumer:
         c = _Consumer(self._next_cid, writer)
@@ -419,13 +471,25 @@ class Hub:
             out = self._info(msg) if op == "info" else self._hello(c, msg)
             out["id"] = msg.get("id")
             return out
+        if op == "stats":   # the hub's counters (for operators and tests); no credentials
+            return {"id": msg.get("id"), "ok": True, "stats": self.stats}
         reply: dict[str, Any] = {"id": msg.get("id"), "ok": True}
         try:
             etype = str(msg["type"])
             symbols = [str(s) for s in msg.get("symbols", [])]
             if c.feed is None:
                 raise ValueError("hello first")
-            if op == "subscribe":
+            if c.feed == "account":
+                if self._account is None:
+                    raise ValueError(f"this hub has no account feed (it has {self._feed_names()})")
+                if op == "subscribe":
+                    c.subs.update(await self._account.subscribe(c.cid, etype, symbols,
+                                                                msg.get("value")))
+                elif op == "unsubscribe":
+                    await self._unsubscribe(c, etype, symbols)
+                else:
+                    raise ValueError(f"unknown op {op!r}")
+            elif op == "subscribe":
                 await self._subscribe(c, etype, symbols)
             elif op == "unsubscribe":
                 await self._unsubscribe(c, etype, symbols)
@@ -434,6 +498,13 @@ class Hub:
         except Exception as exc:  # noqa: BLE001 - any failure is the consumer's answer
             reply = {"id": msg.get("id"), "ok": False, "error": f"{type(exc).__name__}: {exc}"}
         return reply
+
+
+def _public_url(url: str) -> str:
+    """``url`` without user information (the hub's NATS credentials stay in the hub)."""
+    scheme, sep, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{host.rpartition('@')[2]}{slash}{path}"
 
 
 def _rtype_of(streamer: Any, etype: str) -> int:

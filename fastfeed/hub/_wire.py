@@ -20,10 +20,14 @@ offset     type    field
 40         u64     the hub's own gap count (records its cursors lost, cumulative)
 48         i64     send time, ``time.time_ns()`` of the hub (the clock of ``ts_recv``)
 56         u32     hash of the record layouts (:func:`layout_hash`)
-60         u32     reserved (0)
+60         u32     spill bytes after the records (data; 0: none, see below)
 =========  ======  ===================================================================
 
-Data bodies are ``count`` records exactly as the rings hold them (``records.h``). Symbol
+Data bodies are ``count`` records exactly as the rings hold them (``records.h``), then, when
+some of them keep values beside the record (polygon: unknown keys, strings longer than their
+slot, long lists; ``spill.h``), the spill section: ``u32`` spill-log position of its first byte,
+then the spill bytes the records' ``spill`` members refer to, as an ``EventBatch`` holds them
+(the envelope's last field is the section's size, position included). Symbol
 bodies are ``count`` entries ``u32 id, u16 length, UTF-8 bytes``. Symbol ids are the hub's
 own; a consumer maps them onto its own table (:class:`SymbolMap`).
 
@@ -55,8 +59,10 @@ __all__ = [
     "SymbolMap",
     "layout_hash",
     "pack_envelope",
+    "pack_spill",
     "pack_symbols",
     "unpack_envelope",
+    "unpack_spill",
     "unpack_symbols",
 ]
 
@@ -105,6 +111,8 @@ class Envelope(NamedTuple):
     first: int
     hub_gaps: int
     ts_send: int
+    #: size of the spill section after the records (0: none)
+    spill: int = 0
 
 
 def pack_envelope(buf: bytearray | memoryview, kind: int, feed: int, rtype: int,
@@ -121,7 +129,7 @@ def unpack_envelope(buf: bytes | bytearray | memoryview) -> Envelope:
     if len(buf) < ENVELOPE_SIZE:
         raise ProtocolError("hub", f"hub message of {len(buf)} bytes is shorter than an envelope")
     (magic, version, kind, feed, rtype, rsize, count, publisher, seq, first, gaps, ts,
-     lhash, _) = ENVELOPE.unpack_from(buf, 0)
+     lhash, spill) = ENVELOPE.unpack_from(buf, 0)
     if magic != MAGIC:
         raise ProtocolError("hub", "not a fastfeed hub message (bad magic)")
     if version != VERSION:
@@ -129,10 +137,28 @@ def unpack_envelope(buf: bytes | bytearray | memoryview) -> Envelope:
     if lhash != layout_hash():
         raise ProtocolError("hub", "the hub's record layouts differ from this build's "
                             f"(hash {lhash:#x} != {layout_hash():#x}): upgrade one side")
-    if kind == KIND_DATA and len(buf) < ENVELOPE_SIZE + rsize * count:
+    if kind == KIND_DATA and len(buf) < ENVELOPE_SIZE + rsize * count + spill:
         raise ProtocolError("hub", f"hub data message truncated ({len(buf)} bytes for {count} "
-                            f"records of {rsize})")
-    return Envelope(kind, feed, rtype, rsize, count, publisher, seq, first, gaps, ts)
+                            f"records of {rsize} and {spill} spill bytes)")
+    if kind == KIND_DATA and spill and spill < _SPILL_BASE.size:
+        raise ProtocolError("hub", f"hub data message with a spill section of {spill} bytes")
+    return Envelope(kind, feed, rtype, rsize, count, publisher, seq, first, gaps, ts, spill)
+
+
+_SPILL_BASE = struct.Struct("<I")
+
+
+def pack_spill(spill: bytes | None, base: int) -> bytes:
+    """The spill section of a data message (``b""`` when nothing spilled)."""
+    if not spill:
+        return b""
+    return _SPILL_BASE.pack(base) + spill
+
+
+def unpack_spill(section: bytes | bytearray | memoryview) -> tuple[bytes, int]:
+    """Inverse of :func:`pack_spill`: ``(spill bytes, spill-log position of the first)``."""
+    (base,) = _SPILL_BASE.unpack_from(section, 0)
+    return bytes(section[_SPILL_BASE.size:]), base
 
 
 def pack_symbols(items: list[tuple[int, str]]) -> bytes:

@@ -81,8 +81,18 @@ class WebSocketClient:
         secure: bool = True,
         custom_json: Any | None = None,
         ca_certs: str | None = None,
+        *,
+        hub: str | None = None,
         **kwargs: Any,
     ) -> None:
+        """``hub="ipc://NAME"`` / ``"nats://HOST:PORT/NAME"``: read from a fastfeed hub
+        instead of Massive (``fastfeed.hub._dropins``: the API key is not sent; ``raw=True``
+        has no frames to give there)."""
+        if hub is not None and raw:
+            raise ValueError("raw=True has no frames to give over a hub (it carries records)")
+        self._hub = hub
+        if api_key is None and hub is not None:
+            api_key = "hub"
         if api_key is None:
             raise AuthError(f"Must specify env var {env_key} or pass api_key in constructor")
         self.api_key = api_key
@@ -251,7 +261,7 @@ class WebSocketClient:
         if kwargs.get("max_size") is not None:
             opts["max_message_size"] = int(kwargs["max_size"])
         stream = AsyncStreamClient(self.api_key, self.market_value, self._host,
-                                   overflow="backpressure", **opts)
+                                   overflow="backpressure", hub=self._hub, **opts)
         self._pending = []
         self._sinks = set()
         await stream.change_handler("status", self._on_status, deliver="event")

@@ -10,7 +10,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from fastfeed._connection import BackoffConfig, Endpoint
 from fastfeed._fanout import FanoutMixin
@@ -134,8 +134,17 @@ class AsyncStreamClient(FanoutMixin, Streamer):
     compatibility (fastfeed's bounded rings replace the websockets queue). ``ssl_context``:
     TLS settings for ``wss://`` (default: verified). ``open_timeout``: seconds to connect and
     authenticate (default 10). ``on_state_change=`` / ``reconnect_fn=`` / ``disconnect_fn=``:
-    see :class:`fastfeed.streamer.Streamer`.
+    see :class:`fastfeed.streamer.Streamer`. ``hub="ipc://NAME"`` / ``"nats://HOST:PORT/NAME"``:
+    read from a fastfeed hub instead of polygon (``fastfeed.hub``; the key is not sent).
     """
+
+    def __new__(cls, *args: Any, hub: str | None = None, **kwargs: Any) -> Self:
+        """``hub="ipc://NAME"`` / ``"nats://HOST:PORT/NAME"``: read from a fastfeed hub
+        instead of polygon, same API (``fastfeed.hub._dropins``; ``api_key`` is not used)."""
+        from fastfeed.hub._dropins import new_over_hub
+
+        obj: Self = new_over_hub(cls, hub)
+        return obj
 
     def __init__(
         self,
@@ -153,6 +162,7 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest",
         ssl_context: ssl.SSLContext | None = None,
         open_timeout: float | None = None,
+        hub: str | None = None,
         **streamer_kwargs: Any,
     ) -> None:
         from fastfeed.polygon.session import PolygonSession
@@ -651,17 +661,24 @@ class AsyncStreamClient(FanoutMixin, Streamer):
         self._check_usable()
         prefix = _prefix.rstrip(".")
         core = self._core
+        chans: list[str] = []
         for p, syms in self._channels_of(prefix, symbols, force_uppercase_symbols):
             verbatim = p != prefix or (isinstance(symbols, str) and "." in symbols)
             upper = False if verbatim else force_uppercase_symbols
+            # the channels (a replay's core, which sends nothing, returns None)
             if action == "subscribe":
-                core.subscribe(p, syms, force_uppercase=upper)
+                chans += core.subscribe(p, syms, force_uppercase=upper) or ()
                 if p not in self._handlers and p in core.rings:
                     self._set_handler(p, None, "dict")
             elif action == "unsubscribe":
-                core.unsubscribe(p, syms, force_uppercase=upper)
+                chans += core.unsubscribe(p, syms, force_uppercase=upper) or ()
             else:
                 raise ValueError(f"unknown action {action!r}")
+        await self._channels_changed(action, chans)
+
+    async def _channels_changed(self, action: str, channels: list[str]) -> None:
+        """The session queued the (un)subscribe messages of ``channels``: send them (a client
+        pointed at a hub asks the hub instead, ``fastfeed.hub._dropins``)."""
         listener = self._listener
         if listener is not None and listener.connected:
             listener.flush()

