@@ -381,7 +381,7 @@ async def nats_url(tmp_path: Path) -> AsyncIterator[tuple[NatsServer, str]]:
 
 async def _nats_hub(rig: Rig, url: str) -> Proc:
     p = await _spawn(["-m", "fastfeed.hub", "--name", rig.name, "--nats", url,
-                      "--nats-lease", "1.0"], _env(rig.tmp, rig.srv.url))
+                      "--nats-lease", "2.5"], _env(rig.tmp, rig.srv.url))
     rig.procs.append(p)
     assert await p.line() == f"ready ipc://{rig.name}"
     return p
