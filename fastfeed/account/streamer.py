@@ -182,6 +182,8 @@ class AlertStreamer(ConnectionManager):
         """``hub="ipc://NAME"`` / ``"nats://HOST:PORT/NAME"``: read the account stream a
         fastfeed hub holds (JetStream) instead of tastytrade's, same API
         (``fastfeed.hub._account``; the session's token is not used)."""
+        if hub is None:     # the vendor connection: the hub (and its extra) is not imported
+            return object.__new__(cls)
         from fastfeed.hub._dropins import new_over_hub
 
         obj: Self = new_over_hub(cls, hub)

@@ -69,6 +69,8 @@ class DXLinkStreamer(SDKEventsMixin, FanoutMixin, Streamer):
     def __new__(cls, *args: Any, hub: str | None = None, **kwargs: Any) -> Self:
         """``hub="ipc://NAME"`` / ``"nats://HOST:PORT/NAME"``: read from a fastfeed hub
         instead of DXLink, same API (``fastfeed.hub._dropins``; the session is not used)."""
+        if hub is None:     # the vendor connection: the hub (and its extra) is not imported
+            return object.__new__(cls)
         from fastfeed.hub._dropins import new_over_hub
 
         obj: Self = new_over_hub(cls, hub)

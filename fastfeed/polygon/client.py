@@ -141,6 +141,8 @@ class AsyncStreamClient(FanoutMixin, Streamer):
     def __new__(cls, *args: Any, hub: str | None = None, **kwargs: Any) -> Self:
         """``hub="ipc://NAME"`` / ``"nats://HOST:PORT/NAME"``: read from a fastfeed hub
         instead of polygon, same API (``fastfeed.hub._dropins``; ``api_key`` is not used)."""
+        if hub is None:     # the vendor connection: the hub (and its extra) is not imported
+            return object.__new__(cls)
         from fastfeed.hub._dropins import new_over_hub
 
         obj: Self = new_over_hub(cls, hub)
