@@ -39,6 +39,6 @@ CODE = textwrap.dedent("""
 
 
 def test_drop_ins_work_without_the_hub_extra() -> None:
-    out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, check=False,
                          timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "OK", out.stderr
