@@ -54,6 +54,7 @@ import orjson
 from fastfeed.account import AlertStreamer
 from fastfeed.account.session import Notification, UnknownMessage
 from fastfeed.errors import ConnectionClosedError, StreamerClosedError, StreamerError
+from fastfeed.hub._nats import leave_hub
 
 __all__ = ["AccountFeed", "AccountUpstream", "HubAlertStreamer", "stream_name"]
 
@@ -445,15 +446,7 @@ class HubAlertStreamer(AlertStreamer):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         nc, self._nc = self._nc, None
         if nc is not None:
-            try:
-                await nc.request(self._prefix + "ctl", orjson.dumps(
-                    {"op": "bye", "consumer": self._consumer_id}), timeout=1)
-            except Exception as exc:  # noqa: BLE001 - the lease expires anyway
-                log.debug("hub bye: %s", exc)
-            try:
-                await asyncio.wait_for(nc.close(), 5)
-            except Exception as exc:  # noqa: BLE001 - closing
-                log.debug("NATS close: %s", exc)
+            await leave_hub(nc, self._prefix, self._consumer_id)
         self._closed = True
         self._ready = False
         self._room.set()

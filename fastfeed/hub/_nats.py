@@ -29,6 +29,20 @@ __all__ = ["NATS_LEASE", "NatsHubStreamer", "NatsSink", "subject_prefix"]
 
 log = logging.getLogger("fastfeed.hub")
 
+
+async def leave_hub(nc: Any, prefix: str, consumer_id: str) -> None:
+    """A NATS consumer's goodbye: tell the hub it leaves (its subscriptions are released at
+    once instead of when its lease expires), then close the NATS connection. Never raises."""
+    try:
+        await nc.request(prefix + "ctl", orjson.dumps({"op": "bye", "consumer": consumer_id}),
+                         timeout=1)
+    except Exception as exc:  # noqa: BLE001 - the lease expires anyway
+        log.debug("hub bye: %s", exc)
+    try:
+        await asyncio.wait_for(nc.close(), 5)
+    except Exception as exc:  # noqa: BLE001 - closing
+        log.debug("NATS close: %s", exc)
+
 #: seconds without a lease renewal after which the hub drops a NATS consumer
 NATS_LEASE = 5.0
 _PENDING = 64 * 1024 * 1024
@@ -255,15 +269,7 @@ class NatsHubStreamer(HubStreamer):
             self._lease_task.cancel()
         nc, self._nc = self._nc, None
         if nc is not None:
-            try:
-                await nc.request(self._prefix + "ctl", orjson.dumps(
-                    {"op": "bye", "consumer": self._consumer_id}), timeout=1)
-            except Exception as exc:  # noqa: BLE001 - the lease expires anyway
-                log.debug("hub bye: %s", exc)
-            try:
-                await asyncio.wait_for(nc.close(), 5)
-            except Exception as exc:  # noqa: BLE001 - closing
-                log.debug("NATS close: %s", exc)
+            await leave_hub(nc, self._prefix, self._consumer_id)
         await super().close()
 
     @property
