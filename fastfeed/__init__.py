@@ -7,9 +7,10 @@ asks for them. Drop-in streamers: ``fastfeed.tastytrade`` and ``fastfeed.polygon
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastfeed._connection import ConnectionState
+from fastfeed._lazy import lazy_names
 from fastfeed._loop import run
 from fastfeed._version import __version__
 from fastfeed.errors import (
@@ -74,19 +75,7 @@ _LAZY = {
     "SymbolTable": "fastfeed._native.symbols",
 }
 
-
-def __dir__() -> list[str]:
-    # the lazy names too; not the typing helpers this module imports for itself
-    return sorted((set(globals()) - {"Any", "TYPE_CHECKING", "annotations"}) | set(_LAZY))
-
-
-def __getattr__(name: str) -> Any:
-    # Compiled modules are imported on first use so `import fastfeed` stays cheap.
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fastfeed' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+# compiled modules are imported on first use so `import fastfeed` stays cheap; dir() lists the
+# lazy names too, not the typing helpers this module imports for itself
+__getattr__, __dir__ = lazy_names(globals(), _LAZY, hidden=("TYPE_CHECKING", "annotations",
+                                                            "lazy_names"))

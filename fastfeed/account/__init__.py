@@ -15,8 +15,9 @@ The names below are imported on first use (the simulator and the events need no 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from fastfeed._lazy import lazy_names
 
 if TYPE_CHECKING:
     from fastfeed.account.session import AccountSession
@@ -27,11 +28,4 @@ __all__ = ["AccountSession", "AlertStreamer"]
 _LAZY = {"AccountSession": "fastfeed.account.session",
          "AlertStreamer": "fastfeed.account.streamer"}
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fastfeed.account' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(globals(), _LAZY)

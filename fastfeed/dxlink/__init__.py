@@ -16,8 +16,9 @@ decoder (which imports the event classes itself).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from fastfeed._lazy import lazy_names
 
 if TYPE_CHECKING:
     from fastfeed.dxlink.session import CHANNELS, DXLinkSession
@@ -28,11 +29,4 @@ __all__ = ["CHANNELS", "DXLinkSession", "DXLinkStreamer"]
 _LAZY = {"CHANNELS": "fastfeed.dxlink.session", "DXLinkSession": "fastfeed.dxlink.session",
          "DXLinkStreamer": "fastfeed.dxlink.streamer"}
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fastfeed.dxlink' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(globals(), _LAZY)

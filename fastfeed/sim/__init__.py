@@ -23,8 +23,9 @@ stand-ins ``srv.session()`` returns) and re-exports them. ``fastfeed.sim.dxlink`
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from fastfeed._lazy import lazy_names
 
 from ._base import Record, SimConnection, SimServer, SpawnedSim, spawn, ws_text_frame
 from .generators import DXLinkGenerator, PolygonGenerator
@@ -55,17 +56,5 @@ __all__ = [
 _LAZY = {"AccountStreamerServer": "fastfeed.account.sim", "DXLinkServer": "fastfeed.dxlink.sim",
          "PolygonServer": "fastfeed.polygon.sim"}
 
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
-
-
-def __getattr__(name: str) -> Any:
-    if name in ("dxlink", "polygon", "account"):   # the old submodules, as before
-        return importlib.import_module(f"fastfeed.sim.{name}")
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fastfeed.sim' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+# the old submodules (fastfeed.sim.dxlink, ...) as attributes, as before
+__getattr__, __dir__ = lazy_names(globals(), _LAZY, submodules=("dxlink", "polygon", "account"))
