@@ -132,6 +132,7 @@ from fastfeed.errors import (
 
 __all__ = [
     "ConnectionState",
+    "new_dropin",
     "ServerError",
     "safe_url",
     "BackoffConfig",
@@ -198,6 +199,17 @@ SPIN_BACKOFF_MAX_S = 16.0
 PROTOCOL_ERRORS_LOGGED = 10
 #: at most one summary line of further malformed messages per this many seconds
 PROTOCOL_ERROR_LOG_INTERVAL = 10.0
+
+
+def new_dropin(cls: type, hub: str | None) -> Any:
+    """What a drop-in's ``__new__`` returns: a plain instance of ``cls`` for the vendor
+    connection, or (``hub="ipc://NAME"`` / ``"nats://HOST:PORT/NAME"``) an instance of its hub
+    variant. The hub -- and so its extra, iceoryx2 / nats-py -- is imported only in that case."""
+    if hub is None:
+        return object.__new__(cls)
+    from fastfeed.hub._dropins import new_over_hub
+
+    return new_over_hub(cls, hub)
 
 
 # ---------------------------------------------------------------------------------- backoff

@@ -41,7 +41,13 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Self, TypeVar
 
-from fastfeed._connection import BackoffConfig, Callback, ConnectionManager, Endpoint
+from fastfeed._connection import (
+    BackoffConfig,
+    Callback,
+    ConnectionManager,
+    Endpoint,
+    new_dropin,
+)
 from fastfeed._native.transport import MessageCore
 from fastfeed.account.events import (
     ALERT_TYPES,
@@ -182,11 +188,7 @@ class AlertStreamer(ConnectionManager):
         """``hub="ipc://NAME"`` / ``"nats://HOST:PORT/NAME"``: read the account stream a
         fastfeed hub holds (JetStream) instead of tastytrade's, same API
         (``fastfeed.hub._account``; the session's token is not used)."""
-        if hub is None:     # the vendor connection: the hub (and its extra) is not imported
-            return object.__new__(cls)
-        from fastfeed.hub._dropins import new_over_hub
-
-        obj: Self = new_over_hub(cls, hub)
+        obj: Self = new_dropin(cls, hub)
         return obj
 
     def __init__(

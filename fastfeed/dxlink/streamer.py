@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, overload
 
-from fastfeed._connection import Callback, Endpoint, StateCallback, _as_symbols
+from fastfeed._connection import Callback, Endpoint, StateCallback, _as_symbols, new_dropin
 from fastfeed._fanout import FanoutMixin
 from fastfeed._sdk_events import EventsMode, SDKEventsMixin, check_events_mode
 from fastfeed.dxfeed import DXFeedEvent
@@ -69,11 +69,7 @@ class DXLinkStreamer(SDKEventsMixin, FanoutMixin, Streamer):
     def __new__(cls, *args: Any, hub: str | None = None, **kwargs: Any) -> Self:
         """``hub="ipc://NAME"`` / ``"nats://HOST:PORT/NAME"``: read from a fastfeed hub
         instead of DXLink, same API (``fastfeed.hub._dropins``; the session is not used)."""
-        if hub is None:     # the vendor connection: the hub (and its extra) is not imported
-            return object.__new__(cls)
-        from fastfeed.hub._dropins import new_over_hub
-
-        obj: Self = new_over_hub(cls, hub)
+        obj: Self = new_dropin(cls, hub)
         return obj
 
     def __init__(

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, Self
 
-from fastfeed._connection import BackoffConfig, Endpoint
+from fastfeed._connection import BackoffConfig, Endpoint, new_dropin
 from fastfeed._fanout import FanoutMixin
 from fastfeed.errors import (
     AuthenticationError,
@@ -141,11 +141,7 @@ class AsyncStreamClient(FanoutMixin, Streamer):
     def __new__(cls, *args: Any, hub: str | None = None, **kwargs: Any) -> Self:
         """``hub="ipc://NAME"`` / ``"nats://HOST:PORT/NAME"``: read from a fastfeed hub
         instead of polygon, same API (``fastfeed.hub._dropins``; ``api_key`` is not used)."""
-        if hub is None:     # the vendor connection: the hub (and its extra) is not imported
-            return object.__new__(cls)
-        from fastfeed.hub._dropins import new_over_hub
-
-        obj: Self = new_over_hub(cls, hub)
+        obj: Self = new_dropin(cls, hub)
         return obj
 
     def __init__(

@@ -5,7 +5,6 @@ records what a hub consumer receives (columns); both replay to what the simulato
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import uuid
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_hub import TIMEOUT, _env
 
 import fastfeed.hub
 import fastfeed.replay
@@ -22,18 +22,6 @@ from fastfeed.record import Recorder, read_meta
 from fastfeed.sim import DXLinkServer
 
 pytestmark = pytest.mark.timeout(90)
-
-ROOT = str(Path(__file__).resolve().parents[2])
-TIMEOUT = 30.0
-
-
-def _env(tmp_path: Path, url: str = "") -> dict[str, str]:
-    env = dict(os.environ, FASTFEED_HUB_DIR=str(tmp_path), PYTHONUNBUFFERED="1")
-    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    if url:
-        env.update(FASTFEED_DXLINK_URL=url, FASTFEED_DXLINK_TOKEN="sim-token")
-    return env
-
 
 async def _spawn(args: list[str], env: dict[str, str]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
