@@ -99,6 +99,7 @@ static void test_fanout(void)
     for (int i = 0; i < 3; i++)
         c[i] = ff_ring_add_consumer(&r, 0);
     CHECK(c[0] != c[1] && c[1] != c[2] && c[0] != c[2], "distinct consumer ids");
+    int idle = ff_ring_add_consumer(&r, 0);   /* never reads: no rebase, the history is kept */
     /* every consumer sees every event, whatever the others do */
     for (int round = 0; round < 50; round++) {
         produce(&r, &next, 3, 1);
@@ -131,8 +132,109 @@ static void test_fanout(void)
         CHECK(again == late, "slot reused (%d vs %d)", again, late);
         drain(&r, c[0], &e[0], __LINE__);
         CHECK(e[0] == next, "consumer 0 unaffected");
+        CHECK(r.rebased == 0, "no rebase while a consumer has unread records");
+        ff_ring_remove_consumer(&r, idle);
     }
     ff_ring_free(&r);
+}
+
+/* Rebase (ring.h "Slots"): random publishes, reads, consumers added (at head or from the
+ * oldest record) and removed, against a model that restarts at slot 0 exactly when every
+ * active consumer has read everything.  Every read must give the model's records and gaps;
+ * after a rebase the next record must sit in slot 0. */
+static uint64_t rnd_state = 0x9E3779B97F4A7C15ULL;
+static uint32_t rnd(uint32_t n)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return (uint32_t)(rnd_state % n);
+}
+
+static void test_rebase_model(void)
+{
+    enum { NC = 4 };
+    for (int policy = 0; policy < 2; policy++) {
+        for (int run = 0; run < 300; run++) {
+            ff_ring r;
+            uint64_t cap = 4u << rnd(3);
+            int64_t next = 0;
+            uint64_t floor = 0, rebases = 0;
+            int idx[NC];
+            uint64_t cur[NC], gaps[NC];
+            int live[NC] = {0, 0, 0, 0};
+            int weak[NC] = {0, 0, 0, 0};
+            CHECK(ff_ring_init(&r, sizeof(rec_t), cap, policy, 0) == 0, "init");
+            for (int step = 0; step < 60; step++) {
+                int op = (int)rnd(6), i = (int)rnd(NC), any = 0, all = 1;
+                uint64_t head = (uint64_t)next;
+                for (int j = 0; j < NC; j++)
+                    if (live[j]) {
+                        any = 1;
+                        if (cur[j] != head)
+                            all = 0;
+                    }
+                if (op <= 1) { /* publish 1..(cap + 3) records */
+                    uint64_t n = 1 + rnd((uint32_t)cap + 3), got;
+                    int reb = any && all && head != floor;
+                    if (policy == FF_BACKPRESSURE) {
+                        /* no growth (the model keeps one capacity): at most a ring, and room
+                         * for every strong cursor */
+                        if (n > cap)
+                            n = cap;
+                        for (int j = 0; j < NC; j++)
+                            if (live[j] && !weak[j] && head + n > cur[j] + cap)
+                                n = cur[j] + cap - head;
+                    }
+                    if (n == 0)
+                        continue;
+                    got = produce(&r, &next, n, 1);
+                    CHECK(got == n, "publish refused (%llu of %llu)", (unsigned long long)got,
+                          (unsigned long long)n);
+                    if (reb) {
+                        floor = head;
+                        rebases++;
+                        CHECK(ff_ring_off(&r, head) == 0, "rebased record not in slot 0");
+                    }
+                    if ((uint64_t)next > r.capacity && (uint64_t)next - r.capacity > floor)
+                        floor = (uint64_t)next - r.capacity;
+                    CHECK(r.rebased == rebases, "rebases %llu, model %llu",
+                          (unsigned long long)r.rebased, (unsigned long long)rebases);
+                } else if (op == 2 && !live[i]) { /* add a consumer */
+                    int oldest = (int)rnd(2);
+                    uint64_t o = head > r.capacity ? head - r.capacity : 0;
+                    idx[i] = ff_ring_add_consumer(&r, oldest);
+                    live[i] = 1;
+                    weak[i] = policy == FF_BACKPRESSURE && rnd(3) == 0;
+                    ff_ring_set_weak(&r, idx[i], weak[i]);
+                    cur[i] = oldest ? (o > floor ? o : floor) : head;
+                    gaps[i] = 0;
+                } else if (op == 3 && live[i] && rnd(3) == 0) { /* remove it */
+                    ff_ring_remove_consumer(&r, idx[i]);
+                    live[i] = 0;
+                } else if (live[i]) { /* read up to 1..cap records */
+                    rec_t buf[64];
+                    uint64_t max = 1 + rnd((uint32_t)cap), got, want;
+                    if (cur[i] < floor) {
+                        gaps[i] += floor - cur[i];
+                        cur[i] = floor;
+                    }
+                    want = head - cur[i] < max ? head - cur[i] : max;
+                    got = ff_ring_read(&r, idx[i], buf, max);
+                    CHECK(got == want, "read %llu, model %llu", (unsigned long long)got,
+                          (unsigned long long)want);
+                    for (uint64_t k = 0; k < got && k < want; k++)
+                        CHECK(buf[k].seq == (int64_t)(cur[i] + k), "seq %lld, model %llu",
+                              (long long)buf[k].seq, (unsigned long long)(cur[i] + k));
+                    cur[i] += want;
+                    CHECK(r.consumers[idx[i]].gaps == gaps[i], "gaps %llu, model %llu",
+                          (unsigned long long)r.consumers[idx[i]].gaps,
+                          (unsigned long long)gaps[i]);
+                }
+            }
+            ff_ring_free(&r);
+        }
+    }
 }
 
 static void test_drop_oldest(void)
@@ -253,5 +355,6 @@ int main(void)
     test_drop_oldest();
     test_backpressure();
     test_abandon_and_latest();
+    test_rebase_model();
     FF_TEST_DONE("test_ring");
 }

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastfeed._native.ring import EventBatch, RecordRing
+from fastfeed._native.ring import Consumer, EventBatch, RecordRing
 from fastfeed._native.symbols import SymbolTable
 from fastfeed.dxfeed import Quote
 
@@ -224,9 +224,11 @@ def test_backpressure_consumer_added_from_oldest_holds_the_ring_back_at_once() -
     oldest record must still never have its unread history overwritten."""
     ring = make_ring(8, "backpressure", max_capacity=8)
     a = ring.consumer()
+    idle = ring.consumer(weak=True)       # reads nothing: the ring keeps its history (no rebase)
     ring.push(b"".join(quote(i) for i in range(8)))
     a.drain()
     ring.push(quote(8))                   # the writable limit is now computed from `a` alone
+    assert ring.rebased == 0 and idle.available == 8
     late = ring.consumer(from_oldest=True)
     with pytest.raises(BufferError):      # the next slot holds seq 1, which `late` has not read
         ring.push(quote(9))
@@ -311,6 +313,7 @@ def test_call_with_batch_async_handler_reads_its_batch_after_the_ring_moved_on()
 def test_call_with_batch_across_the_end_of_the_buffer_and_with_gaps() -> None:
     ring = make_ring(8)
     cons = ring.consumer()
+    _idle = ring.consumer()     # reads nothing: the ring never restarts at slot 0 (no rebase)
     ring.push(b"".join(quote(i) for i in range(6)))
     cons.drain()
     ring.push(b"".join(quote(i) for i in range(6, 12)))   # slots 6, 7, 0, 1, 2, 3
@@ -329,6 +332,112 @@ def test_call_with_batch_across_the_end_of_the_buffer_and_with_gaps() -> None:
     assert (n, gaps, seen[-1][1]) == (2, 10, [22, 23])
     n, gaps, _r, _e = cons.call_with_batch(handler)
     assert (n, gaps, seen[-1][1]) == (6, 0, list(range(24, 30)))
+
+
+# --- rebase: a ring whose consumers have read everything restarts at its first slot ---------
+
+
+def test_drained_ring_restarts_at_its_first_slot() -> None:
+    """Everything read: the next message goes to slot 0 (so a whole ring's worth comes back
+    as one in-place batch, not split at the end of the buffer), with no gap and no loss."""
+    ring = make_ring(8)
+    cons = ring.consumer()
+    ring.push(b"".join(quote(i) for i in range(5)))
+    assert seqs(cons.drain()) == list(range(5))
+    ring.push(b"".join(quote(i) for i in range(5, 13)))   # 8 records: slots 0..7
+    assert ring.rebased == 1 and ring.published == 13
+    seen: list[list[int]] = []
+    assert cons.call_with_batch(lambda b: seen.append(seqs(b))) == (8, 0, None, None)
+    assert seen == [list(range(5, 13))]
+    # a consumer added now from the oldest record starts at the rebase point
+    assert seqs(ring.consumer(from_oldest=True).drain()) == list(range(5, 13))
+
+
+def test_no_rebase_while_a_consumer_has_unread_records_or_nobody_reads() -> None:
+    ring = make_ring(8)
+    late = ring.consumer(from_oldest=True)
+    ring.push(b"".join(quote(i) for i in range(3)))
+    fast, slow = ring.consumer(), ring.consumer()
+    assert seqs(late.drain()) == [0, 1, 2]
+    ring.push(quote(3))                                   # all three are caught up
+    assert ring.rebased == 1
+    assert seqs(fast.drain()) == [3]
+    assert seqs(late.drain()) == [3]
+    ring.push(b"".join(quote(i) for i in range(4, 7)))   # `slow` has unread records
+    assert ring.rebased == 1
+    assert seqs(slow.drain()) == list(range(3, 7))
+    nobody = make_ring(8)
+    nobody.push(b"".join(quote(i) for i in range(3)))
+    nobody.push(quote(3))                                 # no consumer: history kept
+    assert nobody.rebased == 0
+    assert seqs(nobody.consumer(from_oldest=True).drain()) == [0, 1, 2, 3]
+
+
+def test_no_rebase_under_a_borrowed_batch() -> None:
+    """A handler that makes the producer run while it holds a batch borrowed from the ring's
+    slots: the new records must not land on them."""
+    ring = make_ring(8)
+    cons = ring.consumer()
+    ring.push(b"".join(quote(i) for i in range(3)))       # slots 0..2
+    inside: list[list[int]] = []
+
+    def handler(b: EventBatch) -> None:
+        ring.push(quote(100))                             # every consumer is caught up
+        inside.append(seqs(b))
+
+    assert cons.call_with_batch(handler)[0] == 3
+    assert inside == [[0, 1, 2]] and ring.rebased == 0
+    assert seqs(cons.drain()) == [100]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    capacity=st.sampled_from([4, 8, 16]),
+    ops=st.lists(st.tuples(st.sampled_from(["push", "drain", "batch", "add", "add_oldest",
+                                            "close"]),
+                           st.integers(0, 3), st.integers(1, 20)), max_size=50),
+)
+def test_rebase_model(capacity: int, ops: list[tuple[str, int, int]]) -> None:
+    """Drop-oldest ring with consumers coming and going, against a model that restarts at the
+    first slot exactly when every active consumer has read everything: every consumer gets
+    exactly the records and gap counts of the model, in place or copied."""
+    ring = make_ring(capacity)
+    n = floor = 0
+    cons: list[tuple[Consumer, list[int]]] = []           # consumer, [model cursor, gaps]
+    rebases = 0
+    for op, i, k in ops:
+        live = [c for c in cons if not c[0].closed]
+        if op == "push":
+            if live and all(m[0] == n for _, m in live) and n != floor:
+                floor = n
+                rebases += 1
+            ring.push(b"".join(quote(n + j) for j in range(k)))
+            n += k
+            floor = max(floor, n - capacity)
+        elif op in ("add", "add_oldest"):
+            c = ring.consumer(from_oldest=op == "add_oldest")
+            cons.append((c, [max(n - capacity, floor, 0) if op == "add_oldest" else n, 0]))
+        elif live:
+            c, m = live[i % len(live)]
+            if op == "close":
+                c.close()
+                continue
+            if m[0] < floor:
+                m[1] += floor - m[0]
+                m[0] = floor
+            if op == "drain":
+                b = c.drain(k)
+                want = list(range(m[0], min(n, m[0] + k)))
+                assert (seqs(b), b.gaps) == (want, m[1])
+            else:
+                got: list[list[int]] = []
+                _nb, gaps, _r, _e = c.call_with_batch(lambda b: got.append(seqs(b)))
+                want = list(range(m[0], m[0] + len(got[0]) if got else m[0]))
+                assert got in ([want], []) and len(want) == _nb and gaps == m[1]
+                assert (n > m[0]) == bool(want)
+            m[0] += len(want)
+            m[1] = 0
+    assert ring.rebased == rebases and ring.published == n
 
 
 def test_select_keeps_only_the_symbols_in_the_bitmap() -> None:

@@ -29,9 +29,12 @@ cdef extern from "fastfeed/ring.h" nogil:
         uint64_t mask
         uint64_t max_capacity
         uint64_t head
+        uint64_t base
         uint64_t floor
         uint64_t claimed
         uint64_t grown
+        uint64_t rebased
+        uint32_t held
         uint64_t overflowed
         ff_consumer *consumers
         uint32_t n_consumers

@@ -156,6 +156,12 @@ cdef class RecordRing:
         return self.r.grown
 
     @property
+    def rebased(self):
+        """Times the ring restarted writing at its first slot because every consumer had
+        read everything (a drained ring stays in warm memory; see fastfeed/ring.h)."""
+        return self.r.rebased
+
+    @property
     def overflowed(self):
         return self.r.overflowed
 
@@ -421,7 +427,7 @@ cdef class Consumer:
         avail = ff_ring_available(&ring.r, self._idx)
         if avail == 0:
             return 0, self._new_gaps(), None, None
-        start = ring.r.consumers[self._idx].cursor & ring.r.mask
+        start = (ring.r.consumers[self._idx].cursor - ring.r.base) & ring.r.mask
         if start + avail > ring.r.capacity:
             avail = ring.r.capacity - start    # up to the end of the buffer; the rest next call
         batch = self._empty_batch()
@@ -433,6 +439,7 @@ cdef class Consumer:
         _attach_spill(batch, &ring.r.spill)
         ring.r.consumers[self._idx].cursor += avail
         got = <uint64_t>batch._n
+        ring.r.held += 1                       # no rebase (ring.h) under the borrowed batch
         try:
             result = handler(batch)
         except Exception as exc:
@@ -441,6 +448,8 @@ cdef class Consumer:
         except BaseException:
             batch._own()
             raise
+        finally:
+            ring.r.held -= 1
         if Py_REFCNT(batch) > 1:               # kept by the handler: give it its own memory
             batch._own()
         return got, gaps, result, None

@@ -16,6 +16,16 @@
  *                    full ring behind, the ring doubles (up to max_capacity) so the message in hand
  *                    is never lost, and ff_ring_pressure() tells the transport to pause reading
  *                    (it is above the high-water mark well before that).
+ *
+ * Slots: seq s lives in slot (s - base) & mask.  base starts at 0 and moves only in
+ * ff_ring_rebase: when a message is about to be written and every active consumer has read
+ * everything (and no borrowed batch points into the buffer), the next record goes to slot 0
+ * again (base = head, floor = head), so a ring that is drained regularly keeps writing into the
+ * same warm cache lines instead of sweeping its whole buffer.  Sequence numbers, cursors and
+ * gaps do not change (nobody had anything unread: no gap); what the rebase gives up is the
+ * history of already-read records for a consumer added later with from_oldest, which starts at
+ * the oldest record still addressable (the rebase point).  A ring without active consumers
+ * never rebases (its records wait for a from_oldest consumer).
  */
 #ifndef FASTFEED_RING_H
 #define FASTFEED_RING_H
@@ -45,6 +55,7 @@ typedef struct ff_ring {
     uint64_t mask;
     uint64_t max_capacity;  /* back-pressure growth limit (power of two >= capacity) */
     uint64_t head;          /* next seq to publish; records [.., head) are visible */
+    uint64_t base;          /* seq stored in slot 0 (see "Slots" above); base <= floor */
     uint64_t floor;         /* records below floor may have been overwritten (monotonic) */
     uint64_t claimed;       /* slots claimed past head for the message in hand */
     uint64_t grown;         /* times the ring doubled (back-pressure) */
@@ -58,6 +69,8 @@ typedef struct ff_ring {
     uint64_t bp_limit;      /* back-pressure: seqs below it are known writable (slowest cursor +
                                capacity when last computed; cursors only move forward, so it
                                stays safe until a consumer is added / made strong) */
+    uint64_t rebased;       /* times the ring restarted at slot 0 (ff_ring_rebase) */
+    uint32_t held;          /* borrowed batches pointing into buf (no rebase meanwhile) */
     ff_spill spill;         /* side storage of values that do not fit a record (spill.h; written
                                by the polygon decoder, copied out by drains) */
 } ff_ring;
@@ -75,6 +88,11 @@ static inline uint64_t ff_pow2_ceil(uint64_t v) {
     uint64_t p = 1;
     while (p < v) p <<= 1;
     return p;
+}
+
+/* Byte offset in buf of the slot of seq s. */
+static inline size_t ff_ring_off(const ff_ring *r, uint64_t s) {
+    return (size_t)((s - r->base) & r->mask) * r->rec_size;
 }
 
 /* Returns 0 on success, -1 on allocation failure. */
@@ -127,7 +145,8 @@ static inline int ff_ring_grow(ff_ring *r, uint64_t lo, uint64_t hi) {
     if (!nbuf) return -1;
     uint64_t nmask = ncap - 1;
     for (uint64_t s = lo; s < hi; s++) {
-        memcpy(nbuf + (s & nmask) * r->rec_size, r->buf + (s & r->mask) * r->rec_size, r->rec_size);
+        memcpy(nbuf + ((s - r->base) & nmask) * r->rec_size, r->buf + ff_ring_off(r, s),
+               r->rec_size);
     }
     free(r->buf);
     r->buf = nbuf;
@@ -138,11 +157,31 @@ static inline int ff_ring_grow(ff_ring *r, uint64_t lo, uint64_t hi) {
     return 0;
 }
 
+/* Restart at slot 0 when every active consumer has read everything and no borrowed batch
+ * points into the buffer (see "Slots" above).  Called with no slot claimed. */
+static inline void ff_ring_rebase(ff_ring *r) {
+    uint32_t i, active = 0;
+    if (r->held || r->claimed) return;
+    for (i = 0; i < r->n_consumers; i++) {
+        const ff_consumer *c = &r->consumers[i];
+        if (c->active) {
+            if (c->cursor != r->head) return;
+            active++;
+        }
+    }
+    if (!active) return;
+    r->base = r->head;
+    if (r->floor < r->head) r->floor = r->head;
+    r->rebased++;
+}
+
 /* Slot for seq head + k (k counts from 0 within the message in hand). NULL only when a
  * back-pressure ring is at max_capacity and its slowest consumer is a full ring behind, or on
  * allocation failure: the caller counts the record as overflowed. */
 static inline void *ff_ring_slot(ff_ring *r, uint64_t k) {
-    uint64_t s = r->head + k;
+    uint64_t s;
+    if (k == 0 && r->claimed == 0 && r->head != r->base) ff_ring_rebase(r);
+    s = r->head + k;
     if (k + 1 > r->claimed) r->claimed = k + 1;
     if (r->policy == FF_BACKPRESSURE && s >= r->bp_limit) {
         /* slot s holds seq s - capacity: still unread by someone iff s >= min_cursor + capacity */
@@ -156,14 +195,14 @@ static inline void *ff_ring_slot(ff_ring *r, uint64_t k) {
         }
     }
     if (s >= r->capacity && s + 1 - r->capacity > r->floor) r->floor = s + 1 - r->capacity;
-    return r->buf + (s & r->mask) * r->rec_size;
+    return r->buf + ff_ring_off(r, s);
 }
 
 /* Make the first n claimed slots visible. n may be less than the claimed count (the rest is
  * abandoned, e.g. a malformed tail); abandoned slots are simply reused by the next message. */
 static inline void ff_ring_track_latest(ff_ring *r, uint64_t n) {
     for (uint64_t s = r->head; s < r->head + n; s++) {
-        const uint8_t *rec = r->buf + (s & r->mask) * r->rec_size;
+        const uint8_t *rec = r->buf + ff_ring_off(r, s);
         uint32_t sid;
         memcpy(&sid, rec + 4, sizeof(sid)); /* ff_header.symbol_id */
         if (sid >= r->latest_cap) {
@@ -322,7 +361,7 @@ static inline uint64_t ff_ring_read(ff_ring *r, int idx, void *dst, uint64_t max
     uint64_t n = r->head - c->cursor;
     if (n > max) n = max;
     if (n == 0) return 0;
-    uint64_t start = c->cursor & r->mask;
+    uint64_t start = (c->cursor - r->base) & r->mask;
     uint64_t first = r->capacity - start;
     if (first > n) first = n;
     memcpy(dst, r->buf + start * r->rec_size, (size_t)(first * r->rec_size));
@@ -336,7 +375,7 @@ static inline uint64_t ff_ring_read(ff_ring *r, int idx, void *dst, uint64_t max
 /* Pointer to the most recently published record, or NULL. */
 static inline const void *ff_ring_last(const ff_ring *r) {
     if (r->head == 0 || r->head <= r->floor) return NULL;
-    return r->buf + ((r->head - 1) & r->mask) * r->rec_size;
+    return r->buf + ff_ring_off(r, r->head - 1);
 }
 
 /* Back-pressure: 1 when the slowest consumer has more than half the nominal ring unread
