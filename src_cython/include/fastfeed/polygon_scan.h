@@ -716,7 +716,7 @@ static FF_NOINLINE const char *ff_pg_levels_rest(ff_pg_dec *d, const ff_pg_field
 /* The book-level lane: [[p,s],[p,s],...] located by its brackets and commas first (one bit
  * per byte over the 48 bytes from each level's '['), so that a level's two numbers are parsed
  * from known bounds, with no branch on the data but the checks.  Every byte between two of
- * these delimiters must belong to a number that ff_pg_lv_num (or ff_pg_lv_num_slow) accepts,
+ * these delimiters must belong to a number that ff_pg_lv_mant (or ff_pg_lv_num_slow) accepts,
  * so anything else -- white space, other values -- stops the lane at that level's start, and
  * ff_pg_levels_rest goes on from there. */
 
@@ -762,13 +762,14 @@ static FF_ALWAYS_INLINE void ff_pg_lv_masks(const char *p, uint64_t *delims, uin
 }
 
 /* A level number s[0..len) (len >= 0), *dots = the dot bits from s on: d{1,8}(.d{1,8})? with
- * at most 15 digits and no leading zero -- ff_f64_short's arithmetic (Clinger: one exact
- * division, the value float(text) gives).  1, or 0 for any other spelling. */
-static FF_ALWAYS_INLINE int ff_pg_lv_num(const char *s, unsigned len, uint64_t dots, double *out,
-                                         int *isint)
+ * at most 15 digits and no leading zero -- ff_f64_short's arithmetic (Clinger: the value
+ * float(text) gives is *m / 10^*nf, one exact division, done by the caller; *nf == 0: an
+ * integer, divided by 1).  1, or 0 for any other spelling. */
+static FF_ALWAYS_INLINE int ff_pg_lv_mant(const char *s, unsigned len, uint64_t dots, uint64_t *m,
+                                          unsigned *nf)
 {
     uint64_t w, w2;
-    unsigned a, nf;
+    unsigned a, f;
     if (!FF_NUM_FAST_PATH || FF_UNLIKELY(len - 1u >= 16u))
         return 0;
     memcpy(&w, s, 8);
@@ -776,20 +777,19 @@ static FF_ALWAYS_INLINE int ff_pg_lv_num(const char *s, unsigned len, uint64_t d
     if (a >= len) {
         if (FF_UNLIKELY(len > 8 || ff_ndigits8(w) < len || ((uint8_t)w == '0' && len > 1)))
             return 0;
-        *out = (double)(int64_t)ff_digits_value(w, len);
-        *isint = 1;
+        *m = ff_digits_value(w, len);
+        *nf = 0;
         return 1;
     }
-    nf = len - a - 1;
-    if (FF_UNLIKELY(a == 0 || nf == 0 || a > 8 || nf > 8 || a + nf > 15 ||
+    f = len - a - 1;
+    if (FF_UNLIKELY(a == 0 || f == 0 || a > 8 || f > 8 || a + f > 15 ||
                     ff_ndigits8(w) < a || ((uint8_t)w == '0' && a > 1)))
         return 0;
     memcpy(&w2, s + a + 1, 8);
-    if (FF_UNLIKELY(ff_ndigits8(w2) < nf))
+    if (FF_UNLIKELY(ff_ndigits8(w2) < f))
         return 0;
-    *out = (double)(ff_digits_value(w, a) * ff__pow10_u64[nf] + ff_digits_value(w2, nf)) /
-           ff__pow10_tab[nf];
-    *isint = 0;
+    *m = ff_digits_value(w, a) * ff__pow10_u64[f] + ff_digits_value(w2, f);
+    *nf = f;
     return 1;
 }
 
@@ -831,9 +831,9 @@ static FF_ALWAYS_INLINE const char *ff_pg_levels_lane(const char *v, const char 
         goto stop;
     }
     for (;;) {
-        uint64_t dm, pm, m1, m2, m3;
-        unsigned b1, b2, b3;
-        int i0, i1;
+        uint64_t dm, pm, m1, m2, m3, n0 = 0, n1 = 0;
+        unsigned b1, b2, b3, e0 = 0, e1 = 0;
+        int i0, i1, f0, f1;
         /* the level's delimiters: its '[' at bit 0, then ',' ']' and the separator */
         if (FF_UNLIKELY(k >= cap || lim - q < FF_PG_LV_WIN + 16))
             goto stop;
@@ -848,13 +848,36 @@ static FF_ALWAYS_INLINE const char *ff_pg_levels_lane(const char *v, const char 
         b3 = (unsigned)__builtin_ctzll(m3);
         if (FF_UNLIKELY(q[b1] != ',' || q[b2] != ']' || b3 != b2 + 1))
             goto stop;
-        if (FF_UNLIKELY(!ff_pg_lv_num(q + 1, b1 - 1, pm >> 1, &lv[2 * k], &i0) &&
-                        !ff_pg_lv_num_slow(q + 1, q + b1, &lv[2 * k], &i0)))
-            goto stop;
-        if (FF_UNLIKELY(!ff_pg_lv_num(q + b1 + 1, b2 - b1 - 1, pm >> (b1 + 1), &lv[2 * k + 1],
-                                      &i1) &&
-                        !ff_pg_lv_num_slow(q + b1 + 1, q + b2, &lv[2 * k + 1], &i1)))
-            goto stop;
+        f0 = ff_pg_lv_mant(q + 1, b1 - 1, pm >> 1, &n0, &e0);
+        f1 = ff_pg_lv_mant(q + b1 + 1, b2 - b1 - 1, pm >> (b1 + 1), &n1, &e1);
+        if (FF_LIKELY(f0 & f1)) {
+            /* both m < 2^53: exact conversions, then price and size in one division (two
+             * IEEE divisions, each rounded as the scalar one) */
+#if defined(__SSE2__)
+            _mm_storeu_pd(&lv[2 * k], _mm_div_pd(_mm_set_pd((double)(int64_t)n1,
+                                                            (double)(int64_t)n0),
+                                                 _mm_set_pd(ff__pow10_tab[e1],
+                                                            ff__pow10_tab[e0])));
+#else
+            lv[2 * k] = (double)(int64_t)n0 / ff__pow10_tab[e0];
+            lv[2 * k + 1] = (double)(int64_t)n1 / ff__pow10_tab[e1];
+#endif
+            i0 = e0 == 0;
+            i1 = e1 == 0;
+        } else {
+            if (f0) {
+                lv[2 * k] = (double)(int64_t)n0 / ff__pow10_tab[e0];
+                i0 = e0 == 0;
+            } else if (FF_UNLIKELY(!ff_pg_lv_num_slow(q + 1, q + b1, &lv[2 * k], &i0))) {
+                goto stop;
+            }
+            if (f1) {
+                lv[2 * k + 1] = (double)(int64_t)n1 / ff__pow10_tab[e1];
+                i1 = e1 == 0;
+            } else if (FF_UNLIKELY(!ff_pg_lv_num_slow(q + b1 + 1, q + b2, &lv[2 * k + 1], &i1))) {
+                goto stop;
+            }
+        }
         flags[k] = (uint8_t)(i0 | (i1 << 1));
         k++;
         if (FF_LIKELY(q[b3] == ',')) {
