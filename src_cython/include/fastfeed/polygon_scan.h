@@ -96,6 +96,8 @@ typedef struct ff_pg_field_s {
     uint64_t pmask;
     uint64_t mask;     /* 1 << bit */
     const struct ff_pg_field_s *next;  /* the key that followed this one last time (or NULL) */
+    const struct ff_pg_field_s *next2; /* the other key seen after this one before that (an
+                                          optional key present or not: both kept) */
 } ff_pg_field;
 
 typedef struct {
@@ -198,6 +200,7 @@ static inline int ff_pg_add_field(ff_pg_layout *L, const ff_pg_field *f)
             unsigned kn = f->key > 0xFFFFFF ? 4 : f->key > 0xFFFF ? 3 : f->key > 0xFF ? 2 : 1;
             *g = *f;
             g->next = NULL;
+            g->next2 = NULL;
             g->mask = (uint64_t)1 << f->bit;
             g->adv = (uint8_t)(kn + 3);
             g->pat = 0x22u | ((uint64_t)f->key << 8) | ((uint64_t)0x3A22 << (8 * (kn + 1)));
@@ -1664,7 +1667,8 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                 const char *ks;
                 size_t kn;
                 const ff_pg_field *f;
-                /* Fast lane: while the keys come in the order they came last time, each is
+                /* Fast lane: while the keys come in an order seen before (after each key:
+                 * the key that followed it last time, or the other one before that), each is
                  * one masked 8-byte compare of '"key":' and a constant advance, and its value
                  * one of the fast scanners, with no bounds check but the one per key (every
                  * scanner reads at most 24 bytes past the key; lim: see the padded copy).
@@ -1675,8 +1679,14 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                     uint64_t w;
                     const char *v, *q;
                     memcpy(&w, p, 8);
-                    if ((w & pf->pmask) != pf->pat)
-                        break;
+                    if ((w & pf->pmask) != pf->pat) {
+                        /* the other key seen after the previous one (an optional key that
+                         * comes and goes): checked the same way, nothing relearned */
+                        const ff_pg_field *p2 = prevf != NULL ? prevf->next2 : NULL;
+                        if (p2 == NULL || (w & p2->pmask) != p2->pat)
+                            break;
+                        pf = p2;
+                    }
                     v = p + pf->adv;
                     if (pf->kind == FF_PGK_I64) {
                         uint64_t x;
@@ -1817,10 +1827,12 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                 f = key ? ff_pg_lookup(L, key) : NULL;
             learn:
                 if (f != NULL) {
-                    if (prevf != NULL)
-                        prevf->next = f;
-                    else
+                    if (prevf == NULL) {
                         L->first = f;
+                    } else if (prevf->next != f) {
+                        prevf->next2 = prevf->next;
+                        prevf->next = f;
+                    }
                     prevf = (ff_pg_field *)f;
                     pf = f->next;
                 } else {
