@@ -11,13 +11,17 @@ __all__ = ["column_segments", "column_types", "read_arrows", "read_columns", "re
 
 
 def read_arrows(path: str) -> Any:
-    """The complete record batches of an Arrow IPC stream file as a table (None if none)."""
+    """The complete record batches of an Arrow IPC stream file as a table (None if none).
+
+    The file is memory-mapped: the table's columns are read in place (reading them into fresh
+    buffers cost 15-500 ns a row here, in page faults), and stay valid after the file is
+    removed (the compaction does that)."""
     import pyarrow as pa
 
     batches = []
     schema = None
     try:
-        with pa.OSFile(path, "rb") as f:
+        with pa.memory_map(path, "r") as f:
             try:
                 reader = pa.ipc.open_stream(f)
             except (pa.ArrowInvalid, OSError):
