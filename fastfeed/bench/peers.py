@@ -52,6 +52,7 @@ class Sample:
     latencies_ns: list[int] = field(default_factory=list)
     note: str = ""
     lost: int = 0  # events the client reported lost (drop-oldest ring gaps)
+    info: str = ""  # other figures of the run, shown under the scenario's rows
 
     @property
     def rate(self) -> float:
