@@ -6,7 +6,13 @@
   bench simulator (``fastfeed.bench._runner serve --scenario dxlink-quote100``, a separate
   process, flat out, back-pressure), without recording and with ``record(raw=True)``,
   ``record(columns=True)`` and both -- runs interleaved, median (min-max) and the ratio to the
-  run without recording;
+  run without recording. The upstream is the one of ``python -m fastfeed.bench``'s
+  ``listen_batches`` row (and of its ``record-dxlink`` scenario, the short version of this
+  script): the same simulator, sending pre-encoded frames of ``fastfeed.bench.payloads``
+  (12-15 ns of its CPU per event: it is not what limits the rate). The rate without recording
+  is that row's at the same machine load;
+* CPU per event: the event loop thread, the whole feed process (its events per CPU-second
+  vs not recording: what the hand-over costs the feed), the writer process, the simulator;
 * replay of the recorded columns into ``listen_batches`` (``fastfeed.replay.open(path,
   source="columns")``): delivery rate, and the rate including loading the files;
 * bytes per million Quotes: raw capture file (zstd) and Parquet (zstd).
@@ -204,14 +210,16 @@ def main() -> int:
           f"runs {min(load):.1f}-{max(load):.1f} on {os.cpu_count()} cores")
     print(f"# {versions()}")
     print("end to end listen_batches(Quote)  rate: median (min-max)     vs none: median "
-          "(min-max) of paired ratios   CPU ns/event (medians): loop thread, writer process "
-          "(total: with its start and the Parquet compaction at close), simulator process; "
-          "wall ns/event")
+          "(min-max) of paired ratios   CPU ns/event (medians): loop thread, feed process "
+          "(and its events per CPU-second vs none), writer process (total: with its start and "
+          "the Parquet compaction at close), simulator process; wall ns/event")
     for mode in modes:
         rs = ratios(mode)
+        cpu_r = med("none", "proc_ns") / med(mode, "proc_ns")
         print(f"  {mode:18s} {fmt([x['rate'] for x in res_of[mode]]):26s} "
               f"{statistics.median(rs):5.2f}x ({min(rs):.2f}-{max(rs):.2f})   "
-              f"loop {med(mode, 'loop_ns'):6.1f}  writer {med(mode, 'writer_ns'):6.1f} "
+              f"loop {med(mode, 'loop_ns'):6.1f}  feed {med(mode, 'proc_ns'):6.1f} "
+              f"({cpu_r:4.2f}x)  writer {med(mode, 'writer_ns'):6.1f} "
               f"(total {med(mode, 'writer_total_ns'):6.1f})  "
               f"sim {med(mode, 'sim_ns'):5.1f}  wall {med(mode, 'wall_ns'):6.1f}")
     for mode in modes[1:]:

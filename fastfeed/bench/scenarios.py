@@ -368,6 +368,7 @@ class _Recording:
         else:
             size = sum(os.path.getsize(f) for f in glob.glob(
                 os.path.join(self.path, "columns", "*", "*.parquet")))
+            per_m = 1e6 / max(1, int(st["records_written"]))
             what = (f"Parquet {size * per_m / 1e6:.1f} MB per million Quotes (compaction after "
                     f"the run: {closing / max(1, events):.0f} ns/event more)")
             done = f"{st['records_written']}/{st['records']} records written"
