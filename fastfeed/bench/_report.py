@@ -100,6 +100,7 @@ def aggregate(res: Results) -> dict[str, Any]:
                                            for m in oks if m.sample["wall_s"] > 0])
             entry["events"] = sum(m.sample["events"] for m in oks)
             entry["lost"] = sum(int(m.sample.get("lost") or 0) for m in oks)
+            entry["not_recorded_runs"] = sum(1 for m in oks if m.sample.get("not_recorded"))
             entry["partial_runs"] = sum(1 for m in oks if "partial" in (m.sample.get("note") or ""))
             lats = [m.sample["latency_us"] for m in oks if m.sample.get("latency_us")]
             if lats:
@@ -453,6 +454,9 @@ def format_table(res: Results, agg: dict[str, Any], targets: list[dict[str, Any]
                     flags.append(f"lost {e['lost']:,} events (ring gaps)")
                 if e.get("partial_runs"):
                     flags.append(f"{e['partial_runs']} run(s) hit the time cap")
+                if e.get("not_recorded_runs"):
+                    flags.append(f"{e['not_recorded_runs']} run(s) did not record everything: "
+                                 "the writer fell behind, its losses counted")
                 if e["ok"] < e["runs"]:
                     flags.append(f"{e['runs'] - e['ok']} run(s) failed")
                 if (sc_name, cname) in res.reduced:

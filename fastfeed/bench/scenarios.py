@@ -325,6 +325,7 @@ async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool,
     sample = clock.sample(note)
     if rec is not None:
         sample.info = await rec.finish(clock.delivered)
+        sample.not_recorded = rec.not_recorded
     return sample  # no orderly exit: the worker process ends right after
 
 
@@ -340,6 +341,7 @@ class _Recording:
         self.path = path or tempfile.mkdtemp(prefix="ff-bench-record-")
         self.layer = layer
         self.rec = streamer.record(self.path, raw=layer == "raw", columns=layer == "columns")
+        self.not_recorded = 0
         if not self.rec.sync(60.0):
             raise RuntimeError("the recorder's writer process did not start")
         self.cpu0 = int(self.rec.stats["writer_cpu_ns"])
@@ -372,7 +374,7 @@ class _Recording:
             what = (f"Parquet {size * per_m / 1e6:.1f} MB per million Quotes (compaction after "
                     f"the run: {closing / max(1, events):.0f} ns/event more)")
             done = f"{st['records_written']}/{st['records']} records written"
-        lost = st["dropped_messages"] + st["dropped_records"]
+        lost = self.not_recorded = st["dropped_messages"] + st["dropped_records"]
         if self.own:
             shutil.rmtree(self.path, ignore_errors=True)
         return (f"writer process {live / max(1, events):.0f} ns/event; {what}; {done}, "
@@ -387,12 +389,15 @@ async def ff_replay_columns(url: str, kind: str, duration: float, frames: int) -
 
     (replay,) = _import("fastfeed", "replay")
     (cls,) = _dx_classes(kind)
-    _import("pyarrow.parquet")     # imported before the clock: the replay is timed, not it
+    (pq,) = _import("pyarrow", "parquet")  # imported before the clock: the replay is timed
+    (column_segments,) = _import("fastfeed.record._read", "column_segments")
     path = tempfile.mkdtemp(prefix="ff-bench-replay-")
     try:
         await ff_dxlink_client(url, kind, duration, False, frames, record="columns",
                                record_path=path)
-        clock = EventClock(duration, frames * peers.dx_kind(kind)[1])
+        recorded = sum(pq.ParquetFile(seg).metadata.num_rows
+                       for seg in column_segments(path, "Quote"))
+        clock = EventClock(duration, recorded)
         t_open = time.perf_counter()
         streamer = replay.open(path, source="columns")
         async with streamer:
@@ -400,6 +405,8 @@ async def ff_replay_columns(url: str, kind: str, duration: float, frames: int) -
                 if clock.add(len(batch)):
                     break
         t_end = time.perf_counter()
+        if not clock.done.is_set():     # fewer events than recorded: the sample says so
+            clock.c1 = time.process_time()
     finally:
         shutil.rmtree(path, ignore_errors=True)
     sample = clock.sample()
