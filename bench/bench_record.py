@@ -3,14 +3,16 @@
     python bench/bench_record.py [--frames 20000] [--repeats 5]
 
 * end-to-end ``DXLinkStreamer.listen_batches(Quote)`` throughput on 100-Quote frames from the
-  bench simulator (``fastfeed.bench._runner serve --scenario dxlink-quote100``, a separate
+  bench simulator (``fastfeed.bench._runner serve --scenario record-dxlink``, a separate
   process, flat out, back-pressure), without recording and with ``record(raw=True)``,
   ``record(columns=True)`` and both -- runs interleaved, median (min-max) and the ratio to the
   run without recording. The upstream is the one of ``python -m fastfeed.bench``'s
   ``listen_batches`` row (and of its ``record-dxlink`` scenario, the short version of this
   script): the same simulator, sending pre-encoded frames of ``fastfeed.bench.payloads``
-  (12-15 ns of its CPU per event: it is not what limits the rate). The rate without recording
-  is that row's at the same machine load;
+  (12-15 ns of its CPU per event: it is not what limits the rate) -- 1024 distinct ones in
+  turn rather than dxlink-quote100's 64, so that no frame repeats within zstd's reach (with
+  64, the raw capture compressed 30x at a fifth of the CPU: not what a real feed gives). The
+  rate without recording is that row's at the same machine load;
 * CPU per event: the event loop thread, the whole feed process (its events per CPU-second
   vs not recording: what the hand-over costs the feed), the writer process, the simulator;
 * replay of the recorded columns into ``listen_batches`` (``fastfeed.replay.open(path,
@@ -50,7 +52,7 @@ class Session:
 def start_server() -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "fastfeed.bench._runner", "serve", "--scenario",
-         "dxlink-quote100"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+         "record-dxlink"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line.startswith("READY "):

@@ -670,7 +670,8 @@ class _BenchFrames:
         got = self._dx_cache.get(key)
         if got is None:
             per = DXLINK_KINDS[self.sc.kind][1]
-            got = [(t, f, per) for t, f in dxlink_frames(self.sc.kind, 64, channels)
+            got = [(t, f, per) for t, f in dxlink_frames(self.sc.kind, self.sc.distinct,
+                                                          channels)
                    if t in channels]
             self._dx_cache[key] = got
         return got
@@ -702,7 +703,8 @@ def _make_server(scenario: str, rate: float, stable: float = 1.0) -> Any:
 
     frames = _BenchFrames(scenario)
     sc = frames.sc
-    knobs: dict[str, Any] = {"record": False, "rate": None, "events_per_frame": 1}
+    knobs: dict[str, Any] = {"record": False, "rate": None, "events_per_frame": 1,
+                             "pool_frames": sc.distinct}
     if sc.latency:
         knobs.update(rate=RECONNECT_RATE if sc.kind == "reconnect" else rate,
                      events_per_frame=1)
