@@ -40,6 +40,7 @@ from typing import Any
 
 MODES = ("none", "raw", "columns", "raw+columns", "raw/discard", "columns/discard")
 NICE = 0
+LEVEL = 1
 
 
 class Session:
@@ -84,7 +85,7 @@ async def run_live(url: str, frames: int, mode: str, path: str,
         # "/discard": the feed-side cost alone, the writer process takes the data and drops
         # it (what recording costs the feed when the writer has a core of its own)
         rec = streamer.record(path, raw="raw" in mode, columns="columns" in mode,
-                              nice=NICE, discard=mode.endswith("/discard"))
+                              nice=NICE, level=LEVEL, discard=mode.endswith("/discard"))
         rec.sync()          # the writer process has started
     batches = streamer.listen_batches(Quote)
     n = 0
@@ -162,11 +163,14 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=20000, help="100-Quote frames per run")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--nice", type=int, default=0, help="the recorder's writer-process nice")
+    ap.add_argument("--level", type=int, default=1, help="the raw capture's zstd level "
+                    "(the recorder's default: 1; negative: faster, bigger)")
     ap.add_argument("--modes", default=",".join(MODES),
                     help=f"comma-separated, of {', '.join(MODES)} (none is always run)")
     a = ap.parse_args()
-    global NICE
+    global NICE, LEVEL
     NICE = a.nice
+    LEVEL = a.level
     modes = ["none"] + [m for m in a.modes.split(",") if m and m != "none"]
     for m in modes:
         if m not in MODES:
@@ -208,7 +212,8 @@ def main() -> int:
                                                        strict=True)]
 
     print(f"# bench_record: {a.frames} frames x 100 Quotes per run, {a.repeats} runs of each "
-          f"mode, interleaved (order rotated); writer nice {a.nice}; load average during the "
+          f"mode, interleaved (order rotated); writer nice {a.nice}, zstd level {a.level}; load "
+          f"average during the "
           f"runs {min(load):.1f}-{max(load):.1f} on {os.cpu_count()} cores")
     print(f"# {versions()}")
     print("end to end listen_batches(Quote)  rate: median (min-max)     vs none: median "
@@ -240,7 +245,9 @@ def main() -> int:
                         for p in glob.glob(os.path.join(last["raw"], "raw", "*")))
         pq_files = glob.glob(os.path.join(last["columns"], "columns", "Quote", "*.parquet"))
         pq_bytes = sum(os.path.getsize(p) for p in pq_files)
-        n_raw = raw_st["events"]
+        st = raw_st["stats"]
+        written = int(st.get("raw_written", 0))
+        n_raw = raw_st["events"] * written / max(1, written + int(st.get("dropped_messages", 0)))
         n_pq = res_of["columns"][-1]["stats"].get("records_written", 0) or 1
         print(f"bytes per million Quotes: raw capture (zstd) {raw_bytes / n_raw:.1f} MB "
               f"(wire {raw_st['stats'].get('raw_bytes', 0) / n_raw:.1f} MB), Parquet (zstd) "
