@@ -3,10 +3,18 @@
     python bench/bench_record.py [--frames 20000] [--repeats 5]
 
 * end-to-end ``DXLinkStreamer.listen_batches(Quote)`` throughput on 100-Quote frames from the
-  bench simulator (``fastfeed.bench._runner serve --scenario dxlink-quote100``, a separate
+  bench simulator (``fastfeed.bench._runner serve --scenario record-dxlink``, a separate
   process, flat out, back-pressure), without recording and with ``record(raw=True)``,
   ``record(columns=True)`` and both -- runs interleaved, median (min-max) and the ratio to the
-  run without recording;
+  run without recording. The upstream is the one of ``python -m fastfeed.bench``'s
+  ``listen_batches`` row (and of its ``record-dxlink`` scenario, the short version of this
+  script): the same simulator, sending pre-encoded frames of ``fastfeed.bench.payloads``
+  (12-15 ns of its CPU per event: it is not what limits the rate) -- 1024 distinct ones in
+  turn rather than dxlink-quote100's 64, so that no frame repeats within zstd's reach (with
+  64, the raw capture compressed 30x at a fifth of the CPU: not what a real feed gives). The
+  rate without recording is that row's at the same machine load;
+* CPU per event: the event loop thread, the whole feed process (its events per CPU-second
+  vs not recording: what the hand-over costs the feed), the writer process, the simulator;
 * replay of the recorded columns into ``listen_batches`` (``fastfeed.replay.open(path,
   source="columns")``): delivery rate, and the rate including loading the files;
 * bytes per million Quotes: raw capture file (zstd) and Parquet (zstd).
@@ -32,6 +40,7 @@ from typing import Any
 
 MODES = ("none", "raw", "columns", "raw+columns", "raw/discard", "columns/discard")
 NICE = 0
+LEVEL = 1
 
 
 class Session:
@@ -44,7 +53,7 @@ class Session:
 def start_server() -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "fastfeed.bench._runner", "serve", "--scenario",
-         "dxlink-quote100"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+         "record-dxlink"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line.startswith("READY "):
@@ -76,7 +85,7 @@ async def run_live(url: str, frames: int, mode: str, path: str,
         # "/discard": the feed-side cost alone, the writer process takes the data and drops
         # it (what recording costs the feed when the writer has a core of its own)
         rec = streamer.record(path, raw="raw" in mode, columns="columns" in mode,
-                              nice=NICE, discard=mode.endswith("/discard"))
+                              nice=NICE, level=LEVEL, discard=mode.endswith("/discard"))
         rec.sync()          # the writer process has started
     batches = streamer.listen_batches(Quote)
     n = 0
@@ -154,11 +163,14 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=20000, help="100-Quote frames per run")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--nice", type=int, default=0, help="the recorder's writer-process nice")
+    ap.add_argument("--level", type=int, default=1, help="the raw capture's zstd level "
+                    "(the recorder's default: 1; negative: faster, bigger)")
     ap.add_argument("--modes", default=",".join(MODES),
                     help=f"comma-separated, of {', '.join(MODES)} (none is always run)")
     a = ap.parse_args()
-    global NICE
+    global NICE, LEVEL
     NICE = a.nice
+    LEVEL = a.level
     modes = ["none"] + [m for m in a.modes.split(",") if m and m != "none"]
     for m in modes:
         if m not in MODES:
@@ -200,18 +212,21 @@ def main() -> int:
                                                        strict=True)]
 
     print(f"# bench_record: {a.frames} frames x 100 Quotes per run, {a.repeats} runs of each "
-          f"mode, interleaved (order rotated); writer nice {a.nice}; load average during the "
+          f"mode, interleaved (order rotated); writer nice {a.nice}, zstd level {a.level}; load "
+          f"average during the "
           f"runs {min(load):.1f}-{max(load):.1f} on {os.cpu_count()} cores")
     print(f"# {versions()}")
     print("end to end listen_batches(Quote)  rate: median (min-max)     vs none: median "
-          "(min-max) of paired ratios   CPU ns/event (medians): loop thread, writer process "
-          "(total: with its start and the Parquet compaction at close), simulator process; "
-          "wall ns/event")
+          "(min-max) of paired ratios   CPU ns/event (medians): loop thread, feed process "
+          "(and its events per CPU-second vs none), writer process (total: with its start and "
+          "the Parquet compaction at close), simulator process; wall ns/event")
     for mode in modes:
         rs = ratios(mode)
+        cpu_r = med("none", "proc_ns") / med(mode, "proc_ns")
         print(f"  {mode:18s} {fmt([x['rate'] for x in res_of[mode]]):26s} "
               f"{statistics.median(rs):5.2f}x ({min(rs):.2f}-{max(rs):.2f})   "
-              f"loop {med(mode, 'loop_ns'):6.1f}  writer {med(mode, 'writer_ns'):6.1f} "
+              f"loop {med(mode, 'loop_ns'):6.1f}  feed {med(mode, 'proc_ns'):6.1f} "
+              f"({cpu_r:4.2f}x)  writer {med(mode, 'writer_ns'):6.1f} "
               f"(total {med(mode, 'writer_total_ns'):6.1f})  "
               f"sim {med(mode, 'sim_ns'):5.1f}  wall {med(mode, 'wall_ns'):6.1f}")
     for mode in modes[1:]:
@@ -230,7 +245,9 @@ def main() -> int:
                         for p in glob.glob(os.path.join(last["raw"], "raw", "*")))
         pq_files = glob.glob(os.path.join(last["columns"], "columns", "Quote", "*.parquet"))
         pq_bytes = sum(os.path.getsize(p) for p in pq_files)
-        n_raw = raw_st["events"]
+        st = raw_st["stats"]
+        written = int(st.get("raw_written", 0))
+        n_raw = raw_st["events"] * written / max(1, written + int(st.get("dropped_messages", 0)))
         n_pq = res_of["columns"][-1]["stats"].get("records_written", 0) or 1
         print(f"bytes per million Quotes: raw capture (zstd) {raw_bytes / n_raw:.1f} MB "
               f"(wire {raw_st['stats'].get('raw_bytes', 0) / n_raw:.1f} MB), Parquet (zstd) "

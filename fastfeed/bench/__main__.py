@@ -16,7 +16,7 @@ from fastfeed.bench._runner import Plan, run_plan
 from fastfeed.bench.scenarios import CLIENTS, SCENARIOS
 
 QUICK_SCENARIOS = ["dxlink-quote100", "polygon-stocks100", "latency", "latency-dxlink",
-                   "reconnect-dxlink"]
+                   "reconnect-dxlink", "record-dxlink"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds of data on a connection before the server drops it "
                          "(default 1.0; 0.5 with --quick)")
     ap.add_argument("--quick", action="store_true",
-                    help="CI smoke run (< 60 s): quote100, stocks100 and both latency "
-                         "scenarios, 1 short run")
+                    help="CI smoke run (< 60 s): quote100, stocks100, both latency "
+                         "scenarios, reconnect and recording, 1 short run")
     ap.add_argument("--json", metavar="PATH", help="write every raw figure to PATH (JSON)")
     ap.add_argument("--plot", metavar="PATH",
                     help="where to write the PNG (throughput bars, latency and reconnect "

@@ -100,6 +100,7 @@ def aggregate(res: Results) -> dict[str, Any]:
                                            for m in oks if m.sample["wall_s"] > 0])
             entry["events"] = sum(m.sample["events"] for m in oks)
             entry["lost"] = sum(int(m.sample.get("lost") or 0) for m in oks)
+            entry["not_recorded_runs"] = sum(1 for m in oks if m.sample.get("not_recorded"))
             entry["partial_runs"] = sum(1 for m in oks if "partial" in (m.sample.get("note") or ""))
             lats = [m.sample["latency_us"] for m in oks if m.sample.get("latency_us")]
             if lats:
@@ -111,6 +112,9 @@ def aggregate(res: Results) -> dict[str, Any]:
                 entry["latency_pooled_us"] = latency_stats([int(x * 1000) for x in pooled])
             if any(m.sample.get("note") for m in oks):
                 entry["note"] = next(m.sample["note"] for m in oks if m.sample.get("note"))
+            infos = [m.sample["info"] for m in oks if m.sample.get("info")]
+            if infos:
+                entry["info"] = infos[-1]
         out.setdefault(sc, {})[cl] = entry
     # ratios, taken inside each repetition
     for sc, clients in out.items():
@@ -125,7 +129,8 @@ def aggregate(res: Results) -> dict[str, Any]:
             for peer in clients:
                 # peers, and fastfeed's own batch path for its per-object end-to-end paths
                 if CLIENTS[peer].is_fastfeed and not (
-                        peer == "ff-batches" and ff != peer and CLIENTS[ff].mode == "e2e"):
+                        peer == "ff-batches" and ff != peer and CLIENTS[ff].mode == "e2e"
+                        and CLIENTS[ff].vs_batches):
                     continue
                 vals = [r[ff] / r[peer] for r in runs.values()
                         if ff in r and peer in r and r[peer] > 0]
@@ -178,6 +183,12 @@ TARGETS: list[tuple[str, str, str, str, str, str | None, float]] = [
      "polygon-stocks1", "ff-decoder", "ratio", "msgspec-typed", 3.0),
     ("pg-xl2-decode-vs-msgspec", "polygon XL2 books decode >= 4x msgspec typed Structs",
      "polygon-cryptol2", "ff-decoder", "ratio", "msgspec-typed", 4.0),
+    ("rec-raw-vs-batches", "recording raw costs <= 10% of listen_batches (>= 0.9x)",
+     "record-dxlink", "ff-record-raw", "ratio", "ff-batches", 0.9),
+    ("rec-columns-vs-batches", "recording columns costs <= 10% of listen_batches (>= 0.9x)",
+     "record-dxlink", "ff-record-columns", "ratio", "ff-batches", 0.9),
+    ("rec-replay-rate", "replay of recorded columns into listen_batches >= 10 M ev/s",
+     "record-dxlink", "ff-replay-columns", "rate", None, 10e6),
     ("latency-p99", "latency p99 <= 50 us (fastfeed dict handler)", "latency", "ff-dicts",
      "p99", None, 50.0),
     ("latency-p99-batches", "latency p99 <= 50 us (fastfeed batches)", "latency", "ff-batches",
@@ -443,6 +454,9 @@ def format_table(res: Results, agg: dict[str, Any], targets: list[dict[str, Any]
                     flags.append(f"lost {e['lost']:,} events (ring gaps)")
                 if e.get("partial_runs"):
                     flags.append(f"{e['partial_runs']} run(s) hit the time cap")
+                if e.get("not_recorded_runs"):
+                    flags.append(f"{e['not_recorded_runs']} run(s) did not record everything: "
+                                 "the writer fell behind, its losses counted")
                 if e["ok"] < e["runs"]:
                     flags.append(f"{e['runs'] - e['ok']} run(s) failed")
                 if (sc_name, cname) in res.reduced:
@@ -451,6 +465,11 @@ def format_table(res: Results, agg: dict[str, Any], targets: list[dict[str, Any]
                     f"   {label:<{w}} {_rng(e['events_per_s']):>26} "
                     f"{_m(eps):>14} {e['cpu_s']['median']:>6.2f} {busy_s:>5}"
                     + (f"  ({'; '.join(flags)})" if flags else ""))
+        infos = [(c, e["info"]) for c, e in rows.items()
+                 if not c.startswith("_") and e.get("status") == "ok" and e.get("info")]
+        if sc.notes or infos:
+            lines += [f"   {sc.notes}"] if sc.notes else []
+            lines += [f"     {c}: {info} (last run)" for c, info in infos]
         ratios = rows.get("_ratios", {})
         if ratios and not sc.latency:
             lines.append("   fastfeed vs peers (events/s ratio):")
@@ -621,7 +640,7 @@ def client_colours() -> dict[str, Any]:
     import matplotlib
 
     palette: list[Any] = [matplotlib.colormaps["tab10"](i) for i in range(10)]
-    palette += ["black", "gold", "navy", "lime", "magenta", "teal"]
+    palette += ["black", "gold", "navy", "lime", "magenta", "teal", "maroon", "olive", "coral"]
     return {name: palette[i % len(palette)] for i, name in enumerate(CLIENTS)}
 
 

@@ -307,9 +307,14 @@ def _read_result(p: subprocess.Popen[str], timeout: float) -> tuple[str, Any]:
 #: first-run guess of events/s per end-to-end client (100-event frames); later runs use the
 #: previous repetition's measured rate, so each burst lasts about ``duration`` seconds
 _GUESS = {"ff-batches": 5e6, "ff-listen": 3e6, "ff-get-event": 2e6, "ff-listen-sdk": 2e6,
-          "ff-dicts": 1e6,
+          "ff-dicts": 1e6, "ff-record-raw": 4e6, "ff-record-columns": 4e6,
+          "ff-replay-columns": 3e6,
           "tastytrade-streamer": 6e4,
           "websockets-orjson": 1e6, "massive": 2e5}
+
+
+#: events recorded per second of ``duration`` for the replay row (``ff-replay-columns``)
+REPLAY_EVENTS = 3e6
 
 
 def burst_frames(sc: Any, events: float) -> int:
@@ -570,6 +575,13 @@ def _worker(cfg: dict[str, Any]) -> dict[str, Any]:
                                                                      busy_poll=True),
             "ff-listen-nospin": lambda: scenarios.ff_dxlink_client(url, kind, dur, True, nf,
                                                                    idle_spin_us=0),
+            "ff-record-raw": lambda: scenarios.ff_dxlink_client(url, kind, dur, False, nf,
+                                                                record="raw"),
+            "ff-record-columns": lambda: scenarios.ff_dxlink_client(url, kind, dur, False, nf,
+                                                                    record="columns"),
+            # a recording of at most ~3 M events (recorded then compacted: a few seconds)
+            "ff-replay-columns": lambda: scenarios.ff_replay_columns(
+                url, kind, dur, min(nf or 1, burst_frames(sc, REPLAY_EVENTS * dur))),
             "tastytrade-streamer": lambda: peers.tastytrade_streamer_client(url, kind, dur, nf),
             "websockets-orjson": lambda: peers.websockets_dxlink_client(url, kind, dur, nf),
         }[cl.name]
@@ -658,7 +670,8 @@ class _BenchFrames:
         got = self._dx_cache.get(key)
         if got is None:
             per = DXLINK_KINDS[self.sc.kind][1]
-            got = [(t, f, per) for t, f in dxlink_frames(self.sc.kind, 64, channels)
+            got = [(t, f, per) for t, f in dxlink_frames(self.sc.kind, self.sc.distinct,
+                                                          channels)
                    if t in channels]
             self._dx_cache[key] = got
         return got
@@ -690,7 +703,8 @@ def _make_server(scenario: str, rate: float, stable: float = 1.0) -> Any:
 
     frames = _BenchFrames(scenario)
     sc = frames.sc
-    knobs: dict[str, Any] = {"record": False, "rate": None, "events_per_frame": 1}
+    knobs: dict[str, Any] = {"record": False, "rate": None, "events_per_frame": 1,
+                             "pool_frames": sc.distinct}
     if sc.latency:
         knobs.update(rate=RECONNECT_RATE if sc.kind == "reconnect" else rate,
                      events_per_frame=1)

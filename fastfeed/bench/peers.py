@@ -52,6 +52,8 @@ class Sample:
     latencies_ns: list[int] = field(default_factory=list)
     note: str = ""
     lost: int = 0  # events the client reported lost (drop-oldest ring gaps)
+    info: str = ""  # other figures of the run, shown under the scenario's rows
+    not_recorded: int = 0  # a recording row: messages / records its recorder counted lost
 
     @property
     def rate(self) -> float:

@@ -33,6 +33,10 @@ class Scenario:
     latency: bool = False
     decode_only: bool = False  # only the in-process decode clients (no simulator)
     clients: tuple[str, ...] = ()  # exactly these clients (empty: chosen by feed and mode)
+    #: shown under the scenario's rows (what its clients measure beyond events/s)
+    notes: str = ""
+    #: distinct frames the simulator sends in turn (DXLink)
+    distinct: int = 64
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class Client:
     latency: bool = False  # also runs in latency scenarios
     latency_only: bool = False  # runs only in latency scenarios
     only: tuple[str, ...] = ()  # runs only in these scenarios (empty: every one of its feeds)
+    vs_batches: bool = True  # an e2e fastfeed row: its ratio to ff-batches is shown
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -70,6 +75,16 @@ SCENARIOS: dict[str, Scenario] = {
     "latency-dxlink": Scenario("latency-dxlink", "dxlink", "latency",
                                "paced 1-Quote DXLink COMPACT frames, eventTime = the send time",
                                latency=True),
+    "record-dxlink": Scenario(
+        "record-dxlink", "dxlink", "quote100",
+        "DXLink COMPACT, 100 Quotes per frame: listen_batches while recording (issue 16)",
+        clients=("ff-batches", "ff-record-raw", "ff-record-columns", "ff-replay-columns"),
+        notes="the frames of dxlink-quote100, 1024 distinct ones in turn (7.9 MB: no frame "
+              "repeats within zstd's reach, as on a real feed; 64 would compress 30x and cost "
+              "zstd a fifth of the CPU); recording starts before the connection (the writer "
+              "process is ready first) and is closed after the run (Parquet compaction: not "
+              "in the rate)",
+        distinct=1024),
     "reconnect-dxlink": Scenario(
         "reconnect-dxlink", "dxlink", "reconnect",
         "server-side TCP drops: time to the first event after resubscription", latency=True,
@@ -94,6 +109,14 @@ CLIENTS: dict[str, Client] = {c.name: c for c in (
            ("dxlink",), True, latency=True, latency_only=True),
     Client("ff-dicts", "e2e", "fastfeed AsyncStreamClient dict handler", ("polygon",), True,
            latency=True),
+    Client("ff-record-raw", "e2e", "fastfeed listen_batches while recording raw (zstd frames)",
+           ("dxlink",), True, only=("record-dxlink",)),
+    Client("ff-record-columns", "e2e",
+           "fastfeed listen_batches while recording columns (Arrow IPC)", ("dxlink",), True,
+           only=("record-dxlink",)),
+    Client("ff-replay-columns", "e2e",
+           "fastfeed replay of the recorded columns (Parquet) into listen_batches", ("dxlink",),
+           True, only=("record-dxlink",), vs_batches=False),
     Client("tastytrade-decode", "decode", "tastytrade decode path (json + _map_message)",
            ("dxlink",), False),
     Client("tastytrade-streamer", "e2e", "tastytrade DXLinkStreamer.listen()", ("dxlink",),
@@ -196,10 +219,13 @@ def _dx_classes(kind: str) -> list[Any]:
 async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool,
                            frames: int | None = None, busy_poll: bool = False,
                            sdk: bool = False, idle_spin_us: float | None = None,
-                           get_event: bool = False) -> Sample:
+                           get_event: bool = False, record: str = "",
+                           record_path: str = "") -> Sample:
     """``sdk=True``: listen() with tastytrade's own classes (SDK-faithful events);
     ``idle_spin_us``: the streamer's idle strategy (``None``: its default); ``get_event=True``
-    (with ``objects``): ``await get_event(cls)`` in a loop instead of ``listen()``."""
+    (with ``objects``): ``await get_event(cls)`` in a loop instead of ``listen()``;
+    ``record="raw"`` / ``"columns"``: the streamer records that layer (into ``record_path``,
+    or a temporary directory removed after the run) -- see :class:`_Recording`."""
     (Streamer,) = _import("fastfeed.tastytrade", "DXLinkStreamer")
     classes = _import("tastytrade.dxfeed", *peers.dx_kind(kind)[0]) if sdk else _dx_classes(kind)
     if not objects and not hasattr(Streamer, "listen_batches"):
@@ -217,6 +243,7 @@ async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool,
     # losing events, so the rate measured is what the consumer really takes in
     cm = Streamer(peers.FakeTastytradeSession(peers.budget_url(url, frames)),
                   overflow="backpressure", busy_poll=busy_poll, idle_spin_us=idle_spin_us)
+    rec = _Recording(cm, record, record_path) if record else None
     streamer = await cm.__aenter__()
 
     async def consume_batches(cls: Any) -> None:
@@ -300,7 +327,99 @@ async def ff_dxlink_client(url: str, kind: str, duration: float, objects: bool,
             note = f"stats={stats() if callable(stats) else stats}"[:300]
         except Exception:  # noqa: BLE001 - the bench reports, never crashes
             note = ""
-    return clock.sample(note)  # no orderly exit: the worker process ends right after
+    sample = clock.sample(note)
+    if rec is not None:
+        sample.info = await rec.finish(clock.delivered)
+        sample.not_recorded = rec.not_recorded
+    return sample  # no orderly exit: the worker process ends right after
+
+
+class _Recording:
+    """``streamer.record()`` of one layer for the recording rows: started (and its writer
+    process ready) before the connection; after the run, the writer's CPU per event during
+    it, then closed (the Parquet compaction) and measured: bytes per million events."""
+
+    def __init__(self, streamer: Any, layer: str, path: str = "") -> None:
+        import tempfile
+
+        self.own = not path
+        self.path = path or tempfile.mkdtemp(prefix="ff-bench-record-")
+        self.layer = layer
+        self.rec = streamer.record(self.path, raw=layer == "raw", columns=layer == "columns")
+        self.not_recorded = 0
+        if not self.rec.sync(60.0):
+            raise RuntimeError("the recorder's writer process did not start")
+        self.cpu0 = int(self.rec.stats["writer_cpu_ns"])
+
+    async def finish(self, events: int) -> str:
+        rec = self.rec
+        rec.sync(60.0)
+        live = int(rec.stats["writer_cpu_ns"]) - self.cpu0
+        await rec.aclose()
+        return self._summary(events, live)
+
+    def _summary(self, events: int, live: int) -> str:
+        import glob
+        import os
+        import shutil
+
+        st = self.rec.stats
+        closing = int(st["writer_cpu_ns"]) - self.cpu0 - live
+        per_m = 1e6 / max(1, events)
+        if self.layer == "raw":
+            size = sum(os.path.getsize(f)
+                       for f in glob.glob(os.path.join(self.path, "raw", "*")))
+            msgs = int(st["raw_written"]) + int(st["dropped_messages"])
+            per_m = 1e6 / max(1.0, events * int(st["raw_written"]) / max(1, msgs))
+            what = (f"raw file {size * per_m / 1e6:.1f} MB per million Quotes (wire "
+                    f"{st.get('raw_bytes', 0) * per_m / 1e6:.0f} MB)")
+            done = f"{st['raw_written']}/{st['raw_messages']} messages written"
+        else:
+            size = sum(os.path.getsize(f) for f in glob.glob(
+                os.path.join(self.path, "columns", "*", "*.parquet")))
+            per_m = 1e6 / max(1, int(st["records_written"]))
+            what = (f"Parquet {size * per_m / 1e6:.1f} MB per million Quotes (compaction after "
+                    f"the run: {closing / max(1, events):.0f} ns/event more)")
+            done = f"{st['records_written']}/{st['records']} records written"
+        lost = self.not_recorded = st["dropped_messages"] + st["dropped_records"]
+        if self.own:
+            shutil.rmtree(self.path, ignore_errors=True)
+        return (f"writer process {live / max(1, events):.0f} ns/event; {what}; {done}, "
+                f"{lost} not recorded")
+
+
+async def ff_replay_columns(url: str, kind: str, duration: float, frames: int) -> Sample:
+    """Record the columns of ``frames`` frames, then time ``fastfeed.replay.open(path,
+    source="columns").listen_batches`` over them (the first batch starts the clock)."""
+    import shutil
+    import tempfile
+
+    (replay,) = _import("fastfeed", "replay")
+    (cls,) = _dx_classes(kind)
+    (pq,) = _import("pyarrow", "parquet")  # imported before the clock: the replay is timed
+    (column_segments,) = _import("fastfeed.record._read", "column_segments")
+    path = tempfile.mkdtemp(prefix="ff-bench-replay-")
+    try:
+        await ff_dxlink_client(url, kind, duration, False, frames, record="columns",
+                               record_path=path)
+        recorded = sum(pq.ParquetFile(seg).metadata.num_rows
+                       for seg in column_segments(path, "Quote"))
+        clock = EventClock(duration, recorded)
+        t_open = time.perf_counter()
+        streamer = replay.open(path, source="columns")
+        async with streamer:
+            async for batch in streamer.listen_batches(cls):
+                if clock.add(len(batch)):
+                    break
+        t_end = time.perf_counter()
+        if not clock.done.is_set():     # fewer events than recorded: the sample says so
+            clock.c1 = time.process_time()
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+    sample = clock.sample()
+    sample.info = (f"{clock.delivered / (t_end - t_open) / 1e6:.1f} M events/s including "
+                   f"opening and reading the files ({clock.delivered} events)")
+    return sample
 
 
 async def ff_dxlink_reconnect(url: str, drops: int, stable: float, give_up: float) -> Sample:

@@ -391,6 +391,9 @@ class HubStreamer(FanoutMixin, Streamer):
         self._closed = True
         self._ready = False
         self._wake_all()
+        recorder = getattr(self, "_recorder", None)     # a drop-in's ``record()``
+        if recorder is not None:
+            await recorder.aclose()
 
     # ------------------------------------------------------------------ control channel
 

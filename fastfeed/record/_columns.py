@@ -307,6 +307,42 @@ def _batch(spec: ColumnSpec, cols: list[Any], dictionary: Any, wire_type: str,
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
+def _indices(ind: Any) -> Any:
+    """A dictionary column's indices as int64, -1 where null (read from the Arrow buffers:
+    ``fill_null`` would import ``pyarrow.compute``, 0.3 s of a replay's first second)."""
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(ind)
+    bufs = ind.buffers()
+    kind = "i" if pa.types.is_signed_integer(ind.type) else "u"
+    vals = np.frombuffer(bufs[1], dtype=f"<{kind}{ind.type.byte_width}",
+                         count=ind.offset + n)[ind.offset:].astype(np.int64)
+    if ind.null_count:
+        valid = np.unpackbits(np.frombuffer(bufs[0], dtype=np.uint8), bitorder="little",
+                              count=ind.offset + n)[ind.offset:].astype(bool)
+        vals[~valid] = -1
+    return vals
+
+
+def _numbers(c: Any) -> Any:
+    """The values of a numeric (or timestamp) column without nulls, read in place from its
+    buffer (pyarrow's ``to_numpy`` / ``view`` import pandas on first use: up to a second of a
+    replay's start on a busy machine); other columns through ``to_numpy``."""
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(c, pa.ChunkedArray):
+        c = c.combine_chunks()
+    t = c.type
+    kind = ("i" if pa.types.is_signed_integer(t) or pa.types.is_timestamp(t) else
+            "u" if pa.types.is_unsigned_integer(t) else "f" if pa.types.is_floating(t) else "")
+    if not kind or c.null_count:
+        return c.to_numpy(zero_copy_only=False)
+    return np.frombuffer(c.buffers()[1], dtype=f"<{kind}{t.byte_width}",
+                         count=c.offset + len(c))[c.offset:]
+
+
 def _spill_refs(c: Any) -> Any:
     """The ``spill`` members for a ``binary`` spill column: (length << 32) | offset of each
     value in the column's data buffer (0 when empty)."""
@@ -376,17 +412,17 @@ def to_records(batch: Any, spec: ColumnSpec, intern: Any, out: Any = None) -> An
             dic = c.dictionary.to_pylist()
             ids = np.array([0] + [intern(s) if s is not None else 0 for s in dic],
                            dtype=np.uint32)
-            idx = c.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+            idx = _indices(c.indices)
             v = ids[idx + 1]
         elif role == "ts":
-            v = c.view(pa.int64()).to_numpy(zero_copy_only=False)
+            v = _numbers(c)
         elif role == "spill":
             v = _spill_refs(c)
         elif role == "fixstr":
             texts = [b"" if s is None else s.encode() for s in c.to_pylist()]
             bit = spec.str_bits.get(_member)
             if bit is not None and "spill" in batch.schema.names:
-                alt = batch.column("alt").to_numpy(zero_copy_only=False).astype(np.uint64)
+                alt = _numbers(batch.column("alt")).astype(np.uint64)
                 rows = np.nonzero((alt >> np.uint64(32 + bit)) & np.uint64(1))[0]
                 if len(rows):
                     recs = batch.column("spill").to_pylist()
@@ -398,9 +434,9 @@ def to_records(batch: Any, spec: ColumnSpec, intern: Any, out: Any = None) -> An
             flat = c
             while pa.types.is_fixed_size_list(flat.type):
                 flat = flat.flatten()
-            v = flat.to_numpy(zero_copy_only=False)
+            v = _numbers(flat)
         else:
-            v = c.to_numpy(zero_copy_only=False)
+            v = _numbers(c)
         ins.append(np.ascontiguousarray(v, dtype=dt.base if dt.subdtype else dt).view(np.uint8)
                    .reshape(-1))
     if n:

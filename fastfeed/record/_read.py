@@ -5,19 +5,25 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["column_segments", "column_types", "read_arrows", "read_columns", "read_meta"]
+__all__ = ["column_segments", "column_types", "read_arrows", "read_columns", "read_meta",
+           "segment_batches"]
 
 
 def read_arrows(path: str) -> Any:
-    """The complete record batches of an Arrow IPC stream file as a table (None if none)."""
+    """The complete record batches of an Arrow IPC stream file as a table (None if none).
+
+    The file is memory-mapped: the table's columns are read in place (reading them into fresh
+    buffers cost 15-500 ns a row here, in page faults), and stay valid after the file is
+    removed (the compaction does that)."""
     import pyarrow as pa
 
     batches = []
     schema = None
     try:
-        with pa.OSFile(path, "rb") as f:
+        with pa.memory_map(path, "r") as f:
             try:
                 reader = pa.ipc.open_stream(f)
             except (pa.ArrowInvalid, OSError):
@@ -71,6 +77,22 @@ def read_segment_table(seg: str) -> Any:
     if seg.endswith(".parquet"):
         return pq.read_table(seg)
     return read_arrows(seg)
+
+
+def segment_batches(seg: str, batch_rows: int = 65536) -> tuple[Any, Iterator[Any]] | None:
+    """(schema, record batches) of one segment, read as they are iterated (None: nothing
+    readable). A Parquet segment is read ``batch_rows`` rows at a time on this thread: memory
+    stays about one batch, and no thread pool competes with the event loop (reading a
+    256 MiB segment whole with threads took 1.5-5 s on a busy 2-core machine, 0.4 s so)."""
+    if seg.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(seg, memory_map=True)
+        return pf.schema_arrow, pf.iter_batches(batch_size=batch_rows, use_threads=False)
+    table = read_arrows(seg)
+    if table is None:
+        return None
+    return table.schema, iter(table.to_batches())
 
 
 def read_columns(path: str | os.PathLike[str], wire: str) -> Any:

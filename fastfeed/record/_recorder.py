@@ -88,8 +88,8 @@ class Recorder:
     ``nice`` > 0 lowers the writer process's scheduling priority, so that on a machine short of
     cores the feed gets the CPU first (if the writer then falls behind, what does not fit
     ``max_buffer_bytes`` is counted as dropped); ``level`` is the zstd level of the raw capture
-    (1: about 2 GB/s and 40x on the bench's DXLink Quote frames here; 3: 1.3 GB/s, the same
-    ratio); ``discard=True`` makes the writer drop what it is handed (the bench's measure of
+    (on DXLink Quote frames that do not repeat, on a busy 2-core VM: 1, about 500 MB/s and 4x;
+    3: 350 MB/s, the same ratio; -5: 700 MB/s, 2.4x; -10: 860 MB/s, 1.9x); ``discard=True`` makes the writer drop what it is handed (the bench's measure of
     what the hand-over alone costs the feed). ``stats`` counts what was written and what was
     lost (never silently).
     Records a websocket streamer (made by its ``record()``: raw and columns) or any other

@@ -271,6 +271,7 @@ class _Writer:
             self.names.extend(msg[1])
         elif kind == "sync":
             self.flush_columns(now, force=True)
+            self._cpu_read = 0.0        # the CPU counter as of now
             self.send(("synced", msg[1], self.report()))
         elif kind == "stop":
             return False

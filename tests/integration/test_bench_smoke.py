@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -180,3 +181,36 @@ def test_bench_quick_reconnect(tmp_path: Path) -> None:
         assert 0 < pooled["p50"] < 20e6
     runs = [m for m in doc["measurements"] if m["scenario"] == "reconnect-dxlink"]
     assert len(runs) == 2  # once per client: the drops are the repetitions
+
+
+@pytest.mark.timeout(120)
+def test_bench_recording_scenario(tmp_path: Path) -> None:
+    """The recording rows (issue 16): listen_batches not recording / recording raw / columns
+    and the replay of the columns, each measured, everything recorded, the targets checked."""
+    out = tmp_path / "bench.json"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH")
+                                     else "")
+    cmd = [sys.executable, "-m", "fastfeed.bench", "--scenario", "record-dxlink", "--runs", "1",
+           "--duration", "0.2", "--json", str(out), "--no-progress", "--no-plot"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=100, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    runs = {m["client"]: m for m in doc["measurements"]}
+    assert set(runs) == {"ff-batches", "ff-record-raw", "ff-record-columns",
+                         "ff-replay-columns"}
+    for m in runs.values():
+        assert m["status"] == "ok", m
+        assert m["sample"]["events"] > 0
+    for c in ("ff-record-raw", "ff-record-columns"):
+        info = runs[c]["sample"]["info"]
+        assert "MB per million Quotes" in info, info
+        # everything handed to the writer written; what the writer could not take, counted
+        m = re.search(r"(\d+)/(\d+) (?:messages|records) written, (\d+) not recorded", info)
+        assert m is not None and m[1] == m[2] and int(m[1]) > 0, info
+        assert int(m[3]) == runs[c]["sample"]["not_recorded"], info
+    targets = {t["id"]: t for t in doc["targets"]}
+    for tid in ("rec-raw-vs-batches", "rec-columns-vs-batches", "rec-replay-rate"):
+        assert targets[tid]["status"] in ("met", "MISSED"), targets[tid]
+    assert "ff-record-raw: writer process" in proc.stdout

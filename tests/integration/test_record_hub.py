@@ -129,3 +129,25 @@ def test_a_hub_consumer_has_no_raw_capture(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="raw=False"):
         Recorder(HubStreamer("never-started"), str(tmp_path / "rec"), raw=True)
     assert not (tmp_path / "rec").exists()      # refused before anything was started
+
+
+async def test_closing_a_hub_drop_in_closes_its_recorder(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """``streamer.record()`` of a drop-in pointed at a hub: its ``close()`` (the hub link's)
+    finishes the recording and ends the writer process, as a direct streamer's does."""
+    from fastfeed.tastytrade import DXLinkStreamer
+
+    monkeypatch.setenv("FASTFEED_HUB_DIR", str(tmp_path))
+
+    class Session:
+        dxlink_url = "wss://never.used"
+        streamer_token = "never-sent"
+        proxy = None
+
+    streamer = DXLinkStreamer(Session(), hub="ipc://r" + uuid.uuid4().hex[:10])
+    rec = streamer.record(str(tmp_path / "rec"), raw=False)
+    assert rec.sync(TIMEOUT)           # the writer process is running
+    await asyncio.wait_for(streamer.close(), TIMEOUT)
+    assert rec._proc.returncode == 0   # it was told to stop, closed its segments and exited
+    assert streamer._recorder is None
+    assert read_meta(str(tmp_path / "rec"))["streamer"] == "DXLinkStreamer"

@@ -98,6 +98,11 @@ def test_columns_round_trip_is_byte_exact(layout: str) -> None:
     assert batch.schema.field("ts_recv").type == pa.timestamp("ns", tz="UTC")
     back = to_records(batch, spec, names.index)
     assert_same(back, arr, spill, base, spill_data(batch, spec))
+    # a slice: every column read at an offset into its buffers (null symbols included)
+    part = batch.slice(7, n - 20)
+    assert part.column(0).null_count and part.column(0).offset == 7
+    assert_same(to_records(part, spec, names.index), arr[7:n - 13], spill, base,
+                spill_data(part, spec))
     # pieces through reused buffers, and through an Arrow IPC stream
     bufs = ColumnBuffers(spec)
     k = bufs.fill([(arr[: n // 3], n // 3, spill, base), (arr[n // 3:], n - n // 3, spill, base)])
