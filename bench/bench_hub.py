@@ -423,11 +423,15 @@ class _Nats:
 
 
 class _Hub:
+    #: ``--idle-spin-us`` of the hub processes (None: the hub's default)
+    idle_spin_us: float | None = None
+
     def __init__(self, url: str, nats: str | None = None) -> None:
         self.name = "bench" + uuid.uuid4().hex[:8]
+        spin = [] if self.idle_spin_us is None else ["--idle-spin-us", str(self.idle_spin_us)]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fastfeed.hub", "--name", self.name,
-             *(["--nats", nats] if nats else [])],
+             *(["--nats", nats] if nats else []), *spin],
             stdout=subprocess.PIPE, text=True,
             env=_env({"FASTFEED_DXLINK_URL": url, "FASTFEED_DXLINK_TOKEN": TOKEN}))
         assert self.proc.stdout is not None
@@ -629,6 +633,8 @@ def main() -> int:
     p.add_argument("--latency-seconds", type=float, default=5.0, dest="latency_seconds")
     p.add_argument("--warmup", type=float, default=0.5)
     p.add_argument("--rate", type=int, default=10_000)
+    p.add_argument("--hub-idle-spin-us", type=float, dest="hub_idle_spin_us",
+                   help="the hub's --idle-spin-us (default: the hub's own default)")
     p.add_argument("--json")
     args = p.parse_args()
     if args.cmd == "worker":
@@ -644,6 +650,7 @@ def main() -> int:
 
         print(json.dumps(uvloop.run(_wake_sub(args))), flush=True)
         return 0
+    _Hub.idle_spin_us = args.hub_idle_spin_us
     res = run(args)
     report(res)
     if args.json:

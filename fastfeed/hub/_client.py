@@ -421,6 +421,10 @@ class HubStreamer(FanoutMixin, Streamer):
         if not data:
             self._connection_lost()
             return
+        if not data.strip(b"\0") and not len(data) & 3 and self._frames.empty:
+            self._drain_shm()   # wake-ups only (the usual case): no frame to parse
+            self._keep_polling()
+            return
         try:
             _, msgs = self._frames.feed(data)
         except ProtocolError as exc:

@@ -93,6 +93,16 @@ class NatsSink:
     def queue(self, subject: str, payload: bytes) -> None:
         self._q.append((self.prefix + subject, payload))
 
+    @property
+    def max_payload(self) -> int:
+        """The largest message the server takes (its connection info; 1 MB by default)."""
+        return int(self.nc.max_payload)
+
+    @property
+    def pending(self) -> bool:
+        """Messages queued and not yet published."""
+        return bool(self._q)
+
     async def flush_queue(self) -> None:
         """Publish what is queued, in order (a failure is counted; shared memory goes on)."""
         async with self._lock:

@@ -61,6 +61,7 @@ __all__ = [
     "pack_envelope",
     "pack_spill",
     "pack_symbols",
+    "spill_ref",
     "unpack_envelope",
     "unpack_spill",
     "unpack_symbols",
@@ -153,6 +154,22 @@ def pack_spill(spill: bytes | None, base: int) -> bytes:
     if not spill:
         return b""
     return _SPILL_BASE.pack(base) + spill
+
+
+_SPILL_REF = struct.Struct("<II")
+#: offset of a record's ``spill`` member (u32 log position, u32 length; spill.h)
+SPILL_OFFSET = 32
+
+
+def spill_ref(records: bytes | bytearray | memoryview, i: int, record_size: int,
+              base: int) -> tuple[int, int]:
+    """``(start, end)`` of record ``i``'s spill in its batch's spill bytes (log position
+    ``base`` first); ``(0, 0)`` when it spilled nothing."""
+    pos, n = _SPILL_REF.unpack_from(records, i * record_size + SPILL_OFFSET)
+    if not n:
+        return 0, 0
+    start = (pos - base) & 0xFFFFFFFF
+    return start, start + n
 
 
 def unpack_spill(section: bytes | bytearray | memoryview) -> tuple[bytes, int]:
