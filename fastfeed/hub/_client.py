@@ -65,6 +65,7 @@ from fastfeed.hub._wire import (
     FEEDS,
     KIND_DATA,
     KIND_ERROR,
+    KIND_STATUS,
     KIND_SYMBOLS,
     StreamTracker,
     SymbolMap,
@@ -591,6 +592,9 @@ class HubStreamer(FanoutMixin, Streamer):
         if env.kind == KIND_SYMBOLS:
             self._add_symbols(unpack_symbols(mv[ENVELOPE_SIZE:], env.n))
             return 0
+        if env.kind == KIND_STATUS:   # a status the upstream sent (polygon)
+            self._on_hub_status(bytes(mv[ENVELOPE_SIZE:]))
+            return 0
         if env.kind == KIND_ERROR:   # the hub's upstream failed for good
             text = bytes(mv[ENVELOPE_SIZE:]).decode("utf-8", "replace")
             self._fail(StreamerError(f"the hub's {self.feed} upstream failed: {text}"))
@@ -641,6 +645,9 @@ class HubStreamer(FanoutMixin, Streamer):
         self.n_events += n
         self.n_batches += 1
         return n
+
+    def _on_hub_status(self, frame: bytes) -> None:
+        """A status frame the hub's upstream received (the polygon drop-ins deliver it)."""
 
     # ------------------------------------------------------------------ consumer API
 

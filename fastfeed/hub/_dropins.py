@@ -15,9 +15,12 @@ the session, token or API key given is never sent anywhere (the hub holds its ow
 ``overflow`` is the consumer's own setting, as for ``fastfeed.hub.connect`` (with
 ``"backpressure"`` it stops reading the hub's stream while full; a drop-oldest hub then
 recycles its oldest samples, counted in ``stats``); ``idle_spin_us`` defaults to the hub
-consumers' (``HUB_IDLE_SPIN_US``). What differs from the vendor connection: DXLink Candle
-history (``subscribe_candle``'s ``start_time``) and polygon ``status`` messages are not
-carried; Massive's ``raw=True`` has no frames to give.
+consumers' (``HUB_IDLE_SPIN_US``). Polygon ``status`` messages the hub's upstream receives
+while it serves (subscription acknowledgements -- every consumer's --, errors,
+``slow_consumer``...) reach every consumer's status handler, as the same objects; the hub's own
+handshake (``connected``, ``auth_success``) is not replayed. What differs from the vendor
+connection: DXLink Candle history (``subscribe_candle``'s ``start_time``) is not carried;
+Massive's ``raw=True`` has no frames to give.
 """
 
 from __future__ import annotations
@@ -119,6 +122,22 @@ class _PolygonOverHub:
     async def reconnect(self) -> tuple[bool, str]:
         """The hub link reconnects by itself."""
         return True, "Reconnect Successful"
+
+    def _on_hub_status(self, frame: bytes) -> None:
+        """A status the hub's upstream received: to the status handler, as the same object a
+        direct client's decoder makes of it (decoded here, not acted upon: the hub holds the
+        connection)."""
+        from fastfeed._native.polygon import PolygonDecoder
+
+        st: Any = self
+        dec = st.__dict__.get("_status_decoder")
+        if dec is None:
+            dec = st._status_decoder = PolygonDecoder(st._cluster)
+        dec.feed(frame)
+        events, dec.control = dec.control, []
+        if events:
+            st._status_q.extend(events)
+            st._on_wake_data()
 
 
 def _account_variant(base: type) -> type:

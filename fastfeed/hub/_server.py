@@ -37,6 +37,7 @@ from fastfeed.hub._wire import (
     FEEDS,
     KIND_DATA,
     KIND_ERROR,
+    KIND_STATUS,
     KIND_SYMBOLS,
     MAGIC,
     VERSION,
@@ -331,6 +332,12 @@ class Hub:
         """The upstream's socket-read callback filled its rings (or it stopped): publish every
         waiting batch of every subscribed type, wake the consumers once, start the NATS flush."""
         published = False
+        for frame in f.streamer.take_statuses():   # before this read's records
+            self._emit(f, (MAGIC, VERSION, KIND_STATUS, f.code, 0, 0, 0, self.publisher_id,
+                           f.seq, 0, f.hub_gaps, time.time_ns(), layout_hash(), 0),
+                       frame, len(frame), "status")
+            f.seq += 1
+            published = True
         for etype, (rtype, cursor) in f.cursors.items():
             while True:
                 batch = cursor.drain()

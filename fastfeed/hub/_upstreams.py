@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
+
 from fastfeed._connection import BackoffConfig
 from fastfeed.polygon import HOST, AsyncStreamClient
 from fastfeed.tastytrade import DXLinkStreamer
@@ -49,9 +51,14 @@ HUB_UPSTREAM_SPIN_US = 0.0
 class Upstream:
     """Mixin of the hub's upstream streamers: ``on_data()`` is called after every socket read
     that produced events (after the streamer's own consumers were woken) and when the streamer
-    stops (its ``error`` then says why)."""
+    stops (its ``error`` then says why). ``statuses``: status frames received since the hub
+    last took them (polygon; the hub publishes them to its consumers)."""
 
     on_data: Callable[[], None] | None = None
+
+    def take_statuses(self) -> list[bytes]:
+        """The status frames received while the hub serves (``on_data`` set), oldest first."""
+        return []
 
     def _on_wake_data(self) -> None:
         super()._on_wake_data()   # type: ignore[misc]
@@ -78,13 +85,27 @@ class PolygonUpstream(Upstream, AsyncStreamClient):
     def _set_handler(self, ev: str, fn: Any, deliver: str) -> None:
         """No handler cursors: nothing would drain them."""
 
+    _statuses: list[bytes] | None = None
+
     def _on_control(self, events: list[Any]) -> None:
         """Statuses act as for any client (errors counted, auth_failed fatal...); nobody
-        dispatches them here, so they are logged instead of queued."""
+        dispatches them here: those received while the hub serves (not its own handshake's)
+        become status frames for its consumers, published by ``on_data`` (which the base
+        class calls next). Their messages are already redacted (the session takes the key
+        out)."""
+        if self.on_data is not None:
+            if self._statuses is None:
+                self._statuses = []
+            self._statuses += [orjson.dumps([{"ev": "status", "status": ev.status,
+                                              "message": ev.message}]) for ev in events]
         super()._on_control(events)
         for ev in self._status_q:
             log.debug("hub: polygon %s status %s: %s", self._cluster, ev.status, ev.message)
         self._status_q.clear()
+
+    def take_statuses(self) -> list[bytes]:
+        out, self._statuses = self._statuses, None
+        return out or []
 
     async def subscribe(self, ev: str, symbols: Iterable[str]) -> None:
         chans = ",".join(f"{ev}.{s}" for s in symbols)

@@ -9,7 +9,9 @@ offset     type    field
 0          u32     magic ``b"FFHB"``
 4          u16     wire-format version (:data:`VERSION`)
 6          u8      kind: :data:`KIND_DATA` (records), :data:`KIND_SYMBOLS` (id -> symbol),
-                   :data:`KIND_ERROR` (the upstream stream failed for good; body: UTF-8 text)
+                   :data:`KIND_ERROR` (the upstream stream failed for good; body: UTF-8 text),
+                   :data:`KIND_STATUS` (a status the upstream sent, polygon; body: the
+                   status frame ``[{"ev":"status","status":...,"message":...}]``)
 7          u8      feed code (:data:`FEEDS`)
 8          u16     rtype of the records (data) / 0
 10         u16     record size in bytes (data) / 0
@@ -51,6 +53,7 @@ __all__ = [
     "FEEDS",
     "FEED_NAMES",
     "KIND_DATA",
+    "KIND_STATUS",
     "KIND_SYMBOLS",
     "MAGIC",
     "VERSION",
@@ -76,6 +79,7 @@ assert ENVELOPE_SIZE == 64
 KIND_DATA = 0
 KIND_SYMBOLS = 1
 KIND_ERROR = 2
+KIND_STATUS = 3
 
 #: feed name -> code (the envelope's feed byte)
 FEEDS: dict[str, int] = {

@@ -164,3 +164,37 @@ async def test_spilled_backlog_split_by_max_payload_each_part_with_its_own_spill
         finally:
             await sniffer.close()
         await rig.stop()
+
+
+async def test_statuses_reach_consumers_as_the_direct_client_gets_them(rig: FeedRig) -> None:
+    from fastfeed.polygon import AsyncStreamClient
+
+    trades = orjson.loads(_trades(10))
+
+    async def script(up: PolygonUp, ws: Any) -> None:
+        await up.send(ws, orjson.dumps(trades[:5]))
+        await up.send(ws, _status("notice", "maintenance at 17:00"))
+        await up.send(ws, orjson.dumps(trades[5:]))
+
+    async def run(client: Any, n: int) -> list[Any]:
+        seen: list[Any] = []
+        await client.change_handler("status", seen.append)
+        await client.subscribe_stock_trades(["AAPL"], seen.append)
+        while sum(1 for x in seen if x["ev"] == "T") < n:
+            await asyncio.wait_for(client.handle_messages(), TIMEOUT)
+        return seen
+
+    async with PolygonUp(script) as up:
+        await rig.hub("stocks", {"FASTFEED_POLYGON_KEY": KEY, "FASTFEED_POLYGON_HOST": up.host})
+        async with AsyncStreamClient(KEY, "stocks", host=up.host) as direct:
+            await direct.login()
+            want = await run(direct, 10)
+        async with AsyncStreamClient("unused", "stocks", hub=f"ipc://{rig.name}") as client:
+            got = await run(client, 10)
+        await rig.stop()
+    # the direct client: the handshake, the acknowledgement, 5 trades, the notice, 5 trades
+    assert [x["status"] for x in want if x["ev"] == "status"] == [
+        "connected", "auth_success", "success", "notice"]
+    # through the hub: the same dicts and order after the handshake (the hub's, not replayed)
+    assert got == want[2:]
+    assert not any(KEY in str(x) for x in got)
