@@ -308,9 +308,14 @@ class HubStreamer(FanoutMixin, Streamer):
         self._stream_ready()
 
     async def _resubscribe(self) -> None:
+        """Every subscription again, those with a history start time (Candle) with theirs, as
+        a direct streamer replays them after a reconnection."""
         for etype, syms in list(self._desired.items.items()):
-            if syms:
-                await self._send_subscription("subscribe", etype, list(syms))
+            by_time: dict[Any, list[str]] = {}
+            for sym, from_time in syms.items():
+                by_time.setdefault(from_time, []).append(sym)
+            for from_time, batch in by_time.items():
+                await self._send_subscription("subscribe", etype, batch, from_time)
 
     async def _open_control(self) -> None:
         loop = asyncio.get_running_loop()
@@ -690,25 +695,33 @@ class HubStreamer(FanoutMixin, Streamer):
 
     # ------------------------------------------------------------------ subscriptions
 
-    async def _send_subscription(self, op: str, etype: str, symbols: list[str]) -> None:
-        reply = await self._request({"op": op, "type": etype, "symbols": symbols})
+    async def _send_subscription(self, op: str, etype: str, symbols: list[str],
+                                 from_time: int | None = None) -> None:
+        msg: dict[str, Any] = {"op": op, "type": etype, "symbols": symbols}
+        if from_time is not None:
+            msg["from_time"] = from_time
+        reply = await self._request(msg)
         if not reply.get("ok"):
             raise SubscriptionError(f"hub refused {op} {etype}: {reply.get('error')}")
 
     async def subscribe(self, event_class: Any, symbols: Iterable[str] | str,
                         refresh_interval: float = 0.1) -> None:
         """Subscribe through the hub (merged with every other consumer's subscriptions)."""
+        await self._hub_subscribe(self._wire_type(event_class), _as_symbols(symbols))
+
+    async def _hub_subscribe(self, etype: str, syms: list[str],
+                             from_time: int | None = None) -> None:
+        """``from_time`` (ms since the epoch): the upstream's history from then (DXLink
+        Candle: the hub subscribes upstream with that ``fromTime``)."""
         if self._error is not None:
             raise self._error
         self._check_usable()
-        etype = self._wire_type(event_class)
         self._ring(etype)   # KeyError for unknown types
-        syms = _as_symbols(symbols)
         self._prepare_type(etype)
-        self._desired.add(etype, syms)
+        self._desired.add(etype, syms, from_time)
         self._filters_dirty = True
         if self._ready:
-            await self._send_subscription("subscribe", etype, syms)
+            await self._send_subscription("subscribe", etype, syms, from_time)
 
     async def unsubscribe(self, event_class: Any, symbols: Iterable[str] | str) -> None:
         """Drop this streamer's interest (the hub unsubscribes upstream if it was the last)."""

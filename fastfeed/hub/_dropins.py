@@ -18,9 +18,11 @@ recycles its oldest samples, counted in ``stats``); ``idle_spin_us`` defaults to
 consumers' (``HUB_IDLE_SPIN_US``). Polygon ``status`` messages the hub's upstream receives
 while it serves (subscription acknowledgements -- every consumer's --, errors,
 ``slow_consumer``...) reach every consumer's status handler, as the same objects; the hub's own
-handshake (``connected``, ``auth_success``) is not replayed. What differs from the vendor
-connection: DXLink Candle history (``subscribe_candle``'s ``start_time``) is not carried;
-Massive's ``raw=True`` has no frames to give.
+handshake (``connected``, ``auth_success``) is not replayed. DXLink Candle history
+(``subscribe_candle``'s ``start_time``): the hub subscribes upstream with that ``fromTime``
+(again if the symbols were already subscribed, so the history comes again); every consumer of
+those candle symbols receives it, as the one connection does. What differs from the vendor
+connection: Massive's ``raw=True`` has no frames to give.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from fastfeed.errors import SubscriptionError
 from fastfeed.hub._client import HubStreamer, parse_hub_url
 
 __all__ = ["hub_variant", "new_over_hub"]
@@ -63,10 +64,13 @@ class _DXLinkOverHub:
 
     async def _subscribe(self, etype: str, symbols: list[str], from_time: Any,
                          refresh_interval: float) -> None:
-        if from_time is not None:
-            raise SubscriptionError("Candle history (start_time) is not served through a hub: "
-                                    "subscribe(Candle, symbols) gives live candles")
-        await HubStreamer.subscribe(self, etype, symbols)  # type: ignore[arg-type]
+        """``subscribe_candle(..., start_time)`` comes here with ``from_time``: the hub
+        subscribes upstream with it and the history reaches this consumer (and any other
+        consumer of the same candle symbols: the server sends it on the one connection)."""
+        from fastfeed.dxlink.session import _to_ms
+
+        await HubStreamer._hub_subscribe(self, etype, symbols,  # type: ignore[arg-type]
+                                         _to_ms(from_time))
 
     async def unsubscribe_all(self, event_class: Any) -> None:
         st: Any = self

@@ -308,7 +308,8 @@ class Hub:
                     await self._nats.flush_queue()
                 raise
 
-    async def _subscribe(self, c: _Consumer, etype: str, symbols: list[str]) -> None:
+    async def _subscribe(self, c: _Consumer, etype: str, symbols: list[str],
+                         from_time: int | None = None) -> None:
         assert c.feed is not None
         f = self._feeds[c.feed]
         async with f.lock:
@@ -325,7 +326,9 @@ class Hub:
                 ring = f.streamer._ring(etype)
                 f.cursors[etype] = (int(ring.rtype), ring.consumer())
                 f.streamer.on_data = lambda: self._on_data(f)
-            if new:
+            if from_time is not None:   # history asked for: upstream again, with its time
+                await f.streamer.subscribe_from(etype, symbols, from_time)
+            elif new:
                 await f.streamer.subscribe(etype, new)
 
     def _on_data(self, f: _Feed) -> None:
@@ -532,7 +535,9 @@ class Hub:
                 else:
                     raise ValueError(f"unknown op {op!r}")
             elif op == "subscribe":
-                await self._subscribe(c, etype, symbols)
+                from_time = msg.get("from_time")
+                await self._subscribe(c, etype, symbols,
+                                      None if from_time is None else int(from_time))
             elif op == "unsubscribe":
                 await self._unsubscribe(c, etype, symbols)
             else:

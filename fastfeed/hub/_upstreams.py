@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 
 from fastfeed._connection import BackoffConfig
+from fastfeed.errors import SubscriptionError
 from fastfeed.polygon import HOST, AsyncStreamClient
 from fastfeed.tastytrade import DXLinkStreamer
 
@@ -51,14 +52,18 @@ HUB_UPSTREAM_SPIN_US = 0.0
 class Upstream:
     """Mixin of the hub's upstream streamers: ``on_data()`` is called after every socket read
     that produced events (after the streamer's own consumers were woken) and when the streamer
-    stops (its ``error`` then says why). ``statuses``: status frames received since the hub
-    last took them (polygon; the hub publishes them to its consumers)."""
+    stops (its ``error`` then says why). ``take_statuses()``: status frames received since
+    the hub last took them (polygon; the hub publishes them to its consumers)."""
 
     on_data: Callable[[], None] | None = None
 
     def take_statuses(self) -> list[bytes]:
         """The status frames received while the hub serves (``on_data`` set), oldest first."""
         return []
+
+    async def subscribe_from(self, ev: str, symbols: list[str], from_time: int) -> None:
+        """Subscribe with a history start time (ms since the epoch)."""
+        raise SubscriptionError(f"{type(self).__name__} has no history to subscribe from")
 
     def _on_wake_data(self) -> None:
         super()._on_wake_data()   # type: ignore[misc]
@@ -68,6 +73,15 @@ class Upstream:
 
 class DXLinkUpstream(Upstream, DXLinkStreamer):
     """The DXLink feed of the hub."""
+
+    async def subscribe_from(self, ev: str, symbols: list[str], from_time: int) -> None:
+        """``FEED_SUBSCRIPTION`` with ``fromTime`` (Candle history), as ``subscribe_candle``
+        sends it; symbols already subscribed with that very time are removed first, so that
+        the server sends their history again (for the consumer asking now)."""
+        again = [s for s in symbols if self._desired.symbols(ev).get(s) == from_time]
+        if again:
+            self._core.unwant(ev, again)
+        await self._subscribe(ev, symbols, from_time, 0.1)
 
 
 class PolygonUpstream(Upstream, AsyncStreamClient):
