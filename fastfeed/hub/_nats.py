@@ -104,17 +104,21 @@ class NatsSink:
         return bool(self._q)
 
     async def flush_queue(self) -> None:
-        """Publish what is queued, in order (a failure is counted; shared memory goes on)."""
+        """Publish what is queued, in order, until nothing is (what is queued meanwhile too:
+        the hub starts no second flush while one runs); a failure is counted, shared memory
+        goes on."""
         async with self._lock:
-            q, self._q = self._q, []
-            for subject, data in q:
-                try:
-                    await self.nc.publish(subject, data)
-                    self.published += 1
-                except Exception as exc:  # noqa: BLE001 - e.g. outbound buffer full
-                    self.errors += 1
-                    if self.errors == 1 or self.errors % 1000 == 0:
-                        log.error("hub: NATS publish failed (%d so far): %s", self.errors, exc)
+            while self._q:
+                q, self._q = self._q, []
+                for subject, data in q:
+                    try:
+                        await self.nc.publish(subject, data)
+                        self.published += 1
+                    except Exception as exc:  # noqa: BLE001 - e.g. outbound buffer full
+                        self.errors += 1
+                        if self.errors == 1 or self.errors % 1000 == 0:
+                            log.error("hub: NATS publish failed (%d so far): %s",
+                                      self.errors, exc)
 
     async def _on_request(self, msg: Any) -> None:
         try:

@@ -268,8 +268,8 @@ class Hub:
 
     def _emit(self, f: _Feed, fields: tuple[Any, ...], body: Any, nbytes: int,
               subject: str) -> None:
-        """One message to every transport: shared memory now, NATS at the pump's next await
-        (in order: the NATS sink keeps a queue)."""
+        """One message to every transport: shared memory now, NATS in the flush task
+        (``_flush_nats``; in order: the NATS sink keeps a queue)."""
         f.pub.send(fields, body, nbytes)
         if self._nats is not None:
             self._nats.queue(f"{f.name}.{subject}", b"".join((ENVELOPE.pack(*fields), body)))
