@@ -65,6 +65,7 @@ from fastfeed.hub._wire import (
     FEEDS,
     KIND_DATA,
     KIND_ERROR,
+    KIND_RAW,
     KIND_STATUS,
     KIND_SYMBOLS,
     StreamTracker,
@@ -597,6 +598,11 @@ class HubStreamer(FanoutMixin, Streamer):
         if env.kind == KIND_SYMBOLS:
             self._add_symbols(unpack_symbols(mv[ENVELOPE_SIZE:], env.n))
             return 0
+        if env.kind == KIND_RAW:   # a frame the upstream received (asked for: raw_frames)
+            frames = getattr(self._core, "raw_frames", None)
+            if frames is not None:
+                frames.append(bytes(mv[ENVELOPE_SIZE:]).decode("utf-8", "surrogateescape"))
+            return 0
         if env.kind == KIND_STATUS:   # a status the upstream sent (polygon)
             self._on_hub_status(bytes(mv[ENVELOPE_SIZE:]))
             return 0
@@ -700,6 +706,8 @@ class HubStreamer(FanoutMixin, Streamer):
         msg: dict[str, Any] = {"op": op, "type": etype, "symbols": symbols}
         if from_time is not None:
             msg["from_time"] = from_time
+        if op == "subscribe" and getattr(self._core, "raw_frames", None) is not None:
+            msg["frames"] = True   # Massive's raw=True: the frames the hub receives, too
         reply = await self._request(msg)
         if not reply.get("ok"):
             raise SubscriptionError(f"hub refused {op} {etype}: {reply.get('error')}")

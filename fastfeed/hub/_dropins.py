@@ -22,7 +22,9 @@ handshake (``connected``, ``auth_success``) is not replayed. DXLink Candle histo
 (``subscribe_candle``'s ``start_time``): the hub subscribes upstream with that ``fromTime``
 (again if the symbols were already subscribed, so the history comes again); every consumer of
 those candle symbols receives it, as the one connection does. What differs from the vendor
-connection: Massive's ``raw=True`` has no frames to give.
+connection: Massive's ``raw=True`` gets the frames the hub's upstream receives (as received,
+while such a consumer is connected: the hub keeps them only then), which carry every
+consumer's channels, merged.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from fastfeed.hub._wire import (
     FEEDS,
     KIND_DATA,
     KIND_ERROR,
+    KIND_RAW,
     KIND_STATUS,
     KIND_SYMBOLS,
     MAGIC,
@@ -63,7 +64,8 @@ class _Consumer:
     """A consumer streamer: on the control socket (``writer``) or over NATS (``lease``: the
     last time it was heard of; it is dropped when silent for ``NATS_LEASE`` seconds)."""
 
-    __slots__ = ("cid", "feed", "lease", "parked", "parks", "skipped_wakes", "subs", "writer")
+    __slots__ = ("cid", "feed", "frames", "lease", "parked", "parks", "skipped_wakes", "subs",
+                 "writer")
 
     def __init__(self, cid: int, writer: asyncio.StreamWriter | None) -> None:
         self.cid = cid
@@ -71,6 +73,7 @@ class _Consumer:
         self.lease = 0.0
         self.feed: str | None = None
         self.subs: set[tuple[str, str]] = set()   # (type, symbol)
+        self.frames = False   # it asked for the upstream's frames (Massive's raw=True)
         self.skipped_wakes = 0
         self.parks = False    # it spins after data and says when it parks (op "park") ...
         self.parked = False   # ... and is parked now: the next message wakes it
@@ -92,6 +95,8 @@ class _Feed:
         self.publish_errors = 0
         self.failed: BaseException | None = None
         self.refs: dict[tuple[str, str], set[int]] = {}
+        #: consumers that asked for the upstream's frames (the upstream keeps them meanwhile)
+        self.frame_consumers: set[int] = set()
         #: wire type -> (rtype, the hub's cursor on the streamer's ring of that type)
         self.cursors: dict[str, tuple[int, Any]] = {}
         self.started = False
@@ -309,11 +314,15 @@ class Hub:
                 raise
 
     async def _subscribe(self, c: _Consumer, etype: str, symbols: list[str],
-                         from_time: int | None = None) -> None:
+                         from_time: int | None = None, frames: bool = False) -> None:
         assert c.feed is not None
         f = self._feeds[c.feed]
         async with f.lock:
             await self._ensure_started(f)
+            if frames and not c.frames:
+                f.streamer.capture_frames(True)
+                c.frames = True
+                f.frame_consumers.add(c.cid)
             new = []
             for s in symbols:
                 holders = f.refs.setdefault((etype, s), set())
@@ -335,6 +344,13 @@ class Hub:
         """The upstream's socket-read callback filled its rings (or it stopped): publish every
         waiting batch of every subscribed type, wake the consumers once, start the NATS flush."""
         published = False
+        for text in f.streamer.take_frames():   # for consumers that asked for frames
+            raw = text.encode("utf-8", "surrogateescape")
+            self._emit(f, (MAGIC, VERSION, KIND_RAW, f.code, 0, 0, 0, self.publisher_id,
+                           f.seq, 0, f.hub_gaps, time.time_ns(), layout_hash(), 0),
+                       raw, len(raw), "raw")
+            f.seq += 1
+            published = True
         for frame in f.streamer.take_statuses():   # before this read's records
             self._emit(f, (MAGIC, VERSION, KIND_STATUS, f.code, 0, 0, 0, self.publisher_id,
                            f.seq, 0, f.hub_gaps, time.time_ns(), layout_hash(), 0),
@@ -418,6 +434,11 @@ class Hub:
                 await f.streamer.unsubscribe(etype, gone)
 
     async def _drop(self, c: _Consumer) -> None:
+        f = self._feeds.get(c.feed) if c.feed else None
+        if f is not None and c.cid in f.frame_consumers:
+            f.frame_consumers.discard(c.cid)
+            if not f.frame_consumers:
+                f.streamer.capture_frames(False)
         by_type: dict[str, list[str]] = {}
         for etype, s in list(c.subs):
             by_type.setdefault(etype, []).append(s)
@@ -537,7 +558,8 @@ class Hub:
             elif op == "subscribe":
                 from_time = msg.get("from_time")
                 await self._subscribe(c, etype, symbols,
-                                      None if from_time is None else int(from_time))
+                                      None if from_time is None else int(from_time),
+                                      bool(msg.get("frames")))
             elif op == "unsubscribe":
                 await self._unsubscribe(c, etype, symbols)
             else:

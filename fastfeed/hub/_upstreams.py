@@ -65,6 +65,14 @@ class Upstream:
         """Subscribe with a history start time (ms since the epoch)."""
         raise SubscriptionError(f"{type(self).__name__} has no history to subscribe from")
 
+    def capture_frames(self, on: bool) -> None:
+        """Keep (``on``) or stop keeping the frames received, as text, for ``take_frames``."""
+        raise SubscriptionError(f"{type(self).__name__} does not give its frames")
+
+    def take_frames(self) -> list[str]:
+        """The frames received since the last call (``capture_frames``), oldest first."""
+        return []
+
     def _on_wake_data(self) -> None:
         super()._on_wake_data()   # type: ignore[misc]
         if self.on_data is not None:
@@ -120,6 +128,20 @@ class PolygonUpstream(Upstream, AsyncStreamClient):
     def take_statuses(self) -> list[bytes]:
         out, self._statuses = self._statuses, None
         return out or []
+
+    def capture_frames(self, on: bool) -> None:
+        core = self._core
+        if on and core.raw_frames is None:
+            core.raw_frames = []   # the decoder appends every message it is fed
+        elif not on:
+            core.raw_frames = None
+
+    def take_frames(self) -> list[str]:
+        frames = self._core.raw_frames
+        if not frames:
+            return []
+        self._core.raw_frames = []
+        return list(frames)
 
     async def subscribe(self, ev: str, symbols: Iterable[str]) -> None:
         chans = ",".join(f"{ev}.{s}" for s in symbols)

@@ -11,7 +11,9 @@ offset     type    field
 6          u8      kind: :data:`KIND_DATA` (records), :data:`KIND_SYMBOLS` (id -> symbol),
                    :data:`KIND_ERROR` (the upstream stream failed for good; body: UTF-8 text),
                    :data:`KIND_STATUS` (a status the upstream sent, polygon; body: the
-                   status frame ``[{"ev":"status","status":...,"message":...}]``)
+                   status frame ``[{"ev":"status","status":...,"message":...}]``),
+                   :data:`KIND_RAW` (a frame the upstream received, as received: polygon,
+                   only while a consumer asked for frames; body: its UTF-8 text)
 7          u8      feed code (:data:`FEEDS`)
 8          u16     rtype of the records (data) / 0
 10         u16     record size in bytes (data) / 0
@@ -53,6 +55,7 @@ __all__ = [
     "FEEDS",
     "FEED_NAMES",
     "KIND_DATA",
+    "KIND_RAW",
     "KIND_STATUS",
     "KIND_SYMBOLS",
     "MAGIC",
@@ -80,6 +83,7 @@ KIND_DATA = 0
 KIND_SYMBOLS = 1
 KIND_ERROR = 2
 KIND_STATUS = 3
+KIND_RAW = 4
 
 #: feed name -> code (the envelope's feed byte)
 FEEDS: dict[str, int] = {

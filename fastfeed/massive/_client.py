@@ -87,14 +87,7 @@ class WebSocketClient:
     ) -> None:
         """``hub="ipc://NAME"`` / ``"nats://HOST:PORT/NAME"``: read from a fastfeed hub
         instead of Massive (``fastfeed.hub._dropins``: the API key is not sent; ``raw=True``
-        is refused there: the frames the hub receives carry every consumer's subscriptions,
-        merged, so they are not the frames this client's own connection would get, and cutting
-        them down to its channels would mean re-encoding them -- no longer frames received)."""
-        if hub is not None and raw:
-            raise ValueError("raw=True is not served over a hub: the hub's upstream frames carry "
-                             "every consumer's channels (merged), not the frames this client's "
-                             "own connection would get; use the models (raw=False) or a direct "
-                             "connection")
+        gives the frames the hub receives, which carry every consumer's channels, merged)."""
         self._hub = hub
         if api_key is None and hub is not None:
             api_key = "hub"

@@ -198,3 +198,42 @@ async def test_statuses_reach_consumers_as_the_direct_client_gets_them(rig: Feed
     # through the hub: the same dicts and order after the handshake (the hub's, not replayed)
     assert got == want[2:]
     assert not any(KEY in str(x) for x in got)
+
+
+async def test_massive_raw_frames_through_the_hub_are_the_frames_received(rig: FeedRig) -> None:
+    from fastfeed.massive import WebSocketClient
+
+    trades = orjson.loads(_trades(10))
+
+    async def script(up: PolygonUp, ws: Any) -> None:
+        await up.send(ws, orjson.dumps(trades[:5]))
+        await up.send(ws, _status("notice", "maintenance at 17:00"))
+        await up.send(ws, orjson.dumps(trades[5:]))
+
+    async def run(client: Any) -> list[str]:
+        got: list[str] = []
+        done = asyncio.Event()
+
+        async def handle(frame: str) -> None:
+            got.append(frame)
+            if sum(1 for f in got if '"ev":"T"' in f) == 2:
+                done.set()
+
+        client.subscribe("T.AAPL")
+        task = asyncio.create_task(client.connect(handle))
+        try:
+            await asyncio.wait_for(done.wait(), TIMEOUT)
+        finally:
+            await client.close()
+            await asyncio.wait_for(task, TIMEOUT)
+        return got
+
+    async with PolygonUp(script) as up:
+        await rig.hub("stocks", {"FASTFEED_POLYGON_KEY": KEY, "FASTFEED_POLYGON_HOST": up.host})
+        want = await run(WebSocketClient(api_key=KEY, feed=up.host.removeprefix("ws://"),
+                                         secure=False, raw=True))
+        got = await run(WebSocketClient(api_key="unused", raw=True, hub=f"ipc://{rig.name}"))
+        await rig.stop()
+    # a direct client: the acknowledgement, 5 trades, the notice, 5 trades, as frames
+    assert len(want) == 4 and want[1:] == [f.decode() for f in up.frames[:3]]
+    assert got == want   # through the hub: the very frames the hub received
