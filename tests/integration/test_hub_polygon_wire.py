@@ -124,8 +124,10 @@ async def _collect(client: Any, got: list[Any], n: int) -> None:
 async def test_spilled_backlog_split_by_max_payload_each_part_with_its_own_spill(
         rig: FeedRig, small_nats: str) -> None:
     n = 600   # 600 records of 200 bytes, each with ~310 spilled bytes: one drained batch
+    both = asyncio.Event()   # both consumers subscribed (the hub subscribes upstream once)
 
     async def script(up: PolygonUp, ws: Any) -> None:
+        await asyncio.wait_for(both.wait(), TIMEOUT)
         await up.send(ws, _trades(n))
 
     async with PolygonUp(script) as up:
@@ -149,6 +151,7 @@ async def test_spilled_backlog_split_by_max_payload_each_part_with_its_own_spill
                     fastfeed.hub.connect(f"ipc://{rig.name}", "stocks") as b:
                 await b.subscribe_stock_trades(["AAPL"], over_shm.append)
                 await a.subscribe_stock_trades(["AAPL"], over_nats.append)
+                both.set()
                 await asyncio.gather(_collect(a, over_nats, n), _collect(b, over_shm, n))
                 stats = a.stats
             expected = _direct(up.frames)
