@@ -73,8 +73,11 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
         st = fastfeed.hub.connect(f"ipc://{args.name}", busy_poll=args.busy_poll,
                                   idle_spin_us=args.idle_spin_us)
     await st.start()
+    marks = _instrument(st) if args.stages and args.mode != "direct" else None
     it = st.listen_batches(Quote)
     await st.subscribe(Quote, ["*"])
+    off = time.time_ns() - time.monotonic_ns()   # the simulator's stamps -> wall clock
+    stages: list[tuple[int, ...]] = []
     lat: list[int] = []
     lat_recv: list[int] = []   # from the hub's (or the direct streamer's) receive time
     n = 0
@@ -88,10 +91,14 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
         if args.latency:
             ns = time.monotonic_ns()
             wall = time.time_ns()
+            mark = marks.popleft() if marks else (0, 0, 0)
             if counting:
                 arr = batch.to_numpy()
                 lat.extend((ns - arr["event_time"]).tolist())
                 lat_recv.extend((wall - arr["ts_recv"]).tolist())
+                if args.stages:
+                    stages.extend((e + off, r, *mark, wall) for e, r in zip(
+                        arr["event_time"].tolist(), arr["ts_recv"].tolist(), strict=True))
         if not counting:
             if now >= warm_until:
                 counting = True
@@ -117,7 +124,78 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
         b = np.asarray(lat_recv, dtype=np.float64) / 1000.0
         out["r50"] = float(np.percentile(b, 50))
         out["r99"] = float(np.percentile(b, 99))
+    if stages:
+        out["stages"] = _stage_figures(np.asarray(stages, dtype=np.float64), args.mode)
     return out
+
+
+#: the stages of a record's way, between the stamps a --stages worker takes (see _instrument)
+STAGES = {
+    "direct": [("simulator send -> socket read", 0, 1), ("read -> listen_batches", 1, 5)],
+    "hub": [("simulator send -> hub's socket read", 0, 1), ("hub read -> published", 1, 2),
+            ("published -> consumer woken", 2, 3), ("woken -> sample taken", 3, 4),
+            ("taken -> listen_batches", 4, 5)],
+    "nats": [("simulator send -> hub's socket read", 0, 1), ("hub read -> published", 1, 2),
+             ("published -> nats-py parses it", 2, 3), ("parsed -> message taken", 3, 4),
+             ("taken -> listen_batches", 4, 5)],
+}
+
+
+def _stage_figures(rows: Any, mode: str) -> dict[str, list[float]]:
+    """Per stage p50 / p99 in microseconds; rows: (simulator send, socket read (ts_recv),
+    hub publish (envelope ts_send), consumer woken, message taken, delivered), wall ns."""
+    import numpy as np
+
+    out = {}
+    for name, a, b in STAGES[mode]:
+        d = (rows[:, b] - rows[:, a]) / 1000.0
+        out[name] = [float(np.percentile(d, 50)), float(np.percentile(d, 99))]
+    return out
+
+
+def _instrument(st: Any) -> Any:
+    """Stamps on a hub consumer's way (bench only; ``time.time_ns``, the clock of ``ts_recv``):
+    when its loop is woken (the control socket's wake-up; over NATS: nats-py's parser gets the
+    bytes) and when each message is taken; returns the queue of (hub's send time, woken, taken)
+    per message with records, in the order ``listen_batches`` delivers them."""
+    import collections
+
+    from fastfeed.hub._wire import unpack_envelope
+
+    marks: collections.deque[tuple[int, int, int]] = collections.deque()
+    woken = [0]
+    if st.url.startswith("ipc://"):
+        import asyncio
+
+        on_readable = st._on_readable
+
+        def readable() -> None:
+            woken[0] = time.time_ns()
+            on_readable()
+
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(st._sock.fileno())   # registered at connect: with the stamp now
+        loop.add_reader(st._sock.fileno(), readable)
+    else:
+        parser = st._nc._ps
+        parse = parser.parse
+
+        async def parsed(data: bytes = b"") -> None:
+            woken[0] = time.time_ns()
+            await parse(data)
+
+        parser.parse = parsed
+    take = st._take
+
+    def taken(mv: Any, sample: Any = None) -> int:
+        t = time.time_ns()
+        n = int(take(mv, sample))
+        if n:
+            marks.append((unpack_envelope(mv).ts_send, woken[0], t))
+        return n
+
+    st._take = taken
+    return marks
 
 
 # ---------------------------------------------------------------------------------- wake-ups
@@ -347,11 +425,14 @@ def _cpu(pid: int) -> float:
 
 def _start_worker(mode: str, url: str, name: str, seconds: float, warmup: float,
                   latency: bool, busy_poll: bool = False,
-                  idle_spin_us: float | None = None) -> subprocess.Popen[str]:
+                  idle_spin_us: float | None = None, stages: bool = False
+                  ) -> subprocess.Popen[str]:
     argv = [sys.executable, __file__, "worker", "--mode", mode, "--url", url, "--name", name,
             "--seconds", str(seconds), "--warmup", str(warmup)]
     if latency:
         argv.append("--latency")
+    if stages:
+        argv.append("--stages")
     if busy_poll:
         argv.append("--busy-poll")
     if idle_spin_us is not None:
@@ -423,11 +504,15 @@ class _Nats:
 
 
 class _Hub:
+    #: ``--idle-spin-us`` of the hub processes (None: the hub's default)
+    idle_spin_us: float | None = None
+
     def __init__(self, url: str, nats: str | None = None) -> None:
         self.name = "bench" + uuid.uuid4().hex[:8]
+        spin = [] if self.idle_spin_us is None else ["--idle-spin-us", str(self.idle_spin_us)]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fastfeed.hub", "--name", self.name,
-             *(["--nats", nats] if nats else [])],
+             *(["--nats", nats] if nats else []), *spin],
             stdout=subprocess.PIPE, text=True,
             env=_env({"FASTFEED_DXLINK_URL": url, "FASTFEED_DXLINK_TOKEN": TOKEN}))
         assert self.proc.stdout is not None
@@ -521,14 +606,18 @@ def _run(args: argparse.Namespace, res: dict[str, Any], nats: _Nats, w: float) -
                   file=sys.stderr, flush=True)
     with spawn("dxlink", rate=args.rate, events_per_frame=1, stamp_send_time=True,
                record=False) as sim:
-        for r in range(args.runs if args.part in ("all", "latency") else 0):
+        stages = args.part == "stages"
+        variants = ({k: v for k, v in LATENCY_VARIANTS.items() if k in ("shm", "nats")}
+                    if stages else LATENCY_VARIANTS)
+        for r in range(args.runs if args.part in ("all", "latency", "stages") else 0):
             pair = {}
-            for key, (mode, spin) in LATENCY_VARIANTS.items():   # interleaved
+            for key, (mode, spin) in variants.items():   # interleaved
                 hub = _Hub(sim.url, nats.url if mode == "nats" else None)
                 try:   # each with a direct streamer, at the same time
-                    procs = [_start_worker("direct", sim.url, "", args.latency_seconds, w, True),
+                    procs = [_start_worker("direct", sim.url, "", args.latency_seconds, w, True,
+                                           stages=stages),
                              _start_worker(mode, nats.url, hub.name, args.latency_seconds, w,
-                                           True, idle_spin_us=spin)]
+                                           True, idle_spin_us=spin, stages=stages)]
                     (dl, hl), _ = _collect(procs, 120)
                 finally:
                     hub.stop()
@@ -553,6 +642,7 @@ def report(res: dict[str, Any]) -> None:
     if res["direct"]:
         report_throughput(res)
     report_latency(res)
+    report_stages(res)
     if res.get("wake"):
         report_wake(res["wake"])
 
@@ -603,6 +693,29 @@ def report_latency(res: dict[str, Any]) -> None:
               f" from ts_recv (no simulator pacing, no TCP): p50 {f(r50)}  p99 {f(r99)}")
 
 
+def report_stages(res: dict[str, Any]) -> None:
+    """Where the latency goes (``--part stages``): per stage, the median over runs of each
+    run's p50 and p99 (min..max), microseconds."""
+    runs = [x for x in res["lat"] if "stages" in next(iter(x.values()))["hub"]]
+    if not runs:
+        return
+
+    def f(xs: list[float]) -> str:
+        return f"{statistics.median(xs):.1f} ({min(xs):.1f}..{max(xs):.1f})"
+
+    print("latency by stage at 10 k ev/s, 1-Quote frames, microseconds, p50 and p99, median "
+          "over runs (min..max); wall-clock stamps (simulator send, socket read = ts_recv, the "
+          "hub's publish = envelope ts_send, consumer woken, message taken, delivered):")
+    for key in runs[0]:
+        for who in ("direct", "hub"):
+            mode = "direct" if who == "direct" else ("nats" if key.startswith("nats") else "hub")
+            print(f"  {key} run, {'direct streamer' if who == 'direct' else 'hub consumer'}:")
+            for name, _, _ in STAGES[mode]:
+                p50 = [x[key][who]["stages"][name][0] for x in runs]
+                p99 = [x[key][who]["stages"][name][1] for x in runs]
+                print(f"    {name:40s} p50 {f(p50)}  p99 {f(p99)}")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd")
@@ -615,6 +728,7 @@ def main() -> int:
     wp.add_argument("--latency", action="store_true")
     wp.add_argument("--busy-poll", action="store_true", dest="busy_poll")
     wp.add_argument("--idle-spin-us", type=float, default=None, dest="idle_spin_us")
+    wp.add_argument("--stages", action="store_true")
     for name in ("wakepub", "wakesub"):
         wk = sub.add_parser(name)
         wk.add_argument("--wake", choices=["socket", "event", "spin"], required=True)
@@ -622,13 +736,16 @@ def main() -> int:
         wk.add_argument("--url", required=True)
         wk.add_argument("--rate", type=int, default=10_000)
         wk.add_argument("--seconds", type=float, default=3.0)
-    p.add_argument("--part", choices=["all", "throughput", "latency", "wake"], default="all",
-                   help="what to run (default all; wake: the wake-up candidates alone)")
+    p.add_argument("--part", choices=["all", "throughput", "latency", "wake", "stages"],
+                   default="all", help="what to run (default all; wake: the wake-up candidates "
+                   "alone; stages: where the latency goes, per stage)")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--latency-seconds", type=float, default=5.0, dest="latency_seconds")
     p.add_argument("--warmup", type=float, default=0.5)
     p.add_argument("--rate", type=int, default=10_000)
+    p.add_argument("--hub-idle-spin-us", type=float, dest="hub_idle_spin_us",
+                   help="the hub's --idle-spin-us (default: the hub's own default)")
     p.add_argument("--json")
     args = p.parse_args()
     if args.cmd == "worker":
@@ -644,6 +761,7 @@ def main() -> int:
 
         print(json.dumps(uvloop.run(_wake_sub(args))), flush=True)
         return 0
+    _Hub.idle_spin_us = args.hub_idle_spin_us
     res = run(args)
     report(res)
     if args.json:

@@ -9,7 +9,7 @@ hub's name: consumers connect to ``ipc://NAME``), ``--feeds`` (comma-separated, 
 (``drop_oldest`` | ``backpressure``), ``--buffer`` (samples a consumer may lag before
 drop-oldest recycles its oldest), ``--max-consumers``, ``--nats nats://HOST:PORT`` (also
 publish over NATS, for other machines: consumers connect to ``nats://HOST:PORT/NAME``),
-``--account-hold`` (account notifications held while JetStream does not store them, before
+``--idle-spin-us`` (the upstream streamers' idle spin, default 0), ``--account-hold`` (account notifications held while JetStream does not store them, before
 the hub stops reading the account socket), ``--record DIR`` (record every record feed's
 upstream into ``DIR/FEED``, see :mod:`fastfeed.record`) with ``--record-layers``
 (``raw,columns``).
@@ -52,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
                         "them before it stops reading the account socket (default 10000)")
     p.add_argument("--nats-lease", type=float, dest="nats_lease",
                    help="seconds after which a silent NATS consumer is dropped (default 5)")
+    p.add_argument("--idle-spin-us", type=float, dest="idle_spin_us",
+                   help="microseconds the upstream connections keep polling after data before "
+                        "the hub sleeps in epoll (default 0: see fastfeed.hub._upstreams)")
     p.add_argument("--record", help="record every upstream into DIR/FEED (fastfeed.record)")
     p.add_argument("--record-layers", dest="record_layers",
                    help="what to record: raw, columns or raw,columns (default)")

@@ -65,6 +65,8 @@ from fastfeed.hub._wire import (
     FEEDS,
     KIND_DATA,
     KIND_ERROR,
+    KIND_RAW,
+    KIND_STATUS,
     KIND_SYMBOLS,
     StreamTracker,
     SymbolMap,
@@ -307,9 +309,14 @@ class HubStreamer(FanoutMixin, Streamer):
         self._stream_ready()
 
     async def _resubscribe(self) -> None:
+        """Every subscription again, those with a history start time (Candle) with theirs, as
+        a direct streamer replays them after a reconnection."""
         for etype, syms in list(self._desired.items.items()):
-            if syms:
-                await self._send_subscription("subscribe", etype, list(syms))
+            by_time: dict[Any, list[str]] = {}
+            for sym, from_time in syms.items():
+                by_time.setdefault(from_time, []).append(sym)
+            for from_time, batch in by_time.items():
+                await self._send_subscription("subscribe", etype, batch, from_time)
 
     async def _open_control(self) -> None:
         loop = asyncio.get_running_loop()
@@ -423,6 +430,10 @@ class HubStreamer(FanoutMixin, Streamer):
             data = b""
         if not data:
             self._connection_lost()
+            return
+        if not data.strip(b"\0") and not len(data) & 3 and self._frames.empty:
+            self._drain_shm()   # wake-ups only (the usual case): no frame to parse
+            self._keep_polling()
             return
         try:
             _, msgs = self._frames.feed(data)
@@ -590,6 +601,14 @@ class HubStreamer(FanoutMixin, Streamer):
         if env.kind == KIND_SYMBOLS:
             self._add_symbols(unpack_symbols(mv[ENVELOPE_SIZE:], env.n))
             return 0
+        if env.kind == KIND_RAW:   # a frame the upstream received (asked for: raw_frames)
+            frames = getattr(self._core, "raw_frames", None)
+            if frames is not None:
+                frames.append(bytes(mv[ENVELOPE_SIZE:]).decode("utf-8", "surrogateescape"))
+            return 0
+        if env.kind == KIND_STATUS:   # a status the upstream sent (polygon)
+            self._on_hub_status(bytes(mv[ENVELOPE_SIZE:]))
+            return 0
         if env.kind == KIND_ERROR:   # the hub's upstream failed for good
             text = bytes(mv[ENVELOPE_SIZE:]).decode("utf-8", "replace")
             self._fail(StreamerError(f"the hub's {self.feed} upstream failed: {text}"))
@@ -641,6 +660,9 @@ class HubStreamer(FanoutMixin, Streamer):
         self.n_batches += 1
         return n
 
+    def _on_hub_status(self, frame: bytes) -> None:
+        """A status frame the hub's upstream received (the polygon drop-ins deliver it)."""
+
     # ------------------------------------------------------------------ consumer API
 
     def listen_batches(self, event_class: Any) -> AsyncIterator[Any]:
@@ -682,25 +704,35 @@ class HubStreamer(FanoutMixin, Streamer):
 
     # ------------------------------------------------------------------ subscriptions
 
-    async def _send_subscription(self, op: str, etype: str, symbols: list[str]) -> None:
-        reply = await self._request({"op": op, "type": etype, "symbols": symbols})
+    async def _send_subscription(self, op: str, etype: str, symbols: list[str],
+                                 from_time: int | None = None) -> None:
+        msg: dict[str, Any] = {"op": op, "type": etype, "symbols": symbols}
+        if from_time is not None:
+            msg["from_time"] = from_time
+        if op == "subscribe" and getattr(self._core, "raw_frames", None) is not None:
+            msg["frames"] = True   # Massive's raw=True: the frames the hub receives, too
+        reply = await self._request(msg)
         if not reply.get("ok"):
             raise SubscriptionError(f"hub refused {op} {etype}: {reply.get('error')}")
 
     async def subscribe(self, event_class: Any, symbols: Iterable[str] | str,
                         refresh_interval: float = 0.1) -> None:
         """Subscribe through the hub (merged with every other consumer's subscriptions)."""
+        await self._hub_subscribe(self._wire_type(event_class), _as_symbols(symbols))
+
+    async def _hub_subscribe(self, etype: str, syms: list[str],
+                             from_time: int | None = None) -> None:
+        """``from_time`` (ms since the epoch): the upstream's history from then (DXLink
+        Candle: the hub subscribes upstream with that ``fromTime``)."""
         if self._error is not None:
             raise self._error
         self._check_usable()
-        etype = self._wire_type(event_class)
         self._ring(etype)   # KeyError for unknown types
-        syms = _as_symbols(symbols)
         self._prepare_type(etype)
-        self._desired.add(etype, syms)
+        self._desired.add(etype, syms, from_time)
         self._filters_dirty = True
         if self._ready:
-            await self._send_subscription("subscribe", etype, syms)
+            await self._send_subscription("subscribe", etype, syms, from_time)
 
     async def unsubscribe(self, event_class: Any, symbols: Iterable[str] | str) -> None:
         """Drop this streamer's interest (the hub unsubscribes upstream if it was the last)."""

@@ -52,6 +52,11 @@ class FrameReader:
     def __init__(self) -> None:
         self._buf = bytearray()
 
+    @property
+    def empty(self) -> bool:
+        """No partial frame is waiting for more bytes."""
+        return not self._buf
+
     def feed(self, data: bytes) -> tuple[int, list[dict[str, Any]]]:
         buf = self._buf
         buf += data

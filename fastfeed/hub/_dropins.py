@@ -15,9 +15,16 @@ the session, token or API key given is never sent anywhere (the hub holds its ow
 ``overflow`` is the consumer's own setting, as for ``fastfeed.hub.connect`` (with
 ``"backpressure"`` it stops reading the hub's stream while full; a drop-oldest hub then
 recycles its oldest samples, counted in ``stats``); ``idle_spin_us`` defaults to the hub
-consumers' (``HUB_IDLE_SPIN_US``). What differs from the vendor connection: DXLink Candle
-history (``subscribe_candle``'s ``start_time``) and polygon ``status`` messages are not
-carried; Massive's ``raw=True`` has no frames to give.
+consumers' (``HUB_IDLE_SPIN_US``). Polygon ``status`` messages the hub's upstream receives
+while it serves (subscription acknowledgements -- every consumer's --, errors,
+``slow_consumer``...) reach every consumer's status handler, as the same objects; the hub's own
+handshake (``connected``, ``auth_success``) is not replayed. DXLink Candle history
+(``subscribe_candle``'s ``start_time``): the hub subscribes upstream with that ``fromTime``
+(again if the symbols were already subscribed, so the history comes again); every consumer of
+those candle symbols receives it, as the one connection does. What differs from the vendor
+connection: Massive's ``raw=True`` gets the frames the hub's upstream receives (as received,
+while such a consumer is connected: the hub keeps them only then), which carry every
+consumer's channels, merged.
 """
 
 from __future__ import annotations
@@ -25,7 +32,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from fastfeed.errors import SubscriptionError
 from fastfeed.hub._client import HubStreamer, parse_hub_url
 
 __all__ = ["hub_variant", "new_over_hub"]
@@ -60,10 +66,13 @@ class _DXLinkOverHub:
 
     async def _subscribe(self, etype: str, symbols: list[str], from_time: Any,
                          refresh_interval: float) -> None:
-        if from_time is not None:
-            raise SubscriptionError("Candle history (start_time) is not served through a hub: "
-                                    "subscribe(Candle, symbols) gives live candles")
-        await HubStreamer.subscribe(self, etype, symbols)  # type: ignore[arg-type]
+        """``subscribe_candle(..., start_time)`` comes here with ``from_time``: the hub
+        subscribes upstream with it and the history reaches this consumer (and any other
+        consumer of the same candle symbols: the server sends it on the one connection)."""
+        from fastfeed.dxlink.session import _to_ms
+
+        await HubStreamer._hub_subscribe(self, etype, symbols,  # type: ignore[arg-type]
+                                         _to_ms(from_time))
 
     async def unsubscribe_all(self, event_class: Any) -> None:
         st: Any = self
@@ -119,6 +128,22 @@ class _PolygonOverHub:
     async def reconnect(self) -> tuple[bool, str]:
         """The hub link reconnects by itself."""
         return True, "Reconnect Successful"
+
+    def _on_hub_status(self, frame: bytes) -> None:
+        """A status the hub's upstream received: to the status handler, as the same object a
+        direct client's decoder makes of it (decoded here, not acted upon: the hub holds the
+        connection)."""
+        from fastfeed._native.polygon import PolygonDecoder
+
+        st: Any = self
+        dec = st.__dict__.get("_status_decoder")
+        if dec is None:
+            dec = st._status_decoder = PolygonDecoder(st._cluster)
+        dec.feed(frame)
+        events, dec.control = dec.control, []
+        if events:
+            st._status_q.extend(events)
+            st._on_wake_data()
 
 
 def _account_variant(base: type) -> type:

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -54,7 +55,43 @@ def subject_prefix(hub: str) -> str:
     return f"ff.{hub}."
 
 
-async def _nats_connect(url: str, name: str, **kw: Any) -> Any:
+_DIRECT_CLIENT: type | None = None
+
+
+def _direct_client() -> Any:
+    """A nats-py client whose ``direct`` subscriptions (sid -> function of the payload) get
+    their messages in its read loop, as the parser hands them over: nats-py otherwise builds a
+    ``Msg`` and queues it for a task of the subscription, one more event-loop turn per message.
+    Were nats-py's internals to change (``_process_msg``), the subscriptions' own callbacks
+    still receive everything."""
+    global _DIRECT_CLIENT
+    if _DIRECT_CLIENT is None:
+        from nats.aio.client import Client
+
+        class DirectClient(Client):
+            direct: dict[int, Callable[[bytes], None]]
+
+            async def _process_msg(self, sid: int, subject: bytes, reply: bytes, data: bytes,
+                                   headers: bytes) -> None:
+                fn = None if headers else self.direct.get(sid)
+                if fn is None:
+                    await super()._process_msg(sid, subject, reply, data, headers)
+                    return
+                self.stats["in_msgs"] += 1
+                self.stats["in_bytes"] += len(data)
+                try:
+                    fn(data)
+                except Exception:
+                    log.exception("hub: NATS message handling failed")
+
+        _DIRECT_CLIENT = DirectClient
+    nc = _DIRECT_CLIENT()
+    nc.direct = {}
+    return nc
+
+
+async def _nats_connect(url: str, name: str, direct: bool = False, **kw: Any) -> Any:
+    """A NATS connection that reconnects forever (``direct``: see :func:`_direct_client`)."""
     try:
         import nats
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
@@ -63,9 +100,14 @@ async def _nats_connect(url: str, name: str, **kw: Any) -> Any:
     async def on_error(exc: Exception) -> None:   # reconnect attempts: not worth a traceback
         log.debug("NATS %s: %s: %s", name, type(exc).__name__, exc)
 
-    return await nats.connect(url, name=name, allow_reconnect=True, max_reconnect_attempts=-1,
-                              reconnect_time_wait=0.2, connect_timeout=2,
-                              pending_size=_PENDING, error_cb=on_error, **kw)
+    opts = dict(name=name, allow_reconnect=True, max_reconnect_attempts=-1,
+                reconnect_time_wait=0.2, connect_timeout=2, pending_size=_PENDING,
+                error_cb=on_error, **kw)
+    if not direct:
+        return await nats.connect(url, **opts)
+    nc = _direct_client()
+    await nc.connect(url, **opts)
+    return nc
 
 
 class NatsSink:
@@ -93,18 +135,32 @@ class NatsSink:
     def queue(self, subject: str, payload: bytes) -> None:
         self._q.append((self.prefix + subject, payload))
 
+    @property
+    def max_payload(self) -> int:
+        """The largest message the server takes (its connection info; 1 MB by default)."""
+        return int(self.nc.max_payload)
+
+    @property
+    def pending(self) -> bool:
+        """Messages queued and not yet published."""
+        return bool(self._q)
+
     async def flush_queue(self) -> None:
-        """Publish what is queued, in order (a failure is counted; shared memory goes on)."""
+        """Publish what is queued, in order, until nothing is (what is queued meanwhile too:
+        the hub starts no second flush while one runs); a failure is counted, shared memory
+        goes on."""
         async with self._lock:
-            q, self._q = self._q, []
-            for subject, data in q:
-                try:
-                    await self.nc.publish(subject, data)
-                    self.published += 1
-                except Exception as exc:  # noqa: BLE001 - e.g. outbound buffer full
-                    self.errors += 1
-                    if self.errors == 1 or self.errors % 1000 == 0:
-                        log.error("hub: NATS publish failed (%d so far): %s", self.errors, exc)
+            while self._q:
+                q, self._q = self._q, []
+                for subject, data in q:
+                    try:
+                        await self.nc.publish(subject, data)
+                        self.published += 1
+                    except Exception as exc:  # noqa: BLE001 - e.g. outbound buffer full
+                        self.errors += 1
+                        if self.errors == 1 or self.errors % 1000 == 0:
+                            log.error("hub: NATS publish failed (%d so far): %s",
+                                      self.errors, exc)
 
     async def _on_request(self, msg: Any) -> None:
         try:
@@ -186,7 +242,8 @@ class NatsHubStreamer(HubStreamer):
     async def _open_control(self) -> None:
         if self._nc is None:
             try:
-                self._nc = await _nats_connect(self.server_url, f"fastfeed-consumer-{self.feed}")
+                self._nc = await _nats_connect(self.server_url, f"fastfeed-consumer-{self.feed}",
+                                               direct=True)
             except (TimeoutError, OSError) as exc:
                 raise ConnectionClosedError(None, f"NATS: {exc}") from None
             except Exception as exc:  # noqa: BLE001 - nats.errors.NoServersError and co
@@ -197,6 +254,7 @@ class NatsHubStreamer(HubStreamer):
             self._nsub = await self._nc.subscribe(
                 f"{self._prefix}{self.feed}.>", cb=self._on_msg,
                 pending_msgs_limit=65536, pending_bytes_limit=_PENDING)
+            self._nc.direct[self._nsub._id] = self._on_payload   # in nats-py's read loop
 
     def _stream_ready(self) -> None:
         early, self._early = self._early, []
@@ -209,10 +267,13 @@ class NatsHubStreamer(HubStreamer):
             self._lease_task = asyncio.get_running_loop().create_task(self._lease())
 
     async def _on_msg(self, msg: Any) -> None:
+        self._on_payload(msg.data)
+
+    def _on_payload(self, data: bytes) -> None:
         if not self._ready:
-            self._early.append(msg.data)   # before the snapshot: applied after it
+            self._early.append(data)   # before the snapshot: applied after it
             return
-        if self._take(memoryview(msg.data)):
+        if self._take(memoryview(data)):
             self._on_wake_data()
         self._keep_polling()
 

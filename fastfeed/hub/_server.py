@@ -2,10 +2,13 @@
 every consumer process through shared memory, subscriptions merged and reference-counted.
 
 ``Hub(name, upstreams)`` where ``upstreams`` maps a feed name (``"dxlink"``) to a started-on-
-demand streamer with the public streamer API (``subscribe``, ``unsubscribe``,
-``listen_batches``). For each event type some consumer subscribed, one pump task iterates the
-streamer's ``listen_batches`` and publishes every batch as it is (one envelope + the records);
-symbols new since the last message are published first, on the same ordered stream.
+demand upstream streamer (``fastfeed.hub._upstreams``: ``subscribe``, ``unsubscribe``,
+``_ring``, ``on_data``). For each event type some consumer subscribed, the hub holds a cursor
+on the streamer's ring; in the streamer's socket-read callback (``on_data``: no task switch,
+no loop turn in between) it drains every cursor and publishes each batch as it is (one
+envelope + the records), then wakes the consumers; symbols new since the last message are
+published first, on the same ordered stream. NATS publishes in a task started from there
+(nats-py's publish is a coroutine).
 
 Subscriptions: ``(feed, type, symbol)`` -> set of consumer connections. The first consumer
 asking for a key subscribes upstream, the last one leaving (unsubscribe, close, or its process
@@ -30,15 +33,19 @@ from fastfeed.hub._control import WAKE, FrameReader, encode, socket_path
 from fastfeed.hub._shm import ShmPublisher, ShmSettings, new_node, service_name
 from fastfeed.hub._wire import (
     ENVELOPE,
+    ENVELOPE_SIZE,
     FEEDS,
     KIND_DATA,
     KIND_ERROR,
+    KIND_RAW,
+    KIND_STATUS,
     KIND_SYMBOLS,
     MAGIC,
     VERSION,
     layout_hash,
     pack_spill,
     pack_symbols,
+    spill_ref,
 )
 
 __all__ = ["Hub"]
@@ -48,7 +55,8 @@ log = logging.getLogger("fastfeed.hub")
 #: wake-ups are skipped for a consumer whose socket has this many bytes unsent (it is stalled;
 #: it drains everything when it runs again)
 WAKE_SKIP_BYTES = 4096
-#: records per message at most this many bytes (NATS' default max_payload is 1 MB)
+#: a message (envelope, records, their spill) is at most this many bytes, or the NATS server's
+#: max_payload when that is smaller: a backlog drained at once is split into several
 MAX_MESSAGE_BYTES = 64 * 1024
 
 
@@ -56,7 +64,8 @@ class _Consumer:
     """A consumer streamer: on the control socket (``writer``) or over NATS (``lease``: the
     last time it was heard of; it is dropped when silent for ``NATS_LEASE`` seconds)."""
 
-    __slots__ = ("cid", "feed", "lease", "parked", "parks", "skipped_wakes", "subs", "writer")
+    __slots__ = ("cid", "feed", "frames", "lease", "parked", "parks", "skipped_wakes", "subs",
+                 "writer")
 
     def __init__(self, cid: int, writer: asyncio.StreamWriter | None) -> None:
         self.cid = cid
@@ -64,6 +73,7 @@ class _Consumer:
         self.lease = 0.0
         self.feed: str | None = None
         self.subs: set[tuple[str, str]] = set()   # (type, symbol)
+        self.frames = False   # it asked for the upstream's frames (Massive's raw=True)
         self.skipped_wakes = 0
         self.parks = False    # it spins after data and says when it parks (op "park") ...
         self.parked = False   # ... and is parked now: the next message wakes it
@@ -85,7 +95,10 @@ class _Feed:
         self.publish_errors = 0
         self.failed: BaseException | None = None
         self.refs: dict[tuple[str, str], set[int]] = {}
-        self.pumps: dict[str, asyncio.Task[None]] = {}
+        #: consumers that asked for the upstream's frames (the upstream keeps them meanwhile)
+        self.frame_consumers: set[int] = set()
+        #: wire type -> (rtype, the hub's cursor on the streamer's ring of that type)
+        self.cursors: dict[str, tuple[int, Any]] = {}
         self.started = False
         self.lock = asyncio.Lock()
 
@@ -121,6 +134,7 @@ class Hub:
         self._nats_url = nats_url
         self._nats_lease = nats_lease
         self._nats: Any = None
+        self._flusher: asyncio.Task[None] | None = None
         self.n_wakes = 0
         self.n_skipped_wakes = 0
 
@@ -158,9 +172,11 @@ class Hub:
         if self._server is not None:
             self._server.close()
         for f in self._feeds.values():   # publishing stops first
-            for t in f.pumps.values():
-                t.cancel()
-            await asyncio.gather(*f.pumps.values(), return_exceptions=True)
+            f.streamer.on_data = None
+            for _, cursor in f.cursors.values():
+                cursor.close()
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
         if self._account is not None:
             await self._account.close()
         if self._nats is not None:
@@ -226,26 +242,39 @@ class Hub:
         total = len(batch)
         rsize = batch.record_size
         view = memoryview(batch).cast("B")
-        spill = pack_spill(batch._spill, batch._spill_base)   # b"" unless values spilled
-        step = max(1, MAX_MESSAGE_BYTES // rsize)   # a backlog drained at once is split
-        for start in range(0, total, step):
-            n = min(step, total - start)
+        limit = self._message_limit()
+        spill = batch._spill   # bytes beside the records (rare: polygon values beyond slots)
+        start = 0
+        while start < total:   # a backlog drained at once is split into messages of <= limit
+            if spill:
+                end, section = _spill_part(view, start, total, rsize, limit, spill,
+                                           batch._spill_base)
+            else:
+                end, section = min(total, start + max(1, (limit - ENVELOPE_SIZE) // rsize)), b""
+            n = end - start
             first = f.rec_seq.get(rtype, 1)
-            body: Any = view[start * rsize:(start + n) * rsize]
-            if spill:   # rare (polygon values beyond their slots): each part carries it all
-                body = bytes(body) + spill
+            body: Any = view[start * rsize:end * rsize]
+            if section:
+                body = bytes(body) + section
             self._emit(f, (MAGIC, VERSION, KIND_DATA, f.code, rtype, rsize, n,
                            self.publisher_id, f.seq, first, f.hub_gaps, time.time_ns(),
-                           layout_hash(), len(spill)),
-                       body, n * rsize + len(spill), etype)
+                           layout_hash(), len(section)),
+                       body, n * rsize + len(section), etype)
             f.seq += 1
             f.rec_seq[rtype] = first + n
-        self._wake()
+            start = end
+
+    def _message_limit(self) -> int:
+        """Bytes per message at most: MAX_MESSAGE_BYTES, or the NATS server's max_payload when
+        smaller (read from its connection info, which may change at a reconnect)."""
+        if self._nats is None:
+            return MAX_MESSAGE_BYTES
+        return min(MAX_MESSAGE_BYTES, int(self._nats.max_payload))
 
     def _emit(self, f: _Feed, fields: tuple[Any, ...], body: Any, nbytes: int,
               subject: str) -> None:
-        """One message to every transport: shared memory now, NATS at the pump's next await
-        (in order: the NATS sink keeps a queue)."""
+        """One message to every transport: shared memory now, NATS in the flush task
+        (``_flush_nats``; in order: the NATS sink keeps a queue)."""
         f.pub.send(fields, body, nbytes)
         if self._nats is not None:
             self._nats.queue(f"{f.name}.{subject}", b"".join((ENVELOPE.pack(*fields), body)))
@@ -284,11 +313,16 @@ class Hub:
                     await self._nats.flush_queue()
                 raise
 
-    async def _subscribe(self, c: _Consumer, etype: str, symbols: list[str]) -> None:
+    async def _subscribe(self, c: _Consumer, etype: str, symbols: list[str],
+                         from_time: int | None = None, frames: bool = False) -> None:
         assert c.feed is not None
         f = self._feeds[c.feed]
         async with f.lock:
             await self._ensure_started(f)
+            if frames and not c.frames:
+                f.streamer.capture_frames(True)
+                c.frames = True
+                f.frame_consumers.add(c.cid)
             new = []
             for s in symbols:
                 holders = f.refs.setdefault((etype, s), set())
@@ -296,34 +330,61 @@ class Hub:
                     new.append(s)
                 holders.add(c.cid)
                 c.subs.add((etype, s))
-            if etype not in f.pumps:
+            if etype not in f.cursors:
                 # the cursor exists before the upstream subscription: nothing is missed
-                gen = f.streamer.listen_batches(etype)
-                f.pumps[etype] = asyncio.get_running_loop().create_task(self._pump_gen(f, etype, gen))
-            if new:
+                ring = f.streamer._ring(etype)
+                f.cursors[etype] = (int(ring.rtype), ring.consumer())
+                f.streamer.on_data = lambda: self._on_data(f)
+            if from_time is not None:   # history asked for: upstream again, with its time
+                await f.streamer.subscribe_from(etype, symbols, from_time)
+            elif new:
                 await f.streamer.subscribe(etype, new)
 
-    async def _pump_gen(self, f: _Feed, etype: str, gen: Any) -> None:
-        rtype = _rtype_of(f.streamer, etype)
-        try:
-            async for batch in gen:
+    def _on_data(self, f: _Feed) -> None:
+        """The upstream's socket-read callback filled its rings (or it stopped): publish every
+        waiting batch of every subscribed type, wake the consumers once, start the NATS flush."""
+        published = False
+        for text in f.streamer.take_frames():   # for consumers that asked for frames
+            raw = text.encode("utf-8", "surrogateescape")
+            self._emit(f, (MAGIC, VERSION, KIND_RAW, f.code, 0, 0, 0, self.publisher_id,
+                           f.seq, 0, f.hub_gaps, time.time_ns(), layout_hash(), 0),
+                       raw, len(raw), "raw")
+            f.seq += 1
+            published = True
+        for frame in f.streamer.take_statuses():   # before this read's records
+            self._emit(f, (MAGIC, VERSION, KIND_STATUS, f.code, 0, 0, 0, self.publisher_id,
+                           f.seq, 0, f.hub_gaps, time.time_ns(), layout_hash(), 0),
+                       frame, len(frame), "status")
+            f.seq += 1
+            published = True
+        for etype, (rtype, cursor) in f.cursors.items():
+            while True:
+                batch = cursor.drain()
+                if not batch:
+                    break
                 try:
                     self._publish_batch(f, rtype, etype, batch)
-                    if self._nats is not None:
-                        await self._nats.flush_queue()
+                    published = True
                 except Exception as exc:  # noqa: BLE001 - e.g. shm exhausted: count, go on
                     f.hub_gaps += len(batch)
                     f.publish_errors += 1
                     if f.publish_errors == 1 or f.publish_errors % 1000 == 0:
                         log.error("hub: %s %s batch not published (%d so far): %s",
                                   f.name, etype, f.publish_errors, exc)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the upstream streamer failed for good
-            log.error("hub: the %s upstream failed: %s", f.name, exc)
-            self._fail_feed(f, exc)
-            if self._nats is not None:
-                await self._nats.flush_queue()
+                f.streamer._note_batch(batch)   # gaps counted; a paused socket resumed
+        if published:
+            self._wake()
+        st = f.streamer
+        err = st.error or next(iter(st._type_errors.values()), None)
+        if err is not None and not self._closed:   # the upstream failed for good
+            log.error("hub: the %s upstream failed: %s", f.name, err)
+            self._fail_feed(f, err)
+        self._flush_nats()
+
+    def _flush_nats(self) -> None:
+        if self._nats is not None and self._nats.pending and (
+                self._flusher is None or self._flusher.done()):
+            self._flusher = asyncio.get_running_loop().create_task(self._nats.flush_queue())
 
     def _fail_feed(self, f: _Feed, exc: BaseException) -> None:
         """Tell the feed's consumers (their iterators raise it), then stop the hub: a
@@ -373,6 +434,11 @@ class Hub:
                 await f.streamer.unsubscribe(etype, gone)
 
     async def _drop(self, c: _Consumer) -> None:
+        f = self._feeds.get(c.feed) if c.feed else None
+        if f is not None and c.cid in f.frame_consumers:
+            f.frame_consumers.discard(c.cid)
+            if not f.frame_consumers:
+                f.streamer.capture_frames(False)
         by_type: dict[str, list[str]] = {}
         for etype, s in list(c.subs):
             by_type.setdefault(etype, []).append(s)
@@ -490,7 +556,10 @@ class Hub:
                 else:
                     raise ValueError(f"unknown op {op!r}")
             elif op == "subscribe":
-                await self._subscribe(c, etype, symbols)
+                from_time = msg.get("from_time")
+                await self._subscribe(c, etype, symbols,
+                                      None if from_time is None else int(from_time),
+                                      bool(msg.get("frames")))
             elif op == "unsubscribe":
                 await self._unsubscribe(c, etype, symbols)
             else:
@@ -500,6 +569,29 @@ class Hub:
         return reply
 
 
+def _spill_part(view: memoryview, start: int, total: int, rsize: int, limit: int, spill: bytes,
+                base: int) -> tuple[int, bytes]:
+    """The records ``start..end`` of a batch with spill that one message of at most ``limit``
+    bytes carries (at least one), and its spill section: only the spill bytes those records
+    use (``_wire.pack_spill`` of that range; ``b""`` when none of them spilled)."""
+    lo = hi = -1
+    end = start
+    while end < total:
+        a, b = spill_ref(view, end, rsize, base)
+        nlo, nhi = lo, hi
+        if b:
+            nlo = a if lo < 0 else min(lo, a)
+            nhi = max(hi, b)
+        size = ENVELOPE_SIZE + (end + 1 - start) * rsize + (nhi - nlo + 4 if nhi >= 0 else 0)
+        if end > start and size > limit:
+            break
+        lo, hi = nlo, nhi
+        end += 1
+    if hi < 0:
+        return end, b""
+    return end, pack_spill(spill[lo:hi], (base + lo) & 0xFFFFFFFF)
+
+
 def _public_url(url: str) -> str:
     """``url`` without user information (the hub's NATS credentials stay in the hub)."""
     scheme, sep, rest = url.partition("://")
@@ -507,6 +599,3 @@ def _public_url(url: str) -> str:
     return f"{scheme}{sep}{host.rpartition('@')[2]}{slash}{path}"
 
 
-def _rtype_of(streamer: Any, etype: str) -> int:
-    """The rtype of a wire type's records (the streamer's ring for that type)."""
-    return int(streamer._ring(etype).rtype)

@@ -103,6 +103,9 @@ class ShmPublisher:
                      .allocation_strategy(iox.AllocationStrategy.PowerOfTwo)
                      .backpressure_strategy(strategy)
                      .create())
+        # the binding's methods themselves: its Python wrappers (loan_slice_uninit,
+        # assume_init) only check the payload type (a slice, checked here once) at ~1 us a call
+        self._loan = getattr(self._pub, "__loan_slice_uninit")
         self.sent = 0
         self.bytes = 0
 
@@ -110,13 +113,13 @@ class ShmPublisher:
         """``fields``: the envelope's values after magic/version, up to the layout hash
         (``_wire.ENVELOPE`` order); ``body``: a bytes-like of ``nbytes`` bytes."""
         total = ENVELOPE_SIZE + nbytes
-        sample = self._pub.loan_slice_uninit(total)
+        sample = self._loan(total)
         dst = memoryview((ctypes.c_char * total).from_address(sample.payload_ptr)).cast("B")
         ENVELOPE.pack_into(dst, 0, *fields)
         if nbytes:
             dst[ENVELOPE_SIZE:] = body
         del dst
-        sample.assume_init().send()
+        getattr(sample, "__assume_init")().send()
         self.sent += 1
         self.bytes += total
 
@@ -146,9 +149,8 @@ class ShmSubscriber:
             raise
         if sample is None:
             return None
-        ptr = sample.payload_ptr
-        size = sample.payload().len()
-        return sample, memoryview((ctypes.c_char * size).from_address(ptr)).cast("B")
+        size = getattr(sample, "__slice_len")   # what sample.payload().len() reads, 0.7 us less
+        return sample, memoryview((ctypes.c_char * size).from_address(sample.payload_ptr)).cast("B")
 
     def close(self) -> None:
         self._sub.delete()

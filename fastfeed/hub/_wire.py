@@ -9,7 +9,11 @@ offset     type    field
 0          u32     magic ``b"FFHB"``
 4          u16     wire-format version (:data:`VERSION`)
 6          u8      kind: :data:`KIND_DATA` (records), :data:`KIND_SYMBOLS` (id -> symbol),
-                   :data:`KIND_ERROR` (the upstream stream failed for good; body: UTF-8 text)
+                   :data:`KIND_ERROR` (the upstream stream failed for good; body: UTF-8 text),
+                   :data:`KIND_STATUS` (a status the upstream sent, polygon; body: the
+                   status frame ``[{"ev":"status","status":...,"message":...}]``),
+                   :data:`KIND_RAW` (a frame the upstream received, as received: polygon,
+                   only while a consumer asked for frames; body: its UTF-8 text)
 7          u8      feed code (:data:`FEEDS`)
 8          u16     rtype of the records (data) / 0
 10         u16     record size in bytes (data) / 0
@@ -51,6 +55,8 @@ __all__ = [
     "FEEDS",
     "FEED_NAMES",
     "KIND_DATA",
+    "KIND_RAW",
+    "KIND_STATUS",
     "KIND_SYMBOLS",
     "MAGIC",
     "VERSION",
@@ -61,6 +67,7 @@ __all__ = [
     "pack_envelope",
     "pack_spill",
     "pack_symbols",
+    "spill_ref",
     "unpack_envelope",
     "unpack_spill",
     "unpack_symbols",
@@ -75,6 +82,8 @@ assert ENVELOPE_SIZE == 64
 KIND_DATA = 0
 KIND_SYMBOLS = 1
 KIND_ERROR = 2
+KIND_STATUS = 3
+KIND_RAW = 4
 
 #: feed name -> code (the envelope's feed byte)
 FEEDS: dict[str, int] = {
@@ -153,6 +162,22 @@ def pack_spill(spill: bytes | None, base: int) -> bytes:
     if not spill:
         return b""
     return _SPILL_BASE.pack(base) + spill
+
+
+_SPILL_REF = struct.Struct("<II")
+#: offset of a record's ``spill`` member (u32 log position, u32 length; spill.h)
+SPILL_OFFSET = 32
+
+
+def spill_ref(records: bytes | bytearray | memoryview, i: int, record_size: int,
+              base: int) -> tuple[int, int]:
+    """``(start, end)`` of record ``i``'s spill in its batch's spill bytes (log position
+    ``base`` first); ``(0, 0)`` when it spilled nothing."""
+    pos, n = _SPILL_REF.unpack_from(records, i * record_size + SPILL_OFFSET)
+    if not n:
+        return 0, 0
+    start = (pos - base) & 0xFFFFFFFF
+    return start, start + n
 
 
 def unpack_spill(section: bytes | bytearray | memoryview) -> tuple[bytes, int]:

@@ -87,9 +87,7 @@ class WebSocketClient:
     ) -> None:
         """``hub="ipc://NAME"`` / ``"nats://HOST:PORT/NAME"``: read from a fastfeed hub
         instead of Massive (``fastfeed.hub._dropins``: the API key is not sent; ``raw=True``
-        has no frames to give there)."""
-        if hub is not None and raw:
-            raise ValueError("raw=True has no frames to give over a hub (it carries records)")
+        gives the frames the hub receives, which carry every consumer's channels, merged)."""
         self._hub = hub
         if api_key is None and hub is not None:
             api_key = "hub"

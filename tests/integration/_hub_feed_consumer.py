@@ -48,6 +48,8 @@ async def polygon(url: str, channels: list[str], n: int) -> None:
     got: list[Any] = []
     async with AsyncStreamClient("not-sent", "stocks", hub=url) as client:
         await client.login()   # connects (to the hub)
+        statuses: list[Any] = []   # (the default status handler prints: not on this stdout)
+        await client.change_handler("status", statuses.append)
         out({"connected": True})
         await line()
         by_ev: dict[str, list[str]] = {}

@@ -439,3 +439,80 @@ async def test_nats_server_killed_and_restarted_gaps_counted_stream_resumes(
         assert stats["lost_messages"] == tr.lost_messages
         assert stats["gaps"] >= stats["transport_gaps"]
         assert stats["publisher_restarts"] == 0
+
+
+def _sent_candles(srv: DXLinkServer, conn: int) -> tuple[list[tuple[str, int]], list[int]]:
+    """The Candles the simulator sent on ``conn`` (bytes after the header, hex; event flags)
+    and the ``fromTime`` of every Candle subscription the client sent on it."""
+    from fastfeed.dxfeed import Candle
+
+    dec = DXLinkDecoder()
+    from_times = []
+    for rec in srv.transcript:
+        if rec.conn != conn:
+            continue
+        if rec.direction == "S->C":
+            dec.feed(rec.data)
+            continue
+        msg = json.loads(rec.data)
+        if msg.get("type") == "FEED_SUBSCRIPTION":
+            from_times += [a["fromTime"] for a in msg.get("add") or () if "fromTime" in a]
+    return [(c.record[16:].hex(), c.eventFlags) for c in dec.drain(Candle)], from_times
+
+
+SNAPSHOT_BEGIN, SNAPSHOT_END = 4, 8
+
+
+async def test_candle_history_through_the_hub_as_subscribe_candle_directly(rig: Rig) -> None:
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from fastfeed.dxfeed import Candle
+    from fastfeed.tastytrade import DXLinkStreamer
+
+    await rig.hub()
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    ms = round(start.timestamp() * 1000)
+    session = SimpleNamespace(dxlink_url=rig.srv.url, streamer_token="sim-token")
+    k = rig.srv.snapshot_size   # candles in a history snapshot
+
+    async def until_snapshots(it: Any, n: int) -> list[tuple[str, int]]:
+        """Candles from ``it`` until ``n`` history snapshots have ended."""
+        out: list[tuple[str, int]] = []
+        while sum(1 for _, fl in out if fl & SNAPSHOT_END) < n:
+            c = await asyncio.wait_for(it.__anext__(), TIMEOUT)
+            assert c.eventSymbol == "SPY{=5m,tho=true}"   # subscribe_candle's symbol
+            out.append((c.record[16:].hex(), c.eventFlags))
+        return out
+
+    def snapshots(evs: list[tuple[str, int]]) -> list[list[tuple[str, int]]]:
+        begins = [i for i, (_, fl) in enumerate(evs) if fl & SNAPSHOT_BEGIN]
+        return [evs[b:b + k] for b in begins]
+
+    async with DXLinkStreamer(session) as direct, \
+            DXLinkStreamer(session, hub=f"ipc://{rig.name}") as a:
+        d_it, a_it = direct.listen(Candle), a.listen(Candle)
+        await direct.subscribe_candle(["SPY"], "5m", start)
+        await a.subscribe_candle(["SPY"], "5m", start)
+        want = await until_snapshots(d_it, 1)
+        got_a = await until_snapshots(a_it, 1)
+        # a second consumer asks for the same history: the hub subscribes again, the history
+        # comes again (to both: it comes on the one connection)
+        async with DXLinkStreamer(session, hub=f"ipc://{rig.name}") as b:
+            b_it = b.listen(Candle)
+            await b.subscribe_candle(["SPY"], "5m", start)
+            got_b = await until_snapshots(b_it, 1)
+            got_a += await until_snapshots(a_it, 1)
+        by_conn = {c: _sent_candles(rig.srv, c) for c in list(rig.srv.live)}
+    assert rig.srv.connections_total == 2   # the direct streamer's and the hub's
+    (sent, from_times), = [v for v in by_conn.values() if len(v[1]) == 2]
+    (d_sent, d_from), = [v for v in by_conn.values() if len(v[1]) == 1]
+    # upstream: subscribe_candle's fromTime, as the direct streamer sent it; again when b asked
+    assert d_from == [ms] and from_times == [ms, ms]
+    assert want == d_sent[:len(want)] and want[0][1] & SNAPSHOT_BEGIN
+    # the consumers: exactly what the hub's connection received, each history snapshot whole
+    # (k candles, newest first, flags as the direct streamer's)
+    assert got_a == sent[:len(got_a)] and got_a[:k] == sent[:k]
+    _assert_slice(got_b, sent)
+    assert [[fl for _, fl in snap] for snap in snapshots(got_a)] == [[fl for _, fl in want[:k]]] * 2
+    assert snapshots(got_b) == snapshots(got_a)[1:]

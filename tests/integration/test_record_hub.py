@@ -111,7 +111,7 @@ async def test_hub_records_its_upstream_and_a_consumer_records_what_it_receives(
         sent = _sent(srv, conn)
     # the hub's recording of its upstream: every quote sent, from raw and from columns
     up = str(hub_rec / "dxlink")
-    assert read_meta(up)["streamer"] == "DXLinkStreamer"
+    assert read_meta(up)["streamer"] == "DXLinkUpstream"   # the hub's DXLinkStreamer
     assert await _replayed(up, "raw") == sent
     assert await _replayed(up, "columns") == sent
     # the consumer's recording: a run of what was sent, from its subscription on, nothing
