@@ -71,12 +71,13 @@ def _direct_client() -> Any:
         class DirectClient(Client):
             direct: dict[int, Callable[[bytes], None]]
 
-            async def _process_msg(self, sid: int, subject: bytes, reply: bytes, data: bytes,
-                                   headers: bytes) -> None:
-                fn = None if headers else self.direct.get(sid)
+            async def _process_msg(self, sid: int, *args: Any, **kw: Any) -> None:
+                # nats-py 2.x: (sid, subject, reply, data, headers); any other shape -> nats-py
+                fn = self.direct.get(sid) if len(args) == 4 and not kw and not args[3] else None
                 if fn is None:
-                    await super()._process_msg(sid, subject, reply, data, headers)
+                    await super()._process_msg(sid, *args, **kw)
                     return
+                data = args[2]
                 self.stats["in_msgs"] += 1
                 self.stats["in_bytes"] += len(data)
                 try:
