@@ -7,6 +7,7 @@ import asyncio
 import copy
 import gc
 import pickle
+import sys
 from typing import Any
 
 import pytest
@@ -262,6 +263,61 @@ async def test_events_of_a_stream_are_not_aliased_by_recycling() -> None:
             break
     assert [e.sequence for e in kept] == list(range(0, 100, 7))
     assert [e.bid_price for e in kept] == [i + 0.5 for i in range(0, 100, 7)]
+
+
+async def test_awaiting_buffered_events_reuses_one_stopiteration() -> None:
+    """``await`` takes a completed awaitable's value from a StopIteration on Python 3.12+ (and
+    on 3.11 while a tracer is set; else through am_send, without one): the awaitable reuses
+    one exception object instead of making one (and its args tuple) per event. Seen through
+    the tracer's ``exception`` events; each event also keeps a new object of the same size, so
+    that a freed exception's memory (and id) is never handed to the next one."""
+    ring = make_ring(256)
+    it = EventStream(Owner(), ring.consumer())
+    cur = EventCursor(Owner(), ring.consumer())
+    push(ring, 0, 100)
+    await it.__anext__()
+    assert cur.next() is not None
+    seen: list[int] = []
+    pad: list[BaseException] = []
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        if event == "exception" and arg[0] is StopIteration:
+            seen.append(id(arg[1]))          # no reference kept: it stays reusable
+        return tracer
+
+    old = sys.gettrace()
+    here = sys._getframe()
+    sys.settrace(tracer)
+    here.f_trace = tracer
+    try:
+        got = []
+        for _ in range(40):
+            got.append((await it.__anext__()).sequence)
+            pad.append(StopIteration())
+        for _ in range(40):
+            got.append((await cur.ready()).sequence)   # type: ignore[misc]
+            pad.append(StopIteration())
+    finally:
+        sys.settrace(old)
+        here.f_trace = None
+    assert got == list(range(1, 41)) * 2
+    assert len(seen) == 80
+    assert len(set(seen)) == 2               # one per awaitable: EventStream's, EventCursor's
+
+
+async def test_a_stopiteration_seen_by_python_code_is_never_reused() -> None:
+    ring = make_ring(64)
+    it = EventStream(Owner(), ring.consumer())
+    push(ring, 0, 6)
+    await it.__anext__()
+    r = it.__anext__()
+    with pytest.raises(StopIteration) as info:
+        next(r)                              # the general iterator path, from Python
+    kept = info.value
+    assert kept.value.sequence == 1 and kept.args == (kept.value,)
+    got = [(await it.__anext__()).sequence for _ in range(4)]
+    assert got == [2, 3, 4, 5]
+    assert kept.value.sequence == 1 and kept.args[0] is kept.value   # untouched
 
 
 # ------------------------------------------------------------------ EventCursor (get_event())

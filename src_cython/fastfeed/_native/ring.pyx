@@ -618,12 +618,29 @@ cdef extern from "Python.h":
     ctypedef struct PyAsyncMethods:
         sendfunc am_send
     PyObject *PyExc_StopIteration
-    void PyErr_SetObject(PyObject *type, PyObject *value)
     ctypedef struct _TypeSlots "PyTypeObject":
         PyAsyncMethods *tp_as_async
         iternextfunc tp_iternext
         Py_ssize_t tp_dictoffset
         Py_ssize_t tp_weaklistoffset
+    # the public struct of a StopIteration instance (cpython/pyerrors.h, 3.11-3.13)
+    ctypedef struct PyStopIterationObject:
+        PyObject *dict
+        PyObject *args
+        PyObject *notes
+        PyObject *traceback
+        PyObject *context
+        PyObject *cause
+        PyObject *value
+    PyObject *PyObject_CallOneArg(PyObject *callable, PyObject *arg)
+    void PyErr_Restore(PyObject *type, PyObject *value, PyObject *traceback)
+    void Py_XDECREF(PyObject *o)
+    void Py_INCREF_PTR "Py_INCREF"(PyObject *o)
+    Py_ssize_t Py_REFCNT_PTR "Py_REFCNT"(PyObject *o)
+    bint PyTuple_CheckExact(PyObject *o)
+    Py_ssize_t PyTuple_GET_SIZE(PyObject *o)
+    PyObject *PyTuple_GET_ITEM(PyObject *o, Py_ssize_t i)
+    void PyTuple_SET_ITEM(PyObject *o, Py_ssize_t i, PyObject *v)
 
 
 cdef class _Ready:
@@ -683,15 +700,48 @@ cdef PySendResult _ready_send(PyObject *obj, PyObject *arg, PyObject **result) n
     return PYGEN_RETURN
 
 
+cdef inline void _swap(PyObject **slot, PyObject *v) noexcept:
+    cdef PyObject *old = slot[0]
+    Py_INCREF_PTR(v)
+    slot[0] = v
+    Py_XDECREF(old)
+
+
 cdef PyObject *_ready_iternext(PyObject *obj) noexcept:
-    # tp_iternext, what await uses on Python 3.12+: the value as StopIteration's, set without
-    # the traceback entry a Cython `raise` adds (that entry cost more than the event itself).
-    # An event or a model instance is never a tuple, which PyErr_SetObject would unpack.
+    # tp_iternext, what `await` uses on Python 3.12+ (their SEND opcode calls tp_iternext, never
+    # am_send, for an awaitable that is not a coroutine): the value as a StopIteration's. The
+    # exception object is the awaitable's own, reused while nothing else refers to it (the
+    # interpreter takes the value out and lets go of it): no exception, args tuple and GC
+    # bookkeeping per event. A StopIteration that anything saw beyond that (caught and kept,
+    # given a traceback, a context, notes or attributes) is never reused: a new one is made.
     cdef _Ready r = <_Ready>obj
-    cdef object v = r.value
+    cdef PyObject *v = <PyObject *>r.value
+    cdef PyObject *stop = <PyObject *>r._stop
+    cdef PyStopIterationObject *s = <PyStopIterationObject *>stop
+    cdef PyObject *old
+    Py_INCREF_PTR(v)                  # r.value's reference goes, ours stays until the end
     r.value = None
     r.cursor = r.back = None
-    PyErr_SetObject(PyExc_StopIteration, <PyObject *>v)
+    if (r._stop is not None and Py_REFCNT_PTR(stop) == 1 and s.traceback == NULL and
+            s.context == NULL and s.cause == NULL and s.dict == NULL and s.notes == NULL and
+            s.args != NULL and PyTuple_CheckExact(s.args) and Py_REFCNT_PTR(s.args) == 1 and
+            PyTuple_GET_SIZE(s.args) == 1):
+        _swap(&s.value, v)
+        old = PyTuple_GET_ITEM(s.args, 0)
+        Py_INCREF_PTR(v)
+        PyTuple_SET_ITEM(s.args, 0, v)
+        Py_XDECREF(old)
+    else:
+        stop = PyObject_CallOneArg(PyExc_StopIteration, v)   # StopIteration(v): a tuple stays one
+        if stop == NULL:
+            Py_XDECREF(v)
+            return NULL
+        r._stop = <object>stop        # the attribute's reference ...
+        Py_XDECREF(stop)              # ... replaces the call's
+    Py_XDECREF(v)
+    Py_INCREF_PTR(stop)               # PyErr_Restore steals these two references
+    Py_INCREF_PTR(PyExc_StopIteration)
+    PyErr_Restore(PyExc_StopIteration, stop, NULL)
     return NULL
 
 
