@@ -390,3 +390,30 @@ def test_massive_model_objects_read_spilled_strings_and_unknown_keys() -> None:
     (model,) = build_models([batch], [EquityTrade])
     assert model.id == long_id and model.extra == {"zz": 9}
     assert model.record == batch[0].record and model == batch[0]
+
+
+# ------------------------------------------------------------------ Streamer.get_event
+
+
+async def test_streamer_get_event_is_its_own_function_and_stops_at_close() -> None:
+    """A streamer's ``get_event`` is a function of its own (no bound method, no attribute
+    lookup per call) that behaves as the class's: buffered events at once, then, once the
+    streamer is closing, ``StreamerClosedError`` even with events left."""
+    from fastfeed.bench import peers
+    from fastfeed.bench.payloads import DX_CHANNELS, dxlink_feed_config, dxlink_frames
+    from fastfeed.errors import StreamerClosedError
+    from fastfeed.tastytrade import DXLinkStreamer
+
+    st = DXLinkStreamer(peers.FakeTastytradeSession("ws://127.0.0.1:9"))
+    other = DXLinkStreamer(peers.FakeTastytradeSession("ws://127.0.0.1:9"))
+    assert st.get_event is st.get_event and st.get_event is not other.get_event
+    st._core.feed(dxlink_feed_config("Quote", DX_CHANNELS["Quote"]))
+    assert st.get_event_nowait(Quote) is None          # the shared cursor exists from here
+    st._core.feed(dxlink_frames("quote100")[0][1])
+    first = await st.get_event(Quote)
+    second = await DXLinkStreamer.get_event(st, Quote)  # the class's, looked up per call
+    assert (first.event_symbol, second.event_symbol) != (None, None)
+    assert await st.get_event("Quote") is not None      # another key, the same cursor
+    await st.close()
+    with pytest.raises(StreamerClosedError):
+        await st.get_event(Quote)

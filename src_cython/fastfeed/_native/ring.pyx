@@ -950,6 +950,30 @@ cdef class EventCursor(_EventMaker):
         return self._item()
 
 
+cdef object _get_event(object streamer, EventCursor sh, object model, dict attrs,
+                       object event_class):
+    # what streamer_get_event and event_getter's function do once the cursor is known;
+    # `attrs`: the streamer's __dict__ (read without an attribute lookup), or None
+    if attrs is not None:
+        closed = attrs.get("_closed", True) or attrs.get("_closing", True)
+    else:
+        closed = streamer._closed or streamer._closing
+    if not closed:
+        ready = sh.ready(model)
+        if ready is not None:
+            return ready
+    return streamer._get_event(sh, model, event_class)
+
+
+cdef tuple _cursor_entry(object streamer, dict cursors, object event_class):
+    entry = cursors.get(event_class)
+    if entry is None:
+        entry = streamer._cursor(event_class)
+    if not isinstance((<tuple?>entry)[0], EventCursor):
+        raise TypeError("a streamer's _cursors maps a class to (EventCursor, model)")
+    return <tuple>entry
+
+
 @cython.binding(True)   # a method when set as a class attribute
 def streamer_get_event(self, event_class):
     """``Streamer.get_event(event_class)``: wait for the next event of the shared per-type
@@ -965,16 +989,32 @@ def streamer_get_event(self, event_class):
     ``EventLoopError``), reads the ring and waits for the next event when awaited.
     ``self._cursors`` maps the class asked for to ``(EventCursor, model or None)``.
     """
-    entry = self._cursors.get(event_class)
-    if entry is None:
-        entry = self._cursor(event_class)
-    cdef EventCursor sh = <EventCursor?>(<tuple?>entry)[0]
-    model = (<tuple>entry)[1]
-    if not (self._closed or self._closing):
-        ready = sh.ready(model)
-        if ready is not None:
-            return ready
-    return self._get_event(sh, model, event_class)
+    cdef tuple entry = _cursor_entry(self, self._cursors, event_class)
+    return _get_event(self, <EventCursor>entry[0], entry[1], None, event_class)
+
+
+def event_getter(streamer):
+    """``streamer_get_event`` bound to ``streamer`` once, as a function of its own (what a
+    streamer keeps as its ``get_event``): no attribute lookup per call -- ``streamer._cursors``
+    is held, ``_closed`` / ``_closing`` are read from the streamer's ``__dict__`` -- and no
+    bound method."""
+    cdef dict cursors = streamer._cursors
+    cdef dict attrs = streamer.__dict__
+    cdef object last_class = None     # the class asked for last, and its entry in _cursors
+    cdef tuple last_entry = None      # (entries are made once and never replaced)
+
+    @cython.binding(True)
+    def get_event(event_class):
+        nonlocal last_class, last_entry
+        if event_class is not last_class or last_entry is None:
+            last_entry = _cursor_entry(streamer, cursors, event_class)
+            last_class = event_class
+        return _get_event(streamer, <EventCursor>last_entry[0], last_entry[1], attrs,
+                          event_class)
+
+    get_event.__doc__ = streamer_get_event.__doc__
+    get_event.__qualname__ = f"{type(streamer).__qualname__}.get_event"
+    return get_event
 
 
 def c_layout_table():
