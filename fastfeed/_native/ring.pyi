@@ -21,6 +21,10 @@ def event_getter(streamer: Any) -> Callable[[Any], Awaitable[Any]]: ...
 def bench_push_drain(ring: RecordRing, consumer: Consumer, record: bytes, n: int, per_message: int = ...) -> int: ...
 
 @disjoint_base
+class ReadySlot:
+    def give(self, value: Any) -> Awaitable[Any]: ...
+
+@disjoint_base
 class RecordRing:
     layout: str
     wire_type: str

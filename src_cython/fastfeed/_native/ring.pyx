@@ -750,6 +750,23 @@ if (<_TypeSlots *>_Ready).tp_as_async != NULL:
 (<_TypeSlots *>_Ready).tp_iternext = _ready_iternext
 
 
+cdef class ReadySlot:
+    """Hands out already-completed awaitables (``await slot.give(v)`` is ``v`` at once, no
+    coroutine), reusing one awaitable while the last one handed out was awaited: what a
+    Python async iterator's ``__anext__`` returns while it has items queued
+    (``fastfeed._fanout.FilteredStream``)."""
+    cdef _Ready _ready
+
+    def give(self, value):
+        """A completed awaitable of ``value`` (not ``None``)."""
+        cdef _Ready r = self._ready
+        if r is None or r.value is not None:     # the last one was not awaited (yet)
+            r = _Ready.__new__(_Ready)
+            self._ready = r
+        r.value = value
+        return r
+
+
 cdef class _EventMaker:
     """Base of EventStream / EventCursor: the current batch and the recycled event objects."""
 
