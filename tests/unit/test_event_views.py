@@ -417,3 +417,24 @@ async def test_streamer_get_event_is_its_own_function_and_stops_at_close() -> No
     await st.close()
     with pytest.raises(StreamerClosedError):
         await st.get_event(Quote)
+
+
+def test_a_streamer_get_event_makes_no_reference_cycle() -> None:
+    """A streamer's own get_event refers to it weakly: dropped, it is freed at once (its rings
+    with it), without waiting for the cyclic garbage collector."""
+    import weakref
+
+    from fastfeed.bench import peers
+    from fastfeed.tastytrade import DXLinkStreamer
+
+    gc.disable()
+    try:
+        st = DXLinkStreamer(peers.FakeTastytradeSession("ws://127.0.0.1:9"))
+        get = st.get_event
+        ref = weakref.ref(st)
+        del st
+        assert ref() is None
+        with pytest.raises(ReferenceError):
+            get(Quote)
+    finally:
+        gc.enable()

@@ -22,6 +22,7 @@ from fastfeed._native.events cimport _Event, make_event, new_event, set_event, v
 from fastfeed._native.symbols cimport SymbolTable
 
 from types import GenericAlias
+from weakref import ref as weakref_ref
 
 from fastfeed._records_meta import LAYOUTS
 
@@ -967,15 +968,11 @@ cdef class EventCursor(_EventMaker):
         return self._item()
 
 
-cdef object _get_event(object streamer, EventCursor sh, object model, dict attrs,
-                       object event_class):
-    # what streamer_get_event and event_getter's function do once the cursor is known;
-    # `attrs`: the streamer's __dict__ (read without an attribute lookup), or None
-    if attrs is not None:
-        closed = attrs.get("_closed", True) or attrs.get("_closing", True)
-    else:
-        closed = streamer._closed or streamer._closing
-    if not closed:
+cdef object _get_event(object streamer, EventCursor sh, object model, object event_class):
+    # what streamer_get_event and event_getter's function do once the cursor is known (the
+    # streamer's attributes are read with getattr: taking its __dict__ once would be cheaper
+    # per call, but makes every other attribute access on the streamer slower on 3.11)
+    if not (streamer._closed or streamer._closing):
         ready = sh.ready(model)
         if ready is not None:
             return ready
@@ -1007,27 +1004,32 @@ def streamer_get_event(self, event_class):
     ``self._cursors`` maps the class asked for to ``(EventCursor, model or None)``.
     """
     cdef tuple entry = _cursor_entry(self, self._cursors, event_class)
-    return _get_event(self, <EventCursor>entry[0], entry[1], None, event_class)
+    return _get_event(self, <EventCursor>entry[0], entry[1], event_class)
 
 
 def event_getter(streamer):
     """``streamer_get_event`` bound to ``streamer`` once, as a function of its own (what a
-    streamer keeps as its ``get_event``): no attribute lookup per call -- ``streamer._cursors``
-    is held, ``_closed`` / ``_closing`` are read from the streamer's ``__dict__`` -- and no
-    bound method."""
+    streamer keeps as its ``get_event``): no bound method per call, ``streamer._cursors`` held,
+    the cursor of the class asked for last kept. It refers to the streamer weakly (through
+    its cursors' ``owner`` once it has one): it adds no reference cycle, so a streamer that
+    never used ``get_event`` is still freed (its rings with it) as soon as it is dropped."""
     cdef dict cursors = streamer._cursors
-    cdef dict attrs = streamer.__dict__
+    cdef object ref = weakref_ref(streamer)
     cdef object last_class = None     # the class asked for last, and its entry in _cursors
     cdef tuple last_entry = None      # (entries are made once and never replaced)
 
     @cython.binding(True)
     def get_event(event_class):
         nonlocal last_class, last_entry
+        cdef EventCursor sh
         if event_class is not last_class or last_entry is None:
-            last_entry = _cursor_entry(streamer, cursors, event_class)
+            owner = ref()
+            if owner is None:
+                raise ReferenceError("the streamer of this get_event is gone")
+            last_entry = _cursor_entry(owner, cursors, event_class)
             last_class = event_class
-        return _get_event(streamer, <EventCursor>last_entry[0], last_entry[1], attrs,
-                          event_class)
+        sh = <EventCursor>last_entry[0]
+        return _get_event(sh.owner, sh, last_entry[1], event_class)
 
     get_event.__doc__ = streamer_get_event.__doc__
     get_event.__qualname__ = f"{type(streamer).__qualname__}.get_event"
