@@ -36,10 +36,12 @@ import asyncio
 import collections
 import inspect
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
+
+from fastfeed._native.ring import ReadySlot
 
 __all__ = ["FanoutMixin", "FanoutHub", "FilteredStream", "matches", "Filters"]
 
@@ -132,6 +134,7 @@ class FilteredStream:
         self._error: BaseException | None = None
         #: events dropped because ``maxsize`` was reached (drop-oldest)
         self.gaps = 0
+        self._slot = ReadySlot()
 
     # -- producer side
     def _put(self, item: Any) -> None:
@@ -171,7 +174,14 @@ class FilteredStream:
     def __aiter__(self) -> FilteredStream:
         return self
 
-    async def __anext__(self) -> Any:
+    def __anext__(self) -> Awaitable[Any]:
+        # an already-completed awaitable while events are queued (no coroutine per event)
+        q = self._q
+        if q:
+            return self._slot.give(q.popleft())
+        return self._next()
+
+    async def _next(self) -> Any:
         while True:
             if self._q:
                 return self._q.popleft()

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastfeed._connection import ConnectionManager
 from fastfeed._native.lazymodel import wrap
-from fastfeed._native.ring import EventCursor, EventStream, streamer_get_event
+from fastfeed._native.ring import EventCursor, EventStream, event_getter, streamer_get_event
 from fastfeed.errors import ConnectionClosedOK, RingOverflowWarning
 
 __all__ = ["Streamer"]
@@ -61,6 +61,10 @@ class Streamer(ConnectionManager):
         self._gaps = 0
         self._last_overflow_warning = 0.0
         self._type_errors: dict[str, BaseException] = {}
+        # get_event as this instance's own function (no bound method, no cursor lookup per
+        # call); the class's get_event below does the same, looked up per call. Set without
+        # touching self.__dict__: materialising it makes every attribute access slower (3.11)
+        object.__setattr__(self, "get_event", event_getter(self))
 
     # ------------------------------------------------------------------ rings
 

@@ -7,6 +7,7 @@ import asyncio
 import copy
 import gc
 import pickle
+import sys
 from typing import Any
 
 import pytest
@@ -264,6 +265,61 @@ async def test_events_of_a_stream_are_not_aliased_by_recycling() -> None:
     assert [e.bid_price for e in kept] == [i + 0.5 for i in range(0, 100, 7)]
 
 
+async def test_awaiting_buffered_events_reuses_one_stopiteration() -> None:
+    """``await`` takes a completed awaitable's value from a StopIteration on Python 3.12+ (and
+    on 3.11 while a tracer is set; else through am_send, without one): the awaitable reuses
+    one exception object instead of making one (and its args tuple) per event. Seen through
+    the tracer's ``exception`` events; each event also keeps a new object of the same size, so
+    that a freed exception's memory (and id) is never handed to the next one."""
+    ring = make_ring(256)
+    it = EventStream(Owner(), ring.consumer())
+    cur = EventCursor(Owner(), ring.consumer())
+    push(ring, 0, 100)
+    await it.__anext__()
+    assert cur.next() is not None
+    seen: list[int] = []
+    pad: list[BaseException] = []
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        if event == "exception" and arg[0] is StopIteration:
+            seen.append(id(arg[1]))          # no reference kept: it stays reusable
+        return tracer
+
+    old = sys.gettrace()
+    here = sys._getframe()
+    sys.settrace(tracer)
+    here.f_trace = tracer
+    try:
+        got = []
+        for _ in range(40):
+            got.append((await it.__anext__()).sequence)
+            pad.append(StopIteration())
+        for _ in range(40):
+            got.append((await cur.ready()).sequence)   # type: ignore[misc]
+            pad.append(StopIteration())
+    finally:
+        sys.settrace(old)
+        here.f_trace = None
+    assert got == list(range(1, 41)) * 2
+    assert len(seen) == 80
+    assert len(set(seen)) == 2               # one per awaitable: EventStream's, EventCursor's
+
+
+async def test_a_stopiteration_seen_by_python_code_is_never_reused() -> None:
+    ring = make_ring(64)
+    it = EventStream(Owner(), ring.consumer())
+    push(ring, 0, 6)
+    await it.__anext__()
+    r = it.__anext__()
+    with pytest.raises(StopIteration) as info:
+        next(r)                              # the general iterator path, from Python
+    kept = info.value
+    assert kept.value.sequence == 1 and kept.args == (kept.value,)
+    got = [(await it.__anext__()).sequence for _ in range(4)]
+    assert got == [2, 3, 4, 5]
+    assert kept.value.sequence == 1 and kept.args[0] is kept.value   # untouched
+
+
 # ------------------------------------------------------------------ EventCursor (get_event())
 
 
@@ -334,3 +390,51 @@ def test_massive_model_objects_read_spilled_strings_and_unknown_keys() -> None:
     (model,) = build_models([batch], [EquityTrade])
     assert model.id == long_id and model.extra == {"zz": 9}
     assert model.record == batch[0].record and model == batch[0]
+
+
+# ------------------------------------------------------------------ Streamer.get_event
+
+
+async def test_streamer_get_event_is_its_own_function_and_stops_at_close() -> None:
+    """A streamer's ``get_event`` is a function of its own (no bound method, no attribute
+    lookup per call) that behaves as the class's: buffered events at once, then, once the
+    streamer is closing, ``StreamerClosedError`` even with events left."""
+    from fastfeed.bench import peers
+    from fastfeed.bench.payloads import DX_CHANNELS, dxlink_feed_config, dxlink_frames
+    from fastfeed.errors import StreamerClosedError
+    from fastfeed.tastytrade import DXLinkStreamer
+
+    st = DXLinkStreamer(peers.FakeTastytradeSession("ws://127.0.0.1:9"))
+    other = DXLinkStreamer(peers.FakeTastytradeSession("ws://127.0.0.1:9"))
+    assert st.get_event is st.get_event and st.get_event is not other.get_event
+    st._core.feed(dxlink_feed_config("Quote", DX_CHANNELS["Quote"]))
+    assert st.get_event_nowait(Quote) is None          # the shared cursor exists from here
+    st._core.feed(dxlink_frames("quote100")[0][1])
+    first = await st.get_event(Quote)
+    second = await DXLinkStreamer.get_event(st, Quote)  # the class's, looked up per call
+    assert (first.event_symbol, second.event_symbol) != (None, None)
+    assert await st.get_event("Quote") is not None      # another key, the same cursor
+    await st.close()
+    with pytest.raises(StreamerClosedError):
+        await st.get_event(Quote)
+
+
+def test_a_streamer_get_event_makes_no_reference_cycle() -> None:
+    """A streamer's own get_event refers to it weakly: dropped, it is freed at once (its rings
+    with it), without waiting for the cyclic garbage collector."""
+    import weakref
+
+    from fastfeed.bench import peers
+    from fastfeed.tastytrade import DXLinkStreamer
+
+    gc.disable()
+    try:
+        st = DXLinkStreamer(peers.FakeTastytradeSession("ws://127.0.0.1:9"))
+        get = st.get_event
+        ref = weakref.ref(st)
+        del st
+        assert ref() is None
+        with pytest.raises(ReferenceError):
+            get(Quote)
+    finally:
+        gc.enable()

@@ -48,6 +48,7 @@ cdef class _Ready:
     cdef object value
     cdef object cursor      # get_event(): the EventCursor the event goes back to if not awaited
     cdef object back        # ... and the event as the cursor handed it out (before any model)
+    cdef object _stop       # the StopIteration that tp_iternext reuses (None until first used)
     cdef void _give_back(self)
 
 cdef class _EventMaker:

@@ -22,6 +22,7 @@ from fastfeed._native.events cimport _Event, make_event, new_event, set_event, v
 from fastfeed._native.symbols cimport SymbolTable
 
 from types import GenericAlias
+from weakref import ref as weakref_ref
 
 from fastfeed._records_meta import LAYOUTS
 
@@ -627,12 +628,29 @@ cdef extern from "Python.h":
     ctypedef struct PyAsyncMethods:
         sendfunc am_send
     PyObject *PyExc_StopIteration
-    void PyErr_SetObject(PyObject *type, PyObject *value)
     ctypedef struct _TypeSlots "PyTypeObject":
         PyAsyncMethods *tp_as_async
         iternextfunc tp_iternext
         Py_ssize_t tp_dictoffset
         Py_ssize_t tp_weaklistoffset
+    # the public struct of a StopIteration instance (cpython/pyerrors.h, 3.11-3.13)
+    ctypedef struct PyStopIterationObject:
+        PyObject *dict
+        PyObject *args
+        PyObject *notes
+        PyObject *traceback
+        PyObject *context
+        PyObject *cause
+        PyObject *value
+    PyObject *PyObject_CallOneArg(PyObject *callable, PyObject *arg)
+    void PyErr_Restore(PyObject *type, PyObject *value, PyObject *traceback)
+    void Py_XDECREF(PyObject *o)
+    void Py_INCREF_PTR "Py_INCREF"(PyObject *o)
+    Py_ssize_t Py_REFCNT_PTR "Py_REFCNT"(PyObject *o)
+    bint PyTuple_CheckExact(PyObject *o)
+    Py_ssize_t PyTuple_GET_SIZE(PyObject *o)
+    PyObject *PyTuple_GET_ITEM(PyObject *o, Py_ssize_t i)
+    void PyTuple_SET_ITEM(PyObject *o, Py_ssize_t i, PyObject *v)
 
 
 cdef class _Ready:
@@ -692,21 +710,71 @@ cdef PySendResult _ready_send(PyObject *obj, PyObject *arg, PyObject **result) n
     return PYGEN_RETURN
 
 
+cdef inline void _swap(PyObject **slot, PyObject *v) noexcept:
+    cdef PyObject *old = slot[0]
+    Py_INCREF_PTR(v)
+    slot[0] = v
+    Py_XDECREF(old)
+
+
 cdef PyObject *_ready_iternext(PyObject *obj) noexcept:
-    # tp_iternext, what await uses on Python 3.12+: the value as StopIteration's, set without
-    # the traceback entry a Cython `raise` adds (that entry cost more than the event itself).
-    # An event or a model instance is never a tuple, which PyErr_SetObject would unpack.
+    # tp_iternext, what `await` uses on Python 3.12+ (their SEND opcode calls tp_iternext, never
+    # am_send, for an awaitable that is not a coroutine): the value as a StopIteration's. The
+    # exception object is the awaitable's own, reused while nothing else refers to it (the
+    # interpreter takes the value out and lets go of it): no exception, args tuple and GC
+    # bookkeeping per event. A StopIteration that anything saw beyond that (caught and kept,
+    # given a traceback, a context, notes or attributes) is never reused: a new one is made.
     cdef _Ready r = <_Ready>obj
-    cdef object v = r.value
+    cdef PyObject *v = <PyObject *>r.value
+    cdef PyObject *stop = <PyObject *>r._stop
+    cdef PyStopIterationObject *s = <PyStopIterationObject *>stop
+    cdef PyObject *old
+    Py_INCREF_PTR(v)                  # r.value's reference goes, ours stays until the end
     r.value = None
     r.cursor = r.back = None
-    PyErr_SetObject(PyExc_StopIteration, <PyObject *>v)
+    if (r._stop is not None and Py_REFCNT_PTR(stop) == 1 and s.traceback == NULL and
+            s.context == NULL and s.cause == NULL and s.dict == NULL and s.notes == NULL and
+            s.args != NULL and PyTuple_CheckExact(s.args) and Py_REFCNT_PTR(s.args) == 1 and
+            PyTuple_GET_SIZE(s.args) == 1):
+        _swap(&s.value, v)
+        old = PyTuple_GET_ITEM(s.args, 0)
+        Py_INCREF_PTR(v)
+        PyTuple_SET_ITEM(s.args, 0, v)
+        Py_XDECREF(old)
+    else:
+        stop = PyObject_CallOneArg(PyExc_StopIteration, v)   # StopIteration(v): a tuple stays one
+        if stop == NULL:
+            Py_XDECREF(v)
+            return NULL
+        r._stop = <object>stop        # the attribute's reference ...
+        Py_XDECREF(stop)              # ... replaces the call's
+    Py_XDECREF(v)
+    Py_INCREF_PTR(stop)               # PyErr_Restore steals these two references
+    Py_INCREF_PTR(PyExc_StopIteration)
+    PyErr_Restore(PyExc_StopIteration, stop, NULL)
     return NULL
 
 
 if (<_TypeSlots *>_Ready).tp_as_async != NULL:
     (<_TypeSlots *>_Ready).tp_as_async.am_send = _ready_send
 (<_TypeSlots *>_Ready).tp_iternext = _ready_iternext
+
+
+cdef class ReadySlot:
+    """Hands out already-completed awaitables (``await slot.give(v)`` is ``v`` at once, no
+    coroutine), reusing one awaitable while the last one handed out was awaited: what a
+    Python async iterator's ``__anext__`` returns while it has items queued
+    (``fastfeed._fanout.FilteredStream``)."""
+    cdef _Ready _ready
+
+    def give(self, value):
+        """A completed awaitable of ``value`` (not ``None``)."""
+        cdef _Ready r = self._ready
+        if r is None or r.value is not None:     # the last one was not awaited (yet)
+            r = _Ready.__new__(_Ready)
+            self._ready = r
+        r.value = value
+        return r
 
 
 cdef class _EventMaker:
@@ -909,6 +977,26 @@ cdef class EventCursor(_EventMaker):
         return self._item()
 
 
+cdef object _get_event(object streamer, EventCursor sh, object model, object event_class):
+    # what streamer_get_event and event_getter's function do once the cursor is known (the
+    # streamer's attributes are read with getattr: taking its __dict__ once would be cheaper
+    # per call, but makes every other attribute access on the streamer slower on 3.11)
+    if not (streamer._closed or streamer._closing):
+        ready = sh.ready(model)
+        if ready is not None:
+            return ready
+    return streamer._get_event(sh, model, event_class)
+
+
+cdef tuple _cursor_entry(object streamer, dict cursors, object event_class):
+    entry = cursors.get(event_class)
+    if entry is None:
+        entry = streamer._cursor(event_class)
+    if not isinstance((<tuple?>entry)[0], EventCursor):
+        raise TypeError("a streamer's _cursors maps a class to (EventCursor, model)")
+    return <tuple>entry
+
+
 @cython.binding(True)   # a method when set as a class attribute
 def streamer_get_event(self, event_class):
     """``Streamer.get_event(event_class)``: wait for the next event of the shared per-type
@@ -924,16 +1012,37 @@ def streamer_get_event(self, event_class):
     ``EventLoopError``), reads the ring and waits for the next event when awaited.
     ``self._cursors`` maps the class asked for to ``(EventCursor, model or None)``.
     """
-    entry = self._cursors.get(event_class)
-    if entry is None:
-        entry = self._cursor(event_class)
-    cdef EventCursor sh = <EventCursor?>(<tuple?>entry)[0]
-    model = (<tuple>entry)[1]
-    if not (self._closed or self._closing):
-        ready = sh.ready(model)
-        if ready is not None:
-            return ready
-    return self._get_event(sh, model, event_class)
+    cdef tuple entry = _cursor_entry(self, self._cursors, event_class)
+    return _get_event(self, <EventCursor>entry[0], entry[1], event_class)
+
+
+def event_getter(streamer):
+    """``streamer_get_event`` bound to ``streamer`` once, as a function of its own (what a
+    streamer keeps as its ``get_event``): no bound method per call, ``streamer._cursors`` held,
+    the cursor of the class asked for last kept. It refers to the streamer weakly (through
+    its cursors' ``owner`` once it has one): it adds no reference cycle, so a streamer that
+    never used ``get_event`` is still freed (its rings with it) as soon as it is dropped."""
+    cdef dict cursors = streamer._cursors
+    cdef object ref = weakref_ref(streamer)
+    cdef object last_class = None     # the class asked for last, and its entry in _cursors
+    cdef tuple last_entry = None      # (entries are made once and never replaced)
+
+    @cython.binding(True)
+    def get_event(event_class):
+        nonlocal last_class, last_entry
+        cdef EventCursor sh
+        if event_class is not last_class or last_entry is None:
+            owner = ref()
+            if owner is None:
+                raise ReferenceError("the streamer of this get_event is gone")
+            last_entry = _cursor_entry(owner, cursors, event_class)
+            last_class = event_class
+        sh = <EventCursor>last_entry[0]
+        return _get_event(sh.owner, sh, last_entry[1], event_class)
+
+    get_event.__doc__ = streamer_get_event.__doc__
+    get_event.__qualname__ = f"{type(streamer).__qualname__}.get_event"
+    return get_event
 
 
 def c_layout_table():
