@@ -117,16 +117,6 @@ class FeedRig:
 
 
 @pytest.fixture
-async def frig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FeedRig]:
-    monkeypatch.setenv("FASTFEED_HUB_DIR", str(tmp_path))   # for consumers in this process
-    r = FeedRig(tmp_path)
-    try:
-        yield r
-    finally:
-        await r.stop()
-
-
-@pytest.fixture
 async def jetstream(tmp_path: Path) -> AsyncIterator[tuple[NatsServer, str]]:
     srv = NatsServer(tmp_path, jetstream=True)
     try:

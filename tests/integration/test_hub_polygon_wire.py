@@ -94,16 +94,6 @@ def _direct(frames: list[bytes]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FeedRig]:
-    monkeypatch.setenv("FASTFEED_HUB_DIR", str(tmp_path))
-    r = FeedRig(tmp_path)
-    try:
-        yield r
-    finally:
-        await r.stop()
-
-
-@pytest.fixture
 async def small_nats(tmp_path: Path) -> AsyncIterator[str]:
     """A nats-server whose max_payload is MAX_PAYLOAD."""
     conf = tmp_path / "nats.conf"
@@ -122,7 +112,7 @@ async def _collect(client: Any, got: list[Any], n: int) -> None:
 
 
 async def test_spilled_backlog_split_by_max_payload_each_part_with_its_own_spill(
-        rig: FeedRig, small_nats: str) -> None:
+        frig: FeedRig, small_nats: str) -> None:
     n = 600   # 600 records of 200 bytes, each with ~310 spilled bytes: one drained batch
     both = asyncio.Event()   # both consumers subscribed (the hub subscribes upstream once)
 
@@ -131,7 +121,7 @@ async def test_spilled_backlog_split_by_max_payload_each_part_with_its_own_spill
         await up.send(ws, _trades(n))
 
     async with PolygonUp(script) as up:
-        await rig.hub("stocks", {"FASTFEED_POLYGON_KEY": KEY, "FASTFEED_POLYGON_HOST": up.host},
+        await frig.hub("stocks", {"FASTFEED_POLYGON_KEY": KEY, "FASTFEED_POLYGON_HOST": up.host},
                       small_nats)
         import nats
 
@@ -143,12 +133,12 @@ async def test_spilled_backlog_split_by_max_payload_each_part_with_its_own_spill
             async def cb(msg: Any) -> None:
                 sizes.append(len(msg.data))
 
-            await sniffer.subscribe(f"ff.{rig.name}.stocks.T", cb=cb)
+            await sniffer.subscribe(f"ff.{frig.name}.stocks.T", cb=cb)
             await sniffer.flush()
             over_nats: list[dict[str, Any]] = []
             over_shm: list[dict[str, Any]] = []
-            async with fastfeed.hub.connect(f"{small_nats}/{rig.name}", "stocks") as a, \
-                    fastfeed.hub.connect(f"ipc://{rig.name}", "stocks") as b:
+            async with fastfeed.hub.connect(f"{small_nats}/{frig.name}", "stocks") as a, \
+                    fastfeed.hub.connect(f"ipc://{frig.name}", "stocks") as b:
                 await b.subscribe_stock_trades(["AAPL"], over_shm.append)
                 await a.subscribe_stock_trades(["AAPL"], over_nats.append)
                 both.set()
@@ -166,18 +156,24 @@ async def test_spilled_backlog_split_by_max_payload_each_part_with_its_own_spill
             assert sum(sizes) < n * 200 + 1.2 * spill_total + 64 * len(sizes) + 8 * n
         finally:
             await sniffer.close()
-        await rig.stop()
+        await frig.stop()
 
 
-async def test_statuses_reach_consumers_as_the_direct_client_gets_them(rig: FeedRig) -> None:
-    from fastfeed.polygon import AsyncStreamClient
-
-    trades = orjson.loads(_trades(10))
-
+def _five_trades_notice_five_trades(trades: list[Any]) -> Callable[[PolygonUp, Any],
+                                                                    Awaitable[None]]:
+    """An upstream script: 5 trades, a status notice, 5 more trades."""
     async def script(up: PolygonUp, ws: Any) -> None:
         await up.send(ws, orjson.dumps(trades[:5]))
         await up.send(ws, _status("notice", "maintenance at 17:00"))
         await up.send(ws, orjson.dumps(trades[5:]))
+    return script
+
+
+async def test_statuses_reach_consumers_as_the_direct_client_gets_them(frig: FeedRig) -> None:
+    from fastfeed.polygon import AsyncStreamClient
+
+    trades = orjson.loads(_trades(10))
+    script = _five_trades_notice_five_trades(trades)
 
     async def run(client: Any, n: int) -> list[Any]:
         seen: list[Any] = []
@@ -188,13 +184,13 @@ async def test_statuses_reach_consumers_as_the_direct_client_gets_them(rig: Feed
         return seen
 
     async with PolygonUp(script) as up:
-        await rig.hub("stocks", {"FASTFEED_POLYGON_KEY": KEY, "FASTFEED_POLYGON_HOST": up.host})
+        await frig.hub("stocks", {"FASTFEED_POLYGON_KEY": KEY, "FASTFEED_POLYGON_HOST": up.host})
         async with AsyncStreamClient(KEY, "stocks", host=up.host) as direct:
             await direct.login()
             want = await run(direct, 10)
-        async with AsyncStreamClient("unused", "stocks", hub=f"ipc://{rig.name}") as client:
+        async with AsyncStreamClient("unused", "stocks", hub=f"ipc://{frig.name}") as client:
             got = await run(client, 10)
-        await rig.stop()
+        await frig.stop()
     # the direct client: the handshake, the acknowledgement, 5 trades, the notice, 5 trades
     assert [x["status"] for x in want if x["ev"] == "status"] == [
         "connected", "auth_success", "success", "notice"]
@@ -203,15 +199,11 @@ async def test_statuses_reach_consumers_as_the_direct_client_gets_them(rig: Feed
     assert not any(KEY in str(x) for x in got)
 
 
-async def test_massive_raw_frames_through_the_hub_are_the_frames_received(rig: FeedRig) -> None:
+async def test_massive_raw_frames_through_the_hub_are_the_frames_received(frig: FeedRig) -> None:
     from fastfeed.massive import WebSocketClient
 
     trades = orjson.loads(_trades(10))
-
-    async def script(up: PolygonUp, ws: Any) -> None:
-        await up.send(ws, orjson.dumps(trades[:5]))
-        await up.send(ws, _status("notice", "maintenance at 17:00"))
-        await up.send(ws, orjson.dumps(trades[5:]))
+    script = _five_trades_notice_five_trades(trades)
 
     async def run(client: Any) -> list[str]:
         got: list[str] = []
@@ -232,11 +224,11 @@ async def test_massive_raw_frames_through_the_hub_are_the_frames_received(rig: F
         return got
 
     async with PolygonUp(script) as up:
-        await rig.hub("stocks", {"FASTFEED_POLYGON_KEY": KEY, "FASTFEED_POLYGON_HOST": up.host})
+        await frig.hub("stocks", {"FASTFEED_POLYGON_KEY": KEY, "FASTFEED_POLYGON_HOST": up.host})
         want = await run(WebSocketClient(api_key=KEY, feed=up.host.removeprefix("ws://"),
                                          secure=False, raw=True))
-        got = await run(WebSocketClient(api_key="unused", raw=True, hub=f"ipc://{rig.name}"))
-        await rig.stop()
+        got = await run(WebSocketClient(api_key="unused", raw=True, hub=f"ipc://{frig.name}"))
+        await frig.stop()
     # a direct client: the acknowledgement, 5 trades, the notice, 5 trades, as frames
     assert len(want) == 4 and want[1:] == [f.decode() for f in up.frames[:3]]
     assert got == want   # through the hub: the very frames the hub received
