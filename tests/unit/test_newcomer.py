@@ -74,3 +74,20 @@ def test_incomplete_install_says_reinstall(tmp_path: Path) -> None:
     err = _import_decoder(_unbuilt_copy(tmp_path, checkout=False))
     assert "not built for this Python" in err
     assert "pip install --force-reinstall" in err
+
+
+def test_the_bench_extra_installs_what_every_bench_scenario_needs() -> None:
+    """The README's first command installs only ``.[bench]``: the scenarios that record
+    (``record-dxlink``) need the ``record`` extra's packages, and every decoder peer its own."""
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+
+    def names(reqs: list[str]) -> set[str]:
+        return {r.split(";")[0].split("[")[0].split("=")[0].split(">")[0].split("<")[0].strip()
+                for r in reqs}
+
+    bench = names(extras["bench"])
+    assert names(extras["record"]) <= bench
+    assert names(extras["numpy"]) <= bench
