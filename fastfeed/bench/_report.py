@@ -251,6 +251,10 @@ def check_targets(agg: dict[str, Any]) -> list[dict[str, Any]]:
             ok = v <= thr
             row["percentiles_us"] = {k: lat[k]["median"] for k in ("p50", "p99", "p999")}
         row["value"] = v
+        if ok and e.get("not_recorded_runs"):   # a recording that lost data costs no less
+            ok = False
+            row["reason"] = (f"the writer fell behind in {e['not_recorded_runs']} run(s): "
+                             "messages not recorded (counted)")
         row["status"] = "met" if ok else "MISSED"
         out.append(row)
     return out

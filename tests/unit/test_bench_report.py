@@ -160,3 +160,24 @@ def test_recovery_clock_times_each_new_drop_stamp() -> None:
     assert len(clock.recoveries) == 2 and clock.recoveries[0] >= 3_000_000
     s = clock.sample()
     assert s.events == 2 and s.frames == 4 and s.latencies_ns == clock.recoveries
+
+
+def test_a_recording_that_lost_messages_does_not_meet_its_cost_target() -> None:
+    plan = Plan(scenarios=["record-dxlink"], runs=2)
+    res = Results(plan)
+    for r in range(2):
+        for pos, (client, lost) in enumerate((("ff-batches", 0), ("ff-record-raw", 9),
+                                              ("ff-record-columns", 0))):
+            s = _sample(10_000_000, 1.0, 1.0)
+            s["not_recorded"] = lost
+            res.measurements.append(Measurement("record-dxlink", client, r, pos, "ok", s))
+    agg = _report.aggregate(res)
+    verdicts = {t["client"]: t for t in _report.check_targets(agg)
+                if t["scenario"] == "record-dxlink" and t["kind"] == "ratio"}
+    # both at 1.0x the unrecorded rate; only the one whose writer fell behind is missed
+    assert verdicts["ff-record-columns"]["status"] == "met"
+    raw = verdicts["ff-record-raw"]
+    assert raw["status"] == "MISSED" and "not recorded" in raw["reason"]
+    out = _report.format_table(res, agg, _report.check_targets(agg), _env(0.3))
+    line = next(ln for ln in out.splitlines() if "ff-record-raw)" in ln and "[MISSED]" in ln)
+    assert "writer fell behind" in line
