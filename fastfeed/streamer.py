@@ -63,8 +63,10 @@ class Streamer(ConnectionManager):
         self._type_errors: dict[str, BaseException] = {}
         # get_event as this instance's own function (no bound method, no cursor lookup per
         # call); the class's get_event below does the same, looked up per call. Set without
-        # touching self.__dict__: materialising it makes every attribute access slower (3.11)
-        object.__setattr__(self, "get_event", event_getter(self))
+        # touching self.__dict__: materialising it makes every attribute access slower (3.11).
+        # Not when a subclass overrides get_event: the instance attribute would hide it
+        if type(self).get_event is streamer_get_event:
+            object.__setattr__(self, "get_event", event_getter(self))
 
     # ------------------------------------------------------------------ rings
 

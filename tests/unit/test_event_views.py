@@ -438,3 +438,28 @@ def test_a_streamer_get_event_makes_no_reference_cycle() -> None:
             get(Quote)
     finally:
         gc.enable()
+
+
+async def test_a_subclass_override_of_get_event_is_what_callers_get() -> None:
+    """The streamer's own get_event function is set only when the class has the stock one: a
+    subclass that overrides get_event (e.g. to log or convert) is never bypassed."""
+    from fastfeed.bench import peers
+    from fastfeed.bench.payloads import DX_CHANNELS, dxlink_feed_config, dxlink_frames
+    from fastfeed.tastytrade import DXLinkStreamer
+
+    class Logged(DXLinkStreamer):
+        seen: list[Any]
+
+        async def get_event(self, event_class: Any) -> Any:
+            ev = await super().get_event(event_class)
+            self.seen.append(ev)
+            return ev
+
+    st = Logged(peers.FakeTastytradeSession("ws://127.0.0.1:9"))
+    st.seen = []
+    st._core.feed(dxlink_feed_config("Quote", DX_CHANNELS["Quote"]))
+    assert st.get_event_nowait(Quote) is None
+    st._core.feed(dxlink_frames("quote100")[0][1])
+    ev = await st.get_event(Quote)
+    assert st.seen == [ev]
+    await st.close()
