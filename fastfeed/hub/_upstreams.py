@@ -137,11 +137,11 @@ class PolygonUpstream(Upstream, AsyncStreamClient):
             core.raw_frames = None
 
     def take_frames(self) -> list[str]:
-        frames = self._core.raw_frames
+        frames: list[str] | None = self._core.raw_frames
         if not frames:
             return []
-        self._core.raw_frames = []
-        return list(frames)
+        self._core.raw_frames = []   # a new list for the next frames: no copy of these
+        return frames
 
     async def subscribe(self, ev: str, symbols: Iterable[str]) -> None:
         chans = ",".join(f"{ev}.{s}" for s in symbols)
