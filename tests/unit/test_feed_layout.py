@@ -88,6 +88,27 @@ def test_each_feed_has_one_folder() -> None:
         assert files <= have, feed
 
 
+
+def _verbatim_c_lines(pyx: str) -> list[str]:
+    """The C lines of every ``cdef extern from *:`` block's verbatim string in ``pyx``."""
+    import re
+    out: list[str] = []
+    for m in re.finditer(r'cdef extern from \*[^:]*:\n\s*"""(.*?)"""', pyx, re.S):
+        out += [ln.strip() for ln in m.group(1).splitlines() if ln.strip()]
+    return out
+
+
+def test_no_c_source_inside_pyx_strings() -> None:
+    """C lives in ``src_cython/include/fastfeed/*.h``; a ``.pyx`` verbatim block may only
+    include a header or set a macro for it (the old transport clock was C inside a string)."""
+    pyx = sorted((ROOT / "src_cython").rglob("*.pyx"))
+    assert pyx
+    for path in pyx:
+        for ln in _verbatim_c_lines(path.read_text()):
+            assert ln.startswith(("#include", "#define", "/*", "*", "//")), (path.name, ln)
+    bad = 'cdef extern from *:\n    """\n    static inline int f(void) { return 1; }\n    """\n'
+    assert _verbatim_c_lines(bad) == ["static inline int f(void) { return 1; }"]
+
 # every module first in a fresh interpreter: no import cycle between the feed folders, the
 # simulators' shared core and the compiled decoders (which import the event classes)
 FIRST = ["fastfeed.dxlink.events", "fastfeed.dxfeed", "fastfeed._native.dxlink",

@@ -42,22 +42,9 @@ from libc.string cimport memcpy
 from picows.picows cimport WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 from fastfeed._native.core cimport ProtocolCore
 
-cdef extern from *:
-    """
-    #include <time.h>
-    static inline int64_t ff_tr_realtime_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-    }
-    static inline int64_t ff_tr_monotonic_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-    }
-    """
-    int64_t ff_tr_realtime_ns() nogil
-    int64_t ff_tr_monotonic_ns() nogil
+cdef extern from "fastfeed/clock.h" nogil:
+    int64_t ff_now_ns()     # CLOCK_REALTIME: ts_recv, capture stamps
+    int64_t ff_mono_ns()    # CLOCK_MONOTONIC: liveness
 
 cdef packed struct ff_cap_hdr:
     int64_t ts_ns          # CLOCK_REALTIME ns (receive time of the read / send time)
@@ -82,7 +69,7 @@ CAPTURE_BINARY = 1
 
 def monotonic_ns():
     """The clock of ``FeedListener.last_recv_ns`` (CLOCK_MONOTONIC, same as time.monotonic_ns)."""
-    return ff_tr_monotonic_ns()
+    return ff_mono_ns()
 
 
 def _retrieve_exception(fut):
@@ -155,7 +142,7 @@ cdef class FeedListener(WSListener):
         self._new_read = True
         self._pending_events = 0
         self._pending_control = False
-        self.last_recv_ns = ff_tr_monotonic_ns()
+        self.last_recv_ns = ff_mono_ns()
         self.close_code = None
         self.close_reason = ""
         self.close_received = False
@@ -170,7 +157,7 @@ cdef class FeedListener(WSListener):
     cpdef on_ws_connected(self, WSTransport transport):
         self.transport = transport
         self.connected = True
-        self.last_recv_ns = ff_tr_monotonic_ns()
+        self.last_recv_ns = ff_mono_ns()
         fut = transport.disconnected_future
         if fut is not None:
             fut.add_done_callback(_retrieve_exception)
@@ -204,8 +191,8 @@ cdef class FeedListener(WSListener):
         if self._new_read:
             self._new_read = False
             self.n_reads += 1
-            self.core.ts_recv = ff_tr_realtime_ns()
-            self.last_recv_ns = ff_tr_monotonic_ns()
+            self.core.ts_recv = ff_now_ns()
+            self.last_recv_ns = ff_mono_ns()
         self.n_frames += 1
         if mt == WSMsgType.TEXT or mt == WSMsgType.BINARY:
             if self._frag_type != 0:
@@ -404,7 +391,7 @@ cdef class FeedListener(WSListener):
         """Resume reading after ``pause()`` (the silence clock restarts now)."""
         if self.paused:
             self.paused = False
-            self.last_recv_ns = ff_tr_monotonic_ns()
+            self.last_recv_ns = ff_mono_ns()
             if self.transport is not None:
                 try:
                     self.transport.underlying_transport.resume_reading()
@@ -425,7 +412,7 @@ cdef class FeedListener(WSListener):
             else bytes(message)
         if self.capture_sent_filter is not None:
             b = self.capture_sent_filter(b)
-        self._capture(CAPTURE_SENT, ff_tr_realtime_ns(), b, len(b))
+        self._capture(CAPTURE_SENT, ff_now_ns(), b, len(b))
 
     def start_capture(self, buffer, Py_ssize_t flush_bytes=1 << 20, on_capture=None,
                       sent_filter=None):
@@ -481,7 +468,7 @@ cdef class FeedListener(WSListener):
         """Append a CAPTURE_NOTE record (connection open/close markers) in stream order."""
         if not self.capture_limit:
             return False
-        self._capture(CAPTURE_NOTE, ts_ns if ts_ns else ff_tr_realtime_ns(), payload,
+        self._capture(CAPTURE_NOTE, ts_ns if ts_ns else ff_now_ns(), payload,
                       len(payload))
         return True
 
@@ -496,7 +483,7 @@ cdef class FeedListener(WSListener):
         the silence is ours, not the server's)."""
         if self.paused:
             return 0
-        return ff_tr_monotonic_ns() - self.last_recv_ns
+        return ff_mono_ns() - self.last_recv_ns
 
     @property
     def stats(self):
