@@ -5,17 +5,25 @@ A segment (``raw-000001.ffraw``) is::
     b"FFRAW01\\n"  <u32 n> <n bytes: JSON header {"feed", "fastfeed", "segment", "created_ns", ...}>
     block*   where block = b"FFB1" <u32 compressed size> <u32 raw size> <u32 records>
                            <one zstd frame of `raw size` bytes>
+                 or block = b"FFB0" <u32 size> <u32 size> <u32 records> <`size` bytes as they are>
 
-and the decompressed bytes of a block are capture records, each a 16-byte header
+and the (decompressed) bytes of a block are capture records, each a 16-byte header
 ``<q ts_ns, I length, B kind, B flags, H 0>`` (``fastfeed._native.transport.CAPTURE_HEADER``)
 followed by ``length`` payload bytes. ``kind`` 0 = received, 1 = sent by the client, 2 = a note
 (JSON: ``{"event": "open", "conn": n, "url": ...}`` / ``{"event": "close", "conn": n,
 "code": ..., "reason": ...}``); ``flags`` bit 0 = a BINARY message. ``ts_ns`` is the
 CLOCK_REALTIME receive time of the socket read (or the send time).
 
+Two ways to write (``compress``): ``"inline"`` compresses every block as it is written;
+``"roll"`` (the recorder's default) writes the blocks as they are (``FFB0``: a ``write`` of the
+bytes, no compression on the writer's hot side) and compresses each segment once it is closed
+(:func:`compress_segment`: every ``FFB0`` block becomes an ``FFB1`` block of a new file that
+replaces the segment atomically, so a reader sees either the whole uncompressed segment or the
+whole compressed one). Readers take both kinds of block, in any mix.
+
 Every block is written whole and flushed: a killed writer leaves a file readable up to its last
 complete block (a torn last block is ignored, and counted by the reader: its sizes do not
-match). The zstd frames carry no content checksum (its xxhash cost the writer ~20 % of its CPU
+match); a segment killed before its compression stays uncompressed and readable. The zstd frames carry no content checksum (its xxhash cost the writer ~20 % of its CPU
 per message); frames written with one (earlier builds) read the same.
 """
 
@@ -25,7 +33,7 @@ import json
 import os
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -37,6 +45,7 @@ __all__ = [
     "SENT",
     "Message",
     "RawWriter",
+    "compress_segment",
     "encode_records",
     "iter_messages",
     "raw_segments",
@@ -45,7 +54,9 @@ __all__ = [
 
 RAW_MAGIC = b"FFRAW01\n"
 _BLOCK = struct.Struct("<4sIII")
-_BLOCK_MAGIC = b"FFB1"
+_BLOCK_MAGIC = b"FFB1"          # zstd
+_PLAIN_MAGIC = b"FFB0"          # as it is (the open segment of ``compress="roll"``)
+COMPRESS_MODES = ("roll", "inline")
 HEADER = struct.Struct("<qIBBH")
 RECV, SENT, NOTE = 0, 1, 2
 BINARY = 1
@@ -92,19 +103,30 @@ def encode_records(items: list[tuple[int, int, int, bytes]]) -> bytes:
 
 
 class RawWriter:
-    """Writes capture records into rolled segments under ``directory`` (the writer process only)."""
+    """Writes capture records into rolled segments under ``directory`` (the writer process only).
+
+    ``compress="inline"`` compresses each block as it is written; ``"roll"`` writes the blocks
+    as they are and compresses a segment once it is closed: by ``on_closed(path)`` (the
+    recorder's background thread) or, without it, here at once (:func:`compress_segment`)."""
 
     def __init__(self, directory: str, header: dict[str, Any], *, roll_bytes: int,
-                 roll_seconds: float | None, level: int = 3) -> None:
+                 roll_seconds: float | None, level: int = 3, compress: str = "inline",
+                 on_closed: Callable[[str], None] | None = None) -> None:
         import zstandard
 
+        if compress not in COMPRESS_MODES:
+            raise ValueError(f"compress must be one of {COMPRESS_MODES}, not {compress!r}")
         self.directory = directory
         self.header = header
         self.roll_bytes = roll_bytes
         self.roll_seconds = roll_seconds
+        self.level = level
+        self.inline = compress == "inline"
+        self.on_closed = on_closed
         self._cctx = zstandard.ZstdCompressor(level=level, write_checksum=False,
                                               write_content_size=True)
         self._f: IO[bytes] | None = None
+        self._path = ""
         self._seg = 0
         self._seg_bytes = 0
         self._seg_start = 0.0
@@ -118,12 +140,12 @@ class RawWriter:
         self._seg += 1
         path = os.path.join(self.directory, f"raw-{self._seg:06d}.ffraw")
         f = open(path, "wb")  # noqa: SIM115 - open until the segment rolls
-        head = json.dumps({**self.header, "segment": self._seg}).encode()
-        f.write(RAW_MAGIC + struct.pack("<I", len(head)) + head)
-        f.flush()
+        self._path = path
         self._f = f
         self._seg_bytes = 0
         self._seg_start = now
+        f.write(_segment_head(self.header, self._seg))
+        f.flush()
         return f
 
     def write(self, data: bytes | memoryview, count: int, now: float) -> None:
@@ -134,18 +156,107 @@ class RawWriter:
                 self.roll_seconds is not None and now - self._seg_start >= self.roll_seconds):
             self.close()
             f = self._open(now)
-        comp = self._cctx.compress(data)
-        f.write(_BLOCK.pack(_BLOCK_MAGIC, len(comp), len(data), count) + comp)
+        if self.inline:
+            comp = self._cctx.compress(data)
+            f.write(_BLOCK.pack(_BLOCK_MAGIC, len(comp), len(data), count) + comp)
+            size = len(comp) + _BLOCK.size
+        else:                      # two writes from the caller's buffer: no copy, no zstd
+            f.write(_BLOCK.pack(_PLAIN_MAGIC, len(data), len(data), count))
+            f.write(data)
+            size = len(data) + _BLOCK.size
         f.flush()
-        self._seg_bytes += len(comp) + _BLOCK.size
+        self._seg_bytes += size
         self.bytes_in += len(data)
-        self.bytes_out += len(comp) + _BLOCK.size
+        self.bytes_out += size
         self.records += count
 
     def close(self) -> None:
-        if self._f is not None:
-            self._f.close()
-            self._f = None
+        """Close the open segment (a write error: the file keeps its complete blocks); with
+        ``compress="roll"`` it is then compressed."""
+        f = self._f
+        if f is None:
+            return
+        self._f = None
+        try:
+            f.close()
+        finally:
+            if not self.inline:
+                if self.on_closed is not None:
+                    self.on_closed(self._path)
+                else:
+                    compress_segment(self._path, self.level)
+
+
+def _segment_head(header: dict[str, Any], seg: int) -> bytes:
+    head = json.dumps({**header, "segment": seg}).encode()
+    return RAW_MAGIC + struct.pack("<I", len(head)) + head
+
+
+def compress_segment(path: str, level: int = 1) -> tuple[int, int]:
+    """Compress the uncompressed blocks of the closed segment ``path`` (zstd ``level``): a new
+    file replaces it atomically, holding its blocks up to the first torn one (a kill during the
+    compression leaves a ``.tmp`` beside the segment, which stays as it was; readers ignore
+    it). Returns (bytes before, bytes after); a segment with nothing to compress is left alone.
+    """
+    import zstandard
+
+    before = os.path.getsize(path)
+    with open(path, "rb") as f:
+        _read_head(path, f)
+        pos = f.tell()
+        if not any(b[0] == _PLAIN_MAGIC for b in _raw_blocks(f, None)):
+            return before, before
+        f.seek(0)
+        cctx = zstandard.ZstdCompressor(level=level, write_checksum=False,
+                                        write_content_size=True)
+        tmp = path + ".tmp"
+        try:
+            with open(tmp, "wb") as out:
+                out.write(f.read(pos))            # magic + header as they were
+                for magic, rlen, count, data in _raw_blocks(f, None):
+                    if magic == _PLAIN_MAGIC:
+                        data = cctx.compress(data)
+                    out.write(_BLOCK.pack(_BLOCK_MAGIC, len(data), rlen, count))
+                    out.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+            raise
+    return before, os.path.getsize(path)
+
+
+def _read_head(path: str, f: IO[bytes]) -> dict[str, Any]:
+    magic = f.read(len(RAW_MAGIC))
+    if magic != RAW_MAGIC:
+        f.close()
+        from fastfeed.errors import FastFeedError
+        raise FastFeedError(f"{path}: not a fastfeed raw capture")
+    (n,) = struct.unpack("<I", f.read(4))
+    header: dict[str, Any] = json.loads(f.read(n))
+    return header
+
+
+def _raw_blocks(f: IO[bytes], torn: list[int] | None,
+                ) -> Iterator[tuple[bytes, int, int, bytes]]:
+    """(magic, raw size, records, stored bytes) of each complete block from ``f``'s position;
+    a torn or corrupt block ends it (counted in ``torn``)."""
+    while True:
+        head = f.read(_BLOCK.size)
+        if not head:
+            return
+        if len(head) < _BLOCK.size:
+            break
+        magic, clen, rlen, count = _BLOCK.unpack(head)
+        data = f.read(clen)
+        if len(data) < clen or not (magic == _BLOCK_MAGIC or (
+                magic == _PLAIN_MAGIC and clen == rlen)):
+            break
+        yield magic, rlen, count, data
+    if torn is not None:
+        torn[0] += 1
 
 
 def raw_segments(directory: str) -> list[str]:
@@ -157,7 +268,8 @@ def raw_segments(directory: str) -> list[str]:
 
 
 def read_segment(path: str) -> tuple[dict[str, Any], Iterator[bytes], list[int]]:
-    """(header, iterator of decompressed blocks, [torn blocks]) of one segment.
+    """(header, iterator of decompressed blocks, [torn blocks]) of one segment, compressed or
+    not (the open segment of ``compress="roll"``, or one killed before its compression).
 
     The torn counter (one element list) is incremented when the last block is incomplete
     or corrupt (a killed writer); everything before it is returned.
@@ -165,35 +277,20 @@ def read_segment(path: str) -> tuple[dict[str, Any], Iterator[bytes], list[int]]
     import zstandard
 
     f = open(path, "rb")  # noqa: SIM115 - closed by the block iterator
-    magic = f.read(len(RAW_MAGIC))
-    if magic != RAW_MAGIC:
-        f.close()
-        from fastfeed.errors import FastFeedError
-        raise FastFeedError(f"{path}: not a fastfeed raw capture")
-    (n,) = struct.unpack("<I", f.read(4))
-    header: dict[str, Any] = json.loads(f.read(n))
+    header = _read_head(path, f)
     torn = [0]
 
     def blocks() -> Iterator[bytes]:
         dctx = zstandard.ZstdDecompressor()
         with f:
-            while True:
-                head = f.read(_BLOCK.size)
-                if not head:
-                    return
-                if len(head) < _BLOCK.size:
-                    torn[0] += 1
-                    return
-                magic_b, clen, rlen, _count = _BLOCK.unpack(head)
-                comp = f.read(clen)
-                if magic_b != _BLOCK_MAGIC or len(comp) < clen:
-                    torn[0] += 1
-                    return
+            for magic, rlen, _count, stored in _raw_blocks(f, torn):
+                if magic == _PLAIN_MAGIC:
+                    yield stored
+                    continue
                 try:
-                    data = dctx.decompress(comp, max_output_size=rlen)
+                    data = dctx.decompress(stored, max_output_size=rlen)
                 except zstandard.ZstdError:
-                    torn[0] += 1
-                    return
+                    data = b""
                 if len(data) != rlen:
                     torn[0] += 1
                     return
