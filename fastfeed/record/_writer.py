@@ -173,16 +173,19 @@ class _Compactor(threading.Thread):
         self.writer = writer
         self.q: queue.Queue[str | None] = queue.Queue()
         self.level = int(writer.cfg.get("level", 1))
+        self.tid = 0
+        self.ended = False
 
     def run(self) -> None:
         tid = threading.get_native_id()
-        try:    # Linux: this thread only gets the CPU nothing else wants (SCHED_IDLE)
-            os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+        try:    # Linux: while recording, this thread only gets the CPU nothing else wants
+            if not self.ended:
+                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+                self.tid = tid
         except (OSError, AttributeError):
-            try:
-                os.setpriority(os.PRIO_PROCESS, tid, 19)
-            except (OSError, AttributeError):
-                pass
+            pass
+        if not self.tid:
+            _nice19(tid)
         while True:
             path = self.q.get()
             if path is None:
@@ -196,6 +199,24 @@ class _Compactor(threading.Thread):
                     compact(path)
             except Exception as exc:  # noqa: BLE001 - counted; the segment stays readable
                 self.writer.error(f"compacting {os.path.basename(path)}", exc)
+
+    def finishing(self) -> None:
+        """The recording ended: the lowest normal priority (nice 19) from now on, so that
+        closing does not wait for an idle CPU on a busy machine."""
+        self.ended = True
+        if self.tid:
+            try:
+                os.sched_setscheduler(self.tid, os.SCHED_OTHER, os.sched_param(0))
+            except (OSError, AttributeError):
+                pass
+            _nice19(self.tid)
+
+
+def _nice19(tid: int) -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, 19)
+    except (OSError, AttributeError):
+        pass
 
 
 class _Writer:
@@ -369,6 +390,7 @@ class _Writer:
             except Exception as exc:  # noqa: BLE001 - counted and reported
                 self.error("closing a columns segment", exc)
         if self.compactor is not None:
+            self.compactor.finishing()
             self.compactor.q.put(None)
             self.compactor.join()
 
