@@ -6,6 +6,9 @@ A segment (``raw-000001.ffraw``) is::
     block*   where block = b"FFB1" <u32 compressed size> <u32 raw size> <u32 records>
                            <one zstd frame of `raw size` bytes>
                  or block = b"FFB0" <u32 size> <u32 size> <u32 records> <`size` bytes as they are>
+                 or block = b"FFBA" <u32 stored size> <u32 size> <u32 records> <stored bytes:
+                           padding to 4096 from the block's start, `size` bytes as they are,
+                           padding to a multiple of 4096>
 
 and the (decompressed) bytes of a block are capture records, each a 16-byte header
 ``<q ts_ns, I length, B kind, B flags, H 0>`` (``fastfeed._native.transport.CAPTURE_HEADER``)
@@ -19,7 +22,12 @@ Two ways to write (``compress``): ``"inline"`` compresses every block as it is w
 bytes, no compression on the writer's hot side) and compresses each segment once it is closed
 (:func:`compress_segment`: every ``FFB0`` block becomes an ``FFB1`` block of a new file that
 replaces the segment atomically, so a reader sees either the whole uncompressed segment or the
-whole compressed one). Readers take both kinds of block, in any mix.
+whole compressed one). Readers take every kind of block, in any mix. Where the file system
+allows it (Linux ``O_DIRECT``), ``"roll"`` writes the open segment past the page cache, straight
+from the caller's page-aligned buffer (``write_slot``: ``FFBA`` blocks, aligned to 4096 bytes,
+the segment's JSON header padded with spaces): on a VM whose fresh page-cache pages cost a
+fault in the host (this project's, with free page reporting), a buffered write of the capture
+cost the writer as much CPU as compressing it (~400 MB/s), a direct one ~10 % of that.
 
 Every block is written whole and flushed: a killed writer leaves a file readable up to its last
 complete block (a torn last block is ignored, and counted by the reader: its sizes do not
@@ -30,6 +38,7 @@ per message); frames written with one (earlier builds) read the same.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import re
 import struct
@@ -56,6 +65,9 @@ RAW_MAGIC = b"FFRAW01\n"
 _BLOCK = struct.Struct("<4sIII")
 _BLOCK_MAGIC = b"FFB1"          # zstd
 _PLAIN_MAGIC = b"FFB0"          # as it is (the open segment of ``compress="roll"``)
+_ALIGNED_MAGIC = b"FFBA"        # as it is, written with O_DIRECT (aligned to ``ALIGN``)
+ALIGN = 4096
+_PAD = ALIGN - 16               # from the end of an FFBA block's header to its data
 COMPRESS_MODES = ("roll", "inline")
 HEADER = struct.Struct("<qIBBH")
 RECV, SENT, NOTE = 0, 1, 2
@@ -107,11 +119,13 @@ class RawWriter:
 
     ``compress="inline"`` compresses each block as it is written; ``"roll"`` writes the blocks
     as they are and compresses a segment once it is closed: by ``on_closed(path)`` (the
-    recorder's background thread) or, without it, here at once (:func:`compress_segment`)."""
+    recorder's background thread) or, without it, here at once (:func:`compress_segment`).
+    ``direct``: ``"roll"`` writes ``write_slot``'s blocks with ``O_DIRECT`` where it can."""
 
     def __init__(self, directory: str, header: dict[str, Any], *, roll_bytes: int,
                  roll_seconds: float | None, level: int = 3, compress: str = "inline",
-                 on_closed: Callable[[str], None] | None = None) -> None:
+                 on_closed: Callable[[str], None] | None = None, direct: bool = False,
+                 ) -> None:
         import zstandard
 
         if compress not in COMPRESS_MODES:
@@ -126,6 +140,9 @@ class RawWriter:
         self._cctx = zstandard.ZstdCompressor(level=level, write_checksum=False,
                                               write_content_size=True)
         self._f: IO[bytes] | None = None
+        self._direct = -1
+        self.direct = direct
+        self._page = mmap.mmap(-1, ALIGN) if direct and not self.inline else None
         self._path = ""
         self._seg = 0
         self._seg_bytes = 0
@@ -139,23 +156,31 @@ class RawWriter:
     def _open(self, now: float) -> IO[bytes]:
         self._seg += 1
         path = os.path.join(self.directory, f"raw-{self._seg:06d}.ffraw")
-        f = open(path, "wb")  # noqa: SIM115 - open until the segment rolls
         self._path = path
-        self._f = f
         self._seg_bytes = 0
         self._seg_start = now
-        f.write(_segment_head(self.header, self._seg))
-        f.flush()
+        self._direct = -1
+        if not self.inline and self.direct:
+            self._direct = _open_direct(path, _segment_head(self.header, self._seg, ALIGN))
+        f = open(path, "ab" if self._direct >= 0 else "wb")  # noqa: SIM115 - until it rolls
+        self._f = f
+        if self._direct < 0:
+            f.write(_segment_head(self.header, self._seg))
+            f.flush()
         return f
 
-    def write(self, data: bytes | memoryview, count: int, now: float) -> None:
-        if not data:
-            return
+    def _roll(self, now: float) -> IO[bytes]:
         f = self._f
         if f is None or self._seg_bytes >= self.roll_bytes or (
                 self.roll_seconds is not None and now - self._seg_start >= self.roll_seconds):
             self.close()
             f = self._open(now)
+        return f
+
+    def write(self, data: bytes | memoryview, count: int, now: float) -> None:
+        if not data:
+            return
+        f = self._roll(now)
         if self.inline:
             comp = self._cctx.compress(data)
             f.write(_BLOCK.pack(_BLOCK_MAGIC, len(comp), len(data), count) + comp)
@@ -165,8 +190,31 @@ class RawWriter:
             f.write(data)
             size = len(data) + _BLOCK.size
         f.flush()
+        self._count(len(data), size, count)
+
+    def write_slot(self, slot: memoryview, n: int, count: int, now: float) -> None:
+        """``write(slot[:n])`` for a page-aligned ``slot`` whose length is a multiple of
+        ``ALIGN`` (the recorder's arena): with ``O_DIRECT``, one ``writev`` of a header page
+        and ``slot[:n]`` rounded up (the bytes after ``n`` are padding)."""
+        if not n:
+            return
+        self._roll(now)
+        if self._direct < 0:
+            self.write(slot[:n], count, now)
+            return
+        padded = -(-n // ALIGN) * ALIGN
+        page = self._page
+        assert page is not None             # (made with ``direct``, as ``_direct`` is)
+        stored = ALIGN - _BLOCK.size + padded
+        _BLOCK.pack_into(page, 0, _ALIGNED_MAGIC, stored, n, count)
+        written = os.writev(self._direct, [page, slot[:padded]])
+        if written != ALIGN + padded:
+            raise OSError(f"short write of a raw block ({written} of {ALIGN + padded} bytes)")
+        self._count(n, ALIGN + padded, count)
+
+    def _count(self, n: int, size: int, count: int) -> None:
         self._seg_bytes += size
-        self.bytes_in += len(data)
+        self.bytes_in += n
         self.bytes_out += size
         self.records += count
 
@@ -178,6 +226,9 @@ class RawWriter:
             return
         self._f = None
         try:
+            if self._direct >= 0:
+                os.close(self._direct)
+                self._direct = -1
             f.close()
         finally:
             if not self.inline:
@@ -187,8 +238,33 @@ class RawWriter:
                     compress_segment(self._path, self.level)
 
 
-def _segment_head(header: dict[str, Any], seg: int) -> bytes:
+def _open_direct(path: str, head: bytes) -> int:
+    """A descriptor of the new segment ``path`` opened with ``O_DIRECT`` and its (padded)
+    header written, or -1 where the file system or the platform does not take it."""
+    flag = getattr(os, "O_DIRECT", 0)
+    if not flag:
+        return -1
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | flag, 0o644)
+    except OSError:
+        return -1
+    try:
+        buf = mmap.mmap(-1, len(head))           # page-aligned, as O_DIRECT needs
+        buf[:] = head
+        os.write(fd, buf)
+        buf.close()
+    except OSError:
+        os.close(fd)
+        return -1
+    return fd
+
+
+def _segment_head(header: dict[str, Any], seg: int, align: int = 1) -> bytes:
+    """Magic, length and JSON header of a segment, padded with spaces to a multiple of
+    ``align`` bytes."""
     head = json.dumps({**header, "segment": seg}).encode()
+    fixed = len(RAW_MAGIC) + 4
+    head += b" " * (-(fixed + len(head)) % align)
     return RAW_MAGIC + struct.pack("<I", len(head)) + head
 
 
@@ -253,7 +329,9 @@ def _raw_blocks(f: IO[bytes], torn: list[int] | None,
         data = f.read(clen)
         if len(data) < clen or not (magic == _BLOCK_MAGIC or (
                 magic == _PLAIN_MAGIC and clen == rlen)):
-            break
+            if magic != _ALIGNED_MAGIC or len(data) < clen or clen < _PAD + rlen:
+                break
+            magic, data = _PLAIN_MAGIC, data[_PAD:_PAD + rlen]
         yield magic, rlen, count, data
     if torn is not None:
         torn[0] += 1

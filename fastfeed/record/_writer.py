@@ -251,7 +251,8 @@ class _Writer:
                                  roll_bytes=int(cfg["roll_bytes"]),
                                  roll_seconds=cfg["roll_seconds"], level=int(cfg["level"]),
                                  compress="roll" if on_roll else "inline",
-                                 on_closed=self.compactor.q.put if self.compactor else None)
+                                 on_closed=self.compactor.q.put if self.compactor else None,
+                                 direct=True)
 
     # ------------------------------------------------------------------ reporting
 
@@ -319,7 +320,8 @@ class _Writer:
         assert self.raw is not None
         start = slot * self.slot_bytes
         try:
-            self.raw.write(memoryview(self.arena)[start:start + n], count, now)
+            self.raw.write_slot(memoryview(self.arena)[start:start + self.slot_bytes], n,
+                                count, now)
         except Exception as exc:  # noqa: BLE001 - counted and reported; the writer goes on
             self.lost("messages", count, exc, nbytes=n)
             try:

@@ -275,7 +275,7 @@ async def test_killed_recording_readable_up_to_last_batch(tmp_path: Any, killed:
     # raw_compress="roll": a killed writer leaves its open segment uncompressed; one that
     # outlived the feed closed and compressed it
     seg = await asyncio.to_thread(Path(path, "raw", "raw-000001.ffraw").read_bytes)
-    assert (b"FFB0" in seg) == (killed == "feed+writer")
+    assert (b"FFBA" in seg or b"FFB0" in seg) == (killed == "feed+writer")
     cols = await replay_all(path, Quote, source="columns")
     raw = await replay_all(path, Quote, source="raw")
     assert len(cols) == table.num_rows >= written and len(raw) >= 1
@@ -300,7 +300,7 @@ async def test_full_disk_is_counted_not_fatal(tmp_path: Any, compress: str) -> N
     assert st["dropped_messages"] + st["dropped_records"] > 0
     assert "not recorded" in err
     msgs = list(iter_messages(path))           # what was written reads back
-    assert any(m.kind == 0 for m in msgs)
+    assert len(msgs) >= st["raw_written"]
 
 
 def test_import_jsonl_transcript(tmp_path: Any) -> None:
