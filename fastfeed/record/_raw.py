@@ -181,6 +181,13 @@ class RawWriter:
         if not data:
             return
         f = self._roll(now)
+        if self._direct >= 0:      # (the recorder calls write_slot) through an aligned copy
+            staging = mmap.mmap(-1, -(-len(data) // ALIGN) * ALIGN)
+            staging[:len(data)] = data
+            with memoryview(staging) as view:
+                self._write_aligned(view, len(data), count)
+            staging.close()
+            return
         if self.inline:
             comp = self._cctx.compress(data)
             f.write(_BLOCK.pack(_BLOCK_MAGIC, len(comp), len(data), count) + comp)
@@ -201,7 +208,10 @@ class RawWriter:
         self._roll(now)
         if self._direct < 0:
             self.write(slot[:n], count, now)
-            return
+        else:
+            self._write_aligned(slot, n, count)
+
+    def _write_aligned(self, slot: memoryview, n: int, count: int) -> None:
         padded = -(-n // ALIGN) * ALIGN
         page = self._page
         assert page is not None             # (made with ``direct``, as ``_direct`` is)

@@ -11,9 +11,10 @@ slot holds what; the writer answers ``("free", slot, stats)`` once a slot's byte
 feed process goes away (closed socket: ``stop``, or a crash), the writer writes what it holds,
 closes its segments and exits: a killed feed process loses only what was not handed over yet.
 
-Raw: each slot becomes one block of ``raw/raw-NNNNNN.ffraw`` (:mod:`._raw`): written as it is
-and the closed segment compressed to zstd by the background thread (``raw_compress="roll"``,
-the default), or compressed as it is written (``"inline"``). Columns:
+Raw: each slot becomes one block of ``raw/raw-NNNNNN.ffraw`` (:mod:`._raw`): written as it is,
+straight from the arena with ``O_DIRECT`` where the file system takes it, and the closed
+segment compressed to zstd by the background thread (``raw_compress="roll"``, the default), or
+compressed as it is written (``"inline"``). Columns:
 records of each type are gathered into batches of up to ``batch_rows`` rows (or what arrived
 in ``batch_seconds``) and appended to ``columns/<type>/seg-NNNNNN.arrows`` (Arrow IPC stream,
 flushed per batch). Segments roll at ``roll_bytes`` or ``roll_seconds``; a closed columns

@@ -277,15 +277,18 @@ def test_raw_direct_aligned_blocks(tmp_path: Any) -> None:
         w.write_slot(view, len(data), len(block), time.monotonic())
         items += block
     assert w._direct >= 0                           # O_DIRECT where the test runs (Linux)
+    extra = _blocks_of(5, 9)                        # write() on it: an aligned copy
+    w.write(encode_records(extra), len(extra), time.monotonic())
+    items += extra
     seg = os.path.join(str(tmp_path), "raw-000001.ffraw")
     assert os.path.getsize(seg) % ALIGN == 0
     assert _messages(str(tmp_path)) == items
     with open(seg, "r+b") as f:                     # a kill in the middle of the last block
         f.truncate(os.path.getsize(seg) - ALIGN)
-    assert _messages(str(tmp_path)) == items[:80]
+    assert _messages(str(tmp_path)) == items[:120]
     w.close()
     compress_segment(seg)
-    assert _messages(str(tmp_path)) == items[:80]
+    assert _messages(str(tmp_path)) == items[:120]
     view.release()
     slot.close()
 
