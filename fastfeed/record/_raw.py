@@ -31,12 +31,14 @@ cost the writer as much CPU as compressing it (~400 MB/s), a direct one ~10 % of
 
 Every block is written whole and flushed: a killed writer leaves a file readable up to its last
 complete block (a torn last block is ignored, and counted by the reader: its sizes do not
-match); a segment killed before its compression stays uncompressed and readable. The zstd frames carry no content checksum (its xxhash cost the writer ~20 % of its CPU
-per message); frames written with one (earlier builds) read the same.
+match); a segment killed before its compression stays uncompressed and readable. The zstd frames
+carry no content checksum (its xxhash cost the writer ~20 % of its CPU per message); frames
+written with one (earlier builds) read the same.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import mmap
 import os
@@ -208,8 +210,15 @@ class RawWriter:
         self._roll(now)
         if self._direct < 0:
             self.write(slot[:n], count, now)
-        else:
+            return
+        try:
             self._write_aligned(slot, n, count)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            self.direct = False     # a file system that opens with O_DIRECT but refuses its
+            self.close()            # writes: buffered from now on (nothing was written)
+            self.write(slot[:n], count, now)
 
     def _write_aligned(self, slot: memoryview, n: int, count: int) -> None:
         padded = -(-n // ALIGN) * ALIGN

@@ -91,11 +91,11 @@ class Recorder:
     (on DXLink Quote frames that do not repeat, on a busy 2-core VM: 1, about 500 MB/s and 4x;
     3: 350 MB/s, the same ratio; -5: 700 MB/s, 2.4x; -10: 860 MB/s, 1.9x).
     ``raw_compress``: ``"roll"`` writes the raw capture uncompressed into the open segment
-    (``O_DIRECT`` where it can: ~12 ns of the writer's CPU per Quote) and compresses each
-    closed segment in the background at the lowest priority (the writer keeps up with the
-    socket; the disk holds up to ``roll_bytes`` uncompressed per segment not yet compressed); ``"inline"`` compresses each block as it is written (a writer that
-    cannot keep up loses messages, counted). ``discard=True`` makes the writer drop what it
-    is handed (the bench's measure of
+    (``O_DIRECT`` where it can: ~12 ns of the writer's CPU per Quote) and compresses each closed
+    segment in the background at the lowest priority (the writer keeps up with the socket; the
+    disk holds up to ``roll_bytes`` uncompressed per segment not yet compressed); ``"inline"``
+    compresses each block as it is written (a writer that cannot keep up loses messages,
+    counted). ``discard=True`` makes the writer drop what it is handed (the bench's measure of
     what the hand-over alone costs the feed). ``stats`` counts what was written and what was
     lost (never silently).
     Records a websocket streamer (made by its ``record()``: raw and columns) or any other

@@ -12,15 +12,15 @@ feed process goes away (closed socket: ``stop``, or a crash), the writer writes 
 closes its segments and exits: a killed feed process loses only what was not handed over yet.
 
 Raw: each slot becomes one block of ``raw/raw-NNNNNN.ffraw`` (:mod:`._raw`): written as it is,
-straight from the arena with ``O_DIRECT`` where the file system takes it, and the closed
-segment compressed to zstd by the background thread (``raw_compress="roll"``, the default), or
-compressed as it is written (``"inline"``). Columns:
-records of each type are gathered into batches of up to ``batch_rows`` rows (or what arrived
-in ``batch_seconds``) and appended to ``columns/<type>/seg-NNNNNN.arrows`` (Arrow IPC stream,
-flushed per batch). Segments roll at ``roll_bytes`` or ``roll_seconds``; a closed columns
-segment is compacted to ``.parquet`` (zstd) by a second thread at the lowest priority (Linux),
-the one that compresses closed raw segments, so the writer goes on meanwhile. Write errors (disk full, file size limit) are counted and reported; the segment is
-closed and the next write starts a new one.
+straight from the arena with ``O_DIRECT`` where the file system takes it, and the closed segment
+compressed to zstd by the background thread (``raw_compress="roll"``, the default), or
+compressed as it is written (``"inline"``). Columns: records of each type are gathered into
+batches of up to ``batch_rows`` rows (or what arrived in ``batch_seconds``) and appended to
+``columns/<type>/seg-NNNNNN.arrows`` (Arrow IPC stream, flushed per batch). Segments roll at
+``roll_bytes`` or ``roll_seconds``; a closed columns segment is compacted to ``.parquet`` (zstd)
+by a second thread at the lowest priority (Linux), the one that compresses closed raw segments,
+so the writer goes on meanwhile. Write errors (disk full, file size limit) are counted and
+reported; the segment is closed and the next write starts a new one.
 """
 
 from __future__ import annotations

@@ -293,6 +293,33 @@ def test_raw_direct_aligned_blocks(tmp_path: Any) -> None:
     slot.close()
 
 
+def test_raw_direct_refused_falls_back_to_buffered(tmp_path: Any, monkeypatch: Any) -> None:
+    """A file system that opens with O_DIRECT but refuses the writes (EINVAL): the block is
+    written buffered instead, nothing lost."""
+    import errno
+    import mmap
+    import time
+
+    from fastfeed.record._raw import ALIGN
+
+    def refuse(fd: int, buffers: Any) -> int:
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(os, "writev", refuse)
+    slot = mmap.mmap(-1, 4 * ALIGN)
+    items = _blocks_of(10, 3)
+    data = encode_records(items)
+    slot[:len(data)] = data
+    w = RawWriter(str(tmp_path), {}, roll_bytes=1 << 40, roll_seconds=None, compress="roll",
+                  on_closed=lambda p: None, direct=True)
+    with memoryview(slot) as view:
+        w.write_slot(view, len(data), len(items), time.monotonic())
+        w.write_slot(view, len(data), len(items), time.monotonic())
+    w.close()
+    assert not w.direct and _messages(str(tmp_path)) == items + items
+    slot.close()
+
+
 def test_redact_removes_credentials_only() -> None:
     assert redact(b'{"type":"AUTH","channel":0,"token":"s3cr\\"et"}') == \
         b'{"type":"AUTH","channel":0,"token":"***"}'
