@@ -38,7 +38,8 @@ import tempfile
 import time
 from typing import Any
 
-MODES = ("none", "raw", "columns", "raw+columns", "raw/discard", "columns/discard")
+MODES = ("none", "raw", "columns", "raw+columns", "raw/discard", "columns/discard",
+         "raw/inline")
 NICE = 0
 LEVEL = 1
 
@@ -84,8 +85,11 @@ async def run_live(url: str, frames: int, mode: str, path: str,
     if mode != "none":
         # "/discard": the feed-side cost alone, the writer process takes the data and drops
         # it (what recording costs the feed when the writer has a core of its own)
+        # "raw/inline": zstd as each block is written (the default compresses each closed
+        # segment in the background)
         rec = streamer.record(path, raw="raw" in mode, columns="columns" in mode,
-                              nice=NICE, level=LEVEL, discard=mode.endswith("/discard"))
+                              nice=NICE, level=LEVEL, discard=mode.endswith("/discard"),
+                              raw_compress="inline" if mode.endswith("/inline") else "roll")
         rec.sync()          # the writer process has started
     batches = streamer.listen_batches(Quote)
     n = 0

@@ -11,7 +11,8 @@
     python -m fastfeed.record hub ipc://main rec/ --subscribe Quote:SPY   # a hub consumer
 
 A recording is a directory: ``meta.json``; ``raw/raw-NNNNNN.ffraw`` (every message of both
-directions with its receive time, zstd blocks; see :mod:`fastfeed.record._raw`);
+directions with its receive time, zstd blocks -- the open segment uncompressed; see
+:mod:`fastfeed.record._raw`);
 ``columns/<type>/seg-NNNNNN.parquet`` (closed segments) and ``.arrows`` (the open one, Arrow IPC
 stream), one column per record field (see :mod:`fastfeed.record._columns`).
 :func:`fastfeed.replay.open` plays it back through the streamers' API;

@@ -54,6 +54,8 @@ async def _record(a: argparse.Namespace) -> int:
         opts: dict[str, Any] = {"raw": not a.no_raw, "columns": not a.no_columns,
                                 "roll_bytes": int(a.roll_mb * 1024 * 1024),
                                 "roll_seconds": a.roll_seconds}
+        if a.feed != "hub":
+            opts["raw_compress"] = a.raw_compress
         if a.feed == "hub":
             import fastfeed.hub
             from fastfeed.record import Recorder
@@ -143,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--no-columns", action="store_true")
         p.add_argument("--roll-mb", type=float, default=256.0)
         p.add_argument("--roll-seconds", type=float, default=3600.0)
+        p.add_argument("--raw-compress", choices=("roll", "inline"), default="roll",
+                       help="zstd of the raw capture: each closed segment in the background "
+                       "(roll, the default) or each block as it is written (inline)")
         p.set_defaults(feed=feed)
     p = sub.add_parser("hub", help="record the columns a consumer of a fastfeed hub receives")
     p.add_argument("url", help="the hub: ipc://NAME or nats://HOST:PORT/NAME")

@@ -34,7 +34,7 @@ import time
 from typing import Any, Self
 
 from fastfeed._version import __version__
-from fastfeed.record._raw import redact
+from fastfeed.record._raw import COMPRESS_MODES, redact
 from fastfeed.record._writer import FrameReader, pack
 
 __all__ = ["META_FILE", "Recorder"]
@@ -83,13 +83,19 @@ class Recorder:
 
     ``Recorder(streamer, path, raw=True, columns=True, roll_bytes=256 MiB,
     roll_seconds=3600, max_buffer_bytes=64 MiB, flush_interval=0.2, flush_events=16384,
-    batch_rows=65536, batch_seconds=1.0, level=1, parquet=True, nice=0)``.
+    batch_rows=65536, batch_seconds=1.0, level=1, raw_compress="roll", parquet=True, nice=0)``.
     ``max_buffer_bytes`` bounds the data waiting for the writer (raw bytes + record bytes);
     ``nice`` > 0 lowers the writer process's scheduling priority, so that on a machine short of
     cores the feed gets the CPU first (if the writer then falls behind, what does not fit
     ``max_buffer_bytes`` is counted as dropped); ``level`` is the zstd level of the raw capture
     (on DXLink Quote frames that do not repeat, on a busy 2-core VM: 1, about 500 MB/s and 4x;
-    3: 350 MB/s, the same ratio; -5: 700 MB/s, 2.4x; -10: 860 MB/s, 1.9x); ``discard=True`` makes the writer drop what it is handed (the bench's measure of
+    3: 350 MB/s, the same ratio; -5: 700 MB/s, 2.4x; -10: 860 MB/s, 1.9x).
+    ``raw_compress``: ``"roll"`` writes the raw capture uncompressed into the open segment
+    (``O_DIRECT`` where it can: ~12 ns of the writer's CPU per Quote) and compresses each closed
+    segment in the background at the lowest priority (the writer keeps up with the socket; the
+    disk holds up to ``roll_bytes`` uncompressed per segment not yet compressed); ``"inline"``
+    compresses each block as it is written (a writer that cannot keep up loses messages,
+    counted). ``discard=True`` makes the writer drop what it is handed (the bench's measure of
     what the hand-over alone costs the feed). ``stats`` counts what was written and what was
     lost (never silently).
     Records a websocket streamer (made by its ``record()``: raw and columns) or any other
@@ -102,9 +108,12 @@ class Recorder:
                  roll_seconds: float | None = 3600.0, max_buffer_bytes: int = 64 * 1024 * 1024,
                  flush_interval: float = 0.2, flush_events: int = 16384,
                  batch_rows: int = 65536, batch_seconds: float = 1.0, level: int = 1,
-                 parquet: bool = True, nice: int = 0, discard: bool = False) -> None:
+                 raw_compress: str = "roll", parquet: bool = True, nice: int = 0, discard: bool = False) -> None:
         if not raw and not columns:
             raise ValueError("record at least one of raw, columns")
+        if raw_compress not in COMPRESS_MODES:
+            raise ValueError(f"raw_compress must be one of {COMPRESS_MODES}, "
+                             f"not {raw_compress!r}")
         need = (["numpy", "pyarrow"] if columns else []) + (["zstandard"] if raw else [])
         missing = [m for m in need if not _installed(m)]
         if missing:
@@ -186,7 +195,7 @@ class Recorder:
             "path": self.path, "header": self.header, "raw": raw, "columns": columns,
             "roll_bytes": int(roll_bytes), "roll_seconds": roll_seconds,
             "batch_rows": int(batch_rows), "batch_seconds": float(batch_seconds),
-            "level": int(level), "parquet": bool(parquet), "nice": int(nice),
+            "level": int(level), "raw_compress": raw_compress, "parquet": bool(parquet), "nice": int(nice),
             "slot_bytes": self._slot, "arena_bytes": self._nslots * self._slot,
             "discard": bool(discard)}))
         # the columns are drained when the streamer wakes its consumers (every streamer calls

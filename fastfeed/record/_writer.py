@@ -11,14 +11,16 @@ slot holds what; the writer answers ``("free", slot, stats)`` once a slot's byte
 feed process goes away (closed socket: ``stop``, or a crash), the writer writes what it holds,
 closes its segments and exits: a killed feed process loses only what was not handed over yet.
 
-Raw: each slot becomes one zstd block of ``raw/raw-NNNNNN.ffraw`` (:mod:`._raw`). Columns:
-records of each type are gathered into batches of up to ``batch_rows`` rows (or what arrived
-in ``batch_seconds``) and appended to ``columns/<type>/seg-NNNNNN.arrows`` (Arrow IPC stream,
-flushed per batch). Segments roll at ``roll_bytes`` or ``roll_seconds``; a closed columns
-segment is compacted to ``.parquet`` (zstd) by a second thread at the lowest priority (Linux),
-so the writer goes on
-meanwhile. Write errors (disk full, file size limit) are counted and reported; the segment is
-closed and the next write starts a new one.
+Raw: each slot becomes one block of ``raw/raw-NNNNNN.ffraw`` (:mod:`._raw`): written as it is,
+straight from the arena with ``O_DIRECT`` where the file system takes it, and the closed segment
+compressed to zstd by the background thread (``raw_compress="roll"``, the default), or
+compressed as it is written (``"inline"``). Columns: records of each type are gathered into
+batches of up to ``batch_rows`` rows (or what arrived in ``batch_seconds``) and appended to
+``columns/<type>/seg-NNNNNN.arrows`` (Arrow IPC stream, flushed per batch). Segments roll at
+``roll_bytes`` or ``roll_seconds``; a closed columns segment is compacted to ``.parquet`` (zstd)
+by a second thread at the lowest priority (Linux), the one that compresses closed raw segments,
+so the writer goes on meanwhile. Write errors (disk full, file size limit) are counted and
+reported; the segment is closed and the next write starts a new one.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import threading
 import time
 from typing import Any
 
-from fastfeed.record._raw import RawWriter
+from fastfeed.record._raw import RawWriter, compress_segment
 
 __all__ = ["FrameReader", "compact", "pack"]
 
@@ -164,26 +166,58 @@ class _ColumnFile:
 
 
 class _Compactor(threading.Thread):
-    """Compacts closed segments to Parquet beside the writer (pyarrow releases the GIL)."""
+    """Compacts closed segments beside the writer: columns to Parquet, raw ones to zstd
+    (pyarrow and zstandard release the GIL)."""
 
     def __init__(self, writer: _Writer) -> None:
         super().__init__(name="fastfeed-recorder-compact", daemon=True)
         self.writer = writer
         self.q: queue.Queue[str | None] = queue.Queue()
+        self.level = int(writer.cfg.get("level", 1))
+        self.tid = 0
+        self.ended = False
 
     def run(self) -> None:
-        try:    # Linux: this thread only gets the CPU the feed and the writer leave
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        tid = threading.get_native_id()
+        try:    # Linux: while recording, this thread only gets the CPU nothing else wants
+            if not self.ended:
+                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+                self.tid = tid
         except (OSError, AttributeError):
             pass
+        if not self.tid:
+            _nice19(tid)
         while True:
             path = self.q.get()
             if path is None:
                 return
             try:
-                compact(path)
-            except Exception as exc:  # noqa: BLE001 - counted; the .arrows stays readable
+                if path.endswith(".ffraw"):
+                    before, after = compress_segment(path, self.level)
+                    with self.writer.lock:
+                        self.writer.raw_saved += before - after
+                else:
+                    compact(path)
+            except Exception as exc:  # noqa: BLE001 - counted; the segment stays readable
                 self.writer.error(f"compacting {os.path.basename(path)}", exc)
+
+    def finishing(self) -> None:
+        """The recording ended: the lowest normal priority (nice 19) from now on, so that
+        closing does not wait for an idle CPU on a busy machine."""
+        self.ended = True
+        if self.tid:
+            try:
+                os.sched_setscheduler(self.tid, os.SCHED_OTHER, os.sched_param(0))
+            except (OSError, AttributeError):
+                pass
+            _nice19(self.tid)
+
+
+def _nice19(tid: int) -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, 19)
+    except (OSError, AttributeError):
+        pass
 
 
 class _Writer:
@@ -203,18 +237,23 @@ class _Writer:
         self.cols: dict[str, _ColumnFile] = {}
         self.compactor: _Compactor | None = None
         self.lock = threading.Lock()
+        self.raw_saved = 0          # bytes the compression of closed raw segments saved
         self._cpu_read = 0.0
         self.stats: dict[str, Any] = {
             "raw_written": 0, "records_written": 0, "dropped_messages": 0,
             "dropped_records": 0, "dropped_bytes": 0, "errors": 0, "raw_bytes": 0,
             "raw_file_bytes": 0, "writer_cpu_ns": 0, "last_error": ""}
+        on_roll = cfg.get("raw_compress", "roll") == "roll"
+        if (cfg["columns"] and cfg["parquet"]) or (cfg["raw"] and on_roll):
+            self.compactor = _Compactor(self)
+            self.compactor.start()
         if cfg["raw"]:
             self.raw = RawWriter(os.path.join(self.path, "raw"), cfg["header"],
                                  roll_bytes=int(cfg["roll_bytes"]),
-                                 roll_seconds=cfg["roll_seconds"], level=int(cfg["level"]))
-        if cfg["columns"] and cfg["parquet"]:
-            self.compactor = _Compactor(self)
-            self.compactor.start()
+                                 roll_seconds=cfg["roll_seconds"], level=int(cfg["level"]),
+                                 compress="roll" if on_roll else "inline",
+                                 on_closed=self.compactor.q.put if self.compactor else None,
+                                 direct=True)
 
     # ------------------------------------------------------------------ reporting
 
@@ -243,8 +282,9 @@ class _Writer:
             st["writer_cpu_ns"] = time.process_time_ns()
         if self.raw is not None:
             st["raw_bytes"] = self.raw.bytes_in
-            st["raw_file_bytes"] = self.raw.bytes_out
         with self.lock:
+            if self.raw is not None:
+                st["raw_file_bytes"] = self.raw.bytes_out - self.raw_saved
             return dict(st)
 
     # ------------------------------------------------------------------ work
@@ -281,10 +321,14 @@ class _Writer:
         assert self.raw is not None
         start = slot * self.slot_bytes
         try:
-            self.raw.write(memoryview(self.arena)[start:start + n], count, now)
+            self.raw.write_slot(memoryview(self.arena)[start:start + self.slot_bytes], n,
+                                count, now)
         except Exception as exc:  # noqa: BLE001 - counted and reported; the writer goes on
-            self.raw.close()      # the next write starts a new segment
             self.lost("messages", count, exc, nbytes=n)
+            try:
+                self.raw.close()  # the next write starts a new segment
+            except Exception as exc2:  # noqa: BLE001 - counted; its complete blocks stay
+                self.error("closing a raw segment", exc2)
             return
         self.stats["raw_written"] += count
 
@@ -295,7 +339,8 @@ class _Writer:
         cf = self.cols.get(wire)
         if cf is None:
             cf = self.cols[wire] = _ColumnFile(os.path.join(self.path, "columns"), wire,
-                                               layout, self.compactor)
+                                               layout,
+                                               self.compactor if self.cfg["parquet"] else None)
         arr = np.frombuffer(self.arena, dtype=cf.spec.dtype, count=n,
                             offset=slot * self.slot_bytes)
         if not cf.buffers.rows:
@@ -338,13 +383,17 @@ class _Writer:
     def close(self) -> None:
         self.flush_columns(time.monotonic(), force=True)
         if self.raw is not None:
-            self.raw.close()
+            try:
+                self.raw.close()
+            except Exception as exc:  # noqa: BLE001 - counted and reported
+                self.error("closing a raw segment", exc)
         for cf in self.cols.values():
             try:
                 cf.close()
             except Exception as exc:  # noqa: BLE001 - counted and reported
                 self.error("closing a columns segment", exc)
         if self.compactor is not None:
+            self.compactor.finishing()
             self.compactor.q.put(None)
             self.compactor.join()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -189,7 +190,7 @@ from fastfeed.dxfeed import Quote
 from fastfeed.sim import DXLinkServer
 from fastfeed.tastytrade import DXLinkStreamer
 
-path, mode = sys.argv[1], sys.argv[2]
+path, mode, compress = sys.argv[1], sys.argv[2], sys.argv[3]
 
 class Session:
     def __init__(self, url):
@@ -199,7 +200,7 @@ async def main():
     async with DXLinkServer(token="t", rate=20000, events_per_frame=20) as srv:
         s = DXLinkStreamer(Session(srv.url))
         rec = s.record(path, batch_rows=200, batch_seconds=0.05, flush_interval=0.05,
-                       flush_events=200, parquet=False, level=1)
+                       flush_events=200, parquet=False, level=1, raw_compress=compress)
         if mode == "fsize":    # the writer's files are capped: a full disk
             resource.prlimit(rec.writer_pid, resource.RLIMIT_FSIZE, (60_000, 60_000))
         it = s.listen(Quote)
@@ -220,12 +221,12 @@ asyncio.run(main())
 '''
 
 
-def _spawn(path: str, mode: str) -> Any:
+def _spawn(path: str, mode: str, compress: str = "roll") -> Any:
     import subprocess
     import sys
 
     env = dict(os.environ, PYTHONPATH=os.getcwd())
-    return subprocess.Popen([sys.executable, "-c", _CHILD, path, mode], env=env,
+    return subprocess.Popen([sys.executable, "-c", _CHILD, path, mode, compress], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -271,6 +272,10 @@ async def test_killed_recording_readable_up_to_last_batch(tmp_path: Any, killed:
     assert table is not None and table.num_rows >= written
     msgs = list(iter_messages(os.path.join(path)))
     assert any(m.kind == 0 for m in msgs) and any(m.kind == 1 for m in msgs)
+    # raw_compress="roll": a killed writer leaves its open segment uncompressed; one that
+    # outlived the feed closed and compressed it
+    seg = await asyncio.to_thread(Path(path, "raw", "raw-000001.ffraw").read_bytes)
+    assert (b"FFBA" in seg or b"FFB0" in seg) == (killed == "feed+writer")
     cols = await replay_all(path, Quote, source="columns")
     raw = await replay_all(path, Quote, source="raw")
     assert len(cols) == table.num_rows >= written and len(raw) >= 1
@@ -279,11 +284,14 @@ async def test_killed_recording_readable_up_to_last_batch(tmp_path: Any, killed:
     assert n > 0 and [key(e) for e in cols[:n]] == [key(e) for e in raw[:n]]
 
 
-async def test_full_disk_is_counted_not_fatal(tmp_path: Any) -> None:
+@pytest.mark.parametrize("compress", ["roll", "inline"])
+async def test_full_disk_is_counted_not_fatal(tmp_path: Any, compress: str) -> None:
     import json
 
+    from fastfeed.record import iter_messages
+
     path = str(tmp_path / "full")
-    proc = _spawn(path, "fsize")
+    proc = _spawn(path, "fsize", compress)
     out, err = await asyncio.wait_for(asyncio.to_thread(proc.communicate), 50)
     assert proc.returncode == 0, err[-2000:]
     st = json.loads(out.strip().splitlines()[-1])
@@ -291,6 +299,8 @@ async def test_full_disk_is_counted_not_fatal(tmp_path: Any) -> None:
     assert st["errors"] > 0
     assert st["dropped_messages"] + st["dropped_records"] > 0
     assert "not recorded" in err
+    msgs = list(iter_messages(path))           # what was written reads back
+    assert len(msgs) >= st["raw_written"]
 
 
 def test_import_jsonl_transcript(tmp_path: Any) -> None:

@@ -1,5 +1,5 @@
 """Units of fastfeed.record: columns <-> records byte for byte, Consumer.drain_into, the raw
-segment format (torn last block), redaction."""
+segment format (torn last block, compressed on roll), redaction."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from fastfeed.record._raw import (
     RECV,
     SENT,
     RawWriter,
+    compress_segment,
     encode_records,
     iter_messages,
     read_segment,
@@ -181,6 +182,142 @@ def test_raw_segments_torn_last_block(tmp_path: Any) -> None:
     assert got == items
     _h, blocks, torn = read_segment(seg)
     assert len(list(blocks)) == 1 and torn == [1]
+
+
+def _messages(path: str) -> list[tuple[int, int, int, bytes]]:
+    return [(m.ts_ns, m.kind, m.flags, m.payload) for m in iter_messages(path)]
+
+
+def _blocks_of(items: int, seed: int) -> list[tuple[int, int, int, bytes]]:
+    import random
+
+    rng = random.Random(seed)
+    return [(seed * 1000 + i, RECV, 0, rng.randbytes(rng.randrange(1, 300)))
+            for i in range(items)]
+
+
+def test_raw_compressed_on_roll_reads_the_same(tmp_path: Any) -> None:
+    """``compress="roll"``: the open segment's blocks are written as they are (readable so),
+    each closed segment goes to ``on_closed`` and is compressed whole; readers take both."""
+    import time
+
+    closed: list[str] = []
+    w = RawWriter(str(tmp_path), {"feed": "dxlink"}, roll_bytes=3000, roll_seconds=None,
+                  level=1, compress="roll", on_closed=closed.append)
+    items = []
+    for k in range(6):
+        block = _blocks_of(20, k)
+        items += block
+        w.write(encode_records(block), len(block), time.monotonic())
+    assert len(closed) >= 2
+    assert _messages(str(tmp_path)) == items          # closed and open, none compressed yet
+    sizes = {p: os.path.getsize(p) for p in closed}
+    for p in closed:
+        before, after = compress_segment(p, 1)
+        assert before == sizes[p] and after < before
+        with open(p, "rb") as f:
+            assert b"FFB0" not in f.read()
+        assert compress_segment(p, 1) == (after, after)       # nothing left to compress
+    assert _messages(str(tmp_path)) == items          # compressed ones and the open one
+    w.close()                           # the last one too
+    assert closed[-1] not in sizes
+    compress_segment(closed[-1], 1)
+    assert _messages(str(tmp_path)) == items
+    w2 = RawWriter(str(tmp_path / "at-once"), {}, roll_bytes=1 << 40, roll_seconds=None,
+                   compress="roll")           # no callback: compressed as it closes
+    w2.write(encode_records(items), len(items), time.monotonic())
+    w2.close()
+    assert _messages(str(tmp_path / "at-once")) == items
+    with open(os.path.join(str(tmp_path / "at-once"), "raw-000001.ffraw"), "rb") as f:
+        assert b"FFB1" in f.read()
+    assert not [n for n in os.listdir(str(tmp_path)) if n.endswith(".tmp")]
+
+
+def test_raw_killed_open_segment_uncompressed(tmp_path: Any) -> None:
+    """A writer killed with its segment open (``compress="roll"``): the uncompressed segment
+    reads up to its last complete block; compressing it later keeps exactly those."""
+    import time
+
+    w = RawWriter(str(tmp_path), {"feed": "dxlink"}, roll_bytes=1 << 40, roll_seconds=None,
+                  compress="roll", on_closed=lambda p: None)
+    first, second = _blocks_of(10, 1), _blocks_of(10, 2)
+    w.write(encode_records(first), len(first), time.monotonic())
+    w.write(encode_records(second), len(second), time.monotonic())
+    seg = os.path.join(str(tmp_path), "raw-000001.ffraw")
+    assert _messages(str(tmp_path)) == first + second   # flushed per block, still open
+    with open(seg, "r+b") as f:                         # the kill: in the middle of a block
+        f.truncate(os.path.getsize(seg) - 7)
+    assert _messages(str(tmp_path)) == first
+    _h, blocks, torn = read_segment(seg)
+    assert len(list(blocks)) == 1 and torn == [1]
+    compress_segment(seg)
+    _h, blocks, torn = read_segment(seg)
+    assert len(list(blocks)) == 1 and torn == [0]
+    assert _messages(str(tmp_path)) == first
+
+
+def test_raw_direct_aligned_blocks(tmp_path: Any) -> None:
+    """``write_slot`` (the recorder's writer): with O_DIRECT, blocks padded to 4096 bytes
+    from a page-aligned slot; they read back as written, torn or compressed."""
+    import mmap
+    import time
+
+    from fastfeed.record._raw import ALIGN
+
+    slot = mmap.mmap(-1, 16 * ALIGN)
+    view = memoryview(slot)
+    w = RawWriter(str(tmp_path), {"feed": "dxlink"}, roll_bytes=1 << 40, roll_seconds=None,
+                  compress="roll", on_closed=lambda p: None, direct=True)
+    items: list[tuple[int, int, int, bytes]] = []
+    for k in range(3):
+        block = _blocks_of(40, k)
+        data = encode_records(block)
+        slot[:] = b"\xee" * len(slot)               # what the padding may hold
+        slot[:len(data)] = data
+        w.write_slot(view, len(data), len(block), time.monotonic())
+        items += block
+    assert w._direct >= 0                           # O_DIRECT where the test runs (Linux)
+    extra = _blocks_of(5, 9)                        # write() on it: an aligned copy
+    w.write(encode_records(extra), len(extra), time.monotonic())
+    items += extra
+    seg = os.path.join(str(tmp_path), "raw-000001.ffraw")
+    assert os.path.getsize(seg) % ALIGN == 0
+    assert _messages(str(tmp_path)) == items
+    with open(seg, "r+b") as f:                     # a kill in the middle of the last block
+        f.truncate(os.path.getsize(seg) - ALIGN)
+    assert _messages(str(tmp_path)) == items[:120]
+    w.close()
+    compress_segment(seg)
+    assert _messages(str(tmp_path)) == items[:120]
+    view.release()
+    slot.close()
+
+
+def test_raw_direct_refused_falls_back_to_buffered(tmp_path: Any, monkeypatch: Any) -> None:
+    """A file system that opens with O_DIRECT but refuses the writes (EINVAL): the block is
+    written buffered instead, nothing lost."""
+    import errno
+    import mmap
+    import time
+
+    from fastfeed.record._raw import ALIGN
+
+    def refuse(fd: int, buffers: Any) -> int:
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(os, "writev", refuse)
+    slot = mmap.mmap(-1, 4 * ALIGN)
+    items = _blocks_of(10, 3)
+    data = encode_records(items)
+    slot[:len(data)] = data
+    w = RawWriter(str(tmp_path), {}, roll_bytes=1 << 40, roll_seconds=None, compress="roll",
+                  on_closed=lambda p: None, direct=True)
+    with memoryview(slot) as view:
+        w.write_slot(view, len(data), len(items), time.monotonic())
+        w.write_slot(view, len(data), len(items), time.monotonic())
+    w.close()
+    assert not w.direct and _messages(str(tmp_path)) == items + items
+    slot.close()
 
 
 def test_redact_removes_credentials_only() -> None:
