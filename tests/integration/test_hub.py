@@ -441,6 +441,79 @@ async def test_nats_server_killed_and_restarted_gaps_counted_stream_resumes(
         assert stats["publisher_restarts"] == 0
 
 
+def _raw_nats_subscriber(url: str, subject: str) -> Any:
+    """A plain socket speaking the NATS text protocol, subscribed to ``subject`` (the server
+    has registered it when this returns); blocking reads, bounded by TIMEOUT."""
+    import socket
+
+    host, port = url.rsplit("/", 1)[-1].split(":")
+    sock = socket.create_connection((host, int(port)), timeout=TIMEOUT)
+    buf = b""
+    while b"\r\n" not in buf:
+        buf += sock.recv(4096)
+    sock.sendall(b'CONNECT {"verbose":false}\r\nSUB ' + subject.encode() + b" 1\r\nPING\r\n")
+    while b"PONG\r\n" not in buf:
+        buf += sock.recv(4096)
+    return sock
+
+
+def _raw_nats_read(sock: Any, n: int) -> list[bytes]:
+    """The payloads of the next ``n`` MSG the raw subscriber gets (blocking: the caller's
+    event loop does not run meanwhile)."""
+    out: list[bytes] = []
+    buf = b""
+    while len(out) < n:
+        i = buf.find(b"\r\n")
+        if i >= 0 and buf.startswith(b"MSG "):
+            size = int(buf[:i].rsplit(b" ", 1)[1])
+            if len(buf) >= i + 4 + size:
+                out.append(buf[i + 2:i + 2 + size])
+                buf = buf[i + 4 + size:]
+                continue
+        elif i >= 0:   # PING, +OK, INFO
+            buf = buf[i + 2:]
+            continue
+        data = sock.recv(65536)
+        assert data, "nats-server closed the connection"
+        buf += data
+    return out
+
+
+async def test_nats_sink_writes_in_the_callers_turn_and_keeps_the_order(
+        nats_url: tuple[NatsServer, str]) -> None:
+    """The hub's NATS messages are on the wire when its read callback returns (no flusher
+    task, no loop turn: a raw subscriber reads them while this loop is blocked); behind
+    bytes nats-py still holds they wait for the flush task, in order."""
+    from types import SimpleNamespace
+
+    from fastfeed.hub._nats import NatsSink
+
+    _, url = nats_url
+    sink = await NatsSink.connect(url, SimpleNamespace(name="wn"))
+    raw = _raw_nats_subscriber(url, "ff.wn.dxlink.>")
+    try:
+        await sink.nc.flush(timeout=TIMEOUT)   # its own SUB written: nats-py's buffer empty
+        sink.queue("dxlink.Quote", b"one")
+        sink.queue("dxlink.sym", b"two")
+        assert sink.write_now()
+        assert not sink.pending and sink.published == 2
+        assert _raw_nats_read(raw, 2) == [b"one", b"two"]   # the loop never ran meanwhile
+        await sink.nc.publish("ff.wn.dxlink.Quote", b"three")   # waits for nats-py's flusher
+        sink.queue("dxlink.Quote", b"four")
+        assert not sink.write_now()   # it would overtake "three"
+        await sink.flush_queue()
+        await sink.nc.flush(timeout=TIMEOUT)
+        assert _raw_nats_read(raw, 2) == [b"three", b"four"]
+        big = b"x" * (sink.max_payload + 1)   # nats-py refuses it: counted, not written
+        sink.queue("dxlink.Quote", big)
+        assert not sink.write_now()
+        await sink.flush_queue()
+        assert sink.errors == 1 and sink.published == 3
+    finally:
+        raw.close()
+        await sink.close()
+
+
 def _sent_candles(srv: DXLinkServer, conn: int) -> tuple[list[tuple[str, int]], list[int]]:
     """The Candles the simulator sent on ``conn`` (bytes after the header, hex; event flags)
     and the ``fromTime`` of every Candle subscription the client sent on it."""
