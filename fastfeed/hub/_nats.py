@@ -63,10 +63,11 @@ _DIRECT_CLIENT: type | None = None
 
 def _direct_client() -> Any:
     """A nats-py client whose ``direct`` subscriptions (sid -> function of the payload) get
-    their messages in its read loop, as the parser hands them over: nats-py otherwise builds a
-    ``Msg`` and queues it for a task of the subscription, one more event-loop turn per message.
-    Were nats-py's internals to change (``_process_msg``), the subscriptions' own callbacks
-    still receive everything."""
+    their messages as the socket's bytes arrive (``_feed``) or in its read loop, as the parser
+    hands them over: nats-py otherwise builds a ``Msg`` and queues it for a task of the
+    subscription, one more event-loop turn per message. Were nats-py's internals to change
+    (``_process_msg``, its TCP transport's reader), the subscriptions' own callbacks still
+    receive everything."""
     global _DIRECT_CLIENT
     if _DIRECT_CLIENT is None:
         from nats.aio.client import Client
@@ -74,19 +75,61 @@ def _direct_client() -> Any:
         class DirectClient(Client):
             direct: dict[int, Callable[[bytes], None]]
 
-            async def _process_msg(self, sid: int, *args: Any, **kw: Any) -> None:
-                # nats-py 2.x: (sid, subject, reply, data, headers); any other shape -> nats-py
-                fn = self.direct.get(sid) if len(args) == 4 and not kw and not args[3] else None
-                if fn is None:
-                    await super()._process_msg(sid, *args, **kw)
-                    return
-                data = args[2]
+            async def _read_loop(self) -> None:
+                """nats-py's read loop (one per connection), its reader's ``feed_data`` first
+                given :meth:`_feed` (the socket's bytes, in the transport's callback)."""
+                reader = getattr(self._transport, "_io_reader", None)   # TCP: a StreamReader
+                if reader is not None and not hasattr(reader, "_ff_feed"):
+                    reader._ff_feed = reader.feed_data
+                    reader.feed_data = lambda data: self._feed(reader, data)
+                await super()._read_loop()
+
+            def _feed(self, reader: Any, data: bytes) -> None:
+                """Bytes from the server. While nats-py's read loop waits for bytes (nothing
+                read before them is still being handled), bytes that are only whole ``MSG``
+                of direct subscriptions go to their functions here: the read loop would take
+                them a task switch and an event-loop turn later, then parse them alike.
+                Anything else (a PING, a reply, a message split across reads) is nats-py's."""
+                if reader._waiter is None or not self._deliver(data):
+                    reader._ff_feed(data)
+
+            def _deliver(self, data: bytes) -> bool:
+                direct = self.direct
+                found: list[tuple[Callable[[bytes], None], bytes]] = []
+                pos, end = 0, len(data)
+                try:
+                    while pos < end:
+                        eol = data.find(b"\r\n", pos)
+                        head = data[pos:eol].split() if eol > 0 else ()
+                        if len(head) != 4 or head[0] != b"MSG":   # a reply subject: nats-py
+                            return False
+                        fn = direct.get(int(head[2]))
+                        stop = eol + 2 + int(head[3])
+                        if fn is None or data[stop:stop + 2] != b"\r\n":
+                            return False
+                        found.append((fn, data[eol + 2:stop]))
+                        pos = stop + 2
+                except ValueError:   # not numbers: nats-py's parser reports it
+                    return False
+                for fn, payload in found:
+                    self._direct_msg(fn, payload)
+                return True
+
+            def _direct_msg(self, fn: Callable[[bytes], None], data: bytes) -> None:
                 self.stats["in_msgs"] += 1
                 self.stats["in_bytes"] += len(data)
                 try:
                     fn(data)
                 except Exception:
                     log.exception("hub: NATS message handling failed")
+
+            async def _process_msg(self, sid: int, *args: Any, **kw: Any) -> None:
+                # nats-py 2.x: (sid, subject, reply, data, headers); any other shape -> nats-py
+                fn = self.direct.get(sid) if len(args) == 4 and not kw and not args[3] else None
+                if fn is None:
+                    await super()._process_msg(sid, *args, **kw)
+                    return
+                self._direct_msg(fn, args[2])
 
         _DIRECT_CLIENT = DirectClient
     nc = _DIRECT_CLIENT()

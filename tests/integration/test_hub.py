@@ -514,6 +514,57 @@ async def test_nats_sink_writes_in_the_callers_turn_and_keeps_the_order(
         await sink.close()
 
 
+async def test_nats_direct_client_delivers_in_the_transports_callback_in_order(
+        nats_url: tuple[NatsServer, str]) -> None:
+    """A NATS consumer's direct subscription gets whole messages in the socket's read
+    callback (no read-loop task switch); a message split across reads, or bytes with other
+    protocol lines, go through nats-py's parser: same payloads, same order."""
+    from fastfeed.hub._nats import _nats_connect
+
+    _, url = nats_url
+    nc = await _nats_connect(url, "t", direct=True)
+    pub = await _nats_connect(url, "p")
+    try:
+        got: list[bytes] = []
+        arrived = asyncio.Event()
+
+        def on_payload(data: bytes) -> None:
+            got.append(data)
+            arrived.set()
+
+        async def cb(msg: Any) -> None:   # nats-py's own path (not taken for direct sids)
+            on_payload(b"cb:" + msg.data)
+
+        async def until(n: int) -> None:
+            while len(got) < n:
+                arrived.clear()
+                await asyncio.wait_for(arrived.wait(), TIMEOUT)
+
+        sub = await nc.subscribe("ff.t.>", cb=cb)
+        nc.direct[sub._id] = on_payload
+        await nc.flush(timeout=TIMEOUT)
+        reader = nc._transport._io_reader
+        assert reader._waiter is not None   # the read loop handled the PONG, waits for bytes
+        # as the transport hands the bytes over: delivered before this returns
+        reader.feed_data(b"MSG ff.t.a %d 3\r\none\r\nMSG ff.t.b %d 0\r\n\r\n" % (sub._id, sub._id))
+        assert got == [b"one", b""]
+        reader.feed_data(b"MSG ff.t.a %d 5\r\ntw" % sub._id)   # split: nats-py's parser
+        reader.feed_data(b"o..\r\n")
+        assert got == [b"one", b""]
+        await until(3)
+        assert got[2] == b"two.."
+        # through the real server: published by another connection, in order
+        for i in range(50):
+            await pub.publish(f"ff.t.{i % 3}", b"m%d" % i)
+        await pub.flush(timeout=TIMEOUT)
+        await until(53)
+        assert got[3:] == [b"m%d" % i for i in range(50)]
+        assert nc.stats["in_msgs"] >= 53
+    finally:
+        await pub.close()
+        await nc.close()
+
+
 def _sent_candles(srv: DXLinkServer, conn: int) -> tuple[list[tuple[str, int]], list[int]]:
     """The Candles the simulator sent on ``conn`` (bytes after the header, hex; event flags)
     and the ``fromTime`` of every Candle subscription the client sent on it."""
