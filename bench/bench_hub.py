@@ -136,7 +136,7 @@ STAGES = {
             ("published -> consumer woken", 2, 3), ("woken -> sample taken", 3, 4),
             ("taken -> listen_batches", 4, 5)],
     "nats": [("simulator send -> hub's socket read", 0, 1), ("hub read -> published", 1, 2),
-             ("published -> nats-py parses it", 2, 3), ("parsed -> message taken", 3, 4),
+             ("published -> bytes in the consumer", 2, 3), ("bytes in -> message taken", 3, 4),
              ("taken -> listen_batches", 4, 5)],
 }
 
@@ -155,8 +155,8 @@ def _stage_figures(rows: Any, mode: str) -> dict[str, list[float]]:
 
 def _instrument(st: Any) -> Any:
     """Stamps on a hub consumer's way (bench only; ``time.time_ns``, the clock of ``ts_recv``):
-    when its loop is woken (the control socket's wake-up; over NATS: nats-py's parser gets the
-    bytes) and when each message is taken; returns the queue of (hub's send time, woken, taken)
+    when its loop is woken (the control socket's wake-up; over NATS: its transport hands the
+    socket's bytes to nats-py's reader) and when each message is taken; returns the queue of (hub's send time, woken, taken)
     per message with records, in the order ``listen_batches`` delivers them."""
     import collections
 
@@ -176,15 +176,15 @@ def _instrument(st: Any) -> Any:
         loop = asyncio.get_running_loop()
         loop.remove_reader(st._sock.fileno())   # registered at connect: with the stamp now
         loop.add_reader(st._sock.fileno(), readable)
-    else:
-        parser = st._nc._ps
-        parse = parser.parse
+    else:   # the transport hands the socket's bytes over (fastfeed.hub._nats: _feed)
+        nc = st._nc
+        feed = nc._feed
 
-        async def parsed(data: bytes = b"") -> None:
+        def fed(reader: Any, data: bytes) -> None:
             woken[0] = time.time_ns()
-            await parse(data)
+            feed(reader, data)
 
-        parser.parse = parsed
+        nc._feed = fed
     take = st._take
 
     def taken(mv: Any, sample: Any = None) -> int:
