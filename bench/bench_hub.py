@@ -22,6 +22,10 @@ Wake-ups (``--part wake``): the candidate ways to wake a consumer process measur
 ``_wake_pub``): a unix-socket write per sample, an iceoryx2 event with a waiter thread, and an
 idle spin that parks.
 
+NATS hop (``--part nats-hop``): the bare nats-server hop with raw-socket clients (no nats-py, no
+fastfeed; see ``_hop_pub``), beside direct TCP between the same clients, with and without a
+busy-spinning process beside them.
+
 The hub's CPU is read from /proc during each throughput window (CPU seconds per second), and
 per consumer. Every figure is the median with min-max over the repetitions, variants
 interleaved. The machine's load average is printed: on a shared machine the figures are noisy
