@@ -90,7 +90,7 @@ def _direct_client() -> Any:
                 of direct subscriptions go to their functions here: the read loop would take
                 them a task switch and an event-loop turn later, then parse them alike.
                 Anything else (a PING, a reply, a message split across reads) is nats-py's."""
-                if reader._waiter is None or not self._deliver(data):
+                if getattr(reader, "_waiter", None) is None or not self._deliver(data):
                     reader._ff_feed(data)
 
             def _deliver(self, data: bytes) -> bool:
