@@ -23,6 +23,8 @@ from fastfeed.sim import DXLinkServer
 pytestmark = pytest.mark.timeout(90)
 
 CONSUMER = str(Path(__file__).with_name("_hub_consumer.py"))
+#: the conformance suite's independent servers (plain ``websockets``)
+FFSERVERS = str(Path(__file__).resolve().parents[1] / "conformance" / "ffservers.py")
 ROOT = str(Path(__file__).resolve().parents[2])
 TIMEOUT = 30.0
 
@@ -640,3 +642,74 @@ async def test_candle_history_through_the_hub_as_subscribe_candle_directly(rig: 
     _assert_slice(got_b, sent)
     assert [[fl for _, fl in snap] for snap in snapshots(got_a)] == [[fl for _, fl in want[:k]]] * 2
     assert snapshots(got_b) == snapshots(got_a)[1:]
+
+
+async def test_candle_history_through_the_hub_from_an_independent_dxlink_server(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same as above against a DXLink server written with plain ``websockets`` (not
+    fastfeed.sim): the hub sends subscribe_candle's fromTime upstream, and the consumer gets
+    the history snapshot exactly as a direct streamer on the same server does."""
+    import importlib.util
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from fastfeed.dxfeed import Candle
+    from fastfeed.tastytrade import DXLinkStreamer
+
+    spec = importlib.util.spec_from_file_location("ffservers", FFSERVERS)
+    assert spec is not None and spec.loader is not None
+    ffservers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ffservers)
+    monkeypatch.setenv("FASTFEED_HUB_DIR", str(tmp_path))
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    ms = round(start.timestamp() * 1000)
+    k = 7
+    script = ffservers.DXLinkScript(total=0)
+    from_times: list[int] = []
+
+    async def history(ws: Any, ch: int, fields: dict[str, list[str]],
+                      added: list[dict[str, Any]]) -> None:
+        for item in added:
+            if item["type"] != "Candle":
+                continue
+            from_times.append(int(item["fromTime"]))
+            rows: list[Any] = []
+            for i in range(k):   # newest first, flags as dxfeed sends a snapshot
+                t = ms + (k - 1 - i) * 300_000
+                flags = (SNAPSHOT_BEGIN if i == 0 else 0) | (SNAPSHOT_END if i == k - 1 else 0)
+                values = {"eventSymbol": item["symbol"], "eventType": "Candle",
+                          "eventFlags": flags, "time": t, "index": t << 22, "sequence": 0,
+                          "count": 10 + i, "open": 100.5 + i, "high": 101.25 + i,
+                          "low": 99.75 + i, "close": 100.0 + i / 8, "volume": 1000.0 * i,
+                          "vwap": "NaN"}
+                rows += ["Candle", [values.get(f, 0) for f in fields["Candle"]]]
+            await ws.send(json.dumps({"type": "FEED_DATA", "channel": ch, "data": rows}))
+
+    script.on_subscribe = history
+
+    async def until_snapshot(it: Any) -> list[tuple[str, int]]:
+        out: list[tuple[str, int]] = []
+        while not out or not out[-1][1] & SNAPSHOT_END:
+            c = await asyncio.wait_for(it.__anext__(), TIMEOUT)
+            assert c.eventSymbol == "SPY{=5m,tho=true}"
+            out.append((c.record[16:].hex(), c.eventFlags))
+        return out
+
+    async with script.make() as srv:
+        hub = await _spawn(["-m", "fastfeed.hub", "--name", name := "c" + uuid.uuid4().hex[:9]],
+                           _env(tmp_path, srv.url))
+        try:
+            assert await hub.line() == f"ready ipc://{name}"
+            session = SimpleNamespace(dxlink_url=srv.url, streamer_token="sim-token")
+            async with DXLinkStreamer(session) as direct, \
+                    DXLinkStreamer(session, hub=f"ipc://{name}") as a:
+                d_it, a_it = direct.listen(Candle), a.listen(Candle)
+                await direct.subscribe_candle(["SPY"], "5m", start)
+                await a.subscribe_candle(["SPY"], "5m", start)
+                want = await until_snapshot(d_it)
+                got = await until_snapshot(a_it)
+        finally:
+            await hub.stop()
+    assert from_times == [ms, ms]   # the direct streamer's, and the hub's for its consumer
+    assert len(want) == k and want[0][1] & SNAPSHOT_BEGIN
+    assert got == want
