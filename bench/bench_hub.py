@@ -22,6 +22,10 @@ Wake-ups (``--part wake``): the candidate ways to wake a consumer process measur
 ``_wake_pub``): a unix-socket write per sample, an iceoryx2 event with a waiter thread, and an
 idle spin that parks.
 
+NATS hop (``--part nats-hop``): the bare nats-server hop with raw-socket clients (no nats-py, no
+fastfeed; see ``_hop_pub``), beside direct TCP between the same clients, with and without a
+busy-spinning process beside them.
+
 The hub's CPU is read from /proc during each throughput window (CPU seconds per second), and
 per consumer. Every figure is the median with min-max over the repetitions, variants
 interleaved. The machine's load average is printed: on a shared machine the figures are noisy
@@ -136,7 +140,7 @@ STAGES = {
             ("published -> consumer woken", 2, 3), ("woken -> sample taken", 3, 4),
             ("taken -> listen_batches", 4, 5)],
     "nats": [("simulator send -> hub's socket read", 0, 1), ("hub read -> published", 1, 2),
-             ("published -> nats-py parses it", 2, 3), ("parsed -> message taken", 3, 4),
+             ("published -> bytes in the consumer", 2, 3), ("bytes in -> message taken", 3, 4),
              ("taken -> listen_batches", 4, 5)],
 }
 
@@ -155,8 +159,8 @@ def _stage_figures(rows: Any, mode: str) -> dict[str, list[float]]:
 
 def _instrument(st: Any) -> Any:
     """Stamps on a hub consumer's way (bench only; ``time.time_ns``, the clock of ``ts_recv``):
-    when its loop is woken (the control socket's wake-up; over NATS: nats-py's parser gets the
-    bytes) and when each message is taken; returns the queue of (hub's send time, woken, taken)
+    when its loop is woken (the control socket's wake-up; over NATS: its transport hands the
+    socket's bytes to nats-py's reader) and when each message is taken; returns the queue of (hub's send time, woken, taken)
     per message with records, in the order ``listen_batches`` delivers them."""
     import collections
 
@@ -176,15 +180,15 @@ def _instrument(st: Any) -> Any:
         loop = asyncio.get_running_loop()
         loop.remove_reader(st._sock.fileno())   # registered at connect: with the stamp now
         loop.add_reader(st._sock.fileno(), readable)
-    else:
-        parser = st._nc._ps
-        parse = parser.parse
+    else:   # the transport hands the socket's bytes over (fastfeed.hub._nats: _feed)
+        nc = st._nc
+        feed = nc._feed
 
-        async def parsed(data: bytes = b"") -> None:
+        def fed(reader: Any, data: bytes) -> None:
             woken[0] = time.time_ns()
-            await parse(data)
+            feed(reader, data)
 
-        parser.parse = parsed
+        nc._feed = fed
     take = st._take
 
     def taken(mv: Any, sample: Any = None) -> int:
@@ -405,6 +409,240 @@ def report_wake(res: dict[str, list[dict[str, Any]]]) -> None:
               f"  consumer CPU {f([r['sub_cpu'] for r in rs])} CPU-s/s  publisher's wake-up "
               f"calls {f([r['pub_cpu_us'] for r in rs])} us/msg  wake-ups/msg "
               f"{f([r['wakes_per_msg'] for r in rs])}")
+
+
+# ---------------------------------------------------------------------------------- NATS hop
+# The bare nats-server hop (--part nats-hop): the simplest clients, no nats-py and no fastfeed.
+# A publisher process writes ``PUB hop 8`` with CLOCK_MONOTONIC in the payload on a raw TCP
+# socket, one message every 1e6 / --rate us (time.sleep with 1 ns timer slack, as the paced
+# simulator); a subscriber process reads ``MSG hop 1 8`` on another raw socket and takes the
+# difference. Variants: ``server`` (through nats-server) and ``tcp`` (the publisher writes the
+# same MSG bytes to the subscriber's socket directly: one wake-up, the floor), each with a
+# subscriber blocked in recv() (``block``) or an uvloop protocol (``uvloop``: what a consumer's
+# loop adds).
+
+_HOP_CONNECT = b'CONNECT {"verbose":false,"pedantic":false,"echo":false}\r\nPING\r\n'
+
+
+def _hop_handshake(sock: Any, sub: bool) -> None:
+    """Read INFO, send CONNECT (and SUB), wait for PONG: the connection is registered."""
+    buf = b""
+    while b"\r\n" not in buf:
+        buf += sock.recv(4096)
+    assert buf.startswith(b"INFO"), buf[:40]
+    sock.sendall(_HOP_CONNECT[:-6] + (b"SUB hop 1\r\n" if sub else b"") + b"PING\r\n")
+    while b"PONG\r\n" not in buf:
+        buf += sock.recv(4096)
+
+
+def _hop_pub(args: argparse.Namespace) -> None:
+    import ctypes
+    import socket
+    import struct
+
+    ctypes.CDLL(None).prctl(29, 1)   # PR_SET_TIMERSLACK = 1 ns
+    if args.via == "server":
+        host, port = args.url.rsplit("/", 1)[-1].split(":")
+        sock = socket.create_connection((host, int(port)))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _hop_handshake(sock, False)
+        head = b"PUB hop 8\r\n"
+        print("ready", flush=True)
+    else:
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        print(f"ready 127.0.0.1:{srv.getsockname()[1]}", flush=True)
+        sock, _ = srv.accept()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        head = b"MSG hop 1 8\r\n"
+    sys.stdin.readline()   # the subscriber is ready
+    pack = struct.Struct("<q").pack
+    period = 1.0 / args.rate
+    clock = time.monotonic
+    t_next = clock()
+    for _ in range(int(args.seconds * args.rate)):
+        wait = t_next - clock()
+        if wait > 0:
+            time.sleep(wait)
+        t_next += period
+        sock.sendall(head + pack(time.monotonic_ns()) + b"\r\n")
+    sock.sendall(head[:-3] + b"0\r\n\r\n")   # the end: an empty message
+    if args.via == "server":
+        sock.sendall(b"PING\r\n")
+        sock.recv(4096)
+    time.sleep(0.2)
+    sock.close()
+
+
+def _hop_sub_block(sock: Any, lat: list[int]) -> None:
+    import struct
+
+    unpack = struct.Struct("<q").unpack_from
+    buf = b""
+    while True:
+        data = sock.recv(65536)
+        now = time.monotonic_ns()
+        if not data:
+            return
+        buf += data
+        while True:
+            i = buf.find(b"\r\n")
+            if i < 0:
+                break
+            line = buf[:i]
+            if line.startswith(b"MSG"):
+                n = int(line.rsplit(b" ", 1)[1])
+                if len(buf) < i + 2 + n + 2:
+                    break
+                if n == 0:
+                    return
+                lat.append(now - unpack(buf, i + 2)[0])
+                buf = buf[i + 2 + n + 2:]
+            else:
+                if line == b"PING":
+                    sock.sendall(b"PONG\r\n")
+                buf = buf[i + 2:]
+
+
+async def _hop_sub_uvloop(sock: Any, lat: list[int]) -> None:
+    import asyncio
+    import struct
+
+    unpack = struct.Struct("<q").unpack_from
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+
+    class P(asyncio.Protocol):
+        buf = b""
+
+        def connection_made(self, transport: Any) -> None:
+            self.t = transport
+
+        def data_received(self, data: bytes) -> None:
+            now = time.monotonic_ns()
+            buf = self.buf + data
+            while True:
+                i = buf.find(b"\r\n")
+                if i < 0:
+                    break
+                line = buf[:i]
+                if line.startswith(b"MSG"):
+                    n = int(line.rsplit(b" ", 1)[1])
+                    if len(buf) < i + 2 + n + 2:
+                        break
+                    if n == 0 and not done.done():
+                        done.set_result(None)
+                    elif n:
+                        lat.append(now - unpack(buf, i + 2)[0])
+                    buf = buf[i + 2 + n + 2:]
+                else:
+                    if line == b"PING":
+                        self.t.write(b"PONG\r\n")
+                    buf = buf[i + 2:]
+            self.buf = buf
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if not done.done():
+                done.set_result(None)
+
+    sock.setblocking(False)
+    t, _ = await loop.connect_accepted_socket(P, sock)
+    try:
+        await asyncio.wait_for(done, 120)
+    finally:
+        t.close()
+
+
+def _hop_sub(args: argparse.Namespace) -> dict[str, Any]:
+    import socket
+
+    import numpy as np
+
+    host, port = args.url.rsplit("/", 1)[-1].split(":")
+    sock = socket.create_connection((host, int(port)))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if args.via == "server":
+        _hop_handshake(sock, True)
+    print("ready", flush=True)
+    lat: list[int] = []
+    c0 = time.process_time()
+    if args.sub == "block":
+        _hop_sub_block(sock, lat)
+    else:
+        import uvloop
+
+        uvloop.run(_hop_sub_uvloop(sock, lat))
+    cpu = time.process_time() - c0
+    a = np.asarray(lat[len(lat) // 10:], dtype=np.float64) / 1000.0   # 10 % warm-up left out
+    return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99)),
+            "n": len(lat), "sub_cpu_s": cpu}
+
+
+#: (via, subscriber, a spinning process beside): interleaved in this order
+_HOP_VARIANTS = [(v, s, spin) for spin in (False, True) for v in ("server", "tcp")
+                 for s in ("block", "uvloop")]
+
+
+def run_nats_hop(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    tmp = tempfile.mkdtemp(prefix="bench-hop-")
+    nats = _Nats(tmp)
+    try:
+        for r in range(args.runs):
+            for via, subk, spin in _HOP_VARIANTS:   # interleaved
+                spinner = None
+                if spin:   # a process that keeps a core busy, as the direct streamer does
+                    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                try:
+                    common = ["--via", via, "--sub", subk, "--rate", str(args.rate),
+                              "--seconds", str(args.latency_seconds)]
+                    pub = subprocess.Popen([sys.executable, __file__, "hoppub", "--url",
+                                            nats.url, *common], stdin=subprocess.PIPE,
+                                           stdout=subprocess.PIPE, text=True, env=_env())
+                    sub = None
+                    try:
+                        deadline = time.monotonic() + args.latency_seconds * 3 + 30
+                        line = _readline(pub, deadline).split()
+                        url = nats.url if via == "server" else line[1]
+                        sub = subprocess.Popen([sys.executable, __file__, "hopsub", "--url",
+                                                url, *common], stdout=subprocess.PIPE,
+                                               text=True, env=_env())
+                        assert _readline(sub, deadline).strip() == "ready"
+                        assert pub.stdin is not None
+                        pub.stdin.write("go\n")
+                        pub.stdin.flush()
+                        res = json.loads(_readline(sub, deadline))
+                    finally:
+                        for p in (sub, pub):
+                            if p is not None:
+                                try:
+                                    p.wait(10)
+                                except subprocess.TimeoutExpired:
+                                    p.kill()
+                                    p.wait()
+                    key = f"{via}/{subk}" + ("+spinner" if spin else "")
+                    out.setdefault(key, []).append(res)
+                    print(f"hop run {r + 1} {key}: p50/p99 {res['p50']:.1f}/{res['p99']:.1f} us"
+                          f" ({res['n']} messages)", file=sys.stderr, flush=True)
+                finally:
+                    if spinner is not None:
+                        spinner.kill()
+                        spinner.wait()
+    finally:
+        nats.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def report_nats_hop(res: dict[str, list[dict[str, Any]]]) -> None:
+    def f(xs: list[float]) -> str:
+        return f"{statistics.median(xs):.1f} ({min(xs):.1f}..{max(xs):.1f})"
+
+    print("bare hop, raw-socket clients, one message per 1/rate s, publisher's send -> "
+          "subscriber's read, microseconds, median over runs (min..max):")
+    for key, rs in res.items():
+        print(f"  {key:14s} p50 {f([r['p50'] for r in rs])}  p99 {f([r['p99'] for r in rs])}")
 
 
 # ---------------------------------------------------------------------------------- orchestration
@@ -729,6 +967,13 @@ def main() -> int:
     wp.add_argument("--busy-poll", action="store_true", dest="busy_poll")
     wp.add_argument("--idle-spin-us", type=float, default=None, dest="idle_spin_us")
     wp.add_argument("--stages", action="store_true")
+    for name in ("hoppub", "hopsub"):
+        hp = sub.add_parser(name)
+        hp.add_argument("--url", required=True)
+        hp.add_argument("--via", choices=["server", "tcp"], required=True)
+        hp.add_argument("--sub", choices=["block", "uvloop"], required=True)
+        hp.add_argument("--rate", type=int, default=10_000)
+        hp.add_argument("--seconds", type=float, default=3.0)
     for name in ("wakepub", "wakesub"):
         wk = sub.add_parser(name)
         wk.add_argument("--wake", choices=["socket", "event", "spin"], required=True)
@@ -736,9 +981,11 @@ def main() -> int:
         wk.add_argument("--url", required=True)
         wk.add_argument("--rate", type=int, default=10_000)
         wk.add_argument("--seconds", type=float, default=3.0)
-    p.add_argument("--part", choices=["all", "throughput", "latency", "wake", "stages"],
+    p.add_argument("--part", choices=["all", "throughput", "latency", "wake", "stages",
+                                      "nats-hop"],
                    default="all", help="what to run (default all; wake: the wake-up candidates "
-                   "alone; stages: where the latency goes, per stage)")
+                   "alone; stages: where the latency goes, per stage; nats-hop: the bare nats-server "
+                   "hop with raw-socket clients)")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--latency-seconds", type=float, default=5.0, dest="latency_seconds")
@@ -760,6 +1007,15 @@ def main() -> int:
         import uvloop
 
         print(json.dumps(uvloop.run(_wake_sub(args))), flush=True)
+        return 0
+    if args.cmd == "hoppub":
+        _hop_pub(args)
+        return 0
+    if args.cmd == "hopsub":
+        print(json.dumps(_hop_sub(args)), flush=True)
+        return 0
+    if args.part == "nats-hop":
+        report_nats_hop(run_nats_hop(args))
         return 0
     _Hub.idle_spin_us = args.hub_idle_spin_us
     res = run(args)

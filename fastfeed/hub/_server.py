@@ -7,8 +7,8 @@ demand upstream streamer (``fastfeed.hub._upstreams``: ``subscribe``, ``unsubscr
 on the streamer's ring; in the streamer's socket-read callback (``on_data``: no task switch,
 no loop turn in between) it drains every cursor and publishes each batch as it is (one
 envelope + the records), then wakes the consumers; symbols new since the last message are
-published first, on the same ordered stream. NATS publishes in a task started from there
-(nats-py's publish is a coroutine).
+published first, on the same ordered stream. NATS messages are written to the NATS socket from
+there too (``NatsSink.write_now``), or by a flush task when the socket is backed up.
 
 Subscriptions: ``(feed, type, symbol)`` -> set of consumer connections. The first consumer
 asking for a key subscribes upstream, the last one leaving (unsubscribe, close, or its process
@@ -382,8 +382,11 @@ class Hub:
         self._flush_nats()
 
     def _flush_nats(self) -> None:
+        """Publish what is queued for NATS: written to its socket now when the sink can
+        (``NatsSink.write_now``), else in a flush task (one at a time: the queue keeps the
+        order)."""
         if self._nats is not None and self._nats.pending and (
-                self._flusher is None or self._flusher.done()):
+                self._flusher is None or self._flusher.done()) and not self._nats.write_now():
             self._flusher = asyncio.get_running_loop().create_task(self._nats.flush_queue())
 
     def _fail_feed(self, f: _Feed, exc: BaseException) -> None:

@@ -152,7 +152,9 @@ class DXLinkScript:
     * ``faults``: ``{event_number: callable(ws, channel) -> awaitable}`` run (once) right after
       the event of that number was sent -- e.g. send an ERROR, a CHANNEL_CLOSED, an oversize
       frame, or close the connection;
-    * ``total``: how many Quote events to send in all (then it idles, answering keepalives).
+    * ``total``: how many Quote events to send in all (then it idles, answering keepalives);
+    * ``on_subscribe(ws, channel, accepted fields, added items)``: run after each
+      FEED_SUBSCRIPTION that adds something (e.g. send a Candle history snapshot).
 
     ``sent`` lists the numbers of the Quote events sent, in order (all connections); with
     ``interleave_trades`` a Trade precedes each Quote once Trade is subscribed (``wire``: both).
@@ -169,6 +171,8 @@ class DXLinkScript:
         self.refuse_channel: Callable[[int, int], dict[str, Any] | None] = lambda i, c: None
         self.faults: dict[int, Callable[[ServerConnection, int], Awaitable[None]]] = {}
         self.interleave_trades = False
+        self.on_subscribe: Callable[[ServerConnection, int, dict[str, list[str]],
+                                     list[dict[str, Any]]], Awaitable[None]] | None = None
         self.server: ScriptedServer | None = None
 
     def make(self, **kw: Any) -> ScriptedServer:
@@ -267,6 +271,8 @@ class DXLinkScript:
                         subs.clear()
                     for it in msg.get("add") or ():
                         subs.add(it["type"])
+                    if self.on_subscribe is not None and msg.get("add"):
+                        await self.on_subscribe(ws, ch, fields.get(ch, {}), msg["add"])
                     if streaming is None:
                         streaming = asyncio.ensure_future(stream())
                 elif typ == "CHANNEL_CANCEL":

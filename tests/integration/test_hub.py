@@ -23,6 +23,8 @@ from fastfeed.sim import DXLinkServer
 pytestmark = pytest.mark.timeout(90)
 
 CONSUMER = str(Path(__file__).with_name("_hub_consumer.py"))
+#: the conformance suite's independent servers (plain ``websockets``)
+FFSERVERS = str(Path(__file__).resolve().parents[1] / "conformance" / "ffservers.py")
 ROOT = str(Path(__file__).resolve().parents[2])
 TIMEOUT = 30.0
 
@@ -441,6 +443,130 @@ async def test_nats_server_killed_and_restarted_gaps_counted_stream_resumes(
         assert stats["publisher_restarts"] == 0
 
 
+def _raw_nats_subscriber(url: str, subject: str) -> Any:
+    """A plain socket speaking the NATS text protocol, subscribed to ``subject`` (the server
+    has registered it when this returns); blocking reads, bounded by TIMEOUT."""
+    import socket
+
+    host, port = url.rsplit("/", 1)[-1].split(":")
+    sock = socket.create_connection((host, int(port)), timeout=TIMEOUT)
+    buf = b""
+    while b"\r\n" not in buf:
+        buf += sock.recv(4096)
+    sock.sendall(b'CONNECT {"verbose":false}\r\nSUB ' + subject.encode() + b" 1\r\nPING\r\n")
+    while b"PONG\r\n" not in buf:
+        buf += sock.recv(4096)
+    return sock
+
+
+def _raw_nats_read(sock: Any, n: int) -> list[bytes]:
+    """The payloads of the next ``n`` MSG the raw subscriber gets (blocking: the caller's
+    event loop does not run meanwhile)."""
+    out: list[bytes] = []
+    buf = b""
+    while len(out) < n:
+        i = buf.find(b"\r\n")
+        if i >= 0 and buf.startswith(b"MSG "):
+            size = int(buf[:i].rsplit(b" ", 1)[1])
+            if len(buf) >= i + 4 + size:
+                out.append(buf[i + 2:i + 2 + size])
+                buf = buf[i + 4 + size:]
+                continue
+        elif i >= 0:   # PING, +OK, INFO
+            buf = buf[i + 2:]
+            continue
+        data = sock.recv(65536)
+        assert data, "nats-server closed the connection"
+        buf += data
+    return out
+
+
+async def test_nats_sink_writes_in_the_callers_turn_and_keeps_the_order(
+        nats_url: tuple[NatsServer, str]) -> None:
+    """The hub's NATS messages are on the wire when its read callback returns (no flusher
+    task, no loop turn: a raw subscriber reads them while this loop is blocked); behind
+    bytes nats-py still holds they wait for the flush task, in order."""
+    from types import SimpleNamespace
+
+    from fastfeed.hub._nats import NatsSink
+
+    _, url = nats_url
+    sink = await NatsSink.connect(url, SimpleNamespace(name="wn"))
+    raw = _raw_nats_subscriber(url, "ff.wn.dxlink.>")
+    try:
+        await sink.nc.flush(timeout=TIMEOUT)   # its own SUB written: nats-py's buffer empty
+        sink.queue("dxlink.Quote", b"one")
+        sink.queue("dxlink.sym", b"two")
+        assert sink.write_now()
+        assert not sink.pending and sink.published == 2
+        assert _raw_nats_read(raw, 2) == [b"one", b"two"]   # the loop never ran meanwhile
+        await sink.nc.publish("ff.wn.dxlink.Quote", b"three")   # waits for nats-py's flusher
+        sink.queue("dxlink.Quote", b"four")
+        assert not sink.write_now()   # it would overtake "three"
+        await sink.flush_queue()
+        await sink.nc.flush(timeout=TIMEOUT)
+        assert _raw_nats_read(raw, 2) == [b"three", b"four"]
+        big = b"x" * (sink.max_payload + 1)   # nats-py refuses it: counted, not written
+        sink.queue("dxlink.Quote", big)
+        assert not sink.write_now()
+        await sink.flush_queue()
+        assert sink.errors == 1 and sink.published == 3
+    finally:
+        raw.close()
+        await sink.close()
+
+
+async def test_nats_direct_client_delivers_in_the_transports_callback_in_order(
+        nats_url: tuple[NatsServer, str]) -> None:
+    """A NATS consumer's direct subscription gets whole messages in the socket's read
+    callback (no read-loop task switch); a message split across reads, or bytes with other
+    protocol lines, go through nats-py's parser: same payloads, same order."""
+    from fastfeed.hub._nats import _nats_connect
+
+    _, url = nats_url
+    nc = await _nats_connect(url, "t", direct=True)
+    pub = await _nats_connect(url, "p")
+    try:
+        got: list[bytes] = []
+        arrived = asyncio.Event()
+
+        def on_payload(data: bytes) -> None:
+            got.append(data)
+            arrived.set()
+
+        async def cb(msg: Any) -> None:   # nats-py's own path (not taken for direct sids)
+            on_payload(b"cb:" + msg.data)
+
+        async def until(n: int) -> None:
+            while len(got) < n:
+                arrived.clear()
+                await asyncio.wait_for(arrived.wait(), TIMEOUT)
+
+        sub = await nc.subscribe("ff.t.>", cb=cb)
+        nc.direct[sub._id] = on_payload
+        await nc.flush(timeout=TIMEOUT)
+        reader = nc._transport._io_reader
+        assert reader._waiter is not None   # the read loop handled the PONG, waits for bytes
+        # as the transport hands the bytes over: delivered before this returns
+        reader.feed_data(b"MSG ff.t.a %d 3\r\none\r\nMSG ff.t.b %d 0\r\n\r\n" % (sub._id, sub._id))
+        assert got == [b"one", b""]
+        reader.feed_data(b"MSG ff.t.a %d 5\r\ntw" % sub._id)   # split: nats-py's parser
+        reader.feed_data(b"o..\r\n")
+        assert got == [b"one", b""]
+        await until(3)
+        assert got[2] == b"two.."
+        # through the real server: published by another connection, in order
+        for i in range(50):
+            await pub.publish(f"ff.t.{i % 3}", b"m%d" % i)
+        await pub.flush(timeout=TIMEOUT)
+        await until(53)
+        assert got[3:] == [b"m%d" % i for i in range(50)]
+        assert nc.stats["in_msgs"] >= 53
+    finally:
+        await pub.close()
+        await nc.close()
+
+
 def _sent_candles(srv: DXLinkServer, conn: int) -> tuple[list[tuple[str, int]], list[int]]:
     """The Candles the simulator sent on ``conn`` (bytes after the header, hex; event flags)
     and the ``fromTime`` of every Candle subscription the client sent on it."""
@@ -516,3 +642,74 @@ async def test_candle_history_through_the_hub_as_subscribe_candle_directly(rig: 
     _assert_slice(got_b, sent)
     assert [[fl for _, fl in snap] for snap in snapshots(got_a)] == [[fl for _, fl in want[:k]]] * 2
     assert snapshots(got_b) == snapshots(got_a)[1:]
+
+
+async def test_candle_history_through_the_hub_from_an_independent_dxlink_server(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same as above against a DXLink server written with plain ``websockets`` (not
+    fastfeed.sim): the hub sends subscribe_candle's fromTime upstream, and the consumer gets
+    the history snapshot exactly as a direct streamer on the same server does."""
+    import importlib.util
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from fastfeed.dxfeed import Candle
+    from fastfeed.tastytrade import DXLinkStreamer
+
+    spec = importlib.util.spec_from_file_location("ffservers", FFSERVERS)
+    assert spec is not None and spec.loader is not None
+    ffservers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ffservers)
+    monkeypatch.setenv("FASTFEED_HUB_DIR", str(tmp_path))
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    ms = round(start.timestamp() * 1000)
+    k = 7
+    script = ffservers.DXLinkScript(total=0)
+    from_times: list[int] = []
+
+    async def history(ws: Any, ch: int, fields: dict[str, list[str]],
+                      added: list[dict[str, Any]]) -> None:
+        for item in added:
+            if item["type"] != "Candle":
+                continue
+            from_times.append(int(item["fromTime"]))
+            rows: list[Any] = []
+            for i in range(k):   # newest first, flags as dxfeed sends a snapshot
+                t = ms + (k - 1 - i) * 300_000
+                flags = (SNAPSHOT_BEGIN if i == 0 else 0) | (SNAPSHOT_END if i == k - 1 else 0)
+                values = {"eventSymbol": item["symbol"], "eventType": "Candle",
+                          "eventFlags": flags, "time": t, "index": t << 22, "sequence": 0,
+                          "count": 10 + i, "open": 100.5 + i, "high": 101.25 + i,
+                          "low": 99.75 + i, "close": 100.0 + i / 8, "volume": 1000.0 * i,
+                          "vwap": "NaN"}
+                rows += ["Candle", [values.get(f, 0) for f in fields["Candle"]]]
+            await ws.send(json.dumps({"type": "FEED_DATA", "channel": ch, "data": rows}))
+
+    script.on_subscribe = history
+
+    async def until_snapshot(it: Any) -> list[tuple[str, int]]:
+        out: list[tuple[str, int]] = []
+        while not out or not out[-1][1] & SNAPSHOT_END:
+            c = await asyncio.wait_for(it.__anext__(), TIMEOUT)
+            assert c.eventSymbol == "SPY{=5m,tho=true}"
+            out.append((c.record[16:].hex(), c.eventFlags))
+        return out
+
+    async with script.make() as srv:
+        hub = await _spawn(["-m", "fastfeed.hub", "--name", name := "c" + uuid.uuid4().hex[:9]],
+                           _env(tmp_path, srv.url))
+        try:
+            assert await hub.line() == f"ready ipc://{name}"
+            session = SimpleNamespace(dxlink_url=srv.url, streamer_token="sim-token")
+            async with DXLinkStreamer(session) as direct, \
+                    DXLinkStreamer(session, hub=f"ipc://{name}") as a:
+                d_it, a_it = direct.listen(Candle), a.listen(Candle)
+                await direct.subscribe_candle(["SPY"], "5m", start)
+                await a.subscribe_candle(["SPY"], "5m", start)
+                want = await until_snapshot(d_it)
+                got = await until_snapshot(a_it)
+        finally:
+            await hub.stop()
+    assert from_times == [ms, ms]   # the direct streamer's, and the hub's for its consumer
+    assert len(want) == k and want[0][1] & SNAPSHOT_BEGIN
+    assert got == want
