@@ -81,8 +81,9 @@ static inline int ff_dictfill_put(PyObject *d, ff_dict_uentry *en, Py_ssize_t j,
     old = en[j].me_value;
     en[j].me_value = v;
     Py_XDECREF(old);
-    /* what PyDict_SetItem does: a dict holding a container is tracked by the cyclic GC */
-    if (PyObject_IS_GC(v) && !PyObject_GC_IsTracked(d))
+    /* what PyDict_SetItem does: a dict holding a container is tracked by the cyclic GC (the
+     * type's flag tested inline: PyObject_IS_GC is a call; tracking one more dict is harmless) */
+    if (PyType_HasFeature(Py_TYPE(v), Py_TPFLAGS_HAVE_GC) && !PyObject_GC_IsTracked(d))
         PyObject_GC_Track(d);
     return 1;
 }
