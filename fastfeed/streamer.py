@@ -41,7 +41,13 @@ from typing import TYPE_CHECKING, Any
 
 from fastfeed._connection import ConnectionManager
 from fastfeed._native.lazymodel import wrap
-from fastfeed._native.ring import EventCursor, EventStream, event_getter, streamer_get_event
+from fastfeed._native.ring import (
+    EventCursor,
+    EventStream,
+    LifeFlag,
+    event_getter,
+    streamer_get_event,
+)
 from fastfeed.errors import ConnectionClosedOK, RingOverflowWarning
 
 __all__ = ["Streamer"]
@@ -51,6 +57,12 @@ class Streamer(ConnectionManager):
     """Connection manager + consumer API over a ProtocolCore's rings (see module docstring)."""
 
     overflow_warning_interval: float = 10.0
+
+    if not TYPE_CHECKING:
+        # the closed state (plain bool attributes to everyone) kept in C, where get_event(),
+        # which checks it on every call, reads it without an attribute lookup
+        _closing = LifeFlag("closing")
+        _closed = LifeFlag("closed")
 
     def __init__(self, core: Any, **kwargs: Any) -> None:
         super().__init__(core, **kwargs)

@@ -419,6 +419,60 @@ async def test_streamer_get_event_is_its_own_function_and_stops_at_close() -> No
         await st.get_event(Quote)
 
 
+@pytest.mark.parametrize("flag", ["_closing", "_closed"])
+async def test_get_event_sees_the_closed_state_however_it_is_set(flag: str) -> None:
+    """get_event() reads the closed state in C (``LifeFlag``): set directly as a plain attribute
+    (as the hub's and replay's streamers do), by either flag, it stops buffered events at once,
+    for this streamer only; everything else reads and writes the flags as plain bools."""
+    from fastfeed._native.ring import LifeFlag
+    from fastfeed.bench import peers
+    from fastfeed.bench.payloads import DX_CHANNELS, dxlink_feed_config, dxlink_frames
+    from fastfeed.errors import StreamerClosedError
+    from fastfeed.tastytrade import DXLinkStreamer
+
+    st, other = (DXLinkStreamer(peers.FakeTastytradeSession("ws://127.0.0.1:9")) for _ in "ab")
+    assert isinstance(getattr(DXLinkStreamer, flag), LifeFlag)
+    for s in (st, other):
+        s._core.feed(dxlink_feed_config("Quote", DX_CHANNELS["Quote"]))
+        assert s.get_event_nowait(Quote) is None
+        s._core.feed(dxlink_frames("quote100")[0][1])
+        assert (await s.get_event(Quote)).event_symbol is not None     # buffered: 99 left
+    assert (st._closing, st._closed) == (False, False)
+    setattr(st, flag, True)
+    assert getattr(st, flag) is True and getattr(other, flag) is False
+    with pytest.raises(StreamerClosedError):
+        await st.get_event(Quote)
+    assert (await other.get_event(Quote)).event_symbol is not None
+    setattr(st, flag, 0)                                 # a falsy value reads back False
+    assert getattr(st, flag) is False
+    await st.close()
+    await other.close()
+    assert (st._closing, st._closed) == (True, True)
+
+
+def test_life_flags_behave_as_plain_attributes() -> None:
+    from fastfeed._native.ring import LifeFlag
+
+    class Owner:
+        _closing = LifeFlag("closing")
+        _closed = LifeFlag("closed")
+
+    o = Owner()
+    with pytest.raises(AttributeError):
+        _ = o._closed                                    # never set: as a plain attribute
+    o._closing = True
+    assert o._closing is True
+    with pytest.raises(AttributeError):
+        _ = o._closed
+    o._closed = False
+    assert (o._closing, o._closed) == (True, False)
+    assert isinstance(Owner._closing, LifeFlag)
+    with pytest.raises((TypeError, RuntimeError)):     # 3.11 wraps __set_name__'s error
+        type("Bad", (), {"_closed_x": LifeFlag("closed")})
+    with pytest.raises(ValueError):
+        LifeFlag("open")
+
+
 def test_a_streamer_get_event_makes_no_reference_cycle() -> None:
     """A streamer's own get_event refers to it weakly: dropped, it is freed at once (its rings
     with it), without waiting for the cyclic garbage collector."""

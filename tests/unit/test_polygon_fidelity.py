@@ -198,3 +198,48 @@ def test_book_levels_fast_lane_equals_json_loads():
         got = [e.to_dict() for e in dec.drain("XL2")]
         assert got == want
         assert all(same(g, w) for g, w in zip(got, want, strict=True))   # int vs float, bits, kept too
+
+
+def test_handler_dicts_with_many_key_sets():
+    """Quotes with 600 different sets of optional keys, each several times and interleaved: more
+    than the templates remembered per record type (recent ones looked up without a dict, the
+    whole set cleared past 256): every dict is json.loads' event, with its keys in the order of
+    ``to_dict()``."""
+    import itertools
+    import random
+
+    optional = [("bx", 3), ("bp", 1.25), ("bs", 100), ("ax", 4), ("ap", 1.5), ("as", 300),
+                ("c", 1), ("i", [604, 607]), ("t", 1786649956446), ("q", 106078192), ("z", 3)]
+    rng = random.Random(7)
+    masks = rng.sample(range(1 << len(optional)), 600)
+    order = masks * 3
+    rng.shuffle(order)
+    events = []
+    for n, m in enumerate(order):
+        e = {"ev": "Q", "sym": f"S{m % 37}"}
+        e.update((k, (v + n if type(v) is int else v)) for b, (k, v) in enumerate(optional) if m >> b & 1)
+        events.append(e)
+    dec = fastfeed.PolygonDecoder(cluster="stocks", ring_bytes=1 << 22)
+    got = []
+    for chunk in itertools.batched(events, 100) if hasattr(itertools, "batched") else \
+            (events[i:i + 100] for i in range(0, len(events), 100)):
+        frame = orjson.dumps(list(chunk))
+        assert dec.feed(frame) == len(chunk)
+        batch = dec.drain("Q")
+        dicts = to_dicts(batch)
+        assert [list(d) for d in dicts] == [list(e.to_dict()) for e in batch]
+        got += dicts
+    assert len(got) == len(events)
+    assert all(same(g, w) for g, w in zip(got, json.loads(orjson.dumps(events)), strict=True))
+
+
+@pytest.mark.parametrize("trade_id", ["0", "7", "-1", "40161", "9223372036854775807",
+                                      "-9223372036854775808", "1000000000000000000"])
+def test_handler_dicts_trade_ids_given_as_strings(trade_id):
+    """A trade id the wire gives as a string of an integer comes back as that very string."""
+    frame = (b'[{"ev":"T","sym":"A","i":"' + trade_id.encode() + b'","x":4,"p":1.5,"s":1,'
+             b'"t":1786649956459,"q":1,"z":3}]')
+    dec = fastfeed.PolygonDecoder(cluster="stocks")
+    assert dec.feed(frame) == 1
+    (d,) = to_dicts(dec.drain("T"))
+    assert d == json.loads(frame)[0] and d["i"] == trade_id and type(d["i"]) is str

@@ -8,7 +8,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_polygon_decode import EV_CODES, KNOWN_KEYS, assert_same, drain_all, expected_by_ev
+from test_polygon_decode import EV_CODES, KNOWN_KEYS, assert_same, drain_all, expected_by_ev, same
 
 import fastfeed
 from fastfeed._records_meta import LAYOUTS
@@ -266,3 +266,32 @@ def test_same_key_order_with_white_space(groups, separators, indent, split):
                                  ensure_ascii=False).encode())
     assert n == len(events)
     assert_same(drain_all(dec), expected_by_ev(orjson.loads(orjson.dumps(events))))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(event(), max_size=12))
+def test_handler_dicts_are_to_dict_exactly(events):
+    """The handlers' dicts (pgdict, values written into a copy of a per-layout template) are
+    ``to_dict()`` key for key in the same order, value for value; the cyclic GC tracks exactly
+    those holding a container, as ``PyDict_SetItem`` would; building them again from the same
+    batch changes none of those handed out before (the templates are never written into)."""
+    import copy
+    import gc
+
+    from fastfeed._native.pgdict import to_dicts
+
+    frame = orjson.dumps(events)
+    dec = fastfeed.PolygonDecoder(ring_bytes=1 << 16)
+    assert dec.feed(frame) == len(events)
+    for ev in EV_CODES:
+        batch = dec.drain(ev)
+        want = [e.to_dict() for e in batch]
+        first = to_dicts(batch)
+        kept = copy.deepcopy(first)
+        again = to_dicts(batch)
+        for dicts in (first, again):
+            assert [list(d) for d in dicts] == [list(w) for w in want]
+            assert all(same(d, w) for d, w in zip(dicts, want, strict=True))
+            for d in dicts:
+                assert gc.is_tracked(d) == any(isinstance(v, (list, dict)) for v in d.values()), d
+        assert all(same(d, k) for d, k in zip(first, kept, strict=True))

@@ -6,7 +6,9 @@ wire keys and values (what ``json.loads`` of the frame gives: the record's slots
 fastfeed has no slot for in wire order, read from the batch's spill copy like strings longer than
 their slot). Building those dicts from records through ``event.to_dict()`` costs a Python generator
 and a descriptor call per field; here one C loop per batch builds each dict directly from the
-record (pre-sized dict, interned key objects, symbol strings shared from the SymbolTable).
+record: a copy of a per-layout template (interned keys already laid out) whose values are written
+into its entries (fastfeed/dictfill.h; ``PyDict_SetItem`` where that layout is not known), symbol
+strings shared from the SymbolTable.
 
 The dispatch loops call a handler once per event and stop early -- returning where they
 stopped -- when the handler returns something other than ``None`` (an awaitable the caller must
@@ -21,7 +23,7 @@ from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.long cimport PyLong_FromLongLong
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF
-from cpython.unicode cimport PyUnicode_DecodeUTF8
+from cpython.unicode cimport PyUnicode_DecodeASCII, PyUnicode_DecodeUTF8
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 
@@ -31,6 +33,12 @@ cdef extern from "<string.h>" nogil:
 cdef extern from "Python.h":
     object PyLong_FromDouble(double v)
 
+cdef extern from "fastfeed/dictfill.h":
+    ctypedef struct ff_dict_uentry:
+        pass
+    ff_dict_uentry *ff_dictfill_entries(PyObject *d, Py_ssize_t n)
+    int ff_dictfill_put(PyObject *d, ff_dict_uentry *en, Py_ssize_t j, PyObject *key, PyObject *v)
+
 from fastfeed._native.events cimport spill_extras, spill_list, spill_text
 from fastfeed._native.ring cimport EventBatch, batch_event
 from fastfeed._native.symbols cimport SymbolTable
@@ -38,6 +46,7 @@ from fastfeed._native.symbols cimport SymbolTable
 from fastfeed._records_meta import LAYOUTS
 
 DEF RT_MAX = 64
+DEF TCACHE = 8     # presence masks remembered per record type without a dict lookup
 
 cdef enum Kind:
     K_F64 = 1
@@ -72,8 +81,13 @@ cdef class Plan:
     # has, in wire order ("ev" already holding its value, the others None); a dict is a copy of
     # it (one allocation, keys laid out already) whose values are then replaced
     cdef dict _templates
-    cdef uint64_t _last_mask
-    cdef dict _last_template
+    # the last TCACHE masks met and their templates (borrowed from `_templates`, which keeps
+    # them until it is cleared, and `_ncached` with it): most events find theirs here without
+    # a dict lookup (the masks of one type vary from event to event: optional keys)
+    cdef uint64_t _cmask[TCACHE]
+    cdef PyObject *_ctmpl[TCACHE]
+    cdef int _ncached
+    cdef int _cnext
 
     def __dealloc__(self):
         free(self.specs)
@@ -95,7 +109,8 @@ cdef Plan _make_plan(str layout, str ev, int rtype):
     p._keys = []
     p.ev_value = ev
     p._templates = {}
-    p._last_template = None
+    p._ncached = 0
+    p._cnext = 0
     sym = lay["symbol"]
     p.sym_key = _intern(sym["wire"])
     p.sym_bit = sym.get("bit", -1)
@@ -187,8 +202,9 @@ cdef dict _template(Plan plan, uint64_t present):
     """The template dict of ``plan``'s records with the presence bits ``present``."""
     cdef int i
     cdef FSpec *s
-    if plan._last_template is not None and plan._last_mask == present:
-        return plan._last_template
+    for i in range(plan._ncached):
+        if plan._cmask[i] == present:
+            return <dict>plan._ctmpl[i]
     t = plan._templates.get(present)
     if t is None:
         t = {_KEY_EV: plan.ev_value}
@@ -199,16 +215,51 @@ cdef dict _template(Plan plan, uint64_t present):
             if s.bit < 0 or (present >> s.bit) & 1:
                 t[<object>s.key] = None
         if len(plan._templates) >= TEMPLATES_MAX:
+            plan._ncached = 0      # they borrow from _templates
+            plan._cnext = 0
             plan._templates.clear()
         plan._templates[present] = t
-    plan._last_mask = present
-    plan._last_template = t
+    i = plan._cnext
+    plan._cnext = (i + 1) % TCACHE
+    if plan._ncached <= i:
+        plan._ncached = i + 1
+    plan._cmask[i] = present
+    plan._ctmpl[i] = <PyObject *>t
     return t
+
+
+cdef str _i64_str(int64_t iv):
+    """``str(iv)`` without the int object in between (a trade id the wire gave as a string)."""
+    cdef char buf[24]
+    cdef int pos = 24
+    cdef uint64_t u = (<uint64_t>0 - <uint64_t>iv) if iv < 0 else <uint64_t>iv
+    while True:
+        pos -= 1
+        buf[pos] = <char>(48 + u % 10)
+        u //= 10
+        if u == 0:
+            break
+    if iv < 0:
+        pos -= 1
+        buf[pos] = 45   # '-'
+    return PyUnicode_DecodeASCII(buf + pos, 24 - pos, NULL)
+
+
+cdef inline int _put(dict d, ff_dict_uentry *en, Py_ssize_t j, object key, object v) except -1:
+    """``d[key] = v`` where entry ``j`` of the fresh copy ``d`` holds ``key``: written into the
+    entry when the copy's table allows it (fastfeed/dictfill.h), else ``PyDict_SetItem``."""
+    if not ff_dictfill_put(<PyObject *>d, en, j, <PyObject *>key, <PyObject *>v):
+        PyDict_SetItem(d, key, v)
+    return 0
 
 
 cdef dict _build(Plan plan, const char *p, SymbolTable symtab, bytes spill, uint32_t base):
     cdef uint64_t present = (<const uint64_t *>(p + 16))[0]
-    cdef dict d = PyDict_Copy(_template(plan, present))
+    cdef dict t = _template(plan, present)
+    cdef dict d = PyDict_Copy(t)
+    # the copy's entries are the template's, in its order: "ev", the symbol, the fields present
+    cdef ff_dict_uentry *en = ff_dictfill_entries(<PyObject *>d, len(t))
+    cdef Py_ssize_t j = 1
     cdef int i
     cdef FSpec *s
     cdef uint64_t alt = (<const uint64_t *>(p + 24))[0]
@@ -216,11 +267,13 @@ cdef dict _build(Plan plan, const char *p, SymbolTable symtab, bytes spill, uint
     cdef int64_t iv
     cdef Py_ssize_t cnt, k
     if plan.sym_bit < 0 or (present >> plan.sym_bit) & 1:
-        PyDict_SetItem(d, plan.sym_key, symtab.get((<const uint32_t *>(p + 4))[0]))
+        _put(d, en, j, plan.sym_key, symtab.get((<const uint32_t *>(p + 4))[0]))
+        j += 1
     for i in range(plan.nspec):
         s = &plan.specs[i]
         if s.bit >= 0 and not ((present >> s.bit) & 1):
             continue
+        j += 1      # this field's entry is j - 1
         if s.kind == K_F64:
             dv = (<const double *>(p + s.off))[0]
             if s.bit >= 0 and (alt >> s.bit) & 1:
@@ -236,7 +289,7 @@ cdef dict _build(Plan plan, const char *p, SymbolTable symtab, bytes spill, uint
         elif s.kind == K_I64STR:
             iv = (<const int64_t *>(p + s.off))[0]
             if s.bit >= 0 and (alt >> s.bit) & 1:
-                v = str(iv)
+                v = _i64_str(iv)
             else:
                 v = PyLong_FromLongLong(iv)
         elif s.kind == K_BOOL:
@@ -264,7 +317,7 @@ cdef dict _build(Plan plan, const char *p, SymbolTable symtab, bytes spill, uint
             v = _levels(p, s)
         else:
             continue
-        PyDict_SetItem(d, <object>s.key, v)
+        _put(d, en, j - 1, <object>s.key, v)
     if (<const uint64_t *>(p + 32))[0] >> 32:
         x = spill_extras(p, spill, base)
         if x is not None:

@@ -68,7 +68,13 @@ cdef class EventStream(_EventMaker):
     cdef bint _done
     cdef _finish(self)
 
+cdef class StreamerLife:
+    cdef bint closing
+    cdef bint closed
+    cdef unsigned char assigned   # bit 0: closing was set, bit 1: closed was
+
 cdef class EventCursor(_EventMaker):
+    cdef StreamerLife life  # the owner's, when its class keeps _closing/_closed in one (else None)
     cdef _Ready _ready
     cdef list _returned     # events of get_event() awaitables dropped or cancelled unawaited
     cdef void _reclaim(self)

@@ -914,12 +914,64 @@ cdef object _lazy_wrap():
     return _wrap_fn
 
 
+cdef class StreamerLife:
+    """A streamer's ``_closing`` and ``_closed`` flags, in C (see :class:`LifeFlag`)."""
+
+
+cdef str _LIFE_ATTR = "_ff_life"
+
+
+cdef StreamerLife _life_of(object obj):
+    life = getattr(obj, _LIFE_ATTR, None)
+    return life if isinstance(life, StreamerLife) else None
+
+
+cdef class LifeFlag:
+    """A class attribute standing for the instance attribute ``_closing`` or ``_closed``
+    (``LifeFlag("closing")``): reads and writes, from anywhere, go to the instance's
+    :class:`StreamerLife` (made on the first write), which ``get_event()`` reads without an
+    attribute lookup per call. Behaves as the plain attribute did: ``AttributeError`` before the
+    first write."""
+    cdef bint _closed_flag
+    cdef str _name
+
+    def __init__(self, str which):
+        if which not in ("closing", "closed"):
+            raise ValueError("LifeFlag('closing') or LifeFlag('closed')")
+        self._closed_flag = which == "closed"
+        self._name = "_" + which
+
+    def __set_name__(self, owner, name):
+        if name != self._name:
+            raise TypeError(f"LifeFlag({self._name[1:]!r}) must be the attribute {self._name}")
+
+    def __get__(self, obj, objtype):
+        if obj is None:
+            return self
+        cdef StreamerLife life = _life_of(obj)
+        if life is None or not (life.assigned >> self._closed_flag) & 1:
+            raise AttributeError(f"{type(obj).__name__!r} object has no attribute {self._name!r}")
+        return life.closed if self._closed_flag else life.closing
+
+    def __set__(self, obj, value):
+        cdef StreamerLife life = _life_of(obj)
+        if life is None:
+            life = StreamerLife.__new__(StreamerLife)
+            object.__setattr__(obj, _LIFE_ATTR, life)
+        if self._closed_flag:
+            life.closed = bool(value)
+        else:
+            life.closing = bool(value)
+        life.assigned |= 1 << self._closed_flag
+
+
 cdef class EventCursor(_EventMaker):
     """``get_event()``'s shared cursor of one type (a weak ring cursor until first used)."""
 
     def __init__(self, owner, Consumer consumer):
         self.owner = owner
         self.consumer = consumer
+        self.life = _life_of(owner)
 
     cpdef object ready(self, object model=None):
         """An already-completed awaitable of the next event of the batch drained last
@@ -979,9 +1031,12 @@ cdef class EventCursor(_EventMaker):
 
 cdef object _get_event(object streamer, EventCursor sh, object model, object event_class):
     # what streamer_get_event and event_getter's function do once the cursor is known (the
-    # streamer's attributes are read with getattr: taking its __dict__ once would be cheaper
-    # per call, but makes every other attribute access on the streamer slower on 3.11)
-    if not (streamer._closed or streamer._closing):
+    # closed state is read in the owner's StreamerLife when its class has LifeFlag attributes,
+    # with getattr otherwise: taking its __dict__ once would be cheaper per call, but makes
+    # every other attribute access on the streamer slower on 3.11)
+    cdef StreamerLife life = sh.life
+    if (not (life.closed or life.closing) if life is not None else
+            not (streamer._closed or streamer._closing)):
         ready = sh.ready(model)
         if ready is not None:
             return ready
