@@ -1449,6 +1449,30 @@ static inline int ff_pg_looks_truncated(const char *buf, const char *end)
     return end == buf || end[-1] != ']';
 }
 
+/* dst[0..n) = src[0..n) and FF_PG_PAD zero bytes after them, for n <= FF_PG_SMALL: inline
+ * word copies (the last one overlapping the one before), no libc call -- a one-event message
+ * is ~120 bytes, where memcpy's dispatch and start-up cost as much as the copy. */
+static FF_ALWAYS_INLINE void ff_pg_copy_small(char *dst, const char *src, size_t n)
+{
+    size_t o;
+    if (FF_LIKELY(n >= 32)) {
+        for (o = 0; o + 32 <= n; o += 32)
+            memcpy(dst + o, src + o, 32);
+        if (o < n)
+            memcpy(dst + n - 32, src + n - 32, 32);
+    } else if (n >= 16) {
+        memcpy(dst, src, 16);
+        memcpy(dst + n - 16, src + n - 16, 16);
+    } else if (n >= 8) {
+        memcpy(dst, src, 8);
+        memcpy(dst + n - 8, src + n - 8, 8);
+    } else {
+        for (o = 0; o < n; o++)
+            dst[o] = src[o];
+    }
+    memset(dst + n, 0, FF_PG_PAD);
+}
+
 static inline void ff_pg_init_record(const ff_pg_layout *L, char *rec, uint16_t rtype,
                                      int64_t ts_recv)
 {
@@ -1480,8 +1504,7 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
      * faults are the same (relative to the message start); the pointers d->err_key/err_ev
      * point into the copy, valid until the next call like pointers into the message. */
     if (size <= FF_PG_SMALL) {
-        memcpy(d->small, buf, size);
-        memset(d->small + size, 0, FF_PG_PAD);
+        ff_pg_copy_small(d->small, buf, size);
         buf = d->small;
         lim = buf + size + FF_PG_PAD;
     } else {
