@@ -1952,6 +1952,12 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
             d->n_skipped++;
         }
     next:
+        /* the usual separator between events: ',{' right after the '}' (both bytes inside
+         * the message), without the white-space skips */
+        if (FF_LIKELY(end - p >= 2 && p[0] == ',' && p[1] == '{')) {
+            p++;
+            continue;
+        }
         p = ff_skip_ws(p, end);
         if (FF_UNLIKELY(p >= end)) {
             ff_pg_fault(d, FF_PGE_TRUNCATED, buf, p, NULL, 0, NULL, 0);
