@@ -415,7 +415,7 @@ static FF_ALWAYS_INLINE const char *ff_pg_uint_fast(const char *v, uint64_t *out
     unsigned n = ff_pg_digits16(v, out);
     if (FF_LIKELY(n >= 1 && n <= 15 && !(*v == '0' && n > 1))) {
         char c = v[n];
-        if (FF_LIKELY(c != '.' && c != 'e' && c != 'E'))
+        if (FF_LIKELY(c != '.' && (c | 0x20) != 'e'))  /* neither '.' nor 'e' / 'E' */
             return v + n;
     }
     return NULL;
@@ -1492,7 +1492,7 @@ static inline void ff_pg_init_record(const ff_pg_layout *L, char *rec, uint16_t 
 FF_TARGET_CLONES_V3
 static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
 {
-    const char *p, *end, *lim;
+    const char *p, *end, *lim, *lane_end;
     ptrdiff_t published = 0;
     int t;
     int stop = 0;
@@ -1512,6 +1512,7 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
     }
     p = buf;
     end = buf + size;
+    lane_end = lim - 32;  /* the key lane runs while p <= lane_end (lim - buf >= 64 here) */
 
     d->err = FF_PGE_OK;
     d->n_touched = 0;
@@ -1698,7 +1699,7 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                  * Anything else -- another key, an unusual value or separator -- falls to the
                  * general code below at the same position, which decodes it and learns the
                  * new order. */
-                while (pf != NULL && FF_LIKELY(lim - p >= 32)) {
+                while (pf != NULL && FF_LIKELY(p <= lane_end)) {
                     uint64_t w;
                     const char *v, *q;
                     memcpy(&w, p, 8);
