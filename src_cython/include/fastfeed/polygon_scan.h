@@ -970,7 +970,7 @@ static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, c
             }
             return q;
         }
-        /* fall through: a number */
+        /* fall through -- a number */
     case FF_PGK_I64:
         if (FF_UNLIKELY(c != '-' && !FF_PG_DIGIT(c)))
             return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
@@ -1018,7 +1018,7 @@ static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, c
             ff_pg_setbit(rec, f->bit, 1);
             return q;
         }
-        /* fall through: a string */
+        /* fall through -- a string */
     case FF_PGK_FIXSTR:
     case FF_PGK_SYMBOL: {
         const char *s;
@@ -1441,12 +1441,40 @@ static inline int ff_pg_find_ev_ahead(const char *p, const char *end, uint32_t *
     }
 }
 
-/* A message that does not end with ']' (after whitespace) was most likely cut short. */
-static inline int ff_pg_looks_truncated(const char *buf, const char *end)
+/* Whether a message the decoder had to stop in was cut short (FF_PGE_TRUNCATED) rather than
+ * malformed: it ends inside the top-level array -- inside a string, or with a '[' / '{' not
+ * closed (brackets counted outside strings; a closing bracket that does not match its opening
+ * one, or one that closes the top-level array, means malformed).  Only on the fault path.  (It
+ * used to test for a last byte other than ']', which called a message cut right after an
+ * inner list, e.g. '..."c":[1,2]', malformed.) */
+static FF_NOINLINE int ff_pg_looks_truncated(const char *buf, const char *end)
 {
-    while (end > buf && (end[-1] == ' ' || end[-1] == '\n' || end[-1] == '\r' || end[-1] == '\t'))
-        end--;
-    return end == buf || end[-1] != ']';
+    const char *p;
+    uint64_t kinds = 0;   /* bit i: the bracket open at depth i + 1 is '{' (depths <= 64) */
+    long depth = 0;
+    int instr = 0;
+    for (p = buf; p < end; p++) {
+        char c = *p;
+        if (instr) {
+            if (c == '\\') {
+                if (++p >= end)
+                    return 1;
+            } else if (c == '"') {
+                instr = 0;
+            }
+        } else if (c == '"') {
+            instr = 1;
+        } else if (c == '[' || c == '{') {
+            if (depth < 64)
+                kinds = (kinds & ~((uint64_t)1 << depth)) | ((uint64_t)(c == '{') << depth);
+            depth++;
+        } else if (c == ']' || c == '}') {
+            depth--;
+            if (depth <= 0 || (depth < 64 && (int)((kinds >> depth) & 1) != (c == '}')))
+                return 0;
+        }
+    }
+    return instr || depth > 0;
 }
 
 /* dst[0..n) = src[0..n) and FF_PG_PAD zero bytes after them, for n <= FF_PG_SMALL: inline
@@ -1784,6 +1812,14 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                         altv = *(uint64_t *)(rec + 24);
                         if (FF_UNLIKELY(q == NULL)) {
                             p = NULL;
+                            goto malformed;
+                        }
+                        /* a list is the only lane value that can run to the end of the
+                         * message (the others stay within 24 bytes of the key): nothing after
+                         * it to read -- without the padded copy, *q would be past the end --
+                         * and the object is not closed */
+                        if (FF_UNLIKELY(q >= end)) {
+                            p = q;
                             goto malformed;
                         }
                         if (FF_UNLIKELY(b != 0) && !bad) {
