@@ -244,6 +244,8 @@ def feed_err(dec, data):
         (b'[{"ev":"T"', "truncated"),  # short ev code at the very end of the buffer
         (b'[{"ev":"T","sym":"A"', "truncated"),
         (b'[{"ev":"T","p":1', "truncated"),
+        (b'[{"ev":"T","sym":"A","c":[1,2]', "truncated"),  # cut right after an inner list
+        (b'[{"ev":"XL2","pair":"A","b":[[1,2]]', "truncated"),
     ],
 )
 def test_bad_messages(data, reason):
@@ -253,6 +255,23 @@ def test_bad_messages(data, reason):
     assert err.feed == "polygon"
     # the next message decodes
     assert dec.feed(b"[" + GOOD + b"]") == 1
+
+
+def test_large_message_cut_after_a_book_list():
+    """A message over 1024 bytes (decoded in place) that ends right after a book list the key
+    lane takes: nothing past its end is read (it once read the byte after the message and, when
+    that byte was '}', published the unfinished event)."""
+    dec = fastfeed.PolygonDecoder(cluster="crypto")
+    levels = ",".join(f"[{1000 + i}.25,{i}]" for i in range(90))
+    head = b'[{"ev":"XL2","pair":"A","a":[[1,2]],"b":['
+    assert dec.feed(head + b"[1,2]]}]") == 1            # the lane learns the key order
+    msg = head + levels.encode() + b"]"
+    assert len(msg) > 1024
+    buf = bytearray(msg + b"}]")
+    err = feed_err(dec, memoryview(buf)[: len(msg)])
+    assert "truncated" in str(err) and err.events_written == 0
+    assert len(dec.drain("XL2")) == 1
+    assert dec.feed(bytes(buf)) == 1
 
 
 def test_truncated_keeps_complete_events():
