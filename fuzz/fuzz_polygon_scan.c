@@ -15,6 +15,8 @@
  *
  *   libFuzzer (clang):  CC=clang cmake -S . -B build/fuzz -DFASTFEED_FUZZ=ON && cmake --build build/fuzz
  *   standalone (gcc):   built by default as fuzz_polygon_scan_standalone (fuzz/standalone_main.c)
+ * A broken invariant prints its line; FF_FUZZ_DEBUG=1 also prints each small input before its
+ * two passes are compared (the last one printed is the culprit).
  */
 #include <math.h>
 #include <stdint.h>
