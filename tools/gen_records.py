@@ -24,6 +24,7 @@ import records_spec as spec  # noqa: E402
 
 HEADER_H = ROOT / "src_cython/include/fastfeed/records.h"
 DX_FIELDS_H = ROOT / "src_cython/include/fastfeed/dxlink_fields.h"
+PG_FIELDS_H = ROOT / "src_cython/include/fastfeed/polygon_fields.h"
 RECORDS_PXD = ROOT / "src_cython/fastfeed/_native/records.pxd"
 META_PY = ROOT / "fastfeed/_records_meta.py"
 DXFEED_PY = ROOT / "fastfeed/dxlink/events.py"          # also importable as fastfeed.dxfeed
@@ -303,6 +304,59 @@ def gen_dx_fields(layouts: dict[str, dict]) -> str:
     return "\n".join(out)
 
 
+PGK = {"f64": "FF_PGK_F64", "i64": "FF_PGK_I64", "i64|str": "FF_PGK_I64S", "bool": "FF_PGK_BOOL",
+       "fixstr": "FF_PGK_FIXSTR", "fixstr|int": "FF_PGK_FIXSTRI", "i32arr": "FF_PGK_I32ARR",
+       "levels": "FF_PGK_LEVELS"}
+
+
+def gen_pg_fields(layouts: dict[str, dict]) -> str:
+    """polygon_fields.h: the polygon layouts' key tables (wire key, FF_PGK_* kind, bit, offsets)
+    as C data, for C users of polygon_scan.h without Python (the C tests and fuzz targets)."""
+    out = [f"/* {STAMP} */", "#ifndef FASTFEED_POLYGON_FIELDS_H", "#define FASTFEED_POLYGON_FIELDS_H", "",
+           "#include <stdint.h>", "", '#include "fastfeed/polygon_scan.h"', '#include "fastfeed/records.h"', "",
+           "/* One wire key of a layout: kind FF_PGK_* (FF_PGK_SYMBOL: the symbol key, FF_PGK_EV: \"ev\"),",
+           " * presence / alt bit, byte offsets (n: fixstr size or array capacity; f64: template NaN). */",
+           "typedef struct {",
+           "    const char *wire;",
+           "    uint8_t kind;",
+           "    uint8_t bit;",
+           "    uint16_t off, n, n_off, drop_off, alt_off;",
+           "} ff_pgfield_desc;", "",
+           "typedef struct {",
+           "    const char *name;            /* layout (event class) name */",
+           "    uint32_t size;               /* record size */",
+           "    const ff_pgfield_desc *fields;",
+           "    int nfields;",
+           "    const char *const *evs;      /* the wire ev codes of this layout */",
+           "    const uint16_t *rtypes;      /* their record types (FF_RT_PG_*) */",
+           "    int nev;",
+           "} ff_pglayout_desc;", ""]
+    names = [n for n, lay in layouts.items() if lay["feed"] == "polygon"]
+    for n in names:
+        lay = layouts[n]
+        up = snake(n).upper()
+        out.append(f"static const ff_pgfield_desc FF_PG_FIELDS_{up}[] = {{")
+        out.append(f'    {{"{lay["symbol"]["wire"]}", FF_PGK_SYMBOL, {lay["symbol"].get("bit", 0)}, 0, 0, 0, 0, 0}},')
+        out.append('    {"ev", FF_PGK_EV, 0, 0, 0, 0, 0, 0},')
+        for f in lay["fields"]:
+            base = f["base"] + ("|" + f["alt"] if f.get("alt") else "")
+            out.append(f'    {{"{f["wire"]}", {PGK[base]}, {f["bit"]}, {f["offset"]}, {f["n"] or 0}, '
+                       f'{f.get("n_offset", 0)}, {f.get("dropped_offset", 0)}, {f.get("alt_offset", 0)}}},')
+        out.append("};")
+        evs = list(lay["rtypes"])
+        out.append(f"static const char *const FF_PG_EVS_{up}[] = {{{', '.join(chr(34) + e + chr(34) for e in evs)}}};")
+        out.append(f"static const uint16_t FF_PG_RTYPES_{up}[] = {{{', '.join(str(lay['rtypes'][e]) for e in evs)}}};")
+    out += ["", f"#define FF_PG_NLAYOUTS {len(names)}",
+            "static const ff_pglayout_desc FF_PG_LAYOUT_DESCS[FF_PG_NLAYOUTS] = {"]
+    for n in names:
+        up = snake(n).upper()
+        out.append(f'    {{"{n}", sizeof({layouts[n]["ctype"]}), FF_PG_FIELDS_{up}, '
+                   f"(int)(sizeof(FF_PG_FIELDS_{up}) / sizeof(ff_pgfield_desc)), FF_PG_EVS_{up}, "
+                   f"FF_PG_RTYPES_{up}, {len(layouts[n]['rtypes'])}}},")
+    out += ["};", "", "#endif /* FASTFEED_POLYGON_FIELDS_H */", ""]
+    return "\n".join(out)
+
+
 def pxd_decl(m: dict) -> str:
     if m["count"] == 0:
         return f"        {m['ctype']} {m['name']}"
@@ -493,6 +547,7 @@ def main() -> int:
     outputs = {
         HEADER_H: gen_header(layouts),
         DX_FIELDS_H: gen_dx_fields(layouts),
+        PG_FIELDS_H: gen_pg_fields(layouts),
         RECORDS_PXD: gen_pxd(layouts),
         META_PY: gen_meta(layouts),
         DXFEED_PY: gen_dxfeed_py(layouts),

@@ -348,8 +348,27 @@ static void test_abandon_and_latest(void)
     ff_ring_free(&r);
 }
 
+/* ff_rec_copy: every size from 1 to 300 bytes copies exactly size bytes (the overlapping
+ * tail block included) and writes nothing before or after the record. */
+static void test_rec_copy(void)
+{
+    uint8_t src[400], dst[400];
+    for (uint32_t i = 0; i < sizeof src; i++)
+        src[i] = (uint8_t)(i * 7 + 1);
+    for (uint32_t size = 1; size <= 300; size++) {
+        memset(dst, 0xEE, sizeof dst);
+        ff_rec_copy(dst + 16, src + 3, size);
+        CHECK(memcmp(dst + 16, src + 3, size) == 0, "rec_copy(%u): bytes differ", size);
+        for (uint32_t i = 0; i < 16; i++)
+            CHECK(dst[i] == 0xEE, "rec_copy(%u) wrote before the record", size);
+        for (uint32_t i = 16 + size; i < sizeof dst; i++)
+            CHECK(dst[i] == 0xEE, "rec_copy(%u) wrote past the record (byte %u)", size, i - 16);
+    }
+}
+
 int main(void)
 {
+    test_rec_copy();
     test_wraparound();
     test_fanout();
     test_drop_oldest();

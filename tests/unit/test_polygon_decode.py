@@ -244,6 +244,8 @@ def feed_err(dec, data):
         (b'[{"ev":"T"', "truncated"),  # short ev code at the very end of the buffer
         (b'[{"ev":"T","sym":"A"', "truncated"),
         (b'[{"ev":"T","p":1', "truncated"),
+        (b'[{"ev":"T","sym":"A","c":[1,2]', "truncated"),  # cut right after an inner list
+        (b'[{"ev":"XL2","pair":"A","b":[[1,2]]', "truncated"),
     ],
 )
 def test_bad_messages(data, reason):
@@ -253,6 +255,23 @@ def test_bad_messages(data, reason):
     assert err.feed == "polygon"
     # the next message decodes
     assert dec.feed(b"[" + GOOD + b"]") == 1
+
+
+def test_large_message_cut_after_a_book_list():
+    """A message over 1024 bytes (decoded in place) that ends right after a book list the key
+    lane takes: nothing past its end is read (it once read the byte after the message and, when
+    that byte was '}', published the unfinished event)."""
+    dec = fastfeed.PolygonDecoder(cluster="crypto")
+    levels = ",".join(f"[{1000 + i}.25,{i}]" for i in range(90))
+    head = b'[{"ev":"XL2","pair":"A","a":[[1,2]],"b":['
+    assert dec.feed(head + b"[1,2]]}]") == 1            # the lane learns the key order
+    msg = head + levels.encode() + b"]"
+    assert len(msg) > 1024
+    buf = bytearray(msg + b"}]")
+    err = feed_err(dec, memoryview(buf)[: len(msg)])
+    assert "truncated" in str(err) and err.events_written == 0
+    assert len(dec.drain("XL2")) == 1
+    assert dec.feed(bytes(buf)) == 1
 
 
 def test_truncated_keeps_complete_events():
@@ -363,3 +382,48 @@ def test_whitespace_only_after_some_separators():
     drain_all(dec)
     assert dec.feed(frame) == 3
     assert_same(drain_all(dec), expected_by_ev(orjson.loads(frame)))
+
+
+def test_every_small_message_length_and_no_stale_bytes():
+    """Small messages are decoded from a padded copy: every length (each size class of the
+    copy: under 8, 16 and 32 bytes, whole and partial 32-byte blocks, up to the 1024-byte
+    limit and past it) decodes like orjson, and no byte of a longer message fed before is
+    ever read past the end of a shorter one: each of its prefixes is an error that publishes
+    nothing."""
+    ev = b'{"ev":"T","sym":"ABCD","x":4,"p":101.25,"s":300,"c":[12,37],"t":1767312000123}'
+    dec = fastfeed.PolygonDecoder()
+    for pad in range(0, 1100, 7):
+        frame = b"[" + b" " * pad + ev + b"]"
+        assert dec.feed(frame) == 1, pad
+        assert_same(drain_all(dec), expected_by_ev(orjson.loads(frame)))
+    full = b"[" + ev + b"," + ev + b"]"
+    for n in range(1, len(full)):
+        assert dec.feed(full) == 2
+        drain_all(dec)
+        with pytest.raises(fastfeed.ProtocolError) as exc:
+            dec.feed(full[:n])
+        want = (n >= 1 + len(ev)) + (n >= 2 + 2 * len(ev))  # complete events in the prefix
+        assert exc.value.events_written == want, n
+        assert [t.symbol for t in dec.drain("T")] == ["ABCD"] * want, n
+
+
+def test_event_separators():
+    """',{' between events (the fast path) and every other separator decode alike; a missing
+    or doubled comma, or a comma before ']', is malformed."""
+    a = b'{"ev":"T","sym":"A","p":1.5,"s":10}'
+    b = b'{"ev":"Q","sym":"B","bp":1.25,"bs":3}'
+    for sep in (b",", b" ,", b", ", b",\n", b"\t,\r\n "):
+        check_frame(b"[" + a + sep + b + sep + a + b"]", 3)
+    for bad in (b"[" + a + b + b"]", b"[" + a + b",," + b + b"]", b"[" + a + b",]"):
+        dec = fastfeed.PolygonDecoder()
+        err = feed_err(dec, bad)
+        assert err.events_written == 1, bad
+        assert [t.symbol for t in dec.drain("T")] == ["A"], bad
+
+
+def test_feed_takes_the_message_positionally_only():
+    """feed() is a one-argument C method (METH_O: no keyword parsing per message)."""
+    dec = fastfeed.PolygonDecoder()
+    assert dec.feed(b"[]") == 0
+    with pytest.raises(TypeError):
+        dec.feed(message=b"[]")  # type: ignore[call-arg]

@@ -1,5 +1,6 @@
 """ProtocolCore: the base of the sans-I/O protocol cores (bytes in -> records, control, bytes out)."""
 
+cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.stdint cimport int64_t, uint64_t
@@ -71,7 +72,8 @@ cdef class ProtocolCore:
                 return True
         return False
 
-    def feed(self, message):
+    @cython.always_allow_keywords(False)   # METH_O: no argument parsing per message
+    def feed(self, message, /):
         """Decode one whole message (bytes, bytearray, memoryview or str).
 
         Returns the number of events written. Raises ``fastfeed.ProtocolError`` when anything in

@@ -415,7 +415,7 @@ static FF_ALWAYS_INLINE const char *ff_pg_uint_fast(const char *v, uint64_t *out
     unsigned n = ff_pg_digits16(v, out);
     if (FF_LIKELY(n >= 1 && n <= 15 && !(*v == '0' && n > 1))) {
         char c = v[n];
-        if (FF_LIKELY(c != '.' && c != 'e' && c != 'E'))
+        if (FF_LIKELY(c != '.' && (c | 0x20) != 'e'))  /* neither '.' nor 'e' / 'E' */
             return v + n;
     }
     return NULL;
@@ -970,7 +970,7 @@ static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, c
             }
             return q;
         }
-        /* fall through: a number */
+        /* fall through -- a number */
     case FF_PGK_I64:
         if (FF_UNLIKELY(c != '-' && !FF_PG_DIGIT(c)))
             return ff_pg_skip_bad(p, end, bad, FF_PGE_WRONG_TYPE);
@@ -1018,7 +1018,7 @@ static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, c
             ff_pg_setbit(rec, f->bit, 1);
             return q;
         }
-        /* fall through: a string */
+        /* fall through -- a string */
     case FF_PGK_FIXSTR:
     case FF_PGK_SYMBOL: {
         const char *s;
@@ -1441,12 +1441,64 @@ static inline int ff_pg_find_ev_ahead(const char *p, const char *end, uint32_t *
     }
 }
 
-/* A message that does not end with ']' (after whitespace) was most likely cut short. */
-static inline int ff_pg_looks_truncated(const char *buf, const char *end)
+/* Whether a message the decoder had to stop in was cut short (FF_PGE_TRUNCATED) rather than
+ * malformed: it ends inside the top-level array -- inside a string, or with a '[' / '{' not
+ * closed (brackets counted outside strings; a closing bracket that does not match its opening
+ * one, or one that closes the top-level array, means malformed).  Only on the fault path.  (It
+ * used to test for a last byte other than ']', which called a message cut right after an
+ * inner list, e.g. '..."c":[1,2]', malformed.) */
+static FF_NOINLINE int ff_pg_looks_truncated(const char *buf, const char *end)
 {
-    while (end > buf && (end[-1] == ' ' || end[-1] == '\n' || end[-1] == '\r' || end[-1] == '\t'))
-        end--;
-    return end == buf || end[-1] != ']';
+    const char *p;
+    uint64_t kinds = 0;   /* bit i: the bracket open at depth i + 1 is '{' (depths <= 64) */
+    long depth = 0;
+    int instr = 0;
+    for (p = buf; p < end; p++) {
+        char c = *p;
+        if (instr) {
+            if (c == '\\') {
+                if (++p >= end)
+                    return 1;
+            } else if (c == '"') {
+                instr = 0;
+            }
+        } else if (c == '"') {
+            instr = 1;
+        } else if (c == '[' || c == '{') {
+            if (depth < 64)
+                kinds = (kinds & ~((uint64_t)1 << depth)) | ((uint64_t)(c == '{') << depth);
+            depth++;
+        } else if (c == ']' || c == '}') {
+            depth--;
+            if (depth <= 0 || (depth < 64 && (int)((kinds >> depth) & 1) != (c == '}')))
+                return 0;
+        }
+    }
+    return instr || depth > 0;
+}
+
+/* dst[0..n) = src[0..n) and FF_PG_PAD zero bytes after them, for n <= FF_PG_SMALL: inline
+ * word copies (the last one overlapping the one before), no libc call -- a one-event message
+ * is ~120 bytes, where memcpy's dispatch and start-up cost as much as the copy. */
+static FF_ALWAYS_INLINE void ff_pg_copy_small(char *dst, const char *src, size_t n)
+{
+    size_t o;
+    if (FF_LIKELY(n >= 32)) {
+        for (o = 0; o + 32 <= n; o += 32)
+            memcpy(dst + o, src + o, 32);
+        if (o < n)
+            memcpy(dst + n - 32, src + n - 32, 32);
+    } else if (n >= 16) {
+        memcpy(dst, src, 16);
+        memcpy(dst + n - 16, src + n - 16, 16);
+    } else if (n >= 8) {
+        memcpy(dst, src, 8);
+        memcpy(dst + n - 8, src + n - 8, 8);
+    } else {
+        for (o = 0; o < n; o++)
+            dst[o] = src[o];
+    }
+    memset(dst + n, 0, FF_PG_PAD);
 }
 
 static inline void ff_pg_init_record(const ff_pg_layout *L, char *rec, uint16_t rtype,
@@ -1468,7 +1520,7 @@ static inline void ff_pg_init_record(const ff_pg_layout *L, char *rec, uint16_t 
 FF_TARGET_CLONES_V3
 static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
 {
-    const char *p, *end, *lim;
+    const char *p, *end, *lim, *lane_end;
     ptrdiff_t published = 0;
     int t;
     int stop = 0;
@@ -1480,8 +1532,7 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
      * faults are the same (relative to the message start); the pointers d->err_key/err_ev
      * point into the copy, valid until the next call like pointers into the message. */
     if (size <= FF_PG_SMALL) {
-        memcpy(d->small, buf, size);
-        memset(d->small + size, 0, FF_PG_PAD);
+        ff_pg_copy_small(d->small, buf, size);
         buf = d->small;
         lim = buf + size + FF_PG_PAD;
     } else {
@@ -1489,6 +1540,7 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
     }
     p = buf;
     end = buf + size;
+    lane_end = lim - 32;  /* the key lane runs while p <= lane_end (lim - buf >= 64 here) */
 
     d->err = FF_PGE_OK;
     d->n_touched = 0;
@@ -1675,7 +1727,7 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                  * Anything else -- another key, an unusual value or separator -- falls to the
                  * general code below at the same position, which decodes it and learns the
                  * new order. */
-                while (pf != NULL && FF_LIKELY(lim - p >= 32)) {
+                while (pf != NULL && FF_LIKELY(p <= lane_end)) {
                     uint64_t w;
                     const char *v, *q;
                     memcpy(&w, p, 8);
@@ -1760,6 +1812,14 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                         altv = *(uint64_t *)(rec + 24);
                         if (FF_UNLIKELY(q == NULL)) {
                             p = NULL;
+                            goto malformed;
+                        }
+                        /* a list is the only lane value that can run to the end of the
+                         * message (the others stay within 24 bytes of the key): nothing after
+                         * it to read -- without the padded copy, *q would be past the end --
+                         * and the object is not closed */
+                        if (FF_UNLIKELY(q >= end)) {
+                            p = q;
                             goto malformed;
                         }
                         if (FF_UNLIKELY(b != 0) && !bad) {
@@ -1929,6 +1989,12 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
             d->n_skipped++;
         }
     next:
+        /* the usual separator between events: ',{' right after the '}' (both bytes inside
+         * the message), without the white-space skips */
+        if (FF_LIKELY(end - p >= 2 && p[0] == ',' && p[1] == '{')) {
+            p++;
+            continue;
+        }
         p = ff_skip_ws(p, end);
         if (FF_UNLIKELY(p >= end)) {
             ff_pg_fault(d, FF_PGE_TRUNCATED, buf, p, NULL, 0, NULL, 0);

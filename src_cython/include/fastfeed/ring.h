@@ -79,7 +79,20 @@ typedef struct ff_ring {
  * a few hundred bytes at most, and a libc call per record costs more than the copy. */
 static inline void ff_rec_copy(uint8_t *dst, const uint8_t *src, uint32_t size) {
     uint32_t o = 0;
-    for (; o + 32 <= size; o += 32) memcpy(dst + o, src + o, 32);
+    if (size >= 32) {
+        /* 64 bytes per iteration, then at most one 32-byte block, then the last 32 bytes of
+         * the record again (overlapping what was copied: one store instead of a word loop) */
+        for (; o + 64 <= size; o += 64) {
+            memcpy(dst + o, src + o, 32);
+            memcpy(dst + o + 32, src + o + 32, 32);
+        }
+        if (o + 32 <= size) {
+            memcpy(dst + o, src + o, 32);
+            o += 32;
+        }
+        if (o < size) memcpy(dst + size - 32, src + size - 32, 32);
+        return;
+    }
     for (; o + 8 <= size; o += 8) memcpy(dst + o, src + o, 8);
     if (o < size) memcpy(dst + o, src + o, size - o);
 }
