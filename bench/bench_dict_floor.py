@@ -59,34 +59,12 @@ def _build(tmp: Path) -> Any:
 
 
 def _polygon_pkg(texts: list[str], handler: Callable[[Any], None]) -> Callable[[], None] | None:
+    from fastfeed.bench.peers import Unavailable, polygon_pkg_runner
+
     try:
-        from polygon import AsyncStreamClient
-    except ImportError:
+        return polygon_pkg_runner(texts, "stocks", handler)
+    except Unavailable:
         return None
-    client = AsyncStreamClient("bench", "stocks")
-
-    class FakeWS:
-        frame = ""
-
-        async def recv(self) -> str:
-            return self.frame
-
-    fake = FakeWS()
-    client.WS = fake
-    client._auth = True
-    for key in list(client._handlers):
-        client._handlers[key] = handler
-    handle = client.handle_messages
-
-    def run() -> None:
-        for t in texts:
-            fake.frame = t
-            coro = handle()
-            try:
-                coro.send(None)
-            except StopIteration:
-                pass
-    return run
 
 
 def main() -> None:

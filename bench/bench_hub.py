@@ -41,11 +41,13 @@ import platform
 import select
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -475,41 +477,47 @@ def _hop_pub(args: argparse.Namespace) -> None:
     sock.close()
 
 
-def _hop_sub_block(sock: Any, lat: list[int]) -> None:
-    import struct
+def _hop_parse(buf: bytes, now: int, lat: list[int], pong: Callable[[], None]) -> tuple[bytes, bool]:
+    """Take the whole NATS ``MSG``s at the start of ``buf`` (each one's latency: ``now`` less
+    the ``CLOCK_MONOTONIC`` stamp its payload starts with, into ``lat``), answer ``PING``s with
+    ``pong()``; returns (the bytes left, whether the empty end message came)."""
+    while True:
+        i = buf.find(b"\r\n")
+        if i < 0:
+            return buf, False
+        line = buf[:i]
+        if line.startswith(b"MSG"):
+            n = int(line.rsplit(b" ", 1)[1])
+            if len(buf) < i + 2 + n + 2:
+                return buf, False
+            if n == 0:
+                return buf[i + 4:], True
+            lat.append(now - _STAMP.unpack_from(buf, i + 2)[0])
+            buf = buf[i + 2 + n + 2:]
+        else:
+            if line == b"PING":
+                pong()
+            buf = buf[i + 2:]
 
-    unpack = struct.Struct("<q").unpack_from
+
+_STAMP = struct.Struct("<q")
+
+
+def _hop_sub_block(sock: Any, lat: list[int]) -> None:
     buf = b""
     while True:
         data = sock.recv(65536)
         now = time.monotonic_ns()
         if not data:
             return
-        buf += data
-        while True:
-            i = buf.find(b"\r\n")
-            if i < 0:
-                break
-            line = buf[:i]
-            if line.startswith(b"MSG"):
-                n = int(line.rsplit(b" ", 1)[1])
-                if len(buf) < i + 2 + n + 2:
-                    break
-                if n == 0:
-                    return
-                lat.append(now - unpack(buf, i + 2)[0])
-                buf = buf[i + 2 + n + 2:]
-            else:
-                if line == b"PING":
-                    sock.sendall(b"PONG\r\n")
-                buf = buf[i + 2:]
+        buf, end = _hop_parse(buf + data, now, lat, lambda: sock.sendall(b"PONG\r\n"))
+        if end:
+            return
 
 
 async def _hop_sub_uvloop(sock: Any, lat: list[int]) -> None:
     import asyncio
-    import struct
 
-    unpack = struct.Struct("<q").unpack_from
     loop = asyncio.get_running_loop()
     done = loop.create_future()
 
@@ -521,26 +529,10 @@ async def _hop_sub_uvloop(sock: Any, lat: list[int]) -> None:
 
         def data_received(self, data: bytes) -> None:
             now = time.monotonic_ns()
-            buf = self.buf + data
-            while True:
-                i = buf.find(b"\r\n")
-                if i < 0:
-                    break
-                line = buf[:i]
-                if line.startswith(b"MSG"):
-                    n = int(line.rsplit(b" ", 1)[1])
-                    if len(buf) < i + 2 + n + 2:
-                        break
-                    if n == 0 and not done.done():
-                        done.set_result(None)
-                    elif n:
-                        lat.append(now - unpack(buf, i + 2)[0])
-                    buf = buf[i + 2 + n + 2:]
-                else:
-                    if line == b"PING":
-                        self.t.write(b"PONG\r\n")
-                    buf = buf[i + 2:]
-            self.buf = buf
+            self.buf, end = _hop_parse(self.buf + data, now, lat,
+                                       lambda: self.t.write(b"PONG\r\n"))
+            if end and not done.done():
+                done.set_result(None)
 
         def connection_lost(self, exc: Exception | None) -> None:
             if not done.done():

@@ -553,7 +553,11 @@ async def websockets_polygon_client(url: str, kind: str, duration: float,
 # polygon (pssolanki111) and Massive
 
 
-def measure_polygon_pkg(frames: list[bytes], events_per_pass: int, duration: float) -> Sample:
+def polygon_pkg_runner(texts: list[str], cluster: str,
+                       handler: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
+    """A function that runs the ``polygon`` package's (pssolanki111) receive path over
+    ``texts``: its ``AsyncStreamClient.handle_messages`` on each frame, from a socket stand-in
+    whose ``recv()`` never suspends, every handler set to ``handler``."""
     try:
         import polygon
         from polygon import AsyncStreamClient
@@ -561,7 +565,6 @@ def measure_polygon_pkg(frames: list[bytes], events_per_pass: int, duration: flo
         raise Unavailable(f"polygon (pssolanki111) not installed ({exc})") from exc
     if not hasattr(polygon, "AsyncStreamClient"):
         raise Unavailable("the installed 'polygon' is not pssolanki111's package")
-    cluster = "crypto" if b'"XL2"' in frames[0] else "stocks"
     client = AsyncStreamClient("bench", cluster)
 
     class FakeWS:
@@ -573,18 +576,11 @@ def measure_polygon_pkg(frames: list[bytes], events_per_pass: int, duration: flo
     fake = FakeWS()
     client.WS = fake
     client._auth = True
-    counter = [0]
-
-    def handler(msg: dict[str, Any]) -> None:
-        counter[0] += 1
-
     for key in list(client._handlers):
         client._handlers[key] = handler
-    texts = _text(frames)
     handle = client.handle_messages
 
-    def one_pass() -> int:
-        start = counter[0]
+    def run() -> None:
         for text in texts:
             fake.frame = text
             coro = handle()
@@ -595,6 +591,22 @@ def measure_polygon_pkg(frames: list[bytes], events_per_pass: int, duration: flo
             else:  # pragma: no cover - would mean the path awaited something real
                 coro.close()
                 raise AssertionError("handle_messages suspended")
+
+    return run
+
+
+def measure_polygon_pkg(frames: list[bytes], events_per_pass: int, duration: float) -> Sample:
+    cluster = "crypto" if b'"XL2"' in frames[0] else "stocks"
+    counter = [0]
+
+    def handler(msg: dict[str, Any]) -> None:
+        counter[0] += 1
+
+    run = polygon_pkg_runner(_text(frames), cluster, handler)
+
+    def one_pass() -> int:
+        start = counter[0]
+        run()
         return counter[0] - start
 
     return DecodeLoop(frames, events_per_pass, sum(map(len, frames))).run(one_pass, duration)
