@@ -311,26 +311,12 @@ PGK = {"f64": "FF_PGK_F64", "i64": "FF_PGK_I64", "i64|str": "FF_PGK_I64S", "bool
 
 def gen_pg_fields(layouts: dict[str, dict]) -> str:
     """polygon_fields.h: the polygon layouts' key tables (wire key, FF_PGK_* kind, bit, offsets)
-    as C data, for C users of polygon_scan.h without Python (the C tests and fuzz targets)."""
+    as C data, which every user of polygon_scan.h (polygon.pyx, the C tests and fuzz targets)
+    loads with ff_pg_load_layout."""
     out = [f"/* {STAMP} */", "#ifndef FASTFEED_POLYGON_FIELDS_H", "#define FASTFEED_POLYGON_FIELDS_H", "",
            "#include <stdint.h>", "", '#include "fastfeed/polygon_scan.h"', '#include "fastfeed/records.h"', "",
-           "/* One wire key of a layout: kind FF_PGK_* (FF_PGK_SYMBOL: the symbol key, FF_PGK_EV: \"ev\"),",
-           " * presence / alt bit, byte offsets (n: fixstr size or array capacity; f64: template NaN). */",
-           "typedef struct {",
-           "    const char *wire;",
-           "    uint8_t kind;",
-           "    uint8_t bit;",
-           "    uint16_t off, n, n_off, drop_off, alt_off;",
-           "} ff_pgfield_desc;", "",
-           "typedef struct {",
-           "    const char *name;            /* layout (event class) name */",
-           "    uint32_t size;               /* record size */",
-           "    const ff_pgfield_desc *fields;",
-           "    int nfields;",
-           "    const char *const *evs;      /* the wire ev codes of this layout */",
-           "    const uint16_t *rtypes;      /* their record types (FF_RT_PG_*) */",
-           "    int nev;",
-           "} ff_pglayout_desc;", ""]
+           "/* The key tables of the polygon layouts (ff_pgfield_desc, ff_pglayout_desc: polygon_scan.h),",
+           " * loaded by ff_pg_load_layout. */", ""]
     names = [n for n, lay in layouts.items() if lay["feed"] == "polygon"]
     for n in names:
         lay = layouts[n]

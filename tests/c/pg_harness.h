@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ff_strtab.h"
 #include "fastfeed/polygon_fields.h"
 #include "fastfeed/spill.h"
 
@@ -32,17 +33,9 @@ typedef struct {
 
 static uint32_t pgh_intern(void *owner, const char *s, size_t n)
 {
-    pgh *h = (pgh *)owner;
-    uint32_t k, cap = h->max_symbols ? h->max_symbols : PGH_MAXSTR;
-    for (k = 0; k < h->nstr; k++)
-        if (h->lens[k] == n && memcmp(h->strs[k], s, n) == 0) return k + 1;
-    if (h->nstr >= cap) return 0;        /* refused: the event is skipped (FF_PGE_SYMTAB_FULL) */
-    h->strs[h->nstr] = (char *)malloc(n + 1);
-    if (!h->strs[h->nstr]) return 0;
-    memcpy(h->strs[h->nstr], s, n);
-    h->strs[h->nstr][n] = 0;
-    h->lens[h->nstr] = n;
-    return ++h->nstr;
+    pgh *h = (pgh *)owner;   /* past the cap: refused, the event is skipped (FF_PGE_SYMTAB_FULL) */
+    return ff_strtab_intern(h->strs, h->lens, &h->nstr, h->max_symbols ? h->max_symbols : PGH_MAXSTR,
+                            s, n);
 }
 
 static int pgh_status(void *owner, const char *s, size_t n)
@@ -55,53 +48,27 @@ static int pgh_status(void *owner, const char *s, size_t n)
     return h->status_fail ? -1 : 0;
 }
 
-/* Every polygon layout, every ev code a ring of `capacity` records (drop-oldest).  0 or -1. */
+/* Every polygon layout (loaded as polygon.pyx loads them: ff_pg_load_layout), every ev code a
+ * ring of `capacity` records (drop-oldest).  0 or -1. */
 static int pgh_init(pgh *h, uint64_t capacity)
 {
     int li, j, e;
     memset(h, 0, sizeof *h);
     for (li = 0; li < FF_PG_NLAYOUTS; li++) {
         const ff_pglayout_desc *ld = &FF_PG_LAYOUT_DESCS[li];
-        ff_pg_layout *L = &h->d.layouts[li];
-        uint32_t lo = ld->size, hi = 0;
+        /* the template: zero, the doubles NaN (what events.default_record gives) */
         h->tmpl[li] = (uint8_t *)calloc(1, ld->size);
         if (!h->tmpl[li]) return -1;
-        L->size = ld->size;
-        L->tmpl = h->tmpl[li];
-        L->flat = 1;
         for (j = 0; j < ld->nfields; j++) {
-            const ff_pgfield_desc *fd = &ld->fields[j];
-            ff_pg_field f;
-            memset(&f, 0, sizeof f);
-            f.key = ff_pg_pack(fd->wire, strlen(fd->wire));
-            f.kind = fd->kind;
-            f.bit = fd->bit;
-            f.off = fd->off;
-            f.n = fd->n;
-            f.n_off = fd->n_off;
-            f.drop_off = fd->drop_off;
-            f.alt_off = fd->alt_off;
-            if (fd->kind == FF_PGK_F64) {
+            if (ld->fields[j].kind == FF_PGK_F64) {
                 double nan = __builtin_nan("");
-                memcpy(h->tmpl[li] + fd->off, &nan, 8);
+                memcpy(h->tmpl[li] + ld->fields[j].off, &nan, 8);
             }
-            if (fd->kind == FF_PGK_LEVELS) {   /* the book arrays are not initialised per event */
-                L->flat = 0;
-                if (fd->off < lo) lo = fd->off;
-                if (fd->off + 16u * fd->n > hi) hi = fd->off + 16u * fd->n;
-            }
-            if (f.key == 0 || ff_pg_add_field(L, &f) != 0) return -1;
         }
-        if (!L->flat) {   /* the levels of a layout are contiguous (Level2Book: b then a) */
-            L->init_off[0] = 0;
-            L->init_len[0] = lo;
-            L->init_off[1] = hi;
-            L->init_len[1] = ld->size - hi;
-        }
+        if (ff_pg_load_layout(&h->d, li, ld, h->tmpl[li]) != 0) return -1;
         for (e = 0; e < ld->nev; e++) {
             int rt = ld->rtypes[e];
-            if (ff_pg_add_ev(&h->d, ff_pg_pack(ld->evs[e], strlen(ld->evs[e])), li, rt) != 0 ||
-                ff_ring_init(&h->ring_store[rt], ld->size, capacity, 0, capacity) != 0)
+            if (ff_ring_init(&h->ring_store[rt], ld->size, capacity, 0, capacity) != 0)
                 return -1;
             h->rings[rt] = &h->ring_store[rt];
         }

@@ -81,7 +81,6 @@ from fastfeed._native.records cimport FF_RT_MAX
 import orjson
 
 from fastfeed._native.core import ring_capacity_for, DEFAULT_RING_BYTES
-from fastfeed._records_meta import LAYOUTS
 from fastfeed.errors import ProtocolError, SymbolTableFull
 from fastfeed._native.symbols cimport SymbolTable
 
@@ -94,17 +93,6 @@ cdef extern from "fastfeed/polygon_scan.h":
     ctypedef int (*ff_pg_status_fn)(void *ctx, const char *s, size_t n) noexcept
 
 cdef extern from "fastfeed/polygon_scan.h" nogil:
-    enum:
-        FF_PGK_F64
-        FF_PGK_I64
-        FF_PGK_I64S
-        FF_PGK_BOOL
-        FF_PGK_FIXSTR
-        FF_PGK_FIXSTRI
-        FF_PGK_I32ARR
-        FF_PGK_LEVELS
-        FF_PGK_SYMBOL
-        FF_PGK_EV
     enum:
         FF_PGE_OK
         FF_PGE_EMPTY
@@ -122,18 +110,6 @@ cdef extern from "fastfeed/polygon_scan.h" nogil:
         FF_PGE_TOO_LARGE
         FF_PGE_SYMTAB_FULL
         FF_PGE_SPILL
-    enum:
-        FF_PG_MAX_LAYOUTS
-
-    ctypedef struct ff_pg_field:
-        uint32_t key
-        uint8_t kind
-        uint8_t bit
-        uint16_t off
-        uint16_t n
-        uint16_t n_off
-        uint16_t drop_off
-        uint16_t alt_off
 
     ctypedef struct ff_pg_layout:
         uint32_t size
@@ -165,10 +141,22 @@ cdef extern from "fastfeed/polygon_scan.h" nogil:
         const char *err_ev
         size_t err_ev_n
 
-    uint32_t ff_pg_pack(const char *s, size_t n)
-    int ff_pg_add_field(ff_pg_layout *L, const ff_pg_field *f)
-    int ff_pg_add_ev(ff_pg_dec *d, uint32_t key, int layout, int rtype)
     ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
+
+    ctypedef struct ff_pglayout_desc:
+        const char *name
+        uint32_t size
+        const char *const *evs
+        const uint16_t *rtypes
+        int nev
+    int ff_pg_load_layout(ff_pg_dec *d, int li, const ff_pglayout_desc *ld, const uint8_t *tmpl)
+
+cdef extern from "fastfeed/polygon_fields.h" nogil:
+    # the layouts' key tables, emitted by tools/gen_records.py (the one reader of the spec's
+    # field kinds)
+    const ff_pglayout_desc FF_PG_LAYOUT_DESCS[]
+    enum:
+        FF_PG_NLAYOUTS
 
 
 __all__ = [
@@ -213,12 +201,6 @@ _REASONS = {
     FF_PGE_SPILL: "spill storage exhausted (event skipped)",
 }
 
-_KINDS = {
-    "f64": FF_PGK_F64,
-    "i64": FF_PGK_I64,
-    "i64|str": FF_PGK_I64S,
-    "bool": FF_PGK_BOOL,
-}
 
 # --------------------------------------------------------------------------------------------
 # Status control events
@@ -449,85 +431,26 @@ cdef class PolygonDecoder(ProtocolCore):
         self._d.ctx = <void *>self
 
     cdef _build_tables(self, Py_ssize_t ring_bytes, int policy):
+        """Load every polygon layout's key table (``polygon_fields.h``, generated) with its
+        template record (``events.default_record``) and give each ev code its ring."""
         from fastfeed._native.events import default_record
-        cdef ff_pg_field f
-        cdef ff_pg_layout *L
-        cdef int li = 0
-        cdef bytes tmpl, kb
-        for name, lay in LAYOUTS.items():
-            if lay["feed"] != "polygon":
-                continue
-            if li >= FF_PG_MAX_LAYOUTS:
-                raise RuntimeError("too many polygon layouts for polygon_scan.h")
-            L = &self._d.layouts[li]
-            L.size = lay["size"]
+        cdef const ff_pglayout_desc *ld
+        cdef bytes tmpl
+        cdef int li, e
+        for li in range(FF_PG_NLAYOUTS):
+            ld = &FF_PG_LAYOUT_DESCS[li]
+            name = ld.name.decode()
             tmpl = bytes(default_record(name))
-            if len(tmpl) != lay["size"]:
+            if len(tmpl) != ld.size:
                 raise RuntimeError(f"template of {name} has the wrong size")
             self._keep.append(tmpl)
-            L.tmpl = <const uint8_t *>PyBytes_AS_STRING(tmpl)
-            # initialise everything but the (large) book level arrays per event
-            holes = sorted((fm["offset"], fm["offset"] + 16 * int(fm["kind"].split(":")[1]))
-                           for fm in lay["fields"] if fm["kind"].startswith("levels:"))
-            segs = []
-            pos = 0
-            for lo, hi in holes:
-                if lo > pos:
-                    segs.append((pos, lo - pos))
-                pos = hi
-            if pos < lay["size"]:
-                segs.append((pos, lay["size"] - pos))
-            if len(segs) > 3:
-                raise RuntimeError(f"{name}: too many init segments")
-            for j, (o, n) in enumerate(segs):
-                L.init_off[j] = o
-                L.init_len[j] = n
-            L.flat = 0 if holes else 1
-            entries = [(lay["symbol"]["wire"], "symbol", lay["symbol"].get("bit", 0), None),
-                       ("ev", "ev", 0, None)]
-            entries += [(fm["wire"], fm["kind"], fm["bit"], fm) for fm in lay["fields"]]
-            for wire, kind, bit, fm in entries:
-                kb = wire.encode()
-                if not 1 <= len(kb) <= 4:
-                    raise RuntimeError(f"{name}.{wire}: keys longer than 4 bytes are not supported")
-                f.key = ff_pg_pack(kb, len(kb))
-                f.bit = bit
-                f.off = fm["offset"] if fm else 0
-                f.n = 0
-                f.n_off = f.drop_off = f.alt_off = 0
-                if kind == "symbol":
-                    f.kind = FF_PGK_SYMBOL
-                elif kind == "ev":
-                    f.kind = FF_PGK_EV
-                elif kind in _KINDS:
-                    f.kind = _KINDS[kind]
-                elif kind.startswith("fixstr:"):
-                    base, _, alt = kind.partition("|")
-                    f.kind = FF_PGK_FIXSTRI if alt == "int" else FF_PGK_FIXSTR
-                    f.n = int(base[7:])
-                elif kind.startswith("i32arr:"):
-                    f.kind = FF_PGK_I32ARR
-                    f.n = int(kind[7:])
-                    f.n_off = fm["n_offset"]
-                    f.drop_off = fm["dropped_offset"]
-                elif kind.startswith("levels:"):
-                    f.kind = FF_PGK_LEVELS
-                    f.n = int(kind[7:])
-                    f.n_off = fm["n_offset"]
-                    f.drop_off = fm["dropped_offset"]
-                    f.alt_off = fm["alt_offset"]
-                else:
-                    raise RuntimeError(f"{name}.{wire}: unsupported kind {kind!r}")
-                if ff_pg_add_field(L, &f) != 0:
-                    raise RuntimeError(f"{name}: key table full")
-            for ev, rtype in lay["rtypes"].items():
-                kb = ev.encode()
-                if not 1 <= len(kb) <= 4 or rtype >= FF_RT_MAX:
-                    raise RuntimeError(f"unsupported ev code {ev!r}")
-                if ff_pg_add_ev(self._d, ff_pg_pack(kb, len(kb)), li, rtype) != 0:
-                    raise RuntimeError("ev table full")
-                self._add_ring(name, ev, rtype, ring_capacity_for(name, ring_bytes), policy)
-            li += 1
+            if ff_pg_load_layout(self._d, li, ld, <const uint8_t *>PyBytes_AS_STRING(tmpl)) != 0:
+                raise RuntimeError(f"{name}: its key table does not fit polygon_scan.h")
+            for e in range(ld.nev):
+                if ld.rtypes[e] >= FF_RT_MAX:
+                    raise RuntimeError(f"{name}: record type {ld.rtypes[e]} out of range")
+                self._add_ring(name, ld.evs[e].decode(), ld.rtypes[e],
+                               ring_capacity_for(name, ring_bytes), policy)
 
     cdef Py_ssize_t feed_ptr(self, const char *data, Py_ssize_t size) noexcept:
         cdef ff_pg_dec *d = self._d

@@ -7,24 +7,8 @@
 #include "fastfeed/polygon_scan.h"
 #include "fastfeed/records.h"
 
-/* One wire key of a layout: kind FF_PGK_* (FF_PGK_SYMBOL: the symbol key, FF_PGK_EV: "ev"),
- * presence / alt bit, byte offsets (n: fixstr size or array capacity; f64: template NaN). */
-typedef struct {
-    const char *wire;
-    uint8_t kind;
-    uint8_t bit;
-    uint16_t off, n, n_off, drop_off, alt_off;
-} ff_pgfield_desc;
-
-typedef struct {
-    const char *name;            /* layout (event class) name */
-    uint32_t size;               /* record size */
-    const ff_pgfield_desc *fields;
-    int nfields;
-    const char *const *evs;      /* the wire ev codes of this layout */
-    const uint16_t *rtypes;      /* their record types (FF_RT_PG_*) */
-    int nev;
-} ff_pglayout_desc;
+/* The key tables of the polygon layouts (ff_pgfield_desc, ff_pglayout_desc: polygon_scan.h),
+ * loaded by ff_pg_load_layout. */
 
 static const ff_pgfield_desc FF_PG_FIELDS_EQUITY_TRADE[] = {
     {"sym", FF_PGK_SYMBOL, 0, 0, 0, 0, 0, 0},

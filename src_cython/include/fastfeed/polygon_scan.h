@@ -228,6 +228,96 @@ static inline int ff_pg_add_ev(ff_pg_dec *d, uint32_t key, int layout, int rtype
     return -1;
 }
 
+/* A layout's key table as tools/gen_records.py emits it (fastfeed/polygon_fields.h): every
+ * consumer of the decoder (polygon.pyx, the C tests, the fuzzers) loads its layouts from those
+ * tables with ff_pg_load_layout, the one reader of them. */
+typedef struct {
+    const char *wire;            /* the wire key */
+    uint8_t kind;                /* FF_PGK_* (FF_PGK_SYMBOL: the symbol key, FF_PGK_EV: "ev") */
+    uint8_t bit;                 /* presence / alt bit */
+    uint16_t off, n, n_off, drop_off, alt_off;   /* byte offsets; n: fixstr size or capacity */
+} ff_pgfield_desc;
+
+typedef struct {
+    const char *name;            /* layout (event class) name */
+    uint32_t size;               /* record size */
+    const ff_pgfield_desc *fields;
+    int nfields;
+    const char *const *evs;      /* the wire ev codes of this layout */
+    const uint16_t *rtypes;      /* their record types (FF_RT_PG_*) */
+    int nev;
+} ff_pglayout_desc;
+
+/* Layout `li` of `d` from `ld`, with the template record `tmpl` (ld->size bytes, owned by the
+ * caller), and its ev codes in d's ev table.  Per event the record is initialised from tmpl
+ * but for its book-level arrays (at most two of them: up to three regions).  0, or -1 when a
+ * key cannot be packed, a table is full or the layout does not fit. */
+static int ff_pg_load_layout(ff_pg_dec *d, int li, const ff_pglayout_desc *ld,
+                             const uint8_t *tmpl)
+{
+    ff_pg_layout *L;
+    uint32_t holes[2][2];
+    int nh = 0, j, e;
+    uint32_t pos = 0;
+    if (li < 0 || li >= FF_PG_MAX_LAYOUTS)
+        return -1;
+    L = &d->layouts[li];
+    L->size = ld->size;
+    L->tmpl = tmpl;
+    for (j = 0; j < ld->nfields; j++) {
+        const ff_pgfield_desc *fd = &ld->fields[j];
+        ff_pg_field f;
+        memset(&f, 0, sizeof f);
+        f.key = ff_pg_pack(fd->wire, strlen(fd->wire));
+        f.kind = fd->kind;
+        f.bit = fd->bit;
+        f.off = fd->off;
+        f.n = fd->n;
+        f.n_off = fd->n_off;
+        f.drop_off = fd->drop_off;
+        f.alt_off = fd->alt_off;
+        if (f.key == 0 || ff_pg_add_field(L, &f) != 0)
+            return -1;
+        if (fd->kind == FF_PGK_LEVELS) {
+            uint32_t lo = fd->off, hi = fd->off + 16u * fd->n;
+            if (nh == 2 || hi > ld->size)
+                return -1;
+            holes[nh][0] = lo;
+            holes[nh][1] = hi;
+            nh++;
+        }
+    }
+    if (nh == 2 && holes[1][0] < holes[0][0]) {      /* in offset order */
+        uint32_t t0 = holes[0][0], t1 = holes[0][1];
+        holes[0][0] = holes[1][0];
+        holes[0][1] = holes[1][1];
+        holes[1][0] = t0;
+        holes[1][1] = t1;
+    }
+    memset(L->init_off, 0, sizeof L->init_off);
+    memset(L->init_len, 0, sizeof L->init_len);
+    for (j = 0, e = 0; j < nh; j++) {
+        if (holes[j][0] < pos)
+            return -1;                               /* overlapping arrays */
+        if (holes[j][0] > pos) {
+            L->init_off[e] = pos;
+            L->init_len[e++] = holes[j][0] - pos;
+        }
+        pos = holes[j][1];
+    }
+    if (pos < ld->size) {
+        L->init_off[e] = pos;
+        L->init_len[e++] = ld->size - pos;
+    }
+    L->flat = nh == 0;
+    for (e = 0; e < ld->nev; e++) {
+        uint32_t key = ff_pg_pack(ld->evs[e], strlen(ld->evs[e]));
+        if (key == 0 || ff_pg_add_ev(d, key, li, ld->rtypes[e]) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static inline const ff_pg_evslot *ff_pg_find_ev(const ff_pg_dec *d, uint32_t key)
 {
     uint32_t h = ff_pg_hash(key);
