@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ff_strtab.h"
 #include "fastfeed/dxlink_scan.h"
 
 #define DXH_MAXSTR 4096
@@ -26,17 +27,8 @@ typedef struct {
 
 static uint32_t dxh_intern(void *owner, const char *s, size_t n)
 {
-    dxh *h = (dxh *)owner;
-    uint32_t k;
-    for (k = 0; k < h->nstr; k++)
-        if (h->lens[k] == n && memcmp(h->strs[k], s, n) == 0) return k + 1;
-    if (h->nstr >= DXH_MAXSTR) return 0;     /* refused: the slot reads as null */
-    h->strs[h->nstr] = (char *)malloc(n + 1);
-    if (!h->strs[h->nstr]) return 0;
-    memcpy(h->strs[h->nstr], s, n);
-    h->strs[h->nstr][n] = 0;
-    h->lens[h->nstr] = n;
-    return ++h->nstr;
+    dxh *h = (dxh *)owner;   /* past DXH_MAXSTR: refused, the slot reads as null */
+    return ff_strtab_intern(h->strs, h->lens, &h->nstr, DXH_MAXSTR, s, n);
 }
 
 static int dxh_enum_add(void *owner, int id, const char *s, size_t n)

@@ -16,7 +16,7 @@ static uint64_t next(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17
 static void check_double(const char *s)
 {
     const char *end = s + strlen(s);
-    double fast, slow;
+    double fast = 0.0, slow = 0.0;  /* (a parser that returns NULL leaves them unset) */
     const char *rf = ff_fast_double(s, end, &fast);
     const char *rs = ff_parse_double(s, end, &slow);
     if (rf == NULL) return;                       /* declined: the caller takes the general path */
