@@ -1,8 +1,8 @@
 """Where a one-event polygon frame's time goes in the ``polygon-stocks1`` decode row (issue #13).
 
 The row calls ``PolygonDecoder.feed(frame)`` once per frame from the bench's Python loop and
-drains every 32 frames (``measure_ff_decoder`` in ``fastfeed/bench/scenarios.py``; the loop
-below is that one_pass, with parts swapped out). Each component is the difference of two
+drains every 32 frames (``ff_decode_pass`` in ``fastfeed/bench/scenarios.py``: the
+loop used below, with parts swapped out). Each component is the difference of two
 loops, best of 7 runs, CPU time (``time.process_time``):
 
 * the bench loop with a C call (``len``) in place of ``feed`` and no drain;
@@ -25,20 +25,13 @@ from typing import Any
 from fastfeed import PolygonDecoder
 from fastfeed.bench.msgspec_peer import polygon_decoder
 from fastfeed.bench.payloads import frame_set
+from fastfeed.bench.scenarios import ff_decode_pass
 
 
 def _ff_pass(feed: Callable[[bytes], Any], drain: Callable[[str], Any],
-             frames: list[bytes], every: int = 32) -> int:
-    n = 0
-    i = 0
-    for f in frames:
-        feed(f)
-        i += 1
-        if i == every:
-            i = 0
-            for t in ("T", "Q"):
-                n += len(drain(t))
-    return n
+             frames: list[bytes]) -> int:
+    """The bench's own decode loop (1-event frames: a drain every 32 frames)."""
+    return ff_decode_pass(feed, drain, ("T", "Q"), frames, 32)
 
 
 def _ms_pass(decode: Callable[[bytes], Sequence[Any]], frames: list[bytes]) -> int:
