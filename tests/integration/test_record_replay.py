@@ -303,6 +303,29 @@ async def test_full_disk_is_counted_not_fatal(tmp_path: Any, compress: str) -> N
     assert len(msgs) >= st["raw_written"]
 
 
+@pytest.mark.parametrize("flag", [None, "inline"])
+def test_record_cli_raw_compress(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+                                 flag: str | None) -> None:
+    """``python -m fastfeed.record dxlink ... --raw-compress`` reaches the recorder (default
+    ``roll``), and the recording it makes reads back."""
+    from fastfeed.record import iter_messages
+    from fastfeed.record.__main__ import main
+
+    seen: dict[str, Any] = {}
+    record = DXLinkStreamer.record
+
+    def spy(self: Any, path: str, **kw: Any) -> Any:
+        seen.update(kw)
+        return record(self, path, **kw)
+
+    monkeypatch.setattr(DXLinkStreamer, "record", spy)
+    out = str(tmp_path / "rec")
+    argv = ["dxlink", "sim", out, "--subscribe", "Quote:SPY", "--duration", "0.5", "--no-columns"]
+    assert main(argv + (["--raw-compress", flag] if flag else [])) == 0
+    assert seen["raw_compress"] == (flag or "roll")
+    assert any(m.kind == 1 for m in iter_messages(out))   # the client's own messages at least
+
+
 def test_import_jsonl_transcript(tmp_path: Any) -> None:
     import glob
 
