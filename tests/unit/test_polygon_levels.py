@@ -72,8 +72,11 @@ def decode_equals_json(frame: bytes) -> None:
     assert dec.stats["dropped_items"] == longer  # kept whole in the spill, counted
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(xl2_event(), min_size=1, max_size=6))
+# full books (CAP + 3 levels a side) of long numbers are big draws: several per frame can
+# exceed hypothesis' entropy budget per example, which its health check reports at random
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(xl2_event(), min_size=1, max_size=4))
 def test_levels_equal_json_loads(events):
     decode_equals_json(("[" + ",".join(events) + "]").encode())
 
