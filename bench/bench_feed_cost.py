@@ -7,7 +7,8 @@ loops, best of 7 runs, CPU time (``time.process_time``):
 
 * the bench loop with a C call (``len``) in place of ``feed`` and no drain;
 * ``feed(b"[]")`` with ``ts_recv`` set (no clock read): the fixed cost of a call;
-* the same with ``ts_recv == 0``: the receive clock (``clock_gettime(CLOCK_REALTIME)``);
+* the same with ``ts_recv == 0``: the receive clock (``clock.h``'s ``ff_now_ns``: the
+  calibrated TSC clock where the kernel keeps time with the TSC, else ``clock_gettime``);
 * the bench's frames with ``ts_recv`` set: one event's decode, publish and drain share;
 * msgspec's row (``fastfeed/bench/msgspec_peer.py``'s decode_pass) on the same frames, and what
   3x of it allows per frame.
@@ -69,7 +70,7 @@ def main() -> None:
     ms = _best(lambda: decode_pass(decode, frames), k, reps)
     print(f"bench loop + a C call (len)              {harness:6.1f} ns/frame")
     print(f"feed(b'[]') fixed cost, ts_recv set      {call - harness:6.1f}")
-    print(f"receive clock (CLOCK_REALTIME)           {call_clock - call:6.1f}")
+    print(f"receive clock (ff_now_ns)                {call_clock - call:6.1f}")
     print(f"one event (decode, publish, drain share) {one_noclock - call:6.1f}")
     print(f"whole frame, as the bench row            {one:6.1f}  ({1e3 / one:.2f} M ev/s)")
     print(f"msgspec typed, its bench row             {ms:6.1f}  (3x allows {ms / 3:.1f})")
