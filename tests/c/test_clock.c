@@ -4,7 +4,8 @@
  * reading is bracketed by two clock_gettime(CLOCK_REALTIME) reads and must lie within
  * FF_TSC_MAX_ERR_NS of that bracket, over many re-anchors (a busy run, idle gaps past the
  * anchor's lifetime, a TSC below the anchor, a corrupted anchor and rate, which must heal);
- * readings within one anchor never decrease; FASTFEED_CLOCK=realtime gives the exact clock.
+ * readings within one anchor never decrease; two threads read the shared clock at once (also
+ * run clean under -fsanitize=thread); FASTFEED_CLOCK=realtime gives the exact clock.
  * On a machine whose kernel does not use the TSC the TSC path is forced on for the test when
  * the CPU's TSC is invariant (the arithmetic is the same), and skipped otherwise.
  */
@@ -14,7 +15,8 @@
 #include "fastfeed/compat.h"
 #include "ff_test.h"
 
-static int64_t worst_lo, worst_hi; /* how far below / above its bracket a reading was */
+/* how far below / above its bracket a reading was (per thread) */
+static _Thread_local int64_t worst_lo, worst_hi;
 
 /* n bracketed readings; returns how many were outside the bound */
 static long bracket(long n, int64_t bound)
@@ -35,6 +37,14 @@ static long bracket(long n, int64_t bound)
 }
 
 #ifdef FF_CLOCK_TSC
+#include <pthread.h>
+
+static void *bracket_thread(void *arg)
+{
+    *(long *)arg = bracket(1000000, FF_TSC_MAX_ERR_NS);
+    return NULL;
+}
+
 static void spin_ns(int64_t ns)
 {
     int64_t end = ff_mono_ns() + ns;
@@ -84,6 +94,17 @@ static void tsc_tests(void)
     CHECK(bad == 0, "%ld readings outside the bound", bad);
     CHECK(anchors >= 20, "only %llu re-anchors", (unsigned long long)anchors);
     CHECK(monotone_violations(2000000) == 0, "a reading decreased within an anchor");
+
+    /* two threads reading (and re-anchoring) the one shared clock at once */
+    {
+        pthread_t th;
+        long bad_t = -1, bad_m;
+        CHECK(pthread_create(&th, NULL, bracket_thread, &bad_t) == 0, "pthread_create");
+        bad_m = bracket(1000000, B);
+        pthread_join(th, NULL);
+        CHECK(bad_m == 0 && bad_t == 0, "two threads: %ld / %ld readings outside the bound",
+              bad_m, bad_t);
+    }
 
     /* idle gaps past the anchor's lifetime: the first reading after one re-anchors */
     for (int i = 0; i < 20; i++) {
