@@ -136,7 +136,8 @@ cdef class ProtocolCore:
 
     def drain(self, event_type, Py_ssize_t max_records=-1):
         """Everything published for ``event_type`` since the last drain, as an EventBatch."""
-        key = self._wire_name(event_type)
+        # a wire name as is (every _wire_name returns a str unchanged): no method call per drain
+        key = event_type if type(event_type) is str else self._wire_name(event_type)
         cons = self._default_consumers.get(key)
         if cons is None:
             cons = self.ring(key).consumer(from_oldest=True)
