@@ -175,9 +175,9 @@ def ff_decode_pass(feed: Callable[[bytes], Any], drain: Callable[[str], Any],
                    drains: Sequence[str], chunks: Sequence[Sequence[bytes]]) -> int:
     """One pass of fastfeed's decode rows: ``feed`` each frame of a chunk (a call per frame, as
     msgspec's rows make one decode call per frame), iterated in C (``map`` consumed by a
-    zero-length ``deque``: no bytecode per frame, as msgspec's rows count their events with
-    ``sum(map(len, map(decode, frames)))``), then ``drain`` each type of ``drains``; returns
-    the events drained (every event delivered, counted)."""
+    zero-length ``deque``: no bytecode per frame; every peer gets its cheapest loop, and for
+    msgspec that is its plain ``for`` loop, see ``msgspec_peer.decode_pass``), then ``drain``
+    each type of ``drains``; returns the events drained (every event delivered, counted)."""
     consume = _consume
     n = 0
     for chunk in chunks:
