@@ -6,9 +6,14 @@ Feed side (:class:`Recorder`, on the event loop): the data goes through a shared
 of ``max_buffer_bytes`` cut into slots. The transport appends every message to a capture slot
 in C (no Python call per message); the recorder hands the slot over when the transport reports
 it half full (once per socket read at most) or on a timer, and swaps a free one in. One *weak*
-ring cursor per event type (it never holds the feed back) is drained into a free slot every
-``flush_events`` events and on the timer: one ``memcpy`` of whole records. A message on a Unix
-socket tells the writer which slot holds what; it gives the slot back once written.
+ring cursor per event type (it never holds the feed back) is drained at the end of every socket
+read that produced events, one ``memcpy`` of whole records appended to the open columns slot,
+which is handed over once it holds ``flush_events`` records or is half full, and on the timer.
+Draining every read leaves no unread backlog in the rings, so they keep restarting at their
+first slot (``ff_ring_rebase``, fastfeed/ring.h): the decoder writes, and this copy reads, the
+same warm cache lines (a backlog of 16384 records made both sweep cold memory: 2x the copy's
+cost). A message on a Unix socket tells the writer which slot holds what (records of several
+types: one piece per run of a type); it gives the slot back once written.
 
 Never blocking: when no slot is free (the writer or the disk cannot keep up), the capture
 buffer fills and the messages that do not fit are not captured, and the ring cursors fall
@@ -103,6 +108,8 @@ class Recorder:
     path, raw=False)`` records the columns of what it receives (close it with ``aclose()``).
     """
 
+    _SLOT_MAX = 4 << 20     # bytes per arena slot at most
+
     def __init__(self, streamer: Any, path: str | os.PathLike[str], *, raw: bool = True,
                  columns: bool = True, roll_bytes: int = 256 * 1024 * 1024,
                  roll_seconds: float | None = 3600.0, max_buffer_bytes: int = 64 * 1024 * 1024,
@@ -139,9 +146,10 @@ class Recorder:
         # the arena: slots of up to 4 MiB (a raw slot is handed over half full, so a socket
         # read always fits after the threshold); at least 4 slots
         total = max(int(max_buffer_bytes), 4 * 65536)
-        self._slot = min(4 << 20, max(65536, (total // 4) & ~4095))
+        self._slot = min(self._SLOT_MAX, max(65536, (total // 4) & ~4095))
         self._nslots = total // self._slot
         self._raw_flush = self._slot // 2
+        self._cols_flush = self._slot // 2
         self._free: list[int] = list(range(self._nslots - 1, -1, -1))
         self._fd = _arena_fd(self._nslots * self._slot)
         self._mm = _map(self._fd, self._nslots * self._slot)
@@ -151,6 +159,12 @@ class Recorder:
         self._slot_of = {id(v): i for i, v in enumerate(self._views)}
         self._conn = 0
         self._consumers: dict[str, Any] = {}
+        # the open columns slot: its number (None: none taken), bytes used, and its pieces
+        # [wire, layout, offset, records, spill, spill_base] (one per run of a type)
+        self._cols_slot: int | None = None
+        self._cols_off = 0
+        self._cols_rows = 0
+        self._pieces: list[list[Any]] = []
         self._sym_sent = 0
         self._last_events = 0
         self._timer: asyncio.TimerHandle | None = None
@@ -251,9 +265,12 @@ class Recorder:
         self._take_raw(listener, stop=True)
 
     def on_wake(self) -> None:
-        """Once per socket read with news: drain the columns every ``flush_events`` events."""
-        if self._consumers and self._events() - self._last_events >= self.flush_events:
-            self._drain_columns()
+        """Once per socket read with news: move the new records into the open columns slot."""
+        if self._consumers:
+            n = self._events()
+            if n != self._last_events:
+                self._last_events = n
+                self._collect()
 
     # -------------------------------------------------------------- loop side
 
@@ -320,36 +337,72 @@ class Recorder:
             self._warn(f"writer not keeping up: {dropped - prev} messages not recorded")
 
     def _drain_columns(self) -> None:
-        core = self._core
+        """Move everything the rings hold into the columns slot and hand it over."""
         self._last_events = self._events()
+        self._collect()
+        self._hand_cols()
+
+    def _collect(self) -> None:
+        """Append what each ring cursor has to the open columns slot (taking a free one when
+        none is open, handing it over when it is full enough)."""
+        for wire, cons in self._consumers.items():
+            while cons.available and self._take_records(wire, cons):
+                pass
+        if self._cols_rows >= self.flush_events or self._cols_off >= self._cols_flush:
+            self._hand_cols()
+
+    def _take_records(self, wire: str, cons: Any) -> int:
+        """Move the records of ``cons`` that fit into the open columns slot (0: no free slot;
+        the cursor waits, and if the ring laps it, its gaps count)."""
+        if self._cols_slot is None:
+            slot = self._take_slot()
+            if slot is None:
+                return 0
+            self._cols_slot = slot
+        ring = cons.ring
+        size = ring.record_size
+        off = self._cols_off
+        room = (self._slot - off) // size
+        if not room:
+            self._hand_cols()
+            return 1
+        view = self._views[self._cols_slot][off:off + room * size]
+        n, gaps, spill, base = cons.drain_into(view)
+        del view
+        if gaps:        # counted by the cursor (``_ring_gaps``)
+            self._warn(f"{wire}: the recorder fell a ring behind; {gaps} records lost")
+        if not n:
+            return 0
+        last = self._pieces[-1] if self._pieces else None
+        if (last is not None and last[0] == wire and last[2] + last[3] * size == off
+                and spill is None and last[4] is None):
+            last[3] += n              # the same run of records, one piece
+        else:
+            self._pieces.append([wire, ring.layout, off, n, spill, base])
+        self._cols_off = (off + n * size + 63) & ~63      # the next piece on a cache line
+        self._cols_rows += n
+        return int(n)
+
+    def _hand_cols(self) -> None:
+        """Hand the open columns slot over (the symbols it may refer to first)."""
+        slot = self._cols_slot
+        if slot is None:
+            return
+        if not self._pieces:
+            return
+        core = self._core
         symbols = core.symbols
         n_sym = len(symbols)
         if n_sym > self._sym_sent:
             names = [symbols[i] for i in range(self._sym_sent + 1, n_sym + 1)]
             self._sym_sent = n_sym
             self._send(("syms", names))     # never dropped: later batches need them
-        for wire, cons in self._consumers.items():
-            while cons.available:
-                slot = self._take_slot()
-                if slot is None:         # the cursor waits; if the ring laps it, gaps count
-                    break
-                if not self._drain_slot(wire, cons, slot):
-                    break
-
-    def _drain_slot(self, wire: str, cons: Any, slot: int) -> int:
-        """Move the records of ``cons`` that fit into ``slot`` and hand them over."""
-        size = cons.ring.record_size
-        view = self._views[slot][:(self._slot // size) * size]
-        n, gaps, spill, base = cons.drain_into(view)
-        del view
-        if gaps:        # counted by the cursor (``_ring_gaps``)
-            self._warn(f"{wire}: the recorder fell a ring behind; {gaps} records lost")
-        if not n:
-            self._free.append(slot)
-            return 0
-        self.n_records += n
-        self._send(("cols", wire, cons.ring.layout, slot, n, spill, base))
-        return int(n)
+        self.n_records += self._cols_rows
+        self._send(("cols", slot, [tuple(p) for p in self._pieces]))
+        self._cols_slot = None
+        self._cols_off = 0
+        self._cols_rows = 0
+        self._pieces = []
 
     # -------------------------------------------------------------- the writer's socket
 
@@ -484,24 +537,24 @@ class Recorder:
     def _hand_over_rest(self, timeout: float) -> None:
         """At the end: drain what the rings hold now, waiting (bounded) for free slots; what
         is left is counted as not recorded."""
-        left = {w: int(c.available) for w, c in self._consumers.items()}
         deadline = time.monotonic() + timeout
-        while any(left.values()) and not self._dead:
-            if not self._free and not self._wait(lambda: bool(self._free),
-                                                 deadline - time.monotonic()):
+
+        def left() -> int:
+            return sum(int(c.available) for c in self._consumers.values())
+
+        while left() and not self._dead:
+            if self._cols_slot is None and not self._free and not self._wait(
+                    lambda: bool(self._free), deadline - time.monotonic()):
                 break
-            before = self.n_records
-            for wire, cons in self._consumers.items():
-                if left[wire] and self._free:
-                    slot = self._free.pop()
-                    n = self._drain_slot(wire, cons, slot)
-                    left[wire] = max(0, left[wire] - n) if n else 0
-            if self.n_records == before:
+            before = self._cols_rows + self.n_records
+            self._drain_columns()
+            if self._cols_rows + self.n_records == before:
                 break
+        rest = left()
         self._final_gaps = sum(int(c.gaps) for c in self._consumers.values())
-        self.n_dropped_records += sum(left.values())
-        if any(left.values()):
-            self._count_error_once(f"{sum(left.values())} records not recorded: no free buffer "
+        self.n_dropped_records += rest
+        if rest:
+            self._count_error_once(f"{rest} records not recorded: no free buffer "
                                    "when recording stopped")
 
     def _stop(self) -> None:

@@ -301,10 +301,12 @@ class _Writer:
             finally:
                 self.send(("free", slot, self.report()))
         elif kind == "cols":
-            _, wire, layout, slot, n, spill, base = msg
+            _, slot, pieces = msg
             try:
                 if not self.discard:
-                    self._gather(wire, layout, slot, n, spill, base, now)
+                    for wire, layout, off, n, spill, base in pieces:
+                        self._gather(wire, layout, slot * self.slot_bytes + off, n, spill,
+                                     base, now)
             finally:
                 self.send(("free", slot, self.report()))
         elif kind == "syms":
@@ -332,7 +334,7 @@ class _Writer:
             return
         self.stats["raw_written"] += count
 
-    def _gather(self, wire: str, layout: str, slot: int, n: int, spill: Any, base: int,
+    def _gather(self, wire: str, layout: str, offset: int, n: int, spill: Any, base: int,
                 now: float) -> None:
         import numpy as np
 
@@ -341,8 +343,7 @@ class _Writer:
             cf = self.cols[wire] = _ColumnFile(os.path.join(self.path, "columns"), wire,
                                                layout,
                                                self.compactor if self.cfg["parquet"] else None)
-        arr = np.frombuffer(self.arena, dtype=cf.spec.dtype, count=n,
-                            offset=slot * self.slot_bytes)
+        arr = np.frombuffer(self.arena, dtype=cf.spec.dtype, count=n, offset=offset)
         if not cf.buffers.rows:
             cf.first_pending = now
         cf.buffers.append(arr, n, spill, base)
