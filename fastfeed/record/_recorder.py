@@ -5,19 +5,17 @@ writing never hold the feed process's GIL, so the event loop never waits for the
 Feed side (:class:`Recorder`, on the event loop): the data goes through a shared-memory arena
 of ``max_buffer_bytes`` cut into slots. The transport appends every message to a capture slot
 in C (no Python call per message); the recorder hands the slot over when the transport reports
-it half full (once per socket read at most) or on a timer, and swaps a free one in. One *weak*
-ring cursor per event type (it never holds the feed back) is drained at the end of every socket
-read that produced events, one ``memcpy`` of whole records appended to the open columns slot,
-which is handed over once it holds ``flush_events`` records or is half full, and on the timer.
-Draining every read leaves no unread backlog in the rings, so they keep restarting at their
-first slot (``ff_ring_rebase``, fastfeed/ring.h): the decoder writes, and this copy reads, the
-same warm cache lines (a backlog of 16384 records made both sweep cold memory: 2x the copy's
-cost). A message on a Unix socket tells the writer which slot holds what (records of several
-types: one piece per run of a type); it gives the slot back once written.
+it half full (once per socket read at most) or on a timer, and swaps a free one in. The
+columns are captured the same way, by the rings themselves (a :class:`RecordSink`, fastfeed/
+ring.h "Capture"): each publish appends its records, still in L1, to a columns slot (chunks of
+records of one type); the recorder hands the slot over once it holds ``flush_events`` records or
+is half full (checked once per socket read with news), or on the timer. No ring cursor: the
+rings keep restarting at their first slot (``ff_ring_rebase``), so nothing is read back cold.
+A message on a Unix socket tells the writer which slot holds what; it gives the slot back once
+written.
 
 Never blocking: when no slot is free (the writer or the disk cannot keep up), the capture
-buffer fills and the messages that do not fit are not captured, and the ring cursors fall
-behind; both are counted (``stats``: ``dropped_messages``, ``dropped_records``) and logged at
+buffer fills and the messages (records) that do not fit are not captured; both are counted (``stats``: ``dropped_messages``, ``dropped_records``) and logged at
 most every 10 s, and the feed goes on. Write errors (disk full, file size limit) are counted
 the same way by the writer; the segment is closed and the next write starts a new one.
 """
@@ -38,6 +36,7 @@ import tempfile
 import time
 from typing import Any, Self
 
+from fastfeed._native.ring import RecordSink
 from fastfeed._version import __version__
 from fastfeed.record._raw import COMPRESS_MODES, redact
 from fastfeed.record._writer import FrameReader, pack
@@ -158,21 +157,15 @@ class Recorder:
                        for i in range(self._nslots)]
         self._slot_of = {id(v): i for i, v in enumerate(self._views)}
         self._conn = 0
-        self._consumers: dict[str, Any] = {}
-        # the open columns slot: its number (None: none taken), bytes used, and its pieces
-        # [wire, layout, offset, records, spill, spill_base] (one per run of a type)
-        self._cols_slot: int | None = None
-        self._cols_off = 0
-        self._cols_rows = 0
-        self._pieces: list[list[Any]] = []
+        self._sink: RecordSink | None = None     # the columns capture (None: raw only)
+        self._tags: list[tuple[str, str, int]] = []   # by sink tag: wire, layout, record size
+        self._cols_slot: int | None = None           # the slot the sink captures into
         self._sym_sent = 0
-        self._last_events = 0
         self._timer: asyncio.TimerHandle | None = None
         self._listeners: list[Any] = []
         self._cap_drops: dict[int, int] = {}     # id(listener) -> capture drops counted
         self._closed = False
         self._stopping = False
-        self._final_gaps = 0
         self._last_log = 0.0
         self._out = bytearray()
         self._reader = FrameReader()
@@ -187,7 +180,7 @@ class Recorder:
         self.n_raw_messages = 0       # messages handed to the writer
         self.n_records = 0            # records handed to the writer
         self.n_dropped_messages = 0   # not handed over: capture buffer full
-        self.n_dropped_records = 0    # not handed over: left in the rings when recording stopped
+        self.n_dropped_records = 0    # not handed over: spilled values lost meanwhile
         self.n_dropped_bytes = 0
         os.makedirs(self.path, exist_ok=True)
         with open(os.path.join(self.path, META_FILE), "w") as f:
@@ -212,13 +205,8 @@ class Recorder:
             "level": int(level), "raw_compress": raw_compress, "parquet": bool(parquet), "nice": int(nice),
             "slot_bytes": self._slot, "arena_bytes": self._nslots * self._slot,
             "discard": bool(discard)}))
-        # the columns are drained when the streamer wakes its consumers (every streamer calls
-        # ``_on_wake_data`` when records arrived); records counted by the decoder, or by the
-        # streamer when they arrive decoded (a hub consumer's ``n_events``)
-        if hasattr(streamer, "hub_name"):
-            self._events: Any = lambda: int(streamer.n_events)
-        else:
-            self._events = lambda: int(core.n_events)
+        # the columns slot is handed over when the streamer wakes its consumers (every
+        # streamer calls ``_on_wake_data`` when records arrived)
         self._own_hook = "_on_wake_data" in getattr(streamer, "__dict__", {})
         self._hooked: Any = streamer._on_wake_data
 
@@ -229,9 +217,11 @@ class Recorder:
         self._wake = wake
         streamer._on_wake_data = wake
         if columns:
+            self._sink = RecordSink()
             for wire, ring in core.rings.items():
-                self._consumers[wire] = ring.consumer(weak=True)
-            self._last_events = self._events()
+                self._sink.attach(ring)
+                self._tags.append((wire, ring.layout, ring.record_size))
+            self._hand_cols()           # the first slot
         self._schedule()
 
     # -------------------------------------------------------------- hooks (loop thread)
@@ -265,12 +255,12 @@ class Recorder:
         self._take_raw(listener, stop=True)
 
     def on_wake(self) -> None:
-        """Once per socket read with news: move the new records into the open columns slot."""
-        if self._consumers:
-            n = self._events()
-            if n != self._last_events:
-                self._last_events = n
-                self._collect()
+        """Once per socket read with news: hand the columns slot over once it holds
+        ``flush_events`` records or half its bytes."""
+        sink = self._sink
+        if sink is not None and (sink.nbytes >= self._cols_flush
+                                 or sink.records >= self.flush_events):
+            self._hand_cols()
 
     # -------------------------------------------------------------- loop side
 
@@ -292,8 +282,7 @@ class Recorder:
         """Hand everything captured so far to the writer (loop thread)."""
         self._poll()
         self._take_raw_all()
-        if self._consumers:
-            self._drain_columns()
+        self._hand_cols()
 
     def _take_raw_all(self) -> None:
         for listener in self._listeners:
@@ -336,73 +325,47 @@ class Recorder:
             self.n_dropped_messages += dropped - prev
             self._warn(f"writer not keeping up: {dropped - prev} messages not recorded")
 
-    def _drain_columns(self) -> None:
-        """Move everything the rings hold into the columns slot and hand it over."""
-        self._last_events = self._events()
-        self._collect()
-        self._hand_cols()
-
-    def _collect(self) -> None:
-        """Append what each ring cursor has to the open columns slot (taking a free one when
-        none is open, handing it over when it is full enough)."""
-        for wire, cons in self._consumers.items():
-            while cons.available and self._take_records(wire, cons):
-                pass
-        if self._cols_rows >= self.flush_events or self._cols_off >= self._cols_flush:
-            self._hand_cols()
-
-    def _take_records(self, wire: str, cons: Any) -> int:
-        """Move the records of ``cons`` that fit into the open columns slot (0: no free slot;
-        the cursor waits, and if the ring laps it, its gaps count)."""
-        if self._cols_slot is None:
-            slot = self._take_slot()
-            if slot is None:
-                return 0
-            self._cols_slot = slot
-        ring = cons.ring
-        size = ring.record_size
-        off = self._cols_off
-        room = (self._slot - off) // size
-        if not room:
-            self._hand_cols()
-            return 1
-        view = self._views[self._cols_slot][off:off + room * size]
-        n, gaps, spill, base = cons.drain_into(view)
-        del view
-        if gaps:        # counted by the cursor (``_ring_gaps``)
-            self._warn(f"{wire}: the recorder fell a ring behind; {gaps} records lost")
-        if not n:
-            return 0
-        last = self._pieces[-1] if self._pieces else None
-        if (last is not None and last[0] == wire and last[2] + last[3] * size == off
-                and spill is None and last[4] is None):
-            last[3] += n              # the same run of records, one piece
+    def _hand_cols(self, stop: bool = False) -> None:
+        """Swap a free slot into the columns sink (no copy) and hand the full one over (with
+        ``stop``: end the capture and hand over what it holds)."""
+        sink = self._sink
+        if sink is None:
+            return
+        slot = None
+        if stop:
+            _, nbytes, records, parts = sink.close()
         else:
-            self._pieces.append([wire, ring.layout, off, n, spill, base])
-        self._cols_off = (off + n * size + 63) & ~63      # the next piece on a cache line
-        self._cols_rows += n
-        return int(n)
-
-    def _hand_cols(self) -> None:
-        """Hand the open columns slot over (the symbols it may refer to first)."""
-        slot = self._cols_slot
-        if slot is None:
+            if self._cols_slot is not None and not sink.records:
+                return
+            slot = self._take_slot()
+            if slot is None:     # the capture goes on in the same slot until it is full
+                return
+            _, nbytes, records, parts = sink.swap(self._views[slot])
+        old, self._cols_slot = self._cols_slot, slot
+        if old is None:
             return
-        if not self._pieces:
+        pieces = []
+        lost = 0
+        for tag, (n, spill, base, gone) in enumerate(parts):
+            if gone:         # its spill may be overwritten: counted, not written
+                lost += n
+            elif n:
+                pieces.append((tag, *self._tags[tag][:2], n, spill, base))
+        if lost:
+            self.n_dropped_records += lost
+            self._warn(f"{lost} records not recorded: their spilled values were overwritten "
+                       "while no buffer was free")
+        if not pieces:
+            self._free.append(old)
             return
-        core = self._core
-        symbols = core.symbols
+        symbols = self._core.symbols
         n_sym = len(symbols)
         if n_sym > self._sym_sent:
             names = [symbols[i] for i in range(self._sym_sent + 1, n_sym + 1)]
             self._sym_sent = n_sym
             self._send(("syms", names))     # never dropped: later batches need them
-        self.n_records += self._cols_rows
-        self._send(("cols", slot, [tuple(p) for p in self._pieces]))
-        self._cols_slot = None
-        self._cols_off = 0
-        self._cols_rows = 0
-        self._pieces = []
+        self.n_records += records - lost
+        self._send(("cols", old, nbytes, pieces, [t[2] for t in self._tags]))
 
     # -------------------------------------------------------------- the writer's socket
 
@@ -508,7 +471,8 @@ class Recorder:
                "records": self.n_records,
                "records_written": int(st.get("records_written", 0)),
                "dropped_messages": self.n_dropped_messages + int(st.get("dropped_messages", 0)),
-               "dropped_records": self.n_dropped_records + self._ring_gaps()
+               "dropped_records": self.n_dropped_records
+               + (self._sink.dropped if self._sink is not None else 0)
                + int(st.get("dropped_records", 0)),
                "dropped_bytes": self.n_dropped_bytes + int(st.get("dropped_bytes", 0)),
                "errors": int(st.get("errors", 0)),
@@ -528,49 +492,18 @@ class Recorder:
         self._send(("sync", seq))
         return self._wait(lambda: self._synced >= seq, timeout)
 
-    def _ring_gaps(self) -> int:
-        """Records the ring cursors lost (the ring lapped them while no slot was free)."""
-        if self._stopping:
-            return self._final_gaps
-        return sum(int(c.gaps) for c in self._consumers.values())
-
-    def _hand_over_rest(self, timeout: float) -> None:
-        """At the end: drain what the rings hold now, waiting (bounded) for free slots; what
-        is left is counted as not recorded."""
-        deadline = time.monotonic() + timeout
-
-        def left() -> int:
-            return sum(int(c.available) for c in self._consumers.values())
-
-        while left() and not self._dead:
-            if self._cols_slot is None and not self._free and not self._wait(
-                    lambda: bool(self._free), deadline - time.monotonic()):
-                break
-            before = self._cols_rows + self.n_records
-            self._drain_columns()
-            if self._cols_rows + self.n_records == before:
-                break
-        rest = left()
-        self._final_gaps = sum(int(c.gaps) for c in self._consumers.values())
-        self.n_dropped_records += rest
-        if rest:
-            self._count_error_once(f"{rest} records not recorded: no free buffer "
-                                   "when recording stopped")
-
     def _stop(self) -> None:
         """Loop side of closing: hand everything over, end the captures, tell the writer."""
         if self._stopping:
             return
         self.flush()
-        self._hand_over_rest(10.0)
+        self._hand_cols(stop=True)
         for listener in list(self._listeners):
             self.detach(listener)
         self._stopping = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        for cons in self._consumers.values():
-            cons.close()
         if self.streamer.__dict__.get("_on_wake_data") is self._wake:    # unhook
             if self._own_hook:
                 self.streamer._on_wake_data = self._hooked

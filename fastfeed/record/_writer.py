@@ -301,12 +301,10 @@ class _Writer:
             finally:
                 self.send(("free", slot, self.report()))
         elif kind == "cols":
-            _, slot, pieces = msg
+            _, slot, nbytes, pieces, sizes = msg
             try:
                 if not self.discard:
-                    for wire, layout, off, n, spill, base in pieces:
-                        self._gather(wire, layout, slot * self.slot_bytes + off, n, spill,
-                                     base, now)
+                    self._write_cols(slot, nbytes, pieces, sizes, now)
             finally:
                 self.send(("free", slot, self.report()))
         elif kind == "syms":
@@ -334,8 +332,27 @@ class _Writer:
             return
         self.stats["raw_written"] += count
 
-    def _gather(self, wire: str, layout: str, offset: int, n: int, spill: Any, base: int,
-                now: float) -> None:
+    def _write_cols(self, slot: int, nbytes: int, pieces: list[tuple[Any, ...]],
+                    sizes: list[int], now: float) -> None:
+        """A columns slot: chunks of records by tag (``RecordSink``); ``pieces``: ``(tag, wire,
+        layout, records, spill, spill_base)`` of each tag in it."""
+        from fastfeed._native.ring import capture_chunks, capture_join
+
+        start = slot * self.slot_bytes
+        with memoryview(self.arena)[start:start + nbytes] as view:
+            chunks = capture_chunks(view, nbytes, sizes)
+            for tag, wire, layout, n, spill, base in pieces:
+                off, count, nchunks = chunks[tag]
+                if count != n:
+                    raise ValueError(f"{wire}: {count} records in the slot, {n} announced")
+                if nchunks == 1:        # one run: read in place
+                    self._gather(wire, layout, self.arena, start + off, n, spill, base, now)
+                else:                   # interleaved with other types: joined first
+                    self._gather(wire, layout, capture_join(view, nbytes, tag, sizes), 0, n,
+                                 spill, base, now)
+
+    def _gather(self, wire: str, layout: str, source: Any, offset: int, n: int, spill: Any,
+                base: int, now: float) -> None:
         import numpy as np
 
         cf = self.cols.get(wire)
@@ -343,7 +360,7 @@ class _Writer:
             cf = self.cols[wire] = _ColumnFile(os.path.join(self.path, "columns"), wire,
                                                layout,
                                                self.compactor if self.cfg["parquet"] else None)
-        arr = np.frombuffer(self.arena, dtype=cf.spec.dtype, count=n, offset=offset)
+        arr = np.frombuffer(source, dtype=cf.spec.dtype, count=n, offset=offset)
         if not cf.buffers.rows:
             cf.first_pending = now
         cf.buffers.append(arr, n, spill, base)
