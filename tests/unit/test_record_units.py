@@ -438,3 +438,18 @@ def test_record_sink_hands_over_the_spill_of_its_records_or_counts_them_lost() -
     _, _, records, parts = sink.swap(None)
     assert records == 10 and parts[0][0] == 10 and parts[0][3] is True
     assert sink.dropped == 80
+
+
+def test_record_sink_copies_a_publish_that_wraps_the_ring() -> None:
+    """A publish whose records straddle the end of the ring's buffer lands whole, in order."""
+    from fastfeed._native.ring import RecordSink, capture_join
+
+    (q,) = _rings("Quote", capacity=8)
+    sink = RecordSink()
+    sink.attach(q)
+    buf = bytearray(4096)
+    sink.swap(buf)
+    for first in (0, 6, 12):     # no consumer, no rebase: seqs 6..11 wrap the 8 slots
+        q.push(_quotes(first, 6).view(np.uint8))
+    assert q.rebased == 0
+    assert capture_join(buf, sink.nbytes, 0, [88]) == _quotes(0, 18).tobytes()
