@@ -36,7 +36,7 @@ import threading
 import time
 from typing import Any
 
-from fastfeed.record._raw import ALIGN, RawWriter, compress_segment
+from fastfeed.record._raw import RawWriter, compress_segment
 
 __all__ = ["FrameReader", "compact", "pack"]
 
@@ -91,78 +91,6 @@ def compact(arrows_path: str) -> str | None:
     return out
 
 
-class _DirectSink:
-    """A new file written past the page cache (Linux ``O_DIRECT``), for pyarrow's IPC stream
-    writer: it buffers what it is given in page-aligned memory; ``flush`` writes the whole 4096-
-    byte blocks and the last partial one padded with zeros (rewritten by the next ``flush``);
-    ``close`` cuts the file to its exact size. Zeros after a batch read as the stream's end, so
-    a segment of a killed writer reads up to its last flushed batch. Through the page cache,
-    writing the columns cost the writer more than building them (fresh page-cache pages fault
-    in the host on this project's VM, as the raw capture's did). ``open`` returns None where
-    the file system or the platform does not take ``O_DIRECT``."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.buf = mmap.mmap(-1, 1 << 20)       # page-aligned, as O_DIRECT needs
-        self.n = 0                              # bytes held
-        self.base = 0                           # file offset of buf[0] (aligned)
-        self.closed = False
-
-    @classmethod
-    def open(cls, path: str) -> _DirectSink | None:
-        flag = getattr(os, "O_DIRECT", 0)
-        if not flag:
-            return None
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | flag, 0o644)
-        except OSError:
-            return None
-        return cls(fd)
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        with memoryview(data) as mv, mv.cast("B") as b:
-            end = self.n + len(b)
-            if end > len(self.buf):
-                bigger = mmap.mmap(-1, max(end, 2 * len(self.buf)) + ALIGN)
-                bigger[:self.n] = self.buf[:self.n]
-                self.buf.close()
-                self.buf = bigger
-            self.buf[self.n:end] = b
-            self.n = end
-            return len(b)
-
-    def flush(self) -> None:
-        if self.closed:
-            return
-        padded = -(-self.n // ALIGN) * ALIGN
-        self.buf[self.n:padded] = bytes(padded - self.n)
-        with memoryview(self.buf) as mv:
-            done = 0
-            while done < padded:
-                done += os.pwrite(self.fd, mv[done:padded], self.base + done)
-        full = self.n // ALIGN * ALIGN              # keep the partial block for the next
-        self.buf[:self.n - full] = self.buf[full:self.n]
-        self.base += full
-        self.n -= full
-
-    def tell(self) -> int:
-        return self.base + self.n
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        try:
-            self.flush()
-            os.ftruncate(self.fd, self.base + self.n)
-        finally:
-            self.closed = True
-            os.close(self.fd)
-            self.buf.close()
-
-
 class _ColumnFile:
     """One event type's Arrow IPC segment and its batch being gathered."""
 
@@ -190,7 +118,7 @@ class _ColumnFile:
 
         self.seg += 1
         self._path = os.path.join(self.directory, f"seg-{self.seg:06d}.arrows")
-        self._sink = _DirectSink.open(self._path) or pa.OSFile(self._path, "wb")
+        self._sink = pa.OSFile(self._path, "wb")
         opts = pa.ipc.IpcWriteOptions(emit_dictionary_deltas=True)
         schema = self.spec.schema.with_metadata({**self.spec.schema.metadata,
                                                  b"fastfeed.wire_type": self.wire.encode()})

@@ -453,35 +453,3 @@ def test_record_sink_copies_a_publish_that_wraps_the_ring() -> None:
         q.push(_quotes(first, 6).view(np.uint8))
     assert q.rebased == 0
     assert capture_join(buf, sink.nbytes, 0, [88]) == _quotes(0, 18).tobytes()
-
-
-def test_columns_segment_written_direct_reads_back_killed_or_closed(tmp_path: Any,
-                                                                    monkeypatch: Any) -> None:
-    """The writer's ``_DirectSink`` (O_DIRECT): after each flush the file reads up to the last
-    batch (the zero padding of its last block reads as the stream's end: what a kill leaves);
-    closed, it has its exact size; where O_DIRECT is not taken it is not used."""
-    from fastfeed.record._writer import _DirectSink
-
-    path = str(tmp_path / "seg.arrows")
-    sink = _DirectSink.open(path)
-    assert sink is not None                  # (as test_raw_direct_aligned_blocks: ext4 here)
-    schema = pa.schema([("i", pa.int64()), ("x", pa.float64())])
-    writer = pa.ipc.new_stream(sink, schema)
-    rows = 0
-    for k in (1000, 3, 70000):
-        writer.write_batch(pa.record_batch([pa.array(np.arange(rows, rows + k)),
-                                            pa.array(np.full(k, 0.5))], schema=schema))
-        sink.flush()
-        rows += k
-        with open(path, "rb") as f:
-            assert os.path.getsize(path) % 4096 == 0
-            assert pa.ipc.open_stream(f.read()).read_all().num_rows == rows
-    writer.close()
-    end = sink.tell()
-    sink.close()
-    assert os.path.getsize(path) == end
-    with open(path, "rb") as f:
-        table = pa.ipc.open_stream(f.read()).read_all()
-    assert table.column("i").to_pylist() == list(range(rows))
-    monkeypatch.delattr(os, "O_DIRECT")
-    assert _DirectSink.open(str(tmp_path / "other.arrows")) is None
