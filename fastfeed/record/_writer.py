@@ -4,8 +4,8 @@ process's GIL (:func:`serve`, run in a child interpreter started by
 :class:`fastfeed.record.Recorder`).
 
 The feed process hands data over in a shared-memory arena (an anonymous ``memfd``) cut into
-slots: a slot holds a raw capture buffer (the transport's capture records) or a chunk of
-records drained from a ring. Messages on a Unix socket (``<u32 length><pickle>``) say which
+slots: a slot holds a raw capture buffer (the transport's capture records) or the records the
+rings captured as they published them (``RecordSink``: chunks of one type's records). Messages on a Unix socket (``<u32 length><pickle>``) say which
 slot holds what; the writer answers ``("free", slot, stats)`` once a slot's bytes are written
 (raw) or gathered into its column buffers (records), so the feed process reuses it. When the
 feed process goes away (closed socket: ``stop``, or a crash), the writer writes what it holds,
