@@ -15,8 +15,9 @@ A message on a Unix socket tells the writer which slot holds what; it gives the 
 written.
 
 Never blocking: when no slot is free (the writer or the disk cannot keep up), the capture
-buffer fills and the messages (records) that do not fit are not captured; both are counted (``stats``: ``dropped_messages``, ``dropped_records``) and logged at
-most every 10 s, and the feed goes on. Write errors (disk full, file size limit) are counted
+buffers fill and the messages and records that do not fit are not captured; both are counted
+(``stats``: ``dropped_messages``, ``dropped_records``) and logged at most every 10 s, and the
+feed goes on. Write errors (disk full, file size limit) are counted
 the same way by the writer; the segment is closed and the next write starts a new one.
 """
 

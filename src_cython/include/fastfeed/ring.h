@@ -268,22 +268,22 @@ static inline void ff_ring_track_latest(ff_ring *r, uint64_t n) {
 static inline void ff_ring_capture(ff_ring *r, uint64_t n) {
     ff_rec_sink *k = r->sink;
     uint64_t need = n * r->rec_size, take = n, start, first, i;
-    int open = k->last == (const void *)r;
+    int cont = k->last == (const void *)r;   /* this ring's chunk is the last one: grow it */
     uint8_t *dst;
     if (k->sealed) {
         k->dropped += n;
         return;
     }
-    if (!open) need += sizeof(ff_cap_chunk);
+    if (!cont) need += sizeof(ff_cap_chunk);
     if (k->len + need > k->limit) {
         uint64_t room = k->limit - k->len;
-        if (!open) room = room > sizeof(ff_cap_chunk) ? room - sizeof(ff_cap_chunk) : 0;
+        if (!cont) room = room > sizeof(ff_cap_chunk) ? room - sizeof(ff_cap_chunk) : 0;
         take = room / r->rec_size;
         k->sealed = 1;
         k->dropped += n - take;
         if (!take) return;
     }
-    if (!open) {
+    if (!cont) {
         ff_cap_chunk h;
         h.tag = r->sink_tag;
         h.n = 0;
