@@ -1,5 +1,5 @@
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from types import GenericAlias
 from typing import Any, Generic, Self, TypeVar, overload
 
@@ -63,6 +63,24 @@ class RecordRing:
     def batch_over(self, records: bytes | bytearray | memoryview, owner: object = ...,
                    gaps: int = ..., spill: bytes | None = ...,
                    spill_base: int = ...) -> EventBatch[Any]: ...
+
+@disjoint_base
+class RecordSink:
+    """Captures what rings publish, as they publish it, into a buffer swapped from Python."""
+    def attach(self, ring: RecordRing) -> int: ...
+    def swap(self, new_buffer: Any = ...) -> tuple[Any, int, int,
+                                                    list[tuple[int, bytes | None, int, bool]]]: ...
+    def close(self) -> tuple[Any, int, int, list[tuple[int, bytes | None, int, bool]]]: ...
+    @property
+    def nbytes(self) -> int: ...
+    @property
+    def records(self) -> int: ...
+    @property
+    def dropped(self) -> int: ...
+
+def capture_chunks(buffer: Any, nbytes: int,
+                   sizes: Sequence[int]) -> dict[int, tuple[int, int, int]]: ...
+def capture_join(buffer: Any, nbytes: int, tag: int, sizes: Sequence[int]) -> bytes: ...
 
 @disjoint_base
 class Consumer:

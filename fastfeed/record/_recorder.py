@@ -5,15 +5,19 @@ writing never hold the feed process's GIL, so the event loop never waits for the
 Feed side (:class:`Recorder`, on the event loop): the data goes through a shared-memory arena
 of ``max_buffer_bytes`` cut into slots. The transport appends every message to a capture slot
 in C (no Python call per message); the recorder hands the slot over when the transport reports
-it half full (once per socket read at most) or on a timer, and swaps a free one in. One *weak*
-ring cursor per event type (it never holds the feed back) is drained into a free slot every
-``flush_events`` events and on the timer: one ``memcpy`` of whole records. A message on a Unix
-socket tells the writer which slot holds what; it gives the slot back once written.
+it half full (once per socket read at most) or on a timer, and swaps a free one in. The
+columns are captured the same way, by the rings themselves (a :class:`RecordSink`, fastfeed/
+ring.h "Capture"): each publish appends its records, still in L1, to a columns slot (chunks of
+records of one type); the recorder hands the slot over once it holds ``flush_events`` records or
+is half full (checked once per socket read with news), or on the timer. No ring cursor: the
+rings keep restarting at their first slot (``ff_ring_rebase``), so nothing is read back cold.
+A message on a Unix socket tells the writer which slot holds what; it gives the slot back once
+written.
 
 Never blocking: when no slot is free (the writer or the disk cannot keep up), the capture
-buffer fills and the messages that do not fit are not captured, and the ring cursors fall
-behind; both are counted (``stats``: ``dropped_messages``, ``dropped_records``) and logged at
-most every 10 s, and the feed goes on. Write errors (disk full, file size limit) are counted
+buffers fill and the messages and records that do not fit are not captured; both are counted
+(``stats``: ``dropped_messages``, ``dropped_records``) and logged at most every 10 s, and the
+feed goes on. Write errors (disk full, file size limit) are counted
 the same way by the writer; the segment is closed and the next write starts a new one.
 """
 
@@ -33,6 +37,7 @@ import tempfile
 import time
 from typing import Any, Self
 
+from fastfeed._native.ring import RecordSink
 from fastfeed._version import __version__
 from fastfeed.record._raw import COMPRESS_MODES, redact
 from fastfeed.record._writer import FrameReader, pack
@@ -103,6 +108,8 @@ class Recorder:
     path, raw=False)`` records the columns of what it receives (close it with ``aclose()``).
     """
 
+    _SLOT_MAX = 4 << 20     # bytes per arena slot at most
+
     def __init__(self, streamer: Any, path: str | os.PathLike[str], *, raw: bool = True,
                  columns: bool = True, roll_bytes: int = 256 * 1024 * 1024,
                  roll_seconds: float | None = 3600.0, max_buffer_bytes: int = 64 * 1024 * 1024,
@@ -139,9 +146,10 @@ class Recorder:
         # the arena: slots of up to 4 MiB (a raw slot is handed over half full, so a socket
         # read always fits after the threshold); at least 4 slots
         total = max(int(max_buffer_bytes), 4 * 65536)
-        self._slot = min(4 << 20, max(65536, (total // 4) & ~4095))
+        self._slot = min(self._SLOT_MAX, max(65536, (total // 4) & ~4095))
         self._nslots = total // self._slot
         self._raw_flush = self._slot // 2
+        self._cols_flush = self._slot // 2
         self._free: list[int] = list(range(self._nslots - 1, -1, -1))
         self._fd = _arena_fd(self._nslots * self._slot)
         self._mm = _map(self._fd, self._nslots * self._slot)
@@ -150,15 +158,15 @@ class Recorder:
                        for i in range(self._nslots)]
         self._slot_of = {id(v): i for i, v in enumerate(self._views)}
         self._conn = 0
-        self._consumers: dict[str, Any] = {}
+        self._sink: RecordSink | None = None     # the columns capture (None: raw only)
+        self._tags: list[tuple[str, str, int]] = []   # by sink tag: wire, layout, record size
+        self._cols_slot: int | None = None           # the slot the sink captures into
         self._sym_sent = 0
-        self._last_events = 0
         self._timer: asyncio.TimerHandle | None = None
         self._listeners: list[Any] = []
         self._cap_drops: dict[int, int] = {}     # id(listener) -> capture drops counted
         self._closed = False
         self._stopping = False
-        self._final_gaps = 0
         self._last_log = 0.0
         self._out = bytearray()
         self._reader = FrameReader()
@@ -173,7 +181,7 @@ class Recorder:
         self.n_raw_messages = 0       # messages handed to the writer
         self.n_records = 0            # records handed to the writer
         self.n_dropped_messages = 0   # not handed over: capture buffer full
-        self.n_dropped_records = 0    # not handed over: left in the rings when recording stopped
+        self.n_dropped_records = 0    # not handed over: spilled values lost meanwhile
         self.n_dropped_bytes = 0
         os.makedirs(self.path, exist_ok=True)
         with open(os.path.join(self.path, META_FILE), "w") as f:
@@ -198,13 +206,8 @@ class Recorder:
             "level": int(level), "raw_compress": raw_compress, "parquet": bool(parquet), "nice": int(nice),
             "slot_bytes": self._slot, "arena_bytes": self._nslots * self._slot,
             "discard": bool(discard)}))
-        # the columns are drained when the streamer wakes its consumers (every streamer calls
-        # ``_on_wake_data`` when records arrived); records counted by the decoder, or by the
-        # streamer when they arrive decoded (a hub consumer's ``n_events``)
-        if hasattr(streamer, "hub_name"):
-            self._events: Any = lambda: int(streamer.n_events)
-        else:
-            self._events = lambda: int(core.n_events)
+        # the columns slot is handed over when the streamer wakes its consumers (every
+        # streamer calls ``_on_wake_data`` when records arrived)
         self._own_hook = "_on_wake_data" in getattr(streamer, "__dict__", {})
         self._hooked: Any = streamer._on_wake_data
 
@@ -215,9 +218,11 @@ class Recorder:
         self._wake = wake
         streamer._on_wake_data = wake
         if columns:
+            self._sink = RecordSink()
             for wire, ring in core.rings.items():
-                self._consumers[wire] = ring.consumer(weak=True)
-            self._last_events = self._events()
+                self._sink.attach(ring)
+                self._tags.append((wire, ring.layout, ring.record_size))
+            self._hand_cols()           # the first slot
         self._schedule()
 
     # -------------------------------------------------------------- hooks (loop thread)
@@ -251,9 +256,12 @@ class Recorder:
         self._take_raw(listener, stop=True)
 
     def on_wake(self) -> None:
-        """Once per socket read with news: drain the columns every ``flush_events`` events."""
-        if self._consumers and self._events() - self._last_events >= self.flush_events:
-            self._drain_columns()
+        """Once per socket read with news: hand the columns slot over once it holds
+        ``flush_events`` records or half its bytes."""
+        sink = self._sink
+        if sink is not None and (sink.nbytes >= self._cols_flush
+                                 or sink.records >= self.flush_events):
+            self._hand_cols()
 
     # -------------------------------------------------------------- loop side
 
@@ -275,8 +283,7 @@ class Recorder:
         """Hand everything captured so far to the writer (loop thread)."""
         self._poll()
         self._take_raw_all()
-        if self._consumers:
-            self._drain_columns()
+        self._hand_cols()
 
     def _take_raw_all(self) -> None:
         for listener in self._listeners:
@@ -319,37 +326,47 @@ class Recorder:
             self.n_dropped_messages += dropped - prev
             self._warn(f"writer not keeping up: {dropped - prev} messages not recorded")
 
-    def _drain_columns(self) -> None:
-        core = self._core
-        self._last_events = self._events()
-        symbols = core.symbols
+    def _hand_cols(self, stop: bool = False) -> None:
+        """Swap a free slot into the columns sink (no copy) and hand the full one over (with
+        ``stop``: end the capture and hand over what it holds)."""
+        sink = self._sink
+        if sink is None:
+            return
+        slot = None
+        if stop:
+            _, nbytes, records, parts = sink.close()
+        else:
+            if self._cols_slot is not None and not sink.records:
+                return
+            slot = self._take_slot()
+            if slot is None:     # the capture goes on in the same slot until it is full
+                return
+            _, nbytes, records, parts = sink.swap(self._views[slot])
+        old, self._cols_slot = self._cols_slot, slot
+        if old is None:
+            return
+        pieces = []
+        lost = 0
+        for tag, (n, spill, base, gone) in enumerate(parts):
+            if gone:         # its spill may be overwritten: counted, not written
+                lost += n
+            elif n:
+                pieces.append((tag, *self._tags[tag][:2], n, spill, base))
+        if lost:
+            self.n_dropped_records += lost
+            self._warn(f"{lost} records not recorded: their spilled values were overwritten "
+                       "while no buffer was free")
+        if not pieces:
+            self._free.append(old)
+            return
+        symbols = self._core.symbols
         n_sym = len(symbols)
         if n_sym > self._sym_sent:
             names = [symbols[i] for i in range(self._sym_sent + 1, n_sym + 1)]
             self._sym_sent = n_sym
             self._send(("syms", names))     # never dropped: later batches need them
-        for wire, cons in self._consumers.items():
-            while cons.available:
-                slot = self._take_slot()
-                if slot is None:         # the cursor waits; if the ring laps it, gaps count
-                    break
-                if not self._drain_slot(wire, cons, slot):
-                    break
-
-    def _drain_slot(self, wire: str, cons: Any, slot: int) -> int:
-        """Move the records of ``cons`` that fit into ``slot`` and hand them over."""
-        size = cons.ring.record_size
-        view = self._views[slot][:(self._slot // size) * size]
-        n, gaps, spill, base = cons.drain_into(view)
-        del view
-        if gaps:        # counted by the cursor (``_ring_gaps``)
-            self._warn(f"{wire}: the recorder fell a ring behind; {gaps} records lost")
-        if not n:
-            self._free.append(slot)
-            return 0
-        self.n_records += n
-        self._send(("cols", wire, cons.ring.layout, slot, n, spill, base))
-        return int(n)
+        self.n_records += records - lost
+        self._send(("cols", old, nbytes, pieces, [t[2] for t in self._tags]))
 
     # -------------------------------------------------------------- the writer's socket
 
@@ -455,7 +472,8 @@ class Recorder:
                "records": self.n_records,
                "records_written": int(st.get("records_written", 0)),
                "dropped_messages": self.n_dropped_messages + int(st.get("dropped_messages", 0)),
-               "dropped_records": self.n_dropped_records + self._ring_gaps()
+               "dropped_records": self.n_dropped_records
+               + (self._sink.dropped if self._sink is not None else 0)
                + int(st.get("dropped_records", 0)),
                "dropped_bytes": self.n_dropped_bytes + int(st.get("dropped_bytes", 0)),
                "errors": int(st.get("errors", 0)),
@@ -475,49 +493,18 @@ class Recorder:
         self._send(("sync", seq))
         return self._wait(lambda: self._synced >= seq, timeout)
 
-    def _ring_gaps(self) -> int:
-        """Records the ring cursors lost (the ring lapped them while no slot was free)."""
-        if self._stopping:
-            return self._final_gaps
-        return sum(int(c.gaps) for c in self._consumers.values())
-
-    def _hand_over_rest(self, timeout: float) -> None:
-        """At the end: drain what the rings hold now, waiting (bounded) for free slots; what
-        is left is counted as not recorded."""
-        left = {w: int(c.available) for w, c in self._consumers.items()}
-        deadline = time.monotonic() + timeout
-        while any(left.values()) and not self._dead:
-            if not self._free and not self._wait(lambda: bool(self._free),
-                                                 deadline - time.monotonic()):
-                break
-            before = self.n_records
-            for wire, cons in self._consumers.items():
-                if left[wire] and self._free:
-                    slot = self._free.pop()
-                    n = self._drain_slot(wire, cons, slot)
-                    left[wire] = max(0, left[wire] - n) if n else 0
-            if self.n_records == before:
-                break
-        self._final_gaps = sum(int(c.gaps) for c in self._consumers.values())
-        self.n_dropped_records += sum(left.values())
-        if any(left.values()):
-            self._count_error_once(f"{sum(left.values())} records not recorded: no free buffer "
-                                   "when recording stopped")
-
     def _stop(self) -> None:
         """Loop side of closing: hand everything over, end the captures, tell the writer."""
         if self._stopping:
             return
         self.flush()
-        self._hand_over_rest(10.0)
+        self._hand_cols(stop=True)
         for listener in list(self._listeners):
             self.detach(listener)
         self._stopping = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        for cons in self._consumers.values():
-            cons.close()
         if self.streamer.__dict__.get("_on_wake_data") is self._wake:    # unhook
             if self._own_hook:
                 self.streamer._on_wake_data = self._hooked

@@ -4,8 +4,8 @@ process's GIL (:func:`serve`, run in a child interpreter started by
 :class:`fastfeed.record.Recorder`).
 
 The feed process hands data over in a shared-memory arena (an anonymous ``memfd``) cut into
-slots: a slot holds a raw capture buffer (the transport's capture records) or a chunk of
-records drained from a ring. Messages on a Unix socket (``<u32 length><pickle>``) say which
+slots: a slot holds a raw capture buffer (the transport's capture records) or the records the
+rings captured as they published them (``RecordSink``: chunks of one type's records). Messages on a Unix socket (``<u32 length><pickle>``) say which
 slot holds what; the writer answers ``("free", slot, stats)`` once a slot's bytes are written
 (raw) or gathered into its column buffers (records), so the feed process reuses it. When the
 feed process goes away (closed socket: ``stop``, or a crash), the writer writes what it holds,
@@ -301,10 +301,10 @@ class _Writer:
             finally:
                 self.send(("free", slot, self.report()))
         elif kind == "cols":
-            _, wire, layout, slot, n, spill, base = msg
+            _, slot, nbytes, pieces, sizes = msg
             try:
                 if not self.discard:
-                    self._gather(wire, layout, slot, n, spill, base, now)
+                    self._write_cols(slot, nbytes, pieces, sizes, now)
             finally:
                 self.send(("free", slot, self.report()))
         elif kind == "syms":
@@ -332,8 +332,27 @@ class _Writer:
             return
         self.stats["raw_written"] += count
 
-    def _gather(self, wire: str, layout: str, slot: int, n: int, spill: Any, base: int,
-                now: float) -> None:
+    def _write_cols(self, slot: int, nbytes: int, pieces: list[tuple[Any, ...]],
+                    sizes: list[int], now: float) -> None:
+        """A columns slot: chunks of records by tag (``RecordSink``); ``pieces``: ``(tag, wire,
+        layout, records, spill, spill_base)`` of each tag in it."""
+        from fastfeed._native.ring import capture_chunks, capture_join
+
+        start = slot * self.slot_bytes
+        with memoryview(self.arena)[start:start + nbytes] as view:
+            chunks = capture_chunks(view, nbytes, sizes)
+            for tag, wire, layout, n, spill, base in pieces:
+                off, count, nchunks = chunks[tag]
+                if count != n:
+                    raise ValueError(f"{wire}: {count} records in the slot, {n} announced")
+                if nchunks == 1:        # one run: read in place
+                    self._gather(wire, layout, self.arena, start + off, n, spill, base, now)
+                else:                   # interleaved with other types: joined first
+                    self._gather(wire, layout, capture_join(view, nbytes, tag, sizes), 0, n,
+                                 spill, base, now)
+
+    def _gather(self, wire: str, layout: str, source: Any, offset: int, n: int, spill: Any,
+                base: int, now: float) -> None:
         import numpy as np
 
         cf = self.cols.get(wire)
@@ -341,8 +360,7 @@ class _Writer:
             cf = self.cols[wire] = _ColumnFile(os.path.join(self.path, "columns"), wire,
                                                layout,
                                                self.compactor if self.cfg["parquet"] else None)
-        arr = np.frombuffer(self.arena, dtype=cf.spec.dtype, count=n,
-                            offset=slot * self.slot_bytes)
+        arr = np.frombuffer(source, dtype=cf.spec.dtype, count=n, offset=offset)
         if not cf.buffers.rows:
             cf.first_pending = now
         cf.buffers.append(arr, n, spill, base)

@@ -1,5 +1,5 @@
 /* CTest: fastfeed/ring.h -- wrap-around, fan-out, drop-oldest gap counts, back-pressure,
- * abandoned (unpublished) messages, latest-per-symbol.  Behaviour is checked against the
+ * abandoned (unpublished) messages, latest-per-symbol, capture.  Behaviour is checked against the
  * semantics documented at the top of ring.h and in CONTRIBUTING.md ("Rings"). */
 #include <stdint.h>
 #include <stdio.h>
@@ -366,6 +366,63 @@ static void test_rec_copy(void)
     }
 }
 
+/* Capture (ring.h "Capture"): two rings share a sink; publishes land as chunks in order,
+ * consecutive ones of a ring in one chunk, a wrapping publish whole; a publish that does not fit
+ * keeps what fits and seals the sink; the ring keeps rebasing (no cursor of the sink). */
+static void test_capture(void)
+{
+    ff_ring a, b;
+    ff_rec_sink k;
+    uint8_t buf[8 + 10 * sizeof(rec_t) + 8 + 8 * sizeof(rec_t) + 16];   /* 16: < a record */
+    int64_t na = 0, nb = 1000, seq = 0;
+    ff_cap_chunk h;
+    uint64_t off = 0, n, i;
+    uint32_t lo, sn;
+    int ca;
+    CHECK(ff_ring_init(&a, sizeof(rec_t), 8, FF_DROP_OLDEST, 0) == 0, "init a");
+    CHECK(ff_ring_init(&b, sizeof(rec_t), 8, FF_DROP_OLDEST, 0) == 0, "init b");
+    memset(&k, 0, sizeof k);
+    k.buf = buf;
+    k.limit = sizeof buf;
+    a.sink = b.sink = &k;
+    a.sink_tag = 0;
+    b.sink_tag = 1;
+    ca = ff_ring_add_consumer(&a, 0);
+    produce(&a, &na, 6, 1);
+    drain(&a, ca, &seq, __LINE__);
+    produce(&a, &na, 4, 1);            /* rebased to slot 0: one chunk of 10 with the first */
+    drain(&a, ca, &seq, __LINE__);
+    produce(&b, &nb, 6, 2);            /* no consumer: no rebase, seqs 6..7 then 0..3 wrap */
+    produce(&b, &nb, 6, 2);            /* 2 of 6 fit: the chunk of b grows, then sealed */
+    produce(&a, &na, 1, 1);            /* sealed: counted */
+    CHECK(a.rebased >= 1, "ring a rebased under the capture");
+    CHECK(k.sealed && k.dropped == 4 + 1, "dropped %llu", (unsigned long long)k.dropped);
+    CHECK(k.records == 10 + 8, "records %llu", (unsigned long long)k.records);
+    CHECK(k.len == 8 + 10 * sizeof(rec_t) + 8 + 8 * sizeof(rec_t), "len %llu",
+          (unsigned long long)k.len);
+    memcpy(&h, buf, sizeof h);
+    CHECK(h.tag == 0 && h.n == 10, "chunk 0: tag %u n %u", h.tag, h.n);
+    for (i = 0; i < 10; i++) {
+        rec_t r;
+        memcpy(&r, buf + 8 + i * sizeof(rec_t), sizeof r);
+        CHECK(r.seq == (int64_t)i, "a's record %llu: %lld", (unsigned long long)i, (long long)r.seq);
+    }
+    off = 8 + 10 * sizeof(rec_t);
+    memcpy(&h, buf + off, sizeof h);
+    CHECK(h.tag == 1 && h.n == 8, "chunk 1: tag %u n %u", h.tag, h.n);
+    for (i = 0; i < 8; i++) {
+        rec_t r;
+        memcpy(&r, buf + off + 8 + i * sizeof(rec_t), sizeof r);
+        CHECK(r.seq == 1000 + (int64_t)i, "b's record %llu: %lld", (unsigned long long)i,
+              (long long)r.seq);
+    }
+    CHECK(ff_ring_sink_take(&a, &n, &lo, &sn) == 0 && n == 10 && sn == 0, "a's part");
+    CHECK(ff_ring_sink_take(&b, &n, &lo, &sn) == 0 && n == 8 && sn == 0, "b's part");
+    a.sink = b.sink = NULL;
+    ff_ring_free(&a);
+    ff_ring_free(&b);
+}
+
 int main(void)
 {
     test_rec_copy();
@@ -375,5 +432,6 @@ int main(void)
     test_backpressure();
     test_abandon_and_latest();
     test_rebase_model();
+    test_capture();
     FF_TEST_DONE("test_ring");
 }

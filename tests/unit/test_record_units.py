@@ -326,3 +326,130 @@ def test_redact_removes_credentials_only() -> None:
     assert redact(b'{"action":"auth","params":"KEY"}') == b'{"action":"auth","params":"***"}'
     sub = b'{"action":"subscribe","params":"T.AAPL"}'
     assert redact(sub) == sub
+
+
+def _rings(*layouts: str, capacity: int = 64) -> list[Any]:
+    from fastfeed._native.ring import RecordRing
+    from fastfeed._native.symbols import SymbolTable
+
+    syms = SymbolTable()
+    return [RecordRing(lay, lay, 1 + i, syms, capacity, "backpressure")
+            for i, lay in enumerate(layouts)]
+
+
+def _quotes(first: int, n: int) -> Any:
+    recs = np.zeros(n, dtype_for("Quote"))
+    recs["rtype"] = 1
+    recs["bid_price"] = np.arange(first, first + n)
+    return recs
+
+
+def test_record_sink_captures_each_publish_in_chunks_and_the_rings_keep_rebasing() -> None:
+    """``RecordSink`` (ring.h "Capture"): every publish lands in the buffer at once, as chunks
+    of one ring's records (consecutive publishes of a ring grow one chunk); no cursor, so a
+    ring drained by its own consumer after each read still restarts at its first slot."""
+    from fastfeed._native.ring import RecordSink, capture_chunks, capture_join
+
+    q, t = _rings("Quote", "Trade")
+    sink = RecordSink()
+    assert (sink.attach(q), sink.attach(t)) == (0, 1)
+    with pytest.raises(RuntimeError):
+        sink.attach(q)
+    buf = bytearray(8192)
+    assert sink.swap(buf)[:3] == (None, 0, 0)
+    cons = q.consumer()
+    trades = np.zeros(2, dtype_for("Trade"))
+    trades["rtype"] = 2
+    trades["price"] = [7.5, 8.5]
+    q.push(_quotes(0, 3).view(np.uint8))
+    q.push(_quotes(3, 3).view(np.uint8))
+    assert len(cons.drain()) == 6
+    t.push(trades.view(np.uint8))
+    q.push(_quotes(6, 1).view(np.uint8))       # written at slot 0 again: rebased
+    assert len(cons.drain()) == 1 and q.rebased >= 1
+    nbytes = 3 * 8 + 7 * 88 + 2 * 96
+    assert (sink.nbytes, sink.records, sink.dropped) == (nbytes, 9, 0)
+    sizes = [88, 96]
+    assert capture_chunks(buf, nbytes, sizes) == {0: (8, 7, 2), 1: (8 + 6 * 88 + 8, 2, 1)}
+    got = np.frombuffer(capture_join(buf, nbytes, 0, sizes), dtype_for("Quote"))
+    assert got.tobytes() == _quotes(0, 7).tobytes()
+    got_t = np.frombuffer(capture_join(buf, nbytes, 1, sizes), dtype_for("Trade"))
+    assert got_t.tobytes() == trades.tobytes()
+    old, n_bytes, records, parts = sink.swap(bytearray(1024))
+    assert (old, n_bytes, records) == (buf, nbytes, 9)
+    assert parts == [(7, None, 0, False), (2, None, 0, False)]
+    with pytest.raises(ValueError):
+        capture_chunks(buf, nbytes - 1, sizes)        # a chunk cut short
+    assert sink.close()[1:] == (0, 0, [(0, None, 0, False), (0, None, 0, False)])
+    q.push(_quotes(0, 1).view(np.uint8))             # detached: nothing captured
+    assert (sink.records, sink.dropped) == (0, 0)
+
+
+def test_record_sink_full_buffer_keeps_what_fits_and_counts_the_rest() -> None:
+    """A publish that does not fit: what fits is kept, the sink takes nothing more until the
+    next buffer (each ring's records stay consecutive), every record not taken is counted."""
+    from fastfeed._native.ring import RecordSink, capture_join
+
+    (q,) = _rings("Quote")
+    sink = RecordSink()
+    sink.attach(q)
+    q.push(_quotes(0, 2).view(np.uint8))             # no buffer yet: counted
+    assert sink.dropped == 2
+    buf = bytearray(8 + 5 * 88 + 40)
+    sink.swap(buf)
+    q.push(_quotes(0, 3).view(np.uint8))
+    q.push(_quotes(3, 3).view(np.uint8))             # 2 of 3 fit: sealed
+    q.push(_quotes(6, 1).view(np.uint8))             # would fit the 40 bytes left: sealed
+    assert (sink.records, sink.dropped) == (5, 2 + 1 + 1)
+    _, nbytes, records, parts = sink.swap(bytearray(1024))
+    assert (nbytes, records, parts) == (8 + 5 * 88, 5, [(5, None, 0, False)])
+    assert capture_join(buf, nbytes, 0, [88]) == _quotes(0, 5).tobytes()
+    q.push(_quotes(7, 1).view(np.uint8))             # the new buffer takes it
+    assert (sink.records, sink.dropped) == (1, 4)
+
+
+def test_record_sink_hands_over_the_spill_of_its_records_or_counts_them_lost() -> None:
+    """Spilled values (spill.h): the swap copies the log range the captured records use; when
+    the buffer stayed sealed while the ring went a full capacity further (that range may be
+    overwritten), its records are reported lost instead."""
+    from fastfeed._native.ring import RecordSink, capture_join
+
+    rng = np.random.default_rng(5)
+    (ring,) = _rings("EquityTrade", capacity=64)
+    sink = RecordSink()
+    sink.attach(ring)
+    size = ring.record_size
+    arr = random_records("EquityTrade", 40, rng)
+    data, base = add_spill(arr, rng)
+    buf = bytearray(8 + 40 * size)
+    sink.swap(buf)
+    ring.push(arr.view(np.uint8), data, base)
+    _, nbytes, records, parts = sink.swap(bytearray(8 + 10 * size))
+    n, spill, spill_base, lost = parts[0]
+    assert (records, n, lost) == (40, 40, False) and spill is not None
+    back = np.frombuffer(capture_join(buf, nbytes, 0, [size]), dtype_for("EquityTrade"))
+    assert spilled(back, spill, spill_base) == spilled(arr, data, base)
+    more = random_records("EquityTrade", 10, rng)
+    data2, base2 = add_spill(more, rng)
+    assert (more["spill"] != 0).any()
+    ring.push(more.view(np.uint8), data2, base2)     # fills the 10-record buffer
+    for _ in range(8):                               # 80 more: the ring (64) goes round
+        ring.push(more.view(np.uint8), data2, base2)
+    _, _, records, parts = sink.swap(None)
+    assert records == 10 and parts[0][0] == 10 and parts[0][3] is True
+    assert sink.dropped == 80
+
+
+def test_record_sink_copies_a_publish_that_wraps_the_ring() -> None:
+    """A publish whose records straddle the end of the ring's buffer lands whole, in order."""
+    from fastfeed._native.ring import RecordSink, capture_join
+
+    (q,) = _rings("Quote", capacity=8)
+    sink = RecordSink()
+    sink.attach(q)
+    buf = bytearray(4096)
+    sink.swap(buf)
+    for first in (0, 6, 12):     # no consumer, no rebase: seqs 6..11 wrap the 8 slots
+        q.push(_quotes(first, 6).view(np.uint8))
+    assert q.rebased == 0
+    assert capture_join(buf, sink.nbytes, 0, [88]) == _quotes(0, 18).tobytes()

@@ -21,6 +21,18 @@ cdef extern from "fastfeed/ring.h" nogil:
         uint64_t gaps
         int active
         int weak
+    ctypedef struct ff_cap_chunk:
+        uint32_t tag
+        uint32_t n
+    ctypedef struct ff_rec_sink:
+        unsigned char *buf
+        uint64_t limit
+        uint64_t len
+        uint64_t records
+        uint64_t dropped
+        int sealed
+        const void *last
+        uint64_t last_chunk
     ctypedef struct ff_ring:
         unsigned char *buf
         uint32_t rec_size
@@ -41,6 +53,9 @@ cdef extern from "fastfeed/ring.h" nogil:
         unsigned char *latest
         uint32_t latest_cap
         ff_spill spill
+        ff_rec_sink *sink
+        uint32_t sink_tag
+        uint64_t sink_n
     int ff_ring_init(ff_ring *r, uint32_t rec_size, uint64_t capacity, int policy, uint64_t max_capacity)
     void ff_ring_free(ff_ring *r)
     void *ff_ring_slot(ff_ring *r, uint64_t k)
@@ -56,6 +71,7 @@ cdef extern from "fastfeed/ring.h" nogil:
     uint64_t ff_ring_min_cursor(const ff_ring *r)
     void ff_ring_enable_latest(ff_ring *r)
     const void *ff_ring_latest(const ff_ring *r, uint32_t sid)
+    int ff_ring_sink_take(ff_ring *r, uint64_t *n, uint32_t *lo, uint32_t *spill_n)
     int ff_ring_spill_put(ff_ring *r, unsigned char *rec, const unsigned char *src, uint32_t len,
                           uint64_t seq)
 

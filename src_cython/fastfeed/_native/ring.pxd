@@ -1,5 +1,6 @@
 from libc.stdint cimport int64_t, uint32_t, uint64_t
-from fastfeed._native.cring cimport ff_ring
+from cpython.buffer cimport Py_buffer
+from fastfeed._native.cring cimport ff_rec_sink, ff_ring
 from fastfeed._native.events cimport _Event
 from fastfeed._native.symbols cimport SymbolTable
 
@@ -13,6 +14,16 @@ cdef class RecordRing:
     cdef readonly SymbolTable symbols
     cdef bytes _format
     cdef object _waiters            # callables notified by the owner after publishing (Python side)
+
+
+cdef class RecordSink:
+    """Captures what rings publish into a buffer swapped from Python (ring.h, "Capture")."""
+    cdef ff_rec_sink k
+    cdef Py_buffer _view
+    cdef object _obj               # the buffer held (None: none)
+    cdef list _rings               # RecordRing attached, index = tag
+    cdef int _hold(self, object buffer) except -1
+    cdef object _release(self)
 
 
 cdef class EventBatch:

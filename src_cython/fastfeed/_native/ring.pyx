@@ -10,13 +10,14 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_REFCNT
 from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 from fastfeed._native.cring cimport (
     FF_BACKPRESSURE, FF_DROP_OLDEST, ff_ring_add_consumer, ff_ring_available,
     ff_ring_enable_latest, ff_ring_free, ff_ring_init, ff_ring_latest, ff_ring_min_cursor,
     ff_ring_pressure, ff_ring_publish, ff_ring_read, ff_ring_remove_consumer, ff_ring_set_weak,
-    ff_ring_slot, ff_ring_spill_put, ff_spill, ff_spill_range, ff_spill_read,
+    ff_ring_sink_take, ff_ring_slot, ff_ring_spill_put, ff_spill, ff_spill_range, ff_spill_read,
+    ff_cap_chunk,
 )
 from fastfeed._native.events cimport _Event, make_event, new_event, set_event, view_event
 from fastfeed._native.symbols cimport SymbolTable
@@ -293,6 +294,153 @@ cdef class RecordRing:
     def __repr__(self):
         return (f"RecordRing({self.wire_type!r}, capacity={self.r.capacity}, policy={self.policy!r}, "
                 f"published={self.r.head})")
+
+
+cdef class RecordSink:
+    """Captures the records that rings publish, as they are published (fastfeed/ring.h,
+    "Capture"), into a writable buffer the owner swaps (``fastfeed.record``: no cursor, no copy
+    of cold records later). The buffer holds chunks ``[u32 tag, u32 n][n records]``, tag the
+    ring's (``attach``); read them with :func:`capture_chunks`. When a publish does not fit,
+    the sink keeps what fits and takes nothing more until the next ``swap``: the records not
+    taken are counted in ``dropped``."""
+
+    def __cinit__(self):
+        memset(&self.k, 0, sizeof(self.k))
+        self._obj = None
+        self._rings = []
+
+    def __dealloc__(self):
+        cdef RecordRing ring
+        for ring in self._rings:
+            ring.r.sink = NULL
+        if self._obj is not None:
+            PyBuffer_Release(&self._view)
+
+    def attach(self, RecordRing ring):
+        """Capture every record ``ring`` publishes from now on; returns its tag."""
+        if ring.r.sink != NULL:
+            raise RuntimeError("this ring is already captured")
+        cdef uint32_t tag = <uint32_t>len(self._rings)
+        self._rings.append(ring)
+        ring.r.sink_tag = tag
+        ring.r.sink_n = 0
+        ring.r.sink = &self.k
+        return tag
+
+    cdef int _hold(self, object buffer) except -1:
+        PyObject_GetBuffer(buffer, &self._view, PyBUF_SIMPLE | PyBUF_WRITABLE)
+        self._obj = buffer
+        self.k.buf = <unsigned char *>self._view.buf
+        self.k.limit = <uint64_t>self._view.len
+        return 0
+
+    cdef object _release(self):
+        obj = self._obj
+        out = (obj, self.k.len, self.k.records)
+        if obj is not None:
+            PyBuffer_Release(&self._view)
+            self._obj = None
+        self.k.buf = NULL
+        self.k.limit = self.k.len = self.k.records = 0
+        self.k.sealed = 0
+        self.k.last = NULL
+        return out
+
+    def swap(self, new_buffer=None):
+        """Go on capturing into ``new_buffer`` (``None``: none, every record is dropped and
+        counted). Returns ``(old buffer, bytes used, records, parts)`` -- no copy; ``parts[tag]``
+        is ``(records, spill, spill_base, lost)``: the spill-log bytes its records refer to
+        (``None``: none spilled; position ``spill_base`` is ``spill[0]``), and ``lost`` True when
+        those may be gone (the buffer stayed full while the ring went round): its records must
+        then be counted as not captured."""
+        cdef RecordRing ring
+        cdef uint64_t n
+        cdef uint32_t lo, sn
+        cdef int rc
+        parts = []
+        for ring in self._rings:
+            rc = ff_ring_sink_take(&ring.r, &n, &lo, &sn)
+            spill = _spill_copy(&ring.r.spill, lo, sn) if sn and rc == 0 else None
+            parts.append((n, spill, lo if spill is not None else 0, rc != 0))
+        out = self._release()
+        if new_buffer is not None:
+            self._hold(new_buffer)
+        return out + (parts,)
+
+    def close(self):
+        """Stop capturing (the rings are detached); returns what ``swap`` returns."""
+        cdef RecordRing ring
+        out = self.swap(None)
+        for ring in self._rings:
+            ring.r.sink = NULL
+        self._rings = []
+        return out
+
+    @property
+    def nbytes(self):
+        """Bytes used in the current buffer."""
+        return self.k.len
+
+    @property
+    def records(self):
+        """Records in the current buffer."""
+        return self.k.records
+
+    @property
+    def dropped(self):
+        """Records not captured (no buffer, or it was full), in total."""
+        return self.k.dropped
+
+
+def capture_chunks(buffer, Py_ssize_t nbytes, sizes):
+    """The chunks of a :class:`RecordSink` buffer's first ``nbytes``, by tag: ``{tag: (first
+    offset, records, chunks)}``. ``sizes[tag]``: the tag's record size."""
+    cdef const unsigned char[::1] view = memoryview(buffer).cast("B")
+    cdef Py_ssize_t off = 0, size
+    cdef ff_cap_chunk h
+    cdef dict out = {}
+    if nbytes > view.shape[0]:
+        raise ValueError("nbytes beyond the buffer")
+    while off + <Py_ssize_t>sizeof(h) <= nbytes:
+        memcpy(&h, &view[off], sizeof(h))
+        size = sizes[h.tag]
+        off += sizeof(h)
+        if off + <Py_ssize_t>h.n * size > nbytes:
+            raise ValueError("a chunk runs past nbytes")
+        e = out.get(h.tag)
+        out[h.tag] = (off, h.n, 1) if e is None else (e[0], e[1] + h.n, e[2] + 1)
+        off += <Py_ssize_t>h.n * size
+    return out
+
+
+def capture_join(buffer, Py_ssize_t nbytes, uint32_t tag, sizes):
+    """The records of ``tag`` in a :class:`RecordSink` buffer's first ``nbytes``, all chunks
+    joined (``bytes``)."""
+    cdef const unsigned char[::1] view = memoryview(buffer).cast("B")
+    cdef Py_ssize_t off = 0, size, total = 0, pos = 0
+    cdef ff_cap_chunk h
+    if nbytes > view.shape[0]:
+        raise ValueError("nbytes beyond the buffer")
+    while off + <Py_ssize_t>sizeof(h) <= nbytes:
+        memcpy(&h, &view[off], sizeof(h))
+        size = sizes[h.tag]
+        off += sizeof(h) + <Py_ssize_t>h.n * size
+        if off > nbytes:
+            raise ValueError("a chunk runs past nbytes")
+        if h.tag == tag:
+            total += <Py_ssize_t>h.n * size
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, total)
+    cdef char *dst = PyBytes_AS_STRING(out)
+    off = 0
+    while off + <Py_ssize_t>sizeof(h) <= nbytes:
+        memcpy(&h, &view[off], sizeof(h))
+        size = sizes[h.tag]
+        off += sizeof(h)
+        if h.tag == tag:
+            memcpy(dst + pos, &view[off], <Py_ssize_t>h.n * size)
+            pos += <Py_ssize_t>h.n * size
+        off += <Py_ssize_t>h.n * size
+    return out
 
 
 cdef class Consumer:

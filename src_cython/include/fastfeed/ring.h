@@ -26,6 +26,16 @@
  * history of already-read records for a consumer added later with from_oldest, which starts at
  * the oldest record still addressable (the rebase point).  A ring without active consumers
  * never rebases (its records wait for a from_oldest consumer).
+ *
+ * Capture (ff_rec_sink, fastfeed.record): rings may share one sink; every publish appends the
+ * records it makes visible to the sink's buffer while they are still in L1, as a chunk
+ * [ff_cap_chunk: the ring's tag, n][n records] (consecutive publishes of one ring grow one
+ * chunk).  No cursor: the ring keeps rebasing.  When a publish does not fit, what fits is kept
+ * and the sink is sealed: nothing more is taken until the owner swaps in a new buffer, and the
+ * records not taken are counted (dropped) -- so each ring's records in one buffer are
+ * consecutive sequences [sink_first, sink_first + sink_n), and the spill-log range they use
+ * (sink_lo, sink_hi: positions only grow in publish order) is still held by the ring as long
+ * as sink_first + capacity > head (ff_ring_sink_take).
  */
 #ifndef FASTFEED_RING_H
 #define FASTFEED_RING_H
@@ -45,6 +55,23 @@ typedef struct ff_consumer {
     int weak;          /* ignored by back-pressure (a cursor nobody may ever read); it can lose
                           records like a drop-oldest consumer, counted in gaps */
 } ff_consumer;
+
+/* Capture sink (see "Capture" above). */
+typedef struct ff_cap_chunk {
+    uint32_t tag;           /* the ring's sink_tag */
+    uint32_t n;             /* records that follow */
+} ff_cap_chunk;
+
+typedef struct ff_rec_sink {
+    uint8_t *buf;           /* NULL: every record is dropped (counted) */
+    uint64_t limit;         /* bytes of buf */
+    uint64_t len;           /* bytes used */
+    uint64_t records;       /* records in buf */
+    uint64_t dropped;       /* records not taken: buf full (total, never reset) */
+    int sealed;             /* a publish did not fit: nothing more until the next buffer */
+    const void *last;       /* ring of the open chunk (NULL: none) */
+    uint64_t last_chunk;    /* offset of the open chunk's header */
+} ff_rec_sink;
 
 typedef struct ff_ring {
     uint8_t *buf;
@@ -73,6 +100,12 @@ typedef struct ff_ring {
     uint32_t held;          /* borrowed batches pointing into buf (no rebase meanwhile) */
     ff_spill spill;         /* side storage of values that do not fit a record (spill.h; written
                                by the polygon decoder, copied out by drains) */
+    ff_rec_sink *sink;      /* capture (NULL: none); see "Capture" above */
+    uint32_t sink_tag;
+    int sink_spilled;       /* a record captured into the sink's buffer has spill */
+    uint64_t sink_first;    /* sequence of the first record in the sink's buffer */
+    uint64_t sink_n;        /* records of this ring in the sink's buffer */
+    uint32_t sink_lo, sink_hi;  /* spill-log range they use (when sink_spilled) */
 } ff_ring;
 
 /* Copy one record inline (fixed-size chunks the compiler turns into vector moves): records are
@@ -231,8 +264,85 @@ static inline void ff_ring_track_latest(ff_ring *r, uint64_t n) {
     }
 }
 
+/* Append the n records about to be published to the ring's sink (see "Capture" above). */
+static inline void ff_ring_capture(ff_ring *r, uint64_t n) {
+    ff_rec_sink *k = r->sink;
+    uint64_t need = n * r->rec_size, take = n, start, first, i;
+    int cont = k->last == (const void *)r;   /* this ring's chunk is the last one: grow it */
+    uint8_t *dst;
+    if (k->sealed) {
+        k->dropped += n;
+        return;
+    }
+    if (!cont) need += sizeof(ff_cap_chunk);
+    if (k->len + need > k->limit) {
+        uint64_t room = k->limit - k->len;
+        if (!cont) room = room > sizeof(ff_cap_chunk) ? room - sizeof(ff_cap_chunk) : 0;
+        take = room / r->rec_size;
+        k->sealed = 1;
+        k->dropped += n - take;
+        if (!take) return;
+    }
+    if (!cont) {
+        ff_cap_chunk h;
+        h.tag = r->sink_tag;
+        h.n = 0;
+        k->last = r;
+        k->last_chunk = k->len;
+        memcpy(k->buf + k->len, &h, sizeof(h));
+        k->len += sizeof(h);
+    }
+    if (r->sink_n == 0) r->sink_first = r->head;
+    dst = k->buf + k->len;
+    start = (r->head - r->base) & r->mask;
+    first = r->capacity - start;
+    if (first > take) first = take;
+    memcpy(dst, r->buf + start * r->rec_size, (size_t)(first * r->rec_size));
+    if (take > first)
+        memcpy(dst + first * r->rec_size, r->buf, (size_t)((take - first) * r->rec_size));
+    if (r->spill.used && r->rec_size >= 40) {
+        for (i = 0; i < take; i++) {
+            uint64_t ref;
+            memcpy(&ref, dst + i * r->rec_size + 32, 8);
+            if (ref >> 32) {
+                if (!r->sink_spilled) r->sink_lo = (uint32_t)ref;
+                r->sink_spilled = 1;
+                r->sink_hi = (uint32_t)ref + (uint32_t)(ref >> 32);
+            }
+        }
+    }
+    {
+        uint32_t cn;
+        memcpy(&cn, k->buf + k->last_chunk + 4, 4);
+        cn += (uint32_t)take;
+        memcpy(k->buf + k->last_chunk + 4, &cn, 4);
+    }
+    k->len += take * r->rec_size;
+    k->records += take;
+    r->sink_n += take;
+}
+
+/* The ring's part of its sink's buffer, for the owner about to hand the buffer over: *n
+ * records, the spill-log range [*lo, *lo + *spill_n) they use (*spill_n = 0: none), and 0 --
+ * or -1 when that range may no longer be held (the buffer stayed sealed while the ring went a
+ * full capacity further: its records here must be counted as lost).  Resets the ring's part. */
+static inline int ff_ring_sink_take(ff_ring *r, uint64_t *n, uint32_t *lo, uint32_t *spill_n) {
+    int ok = 1;
+    *n = r->sink_n;
+    *lo = *spill_n = 0;
+    if (r->sink_spilled) {
+        ok = r->sink_first + r->capacity > r->head;
+        *lo = r->sink_lo;
+        *spill_n = r->sink_hi - r->sink_lo;
+    }
+    r->sink_n = 0;
+    r->sink_spilled = 0;
+    return ok ? 0 : -1;
+}
+
 static inline void ff_ring_publish(ff_ring *r, uint64_t n) {
     if (r->latest_on && n) ff_ring_track_latest(r, n);
+    if (r->sink && n) ff_ring_capture(r, n);
     r->head += n;
     r->claimed = 0;
 }
