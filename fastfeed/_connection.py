@@ -906,9 +906,7 @@ class ConnectionManager:
                 self._fail(exc)
             if core.outbox and self._listener is not None:
                 self._listener.flush()
-        if self._recorder is not None:
-            self._recorder.on_wake()
-        self._on_wake_data()
+        self._on_wake_data()     # a recorder hooks this (Recorder.on_wake): once per wake
 
     def _on_protocol_error(self, err: BaseException) -> None:
         """Log a skipped malformed message (it is already counted by the core).
