@@ -423,6 +423,41 @@ static void test_capture(void)
     ff_ring_free(&b);
 }
 
+/* The sink's lifetime (ring.h: refs): the owner and the rings may go in any order.  Under
+ * ASan/LSan a use after free or a leaked sink fails this test. */
+static void test_capture_lifetime(void)
+{
+    ff_ring a, b, c;
+    ff_rec_sink *k = ff_rec_sink_new(), *k2 = ff_rec_sink_new();
+    uint8_t buf[1024];
+    int64_t na = 0;
+    CHECK(k != NULL && k2 != NULL && k->refs == 1, "new sinks");
+    CHECK(ff_ring_init(&a, sizeof(rec_t), 8, FF_DROP_OLDEST, 0) == 0, "init a");
+    CHECK(ff_ring_init(&b, sizeof(rec_t), 8, FF_DROP_OLDEST, 0) == 0, "init b");
+    CHECK(ff_ring_init(&c, sizeof(rec_t), 8, FF_DROP_OLDEST, 0) == 0, "init c");
+    k->buf = buf;
+    k->limit = sizeof buf;
+    CHECK(ff_ring_sink_attach(&a, k, 0) == 0 && ff_ring_sink_attach(&b, k, 1) == 0, "attach");
+    CHECK(ff_ring_sink_attach(&a, k2, 0) == -1, "a live sink is not replaced");
+    CHECK(k->refs == 3, "refs %u", k->refs);
+    produce(&a, &na, 2, 1);
+    CHECK(k->records == 2, "captured %llu", (unsigned long long)k->records);
+    ff_ring_free(&b);                       /* a ring goes first: it lets go of the sink */
+    CHECK(b.sink == NULL && k->refs == 2, "b released: refs %u", k->refs);
+    ff_rec_sink_orphan(k);                  /* then the owner: a still points at it */
+    CHECK(a.sink == k && k->refs == 1 && k->buf == NULL, "orphaned");
+    produce(&a, &na, 3, 1);                 /* a's next publish detaches a; the sink is freed */
+    CHECK(a.sink == NULL && a.head == 5, "a detached itself, published on");
+    CHECK(ff_ring_sink_attach(&a, k2, 0) == 0, "a new sink attaches");
+    ff_ring_sink_detach(&a, k2);
+    CHECK(a.sink == NULL && k2->refs == 1, "detached: refs %u", k2->refs);
+    CHECK(ff_ring_sink_attach(&c, k2, 0) == 0, "attach c");
+    ff_rec_sink_orphan(k2);                 /* the owner first, c never publishes again */
+    CHECK(k2->refs == 1, "c holds the last reference: %u", k2->refs);
+    ff_ring_free(&c);                       /* c's reference is the last: freed here */
+    ff_ring_free(&a);
+}
+
 int main(void)
 {
     test_rec_copy();
@@ -433,5 +468,6 @@ int main(void)
     test_abandon_and_latest();
     test_rebase_model();
     test_capture();
+    test_capture_lifetime();
     FF_TEST_DONE("test_ring");
 }

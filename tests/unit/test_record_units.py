@@ -408,6 +408,44 @@ def test_record_sink_full_buffer_keeps_what_fits_and_counts_the_rest() -> None:
     assert (sink.records, sink.dropped) == (1, 4)
 
 
+def test_record_sink_and_its_rings_may_be_freed_in_any_order() -> None:
+    """A sink that dies as cyclic garbage (a recorder and its streamer refer to each other):
+    the collector may clear the sink's ring list before the sink goes, or free the rings
+    first. The rings share the sink's C state by reference (ring.h ``refs``), so a ring left
+    alive never writes through a dangling pointer (without this the heap was corrupted and the
+    process aborted), it stops capturing, and another sink can attach it."""
+    import gc
+
+    from fastfeed._native.ring import RecordSink
+
+    (q,) = _rings("Quote")
+    sink = RecordSink()
+    sink.attach(q)
+    sink.swap(bytearray(4096))
+    holder: list[object] = [sink]
+    holder.append(holder)                        # the sink reachable only from a cycle
+    del sink, holder
+    assert gc.collect() > 0
+    for i in range(64):                          # publish through the ring afterwards
+        q.push(_quotes(i, 1).view(np.uint8))
+    again = RecordSink()
+    assert again.attach(q) == 0
+    buf = bytearray(4096)
+    again.swap(buf)
+    q.push(_quotes(64, 2).view(np.uint8))
+    assert again.records == 2
+    # the rings go with the sink, in one cycle
+    r1, r2 = _rings("Quote", "Trade")
+    both = RecordSink()
+    both.attach(r1)
+    both.attach(r2)
+    both.swap(bytearray(4096))
+    cycle: list[object] = [both, r1, r2]
+    cycle.append(cycle)
+    del both, r1, r2, cycle
+    assert gc.collect() > 0
+
+
 def test_record_sink_hands_over_the_spill_of_its_records_or_counts_them_lost() -> None:
     """Spilled values (spill.h): the swap copies the log range the captured records use; when
     the buffer stayed sealed while the ring went a full capacity further (that range may be

@@ -33,6 +33,8 @@ cdef extern from "fastfeed/ring.h" nogil:
         int sealed
         const void *last
         uint64_t last_chunk
+        uint32_t refs
+        int orphan
     ctypedef struct ff_ring:
         unsigned char *buf
         uint32_t rec_size
@@ -72,6 +74,10 @@ cdef extern from "fastfeed/ring.h" nogil:
     void ff_ring_enable_latest(ff_ring *r)
     const void *ff_ring_latest(const ff_ring *r, uint32_t sid)
     int ff_ring_sink_take(ff_ring *r, uint64_t *n, uint32_t *lo, uint32_t *spill_n)
+    ff_rec_sink *ff_rec_sink_new()
+    void ff_rec_sink_orphan(ff_rec_sink *k)
+    int ff_ring_sink_attach(ff_ring *r, ff_rec_sink *k, uint32_t tag)
+    void ff_ring_sink_detach(ff_ring *r, const ff_rec_sink *k)
     int ff_ring_spill_put(ff_ring *r, unsigned char *rec, const unsigned char *src, uint32_t len,
                           uint64_t seq)
 

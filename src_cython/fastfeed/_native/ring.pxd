@@ -18,7 +18,7 @@ cdef class RecordRing:
 
 cdef class RecordSink:
     """Captures what rings publish into a buffer swapped from Python (ring.h, "Capture")."""
-    cdef ff_rec_sink k
+    cdef ff_rec_sink *k            # shared with the rings attached (ring.h: refs)
     cdef Py_buffer _view
     cdef object _obj               # the buffer held (None: none)
     cdef list _rings               # RecordRing attached, index = tag

@@ -16,6 +16,7 @@ from fastfeed._native.cring cimport (
     FF_BACKPRESSURE, FF_DROP_OLDEST, ff_ring_add_consumer, ff_ring_available,
     ff_ring_enable_latest, ff_ring_free, ff_ring_init, ff_ring_latest, ff_ring_min_cursor,
     ff_ring_pressure, ff_ring_publish, ff_ring_read, ff_ring_remove_consumer, ff_ring_set_weak,
+    ff_rec_sink_new, ff_rec_sink_orphan, ff_ring_sink_attach, ff_ring_sink_detach,
     ff_ring_sink_take, ff_ring_slot, ff_ring_spill_put, ff_spill, ff_spill_range, ff_spill_read,
     ff_cap_chunk,
 )
@@ -296,35 +297,39 @@ cdef class RecordRing:
                 f"published={self.r.head})")
 
 
+@cython.no_gc_clear   # __dealloc__ releases the buffer export held in _view: the garbage
+                      # collector must not drop _obj (the exporter) before it
 cdef class RecordSink:
     """Captures the records that rings publish, as they are published (fastfeed/ring.h,
     "Capture"), into a writable buffer the owner swaps (``fastfeed.record``: no cursor, no copy
     of cold records later). The buffer holds chunks ``[u32 tag, u32 n][n records]``, tag the
     ring's (``attach``); read them with :func:`capture_chunks`. When a publish does not fit,
     the sink keeps what fits and takes nothing more until the next ``swap``: the records not
-    taken are counted in ``dropped``."""
+    taken are counted in ``dropped``. The sink's C state is shared with its rings (ring.h:
+    ``refs``), so the sink and its rings may be freed in any order (a garbage-collected
+    cycle): a ring whose sink is gone stops capturing at its next publish."""
 
     def __cinit__(self):
-        memset(&self.k, 0, sizeof(self.k))
+        self.k = ff_rec_sink_new()
+        if self.k == NULL:
+            raise MemoryError()
         self._obj = None
         self._rings = []
 
     def __dealloc__(self):
-        cdef RecordRing ring
-        for ring in self._rings:
-            ring.r.sink = NULL
         if self._obj is not None:
             PyBuffer_Release(&self._view)
+            self._obj = None
+        if self.k != NULL:
+            ff_rec_sink_orphan(self.k)      # the rings let go at their next publish / free
+            self.k = NULL
 
     def attach(self, RecordRing ring):
         """Capture every record ``ring`` publishes from now on; returns its tag."""
-        if ring.r.sink != NULL:
-            raise RuntimeError("this ring is already captured")
         cdef uint32_t tag = <uint32_t>len(self._rings)
+        if ff_ring_sink_attach(&ring.r, self.k, tag) != 0:
+            raise RuntimeError("this ring is already captured")
         self._rings.append(ring)
-        ring.r.sink_tag = tag
-        ring.r.sink_n = 0
-        ring.r.sink = &self.k
         return tag
 
     cdef int _hold(self, object buffer) except -1:
@@ -372,7 +377,7 @@ cdef class RecordSink:
         cdef RecordRing ring
         out = self.swap(None)
         for ring in self._rings:
-            ring.r.sink = NULL
+            ff_ring_sink_detach(&ring.r, self.k)
         self._rings = []
         return out
 

@@ -71,6 +71,8 @@ typedef struct ff_rec_sink {
     int sealed;             /* a publish did not fit: nothing more until the next buffer */
     const void *last;       /* ring of the open chunk (NULL: none) */
     uint64_t last_chunk;    /* offset of the open chunk's header */
+    uint32_t refs;          /* the owner + every ring attached (ff_rec_sink_release) */
+    int orphan;             /* the owner is gone: a ring meeting it detaches itself */
 } ff_rec_sink;
 
 typedef struct ff_ring {
@@ -160,7 +162,55 @@ static inline int ff_ring_init(ff_ring *r, uint32_t rec_size, uint64_t capacity,
     return 0;
 }
 
+/* A sink is shared by its owner and the rings attached to it, which may die in any order (the
+ * garbage collector frees a cycle in no particular order): each holds a reference, the last
+ * one frees it, and a ring whose sink lost its owner detaches itself at its next publish. */
+static inline ff_rec_sink *ff_rec_sink_new(void) {
+    ff_rec_sink *k = (ff_rec_sink *)calloc(1, sizeof(ff_rec_sink));
+    if (k) k->refs = 1;
+    return k;
+}
+
+static inline void ff_rec_sink_release(ff_rec_sink *k) {
+    if (k && --k->refs == 0) free(k);
+}
+
+/* The owner is gone: nothing is captured any more, the rings let go at their next publish. */
+static inline void ff_rec_sink_orphan(ff_rec_sink *k) {
+    k->buf = NULL;
+    k->limit = 0;
+    k->orphan = 1;
+    ff_rec_sink_release(k);
+}
+
+/* Attach r to k (tag: r's chunks); -1 when r is captured by another live sink. */
+static inline int ff_ring_sink_attach(ff_ring *r, ff_rec_sink *k, uint32_t tag) {
+    if (r->sink) {
+        if (!r->sink->orphan) return -1;
+        ff_rec_sink_release(r->sink);
+    }
+    k->refs++;
+    r->sink = k;
+    r->sink_tag = tag;
+    r->sink_n = 0;
+    r->sink_spilled = 0;
+    return 0;
+}
+
+static inline void ff_ring_sink_detach(ff_ring *r, const ff_rec_sink *k) {
+    if (r->sink == k) {
+        ff_rec_sink_release(r->sink);
+        r->sink = NULL;
+        r->sink_n = 0;
+        r->sink_spilled = 0;
+    }
+}
+
 static inline void ff_ring_free(ff_ring *r) {
+    if (r->sink) {
+        ff_rec_sink_release(r->sink);
+        r->sink = NULL;
+    }
     ff_spill_free(&r->spill);
     free(r->latest);
     r->latest = NULL;
@@ -270,6 +320,13 @@ static inline void ff_ring_capture(ff_ring *r, uint64_t n) {
     uint64_t need = n * r->rec_size, take = n, start, first, i;
     int cont = k->last == (const void *)r;   /* this ring's chunk is the last one: grow it */
     uint8_t *dst;
+    if (k->orphan) {
+        r->sink = NULL;
+        r->sink_n = 0;
+        r->sink_spilled = 0;
+        ff_rec_sink_release(k);
+        return;
+    }
     if (k->sealed) {
         k->dropped += n;
         return;
