@@ -65,6 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (dxh_init(&H, 256) != 0 || dxh_config(&H, 3, FF_RT_QUOTE, cfg, 6) != 0) abort();
         inited = 1;
     }
+    /* both builds of the decoder (compat.h's runtime dispatch): by the input's length */
+    ff_dx_select((size & 1) && ff_cpu_v3());
     /* exactly-sized heap copy so ASan sees any read past the end */
     copy = (uint8_t *)malloc(size ? size : 1);
     if (!copy) return 0;

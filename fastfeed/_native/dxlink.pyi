@@ -42,6 +42,9 @@ from fastfeed.dxlink.session import (
     DXLinkSession as DXLinkSession,
 )
 
+#: the decoder build in use, chosen at import: "x86-64-v3" or "baseline" (FASTFEED_CPU=baseline)
+CPU_PATH: str
+
 _E = TypeVar("_E", bound=_Event)
 
 DX_TYPES: tuple[str, ...]

@@ -12,6 +12,9 @@ from fastfeed.polygon.session import PolygonSession as PolygonSession
 
 _E = TypeVar("_E", bound=_Event)
 
+#: the decoder build in use, chosen at import: "x86-64-v3" or "baseline" (FASTFEED_CPU=baseline)
+CPU_PATH: str
+
 __all__ = [
     "PolygonDecoder",
     "PolygonSession",

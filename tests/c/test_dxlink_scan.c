@@ -169,9 +169,11 @@ static void test_numbers_bit_exact(void)
     }
 }
 
-int main(void)
+/* Every test on one build of the decoder (compat.h's runtime dispatch), on a fresh harness. */
+static void run_all(int v3)
 {
-    if (dxh_init(&H, 1024) != 0) { FAIL("init"); FF_TEST_DONE("test_dxlink_scan"); }
+    CHECK(ff_dx_select(v3) == v3, "ff_dx_select(%d)", v3);
+    if (dxh_init(&H, 1024) != 0) { FAIL("init"); return; }
     test_compact_quotes();
     test_bad_value_costs_one_event();
     test_broken_pair_dropped_whole();
@@ -181,5 +183,14 @@ int main(void)
     test_not_feed_data();
     test_numbers_bit_exact();
     dxh_free(&H);
+}
+
+int main(void)
+{
+    run_all(0);                 /* the baseline build */
+    if (ff_cpu_v3())            /* and the x86-64-v3 one, on a CPU that has it */
+        run_all(1);
+    else
+        printf("test_dxlink_scan: no x86-64-v3 build or CPU: baseline only\n");
     FF_TEST_DONE("test_dxlink_scan");
 }

@@ -460,9 +460,11 @@ static void test_numbers_bit_exact(void)
     }
 }
 
-int main(void)
+/* Every test on one build of the decoder (compat.h's runtime dispatch), on a fresh harness. */
+static void run_all(int v3)
 {
-    if (pgh_init(&H, 1024) != 0) { FAIL("init"); FF_TEST_DONE("test_polygon_scan"); }
+    CHECK(ff_pg_select(v3) == v3, "ff_pg_select(%d)", v3);
+    if (pgh_init(&H, 1024) != 0) { FAIL("init"); return; }
     test_stocks();
     test_luld_noi_forex();
     test_crypto();
@@ -476,5 +478,14 @@ int main(void)
     test_symtab_full();
     test_numbers_bit_exact();
     pgh_free(&H);
+}
+
+int main(void)
+{
+    run_all(0);                 /* the baseline build */
+    if (ff_cpu_v3())            /* and the x86-64-v3 one, on a CPU that has it */
+        run_all(1);
+    else
+        printf("test_polygon_scan: no x86-64-v3 build or CPU: baseline only\n");
     FF_TEST_DONE("test_polygon_scan");
 }

@@ -77,6 +77,17 @@ from fastfeed._native.events import ENUM_NAMES, enum_code_add
 from fastfeed.errors import ProtocolError, SubscriptionError
 import fastfeed.dxfeed as _dxfeed
 
+cdef extern from "fastfeed/compat.h":
+    int ff_cpu_v3()
+
+cdef extern from "fastfeed/dxlink_scan.h":
+    int ff_dx_select(int v3)
+
+#: the build of the COMPACT row decoder this process runs, chosen once at import (compat.h's
+#: runtime dispatch): "x86-64-v3" on a CPU that has it, else "baseline" (FASTFEED_CPU=baseline
+#: forces it)
+CPU_PATH = "x86-64-v3" if ff_dx_select(ff_cpu_v3()) else "baseline"
+
 cdef extern from "fastfeed/dxlink_scan.h":
     enum:
         FF_DX_NTYPES

@@ -88,6 +88,17 @@ import logging
 
 _log = logging.getLogger("fastfeed.polygon")
 
+cdef extern from "fastfeed/compat.h":
+    int ff_cpu_v3()
+
+cdef extern from "fastfeed/polygon_scan.h":
+    int ff_pg_select(int v3)
+
+#: the build of the decoder this process runs, chosen once at import (compat.h's runtime
+#: dispatch): "x86-64-v3" (AVX2, BMI1/2, LZCNT, MOVBE, FMA) on a CPU that has it, else
+#: "baseline"; FASTFEED_CPU=baseline in the environment forces the baseline
+CPU_PATH = "x86-64-v3" if ff_pg_select(ff_cpu_v3()) else "baseline"
+
 cdef extern from "fastfeed/polygon_scan.h":
     ctypedef uint32_t (*ff_pg_intern_fn)(void *ctx, const char *s, size_t n) noexcept
     ctypedef int (*ff_pg_status_fn)(void *ctx, const char *s, size_t n) noexcept

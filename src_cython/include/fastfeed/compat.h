@@ -9,6 +9,8 @@
 #define FASTFEED_COMPAT_H
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #if defined(__GNUC__) || defined(__clang__)
 #  define FF_LIKELY(x)   __builtin_expect(!!(x), 1)
@@ -24,14 +26,39 @@
 #  define FF_COLD
 #endif
 
-/* A hot decoder built twice, for x86-64-v3 (AVX2, BMI1/2: shlx/shrx, bzhi, andn) and the
- * baseline, the loader picking one at start-up (GCC ifunc; Linux on x86-64 only). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
-    !defined(FASTFEED_NO_CLONES) && !defined(__SANITIZE_ADDRESS__)
-#  define FF_TARGET_CLONES_V3 __attribute__((target_clones("arch=x86-64-v3", "default")))
+/* Runtime CPU dispatch.  A hot decoder is built twice, for the baseline and for x86-64-v3
+ * (AVX2, BMI1/2: shlx/shrx, bzhi, andn, LZCNT, MOVBE, FMA), from one always-inline body; the
+ * module picks one at import through a function pointer (ff_cpu_v3(): the CPU has every v3
+ * feature and FASTFEED_CPU is not "baseline").  GCC on x86-64 only; elsewhere the baseline
+ * alone (FF_HAVE_V3 0).  Floating-point contraction is off in every build (setup.py and CMake
+ * pass -ffp-contract=off): an FMA would round a*b+c once and change the
+ * decoded doubles, which must equal float() of the text bit for bit (GCC's default in ISO C
+ * mode, -std=c11, but not under -std=gnu11). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(FASTFEED_NO_CLONES)
+#  define FF_HAVE_V3 1
+#  define FF_TARGET_V3 __attribute__((target("arch=x86-64-v3")))
 #else
-#  define FF_TARGET_CLONES_V3
+#  define FF_HAVE_V3 0
+#  define FF_TARGET_V3
 #endif
+
+/* 1 if the x86-64-v3 builds may run: the CPU (and the OS, for the AVX state) supports all of
+ * AVX2, BMI1, BMI2, LZCNT, MOVBE and FMA, and the environment variable FASTFEED_CPU is not
+ * "baseline" (which forces the baseline builds, e.g. to test them on a v3 machine). */
+static inline int ff_cpu_v3(void)
+{
+#if FF_HAVE_V3
+    const char *force = getenv("FASTFEED_CPU");
+    if (force && strcmp(force, "baseline") == 0)
+        return 0;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") &&
+           __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("lzcnt") &&
+           __builtin_cpu_supports("movbe") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
 
 /* Short aliases, spelled token for token as Cython spells its own (it defines them
  * unconditionally in every generated module), so including this header before or after

@@ -481,9 +481,8 @@ ff_dx_skip_event(ff_dxctx *c, int rt, const char *p, const char *end, int left)
  * committed (an event with a bad value is dropped, counted in n_bad_events and reported in
  * c->err), or NULL when the array itself is broken (malformed JSON, a length that is not a
  * multiple of the field count): then nothing of the pair is committed. */
-FF_TARGET_CLONES_V3
-static const char *
-ff_dx_compact(ff_dxctx *c, int rt, int64_t chan, const char *p, const char *end)
+static FF_ALWAYS_INLINE const char *
+ff_dx_compact_body(ff_dxctx *c, int rt, int64_t chan, const char *p, const char *end)
 {
     int nf, fi = 0, err = 0;
     const ff_dxfield *fields = ff_dx_table(c, chan, rt, &nf);
@@ -624,6 +623,32 @@ ff_dx_compact(ff_dxctx *c, int rt, int64_t chan, const char *p, const char *end)
     if (FF_UNLIKELY(fi != 0)) { ff_dx_fail(c, DXE_COUNT, rt, NULL, p, nf); return NULL; }
     c->committed[rt] += written;
     return p + 1;
+}
+
+/* ff_dx_compact built for the baseline and for x86-64-v3 (compat.h's runtime dispatch); the
+ * module picks one at init with ff_dx_select. */
+static FF_NOINLINE const char *
+ff_dx_compact_base(ff_dxctx *c, int rt, int64_t chan, const char *p, const char *end)
+{
+    return ff_dx_compact_body(c, rt, chan, p, end);
+}
+
+FF_TARGET_V3
+static FF_NOINLINE const char *
+ff_dx_compact_v3(ff_dxctx *c, int rt, int64_t chan, const char *p, const char *end)
+{
+    return ff_dx_compact_body(c, rt, chan, p, end);
+}
+
+static const char *(*ff_dx_compact)(ff_dxctx *, int, int64_t, const char *, const char *) =
+    ff_dx_compact_base;
+
+/* Selects the x86-64-v3 build of ff_dx_compact (v3 != 0; only when ff_cpu_v3() says the CPU
+ * has it) or the baseline one.  Returns 1 when the v3 build is in use. */
+static inline int ff_dx_select(int v3)
+{
+    ff_dx_compact = v3 && FF_HAVE_V3 ? ff_dx_compact_v3 : ff_dx_compact_base;
+    return ff_dx_compact == ff_dx_compact_v3;
 }
 
 /* Find "eventType" of the object at p ('{'). 1 found (*rt set, 0 = unknown type), 0 absent,

@@ -989,10 +989,9 @@ stop:
 
 /* A book-levels value at p (at '['; lim >= end bounds the lane's reads): the lane, then the
  * general parser from the first level the lane did not take.  Same contract as ff_pg_value. */
-FF_TARGET_CLONES_V3
-static FF_NOINLINE const char *ff_pg_levels_value(ff_pg_dec *d, const ff_pg_field *f, char *rec,
-                                                  const char *p, const char *end,
-                                                  const char *lim, int *bad)
+static FF_ALWAYS_INLINE const char *ff_pg_levels_value(ff_pg_dec *d, const ff_pg_field *f,
+                                                       char *rec, const char *p,
+                                                       const char *end, const char *lim, int *bad)
 {
     unsigned cnt;
     int done;
@@ -1008,6 +1007,23 @@ static FF_NOINLINE const char *ff_pg_levels_value(ff_pg_dec *d, const ff_pg_fiel
         return q;
     }
     return ff_pg_levels_rest(d, f, rec, p, q, end, cnt, bad);
+}
+
+/* ff_pg_levels_value built for the baseline and for x86-64-v3 (compat.h's runtime dispatch;
+ * ff_pg_decode_body calls the one of its own build). */
+static FF_NOINLINE const char *ff_pg_levels_value_base(ff_pg_dec *d, const ff_pg_field *f,
+                                                       char *rec, const char *p,
+                                                       const char *end, const char *lim, int *bad)
+{
+    return ff_pg_levels_value(d, f, rec, p, end, lim, bad);
+}
+
+FF_TARGET_V3
+static FF_NOINLINE const char *ff_pg_levels_value_v3(ff_pg_dec *d, const ff_pg_field *f,
+                                                     char *rec, const char *p,
+                                                     const char *end, const char *lim, int *bad)
+{
+    return ff_pg_levels_value(d, f, rec, p, end, lim, bad);
 }
 
 static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, char *rec,
@@ -1185,7 +1201,7 @@ static FF_NOINLINE const char *ff_pg_value(ff_pg_dec *d, const ff_pg_field *f, c
         return q;
     }
     case FF_PGK_LEVELS:
-        return ff_pg_levels_value(d, f, rec, p, end, end, bad);
+        return ff_pg_levels_value_base(d, f, rec, p, end, end, bad);
     default:
         return ff_skip_value(p, end);
     }
@@ -1605,10 +1621,9 @@ static inline void ff_pg_init_record(const ff_pg_layout *L, char *rec, uint16_t 
     ((ff_header *)rec)->ts_recv = ts_recv;
 }
 
-/* Decode one message.  Returns the number of events published, or -1 when nothing could be
- * decoded at all (not JSON / not an array / empty).  d->err holds the first fault. */
-FF_TARGET_CLONES_V3
-static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
+/* ff_pg_decode's body (v3: built for x86-64-v3, a constant in each of the two builds below). */
+static FF_ALWAYS_INLINE ptrdiff_t ff_pg_decode_body(ff_pg_dec *d, const char *buf, size_t size,
+                                                   const int v3)
 {
     const char *p, *end, *lim, *lane_end;
     ptrdiff_t published = 0;
@@ -1898,7 +1913,8 @@ static ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
                         if (*v != '[')
                             break;
                         *(uint64_t *)(rec + 24) = altv;
-                        q = ff_pg_levels_value(d, pf, rec, v, end, lim, &b);
+                        q = v3 ? ff_pg_levels_value_v3(d, pf, rec, v, end, lim, &b)
+                               : ff_pg_levels_value_base(d, pf, rec, v, end, lim, &b);
                         altv = *(uint64_t *)(rec + 24);
                         if (FF_UNLIKELY(q == NULL)) {
                             p = NULL;
@@ -2125,6 +2141,36 @@ after_array:
     d->n_touched = 0;
     d->n_events += (uint64_t)published;
     return published;
+}
+
+/* The decoder built for the baseline and for x86-64-v3 (compat.h's runtime dispatch). */
+static FF_NOINLINE ptrdiff_t ff_pg_decode_base(ff_pg_dec *d, const char *buf, size_t size)
+{
+    return ff_pg_decode_body(d, buf, size, 0);
+}
+
+FF_TARGET_V3
+static FF_NOINLINE ptrdiff_t ff_pg_decode_v3(ff_pg_dec *d, const char *buf, size_t size)
+{
+    return ff_pg_decode_body(d, buf, size, 1);
+}
+
+/* The build ff_pg_decode runs (one per module; ff_pg_select sets it at module init). */
+static ptrdiff_t (*ff_pg_decode_impl)(ff_pg_dec *, const char *, size_t) = ff_pg_decode_base;
+
+/* Selects the x86-64-v3 build (v3 != 0; only when ff_cpu_v3() says the CPU has it) or the
+ * baseline one.  Returns 1 when the v3 build is in use. */
+static inline int ff_pg_select(int v3)
+{
+    ff_pg_decode_impl = v3 && FF_HAVE_V3 ? ff_pg_decode_v3 : ff_pg_decode_base;
+    return ff_pg_decode_impl == ff_pg_decode_v3;
+}
+
+/* Decode one message.  Returns the number of events published, or -1 when nothing could be
+ * decoded at all (not JSON / not an array / empty).  d->err holds the first fault. */
+static inline ptrdiff_t ff_pg_decode(ff_pg_dec *d, const char *buf, size_t size)
+{
+    return ff_pg_decode_impl(d, buf, size);
 }
 
 #endif /* FASTFEED_POLYGON_SCAN_H */
