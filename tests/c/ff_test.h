@@ -21,6 +21,17 @@ static int failures = 0;
             FAIL(__VA_ARGS__);                                                             \
     } while (0)
 
+/* Run run_all(0) on the baseline build of a decoder and run_all(1) on its x86-64-v3 build when
+ * the CPU has it (compat.h's runtime dispatch: ff_cpu_v3()). */
+#define FF_TEST_BOTH_BUILDS(run_all, name)                                                 \
+    do {                                                                                   \
+        run_all(0);                                                                        \
+        if (ff_cpu_v3())                                                                   \
+            run_all(1);                                                                    \
+        else                                                                               \
+            printf("%s: no x86-64-v3 build or CPU: baseline only\n", name);               \
+    } while (0)
+
 #define FF_TEST_DONE(name)                                                                 \
     do {                                                                                   \
         if (failures) {                                                                    \

@@ -482,10 +482,6 @@ static void run_all(int v3)
 
 int main(void)
 {
-    run_all(0);                 /* the baseline build */
-    if (ff_cpu_v3())            /* and the x86-64-v3 one, on a CPU that has it */
-        run_all(1);
-    else
-        printf("test_polygon_scan: no x86-64-v3 build or CPU: baseline only\n");
+    FF_TEST_BOTH_BUILDS(run_all, "test_polygon_scan");
     FF_TEST_DONE("test_polygon_scan");
 }

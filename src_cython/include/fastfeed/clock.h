@@ -17,10 +17,11 @@
  *   - the anchor (tsc, ns) is a clock_gettime(CLOCK_REALTIME) reading bracketed by two ordered
  *     TSC reads no more than FF_TSC_WINDOW_NS apart (taken at their midpoint), re-taken once
  *     FF_TSC_ANCHOR_NS of TSC have passed since it, or when the TSC reads below it;
- *   - mult (ns per tick, 32.32 fixed point) is measured against CLOCK_REALTIME over the
- *     longest baseline seen, 1 ms to 2 s (so NTP's slewing is followed); a rate that moves
- *     by more than FF_TSC_STEP_PPM is taken for a step of the wall clock: the baseline starts
- *     again from there;
+ *   - mult (ns per tick, 32.32 fixed point) is measured against CLOCK_MONOTONIC (read with
+ *     the anchor, bracketed the same way) over the longest baseline seen, 1 ms to 2 s: the
+ *     wall clock's rate, NTP's slewing included, without its steps -- a VM's time agent or
+ *     NTP stepping CLOCK_REALTIME (seen on the bench VM: +500 us every 100 ms) must not bend
+ *     the rate; a rate that moves by more than FF_TSC_STEP_PPM starts a new baseline;
  *   - the anchor is shared by the threads of a module through a seqlock (readers never wait:
  *     a reader that meets a re-anchor in progress reads clock_gettime instead).
  * Error bound, while CLOCK_REALTIME itself is not stepped: |ff_now_ns() - CLOCK_REALTIME| <=
@@ -28,7 +29,8 @@
  * anchor (<= 500 ppm of 1 ms once the baseline is past its first ms; ~0.1 ppm in steady
  * state) + 1 ns of rounding; measured by tests/c/test_clock.c against bracketing
  * clock_gettime reads over many re-anchors: typically tens of ns.  A step of CLOCK_REALTIME
- * (settimeofday, an NTP step) shows in ff_now_ns() at the next re-anchor, within 1 ms.
+ * (settimeofday, an NTP step, a VM agent's correction) shows in ff_now_ns() at the next
+ * re-anchor, within 1 ms: until then readings differ from CLOCK_REALTIME by the step.
  * Within one anchor the readings of a thread never decrease; at a re-anchor a reading may be
  * up to the bound below the previous one (CLOCK_REALTIME makes no promise of monotony either).
  */
@@ -109,7 +111,7 @@ typedef struct {
     _Atomic int mode;       /* 0: undecided; 1: TSC; -1: clock_gettime */
     /* the writer's (under an odd seq): the rate's baseline */
     uint64_t c_tsc;
-    int64_t c_ns;           /* 0: none yet */
+    int64_t c_ns;           /* CLOCK_MONOTONIC at c_tsc; 0: none yet */
     int64_t mult_base;      /* the baseline (ns) mult was measured over; 0: accept the next */
 } ff_tsc_clock_t;
 
@@ -162,24 +164,27 @@ static __attribute__((cold, noinline, unused)) int64_t ff_now_ns_slow(void)
     uint64_t t0 = ff_tsc_ordered();
     int64_t ns = ff_realtime_ns();
     uint64_t t1 = ff_tsc_ordered();
-    uint64_t tsc = t0 + (t1 - t0) / 2;
+    int64_t mono = ff_mono_ns();
+    uint64_t t2 = ff_tsc_ordered();
+    uint64_t tsc = t0 + (t1 - t0) / 2;  /* the anchor: CLOCK_REALTIME's reading */
+    uint64_t tsm = t1 + (t2 - t1) / 2;  /* the rate's sample: CLOCK_MONOTONIC's reading */
     uint64_t m = atomic_load_explicit(&k->mult, memory_order_relaxed);
     /* the window in ticks: from the rate once known, else assuming a TSC of <= 10 GHz */
     uint64_t window = m ? ((uint64_t)FF_TSC_WINDOW_NS << 32) / m : (uint64_t)FF_TSC_WINDOW_NS * 10;
-    if (t1 - t0 <= window) {
-        int64_t base = ns - k->c_ns;
-        int back = base < 0 || tsc <= k->c_tsc;
+    if (t1 - t0 <= window && t2 - t1 <= window) {
+        int64_t base = mono - k->c_ns;
+        int back = base < 0 || tsm <= k->c_tsc;
         if (k->c_ns == 0 || back || base > FF_TSC_MAX_BASE_NS) {
-            k->c_tsc = tsc; /* no baseline yet, the wall clock or the TSC went back, or too old */
-            k->c_ns = ns;
+            k->c_tsc = tsm; /* no baseline yet, the TSC went back, or too old */
+            k->c_ns = mono;
             if (back)
                 k->mult_base = 0;
         } else if (base >= FF_TSC_MIN_BASE_NS) {
-            uint64_t nm = ((uint64_t)base << 32) / (tsc - k->c_tsc);
+            uint64_t nm = ((uint64_t)base << 32) / (tsm - k->c_tsc);
             uint64_t dev = nm > m ? nm - m : m - nm;
             if (m && k->mult_base && dev * 1000000u > m * (uint64_t)FF_TSC_STEP_PPM) {
-                k->c_tsc = tsc; /* a step of the wall clock: a new baseline from here */
-                k->c_ns = ns;
+                k->c_tsc = tsm; /* the rate jumped (a migrated VM?): a new baseline */
+                k->c_ns = mono;
                 k->mult_base = 0;
             } else if (nm && base > k->mult_base) {
                 m = nm;
@@ -189,8 +194,8 @@ static __attribute__((cold, noinline, unused)) int64_t ff_now_ns_slow(void)
                                       memory_order_relaxed);
             }
             if (base >= FF_TSC_MAX_BASE_NS / 2) {
-                k->c_tsc = tsc; /* the next rate from a fresh baseline of >= 0.5 s */
-                k->c_ns = ns;
+                k->c_tsc = tsm; /* the next rate from a fresh baseline of >= 0.5 s */
+                k->c_ns = mono;
                 k->mult_base = FF_TSC_MAX_BASE_NS / 4;
             }
         }
