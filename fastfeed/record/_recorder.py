@@ -148,8 +148,7 @@ class Recorder:
         total = max(int(max_buffer_bytes), 4 * 65536)
         self._slot = min(self._SLOT_MAX, max(65536, (total // 4) & ~4095))
         self._nslots = total // self._slot
-        self._raw_flush = self._slot // 2
-        self._cols_flush = self._slot // 2
+        self._flush_bytes = self._slot // 2   # a slot (raw or columns) is handed over half full
         self._free: list[int] = list(range(self._nslots - 1, -1, -1))
         self._fd = _arena_fd(self._nslots * self._slot)
         self._mm = _map(self._fd, self._nslots * self._slot)
@@ -239,7 +238,7 @@ class Recorder:
         if slot is None:
             self._warn("no free buffer for the raw capture of a new connection")
             return
-        listener.start_capture(self._views[slot], self._raw_flush, self._take_raw_all,
+        listener.start_capture(self._views[slot], self._flush_bytes, self._take_raw_all,
                                redact)
         note = {"event": "open", "conn": self._conn}
         listener.capture_note(json.dumps(note).encode())
@@ -259,7 +258,7 @@ class Recorder:
         """Once per socket read with news: hand the columns slot over once it holds
         ``flush_events`` records or half its bytes."""
         sink = self._sink
-        if sink is not None and (sink.nbytes >= self._cols_flush
+        if sink is not None and (sink.nbytes >= self._flush_bytes
                                  or sink.records >= self.flush_events):
             self._hand_cols()
 
